@@ -1,0 +1,65 @@
+// Writing GGUF files by streaming: header and metadata first, then tensor data in declaration
+// order, into a temp file beside the target that is renamed over it only when complete.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "gguf/file.h"
+#include "gguf/metadata.h"
+
+namespace gguf {
+
+// True when both paths name the same existing file (hard links and symlinks included).
+bool same_file(const std::string& a, const std::string& b);
+
+class Writer {
+public:
+    // Nothing touches `path` until finish(); the temp file is removed if the writer is destroyed
+    // unfinished (an exception unwinding through the caller, say).
+    explicit Writer(std::string path, uint32_t version = 3);
+    ~Writer();
+    Writer(const Writer&) = delete;
+    Writer& operator=(const Writer&) = delete;
+
+    Metadata& metadata() { return metadata_; }
+    // Declares the next tensor; its data offset follows from the ones declared before it.
+    void add_tensor(const std::string& name, GgmlType type, std::vector<int64_t> dims);
+    const std::vector<TensorInfo>& tensors() const { return tensors_; }
+
+    // Bytes of the current tensor, in one call or several; moves on to the next tensor when the
+    // current one is complete. The header is written on the first call.
+    void write_data(std::span<const uint8_t> bytes);
+    // Checks every tensor was written in full, flushes, syncs and renames onto the target.
+    void finish();
+
+    // Total size the finished file will have (valid once all tensors are declared).
+    uint64_t expected_file_size();
+
+private:
+    void write_header();
+    void put(const void* p, size_t n);
+    void put_string(const std::string& s);
+    void put_value(const Value& v);
+    void pad_to(uint64_t alignment);
+    uint32_t alignment() const;
+
+    std::string path_;
+    std::string tmp_path_;
+    uint32_t version_;
+    Metadata metadata_;
+    std::vector<TensorInfo> tensors_;
+    uint64_t next_offset_ = 0;
+    std::FILE* out_ = nullptr;
+    uint64_t written_ = 0;  // bytes written to the file so far
+    bool header_done_ = false;
+    bool finished_ = false;
+    size_t cur_tensor_ = 0;
+    uint64_t cur_written_ = 0;  // bytes of the current tensor written so far
+    std::vector<char> buffer_;
+};
+
+}  // namespace gguf
