@@ -166,12 +166,13 @@ std::string Value::to_display(size_t preview) const {
         }
         case ValueType::Array: {
             const Array& a = as_array();
-            std::string out = "[" + std::to_string(a.items.size()) + " x " +
-                              std::string(value_type_name(a.elem_type)) + "]";
+            std::string out = "[";
+            out.append(std::to_string(a.items.size())).append(" x ").append(value_type_name(a.elem_type)).append("]");
             if (a.items.empty() || preview == 0) return out;
             out += " ";
             for (size_t i = 0; i < a.items.size() && i < preview; ++i) {
-                out += (i ? ", " : "") + a.items[i].to_display(0);
+                if (i) out += ", ";
+                out += a.items[i].to_display(0);
             }
             if (a.items.size() > preview) out += ", ...";
             return out;
