@@ -8,5 +8,10 @@ namespace quant {
 extern const FormatOps kF32Ops;
 extern const FormatOps kF16Ops;
 extern const FormatOps kBF16Ops;
+extern const FormatOps kQ4_0Ops;
+extern const FormatOps kQ4_1Ops;
+extern const FormatOps kQ5_0Ops;
+extern const FormatOps kQ5_1Ops;
+extern const FormatOps kQ8_0Ops;
 
 }  // namespace quant

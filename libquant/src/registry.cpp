@@ -17,6 +17,11 @@ const FormatOps* const kFormats[] = {
     &kF32Ops,
     &kF16Ops,
     &kBF16Ops,
+    &kQ4_0Ops,
+    &kQ4_1Ops,
+    &kQ5_0Ops,
+    &kQ5_1Ops,
+    &kQ8_0Ops,
 };
 
 const FormatOps& require(GgmlType type, const char* what) {
