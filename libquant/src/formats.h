@@ -13,5 +13,11 @@ extern const FormatOps kQ4_1Ops;
 extern const FormatOps kQ5_0Ops;
 extern const FormatOps kQ5_1Ops;
 extern const FormatOps kQ8_0Ops;
+extern const FormatOps kQ2_KOps;
+extern const FormatOps kQ3_KOps;
+extern const FormatOps kQ4_KOps;
+extern const FormatOps kQ5_KOps;
+extern const FormatOps kQ6_KOps;
+extern const FormatOps kQ8_KOps;
 
 }  // namespace quant

@@ -22,6 +22,12 @@ const FormatOps* const kFormats[] = {
     &kQ5_0Ops,
     &kQ5_1Ops,
     &kQ8_0Ops,
+    &kQ2_KOps,
+    &kQ3_KOps,
+    &kQ4_KOps,
+    &kQ5_KOps,
+    &kQ6_KOps,
+    &kQ8_KOps,
 };
 
 const FormatOps& require(GgmlType type, const char* what) {

@@ -130,7 +130,9 @@ TEST_P(QuantVectors, QuantizationIsAsAccurateAsGgml) {
 INSTANTIATE_TEST_SUITE_P(Types, QuantVectors,
                          ::testing::Values(Case{"q4_0", GgmlType::Q4_0}, Case{"q4_1", GgmlType::Q4_1},
                                            Case{"q5_0", GgmlType::Q5_0}, Case{"q5_1", GgmlType::Q5_1},
-                                           Case{"q8_0", GgmlType::Q8_0}),
+                                           Case{"q8_0", GgmlType::Q8_0}, Case{"q2_K", GgmlType::Q2_K},
+                                           Case{"q3_K", GgmlType::Q3_K}, Case{"q4_K", GgmlType::Q4_K},
+                                           Case{"q5_K", GgmlType::Q5_K}, Case{"q6_K", GgmlType::Q6_K}),
                          [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace
