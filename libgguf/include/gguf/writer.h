@@ -52,7 +52,6 @@ private:
     uint32_t version_;
     Metadata metadata_;
     std::vector<TensorInfo> tensors_;
-    uint64_t next_offset_ = 0;
     std::FILE* out_ = nullptr;
     uint64_t written_ = 0;  // bytes written to the file so far
     bool header_done_ = false;
