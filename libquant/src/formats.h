@@ -19,5 +19,10 @@ extern const FormatOps kQ4_KOps;
 extern const FormatOps kQ5_KOps;
 extern const FormatOps kQ6_KOps;
 extern const FormatOps kQ8_KOps;
+extern const FormatOps kIQ4_NLOps;
+extern const FormatOps kIQ4_XSOps;
+extern const FormatOps kMXFP4Ops;
+extern const FormatOps kTQ1_0Ops;
+extern const FormatOps kTQ2_0Ops;
 
 }  // namespace quant

@@ -28,6 +28,11 @@ const FormatOps* const kFormats[] = {
     &kQ5_KOps,
     &kQ6_KOps,
     &kQ8_KOps,
+    &kIQ4_NLOps,
+    &kIQ4_XSOps,
+    &kMXFP4Ops,
+    &kTQ1_0Ops,
+    &kTQ2_0Ops,
 };
 
 const FormatOps& require(GgmlType type, const char* what) {

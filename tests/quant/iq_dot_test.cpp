@@ -9,24 +9,14 @@
 #include <vector>
 
 #include "block_common.h"
-#include "iq_dot.h"
+#include "format.h"
 #include "quant/float16.h"
 #include "quant/quant.h"
 
 namespace {
 
-using DotFn = float (*)(int64_t, const void*, const void*);
-
-struct Kernel {
-    const char* type;
-    DotFn scalar, avx2, avx512;
-};
-
-const Kernel kKernels[] = {
-    {"iq4_nl", quant::dot_iq4_nl_q8_0_scalar, quant::dot_iq4_nl_q8_0_avx2, quant::dot_iq4_nl_q8_0_avx512},
-    {"iq4_xs", quant::dot_iq4_xs_q8_k_scalar, quant::dot_iq4_xs_q8_k_avx2, quant::dot_iq4_xs_q8_k_avx512},
-    {"mxfp4", quant::dot_mxfp4_q8_0_scalar, quant::dot_mxfp4_q8_0_avx2, quant::dot_mxfp4_q8_0_avx512},
-};
+// The formats under test; their kernels come from the registry's table, one per SIMD level.
+const char* const kTypes[] = {"iq4_nl", "iq4_xs", "mxfp4", "tq1_0", "tq2_0"};
 
 bool has_avx2() {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
@@ -87,9 +77,10 @@ Rows make_rows(gguf::GgmlType type, int64_t n, uint32_t seed) {
     return r;
 }
 
-class IqDot : public testing::TestWithParam<Kernel> {
+class IqDot : public testing::TestWithParam<const char*> {
 protected:
-    gguf::GgmlType type() const { return *gguf::type_from_name(GetParam().type); }
+    gguf::GgmlType type() const { return *gguf::type_from_name(GetParam()); }
+    const quant::FormatOps& ops() const { return *quant::find_format(type()); }
     // Row lengths: one block, an odd number of 32-blocks where the format allows, and a long row.
     std::vector<int64_t> lengths() const {
         const int64_t bs = gguf::type_traits(type()).block_size;
@@ -105,8 +96,8 @@ TEST_P(IqDot, ScalarEqualsDotOfDequantizedRows) {
             want += static_cast<double>(r.wf[i]) * r.af[i];
             mag += std::fabs(static_cast<double>(r.wf[i]) * r.af[i]);
         }
-        const float got = GetParam().scalar(n, r.w.data(), r.a.data());
-        EXPECT_NEAR(got, want, 1e-5 * mag) << GetParam().type << " n=" << n;
+        const float got = ops().dot_scalar(n, r.w.data(), r.a.data());
+        EXPECT_NEAR(got, want, 1e-5 * mag) << GetParam() << " n=" << n;
     }
 }
 
@@ -114,19 +105,21 @@ TEST_P(IqDot, SimdMatchesScalar) {
     if (!has_avx2()) GTEST_SKIP() << "no AVX2 on this CPU";
     for (const int64_t n : lengths()) {
         const Rows r = make_rows(type(), n, static_cast<uint32_t>(n) + 7);
-        const float ref = GetParam().scalar(n, r.w.data(), r.a.data());
+        const float ref = ops().dot_scalar(n, r.w.data(), r.a.data());
         double mag = 0;
         for (int64_t i = 0; i < n; ++i) mag += std::fabs(static_cast<double>(r.wf[i]) * r.af[i]);
-        EXPECT_NEAR(GetParam().avx2(n, r.w.data(), r.a.data()), ref, 1e-5 * mag) << "avx2 n=" << n;
-        if (has_avx512()) {
-            EXPECT_NEAR(GetParam().avx512(n, r.w.data(), r.a.data()), ref, 1e-5 * mag) << "avx512 n=" << n;
+        if (ops().dot_avx2) {
+            EXPECT_NEAR(ops().dot_avx2(n, r.w.data(), r.a.data()), ref, 1e-5 * mag) << "avx2 n=" << n;
+        }
+        if (ops().dot_avx512 && has_avx512()) {
+            EXPECT_NEAR(ops().dot_avx512(n, r.w.data(), r.a.data()), ref, 1e-5 * mag) << "avx512 n=" << n;
         }
         // The public entry point dispatches to one of the above.
         EXPECT_NEAR(quant::vec_dot(type(), n, r.w.data(), r.a.data()), ref, 1e-5 * mag);
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(Kernels, IqDot, testing::ValuesIn(kKernels),
-                         [](const testing::TestParamInfo<Kernel>& p) { return std::string(p.param.type); });
+INSTANTIATE_TEST_SUITE_P(Kernels, IqDot, testing::ValuesIn(kTypes),
+                         [](const testing::TestParamInfo<const char*>& p) { return std::string(p.param); });
 
 }  // namespace

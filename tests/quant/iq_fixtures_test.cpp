@@ -126,7 +126,7 @@ TEST_P(IqFixture, OutputDoesNotDependOnThreadCount) {
     EXPECT_EQ(one, two);
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, IqFixture, testing::Values("iq4_nl", "iq4_xs", "mxfp4"),
+INSTANTIATE_TEST_SUITE_P(Types, IqFixture, testing::Values("iq4_nl", "iq4_xs", "mxfp4", "tq1_0", "tq2_0"),
                          [](const testing::TestParamInfo<const char*>& p) { return std::string(p.param); });
 
 }  // namespace
