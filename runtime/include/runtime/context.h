@@ -1,0 +1,72 @@
+// An inference context on a model: the KV cache, each backend's workspace and the forward pass that
+// runs the blocks on the devices the placement plan chose.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "gguf/types.h"
+#include "runtime/backend.h"
+#include "runtime/kv_cache.h"
+#include "runtime/model.h"
+#include "runtime/placement.h"
+
+namespace runtime {
+
+struct ContextParams {
+    int n_ctx = 0;       // 0: the model's training context, at most kDefaultMaxCtx
+    int n_batch = 512;   // tokens per forward step when decoding a long input
+    int n_threads = 0;   // 0: OpenMP's default (all cores)
+    gguf::GgmlType type_k = gguf::GgmlType::F16;
+    gguf::GgmlType type_v = gguf::GgmlType::F16;
+
+    static constexpr int kDefaultMaxCtx = 4096;
+};
+
+class Context {
+public:
+    // Allocates everything decode() needs; bad sizes throw runtime::Error.
+    Context(const Model& model, const ContextParams& params);
+
+    // Appends tokens at positions n_past()... and returns their logits: n_vocab values for the last token,
+    // or, with all_logits, n_vocab for each token (at most n_batch tokens then). The span stays valid until
+    // the next call. A token id out of range or a full context throws runtime::Error.
+    std::span<const float> decode(std::span<const int32_t> tokens, bool all_logits = false);
+
+    int n_past() const { return n_past_; }
+    int n_ctx() const { return n_ctx_; }
+    int n_batch() const { return n_batch_; }
+    int n_threads() const { return n_threads_; }
+    int n_vocab() const { return model_.n_vocab(); }
+    // Forgets positions n.. so that decoding continues at n (n = 0 starts a new sequence).
+    void truncate(int n);
+
+    const Model& model() const { return model_; }
+    const KvCache& kv_cache() const { return kv_; }
+    // Weights, KV cache and scratch per device.
+    MemoryBreakdown memory() const;
+
+private:
+    void forward(const int32_t* tokens, int n, bool all_logits, float* logits);
+
+    const Model& model_;
+    int n_ctx_, n_batch_, n_threads_;
+    int n_past_ = 0;
+    KvCache kv_;
+    std::map<Device, std::unique_ptr<Workspace>> workspaces_;
+    struct Exec {
+        const Backend* backend;
+        Workspace* ws;
+    };
+    std::vector<Exec> attn_exec_, ffn_exec_;
+    Exec out_exec_{};
+    std::vector<float> x_;                    // residual stream, n_batch x n_embd
+    std::vector<float> rope_cos_, rope_sin_;  // n_batch x n_rot/2
+    std::vector<double> inv_freq_;            // per rotated pair, scaling and frequency factors folded in
+    std::vector<float> logits_;               // n_batch x n_vocab
+};
+
+}  // namespace runtime

@@ -1,0 +1,59 @@
+// Hyper-parameters of a decoder-only transformer, read from GGUF metadata under llama.cpp's key names.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "gguf/metadata.h"
+
+namespace runtime {
+
+// The architecture families the runtime runs. Mixtral is `Llama` with expert tensors, as in llama.cpp.
+enum class Arch { Llama, Qwen2, Qwen3, Qwen3Moe };
+
+// How RoPE pairs the dimensions of a head. GGUF files of `llama` store Q/K rows permuted so that rotated
+// pairs are adjacent (ggml's "normal" mode); the Qwen families keep HF's layout, pairing i with i + n_rot/2.
+enum class RopeMode { Adjacent, Neox };
+
+struct HParams {
+    Arch arch = Arch::Llama;
+    std::string arch_name;  // general.architecture as written in the file
+
+    uint32_t n_ctx_train = 0;
+    uint32_t n_embd = 0;
+    uint32_t n_layer = 0;
+    uint32_t n_head = 0;
+    uint32_t n_head_kv = 0;
+    uint32_t head_dim_k = 0;  // attention.key_length, default n_embd / n_head
+    uint32_t head_dim_v = 0;  // attention.value_length, default n_embd / n_head
+    uint32_t n_ff = 0;        // dense FFN width (0 when every layer is MoE and the key is absent)
+
+    uint32_t n_expert = 0;
+    uint32_t n_expert_used = 0;
+    uint32_t n_ff_exp = 0;  // expert FFN width
+    // Top-k weights renormalised to sum 1; llama.cpp fixes this per architecture (true for
+    // qwen3moe and mixtral) and a file may state it as expert_weights_norm.
+    bool expert_weights_norm = true;
+    float expert_weights_scale = 0.0f;  // 0 and 1 mean unscaled
+
+    float rms_eps = 0.0f;
+    uint32_t n_rot = 0;
+    RopeMode rope_mode = RopeMode::Adjacent;
+    float rope_freq_base = 10000.0f;
+    float rope_freq_scale = 1.0f;  // 1 / rope.scaling.factor (linear scaling)
+
+    bool has_qk_norm() const { return arch == Arch::Qwen3 || arch == Arch::Qwen3Moe; }
+    bool is_moe() const { return n_expert > 0; }
+    uint32_t n_embd_q() const { return n_head * head_dim_k; }
+    uint32_t n_embd_k() const { return n_head_kv * head_dim_k; }
+    uint32_t n_embd_v() const { return n_head_kv * head_dim_v; }
+    uint32_t n_embd_attn_out() const { return n_head * head_dim_v; }
+
+    // Reads and validates; a missing required key, an unknown architecture or inconsistent values
+    // throw runtime::Error naming the key.
+    static HParams from_metadata(const gguf::Metadata& meta);
+};
+
+const char* arch_label(Arch arch);
+
+}  // namespace runtime

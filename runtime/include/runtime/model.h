@@ -1,0 +1,57 @@
+// A model loaded from GGUF: hyper-parameters, weights bound by name and checked, the placement plan
+// that put each weight on a device, and the backends that hold them.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gguf/file.h"
+#include "runtime/backend.h"
+#include "runtime/hparams.h"
+#include "runtime/placement.h"
+#include "runtime/weights.h"
+
+namespace runtime {
+
+struct ModelOptions {
+    PlacementOptions placement;
+};
+
+class Model {
+public:
+    // Opens, validates and places a model. A file llama.cpp would refuse (unknown architecture, a
+    // missing tensor, a wrong shape, a type with no kernel) throws runtime::Error naming the file and
+    // the tensor or key.
+    static std::unique_ptr<Model> load(const std::string& path, const ModelOptions& options = {});
+
+    const std::string& path() const { return file_.path(); }
+    const gguf::File& file() const { return file_; }
+    const gguf::Metadata& metadata() const { return file_.metadata(); }
+    const HParams& hparams() const { return hp_; }
+    const ModelWeights& weights() const { return weights_; }
+    const PlacementPlan& plan() const { return plan_; }
+    int n_vocab() const { return static_cast<int>(weights_.token_embd.n_out); }
+    uint64_t n_params() const { return n_params_; }
+    uint64_t weight_bytes() const;
+
+    // The backend of a device the plan uses.
+    const Backend& backend(Device device) const;
+
+    Model(const Model&) = delete;
+    Model& operator=(const Model&) = delete;
+
+private:
+    explicit Model(gguf::File file) : file_(std::move(file)) {}
+    void bind_and_place(const ModelOptions& options);
+    Backend& backend_for(Device device) const;
+
+    gguf::File file_;
+    HParams hp_;
+    ModelWeights weights_;
+    PlacementPlan plan_;
+    std::vector<std::unique_ptr<Backend>> backends_;
+    uint64_t n_params_ = 0;
+};
+
+}  // namespace runtime

@@ -1,0 +1,55 @@
+// The weight tensors of a model, bound by llama.cpp's names and checked against the hyper-parameters.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "gguf/types.h"
+#include "runtime/device.h"
+
+namespace runtime {
+
+// A matrix (or a stack of n_mat matrices, one per expert) kept in its file type: n_out rows of n_in.
+struct Weight {
+    std::string name;
+    gguf::GgmlType type = gguf::GgmlType::F32;
+    int64_t n_in = 0;
+    int64_t n_out = 0;
+    int64_t n_mat = 1;
+    size_t row_bytes = 0;
+    const uint8_t* data = nullptr;  // where the owning device's kernels read it
+    Device device;
+
+    bool present() const { return data != nullptr; }
+    const uint8_t* row(int64_t mat, int64_t r) const {
+        return data + (static_cast<size_t>(mat) * static_cast<size_t>(n_out) + static_cast<size_t>(r)) * row_bytes;
+    }
+};
+
+struct LayerWeights {
+    // small vectors are converted to f32 at load: they are read on every token
+    std::vector<float> attn_norm, ffn_norm;
+    std::vector<float> q_norm, k_norm;          // qwen3 / qwen3moe
+    std::vector<float> bq, bk, bv, bo;          // qwen2 (q, k, v); optional elsewhere
+    Weight wq, wk, wv, wo;
+    Weight ffn_gate, ffn_up, ffn_down;          // dense FFN
+    Weight gate_inp, gate_exps, up_exps, down_exps;  // MoE: router and stacked experts
+
+    bool is_moe() const { return gate_inp.present(); }
+    // Each block runs where its main weights are: attention where wq is, the FFN where its
+    // up projection (the experts for MoE) is.
+    Device attention_device() const { return wq.device; }
+    Device ffn_device() const { return is_moe() ? up_exps.device : ffn_up.device; }
+};
+
+struct ModelWeights {
+    Weight token_embd;
+    Weight output;  // token_embd itself when the model ties them
+    std::vector<float> output_norm;
+    std::vector<float> rope_freqs;  // llama 3.1-style frequency factors, n_rot/2 values; empty when absent
+    std::vector<LayerWeights> layers;
+};
+
+}  // namespace runtime

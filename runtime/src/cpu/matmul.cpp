@@ -1,0 +1,286 @@
+#include "matmul.h"
+
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "quant/float16.h"
+#include "quant/quant.h"
+#include "simd.h"
+
+namespace runtime::cpu {
+
+using gguf::GgmlType;
+
+namespace {
+
+// ---- scalar reference ------------------------------------------------------------------------
+
+template <GgmlType T>
+inline float load_scalar(const void* p, int64_t i) {
+    if constexpr (T == GgmlType::F32) return static_cast<const float*>(p)[i];
+    if constexpr (T == GgmlType::F16) return quant::f16_to_f32(static_cast<const uint16_t*>(p)[i]);
+    if constexpr (T == GgmlType::BF16) return quant::bf16_to_f32(static_cast<const uint16_t*>(p)[i]);
+}
+
+template <GgmlType T>
+void dot_tile_scalar(const void* w, const float* const* x, int nt, int64_t n, float* out) {
+    for (int t = 0; t < nt; ++t) {
+        float s = 0.0f;
+        for (int64_t i = 0; i < n; ++i) s += load_scalar<T>(w, i) * x[t][i];
+        out[t] = s;
+    }
+}
+
+// ---- AVX-512 -----------------------------------------------------------------------------------
+
+// GCC 12's AVX-512 headers seed vectors with a self-initialised "undefined" value and then warn about
+// it wherever they are inlined (GCC bug 105593); the warning says nothing about this code.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+RT_TARGET_AVX2 inline float hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+
+template <GgmlType T>
+RT_TARGET_AVX512 inline __m512 load16_512(const void* p, int64_t i) {
+    if constexpr (T == GgmlType::F32) return _mm512_loadu_ps(static_cast<const float*>(p) + i);
+    if constexpr (T == GgmlType::F16) {
+        return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(p) + i)));
+    }
+    if constexpr (T == GgmlType::BF16) {
+        const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(p) + i));
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    }
+}
+
+// NT activation rows against one weight row: the weight vector is loaded (and widened) once per
+// step and reused for every row, which is what makes batched prompt processing stream weights once.
+template <GgmlType T, int NT>
+RT_TARGET_AVX512 void dot_tile_512(const void* w, const float* const* x, int64_t n, float* out) {
+    int64_t i = 0;
+    if constexpr (NT == 1) {
+        // one row: four independent accumulators hide the FMA latency
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (; i + 64 <= n; i += 64) {
+            a0 = _mm512_fmadd_ps(load16_512<T>(w, i), _mm512_loadu_ps(x[0] + i), a0);
+            a1 = _mm512_fmadd_ps(load16_512<T>(w, i + 16), _mm512_loadu_ps(x[0] + i + 16), a1);
+            a2 = _mm512_fmadd_ps(load16_512<T>(w, i + 32), _mm512_loadu_ps(x[0] + i + 32), a2);
+            a3 = _mm512_fmadd_ps(load16_512<T>(w, i + 48), _mm512_loadu_ps(x[0] + i + 48), a3);
+        }
+        for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(load16_512<T>(w, i), _mm512_loadu_ps(x[0] + i), a0);
+        float s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+        for (; i < n; ++i) s += load_scalar<T>(w, i) * x[0][i];
+        out[0] = s;
+    } else {
+        __m512 acc[NT];
+        for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+        for (; i + 16 <= n; i += 16) {
+            const __m512 wv = load16_512<T>(w, i);
+            for (int t = 0; t < NT; ++t) acc[t] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x[t] + i), acc[t]);
+        }
+        for (int t = 0; t < NT; ++t) {
+            float s = _mm512_reduce_add_ps(acc[t]);
+            for (int64_t j = i; j < n; ++j) s += load_scalar<T>(w, j) * x[t][j];
+            out[t] = s;
+        }
+    }
+}
+
+#pragma GCC diagnostic pop
+
+// ---- AVX2 --------------------------------------------------------------------------------------
+
+template <GgmlType T>
+RT_TARGET_AVX2 inline __m256 load8_256(const void* p, int64_t i) {
+    if constexpr (T == GgmlType::F32) return _mm256_loadu_ps(static_cast<const float*>(p) + i);
+    if constexpr (T == GgmlType::F16) {
+        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(p) + i)));
+    }
+    if constexpr (T == GgmlType::BF16) {
+        const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(p) + i));
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    }
+}
+
+template <GgmlType T, int NT>
+RT_TARGET_AVX2 void dot_tile_256(const void* w, const float* const* x, int64_t n, float* out) {
+    int64_t i = 0;
+    if constexpr (NT == 1) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (; i + 32 <= n; i += 32) {
+            a0 = _mm256_fmadd_ps(load8_256<T>(w, i), _mm256_loadu_ps(x[0] + i), a0);
+            a1 = _mm256_fmadd_ps(load8_256<T>(w, i + 8), _mm256_loadu_ps(x[0] + i + 8), a1);
+            a2 = _mm256_fmadd_ps(load8_256<T>(w, i + 16), _mm256_loadu_ps(x[0] + i + 16), a2);
+            a3 = _mm256_fmadd_ps(load8_256<T>(w, i + 24), _mm256_loadu_ps(x[0] + i + 24), a3);
+        }
+        for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(load8_256<T>(w, i), _mm256_loadu_ps(x[0] + i), a0);
+        float s = hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+        for (; i < n; ++i) s += load_scalar<T>(w, i) * x[0][i];
+        out[0] = s;
+    } else {
+        __m256 acc[NT];
+        for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+        for (; i + 8 <= n; i += 8) {
+            const __m256 wv = load8_256<T>(w, i);
+            for (int t = 0; t < NT; ++t) acc[t] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x[t] + i), acc[t]);
+        }
+        for (int t = 0; t < NT; ++t) {
+            float s = hsum256(acc[t]);
+            for (int64_t j = i; j < n; ++j) s += load_scalar<T>(w, j) * x[t][j];
+            out[t] = s;
+        }
+    }
+}
+
+// ---- dispatch ----------------------------------------------------------------------------------
+
+constexpr int kTile = 4;
+using TileFn = void (*)(const void*, const float* const*, int64_t, float*);
+
+struct FloatKernels {
+    TileFn tile[kTile + 1];  // by number of rows 1..kTile
+};
+
+template <GgmlType T>
+FloatKernels kernels_for(Simd level) {
+    if (level == Simd::Avx512) {
+        return {{nullptr, dot_tile_512<T, 1>, dot_tile_512<T, 2>, dot_tile_512<T, 3>, dot_tile_512<T, 4>}};
+    }
+    if (level == Simd::Avx2) {
+        return {{nullptr, dot_tile_256<T, 1>, dot_tile_256<T, 2>, dot_tile_256<T, 3>, dot_tile_256<T, 4>}};
+    }
+    return {{nullptr, [](const void* w, const float* const* x, int64_t n, float* o) { dot_tile_scalar<T>(w, x, 1, n, o); },
+             [](const void* w, const float* const* x, int64_t n, float* o) { dot_tile_scalar<T>(w, x, 2, n, o); },
+             [](const void* w, const float* const* x, int64_t n, float* o) { dot_tile_scalar<T>(w, x, 3, n, o); },
+             [](const void* w, const float* const* x, int64_t n, float* o) { dot_tile_scalar<T>(w, x, 4, n, o); }}};
+}
+
+const FloatKernels& float_kernels(GgmlType type) {
+    static const FloatKernels f32 = kernels_for<GgmlType::F32>(simd());
+    static const FloatKernels f16 = kernels_for<GgmlType::F16>(simd());
+    static const FloatKernels bf16 = kernels_for<GgmlType::BF16>(simd());
+    switch (type) {
+        case GgmlType::F16: return f16;
+        case GgmlType::BF16: return bf16;
+        default: return f32;
+    }
+}
+
+}  // namespace
+
+bool is_float_type(GgmlType type) {
+    return type == GgmlType::F32 || type == GgmlType::F16 || type == GgmlType::BF16;
+}
+
+void Activations::reserve(int64_t max_rows, int64_t max_n) {
+    // F32 is the widest vec_dot type (4 bytes per value); every block type is smaller
+    packed_.assign(static_cast<size_t>(max_rows) * static_cast<size_t>(max_n) * sizeof(float), 0);
+}
+
+void Activations::set(const float* data, int64_t n_rows, int64_t n, int64_t ld) {
+    data_ = data;
+    n_rows_ = n_rows;
+    n_ = n;
+    ld_ = ld;
+    packed_valid_ = false;
+}
+
+void Activations::prepare(GgmlType weight_type, int n_threads) {
+    if (is_float_type(weight_type)) return;
+    const GgmlType act = quant::vec_dot_type(weight_type);
+    if (packed_valid_ && packed_type_ == act) return;
+    packed_row_bytes_ = gguf::row_size(act, static_cast<uint64_t>(n_));
+    if (packed_row_bytes_ * static_cast<size_t>(n_rows_) > packed_.size()) {
+        throw std::logic_error("Activations::prepare: buffer not reserved for this size");
+    }
+#pragma omp parallel for num_threads(n_threads) schedule(static) if (n_rows_ > 1)
+    for (int64_t r = 0; r < n_rows_; ++r) {
+        quant::quantize_activation_row(act, row(r), packed_.data() + static_cast<size_t>(r) * packed_row_bytes_, n_);
+    }
+    packed_type_ = act;
+    packed_valid_ = true;
+}
+
+void matmul_rows(const Weight& w, int64_t mat, const Activations& x, const int32_t* rows, const int32_t* out_rows,
+                 int n_tok, int64_t r0, int64_t r1, float* y, int64_t ldy) {
+    const int64_t n = w.n_in;
+    if (is_float_type(w.type)) {
+        const FloatKernels& k = float_kernels(w.type);
+        const float* xs[kTile];
+        float out[kTile];
+        for (int64_t r = r0; r < r1; ++r) {
+            const uint8_t* wr = w.row(mat, r);
+            for (int t0 = 0; t0 < n_tok; t0 += kTile) {
+                const int nt = std::min(kTile, n_tok - t0);
+                for (int j = 0; j < nt; ++j) xs[j] = x.row(rows ? rows[t0 + j] : t0 + j);
+                k.tile[nt](wr, xs, n, out);
+                for (int j = 0; j < nt; ++j) y[(out_rows ? out_rows[t0 + j] : t0 + j) * ldy + r] = out[j];
+            }
+        }
+        return;
+    }
+    for (int64_t r = r0; r < r1; ++r) {
+        const uint8_t* wr = w.row(mat, r);
+        for (int t = 0; t < n_tok; ++t) {
+            y[(out_rows ? out_rows[t] : t) * ldy + r] = quant::vec_dot(w.type, n, wr, x.packed_row(rows ? rows[t] : t));
+        }
+    }
+}
+
+void matmul(const Weight& w, int64_t mat, Activations& x, float* y, int64_t ldy, int n_threads) {
+    x.prepare(w.type, n_threads);
+    const int n_tok = static_cast<int>(x.n_rows());
+    // blocks of rows small enough to balance, large enough that a thread reuses its activation rows
+    const int64_t block = 16;
+    const int64_t n_blocks = (w.n_out + block - 1) / block;
+#pragma omp parallel for num_threads(n_threads) schedule(static)
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        const int64_t r0 = b * block;
+        matmul_rows(w, mat, x, nullptr, nullptr, n_tok, r0, std::min(w.n_out, r0 + block), y, ldy);
+    }
+}
+
+float dot_float_row(GgmlType type, const void* w, const float* x, int64_t n) {
+    float out;
+    float_kernels(type).tile[1](w, &x, n, &out);
+    return out;
+}
+
+namespace {
+
+RT_TARGET_AVX2 void axpy_f16_avx2(const uint16_t* v, float a, float* out, int64_t n) {
+    const __m256 av = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 vv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(v + i)));
+        _mm256_storeu_ps(out + i, _mm256_fmadd_ps(av, vv, _mm256_loadu_ps(out + i)));
+    }
+    for (; i < n; ++i) out[i] += a * quant::f16_to_f32(v[i]);
+}
+
+}  // namespace
+
+void axpy_float_row(GgmlType type, const void* v, float a, float* out, int64_t n) {
+    if (type == GgmlType::F16) {
+        const auto* h = static_cast<const uint16_t*>(v);
+        if (simd() != Simd::Scalar) {
+            axpy_f16_avx2(h, a, out, n);
+        } else {
+            for (int64_t i = 0; i < n; ++i) out[i] += a * quant::f16_to_f32(h[i]);
+        }
+        return;
+    }
+    const auto* f = static_cast<const float*>(v);
+    for (int64_t i = 0; i < n; ++i) out[i] += a * f[i];
+}
+
+}  // namespace runtime::cpu
