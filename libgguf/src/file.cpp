@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 
@@ -17,6 +18,29 @@ namespace gguf {
 Error parse_error(const std::string& file, const std::string& what, uint64_t offset) {
     return Error(file + ": " + what + " at offset " + std::to_string(offset));
 }
+
+namespace {
+
+// Names read from a hostile file may hold control bytes or NULs (which would cut a C-string error
+// message short); messages show them escaped and shortened.
+std::string printable(const std::string& name) {
+    constexpr size_t kMax = 96;
+    std::string out;
+    for (size_t i = 0; i < name.size() && i < kMax; ++i) {
+        unsigned char c = static_cast<unsigned char>(name[i]);
+        if (c < 0x20 || c == 0x7f) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\x%02x", c);
+            out += buf;
+        } else {
+            out += static_cast<char>(c);
+        }
+    }
+    if (name.size() > kMax) out += "...";
+    return out;
+}
+
+}  // namespace
 
 // ---- TensorInfo ---------------------------------------------------------------------------
 
@@ -112,10 +136,10 @@ public:
             uint64_t key_at = pos_;
             std::string key = read_string();
             if (key.empty()) fail("empty metadata key", key_at);
-            if (f.metadata_.contains(key)) fail("duplicate metadata key '" + key + "'", key_at);
+            if (f.metadata_.contains(key)) fail("duplicate metadata key '" + printable(key) + "'", key_at);
             uint64_t type_at = pos_;
             uint32_t type = read_u32();
-            if (!is_valid_value_type(type)) fail("metadata key '" + key + "' has invalid value type " + std::to_string(type), type_at);
+            if (!is_valid_value_type(type)) fail("metadata key '" + printable(key) + "' has invalid value type " + std::to_string(type), type_at);
             f.metadata_.set(key, read_value(static_cast<ValueType>(type), 0));
         }
 
@@ -134,7 +158,7 @@ public:
             f.tensors_.push_back(read_tensor_info());
             const TensorInfo& t = f.tensors_.back();
             if (!f.tensor_index_.emplace(t.name, f.tensors_.size() - 1).second) {
-                fail("duplicate tensor name '" + t.name + "'", info_offsets.back());
+                fail("duplicate tensor name '" + printable(t.name) + "'", info_offsets.back());
             }
         }
 
@@ -222,14 +246,14 @@ private:
         if (t.name.empty()) fail("empty tensor name", at);
         uint64_t dims_at = pos_;
         uint32_t n_dims = read_u32();
-        if (n_dims > kMaxDims) fail("tensor '" + t.name + "' has " + std::to_string(n_dims) + " dimensions (at most 4)", dims_at);
+        if (n_dims > kMaxDims) fail("tensor '" + printable(t.name) + "' has " + std::to_string(n_dims) + " dimensions (at most 4)", dims_at);
         uint64_t n = 1;
         for (uint32_t d = 0; d < n_dims; ++d) {
             uint64_t dim_at = pos_;
             auto v = read_raw<int64_t>("a tensor dimension");
-            if (v < 0) fail("tensor '" + t.name + "' has negative dimension " + std::to_string(v), dim_at);
+            if (v < 0) fail("tensor '" + printable(t.name) + "' has negative dimension " + std::to_string(v), dim_at);
             if (v != 0 && n > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) / static_cast<uint64_t>(v)) {
-                fail("tensor '" + t.name + "' element count overflows", dim_at);
+                fail("tensor '" + printable(t.name) + "' element count overflows", dim_at);
             }
             n *= static_cast<uint64_t>(v);
             t.dims.push_back(v);
@@ -237,10 +261,10 @@ private:
         uint64_t type_at = pos_;
         uint32_t type = read_u32();
         const TypeTraits* traits = find_type_traits(type);
-        if (!traits) fail("tensor '" + t.name + "' has unknown type id " + std::to_string(type), type_at);
+        if (!traits) fail("tensor '" + printable(t.name) + "' has unknown type id " + std::to_string(type), type_at);
         t.type = traits->type;
         if (!t.dims.empty() && static_cast<uint64_t>(t.dims[0]) % traits->block_size != 0) {
-            fail("tensor '" + t.name + "' row of " + std::to_string(t.dims[0]) + " is not a multiple of the " +
+            fail("tensor '" + printable(t.name) + "' row of " + std::to_string(t.dims[0]) + " is not a multiple of the " +
                      std::string(traits->name) + " block size " + std::to_string(traits->block_size),
                  dims_at);
         }
@@ -257,13 +281,13 @@ private:
             const TensorInfo& t = f.tensors_[i];
             uint64_t at = info_offsets[i];
             if (t.offset % f.alignment_ != 0) {
-                fail("tensor '" + t.name + "' data offset " + std::to_string(t.offset) + " is not aligned to " +
+                fail("tensor '" + printable(t.name) + "' data offset " + std::to_string(t.offset) + " is not aligned to " +
                          std::to_string(f.alignment_),
                      at);
             }
             uint64_t bytes = t.n_bytes();
             if (t.offset > data_size || bytes > data_size - t.offset) {
-                fail("tensor '" + t.name + "' data (" + std::to_string(bytes) + " bytes at data offset " +
+                fail("tensor '" + printable(t.name) + "' data (" + std::to_string(bytes) + " bytes at data offset " +
                          std::to_string(t.offset) + ") runs past the end of the file",
                      at);
             }
@@ -275,7 +299,7 @@ private:
             const TensorInfo& prev = f.tensors_[order[k - 1]];
             const TensorInfo& cur = f.tensors_[order[k]];
             if (prev.n_bytes() > 0 && cur.offset < prev.offset + prev.n_bytes()) {
-                fail("tensor '" + cur.name + "' data overlaps tensor '" + prev.name + "'", info_offsets[order[k]]);
+                fail("tensor '" + printable(cur.name) + "' data overlaps tensor '" + printable(prev.name) + "'", info_offsets[order[k]]);
             }
         }
     }

@@ -42,10 +42,17 @@ TensorRole tensor_role(std::string_view name) {
     return TensorRole::Other;
 }
 
+// A summary describes any parseable file, so a key of the wrong type reads as absent here; the
+// metadata listing still shows what the key holds.
+static std::string string_or_empty(const Metadata& m, std::string_view key) {
+    const Value* v = m.find(key);
+    return v && v->type() == ValueType::String ? v->as_string() : std::string();
+}
+
 Summary summarize(const File& f) {
     Summary s;
-    s.architecture = f.metadata().get_string_or("general.architecture", "");
-    s.name = f.metadata().get_string_or("general.name", "");
+    s.architecture = string_or_empty(f.metadata(), "general.architecture");
+    s.name = string_or_empty(f.metadata(), "general.name");
     s.file_size = f.file_size();
     for (const TensorInfo& t : f.tensors()) {
         const uint64_t bytes = t.n_bytes();

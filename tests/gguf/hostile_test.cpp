@@ -136,3 +136,12 @@ TEST(Hostile, BadAlignment) {
 TEST(Hostile, MissingFileIsAnError) {
     EXPECT_THROW(File::open("/nonexistent/model.gguf"), Error);
 }
+
+TEST(Hostile, ControlBytesInNamesAreEscapedInMessages) {
+    const std::string name("a\0b\n", 4);
+    GgufBuilder b;
+    b.header(2, 0).tensor(name, {8}, 0, 0).tensor(name, {8}, 0, 32).pad().zeros(64);
+    std::string msg = parse_error_of(b.bytes);
+    EXPECT_NE(msg.find("duplicate tensor name 'a\\x00b\\x0a'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(" at offset 36"), std::string::npos) << msg;
+}
