@@ -33,6 +33,13 @@ bool is_float_source(GgmlType t) { return t == GgmlType::F32 || t == GgmlType::F
 
 std::string type_str(GgmlType t) { return std::string(gguf::type_name(t)); }
 
+// "3 tensors (blk.0.ffn_up.weight, ...)", naming the first few.
+std::string count_of(const std::vector<std::string>& names, const char* one, const char* many) {
+    std::string s = std::to_string(names.size()) + " " + (names.size() == 1 ? one : many) + " (";
+    for (size_t i = 0; i < names.size() && i < 3; ++i) s += (i ? ", " : "") + names[i];
+    return s + (names.size() > 3 ? ", ...)" : ")");
+}
+
 // Token embeddings are looked up, never multiplied, and llama-imatrix skips the output head by
 // default: neither ever has importance data, so its absence is no news.
 bool imatrix_never_has(std::string_view name) {
@@ -53,7 +60,8 @@ gguf::Metadata output_metadata(const gguf::Metadata& in, const Recipe& recipe, c
     if (imatrix) {
         put("quantize.imatrix.file", gguf::Value::string(imatrix->path().substr(0, kMaxImatrixString)));
         if (!imatrix->datasets().empty()) {
-            put("quantize.imatrix.dataset", gguf::Value::string(imatrix->datasets().front().substr(0, kMaxImatrixString)));
+            const std::string& dataset = imatrix->datasets().front();
+            put("quantize.imatrix.dataset", gguf::Value::string(dataset.substr(0, kMaxImatrixString)));
         }
         put("quantize.imatrix.entries_count", gguf::Value::u32(static_cast<uint32_t>(imatrix->entries().size())));
         if (imatrix->chunk_count() > 0) {
@@ -134,6 +142,7 @@ QuantPlan make_plan(const gguf::File& input, const PlanInputs& inputs) {
     const std::vector<TypeChoice> choices = choose_types(*inputs.recipe, plan.model, options, ordered);
 
     size_t imatrix_used = 0;
+    std::vector<std::string> no_entry, need_imatrix;  // reported once each, not per tensor
     for (size_t i = 0; i < ordered.size(); ++i) {
         const gguf::TensorInfo& t = ordered[i];
         TensorPlan p;
@@ -159,15 +168,15 @@ QuantPlan make_plan(const gguf::File& input, const PlanInputs& inputs) {
                     p.imatrix = ImatrixUse::Used;
                     ++imatrix_used;
                 } else if (e && !imatrix_never_has(t.name)) {
-                    throw Error(im->path() + ": imatrix entry '" + t.name + "' has " + std::to_string(e->values.size()) +
-                                " values but the tensor needs " + std::to_string(want) +
-                                " (row length x experts); is the imatrix for another model?");
+                    throw Error(im->path() + ": imatrix entry '" + t.name + "' has " +
+                                std::to_string(e->values.size()) + " values but the tensor needs " +
+                                std::to_string(want) + " (row length x experts); is the imatrix for another model?");
                 } else {
                     p.imatrix = ImatrixUse::Missing;
                     if (e) {
                         plan.warnings.push_back(t.name + ": ignoring imatrix entry of the wrong size");
                     } else if (!imatrix_never_has(t.name)) {
-                        plan.warnings.push_back(t.name + ": no imatrix entry; quantizing without importance weights");
+                        no_entry.push_back(t.name);
                     }
                 }
             }
@@ -175,26 +184,31 @@ QuantPlan make_plan(const gguf::File& input, const PlanInputs& inputs) {
                 const std::string msg = "tensor '" + t.name + "' as " + type_str(p.to.type) +
                                         " needs importance data; pass --imatrix with an entry for it";
                 if (!inputs.dry_run) throw Error(msg);
-                plan.warnings.push_back(msg);
+                need_imatrix.push_back(t.name);
             }
         }
         plan.tensors.push_back(std::move(p));
     }
 
+    if (!no_entry.empty()) {
+        plan.warnings.push_back(count_of(no_entry, "tensor", "tensors") +
+                                " without an imatrix entry: quantized without importance weights");
+    }
+    if (!need_imatrix.empty()) {
+        plan.warnings.push_back(count_of(need_imatrix, "tensor", "tensors") +
+                                " whose type needs importance data: writing this plan needs --imatrix");
+    }
     if (const Imatrix* im = inputs.imatrix) {
         if (imatrix_used == 0) {
             throw Error(im->path() + ": no imatrix entry matches a tensor being quantized; is it for another model?");
         }
-        size_t foreign = 0;
-        std::string example;
+        std::vector<std::string> foreign;
         for (const auto& [name, entry] : im->entries()) {
-            if (!input.find_tensor(name)) {
-                if (foreign++ == 0) example = name;
-            }
+            if (!input.find_tensor(name)) foreign.push_back(name);
         }
-        if (foreign > 0) {
-            plan.warnings.push_back(std::to_string(foreign) + " imatrix entries name no tensor of this model (first: '" +
-                                    example + "')");
+        if (!foreign.empty()) {
+            plan.warnings.push_back(count_of(foreign, "imatrix entry", "imatrix entries") +
+                                    " naming no tensor of this model");
         }
     }
 

@@ -17,7 +17,12 @@ using T = GgmlType;
 using F = FileType;
 
 // A tensor's job, from its GGUF name (llama.cpp's names are the same for every architecture).
-enum class Role { TokenEmbedding, Output, AttnQ, AttnK, AttnV, AttnQKV, AttnKVB, AttnOutput, FfnUp, FfnGate, FfnDown, Other };
+enum class Role {
+    TokenEmbedding, Output,
+    AttnQ, AttnK, AttnV, AttnQKV, AttnKVB, AttnOutput,
+    FfnUp, FfnGate, FfnDown,
+    Other,
+};
 
 Role role_of(std::string_view name) {
     if (name == "output.weight") return Role::Output;

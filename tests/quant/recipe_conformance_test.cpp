@@ -3,15 +3,14 @@
 // every tensor the same type, in the same order, and a file of the size REFERENCE.md lists.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <map>
-#include <sstream>
 
 #include "fixtures.h"
 #include "gguf/file.h"
 #include "quant/imatrix.h"
 #include "quant/recipe.h"
+#include "recipe_reference.h"
 
 namespace {
 
@@ -41,26 +40,6 @@ std::vector<Case> cases() {
     return out;
 }
 
-// "| tiny-dense | Q8_0 | no | 7386048 | ..." -> bytes by "dense-Q8_0-imno".
-std::map<std::string, uint64_t> reference_sizes() {
-    std::map<std::string, uint64_t> sizes;
-    std::ifstream in(fixture("llama-cpp/REFERENCE.md"));
-    std::string line;
-    while (std::getline(in, line)) {
-        std::vector<std::string> cells;
-        std::stringstream ss(line);
-        std::string cell;
-        while (std::getline(ss, cell, '|')) {
-            const size_t b = cell.find_first_not_of(' '), e = cell.find_last_not_of(' ');
-            cells.push_back(b == std::string::npos ? "" : cell.substr(b, e - b + 1));
-        }
-        if (cells.size() < 5 || cells[1].rfind("tiny-", 0) != 0) continue;
-        const std::string key = cells[1].substr(5) + "-" + cells[2] + "-im" + cells[3];
-        sizes[key] = std::stoull(cells[4]);
-    }
-    return sizes;
-}
-
 class RecipeConformance : public ::testing::TestWithParam<Case> {};
 
 TEST_P(RecipeConformance, SameTypesOrderAndSizeAsLlamaCpp) {
@@ -79,24 +58,20 @@ TEST_P(RecipeConformance, SameTypesOrderAndSizeAsLlamaCpp) {
     inputs.imatrix = im ? &*im : nullptr;
     const quant::QuantPlan plan = quant::make_plan(in, inputs);
 
-    std::ifstream types(c.types_file);
-    std::string name, type;
-    size_t i = 0;
-    while (types >> name >> type) {
-        ASSERT_LT(i, plan.tensors.size()) << "more tensors in " << c.types_file;
-        EXPECT_EQ(plan.tensors[i].name, name) << "tensor order differs at " << i;
-        EXPECT_EQ(gguf::type_name(plan.tensors[i].to.type), type) << name;
-        ++i;
+    const auto expected = testing_support::read_types_file(c.types_file);
+    ASSERT_EQ(plan.tensors.size(), expected.size());
+    for (size_t i = 0; i < expected.size(); ++i) {
+        EXPECT_EQ(plan.tensors[i].name, expected[i].first) << "tensor order differs at " << i;
+        EXPECT_EQ(gguf::type_name(plan.tensors[i].to.type), expected[i].second) << expected[i].first;
     }
-    EXPECT_EQ(i, plan.tensors.size());
 
-    const auto sizes = reference_sizes();
-    const auto ref = sizes.find(c.model + "-" + c.recipe + "-im" + (c.imatrix ? "yes" : "no"));
-    if (ref != sizes.end()) {
+    // REFERENCE.md lists every case but one (moe Q5_K_M without an imatrix).
+    const auto ref = testing_support::llama_cpp_file_bytes(c.model, c.recipe, c.imatrix);
+    if (ref) {
         // Same types and layout: only the header can differ (the imatrix path llama.cpp recorded).
-        EXPECT_NEAR(static_cast<double>(plan.file_bytes), static_cast<double>(ref->second), ref->second * 0.005);
+        EXPECT_NEAR(static_cast<double>(plan.file_bytes), static_cast<double>(*ref), *ref * 0.005);
         if (!c.imatrix) {
-            EXPECT_EQ(plan.file_bytes, ref->second);
+            EXPECT_EQ(plan.file_bytes, *ref);
         }
     }
 }

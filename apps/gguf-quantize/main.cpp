@@ -1,0 +1,137 @@
+// gguf-quantize: quantizes a GGUF model with a llama.cpp recipe, optionally guided by an
+// importance matrix and per-tensor overrides. Options in, libquant calls out.
+#include <omp.h>
+
+#include <boost/program_options.hpp>
+#include <iostream>
+
+#include "appcommon/cli.h"
+#include "quant/imatrix.h"
+#include "quant/recipe.h"
+#include "report.h"
+
+namespace po = boost::program_options;
+
+namespace {
+
+// An unknown type name is bad input (exit 1), like an unknown recipe.
+gguf::GgmlType parse_type(const std::string& name, const char* option) {
+    const auto t = gguf::type_from_name(name);
+    if (!t) throw std::runtime_error(std::string(option) + ": unknown tensor type '" + name + "'");
+    return *t;
+}
+
+// REGEX=TYPE, split at the last '=' since a type name never holds one but a regex may.
+quant::TensorTypeOverride parse_override(const std::string& arg) {
+    const size_t eq = arg.rfind('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == arg.size()) {
+        throw appcommon::UsageError{"--tensor-type expects REGEX=TYPE, got '" + arg + "'"};
+    }
+    return {arg.substr(0, eq), parse_type(arg.substr(eq + 1), "--tensor-type")};
+}
+
+bool is_count(const std::string& s) {
+    return !s.empty() && s.size() < 6 && s.find_first_not_of("0123456789") == std::string::npos;
+}
+
+std::string recipe_list() {
+    std::string s = "Recipes:\n";
+    for (const auto& r : quant::recipes()) {
+        s += "  " + std::string(r.name) + std::string(r.name.size() < 10 ? 10 - r.name.size() : 1, ' ') +
+             std::string(r.description) + "\n";
+    }
+    return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    return appcommon::run_main([&] {
+        po::options_description visible(
+            "Usage: gguf-quantize [options] IN.gguf OUT.gguf RECIPE [THREADS]\n"
+            "       gguf-quantize --dry-run [options] IN.gguf [OUT.gguf] RECIPE\n\n"
+            "Quantizes IN.gguf into OUT.gguf (written to a temp file, renamed when complete) choosing each\n"
+            "tensor's type as llama-quantize does for RECIPE. THREADS sets the worker threads.\n\nOptions");
+        std::string imatrix_path, token_type, output_type;
+        std::vector<std::string> overrides;
+        visible.add_options()
+            ("help,h", "show this help and the recipes")
+            ("imatrix", po::value<std::string>(&imatrix_path), "importance matrix (llama-imatrix GGUF or legacy .dat)")
+            ("tensor-type", po::value<std::vector<std::string>>(&overrides)->composing(),
+             "REGEX=TYPE: tensors whose name REGEX finds get TYPE (repeatable, first match wins)")
+            ("token-embedding-type", po::value<std::string>(&token_type), "type of token_embd.weight")
+            ("output-tensor-type", po::value<std::string>(&output_type), "type of output.weight")
+            ("pure", "the recipe's base type for every tensor it touches: no mixture rules")
+            ("dry-run", "print the plan (per tensor: old -> new type, size, bits per weight) and write nothing")
+            ("json", "machine-readable output on stdout");
+        po::options_description hidden;
+        hidden.add_options()("args", po::value<std::vector<std::string>>(), "positional arguments");
+        po::options_description all;
+        all.add(visible).add(hidden);
+        po::positional_options_description pos;
+        pos.add("args", -1);
+        po::variables_map vm;
+        po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
+        po::notify(vm);
+        if (vm.count("help")) {
+            std::cout << visible << "\n" << recipe_list();
+            return 0;
+        }
+
+        const bool dry_run = vm.count("dry-run") > 0, json = vm.count("json") > 0;
+        std::vector<std::string> args = vm.count("args") ? vm["args"].as<std::vector<std::string>>()
+                                                         : std::vector<std::string>{};
+        int threads = 0;
+        if (args.size() >= 3 && is_count(args.back())) {
+            threads = std::stoi(args.back());
+            if (threads < 1) throw appcommon::UsageError{"THREADS must be at least 1"};
+            args.pop_back();
+        }
+        RunInfo run;
+        run.dry_run = dry_run;
+        std::string recipe_name;
+        if (args.size() == 3) {
+            run.input = args[0];
+            run.output = args[1];
+            recipe_name = args[2];
+        } else if (args.size() == 2 && dry_run) {
+            run.input = args[0];
+            recipe_name = args[1];
+        } else {
+            throw appcommon::UsageError{dry_run ? "expected IN.gguf [OUT.gguf] RECIPE"
+                                                : "expected IN.gguf OUT.gguf RECIPE"};
+        }
+
+        quant::PlanInputs inputs;
+        inputs.recipe = quant::find_recipe(recipe_name);
+        if (!inputs.recipe) throw std::runtime_error("unknown recipe '" + recipe_name + "' (see --help for the list)");
+        inputs.dry_run = dry_run;
+        inputs.options.pure = vm.count("pure") > 0;
+        if (!token_type.empty()) inputs.options.token_embedding_type = parse_type(token_type, "--token-embedding-type");
+        if (!output_type.empty()) inputs.options.output_tensor_type = parse_type(output_type, "--output-tensor-type");
+        for (const auto& o : overrides) inputs.options.overrides.push_back(parse_override(o));
+        if (threads > 0) omp_set_num_threads(threads);
+
+        const gguf::File in = gguf::File::open(run.input);
+        std::optional<quant::Imatrix> imatrix;
+        if (!imatrix_path.empty()) {
+            imatrix = quant::Imatrix::load(imatrix_path);
+            inputs.imatrix = &*imatrix;
+            run.imatrix = &*imatrix;
+        }
+        const quant::QuantPlan plan = quant::make_plan(in, inputs);
+        for (const auto& w : plan.warnings) std::cerr << "warning: " << w << "\n";
+
+        if (!dry_run) {
+            appcommon::Progress progress(plan.tensors.size());
+            quant::write_quantized(in, plan, inputs.imatrix, *run.output, [&](size_t i, const quant::QuantPlan& p) {
+                progress.step(tensor_label(p.tensors[i]));
+            });
+            progress.done();
+        }
+        if (json) print_json(std::cout, plan, run);
+        else if (dry_run) print_plan_text(std::cout, plan, run);
+        else print_summary_text(std::cout, plan, run);
+        return 0;
+    });
+}
