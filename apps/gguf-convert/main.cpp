@@ -1,0 +1,100 @@
+// gguf-convert: a Hugging Face checkpoint directory (config.json, safetensors, tokenizer) to GGUF.
+#include <boost/program_options.hpp>
+#include <iostream>
+
+#include "appcommon/cli.h"
+#include "appcommon/json_writer.h"
+#include "convert/architecture.h"
+#include "convert/converter.h"
+
+namespace po = boost::program_options;
+
+namespace {
+
+void print_json(std::ostream& out, const convert::ConvertSummary& s) {
+    appcommon::JsonWriter j(out);
+    j.begin_object();
+    j.field("output", s.output_path);
+    j.field("hf_architecture", s.hf_architecture);
+    j.field("architecture", s.architecture);
+    j.field("outtype", s.outtype);
+    j.field("file_type", s.file_type);
+    j.field("name", s.name);
+    j.field("size_label", s.size_label);
+    j.field("parameters", s.n_parameters);
+    j.field("tensors", static_cast<uint64_t>(s.n_tensors));
+    j.key("tensors_per_type").begin_object();
+    for (const auto& [type, n] : s.tensors_per_type) j.field(type, static_cast<uint64_t>(n));
+    j.end_object();
+    j.field("file_size", s.file_size);
+    j.key("tokenizer").begin_object();
+    j.field("model", s.tokenizer_model);
+    j.field("pre", s.tokenizer_pre);
+    j.field("tokens", static_cast<uint64_t>(s.n_vocab));
+    j.end_object();
+    j.key("warnings").begin_array();
+    for (const std::string& w : s.warnings) j.value(w);
+    j.end_array();
+    j.end_object();
+    out << "\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    return appcommon::run_main([&] {
+        po::options_description visible(
+            "Usage: gguf-convert HF_DIR -o OUT.gguf [--outtype f32|f16|bf16|q8_0|auto]\n\n"
+            "Converts a Hugging Face checkpoint (config.json, safetensors, tokenizer.json or\n"
+            "tokenizer.model) to GGUF with llama.cpp's names and metadata.\n"
+            "Architectures: " + convert::supported_architectures() + "\n\nOptions");
+        std::string output, outtype_arg;
+        visible.add_options()
+            ("help,h", "show this help")
+            ("outfile,o", po::value<std::string>(&output), "output GGUF file (written via a temp file, then renamed)")
+            ("outtype", po::value<std::string>(&outtype_arg)->default_value("auto"),
+             "weight type: f32, f16, bf16, q8_0, or auto (the checkpoint's: bf16 stays bf16, else f16); "
+             "norms and other 1-D tensors stay f32")
+            ("json", "print a machine-readable summary on stdout");
+        po::options_description hidden;
+        hidden.add_options()("input", po::value<std::vector<std::string>>(), "HF_DIR");
+        po::options_description all;
+        all.add(visible).add(hidden);
+        po::positional_options_description pos;
+        pos.add("input", -1);
+        po::variables_map vm;
+        po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
+        po::notify(vm);
+        if (vm.count("help")) {
+            std::cout << visible << "\n";
+            return 0;
+        }
+        const auto inputs = vm.count("input") ? vm["input"].as<std::vector<std::string>>() : std::vector<std::string>{};
+        if (inputs.size() != 1) throw appcommon::UsageError{"expected one HF_DIR"};
+        if (output.empty()) throw appcommon::UsageError{"missing -o OUT.gguf"};
+        const auto outtype = convert::parse_outtype(outtype_arg);
+        if (!outtype) throw appcommon::UsageError{"unknown --outtype '" + outtype_arg + "' (f32, f16, bf16, q8_0, auto)"};
+
+        convert::ConvertOptions opt;
+        opt.input_dir = inputs[0];
+        opt.output_path = output;
+        opt.outtype = *outtype;
+        std::unique_ptr<appcommon::Progress> progress;
+        opt.on_tensor = [&](size_t, size_t total, const std::string& name) {
+            if (!progress) progress = std::make_unique<appcommon::Progress>(total);
+            progress->step(name);
+        };
+        const convert::ConvertSummary s = convert::convert_checkpoint(opt);
+        if (progress) progress->done();
+        for (const std::string& w : s.warnings) std::cerr << "warning: " << w << "\n";
+        if (vm.count("json")) {
+            print_json(std::cout, s);
+        } else {
+            std::cout << s.output_path << ": " << s.architecture << " (" << s.hf_architecture << "), " << s.outtype
+                      << ", " << s.n_tensors << " tensors, " << s.n_parameters << " parameters, " << s.file_size
+                      << " bytes; tokenizer " << s.tokenizer_model << "/" << s.tokenizer_pre << " with " << s.n_vocab
+                      << " tokens\n";
+        }
+        return 0;
+    });
+}

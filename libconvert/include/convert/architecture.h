@@ -1,0 +1,33 @@
+// The model classes gguf-convert understands, with what differs between them: the GGUF
+// architecture name, which tensors exist, how experts are stored, RoPE details.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "convert/hparams.h"
+
+namespace convert {
+
+// How a checkpoint stores MoE expert weights, one 2-D tensor per expert and projection.
+enum class ExpertLayout {
+    None,
+    Mixtral,  // block_sparse_moe.experts.E.w1/w2/w3 (gate/down/up), stacked in that order
+    Qwen,     // mlp.experts.E.down_proj/gate_proj/up_proj, stacked in that order
+};
+
+struct Architecture {
+    std::string_view hf_class;  // config.json "architectures"[0]
+    std::string_view name;      // GGUF general.architecture
+    bool llama_layout;          // Q/K rows permuted for llama.cpp's RoPE; vocab_size/rope.dimension_count keys
+    ExpertLayout experts;
+    bool qk_norm;               // attn_q_norm / attn_k_norm tensors
+    bool dense_ffn;             // ffn_gate / ffn_up / ffn_down tensors
+};
+
+// The architecture of a checkpoint; an unknown one throws listing those supported.
+const Architecture& find_architecture(const Hparams& hparams);
+// "LlamaForCausalLM, MistralForCausalLM, ..." for messages and --help.
+std::string supported_architectures();
+
+}  // namespace convert

@@ -1,0 +1,48 @@
+// What the output GGUF holds, decided before any data moves: each tensor's name, type, shape
+// and where its bytes come from (one checkpoint tensor, several experts to stack, or values
+// computed here), in llama.cpp's order.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "convert/architecture.h"
+#include "convert/checkpoint.h"
+#include "convert/outtype.h"
+#include "gguf/types.h"
+
+namespace convert {
+
+struct PlannedTensor {
+    std::string name;             // GGUF name, e.g. "blk.0.attn_q.weight"
+    gguf::GgmlType type = gguf::GgmlType::F32;
+    std::vector<int64_t> shape;   // PyTorch order (outermost first); GGUF dims are its reverse
+    // Sources in output order: one tensor, or one per expert stacked along a new outer dimension.
+    std::vector<const SafeTensor*> parts;
+    // > 0: rows are regrouped per head (llama.cpp's Q/K permute for the llama architecture).
+    int64_t permute_heads = 0;
+    std::vector<float> values;    // data computed by the converter when `parts` is empty
+
+    std::vector<int64_t> ggml_dims() const;
+    uint64_t n_elements() const;
+};
+
+struct TensorPlan {
+    std::vector<PlannedTensor> tensors;
+    std::vector<std::string> warnings;
+};
+
+// Maps every checkpoint tensor, stacks experts, chooses types for `outtype` (not Auto): norms and
+// other 1-D tensors, biases and the MoE router stay F32; q8_0 falls back to F16 where a row is
+// not a multiple of 32. An unmappable tensor or an incomplete expert set throws.
+TensorPlan plan_tensors(const Architecture& arch, const Checkpoint& checkpoint, OutType outtype);
+
+// The HF -> GGUF name of a non-expert tensor for `arch`, or "" when it has none.
+std::string gguf_tensor_name(const Architecture& arch, std::string_view hf_name);
+
+// What --outtype auto means for this checkpoint (llama.cpp's heuristic): bf16 when the first
+// 2-D weight is bf16, else f16.
+OutType resolve_auto_outtype(const Checkpoint& checkpoint);
+
+}  // namespace convert

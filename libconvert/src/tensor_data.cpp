@@ -1,0 +1,122 @@
+#include "convert/tensor_data.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "convert/error.h"
+#include "quant/float16.h"
+#include "quant/quant.h"
+
+namespace convert {
+
+namespace {
+
+// Elements converted per chunk: 16 MiB of float32 scratch, whatever the tensor's size.
+constexpr int64_t kChunkElements = int64_t{4} << 20;
+
+void to_f32(Dtype src, const uint8_t* in, float* out, int64_t n) {
+    switch (src) {
+        case Dtype::F32: std::memcpy(out, in, static_cast<size_t>(n) * 4); return;
+        case Dtype::F16:
+            for (int64_t i = 0; i < n; ++i) {
+                uint16_t h;
+                std::memcpy(&h, in + 2 * i, 2);
+                out[i] = quant::f16_to_f32(h);
+            }
+            return;
+        case Dtype::BF16:
+            for (int64_t i = 0; i < n; ++i) {
+                uint16_t h;
+                std::memcpy(&h, in + 2 * i, 2);
+                out[i] = quant::bf16_to_f32(h);
+            }
+            return;
+    }
+}
+
+bool same_encoding(Dtype src, gguf::GgmlType dst) {
+    return (src == Dtype::F32 && dst == gguf::GgmlType::F32) || (src == Dtype::F16 && dst == gguf::GgmlType::F16) ||
+           (src == Dtype::BF16 && dst == gguf::GgmlType::BF16);
+}
+
+// Converts `n_rows` rows of `row_len` elements (already gathered as float32) into `dst`.
+void encode(gguf::GgmlType type, const float* src, uint8_t* dst, int64_t n_rows, int64_t row_len, int64_t ne0) {
+    const int64_t n = n_rows * row_len;
+    switch (type) {
+        case gguf::GgmlType::F32: std::memcpy(dst, src, static_cast<size_t>(n) * 4); return;
+        case gguf::GgmlType::F16:
+            for (int64_t i = 0; i < n; ++i) {
+                const uint16_t h = quant::f32_to_f16(src[i]);
+                std::memcpy(dst + 2 * i, &h, 2);
+            }
+            return;
+        case gguf::GgmlType::BF16:
+            for (int64_t i = 0; i < n; ++i) {
+                const uint16_t h = quant::f32_to_bf16(src[i]);
+                std::memcpy(dst + 2 * i, &h, 2);
+            }
+            return;
+        default:
+            // Block types quantize along ggml's rows (ne0 elements each).
+            quant::quantize_rows(type, src, dst, n / ne0, ne0);
+    }
+}
+
+}  // namespace
+
+int64_t permuted_source_row(int64_t r, int64_t rows, int64_t heads) {
+    const int64_t d = rows / heads;
+    const int64_t h = r / d, within = r % d;
+    return h * d + (within % 2) * (d / 2) + within / 2;
+}
+
+void produce_tensor_data(const PlannedTensor& t, const std::function<void(std::span<const uint8_t>)>& sink) {
+    if (t.parts.empty()) {  // computed values, always F32
+        if (t.type != gguf::GgmlType::F32) throw Error("tensor '" + t.name + "': computed values must be F32");
+        sink({reinterpret_cast<const uint8_t*>(t.values.data()), t.values.size() * sizeof(float)});
+        return;
+    }
+    const int64_t ne0 = t.shape.empty() ? 1 : t.shape.back();
+    std::vector<float> scratch;
+    std::vector<uint8_t> out;
+    for (const SafeTensor* part : t.parts) {
+        const int64_t n = static_cast<int64_t>(part->n_elements());
+        // Rows along the outermost dimension: the unit the Q/K permute moves.
+        const int64_t rows = part->shape.empty() ? 1 : part->shape[0];
+        if (rows == 0 || n == 0) continue;
+        const int64_t row_len = n / rows;
+        const size_t src_row_bytes = static_cast<size_t>(row_len) * dtype_size(part->dtype);
+        if (same_encoding(part->dtype, t.type) && t.permute_heads == 0) {
+            sink(part->data);
+            continue;
+        }
+        const int64_t chunk_rows = std::max<int64_t>(1, kChunkElements / row_len);
+        // An outer row spans whole ggml rows (ne0 divides row_len), so its encoded size is exact.
+        const size_t dst_row_bytes = gguf::row_size(t.type, static_cast<uint64_t>(row_len));
+        for (int64_t r0 = 0; r0 < rows; r0 += chunk_rows) {
+            const int64_t nr = std::min(chunk_rows, rows - r0);
+            out.resize(static_cast<size_t>(nr) * dst_row_bytes);
+            if (same_encoding(part->dtype, t.type)) {  // permute only: move bytes
+                for (int64_t r = 0; r < nr; ++r) {
+                    const int64_t src_row = permuted_source_row(r0 + r, rows, t.permute_heads);
+                    std::memcpy(out.data() + r * src_row_bytes, part->data.data() + src_row * src_row_bytes, src_row_bytes);
+                }
+            } else {
+                scratch.resize(static_cast<size_t>(nr * row_len));
+                for (int64_t r = 0; r < nr; ++r) {
+                    const int64_t src_row = t.permute_heads ? permuted_source_row(r0 + r, rows, t.permute_heads) : r0 + r;
+                    to_f32(part->dtype, part->data.data() + src_row * src_row_bytes, scratch.data() + r * row_len, row_len);
+                }
+                try {
+                    encode(t.type, scratch.data(), out.data(), nr, row_len, ne0);
+                } catch (const quant::Error& e) {
+                    throw Error("tensor '" + part->name + "' in " + *part->file + ": " + e.what());
+                }
+            }
+            sink(out);
+        }
+    }
+}
+
+}  // namespace convert

@@ -1,0 +1,266 @@
+#include "convert/tensor_plan.h"
+
+#include <array>
+#include <charconv>
+#include <map>
+
+#include "convert/error.h"
+#include "convert/rope.h"
+
+namespace convert {
+
+namespace {
+
+// HF module paths inside a decoder layer and their GGUF names (llama.cpp's tensor_mapping.py).
+struct BlockName {
+    std::string_view hf;
+    std::string_view gguf;
+    enum Needs { Always, QkNorm, DenseFfn, MixtralRouter, QwenRouter } needs;
+};
+constexpr BlockName kBlockNames[] = {
+    {"input_layernorm", "attn_norm", BlockName::Always},
+    {"self_attn.q_proj", "attn_q", BlockName::Always},
+    {"self_attn.k_proj", "attn_k", BlockName::Always},
+    {"self_attn.v_proj", "attn_v", BlockName::Always},
+    {"self_attn.o_proj", "attn_output", BlockName::Always},
+    {"self_attn.q_norm", "attn_q_norm", BlockName::QkNorm},
+    {"self_attn.k_norm", "attn_k_norm", BlockName::QkNorm},
+    {"post_attention_layernorm", "ffn_norm", BlockName::Always},
+    {"mlp.gate_proj", "ffn_gate", BlockName::DenseFfn},
+    {"mlp.up_proj", "ffn_up", BlockName::DenseFfn},
+    {"mlp.down_proj", "ffn_down", BlockName::DenseFfn},
+    {"block_sparse_moe.gate", "ffn_gate_inp", BlockName::MixtralRouter},
+    {"mlp.gate", "ffn_gate_inp", BlockName::QwenRouter},
+};
+
+bool applies(const Architecture& a, BlockName::Needs n) {
+    switch (n) {
+        case BlockName::Always: return true;
+        case BlockName::QkNorm: return a.qk_norm;
+        case BlockName::DenseFfn: return a.dense_ffn;
+        case BlockName::MixtralRouter: return a.experts == ExpertLayout::Mixtral;
+        case BlockName::QwenRouter: return a.experts == ExpertLayout::Qwen;
+    }
+    return false;
+}
+
+// Tensors llama.cpp drops: buffers some checkpoints save that the model recomputes.
+bool is_ignored(std::string_view name) {
+    return name.ends_with(".attention.masked_bias") || name.ends_with(".attention.bias") ||
+           name.ends_with(".rotary_emb.inv_freq");
+}
+
+bool parse_index(std::string_view s, int64_t& out) {
+    if (s.empty() || s.size() > 9) return false;
+    auto r = std::from_chars(s.data(), s.data() + s.size(), out);
+    return r.ec == std::errc() && r.ptr == s.data() + s.size();
+}
+
+// "model.layers.12.rest" -> (12, "rest").
+bool split_layer(std::string_view name, int64_t& layer, std::string_view& rest) {
+    constexpr std::string_view prefix = "model.layers.";
+    if (!name.starts_with(prefix)) return false;
+    name.remove_prefix(prefix.size());
+    const size_t dot = name.find('.');
+    if (dot == std::string_view::npos || !parse_index(name.substr(0, dot), layer)) return false;
+    rest = name.substr(dot + 1);
+    return true;
+}
+
+// One expert's projection: which layer, expert and stacking slot (0..2) it belongs to.
+struct ExpertPiece {
+    int64_t layer, expert;
+    size_t slot;
+};
+
+// Output names of the three stacks in stacking order, per layout.
+constexpr std::array<std::string_view, 3> kMixtralStacks = {"ffn_gate_exps", "ffn_down_exps", "ffn_up_exps"};
+constexpr std::array<std::string_view, 3> kQwenStacks = {"ffn_down_exps", "ffn_gate_exps", "ffn_up_exps"};
+
+// Recognizes an expert weight; `looks_like_expert` is set for names in the experts' namespace
+// even when they do not parse, so they can be reported rather than silently mis-mapped.
+bool parse_expert(const Architecture& a, std::string_view name, ExpertPiece& p, bool& looks_like_expert) {
+    std::string_view marker, rest;
+    std::array<std::string_view, 3> projections;
+    if (a.experts == ExpertLayout::Mixtral) {
+        marker = "block_sparse_moe.experts.";
+        projections = {"w1", "w2", "w3"};
+    } else if (a.experts == ExpertLayout::Qwen) {
+        marker = "mlp.experts.";
+        projections = {"down_proj", "gate_proj", "up_proj"};
+    } else {
+        looks_like_expert = false;
+        return false;
+    }
+    looks_like_expert = name.find(marker) != std::string_view::npos;
+    if (!looks_like_expert || !split_layer(name, p.layer, rest) || !rest.starts_with(marker)) return false;
+    rest.remove_prefix(marker.size());
+    const size_t dot = rest.find('.');
+    if (dot == std::string_view::npos || !parse_index(rest.substr(0, dot), p.expert)) return false;
+    rest.remove_prefix(dot + 1);
+    for (size_t s = 0; s < 3; ++s)
+        if (rest.size() == projections[s].size() + 7 && rest.starts_with(projections[s]) && rest.ends_with(".weight")) {
+            p.slot = s;
+            return true;
+        }
+    return false;
+}
+
+gguf::GgmlType choose_type(const PlannedTensor& t, OutType outtype) {
+    // llama.cpp keeps these in F32 whatever the outtype: most code handling 1-D tensors and norms
+    // expects F32, and the MoE router is tiny and precision-sensitive.
+    const bool router = t.name.ends_with(".ffn_gate_inp.weight");
+    if (t.shape.size() <= 1 || t.name.ends_with("_norm.weight") || router || !t.name.ends_with(".weight"))
+        return gguf::GgmlType::F32;
+    gguf::GgmlType type = outtype_tensor_type(outtype);
+    // Q8_0 blocks are 32 wide; a row that is not a multiple of that stays F16, as in llama.cpp.
+    if (type == gguf::GgmlType::Q8_0 && (t.shape.back() % 32) != 0) type = gguf::GgmlType::F16;
+    return type;
+}
+
+std::string shape_string(const std::vector<int64_t>& s) {
+    std::string out = "[";
+    for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+    return out + "]";
+}
+
+}  // namespace
+
+std::vector<int64_t> PlannedTensor::ggml_dims() const { return {shape.rbegin(), shape.rend()}; }
+
+uint64_t PlannedTensor::n_elements() const {
+    uint64_t n = 1;
+    for (int64_t d : shape) n *= static_cast<uint64_t>(d);
+    return n;
+}
+
+std::string gguf_tensor_name(const Architecture& arch, std::string_view hf) {
+    std::string_view suffix;
+    if (hf.ends_with(".weight")) suffix = ".weight";
+    else if (hf.ends_with(".bias")) suffix = ".bias";
+    else return "";
+    const std::string_view base = hf.substr(0, hf.size() - suffix.size());
+    if (base == "model.embed_tokens") return "token_embd" + std::string(suffix);
+    if (base == "model.norm") return "output_norm" + std::string(suffix);
+    if (base == "lm_head") return "output" + std::string(suffix);
+    int64_t layer;
+    std::string_view rest;
+    if (!split_layer(base, layer, rest)) return "";
+    for (const BlockName& b : kBlockNames)
+        if (b.hf == rest && applies(arch, b.needs))
+            return "blk." + std::to_string(layer) + "." + std::string(b.gguf) + std::string(suffix);
+    return "";
+}
+
+OutType resolve_auto_outtype(const Checkpoint& checkpoint) {
+    for (const SafeTensor* t : checkpoint.tensors()) {
+        if (t->shape.size() < 2) continue;
+        if (t->dtype == Dtype::BF16) return OutType::BF16;
+        if (t->dtype == Dtype::F16) return OutType::F16;
+    }
+    return OutType::F16;
+}
+
+TensorPlan plan_tensors(const Architecture& arch, const Checkpoint& checkpoint, OutType outtype) {
+    const Hparams& h = checkpoint.hparams();
+    TensorPlan plan;
+    const int64_t n_layers = h.require_int({"num_hidden_layers", "n_layers", "n_layer", "num_layers"});
+    const int64_t n_head = h.require_int({"num_attention_heads", "n_heads", "n_head"});
+    const int64_t n_head_kv = h.find_int({"num_key_value_heads", "n_kv_heads"}).value_or(n_head);
+    const int64_t n_experts =
+        arch.experts == ExpertLayout::None ? 0 : h.require_int({"num_local_experts", "num_experts"});
+    if (n_layers <= 0 || n_head <= 0 || n_head_kv <= 0 || (arch.experts != ExpertLayout::None && n_experts <= 0))
+        throw Error(h.source() + ": layer, head and expert counts must be positive");
+
+    if (arch.llama_layout) {
+        const RopeConfig rope = read_rope_config(h);
+        if (rope.scaling_type == "llama3") {
+            const int64_t head_dim = h.find_int({"head_dim"}).value_or(h.require_int({"hidden_size"}) / n_head);
+            PlannedTensor t;
+            t.name = "rope_freqs.weight";
+            t.values = llama3_rope_factors(rope, head_dim);
+            t.shape = {static_cast<int64_t>(t.values.size())};
+            plan.tensors.push_back(std::move(t));
+        }
+    }
+
+    // Experts of a layer wait here until all 3 x n_experts have been seen; the stacked tensors
+    // take the position of the last one, where llama.cpp emits them.
+    struct PendingLayer {
+        std::array<std::vector<const SafeTensor*>, 3> slots;
+        int64_t seen = 0;
+    };
+    std::map<int64_t, PendingLayer> pending;
+    const auto& stacks = arch.experts == ExpertLayout::Mixtral ? kMixtralStacks : kQwenStacks;
+
+    for (const SafeTensor* t : checkpoint.tensors()) {
+        if (is_ignored(t->name)) continue;
+        ExpertPiece piece;
+        bool looks_like_expert = false;
+        if (parse_expert(arch, t->name, piece, looks_like_expert)) {
+            if (piece.layer >= n_layers || piece.expert >= n_experts)
+                throw Error(*t->file + ": expert tensor '" + t->name + "' is outside the " + std::to_string(n_layers) +
+                            " layers x " + std::to_string(n_experts) + " experts of " + h.source());
+            PendingLayer& p = pending[piece.layer];
+            auto& slot = p.slots[piece.slot];
+            if (slot.empty()) slot.assign(static_cast<size_t>(n_experts), nullptr);
+            slot[static_cast<size_t>(piece.expert)] = t;
+            if (++p.seen < 3 * n_experts) continue;
+            for (size_t s = 0; s < 3; ++s) {
+                PlannedTensor out;
+                out.name = "blk." + std::to_string(piece.layer) + "." + std::string(stacks[s]) + ".weight";
+                out.parts = p.slots[s];
+                const SafeTensor* first = out.parts.front();
+                for (const SafeTensor* e : out.parts)
+                    if (e->shape != first->shape || e->shape.size() != 2)
+                        throw Error(*e->file + ": expert tensor '" + e->name + "' has shape " + shape_string(e->shape) +
+                                    ", expected a 2-D shape like '" + first->name + "' " + shape_string(first->shape));
+                out.shape = {n_experts};
+                out.shape.insert(out.shape.end(), first->shape.begin(), first->shape.end());
+                out.type = choose_type(out, outtype);
+                plan.tensors.push_back(std::move(out));
+            }
+            pending.erase(piece.layer);
+            continue;
+        }
+        if (looks_like_expert)
+            throw Error(*t->file + ": expert tensor '" + t->name + "' does not follow the " + std::string(arch.hf_class) +
+                        " naming");
+        PlannedTensor out;
+        out.name = gguf_tensor_name(arch, t->name);
+        if (out.name.empty())
+            throw Error(*t->file + ": cannot map tensor '" + t->name + "' for " + std::string(arch.hf_class));
+        if (out.name.starts_with("blk.")) {
+            int64_t layer;
+            std::string_view rest;
+            if (split_layer(t->name, layer, rest) && layer >= n_layers)
+                throw Error(*t->file + ": tensor '" + t->name + "' is beyond the " + std::to_string(n_layers) +
+                            " layers of " + h.source());
+        }
+        out.shape = t->shape;
+        out.parts = {t};
+        if (out.shape.size() > 4)
+            throw Error(*t->file + ": tensor '" + t->name + "' has " + std::to_string(out.shape.size()) +
+                        " dimensions; GGUF allows 4");
+        if (arch.llama_layout && (t->name.ends_with("self_attn.q_proj.weight") || t->name.ends_with("self_attn.q_proj.bias") ||
+                                  t->name.ends_with("self_attn.k_proj.weight") || t->name.ends_with("self_attn.k_proj.bias"))) {
+            // HF stores each head's rotary halves apart; llama.cpp's RoPE wants them interleaved.
+            const bool is_k = t->name.find("k_proj") != std::string::npos;
+            out.permute_heads = is_k ? n_head_kv : n_head;
+            const int64_t rows = out.shape.empty() ? 1 : out.shape[0];
+            if (rows % (2 * out.permute_heads) != 0)
+                throw Error(*t->file + ": tensor '" + t->name + "' has " + std::to_string(rows) +
+                            " rows, not a multiple of 2 x " + std::to_string(out.permute_heads) + " heads");
+        }
+        out.type = choose_type(out, outtype);
+        plan.tensors.push_back(std::move(out));
+    }
+    if (!pending.empty()) {
+        const auto& [layer, p] = *pending.begin();
+        throw Error(checkpoint.dir() + ": layer " + std::to_string(layer) + " has " + std::to_string(p.seen) + " of " +
+                    std::to_string(3 * n_experts) + " expert tensors (missing or misnamed experts)");
+    }
+    return plan;
+}
+
+}  // namespace convert

@@ -1,0 +1,117 @@
+// gguf-convert against llama.cpp's convert_hf_to_gguf: converting the shared HF fixtures must give
+// the reference GGUFs' tensors (names, order, types, shapes, bytes) and metadata.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+
+#include "convert/converter.h"
+#include "fixtures.h"
+#include "gguf/file.h"
+#include "quant/float16.h"
+#include "quant/quant.h"
+
+using testing_support::fixture;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Outputs go to one directory per run, removed when the test binary exits.
+struct OutputDir {
+    fs::path path = fs::temp_directory_path() / ("convert-conformance-" + std::to_string(::getpid()));
+    OutputDir() { fs::create_directories(path); }
+    ~OutputDir() { fs::remove_all(path); }
+};
+
+fs::path out_path(const std::string& name) {
+    static OutputDir dir;
+    return dir.path / name;
+}
+
+gguf::File convert_fixture(const std::string& model, convert::OutType outtype, const std::string& out_name) {
+    convert::ConvertOptions opt;
+    opt.input_dir = fixture("hf/" + model).string();
+    opt.output_path = out_path(out_name).string();
+    opt.outtype = outtype;
+    convert::convert_checkpoint(opt);
+    return gguf::File::open(opt.output_path);
+}
+
+// Every key in the same order with the same type and value, and every tensor the same.
+void expect_same_gguf(const gguf::File& ours, const gguf::File& ref) {
+    const auto& a = ours.metadata().entries();
+    const auto& b = ref.metadata().entries();
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+        EXPECT_EQ(a[i].first, b[i].first) << "key " << i;
+        EXPECT_TRUE(a[i].second == b[i].second) << a[i].first << ": " << a[i].second.to_display() << " vs "
+                                                << b[i].second.to_display();
+    }
+    ASSERT_EQ(ours.tensors().size(), ref.tensors().size());
+    for (size_t i = 0; i < ours.tensors().size(); ++i) {
+        const gguf::TensorInfo& x = ours.tensors()[i];
+        const gguf::TensorInfo& y = ref.tensors()[i];
+        EXPECT_EQ(x.name, y.name) << "tensor " << i;
+        EXPECT_EQ(x.type, y.type) << x.name;
+        EXPECT_EQ(x.dims, y.dims) << x.name;
+        auto dx = ours.tensor_data(x), dy = ref.tensor_data(y);
+        ASSERT_EQ(dx.size(), dy.size()) << x.name;
+        EXPECT_EQ(std::memcmp(dx.data(), dy.data(), dx.size()), 0) << x.name << ": data differs";
+    }
+    EXPECT_EQ(ours.file_size(), ref.file_size());
+}
+
+}  // namespace
+
+TEST(ConvertConformance, TinyDenseBf16MatchesLlamaCpp) {
+    REQUIRE_FIXTURE("hf/tiny-dense/config.json");
+    REQUIRE_FIXTURE("gguf/tiny-dense-bf16.gguf");
+    gguf::File ours = convert_fixture("tiny-dense", convert::OutType::BF16, "dense-bf16.gguf");
+    expect_same_gguf(ours, gguf::File::open(fixture("gguf/tiny-dense-bf16.gguf").string()));
+}
+
+TEST(ConvertConformance, TinyMoeBf16MatchesLlamaCpp) {
+    REQUIRE_FIXTURE("hf/tiny-moe/config.json");
+    REQUIRE_FIXTURE("gguf/tiny-moe-bf16.gguf");
+    gguf::File ours = convert_fixture("tiny-moe", convert::OutType::BF16, "moe-bf16.gguf");
+    expect_same_gguf(ours, gguf::File::open(fixture("gguf/tiny-moe-bf16.gguf").string()));
+}
+
+TEST(ConvertConformance, AutoOuttypeKeepsBf16) {
+    REQUIRE_FIXTURE("hf/tiny-dense/config.json");
+    REQUIRE_FIXTURE("gguf/tiny-dense-bf16.gguf");
+    gguf::File ours = convert_fixture("tiny-dense", convert::OutType::Auto, "dense-auto.gguf");
+    expect_same_gguf(ours, gguf::File::open(fixture("gguf/tiny-dense-bf16.gguf").string()));
+}
+
+// q8_0: 2-D weights become ggml's Q8_0 blocks of the same values, everything else as for bf16.
+TEST(ConvertConformance, Q8_0QuantizesTheReferenceWeights) {
+    REQUIRE_FIXTURE("hf/tiny-moe/config.json");
+    REQUIRE_FIXTURE("gguf/tiny-moe-bf16.gguf");
+    gguf::File ours = convert_fixture("tiny-moe", convert::OutType::Q8_0, "moe-q8_0.gguf");
+    gguf::File ref = gguf::File::open(fixture("gguf/tiny-moe-bf16.gguf").string());
+    EXPECT_EQ(ours.metadata().get_u32("general.file_type"), 7u);
+    ASSERT_EQ(ours.tensors().size(), ref.tensors().size());
+    for (size_t i = 0; i < ref.tensors().size(); ++i) {
+        const gguf::TensorInfo& x = ours.tensors()[i];
+        const gguf::TensorInfo& y = ref.tensors()[i];
+        ASSERT_EQ(x.name, y.name);
+        EXPECT_EQ(x.dims, y.dims);
+        if (y.type == gguf::GgmlType::F32) {  // norms and the router keep their F32 bytes
+            EXPECT_EQ(x.type, gguf::GgmlType::F32) << x.name;
+            EXPECT_EQ(std::memcmp(ours.tensor_data(x).data(), ref.tensor_data(y).data(), y.n_bytes()), 0) << x.name;
+            continue;
+        }
+        ASSERT_EQ(x.type, gguf::GgmlType::Q8_0) << x.name;
+        std::vector<float> f(y.n_elements());
+        const uint8_t* src = ref.tensor_data(y).data();
+        for (size_t k = 0; k < f.size(); ++k) {
+            uint16_t h;
+            std::memcpy(&h, src + 2 * k, 2);
+            f[k] = quant::bf16_to_f32(h);
+        }
+        std::vector<uint8_t> expect(x.n_bytes());
+        quant::quantize_rows(gguf::GgmlType::Q8_0, f.data(), expect.data(), static_cast<int64_t>(y.n_rows()), y.dims[0]);
+        EXPECT_EQ(std::memcmp(ours.tensor_data(x).data(), expect.data(), expect.size()), 0) << x.name;
+    }
+}
