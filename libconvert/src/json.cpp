@@ -179,7 +179,7 @@ private:
         } else {
             for (;;) {
                 skip_ws();
-                if (peek() != '"') fail("expected a string key");
+                if (peek() != '"') fail(at_end() ? "unexpected end of input in object" : "expected a string key");
                 Member m;
                 m.key = string();
                 skip_ws();

@@ -24,5 +24,10 @@ extern const FormatOps kIQ4_XSOps;
 extern const FormatOps kMXFP4Ops;
 extern const FormatOps kTQ1_0Ops;
 extern const FormatOps kTQ2_0Ops;
+extern const FormatOps kIQ2_XXSOps;
+extern const FormatOps kIQ2_XSOps;
+extern const FormatOps kIQ2_SOps;
+extern const FormatOps kIQ3_XXSOps;
+extern const FormatOps kIQ3_SOps;
 
 }  // namespace quant

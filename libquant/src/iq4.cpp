@@ -187,7 +187,8 @@ void iq4_xs_quantize_block(const float* x, const float* imatrix, BlockIQ4XS& y) 
         }
     }
 
-    uint8_t L[kQKK], Ltry[kQK];
+    // Blocks that stay all zero (no usable scale, or one below fp16's range) keep index 0 and scale 0.
+    uint8_t L[kQKK] = {}, Ltry[kQK];
     int ls[nb] = {};
     uint16_t dh = 0;
     if (amax_scale > 0) {
@@ -204,7 +205,7 @@ void iq4_xs_quantize_block(const float* x, const float* imatrix, BlockIQ4XS& y) 
             if (d == 0) continue;
             float err = 0;
             for (int ib = 0; ib < nb; ++ib) {
-                const int l = std::clamp(nearest_int(picks[ib].by_search / d), -32, 31);
+                const int l = nearest_int(std::clamp(picks[ib].by_search / d, -32.f, 31.f));
                 err += quantize_with_scale(x + kQK * ib, mw + kQK * ib, kQK, d * l, Ltry);
             }
             if (err < best_err) {
@@ -214,12 +215,12 @@ void iq4_xs_quantize_block(const float* x, const float* imatrix, BlockIQ4XS& y) 
         }
         // With the super-scale fixed, each block keeps the best of the 6-bit scales near its two picks.
         const float d = f16_to_f32(dh);
-        for (int ib = 0; ib < nb; ++ib) {
+        for (int ib = 0; ib < nb && d != 0; ++ib) {
             const float* xb = x + kQK * ib;
             const float* mb = mw + kQK * ib;
             float best = INFINITY;
             for (const float s : {picks[ib].by_search, picks[ib].by_metric}) {
-                const int l0 = nearest_int(s / d);
+                const int l0 = nearest_int(std::clamp(s / d, -32.f, 31.f));
                 for (int l = l0 - 1; l <= l0 + 1; ++l) {
                     if (l < -32 || l > 31) continue;
                     const float err = quantize_with_scale(xb, mb, kQK, d * l, Ltry);
@@ -231,8 +232,6 @@ void iq4_xs_quantize_block(const float* x, const float* imatrix, BlockIQ4XS& y) 
                 }
             }
         }
-    } else {
-        std::fill(L, L + kQKK, uint8_t{0});
     }
 
     y.d = dh;

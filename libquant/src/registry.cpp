@@ -33,6 +33,11 @@ const FormatOps* const kFormats[] = {
     &kMXFP4Ops,
     &kTQ1_0Ops,
     &kTQ2_0Ops,
+    &kIQ2_XXSOps,
+    &kIQ2_XSOps,
+    &kIQ2_SOps,
+    &kIQ3_XXSOps,
+    &kIQ3_SOps,
 };
 
 const FormatOps& require(GgmlType type, const char* what) {

@@ -126,7 +126,8 @@ TEST_P(IqFixture, OutputDoesNotDependOnThreadCount) {
     EXPECT_EQ(one, two);
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, IqFixture, testing::Values("iq4_nl", "iq4_xs", "mxfp4", "tq1_0", "tq2_0"),
+INSTANTIATE_TEST_SUITE_P(Types, IqFixture, testing::Values("iq4_nl", "iq4_xs", "mxfp4", "tq1_0", "tq2_0", "iq3_s", "iq3_xxs", "iq2_s",
+                                                         "iq2_xs", "iq2_xxs"),
                          [](const testing::TestParamInfo<const char*>& p) { return std::string(p.param); });
 
 }  // namespace
