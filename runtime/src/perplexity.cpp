@@ -96,7 +96,7 @@ PerplexityResult perplexity(Context& ctx, std::span<const int32_t> tokens, const
     return r;
 }
 
-void save_kld_base(Context& ctx, std::span<const int32_t> tokens, const PerplexityParams& params,
+PerplexityResult save_kld_base(Context& ctx, std::span<const int32_t> tokens, const PerplexityParams& params,
                    const std::string& path) {
     // the file is written to a temporary name and renamed: a failed run leaves no half file
     const std::string tmp = path + ".tmp";
@@ -120,6 +120,8 @@ void save_kld_base(Context& ctx, std::span<const int32_t> tokens, const Perplexi
     out.write(reinterpret_cast<const char*>(chunk_tokens.data()), static_cast<std::streamsize>(chunk_tokens.size() * 4));
 
     std::vector<uint16_t> row(static_cast<size_t>(n_vocab));
+    PerplexityResult r;
+    double sum = 0, sum2 = 0;
     PerplexityParams p = params;
     p.add_bos = false;  // already substituted above
     p.n_chunks = static_cast<int>(h.n_chunks);
@@ -140,6 +142,8 @@ void save_kld_base(Context& ctx, std::span<const int32_t> tokens, const Perplexi
         throw;
     }
     if (std::rename(tmp.c_str(), path.c_str()) != 0) throw Error(path + ": cannot rename " + tmp);
+    finish(r, sum, sum2);
+    return r;
 }
 
 KldResult compare_kld_base(Context& ctx, const std::string& path, const std::function<void(int, int)>& progress) {

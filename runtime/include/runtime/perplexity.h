@@ -38,7 +38,8 @@ PerplexityResult perplexity(Context& ctx, std::span<const int32_t> tokens, const
 
 // --kl-divergence-base: the base model's scored distributions, saved compactly (per scored position
 // the max logit, the log-sum-exp and every logit minus the max in f16) with the tokens they came from.
-void save_kld_base(Context& ctx, std::span<const int32_t> tokens, const PerplexityParams& params,
+// Returns the base model's perplexity, measured on the way.
+PerplexityResult save_kld_base(Context& ctx, std::span<const int32_t> tokens, const PerplexityParams& params,
                    const std::string& path);
 
 struct KldResult {
