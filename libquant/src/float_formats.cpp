@@ -1,6 +1,7 @@
 // F32, F16 and BF16 rows: conversions with ggml's rounding, and their dot products.
 #include <cstring>
 
+#include "dot_kernels.h"
 #include "formats.h"
 #include "quant/float16.h"
 
@@ -53,8 +54,11 @@ float bf16_dot(int64_t n, const void* w, const void* a) {
 
 }  // namespace
 
-const FormatOps kF32Ops{GgmlType::F32, f32_dequantize, f32_quantize, false, GgmlType::F32, f32_dot};
-const FormatOps kF16Ops{GgmlType::F16, f16_dequantize, f16_quantize, false, GgmlType::F16, f16_dot};
-const FormatOps kBF16Ops{GgmlType::BF16, bf16_dequantize, bf16_quantize, false, GgmlType::BF16, bf16_dot};
+const FormatOps kF32Ops{GgmlType::F32, f32_dequantize, f32_quantize, false, GgmlType::F32, f32_dot,
+                       dot_f32_avx2, dot_f32_avx512};
+const FormatOps kF16Ops{GgmlType::F16, f16_dequantize, f16_quantize, false, GgmlType::F16, f16_dot,
+                       dot_f16_avx2, dot_f16_avx512};
+const FormatOps kBF16Ops{GgmlType::BF16, bf16_dequantize, bf16_quantize, false, GgmlType::BF16, bf16_dot,
+                        dot_bf16_avx2, dot_bf16_avx512};
 
 }  // namespace quant

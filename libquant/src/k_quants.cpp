@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "block_common.h"
+#include "dot_kernels.h"
 #include "formats.h"
 #include "quant/float16.h"
 
@@ -505,10 +506,15 @@ float q6_k_dot(int64_t n, const void* w, const void* a) {
 
 }  // namespace
 
-const FormatOps kQ2_KOps{GgmlType::Q2_K, q2_k_dequantize, q2_k_quantize, false, GgmlType::Q8_K, q2_k_dot};
-const FormatOps kQ3_KOps{GgmlType::Q3_K, q3_k_dequantize, q3_k_quantize, false, GgmlType::Q8_K, q3_k_dot};
-const FormatOps kQ4_KOps{GgmlType::Q4_K, q4_k_dequantize, q4_k_quantize, false, GgmlType::Q8_K, q4_k_dot};
-const FormatOps kQ5_KOps{GgmlType::Q5_K, q5_k_dequantize, q5_k_quantize, false, GgmlType::Q8_K, q5_k_dot};
-const FormatOps kQ6_KOps{GgmlType::Q6_K, q6_k_dequantize, q6_k_quantize, false, GgmlType::Q8_K, q6_k_dot};
+const FormatOps kQ2_KOps{GgmlType::Q2_K, q2_k_dequantize, q2_k_quantize, false, GgmlType::Q8_K, q2_k_dot,
+                         dot_q2_k_q8_k_avx2, dot_q2_k_q8_k_avx512};
+const FormatOps kQ3_KOps{GgmlType::Q3_K, q3_k_dequantize, q3_k_quantize, false, GgmlType::Q8_K, q3_k_dot,
+                         dot_q3_k_q8_k_avx2, dot_q3_k_q8_k_avx512};
+const FormatOps kQ4_KOps{GgmlType::Q4_K, q4_k_dequantize, q4_k_quantize, false, GgmlType::Q8_K, q4_k_dot,
+                         dot_q4_k_q8_k_avx2, dot_q4_k_q8_k_avx512};
+const FormatOps kQ5_KOps{GgmlType::Q5_K, q5_k_dequantize, q5_k_quantize, false, GgmlType::Q8_K, q5_k_dot,
+                         dot_q5_k_q8_k_avx2, dot_q5_k_q8_k_avx512};
+const FormatOps kQ6_KOps{GgmlType::Q6_K, q6_k_dequantize, q6_k_quantize, false, GgmlType::Q8_K, q6_k_dot,
+                         dot_q6_k_q8_k_avx2, dot_q6_k_q8_k_avx512};
 
 }  // namespace quant

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "block_common.h"
+#include "dot_kernels.h"
 #include "formats.h"
 #include "quant/float16.h"
 
@@ -323,14 +324,14 @@ float q8_0_dot(int64_t n, const void* w, const void* a) {
 }  // namespace
 
 const FormatOps kQ4_0Ops{GgmlType::Q4_0, q4_0_dequantize, q4_0_quantize, false, GgmlType::Q8_0,
-                         q4_0_dot};
+                         q4_0_dot, dot_q4_0_q8_0_avx2, dot_q4_0_q8_0_avx512};
 const FormatOps kQ4_1Ops{GgmlType::Q4_1, q4_1_dequantize, q4_1_quantize, false, GgmlType::Q8_0,
-                         q4_1_dot};
+                         q4_1_dot, dot_q4_1_q8_0_avx2, dot_q4_1_q8_0_avx512};
 const FormatOps kQ5_0Ops{GgmlType::Q5_0, q5_0_dequantize, q5_0_quantize, false, GgmlType::Q8_0,
-                         q5_0_dot};
+                         q5_0_dot, dot_q5_0_q8_0_avx2, dot_q5_0_q8_0_avx512};
 const FormatOps kQ5_1Ops{GgmlType::Q5_1, q5_1_dequantize, q5_1_quantize, false, GgmlType::Q8_0,
-                         q5_1_dot};
+                         q5_1_dot, dot_q5_1_q8_0_avx2, dot_q5_1_q8_0_avx512};
 const FormatOps kQ8_0Ops{GgmlType::Q8_0, q8_0_dequantize, q8_0_quantize, false, GgmlType::Q8_0,
-                         q8_0_dot};
+                         q8_0_dot, dot_q8_0_q8_0_avx2, dot_q8_0_q8_0_avx512};
 
 }  // namespace quant

@@ -26,7 +26,8 @@ inline float f16_to_f32(uint16_t h) {
     uint32_t mant = h & 0x3ff;
     uint32_t u;
     if (exp == 0x1f) {
-        u = sign | 0x7f800000 | (mant << 13);
+        // Infinity, or a NaN made quiet, as the F16C instruction and ggml's portable conversion do.
+        u = sign | 0x7f800000 | (mant << 13) | (mant ? 0x400000u : 0u);
     } else if (exp != 0) {
         u = sign | ((exp + 112) << 23) | (mant << 13);
     } else if (mant == 0) {
