@@ -1,0 +1,49 @@
+// gguf-run: run a GGUF model on this machine. Modes: generate (default), chat, bench, perplexity.
+// Options in, runtime calls out; the modes live beside this file.
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "appcommon/cli.h"
+#include "modes.h"
+#include "options.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "Usage: gguf-run [generate] -m MODEL -p PROMPT [-n N] [options]   generate text\n"
+    "       gguf-run chat -m MODEL [--system TEXT]                   chat, one message per stdin line\n"
+    "       gguf-run bench -m MODEL [-p 512] [-n 128] [-r 5]          prompt and generation speed\n"
+    "       gguf-run perplexity -m MODEL -f TEXT [-c 512]            perplexity / KL divergence\n"
+    "\n"
+    "Placement (shared by every mode): -ngl N, --n-cpu-moe N, --cpu-moe, -ot REGEX=DEVICE (first match\n"
+    "wins); the plan and memory per device are printed at start. 'gguf-run MODE --help' lists a mode's options.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    return appcommon::run_main([&] {
+        std::string mode = "generate";
+        int first = 1;
+        if (argc > 1 && argv[1][0] != '-') {
+            mode = argv[1];
+            first = 2;
+        }
+        const auto args = gguf_run::normalize_args(argc, argv, first);
+        if (argc == 1) {
+            std::fputs(kUsage, stderr);
+            return 2;
+        }
+        if (mode == "generate") {
+            if (args.size() == 1 && (args[0] == "--help" || args[0] == "-h") && first == 1) {
+                std::fputs(kUsage, stdout);
+                std::fputs("\n", stdout);
+            }
+            return gguf_run::run_generate(args);
+        }
+        if (mode == "chat") return gguf_run::run_chat(args);
+        if (mode == "bench") return gguf_run::run_bench(args);
+        if (mode == "perplexity") return gguf_run::run_perplexity(args);
+        throw appcommon::UsageError{"unknown mode '" + mode + "' (generate, chat, bench, perplexity)"};
+    });
+}

@@ -1,0 +1,116 @@
+// gguf-run perplexity: llama-perplexity's measurement on a text file, and KL divergence against a
+// base model's saved distributions (--kl-divergence-base FILE, then --kl-divergence).
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "appcommon/cli.h"
+#include "appcommon/json_writer.h"
+#include "modes.h"
+#include "options.h"
+#include "runtime/error.h"
+#include "runtime/perplexity.h"
+
+namespace gguf_run {
+
+namespace {
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw runtime::Error(path + ": cannot open");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+void progress(int done, int total) {
+    if (!appcommon::stderr_is_terminal()) return;
+    std::fprintf(stderr, "\r[%d/%d] chunks", done, total);
+    if (done == total) std::fprintf(stderr, "\n");
+}
+
+}  // namespace
+
+int run_perplexity(const std::vector<std::string>& args) {
+    CommonOptions common;
+    std::string text_file, kld_base;
+    int chunks = -1;
+    bool kld = false;
+    po::options_description desc("Options");
+    common.add_to(desc, 512);
+    desc.add_options()
+        ("file,f", po::value<std::string>(&text_file), "text to evaluate")
+        ("chunks", po::value<int>(&chunks)->default_value(-1), "chunks to evaluate (-1: all)")
+        ("kl-divergence-base", po::value<std::string>(&kld_base),
+         "file of base-model distributions: written with -f, read with --kl-divergence")
+        ("kl-divergence", po::bool_switch(&kld), "compare with the distributions saved in --kl-divergence-base");
+    po::variables_map vm;
+    po::parsed_options parsed(nullptr);
+    if (!parse(args, desc, nullptr,
+               "Usage: gguf-run perplexity -m MODEL -f TEXT [-c 512] [--chunks N] [--kl-divergence-base FILE]\n"
+               "       gguf-run perplexity -m MODEL --kl-divergence-base FILE --kl-divergence\n\n"
+               "Chunks of -c tokens, each from position 0; the predictions of each chunk's second half are scored.",
+               vm, &parsed)) {
+        return 0;
+    }
+    if (kld && kld_base.empty()) throw appcommon::UsageError{"--kl-divergence needs --kl-divergence-base FILE"};
+    if (!kld && text_file.empty()) throw appcommon::UsageError{"no text given (-f FILE)"};
+    if (common.ctx_size < 2) throw appcommon::UsageError{"-c must be at least 2 for perplexity"};
+
+    Loaded l = load(common, parsed, !kld);
+    runtime::Context& ctx = *l.context;
+    if (kld) {
+        const auto r = runtime::compare_kld_base(ctx, kld_base, progress);
+        if (common.json) {
+            appcommon::JsonWriter j(std::cout);
+            j.begin_object()
+                .field("ppl", r.ppl.ppl)
+                .field("ppl_stderr", r.ppl.ppl_stderr)
+                .field("base_ppl", r.base_ppl)
+                .field("mean_kld", r.mean_kld)
+                .field("kld_stderr", r.kld_stderr)
+                .field("median_kld", r.median_kld)
+                .field("p99_kld", r.p99_kld)
+                .field("max_kld", r.max_kld)
+                .field("same_top", r.same_top)
+                .field("positions", static_cast<int64_t>(r.n_positions))
+                .end_object();
+            std::cout << "\n";
+        } else {
+            std::printf("PPL          %.4f +/- %.4f (base %.4f)\n", r.ppl.ppl, r.ppl.ppl_stderr, r.base_ppl);
+            std::printf("mean KLD     %.6f +/- %.6f\nmedian KLD   %.6f\np99 KLD      %.6f\nmax KLD      %.6f\n",
+                        r.mean_kld, r.kld_stderr, r.median_kld, r.p99_kld, r.max_kld);
+            std::printf("same top     %.3f %% over %lld positions\n", 100 * r.same_top, static_cast<long long>(r.n_positions));
+        }
+        return 0;
+    }
+
+    const auto tokens = l.tokenizer->encode(read_file(text_file), true, false);
+    runtime::PerplexityParams p;
+    p.n_ctx = ctx.n_ctx();
+    p.n_chunks = chunks;
+    p.add_bos = l.tokenizer->add_bos();
+    p.bos = l.tokenizer->bos();
+    p.progress = progress;
+    std::fprintf(stderr, "%zu tokens, chunks of %d, BOS %s\n", tokens.size(), p.n_ctx, p.add_bos ? "yes" : "no");
+    const runtime::PerplexityResult r = kld_base.empty() ? runtime::perplexity(ctx, tokens, p)
+                                                         : runtime::save_kld_base(ctx, tokens, p, kld_base);
+    if (common.json) {
+        appcommon::JsonWriter j(std::cout);
+        j.begin_object()
+            .field("ppl", r.ppl)
+            .field("ppl_stderr", r.ppl_stderr)
+            .field("chunks", r.n_chunks)
+            .field("tokens_scored", static_cast<int64_t>(r.n_scored))
+            .end_object();
+        std::cout << "\n";
+    } else {
+        std::printf("Final estimate: PPL = %.4f +/- %.5f (%d chunks, %lld tokens scored)\n", r.ppl, r.ppl_stderr,
+                    r.n_chunks, static_cast<long long>(r.n_scored));
+        if (!kld_base.empty()) std::printf("base distributions saved to %s\n", kld_base.c_str());
+    }
+    return 0;
+}
+
+}  // namespace gguf_run

@@ -1,0 +1,126 @@
+// gguf-run from the outside: exit statuses (0 ok, 1 bad input, 2 usage), one-line errors, and each
+// mode end to end on the tiny fixture models.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "fixtures.h"
+#include "run_command.h"
+#include "tiny_model.h"
+
+namespace {
+
+using testing_support::fixture;
+using testing_support::run_app;
+
+std::string dense() { return "-m '" + fixture("gguf/tiny-dense-bf16.gguf").string() + "' -t 1"; }
+std::string moe() { return "-m '" + fixture("gguf/tiny-moe-bf16.gguf").string() + "' -t 1"; }
+
+void expect_error(const testing_support::CommandResult& r, int status, const std::string& needle) {
+    EXPECT_EQ(r.status, status) << r.err;
+    // one "error: ..." line, after whatever start-up report came before the failure
+    const size_t at = r.err.rfind("error: ", 0) == 0 ? 0 : r.err.find("\nerror: ");
+    ASSERT_NE(at, std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(needle, at), std::string::npos) << r.err;
+}
+
+TEST(RunCli, UsageErrorsExit2) {
+    EXPECT_EQ(run_app("gguf-run", "").status, 2);
+    expect_error(run_app("gguf-run", "--bogus-flag"), 2, "bogus");
+    expect_error(run_app("gguf-run", "frobnicate -m x"), 2, "unknown mode");
+    expect_error(run_app("gguf-run", "-p hello"), 2, "no model");
+    expect_error(run_app("gguf-run", "-m x.gguf -ngl lots -p hi"), 2, "-ngl");
+    expect_error(run_app("gguf-run", "perplexity -m x.gguf --kl-divergence"), 2, "--kl-divergence-base");
+    expect_error(run_app("gguf-run", "bench -m x.gguf -r 0"), 2, "-r");
+}
+
+TEST(RunCli, HelpListsPlacementOptions) {
+    const auto r = run_app("gguf-run", "--help");
+    EXPECT_EQ(r.status, 0);
+    for (const char* opt : {"--n-gpu-layers", "--n-cpu-moe", "--cpu-moe", "--override-tensor", "--cache-type-k", "bench"}) {
+        EXPECT_NE(r.out.find(opt), std::string::npos) << opt;
+    }
+}
+
+TEST(RunCli, BadInputExits1) {
+    expect_error(run_app("gguf-run", "-m /nonexistent/model.gguf -p hi"), 1, "/nonexistent/model.gguf");
+    const auto dir = std::filesystem::temp_directory_path();
+    const auto missing = dir / ("gguf_run_cli_missing_" + std::to_string(::getpid()) + ".gguf");
+    testing_support::write_tiny_model(missing, testing_support::dropping("blk.0.ffn_down.weight"));
+    expect_error(run_app("gguf-run", "-m '" + missing.string() + "' -p hi"), 1, "blk.0.ffn_down.weight is missing");
+    testing_support::write_tiny_model(missing, testing_support::reshaping("blk.0.attn_q.weight"));
+    expect_error(run_app("gguf-run", "-m '" + missing.string() + "' -p hi"), 1, "blk.0.attn_q.weight has shape");
+    std::filesystem::remove(missing);
+}
+
+TEST(RunCli, BadInputOnARealModelExits1) {
+    REQUIRE_FIXTURE("gguf/tiny-dense-bf16.gguf");
+    expect_error(run_app("gguf-run", dense() + " -c 8 -p 'def a_rather_long_function_name(first, second):' -n 4"), 1,
+                 "the context holds 8");
+    expect_error(run_app("gguf-run", dense() + " -ctk q5_K -p hi"), 1, "-ctk");
+    expect_error(run_app("gguf-run", dense() + " -ot 'exps=CUDA0' -p hi"), 1, "no CUDA backend");
+    expect_error(run_app("gguf-run", dense() + " -ot '([=CPU' -p hi"), 1, "invalid regular expression");
+    expect_error(run_app("gguf-run", "perplexity " + dense() + " -f /nonexistent.txt"), 1, "/nonexistent.txt");
+}
+
+TEST(RunCli, GreedyGenerationIsDeterministic) {
+    REQUIRE_FIXTURE("gguf/tiny-dense-bf16.gguf");
+    const std::string cmd = dense() + " -p 'def add(a, b):' -n 12 --temp 0 --ignore-eos --json";
+    const auto a = run_app("gguf-run", cmd), b = run_app("gguf-run", cmd);
+    ASSERT_EQ(a.status, 0) << a.err;
+    const auto text = [](const std::string& json) { return json.substr(0, json.find("\"prompt_tokens\"")); };
+    EXPECT_EQ(text(a.out), text(b.out));
+    EXPECT_NE(a.out.find("\"generated_tokens\": 12"), std::string::npos) << a.out;
+    // the plan and memory breakdown are printed at start
+    EXPECT_NE(a.err.find("placement: -ngl 0"), std::string::npos) << a.err;
+    EXPECT_NE(a.err.find("kv cache"), std::string::npos) << a.err;
+}
+
+TEST(RunCli, PlacementFlagsOnACpuBuild) {
+    REQUIRE_FIXTURE("gguf/tiny-moe-bf16.gguf");
+    const auto r = run_app("gguf-run", moe() + " -ngl 99 --n-cpu-moe 2 -ot 'attn_q=CPU' -p 'x = ' -n 2 --temp 0");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.err.find("-ngl 99 ignored"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("--n-cpu-moe"), std::string::npos) << r.err;
+    // the regex finds attn_q and attn_q_norm in each of the 4 blocks
+    EXPECT_NE(r.err.find("-ot attn_q=CPU: 8 tensors"), std::string::npos) << r.err;
+}
+
+TEST(RunCli, ChatReadsStdin) {
+    REQUIRE_FIXTURE("gguf/tiny-moe-bf16.gguf");
+    const auto r = run_app("gguf-run", "chat " + moe() + " -n 6 --temp 0 --ignore-eos < /dev/null");
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.err.find("chat template: chatml"), std::string::npos) << r.err;
+    const auto input = std::filesystem::temp_directory_path() / ("gguf_run_chat_" + std::to_string(::getpid()));
+    std::ofstream(input) << "hello\nagain\n";
+    const auto two = run_app("gguf-run", "chat " + moe() + " -n 6 --temp 0 --ignore-eos < '" + input.string() + "'");
+    std::filesystem::remove(input);
+    EXPECT_EQ(two.status, 0) << two.err;
+    EXPECT_NE(two.err.find("generation: 12 tokens"), std::string::npos) << two.err;
+}
+
+TEST(RunCli, BenchJson) {
+    REQUIRE_FIXTURE("gguf/tiny-dense-bf16.gguf");
+    const auto r = run_app("gguf-run", "bench " + dense() + " -p 32 -n 8 -r 1 --json");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("\"test\": \"pp32\""), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("\"test\": \"tg8\""), std::string::npos) << r.out;
+}
+
+TEST(RunCli, PerplexityAndKlDivergence) {
+    REQUIRE_FIXTURE("gguf/tiny-moe-bf16.gguf");
+    const auto base = std::filesystem::temp_directory_path() / ("gguf_run_cli_kld_" + std::to_string(::getpid()));
+    const std::string text = "-f '" + fixture("text/dev_eval.txt").string() + "' -c 256 --chunks 2";
+    const auto p = run_app("gguf-run", "perplexity " + moe() + " " + text + " --kl-divergence-base '" + base.string() + "'");
+    ASSERT_EQ(p.status, 0) << p.err;
+    EXPECT_NE(p.out.find("Final estimate: PPL = "), std::string::npos) << p.out;
+    const auto k = run_app("gguf-run", "perplexity " + moe() + " -c 256 -ctk q8_0 -ctv q8_0 --kl-divergence-base '" +
+                                           base.string() + "' --kl-divergence --json");
+    ASSERT_EQ(k.status, 0) << k.err;
+    EXPECT_NE(k.out.find("\"mean_kld\""), std::string::npos) << k.out;
+    EXPECT_NE(k.out.find("\"positions\": 254"), std::string::npos) << k.out;
+    std::filesystem::remove(base);
+}
+
+}  // namespace
