@@ -8,6 +8,8 @@
 #include "convert/converter.h"
 #include "fixtures.h"
 #include "gguf/file.h"
+#include "hf_checkpoint.h"
+#include "spm_model.h"
 #include "quant/float16.h"
 #include "quant/quant.h"
 
@@ -114,4 +116,46 @@ TEST(ConvertConformance, Q8_0QuantizesTheReferenceWeights) {
         quant::quantize_rows(gguf::GgmlType::Q8_0, f.data(), expect.data(), static_cast<int64_t>(y.n_rows()), y.dims[0]);
         EXPECT_EQ(std::memcmp(ours.tensor_data(x).data(), expect.data(), expect.size()), 0) << x.name;
     }
+}
+
+// SentencePiece: a tokenizer.model carrying the Llama 2 vocabulary of the reference GGUF converts
+// back to the same tokens, scores, types and special ids.
+TEST(ConvertConformance, SentencePieceVocabularyRoundTrips) {
+    REQUIRE_FIXTURE("gguf/llama-2-tiny-random.gguf");
+    const gguf::File ref = gguf::File::open(fixture("gguf/llama-2-tiny-random.gguf").string());
+    const gguf::Metadata& rm = ref.metadata();
+    const std::vector<std::string> tokens = rm.get_string_array("tokenizer.ggml.tokens");
+    const std::vector<float> scores = rm.get_f32_array("tokenizer.ggml.scores");
+    const std::vector<int64_t> types = rm.get_int_array("tokenizer.ggml.token_type");
+    std::vector<convert::SentencePiece> pieces(tokens.size());
+    for (size_t i = 0; i < tokens.size(); ++i)
+        pieces[i] = {tokens[i], scores[i], static_cast<convert::PieceType>(types[i])};
+
+    hf_test::TempDir dir("spm-fixture");
+    hf_test::ModelShape s;
+    s.layers = 1;
+    s.hidden = 8;
+    s.heads = 2;
+    s.kv_heads = 2;
+    s.ff = 32;
+    s.vocab = static_cast<int>(tokens.size());
+    hf_test::write_file(dir / "config.json", hf_test::config_json("LlamaForCausalLM", s, ",\"unk_token_id\":0"));
+    hf_test::write_safetensors(dir / "model.safetensors", hf_test::decoder_tensors(s, "F16"));
+    hf_test::write_file(dir / "tokenizer.model", hf_test::spm_model(pieces));
+
+    convert::ConvertOptions opt;
+    opt.input_dir = dir.path.string();
+    opt.output_path = (dir / "out.gguf").string();
+    convert::convert_checkpoint(opt);
+    const gguf::File f = gguf::File::open(opt.output_path);
+    const gguf::Metadata& m = f.metadata();
+    EXPECT_EQ(m.get_string("tokenizer.ggml.model"), "llama");
+    EXPECT_EQ(m.get_string("tokenizer.ggml.pre"), "default");
+    EXPECT_EQ(m.get_string_array("tokenizer.ggml.tokens"), tokens);
+    EXPECT_EQ(m.get_f32_array("tokenizer.ggml.scores"), scores);
+    EXPECT_EQ(m.get_int_array("tokenizer.ggml.token_type"), types);
+    for (const char* key : {"tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id", "tokenizer.ggml.unknown_token_id"})
+        EXPECT_EQ(m.get_u32(key), rm.get_u32(key)) << key;
+    EXPECT_EQ(m.get_u32("general.file_type"), 1u);  // auto on an f16 checkpoint
+    EXPECT_EQ(f.tensor("token_embd.weight").type, gguf::GgmlType::F16);
 }
