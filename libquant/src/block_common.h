@@ -98,6 +98,16 @@ inline int nearest_int(float v) {
     return (bits & 0x007fffff) - 0x00400000;
 }
 
+// roundf (ties away from zero) for |v| < 2^22 without the library call, which the compiler cannot
+// inline on baseline x86-64: rounds to even, then moves the ties that went towards zero.
+inline int round_half_away(float v) {
+    const int r = nearest_int(v);
+    const float below = v - static_cast<float>(r);  // exact: v and r are within 1/2 of each other
+    if (below == 0.5f && v > 0) return r + 1;
+    if (below == -0.5f && v < 0) return r - 1;
+    return r;
+}
+
 // Q4_K / Q5_K: sub-block j's 6-bit scale and min from the 12 packed bytes.
 inline void unpack_scale_min_k4(int j, const uint8_t* q, uint8_t& sc, uint8_t& m) {
     if (j < 4) {

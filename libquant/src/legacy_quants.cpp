@@ -305,7 +305,7 @@ void q8_0_quantize(const float* x, void* dst, int64_t n, const float*) {
         const float d = amax / 127;
         const float id = d ? 1.0f / d : 0.0f;
         y[i].d = f32_to_f16(d);
-        for (int j = 0; j < kQK; ++j) y[i].qs[j] = static_cast<int8_t>(std::round(xb[j] * id));
+        for (int j = 0; j < kQK; ++j) y[i].qs[j] = static_cast<int8_t>(round_half_away(xb[j] * id));
     }
 }
 

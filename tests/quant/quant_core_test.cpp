@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "block_common.h"
 #include "format.h"
 #include "quant/float16.h"
 #include "quant/quant.h"
@@ -107,6 +108,21 @@ TEST(BFloat16, RoundsToNearestEvenAndKeepsNaN) {
         if (!std::isnan(f)) {
             ASSERT_EQ(quant::f32_to_bf16(f), h);
         }
+    }
+}
+
+TEST(Rounding, HalfAwayMatchesRoundfAndNearestIntTiesToEven) {
+    std::vector<float> values;
+    for (int k = -600; k <= 600; ++k) {
+        const float tie = static_cast<float>(k) / 2;
+        values.insert(values.end(), {tie, std::nextafter(tie, -1e9f), std::nextafter(tie, 1e9f)});
+    }
+    std::mt19937 rng(4);
+    std::uniform_real_distribution<float> any(-300.f, 300.f);
+    for (int i = 0; i < 100000; ++i) values.push_back(any(rng));
+    for (float v : values) {
+        ASSERT_EQ(quant::round_half_away(v), static_cast<int>(std::round(v))) << v;
+        ASSERT_EQ(quant::nearest_int(v), static_cast<int>(std::nearbyint(v))) << v;
     }
 }
 
