@@ -1,6 +1,8 @@
 // gguf-convert: a Hugging Face checkpoint directory (config.json, safetensors, tokenizer) to GGUF.
 #include <boost/program_options.hpp>
+#include <fstream>
 #include <iostream>
+#include <optional>
 
 #include "appcommon/cli.h"
 #include "appcommon/json_writer.h"
@@ -10,6 +12,15 @@
 namespace po = boost::program_options;
 
 namespace {
+
+// This process's peak resident memory (Linux VmHWM): what streaming conversion is meant to keep
+// small, reported so users and tests can see it.
+std::optional<uint64_t> peak_rss_bytes() {
+    std::ifstream status("/proc/self/status");
+    for (std::string line; std::getline(status, line);)
+        if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+    return std::nullopt;
+}
 
 void print_json(std::ostream& out, const convert::ConvertSummary& s) {
     appcommon::JsonWriter j(out);
@@ -32,6 +43,7 @@ void print_json(std::ostream& out, const convert::ConvertSummary& s) {
     j.field("pre", s.tokenizer_pre);
     j.field("tokens", static_cast<uint64_t>(s.n_vocab));
     j.end_object();
+    if (auto peak = peak_rss_bytes()) j.field("peak_rss_bytes", *peak);
     j.key("warnings").begin_array();
     for (const std::string& w : s.warnings) j.value(w);
     j.end_array();

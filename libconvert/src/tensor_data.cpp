@@ -1,5 +1,8 @@
 #include "convert/tensor_data.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -63,6 +66,16 @@ void encode(gguf::GgmlType type, const float* src, uint8_t* dst, int64_t n_rows,
     }
 }
 
+// Drops a source tensor's pages from the resident set once it is written. The mapping is of the
+// file, so nothing is lost (the pages stay in the page cache); without this the process would
+// grow to the checkpoint's size over a conversion.
+void release_pages(std::span<const uint8_t> bytes) {
+    static const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const uintptr_t begin = reinterpret_cast<uintptr_t>(bytes.data()) & ~(page - 1);
+    const uintptr_t end = reinterpret_cast<uintptr_t>(bytes.data()) + bytes.size();
+    if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
 }  // namespace
 
 int64_t permuted_source_row(int64_t r, int64_t rows, int64_t heads) {
@@ -87,22 +100,25 @@ void produce_tensor_data(const PlannedTensor& t, const std::function<void(std::s
         if (rows == 0 || n == 0) continue;
         const int64_t row_len = n / rows;
         const size_t src_row_bytes = static_cast<size_t>(row_len) * dtype_size(part->dtype);
-        if (same_encoding(part->dtype, t.type) && t.permute_heads == 0) {
-            sink(part->data);
-            continue;
-        }
+        const bool copy = same_encoding(part->dtype, t.type) && t.permute_heads == 0;
         const int64_t chunk_rows = std::max<int64_t>(1, kChunkElements / row_len);
         // An outer row spans whole ggml rows (ne0 divides row_len), so its encoded size is exact.
         const size_t dst_row_bytes = gguf::row_size(t.type, static_cast<uint64_t>(row_len));
         for (int64_t r0 = 0; r0 < rows; r0 += chunk_rows) {
             const int64_t nr = std::min(chunk_rows, rows - r0);
-            out.resize(static_cast<size_t>(nr) * dst_row_bytes);
-            if (same_encoding(part->dtype, t.type)) {  // permute only: move bytes
+            const std::span<const uint8_t> src = part->data.subspan(static_cast<size_t>(r0) * src_row_bytes,
+                                                                    static_cast<size_t>(nr) * src_row_bytes);
+            if (copy) {
+                sink(src);
+            } else if (same_encoding(part->dtype, t.type)) {  // permute only: move bytes
+                out.resize(static_cast<size_t>(nr) * dst_row_bytes);
                 for (int64_t r = 0; r < nr; ++r) {
                     const int64_t src_row = permuted_source_row(r0 + r, rows, t.permute_heads);
                     std::memcpy(out.data() + r * src_row_bytes, part->data.data() + src_row * src_row_bytes, src_row_bytes);
                 }
+                sink(out);
             } else {
+                out.resize(static_cast<size_t>(nr) * dst_row_bytes);
                 scratch.resize(static_cast<size_t>(nr * row_len));
                 for (int64_t r = 0; r < nr; ++r) {
                     const int64_t src_row = t.permute_heads ? permuted_source_row(r0 + r, rows, t.permute_heads) : r0 + r;
@@ -113,9 +129,12 @@ void produce_tensor_data(const PlannedTensor& t, const std::function<void(std::s
                 } catch (const quant::Error& e) {
                     throw Error("tensor '" + part->name + "' in " + *part->file + ": " + e.what());
                 }
+                sink(out);
             }
-            sink(out);
+            // A permuted chunk reads rows from across its heads, so those wait for the whole part.
+            if (t.permute_heads == 0) release_pages(src);
         }
+        if (t.permute_heads != 0) release_pages(part->data);
     }
 }
 

@@ -42,6 +42,7 @@ inline std::vector<float> pattern(const std::string& name, uint64_t n) {
 
 inline std::string encode(const std::string& dtype, const std::vector<float>& values) {
     std::string out;
+    out.reserve(values.size() * 4);
     for (float f : values) {
         if (dtype == "F32") {
             out.append(reinterpret_cast<const char*>(&f), 4);
@@ -77,12 +78,14 @@ inline std::string safetensors_header(const std::vector<TensorSpec>& tensors) {
 // A safetensors file; `header` replaces the generated header when given (for broken files).
 inline void write_safetensors(const fs::path& p, const std::vector<TensorSpec>& tensors, std::string header = "") {
     if (header.empty()) header = safetensors_header(tensors);
-    std::string data;
-    for (const TensorSpec& t : tensors)
-        data += encode(t.dtype, t.values.empty() ? pattern(t.name, n_elements(t.shape)) : t.values);
     const uint64_t n = header.size();
-    std::string file(reinterpret_cast<const char*>(&n), 8);
-    write_file(p, file + header + data);
+    std::ofstream out(p, std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(&n), 8);
+    out.write(header.data(), static_cast<std::streamsize>(header.size()));
+    for (const TensorSpec& t : tensors) {
+        const std::string data = encode(t.dtype, t.values.empty() ? pattern(t.name, n_elements(t.shape)) : t.values);
+        out.write(data.data(), static_cast<std::streamsize>(data.size()));
+    }
 }
 
 // A temp directory per test, removed afterwards.
