@@ -3,7 +3,7 @@
 #include <unordered_map>
 
 #include "convert/error.h"
-#include "convert/vocab.h"
+#include "vocab_loaders.h"
 
 namespace fs = std::filesystem;
 

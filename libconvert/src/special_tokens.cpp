@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "convert/error.h"
-#include "convert/vocab.h"
+#include "vocab_loaders.h"
 
 namespace fs = std::filesystem;
 

@@ -5,7 +5,7 @@
 
 #include "convert/error.h"
 #include "convert/sentencepiece_model.h"
-#include "convert/vocab.h"
+#include "vocab_loaders.h"
 
 namespace fs = std::filesystem;
 

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "convert/error.h"
+#include "vocab_loaders.h"
 
 namespace fs = std::filesystem;
 
