@@ -104,9 +104,10 @@ int run_bench(const std::vector<std::string>& args) {
         std::cout << "\n";
         return 0;
     }
-    std::printf("| %-40s | %10s | %8s | %7s | %7s | %8s | %20s |\n", "model", "size", "params", "backend", "threads",
+    const std::string label = model_label(*l.model);
+    std::printf("| %-24s | %10s | %8s | %7s | %7s | %8s | %20s |\n", "model", "size", "params", "backend", "threads",
                 "test", "t/s");
-    std::printf("| %s | %s | %s | %s | %s | %s | %s |\n", std::string(40, '-').c_str(), std::string(10, '-').c_str(),
+    std::printf("| %s | %s | %s | %s | %s | %s | %s |\n", std::string(24, '-').c_str(), std::string(10, '-').c_str(),
                 std::string(8, '-').c_str(), std::string(7, '-').c_str(), std::string(7, '-').c_str(),
                 std::string(8, '-').c_str(), std::string(20, '-').c_str());
     for (const auto& r : results) {
@@ -114,7 +115,7 @@ int run_bench(const std::vector<std::string>& args) {
         std::snprintf(tps, sizeof tps, "%.2f ± %.2f", r.mean_tps, r.stddev_tps);
         char params[32];
         std::snprintf(params, sizeof params, "%.2f M", static_cast<double>(l.model->n_params()) / 1e6);
-        std::printf("| %-40s | %10s | %8s | %7s | %7d | %8s | %20s |\n", desc_text.substr(0, 40).c_str(),
+        std::printf("| %-24s | %10s | %8s | %7s | %7d | %8s | %20s |\n", label.c_str(),
                     runtime::format_bytes(l.model->weight_bytes()).c_str(), params, "CPU", ctx.n_threads(),
                     r.name.c_str(), tps);
     }

@@ -98,21 +98,33 @@ runtime::PlacementOptions placement_options(const CommonOptions& o, const po::pa
 
 }  // namespace
 
-std::string model_description(const runtime::Model& model) {
+namespace {
+
+std::string main_type(const runtime::Model& model) {
     std::map<std::string, uint64_t> by_type;
     for (const auto& t : model.file().tensors()) by_type[std::string(gguf::type_name(t.type))] += t.n_bytes();
-    std::string main_type;
+    std::string main;
     uint64_t most = 0;
     for (const auto& [name, bytes] : by_type) {
         if (bytes > most) {
             most = bytes;
-            main_type = name;
+            main = name;
         }
     }
+    return main;
+}
+
+}  // namespace
+
+std::string model_label(const runtime::Model& model) {
+    return model.hparams().arch_name + " " + main_type(model);
+}
+
+std::string model_description(const runtime::Model& model) {
     char buf[160];
     std::snprintf(buf, sizeof buf, "%s %.2fM params, %s, mostly %s", model.hparams().arch_name.c_str(),
                   static_cast<double>(model.n_params()) / 1e6, runtime::format_bytes(model.weight_bytes()).c_str(),
-                  main_type.c_str());
+                  main_type(model).c_str());
     return buf;
 }
 

@@ -47,6 +47,9 @@ struct Loaded {
 // plan and memory breakdown on stderr.
 Loaded load(const CommonOptions& o, const po::parsed_options& parsed, bool with_tokenizer);
 
+// "qwen3moe 15.49M params, 29.57 MiB, mostly bf16"
 std::string model_description(const runtime::Model& model);
+// "qwen3moe bf16": the architecture and the type holding most of the weight bytes
+std::string model_label(const runtime::Model& model);
 
 }  // namespace gguf_run
