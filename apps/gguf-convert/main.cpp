@@ -96,7 +96,13 @@ int main(int argc, char** argv) {
             if (!progress) progress = std::make_unique<appcommon::Progress>(total);
             progress->step(name);
         };
-        const convert::ConvertSummary s = convert::convert_checkpoint(opt);
+        convert::ConvertSummary s;
+        try {
+            s = convert::convert_checkpoint(opt);
+        } catch (...) {
+            if (progress) progress->done();  // the error line must not land on the progress line
+            throw;
+        }
         if (progress) progress->done();
         for (const std::string& w : s.warnings) std::cerr << "warning: " << w << "\n";
         if (vm.count("json")) {
