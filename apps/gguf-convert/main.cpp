@@ -22,6 +22,30 @@ std::optional<uint64_t> peak_rss_bytes() {
     return std::nullopt;
 }
 
+// "A, B, C" wrapped to lines of about `width` characters, each indented by two spaces.
+std::string wrap_list(const std::string& list, size_t width) {
+    std::string out = "  ", word;
+    size_t line = 2;
+    for (size_t i = 0; i <= list.size(); ++i) {
+        if (i < list.size() && list[i] != ' ') {
+            word += list[i];
+            continue;
+        }
+        if (word.empty()) continue;
+        if (line + word.size() > width && line > 2) {
+            out += "\n  ";
+            line = 2;
+        } else if (line > 2) {
+            out += ' ';
+            ++line;
+        }
+        out += word;
+        line += word.size();
+        word.clear();
+    }
+    return out;
+}
+
 void print_json(std::ostream& out, const convert::ConvertSummary& s) {
     appcommon::JsonWriter j(out);
     j.begin_object();
@@ -59,7 +83,7 @@ int main(int argc, char** argv) {
             "Usage: gguf-convert HF_DIR -o OUT.gguf [--outtype f32|f16|bf16|q8_0|auto]\n\n"
             "Converts a Hugging Face checkpoint (config.json, safetensors, tokenizer.json or\n"
             "tokenizer.model) to GGUF with llama.cpp's names and metadata.\n"
-            "Architectures: " + convert::supported_architectures() + "\n\nOptions");
+            "Architectures:\n" + wrap_list(convert::supported_architectures(), 78) + "\n\nOptions");
         std::string output, outtype_arg;
         visible.add_options()
             ("help,h", "show this help")
