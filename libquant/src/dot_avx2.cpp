@@ -135,11 +135,13 @@ float dot_q2_k_q8_k_avx2(int64_t n, const void* w, const void* a) {
     const auto* x = static_cast<const BlockQ2_K*>(w);
     const auto* y = static_cast<const BlockQ8_K*>(a);
     const __m256i m3 = _mm256_set1_epi8(3);
-    float sum = 0;
+    __m256 acc = _mm256_setzero_ps(), acc_min = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / kQKK; ++i) {
         const uint8_t* sc = x[i].scales;
-        int summ = 0;
-        for (int j = 0; j < 16; ++j) summ += (sc[j] >> 4) * y[i].bsums[j];
+        const __m128i mins = _mm_and_si128(_mm_srli_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)), 4),
+                                           _mm_set1_epi8(0x0F));
+        acc_min = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * fp16(x[i].dmin)),
+                                  _mm256_cvtepi32_ps(scaled_block_sums(mins, y[i])), acc_min);
         __m256i sumi = _mm256_setzero_si256();
         for (int c = 0; c < 2; ++c) {
             __m256i q = load(x[i].qs + 32 * c);
@@ -149,20 +151,22 @@ float dot_q2_k_q8_k_avx2(int64_t n, const void* w, const void* a) {
                 sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scale_pair(sc[sb] & 0xF, sc[sb + 1] & 0xF)));
             }
         }
-        sum += y[i].d * (fp16(x[i].d) * hsum(sumi) - fp16(x[i].dmin) * summ);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * fp16(x[i].d)), _mm256_cvtepi32_ps(sumi), acc);
     }
-    return sum;
+    return hsum(_mm256_sub_ps(acc, acc_min));
 }
 
 float dot_q3_k_q8_k_avx2(int64_t n, const void* w, const void* a) {
     const auto* x = static_cast<const BlockQ3_K*>(w);
     const auto* y = static_cast<const BlockQ8_K*>(a);
     const __m256i m3 = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
-    float sum = 0;
+    __m256 acc = _mm256_setzero_ps();
+    float sum_offset = 0;
     for (int64_t i = 0; i < n / kQKK; ++i) {
         int8_t sc[16];
         unpack_q3_k_scales(x[i].scales, sc);
         // Levels go in as level + 4 (0..7, unsigned); the 4 * a comes back out through the sums.
+        // (Scalar: sc was just written byte by byte, and a vector load of it would stall on that.)
         int offset = 0;
         for (int j = 0; j < 16; ++j) offset += sc[j] * y[i].bsums[j];
         const __m256i hm = load(x[i].hmask);
@@ -178,16 +182,19 @@ float dot_q3_k_q8_k_avx2(int64_t n, const void* w, const void* a) {
                 sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scale_pair(sc[sb], sc[sb + 1])));
             }
         }
-        sum += fp16(x[i].d) * y[i].d * (hsum(sumi) - 4 * offset);
+        const float d = fp16(x[i].d) * y[i].d;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+        sum_offset += d * (4 * offset);
     }
-    return sum;
+    return hsum(acc) - sum_offset;
 }
 
 float dot_q4_k_q8_k_avx2(int64_t n, const void* w, const void* a) {
     const auto* x = static_cast<const BlockQ4_K*>(w);
     const auto* y = static_cast<const BlockQ8_K*>(a);
     const __m256i m4 = _mm256_set1_epi8(0x0F);
-    float sum = 0;
+    __m256 acc = _mm256_setzero_ps();
+    float sum_min = 0;
     for (int64_t i = 0; i < n / kQKK; ++i) {
         uint8_t sc[8];
         const int summ = scale_min_sums(x[i], y[i], sc);
@@ -199,16 +206,18 @@ float dot_q4_k_q8_k_avx2(int64_t n, const void* w, const void* a) {
             sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(lo, _mm256_set1_epi16(sc[2 * j])));
             sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(hi, _mm256_set1_epi16(sc[2 * j + 1])));
         }
-        sum += y[i].d * (fp16(x[i].d) * hsum(sumi) - fp16(x[i].dmin) * summ);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * fp16(x[i].d)), _mm256_cvtepi32_ps(sumi), acc);
+        sum_min += y[i].d * fp16(x[i].dmin) * summ;
     }
-    return sum;
+    return hsum(acc) - sum_min;
 }
 
 float dot_q5_k_q8_k_avx2(int64_t n, const void* w, const void* a) {
     const auto* x = static_cast<const BlockQ5_K*>(w);
     const auto* y = static_cast<const BlockQ8_K*>(a);
     const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1), two = _mm256_set1_epi8(2);
-    float sum = 0;
+    __m256 acc = _mm256_setzero_ps();
+    float sum_min = 0;
     for (int64_t i = 0; i < n / kQKK; ++i) {
         uint8_t sc[8];
         const int summ = scale_min_sums(x[i], y[i], sc);
@@ -227,21 +236,22 @@ float dot_q5_k_q8_k_avx2(int64_t n, const void* w, const void* a) {
             sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(plo, _mm256_set1_epi16(sc[2 * j])));
             sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(phi, _mm256_set1_epi16(sc[2 * j + 1])));
         }
-        sum += y[i].d * (fp16(x[i].d) * hsum(sumi) - fp16(x[i].dmin) * summ);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * fp16(x[i].d)), _mm256_cvtepi32_ps(sumi), acc);
+        sum_min += y[i].d * fp16(x[i].dmin) * summ;
     }
-    return sum;
+    return hsum(acc) - sum_min;
 }
 
 float dot_q6_k_q8_k_avx2(int64_t n, const void* w, const void* a) {
     const auto* x = static_cast<const BlockQ6_K*>(w);
     const auto* y = static_cast<const BlockQ8_K*>(a);
     const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
-    float sum = 0;
+    __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / kQKK; ++i) {
         const int8_t* sc = x[i].scales;
         // Levels go in as level + 32 (0..63, unsigned); the 32 * a comes back out through the sums.
-        int offset = 0;
-        for (int j = 0; j < 16; ++j) offset += sc[j] * y[i].bsums[j];
+        const __m256i offset =
+            scaled_block_sums(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)), y[i]);
         __m256i sumi = _mm256_setzero_si256();
         for (int half = 0; half < 2; ++half) {
             const __m256i ql0 = load(x[i].ql + 64 * half);
@@ -258,9 +268,10 @@ float dot_q6_k_q8_k_avx2(int64_t n, const void* w, const void* a) {
                 sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scale_pair(sc[sb], sc[sb + 1])));
             }
         }
-        sum += fp16(x[i].d) * y[i].d * (hsum(sumi) - 32 * offset);
+        const __m256i total = _mm256_sub_epi32(sumi, _mm256_slli_epi32(offset, 5));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(fp16(x[i].d) * y[i].d), _mm256_cvtepi32_ps(total), acc);
     }
-    return sum;
+    return hsum(acc);
 }
 
 }  // namespace quant

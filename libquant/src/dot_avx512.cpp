@@ -23,6 +23,9 @@ inline __m512i load512(const void* p) { return _mm512_loadu_si512(p); }
 
 inline __m512i join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
 
+// The 16 int32 sums added pairwise into 8: K-quant kernels finish in 256 bits.
+inline __m256i fold(__m512i v) { return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1)); }
+
 inline __m512i dot_u8_i8(__m512i u, __m512i s) {
     return _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1));
 }
@@ -186,11 +189,13 @@ float dot_q2_k_q8_k_avx512(int64_t n, const void* w, const void* a) {
     const auto* x = static_cast<const BlockQ2_K*>(w);
     const auto* y = static_cast<const BlockQ8_K*>(a);
     const __m256i m3 = _mm256_set1_epi8(3);
-    float sum = 0;
+    __m256 acc = _mm256_setzero_ps(), acc_min = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / kQKK; ++i) {
         const uint8_t* sc = x[i].scales;
-        int summ = 0;
-        for (int j = 0; j < 16; ++j) summ += (sc[j] >> 4) * y[i].bsums[j];
+        const __m128i mins = _mm_and_si128(_mm_srli_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)), 4),
+                                           _mm_set1_epi8(0x0F));
+        acc_min = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * fp16(x[i].dmin)),
+                                  _mm256_cvtepi32_ps(scaled_block_sums(mins, y[i])), acc_min);
         __m512i sumi = _mm512_setzero_si512();
         for (int c = 0; c < 2; ++c) {
             const __m256i q = load(x[i].qs + 32 * c);
@@ -204,19 +209,21 @@ float dot_q2_k_q8_k_avx512(int64_t n, const void* w, const void* a) {
                 sumi = _mm512_add_epi32(sumi, _mm512_madd_epi16(p, scales));
             }
         }
-        sum += y[i].d * (fp16(x[i].d) * _mm512_reduce_add_epi32(sumi) - fp16(x[i].dmin) * summ);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * fp16(x[i].d)), _mm256_cvtepi32_ps(fold(sumi)), acc);
     }
-    return sum;
+    return hsum(_mm256_sub_ps(acc, acc_min));
 }
 
 float dot_q3_k_q8_k_avx512(int64_t n, const void* w, const void* a) {
     const auto* x = static_cast<const BlockQ3_K*>(w);
     const auto* y = static_cast<const BlockQ8_K*>(a);
     const __m256i m3 = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
-    float sum = 0;
+    __m256 acc = _mm256_setzero_ps();
+    float sum_offset = 0;
     for (int64_t i = 0; i < n / kQKK; ++i) {
         int8_t sc[16];
         unpack_q3_k_scales(x[i].scales, sc);
+        // (Scalar: sc was just written byte by byte, and a vector load of it would stall on that.)
         int offset = 0;
         for (int j = 0; j < 16; ++j) offset += sc[j] * y[i].bsums[j];
         const __m256i hm = load(x[i].hmask);
@@ -237,16 +244,19 @@ float dot_q3_k_q8_k_avx512(int64_t n, const void* w, const void* a) {
                 sumi = _mm512_add_epi32(sumi, _mm512_madd_epi16(p, scales));
             }
         }
-        sum += fp16(x[i].d) * y[i].d * (_mm512_reduce_add_epi32(sumi) - 4 * offset);
+        const float d = fp16(x[i].d) * y[i].d;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(fold(sumi)), acc);
+        sum_offset += d * (4 * offset);
     }
-    return sum;
+    return hsum(acc) - sum_offset;
 }
 
 float dot_q4_k_q8_k_avx512(int64_t n, const void* w, const void* a) {
     const auto* x = static_cast<const BlockQ4_K*>(w);
     const auto* y = static_cast<const BlockQ8_K*>(a);
     const __m256i m4 = _mm256_set1_epi8(0x0F);
-    float sum = 0;
+    __m256 acc = _mm256_setzero_ps();
+    float sum_min = 0;
     for (int64_t i = 0; i < n / kQKK; ++i) {
         uint8_t sc[8];
         const int summ = scale_min_sums(x[i], y[i], sc);
@@ -258,16 +268,18 @@ float dot_q4_k_q8_k_avx512(int64_t n, const void* w, const void* a) {
             const __m512i scales = join(_mm256_set1_epi16(sc[2 * j]), _mm256_set1_epi16(sc[2 * j + 1]));
             sumi = _mm512_add_epi32(sumi, _mm512_madd_epi16(p, scales));
         }
-        sum += y[i].d * (fp16(x[i].d) * _mm512_reduce_add_epi32(sumi) - fp16(x[i].dmin) * summ);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * fp16(x[i].d)), _mm256_cvtepi32_ps(fold(sumi)), acc);
+        sum_min += y[i].d * fp16(x[i].dmin) * summ;
     }
-    return sum;
+    return hsum(acc) - sum_min;
 }
 
 float dot_q5_k_q8_k_avx512(int64_t n, const void* w, const void* a) {
     const auto* x = static_cast<const BlockQ5_K*>(w);
     const auto* y = static_cast<const BlockQ8_K*>(a);
     const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1), two = _mm256_set1_epi8(2);
-    float sum = 0;
+    __m256 acc = _mm256_setzero_ps();
+    float sum_min = 0;
     for (int64_t i = 0; i < n / kQKK; ++i) {
         uint8_t sc[8];
         const int summ = scale_min_sums(x[i], y[i], sc);
@@ -283,9 +295,10 @@ float dot_q5_k_q8_k_avx512(int64_t n, const void* w, const void* a) {
             const __m512i scales = join(_mm256_set1_epi16(sc[2 * j]), _mm256_set1_epi16(sc[2 * j + 1]));
             sumi = _mm512_add_epi32(sumi, _mm512_madd_epi16(p, scales));
         }
-        sum += y[i].d * (fp16(x[i].d) * _mm512_reduce_add_epi32(sumi) - fp16(x[i].dmin) * summ);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * fp16(x[i].d)), _mm256_cvtepi32_ps(fold(sumi)), acc);
+        sum_min += y[i].d * fp16(x[i].dmin) * summ;
     }
-    return sum;
+    return hsum(acc) - sum_min;
 }
 
 float dot_q6_k_q8_k_avx512(int64_t n, const void* w, const void* a) {
@@ -293,11 +306,11 @@ float dot_q6_k_q8_k_avx512(int64_t n, const void* w, const void* a) {
     const auto* y = static_cast<const BlockQ8_K*>(a);
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     const __m256i m3 = _mm256_set1_epi8(3);
-    float sum = 0;
+    __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / kQKK; ++i) {
         const int8_t* sc = x[i].scales;
-        int offset = 0;
-        for (int j = 0; j < 16; ++j) offset += sc[j] * y[i].bsums[j];
+        const __m256i offset =
+            scaled_block_sums(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)), y[i]);
         __m512i sumi = _mm512_setzero_si512();
         for (int half = 0; half < 2; ++half) {
             // 64 bytes of ql are the low nibbles of quarters 0|1 and, shifted, of quarters 2|3.
@@ -315,9 +328,10 @@ float dot_q6_k_q8_k_avx512(int64_t n, const void* w, const void* a) {
                 sumi = _mm512_add_epi32(sumi, _mm512_madd_epi16(p, scales));
             }
         }
-        sum += fp16(x[i].d) * y[i].d * (_mm512_reduce_add_epi32(sumi) - 32 * offset);
+        const __m256i total = _mm256_sub_epi32(fold(sumi), _mm256_slli_epi32(offset, 5));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(fp16(x[i].d) * y[i].d), _mm256_cvtepi32_ps(total), acc);
     }
-    return sum;
+    return hsum(acc);
 }
 
 }  // namespace quant

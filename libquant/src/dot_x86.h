@@ -63,6 +63,12 @@ inline __m256i scale_pair(int first, int second) {
     return _mm256_set_m128i(_mm_set1_epi16(static_cast<int16_t>(second)), _mm_set1_epi16(static_cast<int16_t>(first)));
 }
 
+// Eight int32 sums of scale[j] * bsums[j] over the 16 sub-blocks of a super-block: what an offset
+// or minimum per sub-block contributes, since bsums[j] is the sum of the activations it multiplies.
+inline __m256i scaled_block_sums(__m128i scales16, const BlockQ8_K& y) {
+    return _mm256_madd_epi16(_mm256_cvtepi8_epi16(scales16), load(y.bsums));
+}
+
 // Q4_K and Q5_K: unpacks the 8 sub-block scales and returns the minimums' integer contribution,
 // sum of m_j times the activation sums of sub-block j.
 template <typename Block>

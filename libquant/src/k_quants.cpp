@@ -18,44 +18,56 @@ namespace {
 // uses them); dequantization and the scalar dots share that.
 
 void levels_q2_k(const BlockQ2_K& b, int8_t* L) {
-    for (int e = 0; e < kQKK; ++e) {
-        const int chunk = e / 128, r = e % 128;
-        L[e] = static_cast<int8_t>((b.qs[32 * chunk + r % 32] >> (2 * (r / 32))) & 3);
+    for (int c = 0; c < 2; ++c) {
+        for (int s = 0; s < 4; ++s) {
+            for (int l = 0; l < 32; ++l) L[128 * c + 32 * s + l] = static_cast<int8_t>((b.qs[32 * c + l] >> (2 * s)) & 3);
+        }
     }
 }
 
 void levels_q3_k(const BlockQ3_K& b, int8_t* L) {
-    for (int e = 0; e < kQKK; ++e) {
-        const int chunk = e / 128, r = e % 128;
-        const int low = (b.qs[32 * chunk + r % 32] >> (2 * (r / 32))) & 3;
-        const bool high = b.hmask[e % 32] & (1 << (e / 32));
-        L[e] = static_cast<int8_t>(low - (high ? 0 : 4));
+    for (int c = 0; c < 2; ++c) {
+        for (int s = 0; s < 4; ++s) {
+            const int bit = 4 * c + s;  // hmask bit of this run of 32
+            for (int l = 0; l < 32; ++l) {
+                const int low = (b.qs[32 * c + l] >> (2 * s)) & 3;
+                L[128 * c + 32 * s + l] = static_cast<int8_t>(low - 4 + 4 * ((b.hmask[l] >> bit) & 1));
+            }
+        }
     }
 }
 
 void levels_q4_k(const BlockQ4_K& b, int8_t* L) {
-    for (int e = 0; e < kQKK; ++e) {
-        const int chunk = e / 64, r = e % 64;
-        L[e] = static_cast<int8_t>((b.qs[32 * chunk + r % 32] >> (4 * (r / 32))) & 0xF);
+    for (int c = 0; c < 4; ++c) {
+        for (int l = 0; l < 32; ++l) {
+            L[64 * c + l] = static_cast<int8_t>(b.qs[32 * c + l] & 0xF);
+            L[64 * c + 32 + l] = static_cast<int8_t>(b.qs[32 * c + l] >> 4);
+        }
     }
 }
 
 void levels_q5_k(const BlockQ5_K& b, int8_t* L) {
-    for (int e = 0; e < kQKK; ++e) {
-        const int chunk = e / 64, r = e % 64;
-        const int low = (b.qs[32 * chunk + r % 32] >> (4 * (r / 32))) & 0xF;
-        const int high = (b.qh[e % 32] >> (e / 32)) & 1;
-        L[e] = static_cast<int8_t>(low | (high << 4));
+    for (int c = 0; c < 4; ++c) {
+        for (int l = 0; l < 32; ++l) {
+            L[64 * c + l] = static_cast<int8_t>((b.qs[32 * c + l] & 0xF) | (((b.qh[l] >> (2 * c)) & 1) << 4));
+            L[64 * c + 32 + l] = static_cast<int8_t>((b.qs[32 * c + l] >> 4) | (((b.qh[l] >> (2 * c + 1)) & 1) << 4));
+        }
     }
 }
 
+// Per half of 128: quarters 0 and 2 share the low and high nibbles of ql[0..31], quarters 1 and 3
+// those of ql[32..63]; qh holds the top two bits of all four.
 void levels_q6_k(const BlockQ6_K& b, int8_t* L) {
-    for (int e = 0; e < kQKK; ++e) {
-        const int half = e / 128, r = e % 128, quarter = r / 32, l = r % 32;
-        const uint8_t ql = b.ql[64 * half + l + 32 * (quarter & 1)];
-        const int low = (ql >> (4 * (quarter >> 1))) & 0xF;
-        const int high = (b.qh[32 * half + l] >> (2 * quarter)) & 3;
-        L[e] = static_cast<int8_t>((low | (high << 4)) - 32);
+    for (int half = 0; half < 2; ++half) {
+        const uint8_t* ql = b.ql + 64 * half;
+        const uint8_t* qh = b.qh + 32 * half;
+        int8_t* out = L + 128 * half;
+        for (int l = 0; l < 32; ++l) {
+            out[l] = static_cast<int8_t>(((ql[l] & 0xF) | ((qh[l] & 3) << 4)) - 32);
+            out[l + 32] = static_cast<int8_t>(((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
+            out[l + 64] = static_cast<int8_t>(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+            out[l + 96] = static_cast<int8_t>(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+        }
     }
 }
 
