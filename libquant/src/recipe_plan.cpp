@@ -3,7 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstring>
+#include <cstdint>
 
 #include "gguf/error.h"
 #include "gguf/writer.h"
