@@ -144,13 +144,17 @@ const char* simd_level() {
     return "scalar";
 }
 
-float vec_dot(GgmlType type, int64_t n, const void* weight_row, const void* act_row) {
+DotFn dot_function(GgmlType type) {
     const FormatOps& f = require(type, "dot");
     const Simd level = simd();
-    if (level == Simd::Avx512 && f.dot_avx512) return f.dot_avx512(n, weight_row, act_row);
-    if (level >= Simd::Avx2 && f.dot_avx2) return f.dot_avx2(n, weight_row, act_row);
+    if (level == Simd::Avx512 && f.dot_avx512) return f.dot_avx512;
+    if (level >= Simd::Avx2 && f.dot_avx2) return f.dot_avx2;
     if (!f.dot_scalar) throw Error("no dot product for type " + std::string(gguf::type_name(type)));
-    return f.dot_scalar(n, weight_row, act_row);
+    return f.dot_scalar;
+}
+
+float vec_dot(GgmlType type, int64_t n, const void* weight_row, const void* act_row) {
+    return dot_function(type)(n, weight_row, act_row);
 }
 
 }  // namespace quant

@@ -219,6 +219,7 @@ TEST_P(Dot, PublicEntryUsesTheDetectedLevel) {
     const std::string level = quant::simd_level();
     const auto fn = level == "avx512" ? ops().dot_avx512 : level == "avx2" ? ops().dot_avx2 : ops().dot_scalar;
     EXPECT_EQ(quant::vec_dot(GetParam(), 4096, in.w.data(), in.a.data()), fn(4096, in.w.data(), in.a.data()));
+    EXPECT_EQ(quant::dot_function(GetParam()), fn);
 }
 
 // Saturation and overflow corners: every level at its extreme against extreme activations.

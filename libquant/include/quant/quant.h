@@ -39,6 +39,11 @@ GgmlType vec_dot_type(GgmlType type);
 void quantize_activation_row(GgmlType act_type, const float* src, void* dst, int64_t n);
 float vec_dot(GgmlType type, int64_t n, const void* weight_row, const void* act_row);
 
+// The kernel vec_dot would call for `type` on this CPU, resolved once: hot loops call it directly
+// instead of looking the format up per row. Throws quant::Error when the type has no dot product.
+using DotFn = float (*)(int64_t n, const void* weight_row, const void* act_row);
+DotFn dot_function(GgmlType type);
+
 // The SIMD level vec_dot uses on this CPU ("avx512", "avx2" or "scalar"); GGUF_SIMD=scalar|avx2
 // in the environment caps it (tests compare levels).
 const char* simd_level();
