@@ -100,6 +100,17 @@ TEST(RunCli, ChatReadsStdin) {
     EXPECT_NE(two.err.find("generation: 12 tokens"), std::string::npos) << two.err;
 }
 
+TEST(RunCli, DevicesListsTheCpuAndExplainsMissingGpus) {
+    const auto r = run_app("gguf-run", "devices --json");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("\"simd\""), std::string::npos) << r.out;
+    // either GPUs are listed, or the reason there are none is given
+    EXPECT_TRUE(r.out.find("\"device\": \"CUDA0\"") != std::string::npos ||
+                r.out.find("\"no_gpu_reason\"") != std::string::npos)
+        << r.out;
+    EXPECT_EQ(run_app("gguf-run", "devices --bogus").status, 2);
+}
+
 TEST(RunCli, BenchJson) {
     REQUIRE_FIXTURE("gguf/tiny-dense-bf16.gguf");
     const auto r = run_app("gguf-run", "bench " + dense() + " -p 32 -n 8 -r 1 --json");
