@@ -92,20 +92,12 @@ int main(int argc, char** argv) {
              "weight type: f32, f16, bf16, q8_0, or auto (the checkpoint's: bf16 stays bf16, else f16); "
              "norms and other 1-D tensors stay f32")
             ("json", "print a machine-readable summary on stdout");
-        po::options_description hidden;
-        hidden.add_options()("input", po::value<std::vector<std::string>>(), "HF_DIR");
-        po::options_description all;
-        all.add(visible).add(hidden);
-        po::positional_options_description pos;
-        pos.add("input", -1);
         po::variables_map vm;
-        po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
-        po::notify(vm);
+        const std::vector<std::string> inputs = appcommon::parse_command_line(argc, argv, visible, vm);
         if (vm.count("help")) {
             std::cout << visible << "\n";
             return 0;
         }
-        const auto inputs = vm.count("input") ? vm["input"].as<std::vector<std::string>>() : std::vector<std::string>{};
         if (inputs.size() != 1) throw appcommon::UsageError{"expected one HF_DIR"};
         if (output.empty()) throw appcommon::UsageError{"missing -o OUT.gguf"};
         const auto outtype = convert::parse_outtype(outtype_arg);

@@ -24,21 +24,12 @@ int main(int argc, char** argv) {
             ("json", "machine-readable output")
             ("array-preview", po::value<size_t>(&opt.array_preview)->default_value(8),
              "entries shown of long metadata arrays");
-        po::options_description hidden;
-        hidden.add_options()("files", po::value<std::vector<std::string>>(), "input files");
-        po::options_description all;
-        all.add(visible).add(hidden);
-        po::positional_options_description pos;
-        pos.add("files", -1);
         po::variables_map vm;
-        po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
-        po::notify(vm);
+        const std::vector<std::string> files = appcommon::parse_command_line(argc, argv, visible, vm);
         if (vm.count("help")) {
             std::cout << visible << "\n";
             return 0;
         }
-        std::vector<std::string> files = vm.count("files") ? vm["files"].as<std::vector<std::string>>()
-                                                           : std::vector<std::string>{};
         const bool diff = vm.count("diff") > 0, json = vm.count("json") > 0;
         if (diff && files.size() != 2) throw appcommon::UsageError{"--diff needs exactly two files"};
         if (!diff && files.size() != 1) throw appcommon::UsageError{"expected one GGUF file"};

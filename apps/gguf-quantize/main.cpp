@@ -64,23 +64,14 @@ int main(int argc, char** argv) {
             ("pure", "the recipe's base type for every tensor it touches: no mixture rules")
             ("dry-run", "print the plan (per tensor: old -> new type, size, bits per weight) and write nothing")
             ("json", "machine-readable output on stdout");
-        po::options_description hidden;
-        hidden.add_options()("args", po::value<std::vector<std::string>>(), "positional arguments");
-        po::options_description all;
-        all.add(visible).add(hidden);
-        po::positional_options_description pos;
-        pos.add("args", -1);
         po::variables_map vm;
-        po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
-        po::notify(vm);
+        std::vector<std::string> args = appcommon::parse_command_line(argc, argv, visible, vm);
         if (vm.count("help")) {
             std::cout << visible << "\n" << recipe_list();
             return 0;
         }
 
         const bool dry_run = vm.count("dry-run") > 0, json = vm.count("json") > 0;
-        std::vector<std::string> args = vm.count("args") ? vm["args"].as<std::vector<std::string>>()
-                                                         : std::vector<std::string>{};
         int threads = 0;
         if (args.size() >= 3 && is_count(args.back())) {
             threads = std::stoi(args.back());

@@ -1,8 +1,11 @@
 // What every app's main shares: error reporting and exit codes, terminal detection, progress.
 #pragma once
 
+#include <boost/program_options.hpp>
+
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace appcommon {
 
@@ -16,6 +19,12 @@ struct UsageError {
 int run_main(const std::function<int()>& body);
 
 bool stderr_is_terminal();
+
+// Parses `options` and any number of positional arguments (the files a tool works on) into `vm`;
+// returns the positional arguments in order.
+std::vector<std::string> parse_command_line(int argc, char** argv,
+                                            const boost::program_options::options_description& options,
+                                            boost::program_options::variables_map& vm);
 
 // "[ 3/291] blk.0.attn_q.weight ..." progress on stderr, only when stderr is a terminal.
 class Progress {
