@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Packs what the benchmarks need on the GPU machine into .devkit/ (git-ignored, carried by the device
+# tool): the Release binaries built here, the shared libraries they need that the machine's image lacks
+# (Boost.Program_options, xxHash, libgomp, libstdc++), the tiny fixture models, and bench/on_device.sh.
+# That machine has the CUDA toolkit but no Boost or GoogleTest, so nothing is built there.
+# Usage: bench/device_kit.sh [BUILD_DIR]   (default build/, configured with CUDA)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+shared=${GGUF_SHARED_DIR:-../shared}
+grep -q 'GGUF_HAVE_CUDA:INTERNAL=ON' "$build/CMakeCache.txt" || { echo "error: $build is not a CUDA build" >&2; exit 1; }
+cmake --build "$build" --target gguf-run gguf-quantize quant-bench runtime_gpu_info_device_test
+rm -rf .devkit && mkdir -p .devkit/bin .devkit/lib .devkit/models
+cp "$build/apps/gguf-run/gguf-run" "$build/apps/gguf-quantize/gguf-quantize" "$build/libquant/quant-bench" \
+   "$build/tests/runtime/runtime_gpu_info_device_test" .devkit/bin/
+strip .devkit/bin/*
+for lib in libboost_program_options.so.1.74.0 libxxhash.so.0 libgomp.so.1 libstdc++.so.6; do
+  cp -L "/lib/x86_64-linux-gnu/$lib" .devkit/lib/
+done
+cp "$shared/fixtures/gguf/tiny-dense-bf16.gguf" "$shared/fixtures/gguf/tiny-moe-bf16.gguf" .devkit/models/
+cp bench/on_device.sh .devkit/
+du -sh .devkit
