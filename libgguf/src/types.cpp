@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <ostream>
 
 #include "gguf/error.h"
 
@@ -68,6 +69,11 @@ const TypeTraits& type_traits(GgmlType type) {
 }
 
 std::string_view type_name(GgmlType type) { return type_traits(type).name; }
+
+std::ostream& operator<<(std::ostream& os, GgmlType type) {
+    if (const TypeTraits* t = find_type_traits(static_cast<uint32_t>(type))) return os << t->name;
+    return os << "type#" << static_cast<uint32_t>(type);
+}
 
 std::optional<GgmlType> type_from_name(std::string_view name) {
     for (const auto& t : kTypes) {

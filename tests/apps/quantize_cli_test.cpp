@@ -211,6 +211,11 @@ struct E2eCase {
     bool imatrix;
 };
 
+// ctest lists cases by name; gtest would otherwise print the struct's bytes
+void PrintTo(const E2eCase& c, std::ostream* os) {
+    *os << c.model << " " << c.recipe << (c.imatrix ? " with imatrix" : "");
+}
+
 class QuantizeEndToEnd : public ::testing::TestWithParam<E2eCase> {};
 
 TEST_P(QuantizeEndToEnd, WritesWhatLlamaCppWrites) {

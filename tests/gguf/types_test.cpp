@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 #include "gguf/error.h"
 
 using namespace gguf;
@@ -25,6 +27,12 @@ TEST(Types, UnknownIdsAreRejected) {
     EXPECT_EQ(find_type_traits(31), nullptr);  // retired Q4_0_4_4
     EXPECT_EQ(find_type_traits(1000), nullptr);
     EXPECT_THROW(type_traits(static_cast<GgmlType>(77)), Error);
+}
+
+TEST(Types, StreamsAsTheirName) {
+    std::ostringstream os;
+    os << gguf::GgmlType::Q4_K << " " << static_cast<gguf::GgmlType>(4);
+    EXPECT_EQ(os.str(), "q4_K type#4");  // id 4 was Q4_2, removed from ggml
 }
 
 TEST(Types, NamesRoundTripCaseInsensitively) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <iosfwd>
 #include <optional>
 #include <string_view>
 
@@ -55,6 +56,8 @@ struct TypeTraits {
 const TypeTraits* find_type_traits(uint32_t id);
 const TypeTraits& type_traits(GgmlType type);
 std::string_view type_name(GgmlType type);
+// Writes the type's name ("q4_K"), or "type#ID" for an id ggml does not define.
+std::ostream& operator<<(std::ostream& os, GgmlType type);
 // Case-insensitive lookup by name ("q4_k", "Q4_K", "bf16").
 std::optional<GgmlType> type_from_name(std::string_view name);
 
