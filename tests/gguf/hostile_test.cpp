@@ -58,6 +58,18 @@ TEST(Hostile, TruncationAtEveryOffsetIsAnError) {
     }
 }
 
+TEST(Header, VersionsTwoAndThreeBothParse) {
+    for (uint32_t version : {2u, 3u}) {
+        GgufBuilder b;
+        b.header(1, 1, version).kv_str("general.architecture", "llama").tensor("w", {8}, 0, 0).pad().zeros(32);
+        const File f = File::parse(b.bytes, "v.gguf");
+        EXPECT_EQ(f.version(), version);
+        EXPECT_EQ(f.metadata().get_string("general.architecture"), "llama");
+        ASSERT_EQ(f.tensors().size(), 1u);
+        EXPECT_EQ(f.tensor_data(f.tensors()[0]).size(), 32u);
+    }
+}
+
 TEST(Hostile, BadMagicAndVersion) {
     auto b = valid_file();
     b[0] = 'X';
