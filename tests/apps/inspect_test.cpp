@@ -52,6 +52,25 @@ TEST(InspectCli, SummarizesTheMoeFixture) {
     EXPECT_NE(r.out.find("bf16"), std::string::npos);
 }
 
+TEST(InspectCli, ReadsEveryFixtureInEveryView) {
+    REQUIRE_FIXTURE("gguf");
+    std::vector<fs::path> files;
+    for (const char* dir : {"gguf", "quant", "llama-cpp"}) {
+        for (const auto& e : fs::directory_iterator(fixture(dir))) {
+            if (e.path().extension() == ".gguf") files.push_back(e.path());
+        }
+    }
+    ASSERT_GE(files.size(), 6u);  // three models, the quantization vectors, two importance matrices
+    for (const auto& f : files) {
+        for (const char* view : {"", "--tensors --layers", "--json --tensors --layers"}) {
+            const auto r = run_app("gguf-inspect", "'" + f.string() + "' " + view);
+            EXPECT_EQ(r.status, 0) << f << " " << view << ": " << r.err;
+            EXPECT_TRUE(r.err.empty()) << f << " " << view << ": " << r.err;
+            EXPECT_NE(r.out.find("tensors"), std::string::npos) << f << " " << view;
+        }
+    }
+}
+
 TEST(InspectCli, JsonHoldsEveryTensor) {
     REQUIRE_FIXTURE("gguf/tiny-dense-bf16.gguf");
     auto r = run_app("gguf-inspect", fixture("gguf/tiny-dense-bf16.gguf").string() + " --json --tensors --checksums");
