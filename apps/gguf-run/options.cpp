@@ -3,8 +3,10 @@
 #include <cstdio>
 #include <iostream>
 #include <map>
+#include <new>
 
 #include "appcommon/cli.h"
+#include "runtime/error.h"
 #include "runtime/kv_cache.h"
 #include "runtime/placement.h"
 
@@ -144,7 +146,12 @@ Loaded load(const CommonOptions& o, const po::parsed_options& parsed, bool with_
     Loaded l;
     l.model = runtime::Model::load(o.model, mo);
     if (with_tokenizer) l.tokenizer = runtime::Tokenizer::from_metadata(l.model->metadata());
-    l.context = std::make_unique<runtime::Context>(*l.model, cp);
+    try {
+        l.context = std::make_unique<runtime::Context>(*l.model, cp);
+    } catch (const std::bad_alloc&) {
+        throw runtime::Error("out of memory creating a context of " + std::to_string(cp.n_ctx) +
+                             " tokens (KV cache and scratch); try a smaller -c or -b, or -ctk/-ctv q8_0");
+    }
     std::fprintf(stderr, "model: %s (%s)\n%s", o.model.c_str(), model_description(*l.model).c_str(),
                  l.model->plan().describe().c_str());
     std::fprintf(stderr, "context: %d tokens, batch %d, KV cache %s/%s, %d threads\n%s", l.context->n_ctx(),

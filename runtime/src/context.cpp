@@ -18,6 +18,14 @@ std::vector<Device> attention_devices(const Model& model) {
     return out;
 }
 
+int resolve_threads(int n_threads) {
+    if (n_threads > ContextParams::kMaxThreads) {
+        throw Error("thread count " + std::to_string(n_threads) + " exceeds the " +
+                    std::to_string(ContextParams::kMaxThreads) + " this runtime supports");
+    }
+    return n_threads > 0 ? n_threads : omp_get_max_threads();
+}
+
 int resolve_ctx(const Model& model, int n_ctx) {
     if (n_ctx < 0) throw Error("context size must be >= 0, got " + std::to_string(n_ctx));
     if (n_ctx == 0) return static_cast<int>(std::min<uint32_t>(model.hparams().n_ctx_train, ContextParams::kDefaultMaxCtx));
@@ -30,7 +38,7 @@ Context::Context(const Model& model, const ContextParams& params)
     : model_(model),
       n_ctx_(resolve_ctx(model, params.n_ctx)),
       n_batch_(std::min(params.n_batch, n_ctx_)),
-      n_threads_(params.n_threads > 0 ? params.n_threads : omp_get_max_threads()),
+      n_threads_(resolve_threads(params.n_threads)),
       kv_(model.hparams(), n_ctx_, params.type_k, params.type_v, attention_devices(model)) {
     if (n_ctx_ < 1) throw Error("context size must be at least 1");
     if (n_batch_ < 1) throw Error("batch size must be at least 1, got " + std::to_string(params.n_batch));

@@ -59,6 +59,9 @@ TEST(RunCli, BadInputOnARealModelExits1) {
     expect_error(run_app("gguf-run", dense() + " -c 8 -p 'def a_rather_long_function_name(first, second):' -n 4"), 1,
                  "the context holds 8");
     expect_error(run_app("gguf-run", dense() + " -ctk q5_K -p hi"), 1, "-ctk");
+    const std::string model = "-m '" + fixture("gguf/tiny-dense-bf16.gguf").string() + "'";
+    expect_error(run_app("gguf-run", model + " -t 100000 -p hi"), 1, "thread count 100000 exceeds");
+    expect_error(run_app("gguf-run", model + " -c 2000000000 -p hi"), 1, "out of memory creating a context");
     expect_error(run_app("gguf-run", dense() + " -ot 'exps=CUDA0' -p hi"), 1, "no CUDA backend");
     expect_error(run_app("gguf-run", dense() + " -ot '([=CPU' -p hi"), 1, "invalid regular expression");
     expect_error(run_app("gguf-run", "perplexity " + dense() + " -f /nonexistent.txt"), 1, "/nonexistent.txt");

@@ -24,6 +24,8 @@ struct ContextParams {
     gguf::GgmlType type_v = gguf::GgmlType::F16;
 
     static constexpr int kDefaultMaxCtx = 4096;
+    // More threads than this is a typo, not a machine (ggml caps at 512 as well).
+    static constexpr int kMaxThreads = 512;
 };
 
 class Context {
