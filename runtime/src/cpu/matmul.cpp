@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "quant/float16.h"
+#include "quant/gemm.h"
 #include "quant/quant.h"
 #include "simd.h"
 
@@ -278,10 +279,31 @@ void matmul_rows(const Weight& w, int64_t mat, const Activations& x, const int32
         }
         return;
     }
-    for (int64_t r = r0; r < r1; ++r) {
+    // block-quantized: tiles of kGemmRows weight rows x up to kGemmCols tokens, so each weight block is
+    // unpacked once per tile; a token's result depends only on its row tile, not on the batch around it
+    const quant::GemmFn gemm = quant::gemm_function(w.type);
+    const quant::DotFn dot = quant::dot_function(w.type);
+    int64_t r = r0;
+    if (gemm) {
+        const void* as[quant::kGemmCols];
+        float out[quant::kGemmRows * quant::kGemmCols];
+        for (; r + quant::kGemmRows <= r1; r += quant::kGemmRows) {
+            const uint8_t* wr = w.row(mat, r);
+            for (int t0 = 0; t0 < n_tok; t0 += quant::kGemmCols) {
+                const int nt = std::min(quant::kGemmCols, n_tok - t0);
+                for (int j = 0; j < nt; ++j) as[j] = x.packed_row(rows ? rows[t0 + j] : t0 + j);
+                gemm(n, wr, w.row_bytes, as, nt, out);
+                for (int j = 0; j < nt; ++j) {
+                    float* yt = y + (out_rows ? out_rows[t0 + j] : t0 + j) * ldy + r;
+                    for (int i = 0; i < quant::kGemmRows; ++i) yt[i] = out[i * quant::kGemmCols + j];
+                }
+            }
+        }
+    }
+    for (; r < r1; ++r) {
         const uint8_t* wr = w.row(mat, r);
         for (int t = 0; t < n_tok; ++t) {
-            y[(out_rows ? out_rows[t] : t) * ldy + r] = quant::vec_dot(w.type, n, wr, x.packed_row(rows ? rows[t] : t));
+            y[(out_rows ? out_rows[t] : t) * ldy + r] = dot(n, wr, x.packed_row(rows ? rows[t] : t));
         }
     }
 }

@@ -1,0 +1,200 @@
+// AVX-512 (F and BW) tile kernels: 4 weight rows times NC activation rows. Per block, each weight row
+// is unpacked to bytes and its scales widened once, then multiplied with every activation row of the
+// tile; sums stay integer (exact) within a block and are scaled into 16-lane float accumulators.
+// The integer scheme is dot_avx512.cpp's: 64 elements (two 32-blocks, or a quarter of a super-block)
+// per multiply.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+
+#include "block_common.h"
+#include "dot_x86.h"
+#include "gemm_kernels.h"
+#include "quant/gemm.h"
+
+namespace quant {
+namespace {
+
+constexpr int R = kGemmRows;
+
+inline __m512i load512(const void* p) { return _mm512_loadu_si512(p); }
+
+inline __m512i join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
+
+// Sums of u[i] * s[i] (u unsigned, s signed) scaled per int16 pair: 16 int32 lanes.
+inline __m512i dot_scaled(__m512i u, __m512i s, __m512i scales) {
+    return _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), scales);
+}
+
+template <typename Block>
+inline const Block* row(const void* w, size_t stride, int r) {
+    return reinterpret_cast<const Block*>(static_cast<const uint8_t*>(w) + static_cast<size_t>(r) * stride);
+}
+
+template <int NC>
+inline void store(const __m512 (&acc)[R][NC], float* out) {
+    for (int r = 0; r < R; ++r) {
+        for (int c = 0; c < NC; ++c) out[r * kGemmCols + c] = _mm512_reduce_add_ps(acc[r][c]);
+    }
+}
+
+// --- Q8_0 x Q8_0 --------------------------------------------------------------------------------
+
+// Blocks b and b+1 of a row (b+1 only when `two`; else zeros with scale 0): quants and per-lane scales.
+inline void q8_0_pair(const BlockQ8_0* x, bool two, __m512i& q, __m512& d) {
+    const __m256i hi = two ? load(x[1].qs) : _mm256_setzero_si256();
+    q = join(load(x[0].qs), hi);
+    d = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(fp16(x[0].d)), _mm512_set1_ps(two ? fp16(x[1].d) : 0.0f));
+}
+
+template <int NC>
+void q8_0_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
+    const __m512i ones = _mm512_set1_epi16(1);
+    __m512 acc[R][NC];
+    for (auto& ar : acc) {
+        for (auto& v : ar) v = _mm512_setzero_ps();
+    }
+    const int64_t nb = n / kQK;
+    for (int64_t b = 0; b < nb; b += 2) {
+        const bool two = b + 1 < nb;
+        __m512i av[NC];
+        __m512 da[NC];
+        for (int c = 0; c < NC; ++c) q8_0_pair(static_cast<const BlockQ8_0*>(a[c]) + b, two, av[c], da[c]);
+        for (int r = 0; r < R; ++r) {
+            __m512i q;
+            __m512 dw;
+            q8_0_pair(row<BlockQ8_0>(w, stride, r) + b, two, q, dw);
+            // no vpsignb in AVX-512: |w| times a negated where w < 0 (|a| <= 127 keeps that exact)
+            const __m512i qa = _mm512_abs_epi8(q);
+            const __mmask64 negative = _mm512_movepi8_mask(q);
+            for (int c = 0; c < NC; ++c) {
+                const __m512i s = _mm512_mask_sub_epi8(av[c], negative, _mm512_setzero_si512(), av[c]);
+                const __m512 sums = _mm512_cvtepi32_ps(dot_scaled(qa, s, ones));
+                acc[r][c] = _mm512_fmadd_ps(sums, _mm512_mul_ps(dw, da[c]), acc[r][c]);
+            }
+        }
+    }
+    store(acc, out);
+}
+
+// --- Q4_K x Q8_K --------------------------------------------------------------------------------
+
+template <int NC>
+void q4_k_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m512 acc[R][NC];
+    for (auto& ar : acc) {
+        for (auto& v : ar) v = _mm512_setzero_ps();
+    }
+    for (int64_t i = 0; i < n / kQKK; ++i) {
+        for (int r = 0; r < R; ++r) {
+            const BlockQ4_K& x = row<BlockQ4_K>(w, stride, r)[i];
+            uint8_t sc[8], m[8], m16[16];
+            for (int j = 0; j < 8; ++j) {
+                unpack_scale_min_k4(j, x.scales, sc[j], m[j]);
+                m16[2 * j] = m16[2 * j + 1] = m[j];  // one minimum per pair of 16-element activation sums
+            }
+            const __m256i mins = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(m16)));
+            __m512i levels[4], scales[4];
+            for (int j = 0; j < 4; ++j) {
+                const __m256i q = load(x.qs + 32 * j);
+                levels[j] = join(_mm256_and_si256(q, m4), _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
+                scales[j] = join(_mm256_set1_epi16(sc[2 * j]), _mm256_set1_epi16(sc[2 * j + 1]));
+            }
+            const float d = fp16(x.d), dmin = fp16(x.dmin);
+            for (int c = 0; c < NC; ++c) {
+                const BlockQ8_K& y = static_cast<const BlockQ8_K*>(a[c])[i];
+                __m512i sumi = dot_scaled(levels[0], load512(y.qs), scales[0]);
+                for (int j = 1; j < 4; ++j) sumi = _mm512_add_epi32(sumi, dot_scaled(levels[j], load512(y.qs + 64 * j), scales[j]));
+                const __m256i summ = _mm256_madd_epi16(mins, load(y.bsums));
+                acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(d * y.d), acc[r][c]);
+                acc[r][c] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(_mm512_zextsi256_si512(summ)), _mm512_set1_ps(dmin * y.d),
+                                             acc[r][c]);
+            }
+        }
+    }
+    store(acc, out);
+}
+
+// --- Q6_K x Q8_K --------------------------------------------------------------------------------
+
+template <int NC>
+void q6_k_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m256i m3 = _mm256_set1_epi8(3);
+    __m512 acc[R][NC];
+    for (auto& ar : acc) {
+        for (auto& v : ar) v = _mm512_setzero_ps();
+    }
+    for (int64_t i = 0; i < n / kQKK; ++i) {
+        for (int r = 0; r < R; ++r) {
+            const BlockQ6_K& x = row<BlockQ6_K>(w, stride, r)[i];
+            const int8_t* sc = x.scales;
+            // levels[k] holds elements 64k..64k+63 (q in 0..63), scales[k] their four sub-block scales
+            __m512i levels[4], scales[4];
+            for (int half = 0; half < 2; ++half) {
+                // 64 bytes of ql are the low nibbles of quarters 0|1 and, shifted, of quarters 2|3
+                const __m512i ql = load512(x.ql + 64 * half);
+                const __m256i qh = load(x.qh + 32 * half);
+                auto high = [&](int quarter) {
+                    return _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * quarter), m3), 4);
+                };
+                const __m512i low[2] = {_mm512_and_si512(ql, m4), _mm512_and_si512(_mm512_srli_epi16(ql, 4), m4)};
+                for (int pair = 0; pair < 2; ++pair) {
+                    const int k = 2 * half + pair, sb = 4 * k;
+                    levels[k] = _mm512_or_si512(low[pair], join(high(2 * pair), high(2 * pair + 1)));
+                    scales[k] = join(scale_pair(sc[sb], sc[sb + 1]), scale_pair(sc[sb + 2], sc[sb + 3]));
+                }
+            }
+            const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(sc));
+            const float d = fp16(x.d);
+            for (int c = 0; c < NC; ++c) {
+                const BlockQ8_K& y = static_cast<const BlockQ8_K*>(a[c])[i];
+                __m512i sumi = dot_scaled(levels[0], load512(y.qs), scales[0]);
+                for (int k = 1; k < 4; ++k) sumi = _mm512_add_epi32(sumi, dot_scaled(levels[k], load512(y.qs + 64 * k), scales[k]));
+                // the stored levels are q + 32: take 32 * scale * (activation sum) per sub-block back off
+                const __m256i offset = _mm256_slli_epi32(scaled_block_sums(sc8, y), 5);
+                sumi = _mm512_sub_epi32(sumi, _mm512_zextsi256_si512(offset));
+                acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(d * y.d), acc[r][c]);
+            }
+        }
+    }
+    store(acc, out);
+}
+
+using TileFn = void (*)(int64_t, const void*, size_t, const void* const*, float*);
+
+template <template <int> class K>
+void dispatch(int64_t n, const void* w, size_t stride, const void* const* a, int nc, float* out) {
+    static constexpr TileFn by_cols[kGemmCols + 1] = {nullptr, K<1>::run, K<2>::run, K<3>::run, K<4>::run};
+    by_cols[nc](n, w, stride, a, out);
+}
+
+template <int NC>
+struct Q8_0Tile {
+    static void run(int64_t n, const void* w, size_t s, const void* const* a, float* o) { q8_0_tile<NC>(n, w, s, a, o); }
+};
+template <int NC>
+struct Q4_KTile {
+    static void run(int64_t n, const void* w, size_t s, const void* const* a, float* o) { q4_k_tile<NC>(n, w, s, a, o); }
+};
+template <int NC>
+struct Q6_KTile {
+    static void run(int64_t n, const void* w, size_t s, const void* const* a, float* o) { q6_k_tile<NC>(n, w, s, a, o); }
+};
+
+}  // namespace
+
+void gemm_q8_0_q8_0_avx512(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
+    dispatch<Q8_0Tile>(n, w, w_stride, a, nc, out);
+}
+void gemm_q4_k_q8_k_avx512(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
+    dispatch<Q4_KTile>(n, w, w_stride, a, nc, out);
+}
+void gemm_q6_k_q8_k_avx512(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
+    dispatch<Q6_KTile>(n, w, w_stride, a, nc, out);
+}
+
+}  // namespace quant

@@ -1,0 +1,65 @@
+// The tile kernels of quant/gemm.h against the scalar dot product (libquant's reference kernel per
+// format, reached through its private format table): every weight row x activation row of a tile,
+// for each number of activation rows, on sizes with one and several blocks.
+#include "quant/gemm.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "format.h"
+#include "quant/quant.h"
+
+namespace {
+
+using gguf::GgmlType;
+
+class GemmTest : public ::testing::TestWithParam<GgmlType> {};
+
+TEST_P(GemmTest, MatchesScalarDot) {
+    const GgmlType type = GetParam();
+    const quant::GemmFn gemm = quant::gemm_function(type);
+    if (!gemm) GTEST_SKIP() << "no tile kernel for " << gguf::type_name(type) << " at " << quant::simd_level();
+    const auto scalar_dot = quant::find_format(type)->dot_scalar;
+    const GgmlType act = quant::vec_dot_type(type);
+    std::mt19937 rng(7);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    const int64_t block = gguf::type_traits(type).block_size;
+    // an odd count of 32-blocks exercises the Q8_0 kernel's unpaired last block
+    for (const int64_t n : {block, 3 * block, int64_t{768}}) {
+        if (n % block != 0) continue;
+        const size_t w_bytes = gguf::row_size(type, n), a_bytes = gguf::row_size(act, n);
+        std::vector<float> f(static_cast<size_t>(n));
+        // weight rows 3 bytes apart beyond their size: the stride is the caller's, not the row size
+        const size_t stride = w_bytes + 3;
+        std::vector<uint8_t> w(stride * quant::kGemmRows), a(a_bytes * quant::kGemmCols);
+        for (int r = 0; r < quant::kGemmRows; ++r) {
+            for (auto& v : f) v = normal(rng) * (r + 1);
+            quant::quantize_rows(type, f.data(), w.data() + r * stride, 1, n);
+        }
+        for (int c = 0; c < quant::kGemmCols; ++c) {
+            for (auto& v : f) v = normal(rng) * (c % 2 ? 10.0f : 0.1f);
+            quant::quantize_activation_row(act, f.data(), a.data() + c * a_bytes, n);
+        }
+        for (int nc = 1; nc <= quant::kGemmCols; ++nc) {
+            const void* as[quant::kGemmCols];
+            for (int c = 0; c < nc; ++c) as[c] = a.data() + c * a_bytes;
+            float out[quant::kGemmRows * quant::kGemmCols];
+            gemm(n, w.data(), stride, as, nc, out);
+            for (int r = 0; r < quant::kGemmRows; ++r) {
+                for (int c = 0; c < nc; ++c) {
+                    const float want = scalar_dot(n, w.data() + r * stride, as[c]);
+                    EXPECT_NEAR(out[r * quant::kGemmCols + c], want, 1e-5f * std::max(1.0f, std::fabs(want)))
+                        << "n=" << n << " nc=" << nc << " r=" << r << " c=" << c;
+                }
+            }
+        }
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, GemmTest, ::testing::Values(GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K),
+                         [](const auto& info) { return std::string(gguf::type_name(info.param)); });
+
+}  // namespace
