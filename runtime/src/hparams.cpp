@@ -154,9 +154,14 @@ HParams HParams::from_metadata(const gguf::Metadata& meta) {
             throw Error("metadata " + r.key("expert_used_count") + " = " + std::to_string(hp.n_expert_used) +
                         " must be in 1.." + std::to_string(hp.n_expert));
         }
-        // qwen3moe may state the expert width; otherwise llama.cpp derives it as for mixtral
-        hp.n_ff_exp = r.u32_or("expert_feed_forward_length", 0);
-        if (hp.n_ff_exp == 0) hp.n_ff_exp = hp.arch == Arch::Qwen3Moe ? hp.n_ff / hp.n_expert_used : hp.n_ff;
+        // as llama.cpp: qwen3moe states the expert width (else n_ff / n_expert_used); mixtral (`llama`)
+        // has no such key, its experts are feed_forward_length wide whatever else the file says
+        if (hp.arch == Arch::Qwen3Moe) {
+            hp.n_ff_exp = r.u32_or("expert_feed_forward_length", 0);
+            if (hp.n_ff_exp == 0) hp.n_ff_exp = hp.n_ff / hp.n_expert_used;
+        } else {
+            hp.n_ff_exp = hp.n_ff;
+        }
         if (hp.n_ff_exp == 0) throw Error("metadata: the expert FFN width is 0");
         if (const gguf::Value* v = meta.find(r.key("expert_weights_norm"))) hp.expert_weights_norm = v->as_bool();
         hp.expert_weights_scale = static_cast<float>(r.f64("expert_weights_scale").value_or(0.0));
