@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "ops.h"
 #include "quant/quant.h"
@@ -27,6 +28,17 @@ void add_bias(float* y, const std::vector<float>& b, int n_tokens, int64_t n) {
     }
 }
 
+// One head of a cached key or value row in f32, whatever the cache type.
+void head_to_f32(GgmlType type, const uint8_t* src, float* dst, int n) {
+    if (type == GgmlType::F16) {
+        f16_to_f32_row(reinterpret_cast<const uint16_t*>(src), dst, n);
+    } else if (type == GgmlType::F32) {
+        std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
+    } else {
+        quant::dequantize_row(type, src, dst, n);
+    }
+}
+
 }  // namespace
 
 CpuWorkspace::CpuWorkspace(const HParams& hp, const ContextShape& shape)
@@ -39,11 +51,13 @@ CpuWorkspace::CpuWorkspace(const HParams& hp, const ContextShape& shape)
     v.resize(B * hp.n_embd_v());
     attn.resize(B * hp.n_embd_attn_out());
     proj.resize(B * hp.n_embd);
-    scores.resize(T * static_cast<size_t>(shape.n_ctx));
-    vrow.resize(T * hp.head_dim_v);
-    // room for one query head in any vec_dot type (f32 is the widest)
-    qpack_stride = hp.head_dim_k * sizeof(float);
-    qpack.resize(T * qpack_stride);
+    const size_t C = static_cast<size_t>(shape.n_ctx);
+    scores.resize(T * C);
+    krow.resize(T * hp.head_dim_k);
+    // a row length that is not a power of two: rows 2^k bytes apart would share a few L1 sets
+    kt_ld = (C + 15) / 16 * 16 + 16;
+    kt.resize(static_cast<size_t>(hp.n_head_kv) * hp.head_dim_k * kt_ld);
+    vf.resize(static_cast<size_t>(hp.n_head_kv) * C * hp.head_dim_v);
 
     act_xn.reserve(static_cast<int64_t>(B), hp.n_embd);
     act_attn.reserve(static_cast<int64_t>(B), hp.n_embd_attn_out());
@@ -72,7 +86,7 @@ CpuWorkspace::CpuWorkspace(const HParams& hp, const ContextShape& shape)
 
 uint64_t CpuWorkspace::bytes() const {
     uint64_t b = vbytes(xn) + vbytes(q) + vbytes(k) + vbytes(v) + vbytes(attn) + vbytes(proj) + vbytes(gate) +
-                 vbytes(up) + vbytes(scores) + vbytes(vrow) + vbytes(qpack) + vbytes(router) + vbytes(sel_weight) +
+                 vbytes(up) + vbytes(scores) + vbytes(krow) + vbytes(kt) + vbytes(vf) + vbytes(router) + vbytes(sel_weight) +
                  vbytes(h_gate) + vbytes(h_up) + vbytes(down) + vbytes(sel_expert) + vbytes(expert_count) +
                  vbytes(expert_tokens) + vbytes(expert_slots) + vbytes(items);
     return b + act_xn.bytes() + act_attn.bytes() + act_ffn.bytes() + act_h.bytes();
@@ -120,41 +134,45 @@ void CpuBackend::attention(const HParams& hp, const LayerWeights& w, KvCache& kv
     }
     kv.store(il, batch.pos0, B, ws.k.data(), ws.v.data());
 
+    // the cached keys and values this batch reads, per KV head in f32: keys transposed so that scores
+    // vectorize across positions; converted once per layer, then shared by every query head of the group
     const GgmlType tk = kv.type_k(), tv = kv.type_v();
-    const bool k_float = is_float_type(tk), v_float = is_float_type(tv);
-    const GgmlType q_type = k_float ? tk : quant::vec_dot_type(tk);
+    const int n_kv_max = batch.pos0 + B;
+    const int n_head_kv = static_cast<int>(hp.n_head_kv);
+    const int64_t ld = ws.kt_ld;
+    constexpr int kConvert = 64;  // positions per conversion item
+    const int n_chunks = (n_kv_max + kConvert - 1) / kConvert;
     const int group = static_cast<int>(hp.n_head / hp.n_head_kv);
     const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
     const int n_pairs = B * static_cast<int>(hp.n_head);
     const size_t kh_bytes = kv.k_head_bytes(), vh_bytes = kv.v_head_bytes();
 
-#pragma omp parallel for num_threads(nth) schedule(dynamic, 1)
-    for (int pair = 0; pair < n_pairs; ++pair) {
+#pragma omp parallel num_threads(nth)
+    {
         const int tid = omp_get_thread_num();
-        const int t = pair / static_cast<int>(hp.n_head);
-        const int h = pair % static_cast<int>(hp.n_head);
-        const int g = h / group;
-        const int n_kv = batch.pos0 + t + 1;  // causal: positions up to this token's own
-        const float* qh = ws.q.data() + t * nq + h * hd;
-        float* sc = ws.scores.data() + static_cast<size_t>(tid) * kv.n_ctx();
-        uint8_t* qp = ws.qpack.data() + static_cast<size_t>(tid) * ws.qpack_stride;
-        if (!k_float) quant::quantize_activation_row(q_type, qh, qp, hd);
-        for (int p = 0; p < n_kv; ++p) {
-            const uint8_t* kr = kv.k_row(il, p) + static_cast<size_t>(g) * kh_bytes;
-            sc[p] = scale * (k_float ? dot_float_row(tk, kr, qh, hd) : quant::vec_dot(tk, hd, kr, qp));
-        }
-        softmax(sc, n_kv);
-        float* out = ws.attn.data() + t * hp.n_embd_attn_out() + h * hdv;
-        std::fill(out, out + hdv, 0.0f);
-        float* vtmp = ws.vrow.data() + static_cast<size_t>(tid) * hdv;
-        for (int p = 0; p < n_kv; ++p) {
-            const uint8_t* vr = kv.v_row(il, p) + static_cast<size_t>(g) * vh_bytes;
-            if (v_float) {
-                axpy_float_row(tv, vr, sc[p], out, hdv);
-            } else {
-                quant::dequantize_row(tv, vr, vtmp, hdv);
-                for (int d = 0; d < hdv; ++d) out[d] += sc[p] * vtmp[d];
+        float* krow = ws.krow.data() + static_cast<size_t>(tid) * hd;
+#pragma omp for schedule(static)
+        for (int item = 0; item < n_head_kv * n_chunks; ++item) {
+            const int g = item / n_chunks;
+            const int p0 = item % n_chunks * kConvert, p1 = std::min(n_kv_max, p0 + kConvert);
+            float* kt = ws.kt.data() + static_cast<size_t>(g) * hd * ld;
+            float* vf = ws.vf.data() + static_cast<size_t>(g) * kv.n_ctx() * hdv;
+            for (int p = p0; p < p1; ++p) {
+                head_to_f32(tk, kv.k_row(il, p) + g * kh_bytes, krow, hd);
+                for (int d = 0; d < hd; ++d) kt[d * ld + p] = krow[d];
+                head_to_f32(tv, kv.v_row(il, p) + g * vh_bytes, vf + static_cast<int64_t>(p) * hdv, hdv);
             }
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (int pair = 0; pair < n_pairs; ++pair) {
+            const int t = pair / static_cast<int>(hp.n_head);
+            const int h = pair % static_cast<int>(hp.n_head);
+            const int g = h / group;
+            const int n_kv = batch.pos0 + t + 1;  // causal: positions up to this token's own
+            attend(ws.q.data() + t * nq + h * hd, scale, ws.kt.data() + static_cast<size_t>(g) * hd * ld, ld, hd,
+                   ws.vf.data() + static_cast<size_t>(g) * kv.n_ctx() * hdv, hdv, n_kv,
+                   ws.scores.data() + static_cast<size_t>(tid) * kv.n_ctx(),
+                   ws.attn.data() + t * hp.n_embd_attn_out() + h * hdv);
         }
     }
 

@@ -321,38 +321,4 @@ void matmul(const Weight& w, int64_t mat, Activations& x, float* y, int64_t ldy,
     }
 }
 
-float dot_float_row(GgmlType type, const void* w, const float* x, int64_t n) {
-    float out;
-    float_kernels(type).tile[1](w, &x, n, &out);
-    return out;
-}
-
-namespace {
-
-RT_TARGET_AVX2 void axpy_f16_avx2(const uint16_t* v, float a, float* out, int64_t n) {
-    const __m256 av = _mm256_set1_ps(a);
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const __m256 vv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(v + i)));
-        _mm256_storeu_ps(out + i, _mm256_fmadd_ps(av, vv, _mm256_loadu_ps(out + i)));
-    }
-    for (; i < n; ++i) out[i] += a * quant::f16_to_f32(v[i]);
-}
-
-}  // namespace
-
-void axpy_float_row(GgmlType type, const void* v, float a, float* out, int64_t n) {
-    if (type == GgmlType::F16) {
-        const auto* h = static_cast<const uint16_t*>(v);
-        if (simd() != Simd::Scalar) {
-            axpy_f16_avx2(h, a, out, n);
-        } else {
-            for (int64_t i = 0; i < n; ++i) out[i] += a * quant::f16_to_f32(h[i]);
-        }
-        return;
-    }
-    const auto* f = static_cast<const float*>(v);
-    for (int64_t i = 0; i < n; ++i) out[i] += a * f[i];
-}
-
 }  // namespace runtime::cpu

@@ -45,9 +45,4 @@ void matmul_rows(const Weight& w, int64_t mat, const Activations& x, const int32
 // All rows of one matrix for all activation rows, spread over n_threads.
 void matmul(const Weight& w, int64_t mat, Activations& x, float* y, int64_t ldy, int n_threads);
 
-// Dot of one float-typed row (F32, F16 or BF16) with f32 values; attention uses it on the KV cache.
-float dot_float_row(gguf::GgmlType type, const void* w, const float* x, int64_t n);
-// out[i] += a * v[i] for an F32 or F16 row v.
-void axpy_float_row(gguf::GgmlType type, const void* v, float a, float* out, int64_t n);
-
 }  // namespace runtime::cpu

@@ -1,6 +1,13 @@
 #include "ops.h"
 
+#include <immintrin.h>
+
+#include <algorithm>
 #include <cmath>
+#include <cstring>
+
+#include "quant/float16.h"
+#include "simd.h"
 
 namespace runtime::cpu {
 
@@ -46,6 +53,122 @@ void swiglu(const float* gate, const float* up, float* out, int64_t n) {
         const float g = gate[i];
         out[i] = g / (1.0f + std::exp(-g)) * up[i];
     }
+}
+
+namespace {
+
+// e^x for x <= 0 without branches, so that loops over it vectorize: x = n ln2 + r with |r| <= ln2/2,
+// e^r by Cephes' expf polynomial (about 1 ulp), 2^n put into the exponent bits. Below -87 the result
+// is flushed to e^-87 (~1.6e-38), which a softmax sum cannot tell from 0.
+inline float exp_nonpositive(float x) {
+    x = std::max(x, -87.0f);
+    const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round to nearest
+    float r = x - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    const float e = p * r * r + r + 1.0f;
+    const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23;
+    float scale;
+    std::memcpy(&scale, &bits, 4);
+    return e * scale;
+}
+
+constexpr int kChunk = 32;  // positions (scores) or value dimensions kept in registers
+
+// The body of attend, compiled once per instruction set by the wrappers below (always_inline puts
+// it inside each target-specific function, where the loops vectorize for that target).
+__attribute__((always_inline)) inline void attend_body(const float* q, float scale, const float* kt, int64_t ld,
+                                                       int hd, const float* v, int hdv, int n_kv,
+                                                       float* __restrict scores, float* __restrict out) {
+    // scores: kChunk positions at a time, accumulated over the head dimensions in order
+    int p0 = 0;
+    for (; p0 + kChunk <= n_kv; p0 += kChunk) {
+        float acc[kChunk] = {};
+        for (int d = 0; d < hd; ++d) {
+            const float qd = q[d] * scale;
+            const float* k = kt + d * ld + p0;
+            for (int j = 0; j < kChunk; ++j) acc[j] += qd * k[j];
+        }
+        for (int j = 0; j < kChunk; ++j) scores[p0 + j] = acc[j];
+    }
+    if (p0 < n_kv) {
+        const int m = n_kv - p0;
+        for (int j = 0; j < m; ++j) scores[p0 + j] = 0.0f;
+        for (int d = 0; d < hd; ++d) {
+            const float qd = q[d] * scale;
+            const float* k = kt + d * ld + p0;
+            for (int j = 0; j < m; ++j) scores[p0 + j] += qd * k[j];
+        }
+    }
+    // softmax
+    float mx = scores[0];
+#pragma omp simd reduction(max : mx)
+    for (int p = 0; p < n_kv; ++p) mx = std::max(mx, scores[p]);
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (int p = 0; p < n_kv; ++p) {
+        scores[p] = exp_nonpositive(scores[p] - mx);
+        sum += scores[p];
+    }
+    const float inv = 1.0f / sum;
+    // out = sum of the weighted value rows, kChunk dimensions at a time
+    int d0 = 0;
+    for (; d0 + kChunk <= hdv; d0 += kChunk) {
+        float acc[kChunk] = {};
+        for (int p = 0; p < n_kv; ++p) {
+            const float s = scores[p];
+            const float* vr = v + static_cast<int64_t>(p) * hdv + d0;
+            for (int j = 0; j < kChunk; ++j) acc[j] += s * vr[j];
+        }
+        for (int j = 0; j < kChunk; ++j) out[d0 + j] = acc[j] * inv;
+    }
+    for (int d = d0; d < hdv; ++d) {
+        float acc = 0.0f;
+        for (int p = 0; p < n_kv; ++p) acc += scores[p] * v[static_cast<int64_t>(p) * hdv + d];
+        out[d] = acc * inv;
+    }
+}
+
+RT_TARGET_AVX2 void f16_to_f32_f16c(const uint16_t* src, float* dst, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
+    }
+    for (; i < n; ++i) dst[i] = quant::f16_to_f32(src[i]);
+}
+
+RT_TARGET_AVX512 void attend_avx512(const float* q, float scale, const float* kt, int64_t ld, int hd, const float* v,
+                                    int hdv, int n_kv, float* scores, float* out) {
+    attend_body(q, scale, kt, ld, hd, v, hdv, n_kv, scores, out);
+}
+
+RT_TARGET_AVX2 void attend_avx2(const float* q, float scale, const float* kt, int64_t ld, int hd, const float* v,
+                                int hdv, int n_kv, float* scores, float* out) {
+    attend_body(q, scale, kt, ld, hd, v, hdv, n_kv, scores, out);
+}
+
+}  // namespace
+
+void attend(const float* q, float scale, const float* kt, int64_t ld, int hd, const float* v, int hdv, int n_kv,
+            float* scores, float* out) {
+    switch (simd()) {
+        case Simd::Avx512: return attend_avx512(q, scale, kt, ld, hd, v, hdv, n_kv, scores, out);
+        case Simd::Avx2: return attend_avx2(q, scale, kt, ld, hd, v, hdv, n_kv, scores, out);
+        case Simd::Scalar: return attend_body(q, scale, kt, ld, hd, v, hdv, n_kv, scores, out);
+    }
+}
+
+void f16_to_f32_row(const uint16_t* src, float* dst, int64_t n) {
+    if (simd() != Simd::Scalar) {
+        f16_to_f32_f16c(src, dst, n);
+        return;
+    }
+    for (int64_t i = 0; i < n; ++i) dst[i] = quant::f16_to_f32(src[i]);
 }
 
 }  // namespace runtime::cpu

@@ -19,4 +19,13 @@ void softmax(float* x, int64_t n);
 // out[i] = silu(gate[i]) * up[i]  (out may alias gate)
 void swiglu(const float* gate, const float* up, float* out, int64_t n);
 
+// One query head against positions [0, n_kv) of one KV head, both in f32: keys transposed
+// (kt[d * ld + p], so the scores vectorize across positions), values as rows (v[p * hdv + d]).
+// out[0..hdv) = softmax(scale * q.K) V; `scores` is n_kv floats of scratch.
+void attend(const float* q, float scale, const float* kt, int64_t ld, int hd, const float* v, int hdv, int n_kv,
+            float* scores, float* out);
+
+// n IEEE halves to f32 (F16C where the CPU has it).
+void f16_to_f32_row(const uint16_t* src, float* dst, int64_t n);
+
 }  // namespace runtime::cpu
