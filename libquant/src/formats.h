@@ -29,5 +29,7 @@ extern const FormatOps kIQ2_XSOps;
 extern const FormatOps kIQ2_SOps;
 extern const FormatOps kIQ3_XXSOps;
 extern const FormatOps kIQ3_SOps;
+extern const FormatOps kIQ1_SOps;
+extern const FormatOps kIQ1_MOps;
 
 }  // namespace quant

@@ -4,6 +4,7 @@
 #include "formats.h"
 #include "grid_quantizer.h"
 #include "iq_blocks.h"
+#include "iq_dot.h"
 #include "quant/float16.h"
 
 namespace quant {
@@ -116,11 +117,66 @@ void iq2_s_quantize(const float* src, void* dst, int64_t n, const float* imatrix
 
 }  // namespace
 
+// Weights are d * (2 ls + 1) / 8 * grid coordinate: integer sums per block scale, one float per super-block.
+float dot_iq2_xxs_q8_k_scalar(int64_t n, const void* w, const void* a) {
+    const auto* x = static_cast<const BlockIQ2XXS*>(w);
+    const auto* y = static_cast<const BlockQ8_K*>(a);
+    float sum = 0;
+    for (int64_t b = 0; b < n / kQKK; ++b) {
+        int sumi = 0;
+        for (int ib = 0; ib < kQKK / 32; ++ib) {
+            uint32_t grid, aux;
+            std::memcpy(&grid, x[b].qs + 4 * ib, 4);
+            std::memcpy(&aux, x[b].qs + 4 * ib + 2, 4);
+            int s = 0;
+            for (int l = 0; l < 4; ++l) {
+                s += dot8_signed(kGridIQ2XXS[(grid >> 8 * l) & 0xff], kSignsEvenParity[(aux >> 7 * l) & 127],
+                                 y[b].qs + 32 * ib + 8 * l);
+            }
+            sumi += static_cast<int>(2 * (aux >> 28) + 1) * s;
+        }
+        sum += f16_to_f32(x[b].d) * y[b].d * 0.125f * static_cast<float>(sumi);
+    }
+    return sum;
+}
+
+float dot_iq2_xs_q8_k_scalar(int64_t n, const void* w, const void* a) {
+    const auto* x = static_cast<const BlockIQ2XS*>(w);
+    const auto* y = static_cast<const BlockQ8_K*>(a);
+    float sum = 0;
+    for (int64_t b = 0; b < n / kQKK; ++b) {
+        int sumi = 0;
+        for (int g = 0; g < kQKK / 8; ++g) {
+            const uint16_t q = x[b].qs[g];
+            const int ls = 2 * ((x[b].scales[g / 4] >> 4 * (g / 2 % 2)) & 0xf) + 1;
+            sumi += ls * dot8_signed(kGridIQ2XS[q & 511], kSignsEvenParity[q >> 9], y[b].qs + 8 * g);
+        }
+        sum += f16_to_f32(x[b].d) * y[b].d * 0.125f * static_cast<float>(sumi);
+    }
+    return sum;
+}
+
+float dot_iq2_s_q8_k_scalar(int64_t n, const void* w, const void* a) {
+    const auto* x = static_cast<const BlockIQ2S*>(w);
+    const auto* y = static_cast<const BlockQ8_K*>(a);
+    float sum = 0;
+    for (int64_t b = 0; b < n / kQKK; ++b) {
+        int sumi = 0;
+        for (int g = 0; g < kQKK / 8; ++g) {
+            const int index = x[b].qs[g] | ((x[b].qh[g / 4] << (8 - 2 * (g % 4))) & 0x300);
+            const int ls = 2 * ((x[b].scales[g / 4] >> 4 * (g / 2 % 2)) & 0xf) + 1;
+            sumi += ls * dot8_signed(kGridIQ2S[index], x[b].qs[kQKK / 8 + g], y[b].qs + 8 * g);
+        }
+        sum += f16_to_f32(x[b].d) * y[b].d * 0.125f * static_cast<float>(sumi);
+    }
+    return sum;
+}
+
 const FormatOps kIQ2_XXSOps{GgmlType::IQ2_XXS, iq2_xxs_dequantize, iq2_xxs_quantize, true, GgmlType::Q8_K,
-                            dot_q8_k_via_dequantize<iq2_xxs_dequantize, sizeof(BlockIQ2XXS)>};
+                            dot_iq2_xxs_q8_k_scalar, dot_iq2_xxs_q8_k_avx2, dot_iq2_xxs_q8_k_avx512};
 const FormatOps kIQ2_XSOps{GgmlType::IQ2_XS, iq2_xs_dequantize, iq2_xs_quantize, true, GgmlType::Q8_K,
-                           dot_q8_k_via_dequantize<iq2_xs_dequantize, sizeof(BlockIQ2XS)>};
+                           dot_iq2_xs_q8_k_scalar, dot_iq2_xs_q8_k_avx2, dot_iq2_xs_q8_k_avx512};
 const FormatOps kIQ2_SOps{GgmlType::IQ2_S, iq2_s_dequantize, iq2_s_quantize, false, GgmlType::Q8_K,
-                          dot_q8_k_via_dequantize<iq2_s_dequantize, sizeof(BlockIQ2S)>};
+                          dot_iq2_s_q8_k_scalar, dot_iq2_s_q8_k_avx2, dot_iq2_s_q8_k_avx512};
 
 }  // namespace quant

@@ -4,6 +4,7 @@
 #include "formats.h"
 #include "grid_quantizer.h"
 #include "iq_blocks.h"
+#include "iq_dot.h"
 #include "quant/float16.h"
 
 namespace quant {
@@ -92,9 +93,54 @@ void iq3_s_quantize(const float* src, void* dst, int64_t n, const float* imatrix
 
 }  // namespace
 
+// Weights are d * (2 ls + 1) / 4 * grid coordinate for IQ3_XXS, d * (2 ls + 1) * coordinate for IQ3_S.
+float dot_iq3_xxs_q8_k_scalar(int64_t n, const void* w, const void* a) {
+    const auto* x = static_cast<const BlockIQ3XXS*>(w);
+    const auto* y = static_cast<const BlockQ8_K*>(a);
+    float sum = 0;
+    for (int64_t b = 0; b < n / kQKK; ++b) {
+        const uint8_t* qs = x[b].qs;
+        int sumi = 0;
+        for (int ib = 0; ib < kQKK / 32; ++ib) {
+            uint32_t aux;
+            std::memcpy(&aux, x[b].qs + kQKK / 4 + 4 * ib, 4);
+            int s = 0;
+            for (int l = 0; l < 4; ++l) {
+                const uint64_t point = kGridIQ3XXS[qs[8 * ib + 2 * l]] | uint64_t{kGridIQ3XXS[qs[8 * ib + 2 * l + 1]]} << 32;
+                s += dot8_signed(point, kSignsEvenParity[(aux >> 7 * l) & 127], y[b].qs + 32 * ib + 8 * l);
+            }
+            sumi += static_cast<int>(2 * (aux >> 28) + 1) * s;
+        }
+        sum += f16_to_f32(x[b].d) * y[b].d * 0.25f * static_cast<float>(sumi);
+    }
+    return sum;
+}
+
+float dot_iq3_s_q8_k_scalar(int64_t n, const void* w, const void* a) {
+    const auto* x = static_cast<const BlockIQ3S*>(w);
+    const auto* y = static_cast<const BlockQ8_K*>(a);
+    float sum = 0;
+    for (int64_t b = 0; b < n / kQKK; ++b) {
+        int sumi = 0;
+        for (int ib = 0; ib < kQKK / 32; ++ib) {
+            const uint8_t* qs = x[b].qs + 8 * ib;
+            const int qh = x[b].qh[ib];
+            int s = 0;
+            for (int l = 0; l < 4; ++l) {
+                const int i0 = qs[2 * l] | ((qh << (8 - 2 * l)) & 256);
+                const int i1 = qs[2 * l + 1] | ((qh << (7 - 2 * l)) & 256);
+                s += dot8_signed(kGridIQ3S[i0] | uint64_t{kGridIQ3S[i1]} << 32, x[b].signs[4 * ib + l], y[b].qs + 32 * ib + 8 * l);
+            }
+            sumi += (2 * ((x[b].scales[ib / 2] >> 4 * (ib % 2)) & 0xf) + 1) * s;
+        }
+        sum += f16_to_f32(x[b].d) * y[b].d * static_cast<float>(sumi);
+    }
+    return sum;
+}
+
 const FormatOps kIQ3_XXSOps{GgmlType::IQ3_XXS, iq3_xxs_dequantize, iq3_xxs_quantize, false, GgmlType::Q8_K,
-                            dot_q8_k_via_dequantize<iq3_xxs_dequantize, sizeof(BlockIQ3XXS)>};
+                            dot_iq3_xxs_q8_k_scalar, dot_iq3_xxs_q8_k_avx2, dot_iq3_xxs_q8_k_avx512};
 const FormatOps kIQ3_SOps{GgmlType::IQ3_S, iq3_s_dequantize, iq3_s_quantize, false, GgmlType::Q8_K,
-                          dot_q8_k_via_dequantize<iq3_s_dequantize, sizeof(BlockIQ3S)>};
+                          dot_iq3_s_q8_k_scalar, dot_iq3_s_q8_k_avx2, dot_iq3_s_q8_k_avx512};
 
 }  // namespace quant

@@ -109,21 +109,12 @@ inline float e8m0_to_f32_half(uint8_t e) {
     return f;
 }
 
-// Scalar reference dot of a 256-block weight row with Q8_K activations: each super-block dequantized
-// to floats, then multiplied by the activation levels. Formats without SIMD kernels use it as is.
-template <void (*Dequantize)(const void*, float*, int64_t), size_t BlockBytes>
-float dot_q8_k_via_dequantize(int64_t n, const void* w, const void* a) {
-    const auto* x = static_cast<const uint8_t*>(w);
-    const auto* y = static_cast<const BlockQ8_K*>(a);
-    float buf[kQKK];
-    float sum = 0;
-    for (int64_t b = 0; b < n / kQKK; ++b) {
-        Dequantize(x + b * BlockBytes, buf, kQKK);
-        float s = 0;
-        for (int j = 0; j < kQKK; ++j) s += buf[j] * static_cast<float>(y[b].qs[j]);
-        sum += s * y[b].d;
-    }
-    return sum;
+// Integer dot of 8 unsigned grid coordinates (byte j of point) with 8 activations, activation j negated
+// where bit j of signs is set: the inner step of the grid formats' scalar dot products.
+inline int dot8_signed(uint64_t point, uint8_t signs, const int8_t* a) {
+    int s = 0;
+    for (int j = 0; j < 8; ++j) s += static_cast<int>((point >> 8 * j) & 0xff) * (signs >> j & 1 ? -a[j] : a[j]);
+    return s;
 }
 
 }  // namespace quant

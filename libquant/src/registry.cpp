@@ -38,6 +38,8 @@ const FormatOps* const kFormats[] = {
     &kIQ2_SOps,
     &kIQ3_XXSOps,
     &kIQ3_SOps,
+    &kIQ1_SOps,
+    &kIQ1_MOps,
 };
 
 const FormatOps& require(GgmlType type, const char* what) {

@@ -13,6 +13,7 @@
 
 #include "formats.h"
 #include "iq_blocks.h"
+#include "iq_dot.h"
 #include "quant/float16.h"
 
 namespace quant {
@@ -190,9 +191,12 @@ float tq_dot(int64_t n, const void* w, const void* a) {
 
 }  // namespace
 
+float dot_tq1_0_q8_k_scalar(int64_t n, const void* w, const void* a) { return tq_dot<BlockTQ1_0, tq1_unpack>(n, w, a); }
+float dot_tq2_0_q8_k_scalar(int64_t n, const void* w, const void* a) { return tq_dot<BlockTQ2_0, tq2_unpack>(n, w, a); }
+
 const FormatOps kTQ1_0Ops{GgmlType::TQ1_0, tq_dequantize<BlockTQ1_0, tq1_unpack>, tq1_quantize, false,
-                          GgmlType::Q8_K, tq_dot<BlockTQ1_0, tq1_unpack>};
+                          GgmlType::Q8_K, dot_tq1_0_q8_k_scalar, dot_tq1_0_q8_k_avx2, dot_tq1_0_q8_k_avx512};
 const FormatOps kTQ2_0Ops{GgmlType::TQ2_0, tq_dequantize<BlockTQ2_0, tq2_unpack>, tq2_quantize, false,
-                          GgmlType::Q8_K, tq_dot<BlockTQ2_0, tq2_unpack>};
+                          GgmlType::Q8_K, dot_tq2_0_q8_k_scalar, dot_tq2_0_q8_k_avx2, dot_tq2_0_q8_k_avx512};
 
 }  // namespace quant

@@ -16,7 +16,8 @@
 namespace {
 
 // The formats under test; their kernels come from the registry's table, one per SIMD level.
-const char* const kTypes[] = {"iq4_nl", "iq4_xs", "mxfp4", "tq1_0", "tq2_0", "iq3_s", "iq3_xxs", "iq2_s", "iq2_xs", "iq2_xxs"};
+const char* const kTypes[] = {"iq4_nl", "iq4_xs", "mxfp4", "tq1_0", "tq2_0", "iq3_s", "iq3_xxs", "iq2_s", "iq2_xs", "iq2_xxs",
+                             "iq1_s",  "iq1_m"};
 
 bool has_avx2() {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");

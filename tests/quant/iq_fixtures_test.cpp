@@ -127,7 +127,7 @@ TEST_P(IqFixture, OutputDoesNotDependOnThreadCount) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, IqFixture, testing::Values("iq4_nl", "iq4_xs", "mxfp4", "tq1_0", "tq2_0", "iq3_s", "iq3_xxs", "iq2_s",
-                                                         "iq2_xs", "iq2_xxs"),
+                                                         "iq2_xs", "iq2_xxs", "iq1_s", "iq1_m"),
                          [](const testing::TestParamInfo<const char*>& p) { return std::string(p.param); });
 
 }  // namespace

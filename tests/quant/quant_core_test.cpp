@@ -128,9 +128,17 @@ TEST(Rounding, HalfAwayMatchesRoundfAndNearestIntTiesToEven) {
 
 // --- dot products -------------------------------------------------------------------------------
 
-const GgmlType kTypes[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q4_1,
-                           GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::Q2_K, GgmlType::Q3_K,
-                           GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
+const GgmlType kTypes[] = {GgmlType::F32,     GgmlType::F16,    GgmlType::BF16,   GgmlType::Q4_0,
+                           GgmlType::Q4_1,    GgmlType::Q5_0,   GgmlType::Q5_1,   GgmlType::Q8_0,
+                           GgmlType::Q2_K,    GgmlType::Q3_K,   GgmlType::Q4_K,   GgmlType::Q5_K,
+                           GgmlType::Q6_K,    GgmlType::IQ1_S,  GgmlType::IQ1_M,  GgmlType::IQ2_XXS,
+                           GgmlType::IQ2_XS,  GgmlType::IQ2_S,  GgmlType::IQ3_XXS, GgmlType::IQ3_S,
+                           GgmlType::TQ1_0,   GgmlType::TQ2_0};
+
+// Unit importance for the formats ggml only quantizes with an importance matrix, else none.
+std::vector<float> importance_for(GgmlType type, int64_t n) {
+    return quant::requires_imatrix(type) ? std::vector<float>(static_cast<size_t>(n), 1.f) : std::vector<float>{};
+}
 
 bool has_avx2() {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
@@ -158,7 +166,8 @@ DotInputs make_inputs(GgmlType type, int64_t n, uint32_t seed) {
     in.w.resize(gguf::row_size(type, n));
     in.a.resize(gguf::row_size(at, n));
     const std::vector<float> wsrc = random_row(n, rng, seed % 2 ? 0.5f : 0.f), asrc = random_row(n, rng);
-    quant::quantize_rows(type, wsrc.data(), in.w.data(), 1, n);
+    const std::vector<float> imatrix = importance_for(type, n);
+    quant::quantize_rows(type, wsrc.data(), in.w.data(), 1, n, imatrix.empty() ? nullptr : imatrix.data());
     quant::quantize_activation_row(at, asrc.data(), in.a.data(), n);
     in.wf.resize(n);
     in.af.resize(n);
@@ -233,7 +242,8 @@ TEST_P(Dot, ExtremeValuesDoNotOverflow) {
     }
     const GgmlType at = quant::vec_dot_type(GetParam());
     std::vector<uint8_t> wq(gguf::row_size(GetParam(), n)), aq(gguf::row_size(at, n));
-    quant::quantize_rows(GetParam(), w.data(), wq.data(), 1, n);
+    const std::vector<float> imatrix = importance_for(GetParam(), n);
+    quant::quantize_rows(GetParam(), w.data(), wq.data(), 1, n, imatrix.empty() ? nullptr : imatrix.data());
     quant::quantize_activation_row(at, a.data(), aq.data(), n);
     std::vector<float> wf(n), af(n);
     quant::dequantize_row(GetParam(), wq.data(), wf.data(), n);
