@@ -78,58 +78,82 @@ inline float exp_nonpositive(float x) {
     return e * scale;
 }
 
-constexpr int kChunk = 32;  // positions (scores) or value dimensions kept in registers
+constexpr int kPositions = 128;  // scores kept in registers while the head dimensions are summed
+constexpr int kDims = 32;        // value dimensions kept in registers while the positions are summed
+constexpr int kLanes = 4;        // independent accumulators of the value sum (FMA latency)
+constexpr int kVec = 16;         // lanes of the reductions (a multiple of any vector width)
+
+// scores[p0 .. p0+W) = q.k over the head dimensions in order, the W sums in registers.
+template <int W>
+__attribute__((always_inline)) inline void score_chunk(const float* q, float scale, const float* kt, int64_t ld, int hd,
+                                                       int p0, float* __restrict scores) {
+    float acc[W] = {};
+    for (int d = 0; d < hd; ++d) {
+        const float qd = q[d] * scale;
+        const float* k = kt + d * ld + p0;
+        for (int j = 0; j < W; ++j) acc[j] += qd * k[j];
+    }
+    for (int j = 0; j < W; ++j) scores[p0 + j] = acc[j];
+}
 
 // The body of attend, compiled once per instruction set by the wrappers below (always_inline puts
 // it inside each target-specific function, where the loops vectorize for that target).
 __attribute__((always_inline)) inline void attend_body(const float* q, float scale, const float* kt, int64_t ld,
                                                        int hd, const float* v, int hdv, int n_kv,
                                                        float* __restrict scores, float* __restrict out) {
-    // scores: kChunk positions at a time, accumulated over the head dimensions in order
     int p0 = 0;
-    for (; p0 + kChunk <= n_kv; p0 += kChunk) {
-        float acc[kChunk] = {};
-        for (int d = 0; d < hd; ++d) {
-            const float qd = q[d] * scale;
-            const float* k = kt + d * ld + p0;
-            for (int j = 0; j < kChunk; ++j) acc[j] += qd * k[j];
-        }
-        for (int j = 0; j < kChunk; ++j) scores[p0 + j] = acc[j];
+    for (; p0 + kPositions <= n_kv; p0 += kPositions) score_chunk<kPositions>(q, scale, kt, ld, hd, p0, scores);
+    for (; p0 + kVec <= n_kv; p0 += kVec) score_chunk<kVec>(q, scale, kt, ld, hd, p0, scores);
+    for (int p = p0; p < n_kv; ++p) {
+        float acc = 0.0f;
+        for (int d = 0; d < hd; ++d) acc += q[d] * scale * kt[d * ld + p];
+        scores[p] = acc;
     }
-    if (p0 < n_kv) {
-        const int m = n_kv - p0;
-        for (int j = 0; j < m; ++j) scores[p0 + j] = 0.0f;
-        for (int d = 0; d < hd; ++d) {
-            const float qd = q[d] * scale;
-            const float* k = kt + d * ld + p0;
-            for (int j = 0; j < m; ++j) scores[p0 + j] += qd * k[j];
+    // softmax; the reductions keep kVec partial results (vectorizable without reassociating floats)
+    float mx_lanes[kVec];
+    for (int j = 0; j < kVec; ++j) mx_lanes[j] = scores[0];
+    int p = 0;
+    for (; p + kVec <= n_kv; p += kVec) {
+        for (int j = 0; j < kVec; ++j) mx_lanes[j] = std::max(mx_lanes[j], scores[p + j]);
+    }
+    float mx = mx_lanes[0];
+    for (int j = 1; j < kVec; ++j) mx = std::max(mx, mx_lanes[j]);
+    for (; p < n_kv; ++p) mx = std::max(mx, scores[p]);
+    float sum_lanes[kVec] = {};
+    for (p = 0; p + kVec <= n_kv; p += kVec) {
+        for (int j = 0; j < kVec; ++j) {
+            scores[p + j] = exp_nonpositive(scores[p + j] - mx);
+            sum_lanes[j] += scores[p + j];
         }
     }
-    // softmax
-    float mx = scores[0];
-#pragma omp simd reduction(max : mx)
-    for (int p = 0; p < n_kv; ++p) mx = std::max(mx, scores[p]);
     float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-    for (int p = 0; p < n_kv; ++p) {
+    for (int j = 0; j < kVec; ++j) sum += sum_lanes[j];
+    for (; p < n_kv; ++p) {
         scores[p] = exp_nonpositive(scores[p] - mx);
         sum += scores[p];
     }
     const float inv = 1.0f / sum;
-    // out = sum of the weighted value rows, kChunk dimensions at a time
+    // out = the weighted sum of the value rows: position p goes to accumulator p % kLanes
     int d0 = 0;
-    for (; d0 + kChunk <= hdv; d0 += kChunk) {
-        float acc[kChunk] = {};
-        for (int p = 0; p < n_kv; ++p) {
+    for (; d0 + kDims <= hdv; d0 += kDims) {
+        float acc[kLanes][kDims] = {};
+        for (p = 0; p + kLanes <= n_kv; p += kLanes) {
+            for (int l = 0; l < kLanes; ++l) {
+                const float s = scores[p + l];
+                const float* vr = v + static_cast<int64_t>(p + l) * hdv + d0;
+                for (int j = 0; j < kDims; ++j) acc[l][j] += s * vr[j];
+            }
+        }
+        for (; p < n_kv; ++p) {
             const float s = scores[p];
             const float* vr = v + static_cast<int64_t>(p) * hdv + d0;
-            for (int j = 0; j < kChunk; ++j) acc[j] += s * vr[j];
+            for (int j = 0; j < kDims; ++j) acc[0][j] += s * vr[j];
         }
-        for (int j = 0; j < kChunk; ++j) out[d0 + j] = acc[j] * inv;
+        for (int j = 0; j < kDims; ++j) out[d0 + j] = ((acc[0][j] + acc[1][j]) + (acc[2][j] + acc[3][j])) * inv;
     }
     for (int d = d0; d < hdv; ++d) {
         float acc = 0.0f;
-        for (int p = 0; p < n_kv; ++p) acc += scores[p] * v[static_cast<int64_t>(p) * hdv + d];
+        for (p = 0; p < n_kv; ++p) acc += scores[p] * v[static_cast<int64_t>(p) * hdv + d];
         out[d] = acc * inv;
     }
 }
