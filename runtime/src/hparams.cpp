@@ -116,6 +116,9 @@ HParams HParams::from_metadata(const gguf::Metadata& meta) {
     hp.n_layer = r.u32("block_count");
     hp.n_expert = r.u32_or("expert_count", 0);
     hp.n_expert_used = r.u32_or("expert_used_count", 0);
+    // llama.cpp builds qwen2 and qwen3 blocks with a dense FFN whatever expert_count says (converters
+    // copy the key from any config that has one); only llama (mixtral) and qwen3moe route to experts
+    if (hp.arch == Arch::Qwen2 || hp.arch == Arch::Qwen3) hp.n_expert = hp.n_expert_used = 0;
     hp.n_ff = r.uniform("feed_forward_length").value_or(0);
     hp.n_head = r.uniform("attention.head_count").value_or(0);
     hp.n_head_kv = r.uniform("attention.head_count_kv").value_or(hp.n_head);

@@ -409,9 +409,8 @@ constexpr int kRefTokens = 24;  // positions per sequence the reference pass cov
 class Architecture : public ::testing::Test {
 protected:
     void SetUp() override {
-        if (!fs::exists(fixture("gguf/tiny-dense-bf16.gguf")) || !fs::exists(fixture("gguf/tiny-moe-bf16.gguf"))) {
-            GTEST_SKIP() << "fixtures under " << fixture("").string() << " not found (../shared absent); skipping";
-        }
+        REQUIRE_FIXTURE("gguf/tiny-dense-bf16.gguf");
+        REQUIRE_FIXTURE("gguf/tiny-moe-bf16.gguf");
         dir_ = fs::temp_directory_path() / ("arch-test-" + std::to_string(::getpid()));
         fs::create_directories(dir_);
         dense_refs_ = HfRefs::load(fixture("hf/tiny-dense/refs.safetensors").string());
