@@ -127,8 +127,12 @@ PerplexityResult save_kld_base(Context& ctx, std::span<const int32_t> tokens, co
     p.n_chunks = static_cast<int>(h.n_chunks);
     try {
         if (n_chunks <= 0) evaluate_chunks(ctx, tokens, p, {});  // throws the same error as a perplexity run
-        evaluate_chunks(ctx, chunk_tokens, p, [&](std::span<const float> logits, int32_t) {
+        r.n_chunks = evaluate_chunks(ctx, chunk_tokens, p, [&](std::span<const float> logits, int32_t next) {
         const LogSumExp l = log_sum_exp(logits);
+        const double nll = l.lse - (static_cast<double>(logits[static_cast<size_t>(next)]) - l.max);
+        sum += nll;
+        sum2 += nll * nll;
+        ++r.n_scored;
         const float lse = static_cast<float>(l.lse);
         for (size_t i = 0; i < row.size(); ++i) row[i] = quant::f32_to_f16(logits[i] - l.max);
         out.write(reinterpret_cast<const char*>(&l.max), 4);
