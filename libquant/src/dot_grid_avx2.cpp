@@ -34,11 +34,9 @@ inline __m256i dot_run(const SignedRun& r, const int8_t* a) {
 }
 
 inline __m256i dot_run(const ShiftedRun& r, const int8_t* a) {
-    // 8 (g + 1) fits a byte, so the 16-bit shift moves nothing across bytes; then - 8 +- 1.
+    // 8 (g + 1) fits a byte, so the 16-bit shift moves nothing across bytes.
     const __m256i up = _mm256_slli_epi16(_mm256_add_epi8(points(r.grid), _mm256_set1_epi8(1)), 3);
-    const __m256i shift = _mm256_set_epi64x(static_cast<int64_t>(bytes8(r.delta[3] - 8)), static_cast<int64_t>(bytes8(r.delta[2] - 8)),
-                                            static_cast<int64_t>(bytes8(r.delta[1] - 8)), static_cast<int64_t>(bytes8(r.delta[0] - 8)));
-    const __m256i w = _mm256_add_epi8(up, shift);
+    const __m256i w = _mm256_add_epi8(up, points(r.offset));
     const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(load(a), w));
     return _mm256_madd_epi16(p16, scale_pair(r.scale[0], r.scale[1]));
 }

@@ -25,11 +25,9 @@ inline float hsum(__m512 v) {
     return _mm_cvtss_f32(s);
 }
 
-template <class Run>
-inline __m512i points(const Run& r0, const Run& r1) {
+inline __m512i points(const uint64_t* lo, const uint64_t* hi) {
     const auto q = [](uint64_t v) { return static_cast<int64_t>(v); };
-    return _mm512_set_epi64(q(r1.grid[3]), q(r1.grid[2]), q(r1.grid[1]), q(r1.grid[0]), q(r0.grid[3]), q(r0.grid[2]),
-                            q(r0.grid[1]), q(r0.grid[0]));
+    return _mm512_set_epi64(q(hi[3]), q(hi[2]), q(hi[1]), q(hi[0]), q(lo[3]), q(lo[2]), q(lo[1]), q(lo[0]));
 }
 
 // int16 multipliers of the four 16-element halves, as int32 lanes holding two copies each.
@@ -46,15 +44,12 @@ inline __m512i negate_where(__m512i v, __mmask64 neg) { return _mm512_mask_sub_e
 inline __m512i dot_runs2(const SignedRun& r0, const SignedRun& r1, const int8_t* a) {
     const __mmask64 neg = r0.neg | static_cast<uint64_t>(r1.neg) << 32;
     const __m512i signed_a = negate_where(_mm512_loadu_si512(a), neg);
-    return _mm512_madd_epi16(_mm512_maddubs_epi16(points(r0, r1), signed_a), scales(r0, r1));
+    return _mm512_madd_epi16(_mm512_maddubs_epi16(points(r0.grid, r1.grid), signed_a), scales(r0, r1));
 }
 
 inline __m512i dot_runs2(const ShiftedRun& r0, const ShiftedRun& r1, const int8_t* a) {
-    const __m512i up = _mm512_slli_epi16(_mm512_add_epi8(points(r0, r1), _mm512_set1_epi8(1)), 3);
-    const auto c = [](int delta) { return static_cast<int64_t>(bytes8(delta - 8)); };
-    const __m512i shift = _mm512_set_epi64(c(r1.delta[3]), c(r1.delta[2]), c(r1.delta[1]), c(r1.delta[0]), c(r0.delta[3]),
-                                           c(r0.delta[2]), c(r0.delta[1]), c(r0.delta[0]));
-    const __m512i w = _mm512_add_epi8(up, shift);
+    const __m512i up = _mm512_slli_epi16(_mm512_add_epi8(points(r0.grid, r1.grid), _mm512_set1_epi8(1)), 3);
+    const __m512i w = _mm512_add_epi8(up, points(r0.offset, r1.offset));
     const __m512i signed_a = negate_where(_mm512_loadu_si512(a), _mm512_movepi8_mask(w));
     return _mm512_madd_epi16(_mm512_maddubs_epi16(_mm512_abs_epi8(w), signed_a), scales(r0, r1));
 }

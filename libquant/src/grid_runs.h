@@ -22,12 +22,15 @@ struct SignedRun {
     int scale[2];
 };
 
-// IQ1: int8 coordinates -1, 0, +1; the weight is 8 g + delta[l] (delta +-1) times the scale.
+// IQ1: int8 coordinates -1, 0, +1; the weight is 8 (g + 1) + offset times the scale, where every byte
+// of offset[l] is -7 or -9 (-8 and the delta of +-1/8 of the coordinate unit, times 8).
 struct ShiftedRun {
     uint64_t grid[4];
-    int delta[4];
+    uint64_t offset[4];
     int scale[2];
 };
+
+inline uint64_t iq1_offset(bool minus) { return minus ? 0xf7f7f7f7f7f7f7f7ull : 0xf9f9f9f9f9f9f9f9ull; }
 
 inline SignedRun run_iq2_xxs(const BlockIQ2XXS& x, int ib) {
     uint32_t grid, aux;
@@ -43,9 +46,11 @@ inline SignedRun run_iq2_xxs(const BlockIQ2XXS& x, int ib) {
 }
 
 inline SignedRun run_iq2_xs(const BlockIQ2XS& x, int ib) {
+    uint64_t q4;  // the run's four 16-bit words at once: 16-bit loads cost the compiler spills
+    std::memcpy(&q4, x.qs + 4 * ib, 8);
     SignedRun r{};
     for (int l = 0; l < 4; ++l) {
-        const uint16_t q = x.qs[4 * ib + l];
+        const auto q = static_cast<uint32_t>(q4 >> 16 * l) & 0xffff;
         r.grid[l] = kGridIQ2XS[q & 511];
         r.neg |= static_cast<uint32_t>(kSignsEvenParity[q >> 9]) << 8 * l;
     }
@@ -97,7 +102,7 @@ inline ShiftedRun run_iq1_s(const BlockIQ1S& x, int ib) {
     ShiftedRun r{};
     for (int l = 0; l < 4; ++l) {
         r.grid[l] = kGridIQ1S[x.qs[4 * ib + l] | ((qh >> 3 * l) & 7) << 8];
-        r.delta[l] = qh & 0x8000 ? -1 : 1;
+        r.offset[l] = iq1_offset(qh & 0x8000);
     }
     r.scale[0] = r.scale[1] = 2 * ((qh >> 12) & 7) + 1;
     return r;
@@ -105,12 +110,13 @@ inline ShiftedRun run_iq1_s(const BlockIQ1S& x, int ib) {
 
 // sc: the block's four scale words (see iq1.cpp).
 inline ShiftedRun run_iq1_m(const BlockIQ1M& x, const uint16_t* sc, int ib) {
+    uint16_t qh;  // 3 high index bits and the delta sign of each group, a nibble each
+    std::memcpy(&qh, x.qh + 2 * ib, 2);
     ShiftedRun r{};
     for (int l = 0; l < 4; ++l) {
-        const int g = 4 * ib + l;
-        const int h = x.qh[g / 2] >> 4 * (g % 2);
-        r.grid[l] = kGridIQ1S[x.qs[g] | (h & 7) << 8];
-        r.delta[l] = h & 8 ? -1 : 1;
+        const int h = qh >> 4 * l;
+        r.grid[l] = kGridIQ1S[x.qs[4 * ib + l] | (h & 7) << 8];
+        r.offset[l] = iq1_offset(h & 8);
     }
     r.scale[0] = 2 * ((sc[ib / 2] >> 6 * (ib % 2)) & 7) + 1;
     r.scale[1] = 2 * ((sc[ib / 2] >> (6 * (ib % 2) + 3)) & 7) + 1;
@@ -121,9 +127,6 @@ inline float iq1_m_scale(const BlockIQ1M& x, uint16_t* sc) {
     std::memcpy(sc, x.scales, 8);
     return f16_to_f32(static_cast<uint16_t>((sc[0] >> 12) | ((sc[1] >> 8) & 0x00f0) | ((sc[2] >> 4) & 0x0f00) | (sc[3] & 0xf000)));
 }
-
-// Eight copies of a byte.
-inline uint64_t bytes8(int v) { return static_cast<uint8_t>(v) * 0x0101010101010101ull; }
 
 }  // namespace
 }  // namespace quant
