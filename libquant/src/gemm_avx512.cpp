@@ -79,6 +79,41 @@ void q8_0_tile(int64_t n, const void* w, size_t stride, const void* const* a, fl
     store(acc, out);
 }
 
+// With VNNI, vpdpbusd multiplies unsigned by signed bytes into int32 without the int16 saturation of
+// maddubs: w + 128 (w xor 0x80) times a, minus 128 times the sums of a, which are set up once per
+// activation row as the accumulator's starting value.
+template <int NC>
+__attribute__((target("avx512vnni"))) void q8_0_tile_vnni(int64_t n, const void* w, size_t stride, const void* const* a,
+                                                          float* out) {
+    const __m512i offset = _mm512_set1_epi8(static_cast<char>(0x80));
+    __m512 acc[R][NC];
+    for (auto& ar : acc) {
+        for (auto& v : ar) v = _mm512_setzero_ps();
+    }
+    const int64_t nb = n / kQK;
+    for (int64_t b = 0; b < nb; b += 2) {
+        const bool two = b + 1 < nb;
+        __m512i av[NC], minus_128_sums[NC];
+        __m512 da[NC];
+        for (int c = 0; c < NC; ++c) {
+            q8_0_pair(static_cast<const BlockQ8_0*>(a[c]) + b, two, av[c], da[c]);
+            minus_128_sums[c] = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                                 _mm512_dpbusd_epi32(_mm512_setzero_si512(), offset, av[c]));
+        }
+        for (int r = 0; r < R; ++r) {
+            __m512i q;
+            __m512 dw;
+            q8_0_pair(row<BlockQ8_0>(w, stride, r) + b, two, q, dw);
+            const __m512i qu = _mm512_xor_si512(q, offset);
+            for (int c = 0; c < NC; ++c) {
+                const __m512 sums = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(minus_128_sums[c], qu, av[c]));
+                acc[r][c] = _mm512_fmadd_ps(sums, _mm512_mul_ps(dw, da[c]), acc[r][c]);
+            }
+        }
+    }
+    store(acc, out);
+}
+
 // --- Q4_K x Q8_K --------------------------------------------------------------------------------
 
 template <int NC>
@@ -177,6 +212,10 @@ struct Q8_0Tile {
     static void run(int64_t n, const void* w, size_t s, const void* const* a, float* o) { q8_0_tile<NC>(n, w, s, a, o); }
 };
 template <int NC>
+struct Q8_0VnniTile {
+    static void run(int64_t n, const void* w, size_t s, const void* const* a, float* o) { q8_0_tile_vnni<NC>(n, w, s, a, o); }
+};
+template <int NC>
 struct Q4_KTile {
     static void run(int64_t n, const void* w, size_t s, const void* const* a, float* o) { q4_k_tile<NC>(n, w, s, a, o); }
 };
@@ -189,6 +228,9 @@ struct Q6_KTile {
 
 void gemm_q8_0_q8_0_avx512(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
     dispatch<Q8_0Tile>(n, w, w_stride, a, nc, out);
+}
+void gemm_q8_0_q8_0_avx512vnni(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
+    dispatch<Q8_0VnniTile>(n, w, w_stride, a, nc, out);
 }
 void gemm_q4_k_q8_k_avx512(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
     dispatch<Q4_KTile>(n, w, w_stride, a, nc, out);

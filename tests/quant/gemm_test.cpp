@@ -1,27 +1,39 @@
 // The tile kernels of quant/gemm.h against the scalar dot product (libquant's reference kernel per
 // format, reached through its private format table): every weight row x activation row of a tile,
-// for each number of activation rows, on sizes with one and several blocks.
+// for each number of activation rows, on sizes with one and several blocks. Each kernel the CPU can
+// run is tested, not only the one gemm_function picks.
 #include "quant/gemm.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <ostream>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "format.h"
+#include "gemm_kernels.h"
 #include "quant/quant.h"
 
 namespace {
 
 using gguf::GgmlType;
 
-class GemmTest : public ::testing::TestWithParam<GgmlType> {};
+struct Kernel {
+    GgmlType type;
+    quant::GemmFn fn;
+    bool runs;  // the CPU has the instructions
+};
+
+std::ostream& operator<<(std::ostream& os, const Kernel& k) { return os << k.type; }
+
+class GemmTest : public ::testing::TestWithParam<Kernel> {};
 
 TEST_P(GemmTest, MatchesScalarDot) {
-    const GgmlType type = GetParam();
-    const quant::GemmFn gemm = quant::gemm_function(type);
-    if (!gemm) GTEST_SKIP() << "no tile kernel for " << gguf::type_name(type) << " at " << quant::simd_level();
+    const GgmlType type = GetParam().type;
+    const quant::GemmFn gemm = GetParam().fn;
+    if (!GetParam().runs) GTEST_SKIP() << "the CPU lacks this kernel's instructions";
     const auto scalar_dot = quant::find_format(type)->dot_scalar;
     const GgmlType act = quant::vec_dot_type(type);
     std::mt19937 rng(7);
@@ -59,7 +71,23 @@ TEST_P(GemmTest, MatchesScalarDot) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, GemmTest, ::testing::Values(GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K),
-                         [](const auto& info) { return std::string(gguf::type_name(info.param)); });
+const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+const bool vnni = avx512 && __builtin_cpu_supports("avx512vnni");
+
+INSTANTIATE_TEST_SUITE_P(Kernels, GemmTest,
+                         ::testing::Values(Kernel{GgmlType::Q8_0, quant::gemm_q8_0_q8_0_avx512, avx512},
+                                           Kernel{GgmlType::Q8_0, quant::gemm_q8_0_q8_0_avx512vnni, vnni},
+                                           Kernel{GgmlType::Q4_K, quant::gemm_q4_k_q8_k_avx512, avx512},
+                                           Kernel{GgmlType::Q6_K, quant::gemm_q6_k_q8_k_avx512, avx512}));
+
+// gemm_function offers a kernel exactly where the SIMD level has one, and none for other types.
+TEST(GemmFunction, ByTypeAndLevel) {
+    const bool offered = std::string(quant::simd_level()) == "avx512";
+    for (const GgmlType t : {GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
+        EXPECT_EQ(quant::gemm_function(t) != nullptr, offered) << t;
+    }
+    EXPECT_EQ(quant::gemm_function(GgmlType::Q4_0), nullptr);
+    EXPECT_EQ(quant::gemm_function(GgmlType::BF16), nullptr);
+}
 
 }  // namespace
