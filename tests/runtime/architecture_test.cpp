@@ -6,6 +6,7 @@
 //   mixtral = tiny-dense (`llama`) with every expert a copy of the dense FFN: normalised top-k
 //             weights sum to 1, so the MoE is the dense FFN whatever the router says
 //   qwen3   = tiny-moe's first expert as a dense FFN == tiny-moe with all 16 experts that expert
+// and the llama variants the HF fixture lacks (Llama 3 rope_freqs, linear RoPE scaling, F16 Llama 2).
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -236,6 +237,9 @@ public:
         eps_ = d.meta.get_f32(a + ".attention.layer_norm_rms_epsilon");
         freq_base_ = d.meta.get_f32_or(a + ".rope.freq_base", 10000.0f);
         neox_ = a != "llama";
+        // linear RoPE scaling divides positions by the factor; Llama 3's rope_freqs divide each pair's angle
+        freq_scale_ = 1.0 / d.meta.get_f32_or(a + ".rope.scaling.factor", 1.0f);
+        if (d.find("rope_freqs.weight")) rope_factors_ = d.f32("rope_freqs.weight");
     }
 
     // Logits of tokens decoded from position 0, n x n_vocab.
@@ -334,7 +338,8 @@ private:
             std::copy(normed.begin(), normed.end(), vec.begin() + at);
         }
         for (int i = 0; i < half; ++i) {
-            const double theta = pos * std::pow(double(freq_base_), -2.0 * i / hd);
+            double theta = pos * freq_scale_ * std::pow(double(freq_base_), -2.0 * i / hd);
+            if (!rope_factors_.empty()) theta /= rope_factors_[i];
             const int a = neox_ ? at + i : at + 2 * i, b = neox_ ? at + i + half : at + 2 * i + 1;
             const double x0 = vec[a], x1 = vec[b];
             vec[a] = x0 * std::cos(theta) - x1 * std::sin(theta);
@@ -386,7 +391,8 @@ private:
     const Draft& d_;
     std::map<std::string, std::vector<float>> cache_;
     int n_embd_, n_layer_, n_head_, n_head_kv_, head_dim_, n_expert_used_;
-    double eps_;
+    double eps_, freq_scale_;
+    std::vector<float> rope_factors_;
     float freq_base_;
     bool neox_;
 };
@@ -445,6 +451,41 @@ TEST_F(Architecture, ReferencePassReproducesHf) {
         EXPECT_LE(a.max_abs_diff, 1e-4) << file;
         EXPECT_EQ(a.same_argmax, a.positions) << file;
     }
+}
+
+// Llama 3's per-pair frequency factors (rope_freqs.weight) and linear position scaling, each applied
+// to tiny-dense: the runtime agrees with the reference and both move far from the unscaled model.
+TEST_F(Architecture, LlamaRopeFactorsAndLinearScalingMatchTheReference) {
+    Draft factors = Draft::load(fixture("gguf/tiny-dense-bf16.gguf").string());
+    std::vector<float> f(16);
+    for (size_t i = 0; i < f.size(); ++i) f[i] = std::pow(8.0f, static_cast<float>(i) / 15.0f);  // 1 .. 8
+    factors.put_f32("rope_freqs.weight", {16}, f);
+    Draft linear = Draft::load(fixture("gguf/tiny-dense-bf16.gguf").string());
+    linear.meta.set("llama.rope.scaling.type", gguf::Value::string("linear"));
+    linear.meta.set("llama.rope.scaling.factor", gguf::Value::f32(4.0f));
+    for (const auto& [name, d] : {std::pair{"llama with rope_freqs", &factors}, std::pair{"llama with linear rope scaling x4", &linear}}) {
+        const auto ours = run(*d, name, dense_refs_, kRefTokens);
+        const auto a = testing_support::agreement(ours, reference_sequences(*d, dense_refs_, kRefTokens), 4096);
+        report((std::string(name) + " vs reference").c_str(), a);
+        EXPECT_LE(a.max_abs_diff, 1e-4) << name;
+        EXPECT_EQ(a.same_argmax, a.positions) << name;
+        EXPECT_GT(testing_support::agreement_with_hf(ours, dense_refs_, kRefTokens).max_abs_diff, 0.1) << name;
+    }
+}
+
+// Llama 2 with F16 weights, a 2-dim rotary pair per head of 4 (the SentencePiece fixture, random weights).
+TEST_F(Architecture, Llama2F16MatchesTheReference) {
+    REQUIRE_FIXTURE("gguf/llama-2-tiny-random.gguf");
+    const Draft d = Draft::load(fixture("gguf/llama-2-tiny-random.gguf").string());
+    const auto ours = run(d, "llama2", dense_refs_, kRefTokens);
+    const auto a = testing_support::agreement(ours, reference_sequences(d, dense_refs_, kRefTokens), 32000);
+    report("llama-2-tiny-random (f16) vs reference", a);
+    // its random logits are small: hold the difference to 1e-5 of their range (float rounding is ~1e-7)
+    double range = 0;
+    for (float x : ours) range = std::max(range, std::fabs(double(x)));
+    std::printf("llama-2-tiny-random: max |logit| %.3g\n", range);
+    EXPECT_LE(a.max_abs_diff, 1e-5 * range);
+    EXPECT_EQ(a.same_argmax, a.positions);
 }
 
 TEST_F(Architecture, Qwen2WithZeroBiasesReproducesHf) {
