@@ -545,7 +545,9 @@ TEST_F(Architecture, MixtralRoutesToDistinctExpertsAsTheReference) {
     EXPECT_GT(dense.max_abs_diff, 0.1);
 }
 
-TEST_F(Architecture, Qwen3DenseEqualsQwen3MoeOfOneExpert) {
+// tiny-moe with all 16 experts of each layer replaced by expert 0 (still qwen3moe), and the qwen3
+// (dense) model whose FFN is that expert.
+std::pair<Draft, Draft> qwen3_from_moe() {
     Draft moe = Draft::load(fixture("gguf/tiny-moe-bf16.gguf").string());
     const int n_layer = static_cast<int>(moe.u32("block_count"));
     const int64_t n_expert = moe.u32("expert_count");
@@ -567,7 +569,38 @@ TEST_F(Architecture, Qwen3DenseEqualsQwen3MoeOfOneExpert) {
         dense.meta.erase("qwen3." + std::string(key));
     }
     dense.meta.set("qwen3.feed_forward_length", gguf::Value::u32(n_ff_exp));
+    return {std::move(moe), std::move(dense)};
+}
 
+// The model with `extra` more query heads per KV head, which attend but whose attn_output columns
+// are zero: the same function, with n_head x head_dim (512) != n_embd (256) as in real Qwen3 models.
+Draft with_silent_heads(Draft d, int64_t extra) {
+    const std::string a = d.arch();
+    const int n_layer = static_cast<int>(d.u32("block_count"));
+    const int64_t n_head = d.u32("attention.head_count"), n_head_kv = d.u32("attention.head_count_kv");
+    const int64_t hd = d.meta.get_u32(a + ".attention.key_length"), n_embd = d.u32("embedding_length");
+    const int64_t group = n_head / n_head_kv, wide_group = group + extra, wide = n_head_kv * wide_group;
+    d.meta.set(a + ".attention.head_count", gguf::Value::u32(static_cast<uint32_t>(wide)));
+    for (int il = 0; il < n_layer; ++il) {
+        const auto q = d.f32(blk(il, "attn_q.weight")), o = d.f32(blk(il, "attn_output.weight"));
+        std::vector<float> wq(static_cast<size_t>(wide * hd * n_embd)), wo(static_cast<size_t>(n_embd * wide * hd), 0.0f);
+        for (int64_t h = 0; h < wide; ++h) {
+            const int64_t g = h / wide_group, j = h % wide_group;
+            const int64_t src = g * group + std::min(j, group - 1);  // a silent head queries like a real one
+            std::copy_n(q.begin() + src * hd * n_embd, hd * n_embd, wq.begin() + h * hd * n_embd);
+            if (j >= group) continue;
+            for (int64_t r = 0; r < n_embd; ++r) {
+                std::copy_n(o.begin() + r * n_head * hd + src * hd, hd, wo.begin() + r * wide * hd + h * hd);
+            }
+        }
+        d.put_f32(blk(il, "attn_q.weight"), {n_embd, wide * hd}, wq);
+        d.put_f32(blk(il, "attn_output.weight"), {wide * hd, n_embd}, wo);
+    }
+    return d;
+}
+
+TEST_F(Architecture, Qwen3DenseEqualsQwen3MoeOfOneExpert) {
+    const auto [moe, dense] = qwen3_from_moe();
     const auto moe_logits = run(moe, "qwen3moe-one-expert", moe_refs_, 128);
     const auto dense_logits = run(dense, "qwen3", moe_refs_, 128);
     const auto a = testing_support::agreement(dense_logits, moe_logits, 4096);
@@ -581,6 +614,28 @@ TEST_F(Architecture, Qwen3DenseEqualsQwen3MoeOfOneExpert) {
     report("qwen3 vs reference", r);
     EXPECT_LE(r.max_abs_diff, 1e-4);
     EXPECT_EQ(r.same_argmax, r.positions);
+}
+
+TEST_F(Architecture, Qwen3AttentionWiderThanTheEmbedding) {
+    const Draft dense = qwen3_from_moe().second;
+    const Draft wide = with_silent_heads(dense, 2);
+    ASSERT_EQ(wide.u32("attention.head_count"), 16u);
+    const auto a = testing_support::agreement(run(wide, "qwen3-wide", moe_refs_, 128), run(dense, "qwen3", moe_refs_, 128), 4096);
+    report("qwen3 with 16 query heads (8 silent) vs 8 heads", a);
+    EXPECT_LE(a.max_abs_diff, 1e-4);
+    EXPECT_EQ(a.same_argmax, a.positions);
+}
+
+// Tied output (no output.weight: token_embd is the output projection), as in the small Qwen2/Qwen3.
+TEST_F(Architecture, TiedOutputMatchesTheReference) {
+    Draft d = qwen2_from_dense();
+    d.at("token_embd.weight").bytes = d.at("output.weight").bytes;
+    d.erase("output.weight");
+    const auto ours = run(d, "qwen2-tied", dense_refs_, kRefTokens);
+    const auto a = testing_support::agreement(ours, reference_sequences(d, dense_refs_, kRefTokens), 4096);
+    report("qwen2 with tied output vs reference", a);
+    EXPECT_LE(a.max_abs_diff, 1e-4);
+    EXPECT_EQ(a.same_argmax, a.positions);
 }
 
 }  // namespace
