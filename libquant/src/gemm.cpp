@@ -7,9 +7,17 @@
 
 namespace quant {
 
+namespace {
+
+bool avx512() {
+    static const bool level = std::string_view(simd_level()) == "avx512";
+    return level;
+}
+
+}  // namespace
+
 GemmFn gemm_function(GgmlType type) {
-    static const bool avx512 = std::string_view(simd_level()) == "avx512";
-    if (!avx512) return nullptr;
+    if (!avx512()) return nullptr;
     static const bool vnni = __builtin_cpu_supports("avx512vnni");
     switch (type) {
         case GgmlType::Q8_0: return vnni ? gemm_q8_0_q8_0_avx512vnni : gemm_q8_0_q8_0_avx512;
@@ -17,6 +25,12 @@ GemmFn gemm_function(GgmlType type) {
         case GgmlType::Q6_K: return gemm_q6_k_q8_k_avx512;
         default: return nullptr;
     }
+}
+
+void quantize_activations(GgmlType act_type, const float* src, void* dst, int64_t n) {
+    if (avx512() && act_type == GgmlType::Q8_0) return quantize_q8_0_avx512(src, dst, n);
+    if (avx512() && act_type == GgmlType::Q8_K) return quantize_q8_k_avx512(src, dst, n);
+    quantize_activation_row(act_type, src, dst, n);
 }
 
 }  // namespace quant

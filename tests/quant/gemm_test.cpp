@@ -80,6 +80,28 @@ INSTANTIATE_TEST_SUITE_P(Kernels, GemmTest,
                                            Kernel{GgmlType::Q4_K, quant::gemm_q4_k_q8_k_avx512, avx512},
                                            Kernel{GgmlType::Q6_K, quant::gemm_q6_k_q8_k_avx512, avx512}));
 
+// The AVX-512 activation quantizers write the reference's bytes: random rows, an all-zero block, and
+// blocks whose scale is 1 so that halves are exact ties (away from zero for Q8_0, to even for Q8_K),
+// with the largest magnitude negative and appearing with both signs (the first one sets Q8_K's sign).
+TEST(QuantizeActivations, BitExactWithReference) {
+    for (const GgmlType act : {GgmlType::Q8_0, GgmlType::Q8_K}) {
+        const int64_t n = 1024;
+        std::vector<float> x(static_cast<size_t>(n));
+        std::mt19937 rng(3);
+        std::normal_distribution<float> normal(0.0f, 2.0f);
+        for (auto& v : x) v = normal(rng);
+        for (int64_t i = 256; i < 512; ++i) x[i] = 0.0f;
+        for (int64_t i = 512; i < 768; ++i) x[i] = static_cast<float>(i % 200 - 100) + 0.5f;
+        for (int64_t i = 512; i < 768; i += 32) x[i] = -127.0f;
+        x[520] = 127.0f;
+        const size_t bytes = gguf::row_size(act, n);
+        std::vector<uint8_t> want(bytes), got(bytes);
+        quant::quantize_activation_row(act, x.data(), want.data(), n);
+        quant::quantize_activations(act, x.data(), got.data(), n);
+        EXPECT_EQ(got, want) << act;
+    }
+}
+
 // gemm_function offers a kernel exactly where the SIMD level has one, and none for other types.
 TEST(GemmFunction, ByTypeAndLevel) {
     const bool offered = std::string(quant::simd_level()) == "avx512";

@@ -23,4 +23,8 @@ using GemmFn = void (*)(int64_t n, const void* w, size_t w_stride, const void* c
 // the CPU has it).
 GemmFn gemm_function(gguf::GgmlType type);
 
+// quantize_activation_row, bit for bit, with AVX-512 for Q8_0 and Q8_K (the activation types of the
+// tile kernels): a batched matmul quantizes every activation row once.
+void quantize_activations(gguf::GgmlType act_type, const float* src, void* dst, int64_t n);
+
 }  // namespace quant

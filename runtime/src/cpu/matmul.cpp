@@ -231,7 +231,7 @@ void Activations::prepare(GgmlType weight_type, int n_threads) {
     }
 #pragma omp parallel for num_threads(n_threads) schedule(static) if (n_rows_ > 1)
     for (int64_t r = 0; r < n_rows_; ++r) {
-        quant::quantize_activation_row(act, row(r), packed_.data() + static_cast<size_t>(r) * packed_row_bytes_, n_);
+        quant::quantize_activations(act, row(r), packed_.data() + static_cast<size_t>(r) * packed_row_bytes_, n_);
     }
     packed_type_ = act;
     packed_valid_ = true;
