@@ -224,7 +224,9 @@ TEST_F(ConvertRuns, Qwen3EqualsQwen3MoeOfOneExpert) {
     const auto moe_logits =
         testing_support::run_sequences(convert("qwen3moe", "tiny-moe", moe_config, values_of(copies)).string(), refs, 128);
     const fs::path dense_path = convert("qwen3", "tiny-moe", dense_config, values_of(dense));
-    EXPECT_EQ(gguf::File::open(dense_path.string()).metadata().get_string("general.architecture"), "qwen3");
+    const gguf::File dense_file = gguf::File::open(dense_path.string());
+    EXPECT_EQ(dense_file.metadata().get_string("general.architecture"), "qwen3");
+    EXPECT_EQ(dense_file.metadata().get_u32("qwen3.expert_count"), 16u);  // copied from the config, ignored
     const auto dense_logits = testing_support::run_sequences(dense_path.string(), refs, 128);
     expect_finite(dense_logits);
     // one expert of a model trained with four per token: flatter logits, more top-token flips (80%)
