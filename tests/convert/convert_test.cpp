@@ -151,6 +151,7 @@ TEST(Convert, MixtralStacksExpertsGateDownUpAsLlama) {
     ModelShape s;
     s.layers = 2;
     s.experts = 3;
+    s.ff = s.expert_ff;  // Mixtral's intermediate_size is each expert's width
     write_checkpoint(dir.path, "MixtralForCausalLM", s, decoder_tensors(s, "BF16", false, "mixtral"));
     convert::ConvertSummary summary;
     gguf::File f = convert_dir(dir.path, convert::OutType::BF16, &summary);
