@@ -110,9 +110,7 @@ void CpuBackend::attention(const HParams& hp, const LayerWeights& w, KvCache& kv
         rms_norm(x + t * n_embd, w.attn_norm.data(), ws.xn.data() + t * n_embd, n_embd, hp.rms_eps);
     }
     ws.act_xn.set(ws.xn.data(), B, n_embd, n_embd);
-    matmul(w.wq, 0, ws.act_xn, ws.q.data(), nq, nth);
-    matmul(w.wk, 0, ws.act_xn, ws.k.data(), nk, nth);
-    matmul(w.wv, 0, ws.act_xn, ws.v.data(), nv, nth);
+    matmul_many({{w.wq, ws.q.data(), nq}, {w.wk, ws.k.data(), nk}, {w.wv, ws.v.data(), nv}}, ws.act_xn, nth);
     add_bias(ws.q.data(), w.bq, B, nq);
     add_bias(ws.k.data(), w.bk, B, nk);
     add_bias(ws.v.data(), w.bv, B, nv);
@@ -195,8 +193,7 @@ void CpuBackend::feed_forward(const HParams& hp, const LayerWeights& w, float* x
         rms_norm(x + t * n_embd, w.ffn_norm.data(), ws.xn.data() + t * n_embd, n_embd, hp.rms_eps);
     }
     ws.act_xn.set(ws.xn.data(), B, n_embd, n_embd);
-    matmul(w.ffn_gate, 0, ws.act_xn, ws.gate.data(), n_ff, ws.n_threads);
-    matmul(w.ffn_up, 0, ws.act_xn, ws.up.data(), n_ff, ws.n_threads);
+    matmul_many({{w.ffn_gate, ws.gate.data(), n_ff}, {w.ffn_up, ws.up.data(), n_ff}}, ws.act_xn, ws.n_threads);
     swiglu(ws.gate.data(), ws.up.data(), ws.gate.data(), B * n_ff);
     ws.act_ffn.set(ws.gate.data(), B, n_ff, n_ff);
     matmul(w.ffn_down, 0, ws.act_ffn, ws.proj.data(), n_embd, ws.n_threads);

@@ -280,25 +280,27 @@ void matmul_rows(const Weight& w, int64_t mat, const Activations& x, const int32
         return;
     }
     // block-quantized: tiles of kGemmRows weight rows x up to kGemmCols tokens, so each weight block is
-    // unpacked once per tile; a token's result depends only on its row tile, not on the batch around it
+    // unpacked once per tile; a token's result depends only on its row tile, not on the batch around it.
+    // Tokens outside, rows inside: a token's outputs for the rows of [r0, r1) fill one cache line.
     const quant::GemmFn gemm = quant::gemm_function(w.type);
     const quant::DotFn dot = quant::dot_function(w.type);
     int64_t r = r0;
     if (gemm) {
+        const int64_t r_tiles = r0 + (r1 - r0) / quant::kGemmRows * quant::kGemmRows;
         const void* as[quant::kGemmCols];
         float out[quant::kGemmRows * quant::kGemmCols];
-        for (; r + quant::kGemmRows <= r1; r += quant::kGemmRows) {
-            const uint8_t* wr = w.row(mat, r);
-            for (int t0 = 0; t0 < n_tok; t0 += quant::kGemmCols) {
-                const int nt = std::min(quant::kGemmCols, n_tok - t0);
-                for (int j = 0; j < nt; ++j) as[j] = x.packed_row(rows ? rows[t0 + j] : t0 + j);
-                gemm(n, wr, w.row_bytes, as, nt, out);
+        for (int t0 = 0; t0 < n_tok; t0 += quant::kGemmCols) {
+            const int nt = std::min(quant::kGemmCols, n_tok - t0);
+            for (int j = 0; j < nt; ++j) as[j] = x.packed_row(rows ? rows[t0 + j] : t0 + j);
+            for (int64_t rt = r0; rt < r_tiles; rt += quant::kGemmRows) {
+                gemm(n, w.row(mat, rt), w.row_bytes, as, nt, out);
                 for (int j = 0; j < nt; ++j) {
-                    float* yt = y + (out_rows ? out_rows[t0 + j] : t0 + j) * ldy + r;
+                    float* yt = y + (out_rows ? out_rows[t0 + j] : t0 + j) * ldy + rt;
                     for (int i = 0; i < quant::kGemmRows; ++i) yt[i] = out[i * quant::kGemmCols + j];
                 }
             }
         }
+        r = r_tiles;
     }
     for (; r < r1; ++r) {
         const uint8_t* wr = w.row(mat, r);
@@ -308,10 +310,45 @@ void matmul_rows(const Weight& w, int64_t mat, const Activations& x, const int32
     }
 }
 
+namespace {
+
+// The activation format a weight type is dotted with (floats dot the f32 rows themselves).
+GgmlType act_type(GgmlType weight) { return is_float_type(weight) ? GgmlType::F32 : quant::vec_dot_type(weight); }
+
+}  // namespace
+
+void matmul_many(std::initializer_list<MatmulJob> jobs, Activations& x, int n_threads) {
+    // one parallel loop, so one barrier, where the matrices take the same activation format
+    for (const MatmulJob& j : jobs) {
+        if (act_type(j.w.type) != act_type(jobs.begin()->w.type)) {
+            for (const MatmulJob& each : jobs) matmul(each.w, 0, x, each.y, each.ldy, n_threads);
+            return;
+        }
+    }
+    x.prepare(jobs.begin()->w.type, n_threads);
+    const int n_tok = static_cast<int>(x.n_rows());
+    // blocks of rows small enough to balance, large enough that a thread reuses its activation rows
+    const int64_t block = 16;
+    int64_t n_blocks = 0;
+    for (const MatmulJob& j : jobs) n_blocks += (j.w.n_out + block - 1) / block;
+#pragma omp parallel for num_threads(n_threads) schedule(static)
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        int64_t first = b;  // the block's index within its matrix
+        for (const MatmulJob& j : jobs) {
+            const int64_t blocks = (j.w.n_out + block - 1) / block;
+            if (first < blocks) {
+                const int64_t r0 = first * block;
+                matmul_rows(j.w, 0, x, nullptr, nullptr, n_tok, r0, std::min(j.w.n_out, r0 + block), j.y, j.ldy);
+                break;
+            }
+            first -= blocks;
+        }
+    }
+}
+
 void matmul(const Weight& w, int64_t mat, Activations& x, float* y, int64_t ldy, int n_threads) {
     x.prepare(w.type, n_threads);
     const int n_tok = static_cast<int>(x.n_rows());
-    // blocks of rows small enough to balance, large enough that a thread reuses its activation rows
     const int64_t block = 16;
     const int64_t n_blocks = (w.n_out + block - 1) / block;
 #pragma omp parallel for num_threads(n_threads) schedule(static)

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <vector>
 
 #include "gguf/types.h"
@@ -44,5 +45,14 @@ void matmul_rows(const Weight& w, int64_t mat, const Activations& x, const int32
 
 // All rows of one matrix for all activation rows, spread over n_threads.
 void matmul(const Weight& w, int64_t mat, Activations& x, float* y, int64_t ldy, int n_threads);
+
+// Several matrices (matrix 0 of each) on the same activation rows, as matmul does each, but in one
+// parallel loop where their types take the same activation format (Q, K and V; gate and up).
+struct MatmulJob {
+    const Weight& w;
+    float* y;
+    int64_t ldy;
+};
+void matmul_many(std::initializer_list<MatmulJob> jobs, Activations& x, int n_threads);
 
 }  // namespace runtime::cpu
