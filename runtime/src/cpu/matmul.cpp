@@ -96,25 +96,41 @@ RT_TARGET_AVX512 void dot_tile_512(const void* w, const float* const* x, int64_t
     }
 }
 
-// Four weight rows against four activation rows: 16 accumulators, so each step's 8 loads feed 16 FMAs
-// (the one-row tile needs 5 loads for 4). Prompt processing spends most of its time here.
-template <GgmlType T>
-RT_TARGET_AVX512 void dot_block4x4_512(const uint8_t* w, size_t row_bytes, const float* const* x, int64_t n,
-                                       float* out /* [row][token] */) {
-    __m512 acc[4][4];
+// Four weight rows against NT activation rows: with NT = 4, 16 accumulators, so each step's 8 loads
+// feed 16 FMAs (the one-row tile needs 5 loads for 4); prompt processing spends most of its time here.
+// With NT = 1 (decode) the rows are read one after the other, as the memory prefetchers like best
+// when weights stream from DRAM, and the four sums (two accumulators each) overlap their latencies.
+template <GgmlType T, int NT>
+RT_TARGET_AVX512 void dot_block4_512(const uint8_t* w, size_t row_bytes, const float* const* x, int64_t n,
+                                     float* out /* [row][token], 4 tokens a row */) {
+    if constexpr (NT == 1) {
+        for (int r = 0; r < 4; ++r) {
+            const uint8_t* wr = w + r * row_bytes;
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0;
+            int64_t i = 0;
+            for (; i + 32 <= n; i += 32) {
+                a0 = _mm512_fmadd_ps(load16_512<T>(wr, i), _mm512_loadu_ps(x[0] + i), a0);
+                a1 = _mm512_fmadd_ps(load16_512<T>(wr, i + 16), _mm512_loadu_ps(x[0] + i + 16), a1);
+            }
+            if (i < n) a0 = _mm512_fmadd_ps(load16_512<T>(wr, i), _mm512_loadu_ps(x[0] + i), a0);
+            out[r * 4] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+        }
+        return;
+    }
+    __m512 acc[4][NT];
     for (auto& r : acc) {
         for (auto& a : r) a = _mm512_setzero_ps();
     }
     for (int64_t i = 0; i < n; i += 16) {
         __m512 wv[4];
         for (int r = 0; r < 4; ++r) wv[r] = load16_512<T>(w + r * row_bytes, i);
-        for (int t = 0; t < 4; ++t) {
+        for (int t = 0; t < NT; ++t) {
             const __m512 xv = _mm512_loadu_ps(x[t] + i);
             for (int r = 0; r < 4; ++r) acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);
         }
     }
     for (int r = 0; r < 4; ++r) {
-        for (int t = 0; t < 4; ++t) out[r * 4 + t] = _mm512_reduce_add_ps(acc[r][t]);
+        for (int t = 0; t < NT; ++t) out[r * 4 + t] = _mm512_reduce_add_ps(acc[r][t]);
     }
 }
 
@@ -172,15 +188,15 @@ constexpr int kTile = 4;
 using TileFn = void (*)(const void*, const float* const*, int64_t, float*);
 
 struct FloatKernels {
-    TileFn tile[kTile + 1];      // by number of activation rows 1..kTile
-    BlockFn block4x4 = nullptr;  // kTile weight rows x kTile activation rows, n a multiple of 16
+    TileFn tile[kTile + 1];                // by number of activation rows 1..kTile
+    BlockFn block[kTile + 1] = {nullptr};  // kTile weight rows x 1..kTile activation rows, n a multiple of 16
 };
 
 template <GgmlType T>
 FloatKernels kernels_for(Simd level) {
     if (level == Simd::Avx512) {
         return {{nullptr, dot_tile_512<T, 1>, dot_tile_512<T, 2>, dot_tile_512<T, 3>, dot_tile_512<T, 4>},
-                dot_block4x4_512<T>};
+                {nullptr, dot_block4_512<T, 1>, dot_block4_512<T, 2>, dot_block4_512<T, 3>, dot_block4_512<T, 4>}};
     }
     if (level == Simd::Avx2) {
         return {{nullptr, dot_tile_256<T, 1>, dot_tile_256<T, 2>, dot_tile_256<T, 3>, dot_tile_256<T, 4>}};
@@ -245,25 +261,17 @@ void matmul_rows(const Weight& w, int64_t mat, const Activations& x, const int32
         const float* xs[kTile];
         float out[kTile * kTile];
         int64_t r = r0;
-        // full 4x4 blocks where the shapes allow, the row tiles for what is left
-        const BlockFn block = k.block4x4;
-        if (block && n % 16 == 0 && n_tok >= kTile) {
-            const int n_tok4 = n_tok / kTile * kTile;
+        // blocks of kTile rows where the shapes allow, the row tiles for what is left
+        if (k.block[1] && n % 16 == 0) {
             for (; r + kTile <= r1; r += kTile) {
                 const uint8_t* wr = w.row(mat, r);
-                for (int t0 = 0; t0 < n_tok4; t0 += kTile) {
-                    for (int j = 0; j < kTile; ++j) xs[j] = x.row(rows ? rows[t0 + j] : t0 + j);
-                    block(wr, w.row_bytes, xs, n, out);
-                    for (int i = 0; i < kTile; ++i) {
-                        for (int j = 0; j < kTile; ++j) y[(out_rows ? out_rows[t0 + j] : t0 + j) * ldy + r + i] = out[i * kTile + j];
-                    }
-                }
-                for (int64_t i = 0; i < kTile; ++i) {
-                    const uint8_t* wi = w.row(mat, r + i);
-                    for (int t0 = n_tok4; t0 < n_tok; ++t0) {
-                        xs[0] = x.row(rows ? rows[t0] : t0);
-                        k.tile[1](wi, xs, n, out);
-                        y[(out_rows ? out_rows[t0] : t0) * ldy + r + i] = out[0];
+                for (int t0 = 0; t0 < n_tok; t0 += kTile) {
+                    const int nt = std::min(kTile, n_tok - t0);
+                    for (int j = 0; j < nt; ++j) xs[j] = x.row(rows ? rows[t0 + j] : t0 + j);
+                    k.block[nt](wr, w.row_bytes, xs, n, out);
+                    for (int j = 0; j < nt; ++j) {
+                        float* yt = y + (out_rows ? out_rows[t0 + j] : t0 + j) * ldy + r;
+                        for (int i = 0; i < kTile; ++i) yt[i] = out[i * kTile + j];
                     }
                 }
             }
