@@ -48,20 +48,14 @@ void softmax(float* x, int64_t n) {
     for (int64_t i = 0; i < n; ++i) x[i] *= inv;
 }
 
-void swiglu(const float* gate, const float* up, float* out, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) {
-        const float g = gate[i];
-        out[i] = g / (1.0f + std::exp(-g)) * up[i];
-    }
-}
-
 namespace {
 
-// e^x for x <= 0 without branches, so that loops over it vectorize: x = n ln2 + r with |r| <= ln2/2,
-// e^r by Cephes' expf polynomial (about 1 ulp), 2^n put into the exponent bits. Below -87 the result
-// is flushed to e^-87 (~1.6e-38), which a softmax sum cannot tell from 0.
-inline float exp_nonpositive(float x) {
-    x = std::max(x, -87.0f);
+// e^x without branches, so that loops over it vectorize: x = n ln2 + r with |r| <= ln2/2, e^r by
+// Cephes' expf polynomial (about 1 ulp), 2^n put into the exponent bits. x is clamped to [-87, 88]:
+// below, the result is e^-87 (~1.6e-38), which a softmax sum or a SiLU cannot tell from 0; above,
+// e^88 (~1.7e38), where 1 + e^x is as good as infinite.
+inline float exp_clamped(float x) {
+    x = std::min(std::max(x, -87.0f), 88.0f);
     const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round to nearest
     float r = x - n * 0.693359375f;
     r = r - n * -2.12194440e-4f;
@@ -122,14 +116,14 @@ __attribute__((always_inline)) inline void attend_body(const float* q, float sca
     float sum_lanes[kVec] = {};
     for (p = 0; p + kVec <= n_kv; p += kVec) {
         for (int j = 0; j < kVec; ++j) {
-            scores[p + j] = exp_nonpositive(scores[p + j] - mx);
+            scores[p + j] = exp_clamped(scores[p + j] - mx);
             sum_lanes[j] += scores[p + j];
         }
     }
     float sum = 0.0f;
     for (int j = 0; j < kVec; ++j) sum += sum_lanes[j];
     for (; p < n_kv; ++p) {
-        scores[p] = exp_nonpositive(scores[p] - mx);
+        scores[p] = exp_clamped(scores[p] - mx);
         sum += scores[p];
     }
     const float inv = 1.0f / sum;
@@ -166,6 +160,21 @@ RT_TARGET_AVX2 void f16_to_f32_f16c(const uint16_t* src, float* dst, int64_t n) 
     for (; i < n; ++i) dst[i] = quant::f16_to_f32(src[i]);
 }
 
+__attribute__((always_inline)) inline void swiglu_body(const float* gate, const float* up, float* out, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) {
+        const float g = gate[i];
+        out[i] = g / (1.0f + exp_clamped(-g)) * up[i];
+    }
+}
+
+RT_TARGET_AVX512 void swiglu_avx512(const float* gate, const float* up, float* out, int64_t n) {
+    swiglu_body(gate, up, out, n);
+}
+
+RT_TARGET_AVX2 void swiglu_avx2(const float* gate, const float* up, float* out, int64_t n) {
+    swiglu_body(gate, up, out, n);
+}
+
 RT_TARGET_AVX512 void attend_avx512(const float* q, float scale, const float* kt, int64_t ld, int hd, const float* v,
                                     int hdv, int n_kv, float* scores, float* out) {
     attend_body(q, scale, kt, ld, hd, v, hdv, n_kv, scores, out);
@@ -184,6 +193,14 @@ void attend(const float* q, float scale, const float* kt, int64_t ld, int hd, co
         case Simd::Avx512: return attend_avx512(q, scale, kt, ld, hd, v, hdv, n_kv, scores, out);
         case Simd::Avx2: return attend_avx2(q, scale, kt, ld, hd, v, hdv, n_kv, scores, out);
         case Simd::Scalar: return attend_body(q, scale, kt, ld, hd, v, hdv, n_kv, scores, out);
+    }
+}
+
+void swiglu(const float* gate, const float* up, float* out, int64_t n) {
+    switch (simd()) {
+        case Simd::Avx512: return swiglu_avx512(gate, up, out, n);
+        case Simd::Avx2: return swiglu_avx2(gate, up, out, n);
+        case Simd::Scalar: return swiglu_body(gate, up, out, n);
     }
 }
 
