@@ -91,7 +91,7 @@ float dot_iq1_m_q8_k_avx2(int64_t n, const void* w, const void* a) {
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / kQKK; ++b) {
         uint16_t sc[4];
-        const float d = iq1_m_scale(x[b], sc);
+        const float d = _cvtsh_ss(iq1_m_scale(x[b], sc));
         __m256i sumi = _mm256_setzero_si256();
         for (int ib = 0; ib < kQKK / 32; ++ib) sumi = _mm256_add_epi32(sumi, dot_run(run_iq1_m(x[b], sc, ib), y[b].qs + 32 * ib));
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d * 0.125f * y[b].d), _mm256_cvtepi32_ps(sumi), acc);

@@ -104,7 +104,7 @@ float dot_iq1_m_q8_k_avx512(int64_t n, const void* w, const void* a) {
     __m512 acc = _mm512_setzero_ps();
     for (int64_t b = 0; b < n / kQKK; ++b) {
         uint16_t sc[4];
-        const float d = iq1_m_scale(x[b], sc);
+        const float d = _cvtsh_ss(iq1_m_scale(x[b], sc));
         __m512i sumi = _mm512_setzero_si512();
         for (int ib = 0; ib < kQKK / 32; ib += 2) {
             sumi = _mm512_add_epi32(sumi, dot_runs2(run_iq1_m(x[b], sc, ib), run_iq1_m(x[b], sc, ib + 1), y[b].qs + 32 * ib));

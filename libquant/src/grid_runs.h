@@ -10,7 +10,6 @@
 
 #include "iq_blocks.h"
 #include "iq_grids.h"
-#include "quant/float16.h"
 
 namespace quant {
 namespace {
@@ -123,9 +122,11 @@ inline ShiftedRun run_iq1_m(const BlockIQ1M& x, const uint16_t* sc, int ib) {
     return r;
 }
 
-inline float iq1_m_scale(const BlockIQ1M& x, uint16_t* sc) {
+// The fp16 bits of IQ1_M's super-scale; sc gets the four scale words. (Each caller converts with its
+// own instruction set: an inline conversion shared with the SIMD files could be linked into scalar code.)
+inline uint16_t iq1_m_scale(const BlockIQ1M& x, uint16_t* sc) {
     std::memcpy(sc, x.scales, 8);
-    return f16_to_f32(static_cast<uint16_t>((sc[0] >> 12) | ((sc[1] >> 8) & 0x00f0) | ((sc[2] >> 4) & 0x0f00) | (sc[3] & 0xf000)));
+    return static_cast<uint16_t>((sc[0] >> 12) | ((sc[1] >> 8) & 0x00f0) | ((sc[2] >> 4) & 0x0f00) | (sc[3] & 0xf000));
 }
 
 }  // namespace

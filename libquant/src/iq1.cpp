@@ -291,7 +291,7 @@ void iq1_m_dequantize(const void* src, float* y, int64_t n) {
     const auto* x = static_cast<const BlockIQ1M*>(src);
     for (int64_t b = 0; b < n / kQKK; ++b) {
         uint16_t sc[4];
-        const float d = iq1_m_scale(x[b], sc);
+        const float d = f16_to_f32(iq1_m_scale(x[b], sc));
         for (int g = 0; g < kQKK / 8; ++g, y += 8) {
             const int h = x[b].qh[g / 2] >> 4 * (g % 2);  // 3 high index bits, then the delta sign
             const float dl = d * static_cast<float>(2 * ((sc[g / 8] >> 3 * (g / 2 % 4)) & 7) + 1);
@@ -357,7 +357,7 @@ float dot_iq1_m_q8_k_scalar(int64_t n, const void* w, const void* a) {
     float sum = 0;
     for (int64_t b = 0; b < n / kQKK; ++b) {
         uint16_t sc[4];
-        const float d = iq1_m_scale(x[b], sc);
+        const float d = f16_to_f32(iq1_m_scale(x[b], sc));
         int sumi = 0;
         for (int g = 0; g < kQKK / 8; ++g) {
             const int h = x[b].qh[g / 2] >> 4 * (g % 2);
