@@ -117,6 +117,76 @@ __attribute__((target("avx512vnni"))) void q8_0_tile_vnni(int64_t n, const void*
     store(acc, out);
 }
 
+// --- Q4_0 x Q8_0 --------------------------------------------------------------------------------
+
+// Blocks b and b+1 of a Q4_0 row as levels 0..15 (x = d * (level - 8)), as q8_0_pair lays them out.
+inline void q4_0_pair(const BlockQ4_0* x, bool two, __m512i& q, __m512& d) {
+    q = join(nibbles32(x[0].qs), two ? nibbles32(x[1].qs) : _mm256_setzero_si256());
+    d = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(fp16(x[0].d)), _mm512_set1_ps(two ? fp16(x[1].d) : 0.0f));
+}
+
+// levels times a by maddubs (no saturation below 16), minus 8 times the sums of a per 4 bytes.
+template <int NC>
+void q4_0_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
+    const __m512i ones = _mm512_set1_epi16(1);
+    __m512 acc[R][NC];
+    for (auto& ar : acc) {
+        for (auto& v : ar) v = _mm512_setzero_ps();
+    }
+    const int64_t nb = n / kQK;
+    for (int64_t b = 0; b < nb; b += 2) {
+        const bool two = b + 1 < nb;
+        __m512i av[NC], minus_8_sums[NC];
+        __m512 da[NC];
+        for (int c = 0; c < NC; ++c) {
+            q8_0_pair(static_cast<const BlockQ8_0*>(a[c]) + b, two, av[c], da[c]);
+            const __m512i sums = dot_scaled(_mm512_set1_epi8(1), av[c], ones);
+            minus_8_sums[c] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sums, 3));
+        }
+        for (int r = 0; r < R; ++r) {
+            __m512i q;
+            __m512 dw;
+            q4_0_pair(row<BlockQ4_0>(w, stride, r) + b, two, q, dw);
+            for (int c = 0; c < NC; ++c) {
+                const __m512i s = _mm512_add_epi32(minus_8_sums[c], dot_scaled(q, av[c], ones));
+                acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, da[c]), acc[r][c]);
+            }
+        }
+    }
+    store(acc, out);
+}
+
+// The same with VNNI: one vpdpbusd per product, the offset in the accumulator's start.
+template <int NC>
+__attribute__((target("avx512vnni"))) void q4_0_tile_vnni(int64_t n, const void* w, size_t stride, const void* const* a,
+                                                          float* out) {
+    __m512 acc[R][NC];
+    for (auto& ar : acc) {
+        for (auto& v : ar) v = _mm512_setzero_ps();
+    }
+    const int64_t nb = n / kQK;
+    for (int64_t b = 0; b < nb; b += 2) {
+        const bool two = b + 1 < nb;
+        __m512i av[NC], minus_8_sums[NC];
+        __m512 da[NC];
+        for (int c = 0; c < NC; ++c) {
+            q8_0_pair(static_cast<const BlockQ8_0*>(a[c]) + b, two, av[c], da[c]);
+            minus_8_sums[c] = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                               _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), av[c]));
+        }
+        for (int r = 0; r < R; ++r) {
+            __m512i q;
+            __m512 dw;
+            q4_0_pair(row<BlockQ4_0>(w, stride, r) + b, two, q, dw);
+            for (int c = 0; c < NC; ++c) {
+                const __m512 sums = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(minus_8_sums[c], q, av[c]));
+                acc[r][c] = _mm512_fmadd_ps(sums, _mm512_mul_ps(dw, da[c]), acc[r][c]);
+            }
+        }
+    }
+    store(acc, out);
+}
+
 // --- Q4_K x Q8_K --------------------------------------------------------------------------------
 
 template <int NC>
@@ -280,6 +350,14 @@ struct Q8_0VnniTile {
     static void run(int64_t n, const void* w, size_t s, const void* const* a, float* o) { q8_0_tile_vnni<NC>(n, w, s, a, o); }
 };
 template <int NC>
+struct Q4_0Tile {
+    static void run(int64_t n, const void* w, size_t s, const void* const* a, float* o) { q4_0_tile<NC>(n, w, s, a, o); }
+};
+template <int NC>
+struct Q4_0VnniTile {
+    static void run(int64_t n, const void* w, size_t s, const void* const* a, float* o) { q4_0_tile_vnni<NC>(n, w, s, a, o); }
+};
+template <int NC>
 struct Q4_KTile {
     static void run(int64_t n, const void* w, size_t s, const void* const* a, float* o) { q4_k_tile<NC>(n, w, s, a, o); }
 };
@@ -295,6 +373,12 @@ void gemm_q8_0_q8_0_avx512(int64_t n, const void* w, size_t w_stride, const void
 }
 void gemm_q8_0_q8_0_avx512vnni(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
     dispatch<Q8_0VnniTile>(n, w, w_stride, a, nc, out);
+}
+void gemm_q4_0_q8_0_avx512(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
+    dispatch<Q4_0Tile>(n, w, w_stride, a, nc, out);
+}
+void gemm_q4_0_q8_0_avx512vnni(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
+    dispatch<Q4_0VnniTile>(n, w, w_stride, a, nc, out);
 }
 void gemm_q4_k_q8_k_avx512(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
     dispatch<Q4_KTile>(n, w, w_stride, a, nc, out);

@@ -77,6 +77,8 @@ const bool vnni = avx512 && __builtin_cpu_supports("avx512vnni");
 INSTANTIATE_TEST_SUITE_P(Kernels, GemmTest,
                          ::testing::Values(Kernel{GgmlType::Q8_0, quant::gemm_q8_0_q8_0_avx512, avx512},
                                            Kernel{GgmlType::Q8_0, quant::gemm_q8_0_q8_0_avx512vnni, vnni},
+                                           Kernel{GgmlType::Q4_0, quant::gemm_q4_0_q8_0_avx512, avx512},
+                                           Kernel{GgmlType::Q4_0, quant::gemm_q4_0_q8_0_avx512vnni, vnni},
                                            Kernel{GgmlType::Q4_K, quant::gemm_q4_k_q8_k_avx512, avx512},
                                            Kernel{GgmlType::Q6_K, quant::gemm_q6_k_q8_k_avx512, avx512}));
 
@@ -105,10 +107,10 @@ TEST(QuantizeActivations, BitExactWithReference) {
 // gemm_function offers a kernel exactly where the SIMD level has one, and none for other types.
 TEST(GemmFunction, ByTypeAndLevel) {
     const bool offered = std::string(quant::simd_level()) == "avx512";
-    for (const GgmlType t : {GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
+    for (const GgmlType t : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
         EXPECT_EQ(quant::gemm_function(t) != nullptr, offered) << t;
     }
-    EXPECT_EQ(quant::gemm_function(GgmlType::Q4_0), nullptr);
+    EXPECT_EQ(quant::gemm_function(GgmlType::Q5_K), nullptr);
     EXPECT_EQ(quant::gemm_function(GgmlType::BF16), nullptr);
 }
 
