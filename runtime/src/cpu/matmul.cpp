@@ -245,7 +245,8 @@ void Activations::prepare(GgmlType weight_type, int n_threads) {
     if (packed_row_bytes_ * static_cast<size_t>(n_rows_) > packed_.size()) {
         throw std::logic_error("Activations::prepare: buffer not reserved for this size");
     }
-#pragma omp parallel for num_threads(n_threads) schedule(static) if (n_rows_ > 1)
+    // a few rows (decode, a token's experts) cost less than the parallel loop's barrier
+#pragma omp parallel for num_threads(n_threads) schedule(static) if (n_rows_ >= 16)
     for (int64_t r = 0; r < n_rows_; ++r) {
         quant::quantize_activations(act, row(r), packed_.data() + static_cast<size_t>(r) * packed_row_bytes_, n_);
     }
