@@ -52,10 +52,11 @@ CpuWorkspace::CpuWorkspace(const HParams& hp, const ContextShape& shape)
     attn.resize(B * hp.n_embd_attn_out());
     proj.resize(B * hp.n_embd);
     const size_t C = static_cast<size_t>(shape.n_ctx);
-    scores.resize(T * C);
+    scores_ld = (C + kAttendPad - 1) / kAttendPad * kAttendPad;
+    scores.resize(T * scores_ld);
     krow.resize(T * hp.head_dim_k);
     // a row length that is not a power of two: rows 2^k bytes apart would share a few L1 sets
-    kt_ld = (C + 15) / 16 * 16 + 16;
+    kt_ld = scores_ld + 16;
     kt.resize(static_cast<size_t>(hp.n_head_kv) * hp.head_dim_k * kt_ld);
     vf.resize(static_cast<size_t>(hp.n_head_kv) * C * hp.head_dim_v);
 
@@ -169,7 +170,7 @@ void CpuBackend::attention(const HParams& hp, const LayerWeights& w, KvCache& kv
             const int n_kv = batch.pos0 + t + 1;  // causal: positions up to this token's own
             attend(ws.q.data() + t * nq + h * hd, scale, ws.kt.data() + static_cast<size_t>(g) * hd * ld, ld, hd,
                    ws.vf.data() + static_cast<size_t>(g) * kv.n_ctx() * hdv, hdv, n_kv,
-                   ws.scores.data() + static_cast<size_t>(tid) * kv.n_ctx(),
+                   ws.scores.data() + static_cast<size_t>(tid) * ws.scores_ld,
                    ws.attn.data() + t * hp.n_embd_attn_out() + h * hdv);
         }
     }

@@ -21,7 +21,8 @@ struct CpuWorkspace final : Workspace {
     // attention: scores and a key row per thread; the cached keys (transposed) and values in f32,
     // n_ctx positions per KV head
     std::vector<float> scores, krow, kt, vf;
-    size_t kt_ld = 0;  // floats from one key dimension's row of positions to the next
+    size_t scores_ld = 0;  // n_ctx rounded up for attend()'s last chunk
+    size_t kt_ld = 0;      // floats from one key dimension's row of positions to the next
     // MoE routing and expert activations (slot = token * n_expert_used + j)
     std::vector<float> router, sel_weight, h_gate, h_up, down;
     std::vector<int32_t> sel_expert, expert_count, expert_tokens, expert_slots;

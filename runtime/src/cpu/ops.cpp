@@ -75,7 +75,7 @@ inline float exp_clamped(float x) {
 constexpr int kPositions = 128;  // scores kept in registers while the head dimensions are summed
 constexpr int kDims = 32;        // value dimensions kept in registers while the positions are summed
 constexpr int kLanes = 4;        // independent accumulators of the value sum (FMA latency)
-constexpr int kVec = 16;         // lanes of the reductions (a multiple of any vector width)
+constexpr int kVec = kAttendPad;  // lanes of the reductions and the last score chunk (a multiple of any vector width)
 
 // scores[p0 .. p0+W) = q.k over the head dimensions in order, the W sums in registers.
 template <int W>
@@ -97,12 +97,8 @@ __attribute__((always_inline)) inline void attend_body(const float* q, float sca
                                                        float* __restrict scores, float* __restrict out) {
     int p0 = 0;
     for (; p0 + kPositions <= n_kv; p0 += kPositions) score_chunk<kPositions>(q, scale, kt, ld, hd, p0, scores);
-    for (; p0 + kVec <= n_kv; p0 += kVec) score_chunk<kVec>(q, scale, kt, ld, hd, p0, scores);
-    for (int p = p0; p < n_kv; ++p) {
-        float acc = 0.0f;
-        for (int d = 0; d < hd; ++d) acc += q[d] * scale * kt[d * ld + p];
-        scores[p] = acc;
-    }
+    // the last chunk may run past n_kv up to a multiple of kVec: the caller pads kt and scores for it
+    for (; p0 < n_kv; p0 += kVec) score_chunk<kVec>(q, scale, kt, ld, hd, p0, scores);
     // softmax; the reductions keep kVec partial results (vectorizable without reassociating floats)
     float mx_lanes[kVec];
     for (int j = 0; j < kVec; ++j) mx_lanes[j] = scores[0];
@@ -167,7 +163,11 @@ __attribute__((always_inline)) inline void swiglu_body(const float* gate, const 
     }
 }
 
-RT_TARGET_AVX512 void swiglu_avx512(const float* gate, const float* up, float* out, int64_t n) {
+// GCC vectorizes for AVX-512 with 256-bit vectors unless told otherwise
+#define RT_TARGET_AVX512_WIDE \
+    __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c,prefer-vector-width=512")))
+
+RT_TARGET_AVX512_WIDE void swiglu_avx512(const float* gate, const float* up, float* out, int64_t n) {
     swiglu_body(gate, up, out, n);
 }
 
@@ -175,7 +175,7 @@ RT_TARGET_AVX2 void swiglu_avx2(const float* gate, const float* up, float* out, 
     swiglu_body(gate, up, out, n);
 }
 
-RT_TARGET_AVX512 void attend_avx512(const float* q, float scale, const float* kt, int64_t ld, int hd, const float* v,
+RT_TARGET_AVX512_WIDE void attend_avx512(const float* q, float scale, const float* kt, int64_t ld, int hd, const float* v,
                                     int hdv, int n_kv, float* scores, float* out) {
     attend_body(q, scale, kt, ld, hd, v, hdv, n_kv, scores, out);
 }

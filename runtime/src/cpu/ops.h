@@ -21,7 +21,9 @@ void swiglu(const float* gate, const float* up, float* out, int64_t n);
 
 // One query head against positions [0, n_kv) of one KV head, both in f32: keys transposed
 // (kt[d * ld + p], so the scores vectorize across positions), values as rows (v[p * hdv + d]).
-// out[0..hdv) = softmax(scale * q.K) V; `scores` is n_kv floats of scratch.
+// out[0..hdv) = softmax(scale * q.K) V. `scores` is scratch and, like each row of kt, must have room
+// for n_kv rounded up to a multiple of kAttendPad (the last chunk of scores is computed whole).
+inline constexpr int kAttendPad = 16;
 void attend(const float* q, float scale, const float* kt, int64_t ld, int hd, const float* v, int hdv, int n_kv,
             float* scores, float* out);
 
