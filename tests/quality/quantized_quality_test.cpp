@@ -32,9 +32,9 @@ using testing_support::fixture;
 // The bars. PPL: the 0.2%. Size: the 0.5% (only the header's imatrix path differs).
 // KLD and same-top are measured against each implementation's own bf16 logits, so they carry the
 // runtimes' numerical noise, which MoE routing amplifies: the same tiny-moe Q6_K file measured with
-// an f32 instead of an f16 KV cache moves its mean KLD by 2.5% and same-top by 0.2 points. Files whose
-// blocks are ggml's byte for byte measure up to 3.7% above llama.cpp's KLD and 0.3 points below its
-// same-top, so the bars sit just outside that noise.
+// an f32 instead of an f16 KV cache moves its mean KLD by 2.5% and same-top by 0.2 points. K-quant files
+// (whose quantizers write ggml's blocks) measure up to 3.7% above llama.cpp's KLD and 0.3 points below
+// its same-top, so the bars sit just outside that noise.
 constexpr double kPplTolerance = 0.002;
 constexpr double kBytesTolerance = 0.005;
 constexpr double kKldTolerance = 0.05;
