@@ -8,8 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 shared=${GGUF_SHARED_DIR:-../shared}
-grep -q 'GGUF_HAVE_CUDA:INTERNAL=ON' "$build/CMakeCache.txt" || { echo "error: $build is not a CUDA build" >&2; exit 1; }
 cmake --build "$build" --target gguf-run gguf-quantize quant-bench runtime_gpu_info_device_test
+"$build/apps/gguf-run/gguf-run" devices --json | grep -q '"cuda_build": true' ||
+  { echo "error: $build is not a CUDA build" >&2; exit 1; }
 rm -rf .devkit && mkdir -p .devkit/bin .devkit/lib .devkit/models
 cp "$build/apps/gguf-run/gguf-run" "$build/apps/gguf-quantize/gguf-quantize" "$build/libquant/quant-bench" \
    "$build/tests/runtime/runtime_gpu_info_device_test" .devkit/bin/
