@@ -2,26 +2,14 @@
 // only on CPUs with F and BW). The scheme is dot_avx2.cpp's at twice the width: two 32-blocks, or 64
 // elements of a super-block, per multiply. AVX-512 has no vpsignb, so signed x signed products take
 // |w| and negate a under the mask of negative w; |a| <= 127 keeps that negation exact.
-// GCC 12's AVX-512 intrinsics pass an intentionally undefined register as the merge source, which
-// -Wall reports as uninitialized wherever they are inlined (GCC bug 105593); silence that inside the
-// header only, so this file's own code is still checked.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-
 #include "block_common.h"
 #include "dot_kernels.h"
 #include "dot_x86.h"
+#include "dot_x86_512.h"
 #include "quant/float16.h"
 
 namespace quant {
 namespace {
-
-inline __m512i load512(const void* p) { return _mm512_loadu_si512(p); }
-
-inline __m512i join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
 
 // The 16 int32 sums added pairwise into 8: K-quant kernels finish in 256 bits.
 inline __m256i fold(__m512i v) { return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1)); }

@@ -2,28 +2,12 @@
 // 512-bit register, the signs of IQ2/IQ3 applied to the activations as a 64-bit mask straight from the
 // sign bytes. Compiled with -mavx512f -mavx512bw -mavx2 -mfma -mf16c; only reached after runtime
 // detection. See dot_grid_avx2.cpp for the arithmetic.
-#include <immintrin.h>
-
+#include "dot_x86_512.h"
 #include "grid_runs.h"
 #include "iq_dot.h"
 
 namespace quant {
 namespace {
-
-// Zero-masked forms with every lane selected: GCC 12's unmasked ones trip -Wuninitialized (see
-// dot_iq_avx512.cpp).
-inline __m512 to_float(__m512i v) { return _mm512_maskz_cvtepi32_ps(0xffff, v); }
-
-inline float hsum(__m512 v) {
-    const __m512d vd = _mm512_castps_pd(v);
-    const __m256 lo = _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xff, vd, 0));
-    const __m256 hi = _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xff, vd, 1));
-    const __m256 s8 = _mm256_add_ps(lo, hi);
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 inline __m512i points(const uint64_t* lo, const uint64_t* hi) {
     const auto q = [](uint64_t v) { return static_cast<int64_t>(v); };

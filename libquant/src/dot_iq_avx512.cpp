@@ -1,34 +1,12 @@
 // AVX-512 (F + BW) dot products of the 4-bit table formats (IQ4_NL, IQ4_XS, MXFP4) with Q8 activations:
 // two 32-blocks per 512-bit register, each half carrying its own block scale. Compiled with
 // -mavx512f -mavx512bw -mavx2 -mfma -mf16c; only reached after runtime detection.
-#include <immintrin.h>
-
+#include "dot_x86_512.h"
 #include "iq_blocks.h"
 #include "iq_dot.h"
 
 namespace quant {
 namespace {
-
-// GCC 12's unmasked forms of several AVX-512 intrinsics (insert, broadcast, extract and the 512-to-256
-// casts built on it, int-to-float) pass
-// a self-initialized "undefined" register that -Wuninitialized flags; the zero-masked forms below
-// compute the same with every lane selected.
-inline __m512i join(__m256i lo, __m256i hi) {
-    return _mm512_maskz_inserti64x4(0xff, _mm512_castsi256_si512(lo), hi, 1);
-}
-
-inline __m512 to_float(__m512i v) { return _mm512_maskz_cvtepi32_ps(0xffff, v); }
-
-inline float hsum(__m512 v) {
-    const __m512d vd = _mm512_castps_pd(v);
-    const __m256 lo = _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xff, vd, 0));
-    const __m256 hi = _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xff, vd, 1));
-    const __m256 s8 = _mm256_add_ps(lo, hi);
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 // Levels of two 32-blocks: 128-bit lanes hold (block0 lo, block0 hi, block1 lo, block1 hi), matching
 // the element order of two consecutive activation blocks.

@@ -1,31 +1,14 @@
 // AVX-512 (F + BW) dot products of the ternary formats (TQ1_0, TQ2_0) with Q8_K activations: 64 trits
 // per register, the trit thresholds as byte masks. Compiled with -mavx512f -mavx512bw -mavx2 -mfma
 // -mf16c; only reached after runtime detection. See dot_ternary_avx2.cpp for the arithmetic.
-#include <immintrin.h>
-
 #include <cstring>
 
+#include "dot_x86_512.h"
 #include "iq_blocks.h"
 #include "iq_dot.h"
 
 namespace quant {
 namespace {
-
-// Zero-masked forms with every lane selected: GCC 12's unmasked ones trip -Wuninitialized (see
-// dot_iq_avx512.cpp).
-inline __m512i join(__m256i lo, __m256i hi) { return _mm512_maskz_inserti64x4(0xff, _mm512_castsi256_si512(lo), hi, 1); }
-inline __m512 to_float(__m512i v) { return _mm512_maskz_cvtepi32_ps(0xffff, v); }
-
-inline float hsum(__m512 v) {
-    const __m512d vd = _mm512_castps_pd(v);
-    const __m256 lo = _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xff, vd, 0));
-    const __m256 hi = _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xff, vd, 1));
-    const __m256 s8 = _mm256_add_ps(lo, hi);
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 inline __m256i times3(__m256i v) { return _mm256_add_epi8(_mm256_add_epi8(v, v), v); }

@@ -3,16 +3,11 @@
 // tile; sums stay integer (exact) within a block and are scaled into 16-lane float accumulators.
 // The integer scheme is dot_avx512.cpp's: 64 elements (two 32-blocks, or a quarter of a super-block)
 // per multiply.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-
 #include <cstring>
 
 #include "block_common.h"
 #include "dot_x86.h"
+#include "dot_x86_512.h"
 #include "gemm_kernels.h"
 #include "quant/float16.h"
 #include "quant/gemm.h"
@@ -21,10 +16,6 @@ namespace quant {
 namespace {
 
 constexpr int R = kGemmRows;
-
-inline __m512i load512(const void* p) { return _mm512_loadu_si512(p); }
-
-inline __m512i join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
 
 // Sums of u[i] * s[i] (u unsigned, s signed) scaled per int16 pair: 16 int32 lanes.
 inline __m512i dot_scaled(__m512i u, __m512i s, __m512i scales) {
