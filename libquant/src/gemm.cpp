@@ -9,28 +9,41 @@ namespace quant {
 
 namespace {
 
-bool avx512() {
-    static const bool level = std::string_view(simd_level()) == "avx512";
-    return level;
+std::string_view level() {
+    static const std::string_view l = simd_level();
+    return l;
 }
 
 }  // namespace
 
 GemmFn gemm_function(GgmlType type) {
-    if (!avx512()) return nullptr;
-    static const bool vnni = __builtin_cpu_supports("avx512vnni");
-    switch (type) {
-        case GgmlType::Q8_0: return vnni ? gemm_q8_0_q8_0_avx512vnni : gemm_q8_0_q8_0_avx512;
-        case GgmlType::Q4_0: return vnni ? gemm_q4_0_q8_0_avx512vnni : gemm_q4_0_q8_0_avx512;
-        case GgmlType::Q4_K: return gemm_q4_k_q8_k_avx512;
-        case GgmlType::Q6_K: return gemm_q6_k_q8_k_avx512;
-        default: return nullptr;
+    if (level() == "avx512") {
+        static const bool vnni = __builtin_cpu_supports("avx512vnni");
+        switch (type) {
+            case GgmlType::Q8_0: return vnni ? gemm_q8_0_q8_0_avx512vnni : gemm_q8_0_q8_0_avx512;
+            case GgmlType::Q4_0: return vnni ? gemm_q4_0_q8_0_avx512vnni : gemm_q4_0_q8_0_avx512;
+            case GgmlType::Q4_K: return gemm_q4_k_q8_k_avx512;
+            case GgmlType::Q6_K: return gemm_q6_k_q8_k_avx512;
+            default: return nullptr;
+        }
     }
+    if (level() == "avx2") {
+        switch (type) {
+            case GgmlType::Q8_0: return gemm_q8_0_q8_0_avx2;
+            case GgmlType::Q4_0: return gemm_q4_0_q8_0_avx2;
+            case GgmlType::Q4_K: return gemm_q4_k_q8_k_avx2;
+            case GgmlType::Q6_K: return gemm_q6_k_q8_k_avx2;
+            default: return nullptr;
+        }
+    }
+    return nullptr;
 }
 
 void quantize_activations(GgmlType act_type, const float* src, void* dst, int64_t n) {
-    if (avx512() && act_type == GgmlType::Q8_0) return quantize_q8_0_avx512(src, dst, n);
-    if (avx512() && act_type == GgmlType::Q8_K) return quantize_q8_k_avx512(src, dst, n);
+    if (level() == "avx512" && act_type == GgmlType::Q8_0) return quantize_q8_0_avx512(src, dst, n);
+    if (level() == "avx512" && act_type == GgmlType::Q8_K) return quantize_q8_k_avx512(src, dst, n);
+    if (level() == "avx2" && act_type == GgmlType::Q8_0) return quantize_q8_0_avx2(src, dst, n);
+    if (level() == "avx2" && act_type == GgmlType::Q8_K) return quantize_q8_k_avx2(src, dst, n);
     quantize_activation_row(act_type, src, dst, n);
 }
 

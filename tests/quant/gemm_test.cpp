@@ -6,10 +6,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <ostream>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "format.h"
@@ -73,6 +75,7 @@ TEST_P(GemmTest, MatchesScalarDot) {
 
 const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
 const bool vnni = avx512 && __builtin_cpu_supports("avx512vnni");
+const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
 
 INSTANTIATE_TEST_SUITE_P(Kernels, GemmTest,
                          ::testing::Values(Kernel{GgmlType::Q8_0, quant::gemm_q8_0_q8_0_avx512, avx512},
@@ -80,9 +83,14 @@ INSTANTIATE_TEST_SUITE_P(Kernels, GemmTest,
                                            Kernel{GgmlType::Q4_0, quant::gemm_q4_0_q8_0_avx512, avx512},
                                            Kernel{GgmlType::Q4_0, quant::gemm_q4_0_q8_0_avx512vnni, vnni},
                                            Kernel{GgmlType::Q4_K, quant::gemm_q4_k_q8_k_avx512, avx512},
-                                           Kernel{GgmlType::Q6_K, quant::gemm_q6_k_q8_k_avx512, avx512}));
+                                           Kernel{GgmlType::Q6_K, quant::gemm_q6_k_q8_k_avx512, avx512},
+                                           Kernel{GgmlType::Q8_0, quant::gemm_q8_0_q8_0_avx2, avx2},
+                                           Kernel{GgmlType::Q4_0, quant::gemm_q4_0_q8_0_avx2, avx2},
+                                           Kernel{GgmlType::Q4_K, quant::gemm_q4_k_q8_k_avx2, avx2},
+                                           Kernel{GgmlType::Q6_K, quant::gemm_q6_k_q8_k_avx2, avx2}));
 
-// The AVX-512 activation quantizers write the reference's bytes: random rows, an all-zero block, and
+// The AVX-512 and AVX2 activation quantizers (the level's through quantize_activations, and each one
+// the CPU runs directly) write the reference's bytes: random rows, an all-zero block, and
 // blocks whose scale is 1 so that halves are exact ties (away from zero for Q8_0, to even for Q8_K),
 // with the largest magnitude negative and appearing with both signs (the first one sets Q8_K's sign).
 TEST(QuantizeActivations, BitExactWithReference) {
@@ -101,12 +109,24 @@ TEST(QuantizeActivations, BitExactWithReference) {
         quant::quantize_activation_row(act, x.data(), want.data(), n);
         quant::quantize_activations(act, x.data(), got.data(), n);
         EXPECT_EQ(got, want) << act;
+        using Quantizer = void (*)(const float*, void*, int64_t);
+        const bool q8_0 = act == GgmlType::Q8_0;
+        const std::pair<Quantizer, bool> direct[] = {
+            {q8_0 ? quant::quantize_q8_0_avx512 : quant::quantize_q8_k_avx512, avx512},
+            {q8_0 ? quant::quantize_q8_0_avx2 : quant::quantize_q8_k_avx2, avx2}};
+        for (const auto& [quantize, runs] : direct) {
+            if (!runs) continue;
+            std::fill(got.begin(), got.end(), uint8_t{0xAA});
+            quantize(x.data(), got.data(), n);
+            EXPECT_EQ(got, want) << act;
+        }
     }
 }
 
 // gemm_function offers a kernel exactly where the SIMD level has one, and none for other types.
 TEST(GemmFunction, ByTypeAndLevel) {
-    const bool offered = std::string(quant::simd_level()) == "avx512";
+    const std::string level = quant::simd_level();
+    const bool offered = level == "avx512" || level == "avx2";
     for (const GgmlType t : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
         EXPECT_EQ(quant::gemm_function(t) != nullptr, offered) << t;
     }

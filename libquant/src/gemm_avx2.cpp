@@ -1,0 +1,276 @@
+// AVX2 tile kernels (compiled with -mavx2 -mfma -mf16c; gemm.cpp picks them only where the SIMD level
+// is avx2): 4 weight rows times NC activation rows. With 16 vector registers the tile is walked one
+// weight row at a time: each of its blocks is unpacked once and multiplied with the NC activation
+// rows, whose blocks are read again for each weight row (they stay in L1). Sums stay integer (exact)
+// within a block and are scaled into one 8-lane float accumulator per activation row, so every
+// output is computed the same way whatever NC is. The integer schemes are dot_avx2.cpp's.
+#include <cstring>
+
+#include "block_common.h"
+#include "dot_x86.h"
+#include "gemm_kernels.h"
+#include "quant/float16.h"
+#include "quant/gemm.h"
+
+namespace quant {
+namespace {
+
+template <typename Block>
+inline const Block* row(const void* w, size_t stride, int r) {
+    return reinterpret_cast<const Block*>(static_cast<const uint8_t*>(w) + static_cast<size_t>(r) * stride);
+}
+
+template <typename Block>
+inline const Block& block(const void* const* a, int c, int64_t i) {
+    return static_cast<const Block*>(a[c])[i];
+}
+
+template <int NC>
+inline void store(const __m256 (&acc)[NC], int r, float* out) {
+    for (int c = 0; c < NC; ++c) out[r * kGemmCols + c] = hsum(acc[c]);
+}
+
+// --- Q8_0 and Q4_0 x Q8_0 -----------------------------------------------------------------------
+
+// Signed levels (|level| <= 127) of one 32-block by the sign transfer |w| * (a * sign(w)).
+template <int NC>
+inline void signed_block(__m256i levels, float dw, const void* const* a, int64_t b, __m256 (&acc)[NC]) {
+    const __m256i abs = _mm256_sign_epi8(levels, levels);
+    for (int c = 0; c < NC; ++c) {
+        const BlockQ8_0& y = block<BlockQ8_0>(a, c, b);
+        const __m256i s = dot_u8_i8(abs, _mm256_sign_epi8(load(y.qs), levels));
+        acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw * fp16(y.d)), acc[c]);
+    }
+}
+
+template <int NC>
+void q8_0_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
+    for (int r = 0; r < kGemmRows; ++r) {
+        const BlockQ8_0* x = row<BlockQ8_0>(w, stride, r);
+        __m256 acc[NC];
+        for (auto& v : acc) v = _mm256_setzero_ps();
+        for (int64_t b = 0; b < n / kQK; ++b) signed_block(load(x[b].qs), fp16(x[b].d), a, b, acc);
+        store(acc, r, out);
+    }
+}
+
+template <int NC>
+void q4_0_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
+    const __m256i eight = _mm256_set1_epi8(8);
+    for (int r = 0; r < kGemmRows; ++r) {
+        const BlockQ4_0* x = row<BlockQ4_0>(w, stride, r);
+        __m256 acc[NC];
+        for (auto& v : acc) v = _mm256_setzero_ps();
+        for (int64_t b = 0; b < n / kQK; ++b) {
+            signed_block(_mm256_sub_epi8(nibbles32(x[b].qs), eight), fp16(x[b].d), a, b, acc);
+        }
+        store(acc, r, out);
+    }
+}
+
+// --- Q4_K x Q8_K --------------------------------------------------------------------------------
+
+template <int NC>
+void q4_k_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int r = 0; r < kGemmRows; ++r) {
+        const BlockQ4_K* x = row<BlockQ4_K>(w, stride, r);
+        __m256 acc[NC];
+        for (auto& v : acc) v = _mm256_setzero_ps();
+        for (int64_t i = 0; i < n / kQKK; ++i) {
+            // the minimums' sums in scalar code: a vector load of bytes just written one by one would stall
+            uint8_t sc[8], m[8];
+            for (int j = 0; j < 8; ++j) unpack_scale_min_k4(j, x[i].scales, sc[j], m[j]);
+            __m256i sumi[NC];
+            for (auto& v : sumi) v = _mm256_setzero_si256();
+            for (int j = 0; j < 4; ++j) {
+                const __m256i q = load(x[i].qs + 32 * j);
+                const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+                const __m256i slo = _mm256_set1_epi16(sc[2 * j]), shi = _mm256_set1_epi16(sc[2 * j + 1]);
+                for (int c = 0; c < NC; ++c) {
+                    const int8_t* qs = block<BlockQ8_K>(a, c, i).qs + 64 * j;
+                    sumi[c] = _mm256_add_epi32(sumi[c], _mm256_madd_epi16(_mm256_maddubs_epi16(lo, load(qs)), slo));
+                    sumi[c] = _mm256_add_epi32(sumi[c], _mm256_madd_epi16(_mm256_maddubs_epi16(hi, load(qs + 32)), shi));
+                }
+            }
+            const float d = fp16(x[i].d), dmin = fp16(x[i].dmin);
+            for (int c = 0; c < NC; ++c) {
+                const BlockQ8_K& y = block<BlockQ8_K>(a, c, i);
+                int summ = 0;
+                for (int j = 0; j < 8; ++j) summ += m[j] * (y.bsums[2 * j] + y.bsums[2 * j + 1]);
+                acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi[c]), _mm256_set1_ps(d * y.d), acc[c]);
+                // taken off per block in the first lane: kept apart, the minimums' total and the
+                // accumulators' would be large and cancel
+                const __m256 min = _mm256_setr_ps(static_cast<float>(summ), 0, 0, 0, 0, 0, 0, 0);
+                acc[c] = _mm256_fnmadd_ps(min, _mm256_set1_ps(dmin * y.d), acc[c]);
+            }
+        }
+        store(acc, r, out);
+    }
+}
+
+// --- Q6_K x Q8_K --------------------------------------------------------------------------------
+
+template <int NC>
+void q6_k_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
+    for (int r = 0; r < kGemmRows; ++r) {
+        const BlockQ6_K* x = row<BlockQ6_K>(w, stride, r);
+        __m256 acc[NC];
+        for (auto& v : acc) v = _mm256_setzero_ps();
+        for (int64_t i = 0; i < n / kQKK; ++i) {
+            const int8_t* sc = x[i].scales;
+            __m256i sumi[NC];
+            for (auto& v : sumi) v = _mm256_setzero_si256();
+            for (int half = 0; half < 2; ++half) {
+                const __m256i qh = load(x[i].qh + 32 * half);
+                for (int quarter = 0; quarter < 4; ++quarter) {
+                    // quarters 0|1 are the low nibbles of ql's two 32-byte runs, quarters 2|3 their high ones
+                    const __m256i ql = load(x[i].ql + 64 * half + 32 * (quarter % 2));
+                    const __m256i low = _mm256_and_si256(quarter < 2 ? ql : _mm256_srli_epi16(ql, 4), m4);
+                    const __m256i high = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * quarter), m3);
+                    // levels go in as level + 32 (0..63, unsigned); the 32 * a comes back out below
+                    const __m256i levels = _mm256_or_si256(low, _mm256_slli_epi16(high, 4));
+                    const int sb = 8 * half + 2 * quarter;
+                    const __m256i scales = scale_pair(sc[sb], sc[sb + 1]);
+                    for (int c = 0; c < NC; ++c) {
+                        const __m256i p = _mm256_maddubs_epi16(levels, load(block<BlockQ8_K>(a, c, i).qs + 16 * sb));
+                        sumi[c] = _mm256_add_epi32(sumi[c], _mm256_madd_epi16(p, scales));
+                    }
+                }
+            }
+            const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(sc));
+            const float d = fp16(x[i].d);
+            for (int c = 0; c < NC; ++c) {
+                const BlockQ8_K& y = block<BlockQ8_K>(a, c, i);
+                const __m256i total = _mm256_sub_epi32(sumi[c], _mm256_slli_epi32(scaled_block_sums(sc8, y), 5));
+                acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_set1_ps(d * y.d), acc[c]);
+            }
+        }
+        store(acc, r, out);
+    }
+}
+
+// --- activation rows -----------------------------------------------------------------------------
+
+inline __m256 abs_ps(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
+
+inline float hmax(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
+// Sixteen int32 in -128..127 as sixteen bytes, in order.
+inline __m128i to_int8(__m256i lo, __m256i hi) {
+    const __m256i words = _mm256_permute4x64_epi64(_mm256_packs_epi32(lo, hi), 0xD8);
+    return _mm_packs_epi16(_mm256_castsi256_si128(words), _mm256_extracti128_si256(words, 1));
+}
+
+// ggml's Q8_0 rounding, ties away from zero: the truncation, plus one towards v's sign where the
+// (exact) remainder is at least a half.
+inline __m256i round_half_away(__m256 v) {
+    const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    const __m256 away = _mm256_cmp_ps(abs_ps(_mm256_sub_ps(v, t)), _mm256_set1_ps(0.5f), _CMP_GE_OQ);
+    const __m256 one = _mm256_or_ps(_mm256_and_ps(v, _mm256_set1_ps(-0.0f)), _mm256_set1_ps(1.0f));
+    return _mm256_cvttps_epi32(_mm256_add_ps(t, _mm256_and_ps(away, one)));
+}
+
+}  // namespace
+
+void quantize_q8_0_avx2(const float* x, void* dst, int64_t n) {
+    auto* y = static_cast<BlockQ8_0*>(dst);
+    for (int64_t i = 0; i < n / kQK; ++i, x += kQK) {
+        __m256 v[4], m = _mm256_setzero_ps();
+        for (int k = 0; k < 4; ++k) {
+            v[k] = _mm256_loadu_ps(x + 8 * k);
+            m = _mm256_max_ps(m, abs_ps(v[k]));
+        }
+        const float d = hmax(m) / 127;
+        const __m256 id = _mm256_set1_ps(d ? 1.0f / d : 0.0f);
+        y[i].d = f32_to_f16(d);
+        for (int k = 0; k < 2; ++k) {
+            const __m128i q = to_int8(round_half_away(_mm256_mul_ps(v[2 * k], id)),
+                                      round_half_away(_mm256_mul_ps(v[2 * k + 1], id)));
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(y[i].qs + 16 * k), q);
+        }
+    }
+}
+
+void quantize_q8_k_avx2(const float* x, void* dst, int64_t n) {
+    auto* y = static_cast<BlockQ8_K*>(dst);
+    for (int64_t i = 0; i < n / kQKK; ++i, x += kQKK) {
+        __m256 m = _mm256_setzero_ps();
+        for (int j = 0; j < kQKK; j += 8) m = _mm256_max_ps(m, abs_ps(_mm256_loadu_ps(x + j)));
+        const float amax = hmax(m);
+        if (!amax) {
+            std::memset(&y[i], 0, sizeof y[i]);
+            continue;
+        }
+        // the signed value of the first element of largest magnitude, as the reference picks it
+        float max = 0;
+        for (int j = 0; j < kQKK; j += 8) {
+            const __m256 hit = _mm256_cmp_ps(abs_ps(_mm256_loadu_ps(x + j)), _mm256_set1_ps(amax), _CMP_EQ_OQ);
+            if (const int bits = _mm256_movemask_ps(hit)) {
+                max = x[j + __builtin_ctz(static_cast<unsigned>(bits))];
+                break;
+            }
+        }
+        const float iscale = -127.f / max;
+        const __m256 is = _mm256_set1_ps(iscale);
+        const __m256i limit = _mm256_set1_epi32(127);
+        for (int j = 0; j < kQKK / 16; ++j) {
+            // rounds to even, the conversion's default mode, as the reference's nearest_int
+            const __m256i lo = _mm256_min_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 16 * j), is)), limit);
+            const __m256i hi = _mm256_min_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 16 * j + 8), is)), limit);
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(y[i].qs + 16 * j), to_int8(lo, hi));
+            y[i].bsums[j] = static_cast<int16_t>(hsum(_mm256_add_epi32(lo, hi)));
+        }
+        y[i].d = 1 / iscale;
+    }
+}
+
+namespace {
+
+using TileFn = void (*)(int64_t, const void*, size_t, const void* const*, float*);
+
+template <template <int> class K>
+void dispatch(int64_t n, const void* w, size_t stride, const void* const* a, int nc, float* out) {
+    static constexpr TileFn by_cols[kGemmCols + 1] = {nullptr, K<1>::run, K<2>::run, K<3>::run, K<4>::run};
+    by_cols[nc](n, w, stride, a, out);
+}
+
+template <int NC>
+struct Q8_0Tile {
+    static void run(int64_t n, const void* w, size_t s, const void* const* a, float* o) { q8_0_tile<NC>(n, w, s, a, o); }
+};
+template <int NC>
+struct Q4_0Tile {
+    static void run(int64_t n, const void* w, size_t s, const void* const* a, float* o) { q4_0_tile<NC>(n, w, s, a, o); }
+};
+template <int NC>
+struct Q4_KTile {
+    static void run(int64_t n, const void* w, size_t s, const void* const* a, float* o) { q4_k_tile<NC>(n, w, s, a, o); }
+};
+template <int NC>
+struct Q6_KTile {
+    static void run(int64_t n, const void* w, size_t s, const void* const* a, float* o) { q6_k_tile<NC>(n, w, s, a, o); }
+};
+
+}  // namespace
+
+void gemm_q8_0_q8_0_avx2(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
+    dispatch<Q8_0Tile>(n, w, w_stride, a, nc, out);
+}
+void gemm_q4_0_q8_0_avx2(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
+    dispatch<Q4_0Tile>(n, w, w_stride, a, nc, out);
+}
+void gemm_q4_k_q8_k_avx2(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
+    dispatch<Q4_KTile>(n, w, w_stride, a, nc, out);
+}
+void gemm_q6_k_q8_k_avx2(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
+    dispatch<Q6_KTile>(n, w, w_stride, a, nc, out);
+}
+
+}  // namespace quant
