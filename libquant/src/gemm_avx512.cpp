@@ -178,18 +178,39 @@ __attribute__((target("avx512vnni"))) void q4_0_tile_vnni(int64_t n, const void*
     store(acc, out);
 }
 
-// --- Q4_K x Q8_K --------------------------------------------------------------------------------
+// --- Q4_K and Q5_K x Q8_K ------------------------------------------------------------------------
 
-template <int NC>
-void q4_k_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
+// levels[j] holds elements 64j..64j+63: the low nibbles of qs[32j..32j+31], then their high nibbles.
+inline void unpack_levels(const BlockQ4_K& x, __m512i (&levels)[4]) {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int j = 0; j < 4; ++j) {
+        const __m256i q = load(x.qs + 32 * j);
+        levels[j] = join(_mm256_and_si256(q, m4), _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
+    }
+}
+
+// The same plus bit 4 of element 32b + l from bit b of qh[l] (0..31, still unsigned).
+inline void unpack_levels(const BlockQ5_K& x, __m512i (&levels)[4]) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    const __m256i qh = load(x.qh);
+    // bit b of each byte moved to bit 4 (the 16-bit shift's spill from the next byte is masked off)
+    auto bit4 = [&](int b) { return _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, b), one), 4); };
+    for (int j = 0; j < 4; ++j) {
+        const __m256i q = load(x.qs + 32 * j);
+        levels[j] = join(_mm256_or_si256(_mm256_and_si256(q, m4), bit4(2 * j)),
+                         _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), bit4(2 * j + 1)));
+    }
+}
+
+template <typename Block, int NC>
+void k4_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
     __m512 acc[R][NC];
     for (auto& ar : acc) {
         for (auto& v : ar) v = _mm512_setzero_ps();
     }
     for (int64_t i = 0; i < n / kQKK; ++i) {
         for (int r = 0; r < R; ++r) {
-            const BlockQ4_K& x = row<BlockQ4_K>(w, stride, r)[i];
+            const Block& x = row<Block>(w, stride, r)[i];
             uint8_t sc[8], m[8], m16[16];
             for (int j = 0; j < 8; ++j) {
                 unpack_scale_min_k4(j, x.scales, sc[j], m[j]);
@@ -197,11 +218,8 @@ void q4_k_tile(int64_t n, const void* w, size_t stride, const void* const* a, fl
             }
             const __m256i mins = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(m16)));
             __m512i levels[4], scales[4];
-            for (int j = 0; j < 4; ++j) {
-                const __m256i q = load(x.qs + 32 * j);
-                levels[j] = join(_mm256_and_si256(q, m4), _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
-                scales[j] = join(_mm256_set1_epi16(sc[2 * j]), _mm256_set1_epi16(sc[2 * j + 1]));
-            }
+            unpack_levels(x, levels);
+            for (int j = 0; j < 4; ++j) scales[j] = join(_mm256_set1_epi16(sc[2 * j]), _mm256_set1_epi16(sc[2 * j + 1]));
             const float d = fp16(x.d), dmin = fp16(x.dmin);
             for (int c = 0; c < NC; ++c) {
                 const BlockQ8_K& y = static_cast<const BlockQ8_K*>(a[c])[i];
@@ -350,7 +368,11 @@ struct Q4_0VnniTile {
 };
 template <int NC>
 struct Q4_KTile {
-    static void run(int64_t n, const void* w, size_t s, const void* const* a, float* o) { q4_k_tile<NC>(n, w, s, a, o); }
+    static void run(int64_t n, const void* w, size_t s, const void* const* a, float* o) { k4_tile<BlockQ4_K, NC>(n, w, s, a, o); }
+};
+template <int NC>
+struct Q5_KTile {
+    static void run(int64_t n, const void* w, size_t s, const void* const* a, float* o) { k4_tile<BlockQ5_K, NC>(n, w, s, a, o); }
 };
 template <int NC>
 struct Q6_KTile {
@@ -373,6 +395,9 @@ void gemm_q4_0_q8_0_avx512vnni(int64_t n, const void* w, size_t w_stride, const 
 }
 void gemm_q4_k_q8_k_avx512(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
     dispatch<Q4_KTile>(n, w, w_stride, a, nc, out);
+}
+void gemm_q5_k_q8_k_avx512(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
+    dispatch<Q5_KTile>(n, w, w_stride, a, nc, out);
 }
 void gemm_q6_k_q8_k_avx512(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
     dispatch<Q6_KTile>(n, w, w_stride, a, nc, out);

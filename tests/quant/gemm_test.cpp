@@ -83,6 +83,7 @@ INSTANTIATE_TEST_SUITE_P(Kernels, GemmTest,
                                            Kernel{GgmlType::Q4_0, quant::gemm_q4_0_q8_0_avx512, avx512},
                                            Kernel{GgmlType::Q4_0, quant::gemm_q4_0_q8_0_avx512vnni, vnni},
                                            Kernel{GgmlType::Q4_K, quant::gemm_q4_k_q8_k_avx512, avx512},
+                                           Kernel{GgmlType::Q5_K, quant::gemm_q5_k_q8_k_avx512, avx512},
                                            Kernel{GgmlType::Q6_K, quant::gemm_q6_k_q8_k_avx512, avx512},
                                            Kernel{GgmlType::Q8_0, quant::gemm_q8_0_q8_0_avx2, avx2},
                                            Kernel{GgmlType::Q4_0, quant::gemm_q4_0_q8_0_avx2, avx2},
@@ -130,7 +131,8 @@ TEST(GemmFunction, ByTypeAndLevel) {
     for (const GgmlType t : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
         EXPECT_EQ(quant::gemm_function(t) != nullptr, offered) << t;
     }
-    EXPECT_EQ(quant::gemm_function(GgmlType::Q5_K), nullptr);
+    EXPECT_EQ(quant::gemm_function(GgmlType::Q5_K) != nullptr, level == "avx512");
+    EXPECT_EQ(quant::gemm_function(GgmlType::Q3_K), nullptr);
     EXPECT_EQ(quant::gemm_function(GgmlType::BF16), nullptr);
 }
 
