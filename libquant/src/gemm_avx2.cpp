@@ -68,13 +68,30 @@ void q4_0_tile(int64_t n, const void* w, size_t stride, const void* const* a, fl
     }
 }
 
-// --- Q4_K x Q8_K --------------------------------------------------------------------------------
+// --- Q4_K and Q5_K x Q8_K ------------------------------------------------------------------------
 
-template <int NC>
-void q4_k_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
+// Elements 64j..64j+31 (lo) and 64j+32..64j+63 (hi): the low and high nibbles of qs[32j..32j+31].
+inline void unpack_levels(const BlockQ4_K& x, int j, __m256i& lo, __m256i& hi) {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m256i q = load(x.qs + 32 * j);
+    lo = _mm256_and_si256(q, m4);
+    hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+}
+
+// The same plus bit 4 of element 32b + l from bit b of qh[l] (0..31, still unsigned); the 16-bit
+// shift's spill from the next byte is masked off.
+inline void unpack_levels(const BlockQ5_K& x, int j, __m256i& lo, __m256i& hi) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    const __m256i q = load(x.qs + 32 * j), qh = _mm256_srli_epi16(load(x.qh), 2 * j);
+    lo = _mm256_or_si256(_mm256_and_si256(q, m4), _mm256_slli_epi16(_mm256_and_si256(qh, one), 4));
+    hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4),
+                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 1), one), 4));
+}
+
+template <typename Block, int NC>
+void k4_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
     for (int r = 0; r < kGemmRows; ++r) {
-        const BlockQ4_K* x = row<BlockQ4_K>(w, stride, r);
+        const Block* x = row<Block>(w, stride, r);
         __m256 acc[NC];
         for (auto& v : acc) v = _mm256_setzero_ps();
         for (int64_t i = 0; i < n / kQKK; ++i) {
@@ -84,8 +101,8 @@ void q4_k_tile(int64_t n, const void* w, size_t stride, const void* const* a, fl
             __m256i sumi[NC];
             for (auto& v : sumi) v = _mm256_setzero_si256();
             for (int j = 0; j < 4; ++j) {
-                const __m256i q = load(x[i].qs + 32 * j);
-                const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+                __m256i lo, hi;
+                unpack_levels(x[i], j, lo, hi);
                 const __m256i slo = _mm256_set1_epi16(sc[2 * j]), shi = _mm256_set1_epi16(sc[2 * j + 1]);
                 for (int c = 0; c < NC; ++c) {
                     const int8_t* qs = block<BlockQ8_K>(a, c, i).qs + 64 * j;
@@ -251,7 +268,11 @@ struct Q4_0Tile {
 };
 template <int NC>
 struct Q4_KTile {
-    static void run(int64_t n, const void* w, size_t s, const void* const* a, float* o) { q4_k_tile<NC>(n, w, s, a, o); }
+    static void run(int64_t n, const void* w, size_t s, const void* const* a, float* o) { k4_tile<BlockQ4_K, NC>(n, w, s, a, o); }
+};
+template <int NC>
+struct Q5_KTile {
+    static void run(int64_t n, const void* w, size_t s, const void* const* a, float* o) { k4_tile<BlockQ5_K, NC>(n, w, s, a, o); }
 };
 template <int NC>
 struct Q6_KTile {
@@ -268,6 +289,9 @@ void gemm_q4_0_q8_0_avx2(int64_t n, const void* w, size_t w_stride, const void* 
 }
 void gemm_q4_k_q8_k_avx2(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
     dispatch<Q4_KTile>(n, w, w_stride, a, nc, out);
+}
+void gemm_q5_k_q8_k_avx2(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
+    dispatch<Q5_KTile>(n, w, w_stride, a, nc, out);
 }
 void gemm_q6_k_q8_k_avx2(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
     dispatch<Q6_KTile>(n, w, w_stride, a, nc, out);
