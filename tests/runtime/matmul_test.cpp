@@ -77,7 +77,8 @@ INSTANTIATE_TEST_SUITE_P(Types, MatmulTest,
                          ::testing::Values(Case{GgmlType::F32, 1e-6}, Case{GgmlType::F16, 1e-6},
                                            Case{GgmlType::BF16, 1e-6}, Case{GgmlType::Q8_0, 1e-2},
                                            Case{GgmlType::Q4_0, 1e-2}, Case{GgmlType::Q4_K, 2e-2},
-                                           Case{GgmlType::Q6_K, 2e-2}, Case{GgmlType::IQ4_XS, 2e-2},
+                                           Case{GgmlType::Q5_K, 2e-2}, Case{GgmlType::Q6_K, 2e-2},
+                                           Case{GgmlType::Q3_K, 2e-2}, Case{GgmlType::IQ4_XS, 2e-2},
                                            Case{GgmlType::MXFP4, 2e-2}),
                          [](const auto& info) { return std::string(gguf::type_name(info.param.type)); });
 
