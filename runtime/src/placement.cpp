@@ -60,11 +60,12 @@ std::vector<PlacementRule> cpu_moe_rules() { return {PlacementRule(kExpertPatter
 
 std::vector<PlacementRule> n_cpu_moe_rules(int n_layers) {
     if (n_layers < 0) throw Error("--n-cpu-moe must be >= 0, got " + std::to_string(n_layers));
-    std::vector<PlacementRule> rules;
-    for (int il = 0; il < n_layers; ++il) {
-        rules.emplace_back("blk\\." + std::to_string(il) + kExpertPattern, Device::cpu(), "--n-cpu-moe");
-    }
-    return rules;
+    if (n_layers == 0) return {};
+    // one rule for blocks 0..N-1, so the plan lists it once however many layers it covers
+    std::string blocks;
+    for (int il = 0; il < n_layers; ++il) blocks += (il ? "|" : "") + std::to_string(il);
+    return {PlacementRule("blk\\.(" + blocks + ")" + kExpertPattern, Device::cpu(),
+                          "--n-cpu-moe " + std::to_string(n_layers))};
 }
 
 PlacementPlan PlacementPlan::build(const std::vector<TensorDesc>& tensors, int n_layer,

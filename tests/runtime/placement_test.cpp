@@ -70,6 +70,7 @@ TEST(Placement, CpuMoeRules) {
     PlacementOptions o;
     o.n_gpu_layers = -1;
     o.overrides = runtime::n_cpu_moe_rules(2);
+    ASSERT_EQ(o.overrides.size(), 1u);  // one rule for blocks 0 and 1
     auto plan = PlacementPlan::build(moe_tensors(), 4, o, kOneGpu);
     EXPECT_EQ(plan.device_of("blk.0.ffn_gate_exps.weight"), Device::cpu());
     EXPECT_EQ(plan.device_of("blk.1.ffn_down_exps.weight"), Device::cpu());
@@ -83,6 +84,13 @@ TEST(Placement, CpuMoeRules) {
     }
     EXPECT_EQ(plan.device_of("blk.3.attn_q.weight"), Device::cuda(0));
     EXPECT_THROW(runtime::n_cpu_moe_rules(-1), runtime::Error);
+    EXPECT_TRUE(runtime::n_cpu_moe_rules(0).empty());
+    // block 1's rule must not take block 10, 11, ...: the block number ends at its dot
+    o.overrides = runtime::n_cpu_moe_rules(2);
+    auto many = moe_tensors();
+    many.push_back({"blk.10.ffn_up_exps.weight", 10});
+    plan = PlacementPlan::build(many, 11, o, kOneGpu);
+    EXPECT_EQ(plan.device_of("blk.10.ffn_up_exps.weight"), Device::cuda(0));
 }
 
 TEST(Placement, CpuOnlyBuild) {
