@@ -340,67 +340,26 @@ void quantize_q8_k_avx512(const float* x, void* dst, int64_t n) {
     }
 }
 
-namespace {
-
-using TileFn = void (*)(int64_t, const void*, size_t, const void* const*, float*);
-
-template <template <int> class K>
-void dispatch(int64_t n, const void* w, size_t stride, const void* const* a, int nc, float* out) {
-    static constexpr TileFn by_cols[kGemmCols + 1] = {nullptr, K<1>::run, K<2>::run, K<3>::run, K<4>::run};
-    by_cols[nc](n, w, stride, a, out);
-}
-
-template <int NC>
-struct Q8_0Tile {
-    static void run(int64_t n, const void* w, size_t s, const void* const* a, float* o) { q8_0_tile<NC>(n, w, s, a, o); }
-};
-template <int NC>
-struct Q8_0VnniTile {
-    static void run(int64_t n, const void* w, size_t s, const void* const* a, float* o) { q8_0_tile_vnni<NC>(n, w, s, a, o); }
-};
-template <int NC>
-struct Q4_0Tile {
-    static void run(int64_t n, const void* w, size_t s, const void* const* a, float* o) { q4_0_tile<NC>(n, w, s, a, o); }
-};
-template <int NC>
-struct Q4_0VnniTile {
-    static void run(int64_t n, const void* w, size_t s, const void* const* a, float* o) { q4_0_tile_vnni<NC>(n, w, s, a, o); }
-};
-template <int NC>
-struct Q4_KTile {
-    static void run(int64_t n, const void* w, size_t s, const void* const* a, float* o) { k4_tile<BlockQ4_K, NC>(n, w, s, a, o); }
-};
-template <int NC>
-struct Q5_KTile {
-    static void run(int64_t n, const void* w, size_t s, const void* const* a, float* o) { k4_tile<BlockQ5_K, NC>(n, w, s, a, o); }
-};
-template <int NC>
-struct Q6_KTile {
-    static void run(int64_t n, const void* w, size_t s, const void* const* a, float* o) { q6_k_tile<NC>(n, w, s, a, o); }
-};
-
-}  // namespace
-
 void gemm_q8_0_q8_0_avx512(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
-    dispatch<Q8_0Tile>(n, w, w_stride, a, nc, out);
+    by_columns(nc, [&](auto c) { q8_0_tile<c>(n, w, w_stride, a, out); });
 }
 void gemm_q8_0_q8_0_avx512vnni(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
-    dispatch<Q8_0VnniTile>(n, w, w_stride, a, nc, out);
+    by_columns(nc, [&](auto c) { q8_0_tile_vnni<c>(n, w, w_stride, a, out); });
 }
 void gemm_q4_0_q8_0_avx512(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
-    dispatch<Q4_0Tile>(n, w, w_stride, a, nc, out);
+    by_columns(nc, [&](auto c) { q4_0_tile<c>(n, w, w_stride, a, out); });
 }
 void gemm_q4_0_q8_0_avx512vnni(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
-    dispatch<Q4_0VnniTile>(n, w, w_stride, a, nc, out);
+    by_columns(nc, [&](auto c) { q4_0_tile_vnni<c>(n, w, w_stride, a, out); });
 }
 void gemm_q4_k_q8_k_avx512(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
-    dispatch<Q4_KTile>(n, w, w_stride, a, nc, out);
+    by_columns(nc, [&](auto c) { k4_tile<BlockQ4_K, c>(n, w, w_stride, a, out); });
 }
 void gemm_q5_k_q8_k_avx512(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
-    dispatch<Q5_KTile>(n, w, w_stride, a, nc, out);
+    by_columns(nc, [&](auto c) { k4_tile<BlockQ5_K, c>(n, w, w_stride, a, out); });
 }
 void gemm_q6_k_q8_k_avx512(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
-    dispatch<Q6_KTile>(n, w, w_stride, a, nc, out);
+    by_columns(nc, [&](auto c) { q6_k_tile<c>(n, w, w_stride, a, out); });
 }
 
 }  // namespace quant
