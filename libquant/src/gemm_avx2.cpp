@@ -126,6 +126,46 @@ void k4_tile(int64_t n, const void* w, size_t stride, const void* const* a, floa
     }
 }
 
+// --- Q3_K x Q8_K --------------------------------------------------------------------------------
+
+template <int NC>
+void q3_k_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
+    const __m256i m3 = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
+    for (int r = 0; r < kGemmRows; ++r) {
+        const BlockQ3_K* x = row<BlockQ3_K>(w, stride, r);
+        __m256 acc[NC];
+        for (auto& v : acc) v = _mm256_setzero_ps();
+        for (int64_t i = 0; i < n / kQKK; ++i) {
+            int8_t sc[16];
+            unpack_q3_k_scales(x[i].scales, sc);
+            const __m256i hm = load(x[i].hmask);
+            __m256i sumi[NC];
+            for (auto& v : sumi) v = _mm256_setzero_si256();
+            for (int s = 0; s < 8; ++s) {
+                // elements 32s..32s+31 as level + 4 (0..7, unsigned): two low bits from qs, bit 2 from
+                // bit s of hmask; the 4 * a comes back out below
+                const __m256i q = _mm256_srli_epi16(load(x[i].qs + 32 * (s / 4)), 2 * (s % 4));
+                const __m256i bit = _mm256_set1_epi8(static_cast<char>(1 << s));
+                const __m256i high = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), bit), four);
+                const __m256i levels = _mm256_or_si256(_mm256_and_si256(q, m3), high);
+                const __m256i scales = scale_pair(sc[2 * s], sc[2 * s + 1]);
+                for (int c = 0; c < NC; ++c) {
+                    const __m256i p = _mm256_maddubs_epi16(levels, load(block<BlockQ8_K>(a, c, i).qs + 32 * s));
+                    sumi[c] = _mm256_add_epi32(sumi[c], _mm256_madd_epi16(p, scales));
+                }
+            }
+            const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(sc));
+            const float d = fp16(x[i].d);
+            for (int c = 0; c < NC; ++c) {
+                const BlockQ8_K& y = block<BlockQ8_K>(a, c, i);
+                const __m256i total = _mm256_sub_epi32(sumi[c], _mm256_slli_epi32(scaled_block_sums(sc8, y), 2));
+                acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_set1_ps(d * y.d), acc[c]);
+            }
+        }
+        store(acc, r, out);
+    }
+}
+
 // --- Q6_K x Q8_K --------------------------------------------------------------------------------
 
 template <int NC>
@@ -253,6 +293,9 @@ void gemm_q8_0_q8_0_avx2(int64_t n, const void* w, size_t w_stride, const void* 
 }
 void gemm_q4_0_q8_0_avx2(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
     by_columns(nc, [&](auto c) { q4_0_tile<c>(n, w, w_stride, a, out); });
+}
+void gemm_q3_k_q8_k_avx2(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
+    by_columns(nc, [&](auto c) { q3_k_tile<c>(n, w, w_stride, a, out); });
 }
 void gemm_q4_k_q8_k_avx2(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
     by_columns(nc, [&](auto c) { k4_tile<BlockQ4_K, c>(n, w, w_stride, a, out); });

@@ -178,6 +178,51 @@ __attribute__((target("avx512vnni"))) void q4_0_tile_vnni(int64_t n, const void*
     store(acc, out);
 }
 
+// --- Q3_K x Q8_K --------------------------------------------------------------------------------
+
+// Elements 32s..32s+31 of a Q3_K block as level + 4 (0..7, unsigned): two low bits from qs, bit 2
+// from bit s of hmask.
+inline __m256i q3_k_run(const BlockQ3_K& x, __m256i hm, int s) {
+    const __m256i q = load(x.qs + 32 * (s / 4));
+    const __m256i bit = _mm256_set1_epi8(static_cast<char>(1 << s));
+    const __m256i high = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), bit), _mm256_set1_epi8(4));
+    return _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 2 * (s % 4)), _mm256_set1_epi8(3)), high);
+}
+
+template <int NC>
+void q3_k_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
+    __m512 acc[R][NC];
+    for (auto& ar : acc) {
+        for (auto& v : ar) v = _mm512_setzero_ps();
+    }
+    for (int64_t i = 0; i < n / kQKK; ++i) {
+        for (int r = 0; r < R; ++r) {
+            const BlockQ3_K& x = row<BlockQ3_K>(w, stride, r)[i];
+            int8_t sc[16];
+            unpack_q3_k_scales(x.scales, sc);
+            // levels[k] holds elements 64k..64k+63, scales[k] their four sub-block scales
+            const __m256i hm = load(x.hmask);
+            __m512i levels[4], scales[4];
+            for (int k = 0; k < 4; ++k) {
+                levels[k] = join(q3_k_run(x, hm, 2 * k), q3_k_run(x, hm, 2 * k + 1));
+                scales[k] = join(scale_pair(sc[4 * k], sc[4 * k + 1]), scale_pair(sc[4 * k + 2], sc[4 * k + 3]));
+            }
+            const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(sc));
+            const float d = fp16(x.d);
+            for (int c = 0; c < NC; ++c) {
+                const BlockQ8_K& y = static_cast<const BlockQ8_K*>(a[c])[i];
+                __m512i sumi = dot_scaled(levels[0], load512(y.qs), scales[0]);
+                for (int k = 1; k < 4; ++k) sumi = _mm512_add_epi32(sumi, dot_scaled(levels[k], load512(y.qs + 64 * k), scales[k]));
+                // the levels went in plus 4: take 4 * scale * (activation sum) per sub-block back off
+                const __m256i offset = _mm256_slli_epi32(scaled_block_sums(sc8, y), 2);
+                sumi = _mm512_sub_epi32(sumi, _mm512_zextsi256_si512(offset));
+                acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(d * y.d), acc[r][c]);
+            }
+        }
+    }
+    store(acc, out);
+}
+
 // --- Q4_K and Q5_K x Q8_K ------------------------------------------------------------------------
 
 // levels[j] holds elements 64j..64j+63: the low nibbles of qs[32j..32j+31], then their high nibbles.
@@ -351,6 +396,9 @@ void gemm_q4_0_q8_0_avx512(int64_t n, const void* w, size_t w_stride, const void
 }
 void gemm_q4_0_q8_0_avx512vnni(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
     by_columns(nc, [&](auto c) { q4_0_tile_vnni<c>(n, w, w_stride, a, out); });
+}
+void gemm_q3_k_q8_k_avx512(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
+    by_columns(nc, [&](auto c) { q3_k_tile<c>(n, w, w_stride, a, out); });
 }
 void gemm_q4_k_q8_k_avx512(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
     by_columns(nc, [&](auto c) { k4_tile<BlockQ4_K, c>(n, w, w_stride, a, out); });
