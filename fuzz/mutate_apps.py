@@ -1,0 +1,36 @@
+#!/usr/bin/env python3
+"""Runs the apps on randomly corrupted copies of a real model and reports any run that did not end
+with exit status 0, 1 or 2 (a signal or an abort is a crash). Bytes are changed in the metadata head
+and in the tensor-info tail of the header, where the loaders' checks live.
+Usage: fuzz/mutate_apps.py BUILD_DIR MODEL.gguf [runs] [seed]"""
+import os, random, subprocess, sys, tempfile
+
+build, model = sys.argv[1], sys.argv[2]
+runs = int(sys.argv[3]) if len(sys.argv) > 3 else 300
+rng = random.Random(int(sys.argv[4]) if len(sys.argv) > 4 else 1)
+src = open(model, 'rb').read()
+header_end = min(len(src), 150_000)
+tmp = tempfile.mkdtemp(prefix='mutate-apps-')
+bad, out = os.path.join(tmp, 'in.gguf'), os.path.join(tmp, 'out.gguf')
+commands = [
+    [f'{build}/apps/gguf-run/gguf-run', '-m', bad, '-p', 'def f(x):', '-n', '4', '-t', '1', '--temp', '0'],
+    [f'{build}/apps/gguf-quantize/gguf-quantize', bad, out, 'Q4_K_M', '2'],
+    [f'{build}/apps/gguf-inspect/gguf-inspect', bad, '--layers', '--tensors'],
+]
+statuses, crashes = {}, 0
+for i in range(runs):
+    data = bytearray(src)
+    for _ in range(rng.randint(1, 4)):
+        pos = rng.choice([rng.randrange(0, 3000), rng.randrange(header_end - 30_000, header_end)])
+        data[pos] = rng.randrange(256)
+    open(bad, 'wb').write(data)
+    cmd = commands[i % len(commands)]
+    status = subprocess.run(cmd, capture_output=True, timeout=120).returncode
+    statuses[status] = statuses.get(status, 0) + 1
+    if status not in (0, 1, 2):
+        crashes += 1
+        keep = os.path.join(tmp, f'crash-{i}.gguf')
+        os.rename(bad, keep)
+        print(f'crash: {os.path.basename(cmd[0])} exit {status} on {keep}')
+print(f'{runs} runs, exit statuses {dict(sorted(statuses.items()))}, {crashes} crashes')
+sys.exit(1 if crashes else 0)
