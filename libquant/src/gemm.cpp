@@ -22,6 +22,7 @@ GemmFn gemm_function(GgmlType type) {
         switch (type) {
             case GgmlType::Q8_0: return vnni ? gemm_q8_0_q8_0_avx512vnni : gemm_q8_0_q8_0_avx512;
             case GgmlType::Q4_0: return vnni ? gemm_q4_0_q8_0_avx512vnni : gemm_q4_0_q8_0_avx512;
+            case GgmlType::Q2_K: return gemm_q2_k_q8_k_avx512;
             case GgmlType::Q3_K: return gemm_q3_k_q8_k_avx512;
             case GgmlType::Q4_K: return gemm_q4_k_q8_k_avx512;
             case GgmlType::Q5_K: return gemm_q5_k_q8_k_avx512;
@@ -33,6 +34,7 @@ GemmFn gemm_function(GgmlType type) {
         switch (type) {
             case GgmlType::Q8_0: return gemm_q8_0_q8_0_avx2;
             case GgmlType::Q4_0: return gemm_q4_0_q8_0_avx2;
+            case GgmlType::Q2_K: return gemm_q2_k_q8_k_avx2;
             case GgmlType::Q3_K: return gemm_q3_k_q8_k_avx2;
             case GgmlType::Q4_K: return gemm_q4_k_q8_k_avx2;
             case GgmlType::Q5_K: return gemm_q5_k_q8_k_avx2;

@@ -126,6 +126,41 @@ void k4_tile(int64_t n, const void* w, size_t stride, const void* const* a, floa
     }
 }
 
+// --- Q2_K x Q8_K --------------------------------------------------------------------------------
+
+template <int NC>
+void q2_k_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
+    const __m256i m3 = _mm256_set1_epi8(3);
+    for (int r = 0; r < kGemmRows; ++r) {
+        const BlockQ2_K* x = row<BlockQ2_K>(w, stride, r);
+        __m256 acc[NC];
+        for (auto& v : acc) v = _mm256_setzero_ps();
+        for (int64_t i = 0; i < n / kQKK; ++i) {
+            const uint8_t* sc = x[i].scales;
+            __m256i sumi[NC];
+            for (auto& v : sumi) v = _mm256_setzero_si256();
+            for (int s = 0; s < 8; ++s) {
+                // elements 32s..32s+31 (levels 0..3): bit pair s % 4 of a 32-byte run of qs
+                const __m256i levels = _mm256_and_si256(_mm256_srli_epi16(load(x[i].qs + 32 * (s / 4)), 2 * (s % 4)), m3);
+                const __m256i scales = scale_pair(sc[2 * s] & 0xF, sc[2 * s + 1] & 0xF);
+                for (int c = 0; c < NC; ++c) {
+                    const __m256i p = _mm256_maddubs_epi16(levels, load(block<BlockQ8_K>(a, c, i).qs + 32 * s));
+                    sumi[c] = _mm256_add_epi32(sumi[c], _mm256_madd_epi16(p, scales));
+                }
+            }
+            const __m128i mins = _mm_and_si128(_mm_srli_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)), 4),
+                                               _mm_set1_epi8(0x0F));
+            const float d = fp16(x[i].d), dmin = fp16(x[i].dmin);
+            for (int c = 0; c < NC; ++c) {
+                const BlockQ8_K& y = block<BlockQ8_K>(a, c, i);
+                acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi[c]), _mm256_set1_ps(d * y.d), acc[c]);
+                acc[c] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(scaled_block_sums(mins, y)), _mm256_set1_ps(dmin * y.d), acc[c]);
+            }
+        }
+        store(acc, r, out);
+    }
+}
+
 // --- Q3_K x Q8_K --------------------------------------------------------------------------------
 
 template <int NC>
@@ -293,6 +328,9 @@ void gemm_q8_0_q8_0_avx2(int64_t n, const void* w, size_t w_stride, const void* 
 }
 void gemm_q4_0_q8_0_avx2(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
     by_columns(nc, [&](auto c) { q4_0_tile<c>(n, w, w_stride, a, out); });
+}
+void gemm_q2_k_q8_k_avx2(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
+    by_columns(nc, [&](auto c) { q2_k_tile<c>(n, w, w_stride, a, out); });
 }
 void gemm_q3_k_q8_k_avx2(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
     by_columns(nc, [&](auto c) { q3_k_tile<c>(n, w, w_stride, a, out); });

@@ -178,6 +178,46 @@ __attribute__((target("avx512vnni"))) void q4_0_tile_vnni(int64_t n, const void*
     store(acc, out);
 }
 
+// --- Q2_K x Q8_K --------------------------------------------------------------------------------
+
+template <int NC>
+void q2_k_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
+    const __m256i m3 = _mm256_set1_epi8(3);
+    __m512 acc[R][NC];
+    for (auto& ar : acc) {
+        for (auto& v : ar) v = _mm512_setzero_ps();
+    }
+    for (int64_t i = 0; i < n / kQKK; ++i) {
+        for (int r = 0; r < R; ++r) {
+            const BlockQ2_K& x = row<BlockQ2_K>(w, stride, r)[i];
+            const uint8_t* sc = x.scales;
+            // levels[k] holds elements 64k..64k+63 (0..3): bit pairs 2s and 2s + 2 of a 32-byte run of qs,
+            // s = 2 * (k % 2); scales[k] their four sub-block scales (the low nibbles)
+            __m512i levels[4], scales[4];
+            for (int k = 0; k < 4; ++k) {
+                const __m256i q = load(x.qs + 32 * (k / 2));
+                const int s = 2 * (k % 2), sb = 4 * k;
+                levels[k] = join(_mm256_and_si256(_mm256_srli_epi16(q, 2 * s), m3),
+                                 _mm256_and_si256(_mm256_srli_epi16(q, 2 * s + 2), m3));
+                scales[k] = join(scale_pair(sc[sb] & 0xF, sc[sb + 1] & 0xF), scale_pair(sc[sb + 2] & 0xF, sc[sb + 3] & 0xF));
+            }
+            const __m128i mins = _mm_and_si128(_mm_srli_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)), 4),
+                                               _mm_set1_epi8(0x0F));
+            const float d = fp16(x.d), dmin = fp16(x.dmin);
+            for (int c = 0; c < NC; ++c) {
+                const BlockQ8_K& y = static_cast<const BlockQ8_K*>(a[c])[i];
+                __m512i sumi = dot_scaled(levels[0], load512(y.qs), scales[0]);
+                for (int k = 1; k < 4; ++k) sumi = _mm512_add_epi32(sumi, dot_scaled(levels[k], load512(y.qs + 64 * k), scales[k]));
+                const __m256i summ = scaled_block_sums(mins, y);
+                acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(d * y.d), acc[r][c]);
+                acc[r][c] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(_mm512_zextsi256_si512(summ)), _mm512_set1_ps(dmin * y.d),
+                                             acc[r][c]);
+            }
+        }
+    }
+    store(acc, out);
+}
+
 // --- Q3_K x Q8_K --------------------------------------------------------------------------------
 
 // Elements 32s..32s+31 of a Q3_K block as level + 4 (0..7, unsigned): two low bits from qs, bit 2
@@ -396,6 +436,9 @@ void gemm_q4_0_q8_0_avx512(int64_t n, const void* w, size_t w_stride, const void
 }
 void gemm_q4_0_q8_0_avx512vnni(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
     by_columns(nc, [&](auto c) { q4_0_tile_vnni<c>(n, w, w_stride, a, out); });
+}
+void gemm_q2_k_q8_k_avx512(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
+    by_columns(nc, [&](auto c) { q2_k_tile<c>(n, w, w_stride, a, out); });
 }
 void gemm_q3_k_q8_k_avx512(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
     by_columns(nc, [&](auto c) { q3_k_tile<c>(n, w, w_stride, a, out); });

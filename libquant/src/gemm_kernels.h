@@ -12,6 +12,7 @@ void gemm_q8_0_q8_0_avx512(int64_t n, const void* w, size_t w_stride, const void
 void gemm_q8_0_q8_0_avx512vnni(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out);
 void gemm_q4_0_q8_0_avx512(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out);
 void gemm_q4_0_q8_0_avx512vnni(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out);
+void gemm_q2_k_q8_k_avx512(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out);
 void gemm_q3_k_q8_k_avx512(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out);
 void gemm_q4_k_q8_k_avx512(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out);
 void gemm_q5_k_q8_k_avx512(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out);
@@ -19,6 +20,7 @@ void gemm_q6_k_q8_k_avx512(int64_t n, const void* w, size_t w_stride, const void
 
 void gemm_q8_0_q8_0_avx2(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out);
 void gemm_q4_0_q8_0_avx2(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out);
+void gemm_q2_k_q8_k_avx2(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out);
 void gemm_q3_k_q8_k_avx2(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out);
 void gemm_q4_k_q8_k_avx2(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out);
 void gemm_q5_k_q8_k_avx2(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out);

@@ -82,12 +82,14 @@ INSTANTIATE_TEST_SUITE_P(Kernels, GemmTest,
                                            Kernel{GgmlType::Q8_0, quant::gemm_q8_0_q8_0_avx512vnni, vnni},
                                            Kernel{GgmlType::Q4_0, quant::gemm_q4_0_q8_0_avx512, avx512},
                                            Kernel{GgmlType::Q4_0, quant::gemm_q4_0_q8_0_avx512vnni, vnni},
+                                           Kernel{GgmlType::Q2_K, quant::gemm_q2_k_q8_k_avx512, avx512},
                                            Kernel{GgmlType::Q3_K, quant::gemm_q3_k_q8_k_avx512, avx512},
                                            Kernel{GgmlType::Q4_K, quant::gemm_q4_k_q8_k_avx512, avx512},
                                            Kernel{GgmlType::Q5_K, quant::gemm_q5_k_q8_k_avx512, avx512},
                                            Kernel{GgmlType::Q6_K, quant::gemm_q6_k_q8_k_avx512, avx512},
                                            Kernel{GgmlType::Q8_0, quant::gemm_q8_0_q8_0_avx2, avx2},
                                            Kernel{GgmlType::Q4_0, quant::gemm_q4_0_q8_0_avx2, avx2},
+                                           Kernel{GgmlType::Q2_K, quant::gemm_q2_k_q8_k_avx2, avx2},
                                            Kernel{GgmlType::Q3_K, quant::gemm_q3_k_q8_k_avx2, avx2},
                                            Kernel{GgmlType::Q4_K, quant::gemm_q4_k_q8_k_avx2, avx2},
                                            Kernel{GgmlType::Q5_K, quant::gemm_q5_k_q8_k_avx2, avx2},
@@ -131,11 +133,11 @@ TEST(QuantizeActivations, BitExactWithReference) {
 TEST(GemmFunction, ByTypeAndLevel) {
     const std::string level = quant::simd_level();
     const bool offered = level == "avx512" || level == "avx2";
-    for (const GgmlType t : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K,
-                             GgmlType::Q6_K}) {
+    for (const GgmlType t : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K,
+                             GgmlType::Q5_K, GgmlType::Q6_K}) {
         EXPECT_EQ(quant::gemm_function(t) != nullptr, offered) << t;
     }
-    EXPECT_EQ(quant::gemm_function(GgmlType::Q2_K), nullptr);
+    EXPECT_EQ(quant::gemm_function(GgmlType::IQ4_XS), nullptr);
     EXPECT_EQ(quant::gemm_function(GgmlType::BF16), nullptr);
 }
 
