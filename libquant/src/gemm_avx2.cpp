@@ -163,6 +163,20 @@ void q2_k_tile(int64_t n, const void* w, size_t stride, const void* const* a, fl
 
 // --- Q3_K x Q8_K --------------------------------------------------------------------------------
 
+// unpack_q3_k_scales in one vector (a vector load of bytes just written one by one would stall): the
+// low nibbles of bytes 0-7 (scales 0-7) then their high nibbles (8-15), with bits 4-5 of scale j from
+// bits 2 (j / 4) of byte 8 + j % 4, minus the bias of 32.
+inline __m128i q3_k_scales(const uint8_t* packed) {
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(packed));
+    const __m128i low = _mm_unpacklo_epi64(_mm_and_si128(bytes, m4), _mm_and_si128(_mm_srli_epi16(bytes, 4), m4));
+    uint32_t bits;
+    std::memcpy(&bits, packed + 8, 4);
+    const __m128i high = _mm_and_si128(_mm_srlv_epi32(_mm_set1_epi32(static_cast<int>(bits)), _mm_setr_epi32(0, 2, 4, 6)),
+                                       _mm_set1_epi8(3));
+    return _mm_sub_epi8(_mm_or_si128(low, _mm_slli_epi16(high, 4)), _mm_set1_epi8(32));
+}
+
 template <int NC>
 void q3_k_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
     const __m256i m3 = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
@@ -171,8 +185,9 @@ void q3_k_tile(int64_t n, const void* w, size_t stride, const void* const* a, fl
         __m256 acc[NC];
         for (auto& v : acc) v = _mm256_setzero_ps();
         for (int64_t i = 0; i < n / kQKK; ++i) {
+            const __m128i sc8 = q3_k_scales(x[i].scales);
             int8_t sc[16];
-            unpack_q3_k_scales(x[i].scales, sc);
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(sc), sc8);
             const __m256i hm = load(x[i].hmask);
             __m256i sumi[NC];
             for (auto& v : sumi) v = _mm256_setzero_si256();
@@ -189,7 +204,6 @@ void q3_k_tile(int64_t n, const void* w, size_t stride, const void* const* a, fl
                     sumi[c] = _mm256_add_epi32(sumi[c], _mm256_madd_epi16(p, scales));
                 }
             }
-            const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(sc));
             const float d = fp16(x[i].d);
             for (int c = 0; c < NC; ++c) {
                 const BlockQ8_K& y = block<BlockQ8_K>(a, c, i);

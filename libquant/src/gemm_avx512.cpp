@@ -220,6 +220,20 @@ void q2_k_tile(int64_t n, const void* w, size_t stride, const void* const* a, fl
 
 // --- Q3_K x Q8_K --------------------------------------------------------------------------------
 
+// unpack_q3_k_scales in one vector (a vector load of bytes just written one by one would stall): the
+// low nibbles of bytes 0-7 (scales 0-7) then their high nibbles (8-15), with bits 4-5 of scale j from
+// bits 2 (j / 4) of byte 8 + j % 4, minus the bias of 32.
+inline __m128i q3_k_scales(const uint8_t* packed) {
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(packed));
+    const __m128i low = _mm_unpacklo_epi64(_mm_and_si128(bytes, m4), _mm_and_si128(_mm_srli_epi16(bytes, 4), m4));
+    uint32_t bits;
+    std::memcpy(&bits, packed + 8, 4);
+    const __m128i high = _mm_and_si128(_mm_srlv_epi32(_mm_set1_epi32(static_cast<int>(bits)), _mm_setr_epi32(0, 2, 4, 6)),
+                                       _mm_set1_epi8(3));
+    return _mm_sub_epi8(_mm_or_si128(low, _mm_slli_epi16(high, 4)), _mm_set1_epi8(32));
+}
+
 // Elements 32s..32s+31 of a Q3_K block as level + 4 (0..7, unsigned): two low bits from qs, bit 2
 // from bit s of hmask.
 inline __m256i q3_k_run(const BlockQ3_K& x, __m256i hm, int s) {
@@ -238,8 +252,9 @@ void q3_k_tile(int64_t n, const void* w, size_t stride, const void* const* a, fl
     for (int64_t i = 0; i < n / kQKK; ++i) {
         for (int r = 0; r < R; ++r) {
             const BlockQ3_K& x = row<BlockQ3_K>(w, stride, r)[i];
+            const __m128i sc8 = q3_k_scales(x.scales);
             int8_t sc[16];
-            unpack_q3_k_scales(x.scales, sc);
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(sc), sc8);
             // levels[k] holds elements 64k..64k+63, scales[k] their four sub-block scales
             const __m256i hm = load(x.hmask);
             __m512i levels[4], scales[4];
@@ -247,7 +262,6 @@ void q3_k_tile(int64_t n, const void* w, size_t stride, const void* const* a, fl
                 levels[k] = join(q3_k_run(x, hm, 2 * k), q3_k_run(x, hm, 2 * k + 1));
                 scales[k] = join(scale_pair(sc[4 * k], sc[4 * k + 1]), scale_pair(sc[4 * k + 2], sc[4 * k + 3]));
             }
-            const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(sc));
             const float d = fp16(x.d);
             for (int c = 0; c < NC; ++c) {
                 const BlockQ8_K& y = static_cast<const BlockQ8_K*>(a[c])[i];
