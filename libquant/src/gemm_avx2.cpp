@@ -131,25 +131,29 @@ void k4_tile(int64_t n, const void* w, size_t stride, const void* const* a, floa
 template <int NC>
 void q2_k_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
     const __m256i m3 = _mm256_set1_epi8(3);
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    // byte shuffle of the 16 scales into int16 lanes (index 0x80 in each high byte zeroes it): scale 0
+    // in the low 128 bits, 1 in the high, plus 2s below
+    const __m256i scale_index = _mm256_set_m128i(_mm_set1_epi16(-0x7FFF), _mm_set1_epi16(-0x8000));
     for (int r = 0; r < kGemmRows; ++r) {
         const BlockQ2_K* x = row<BlockQ2_K>(w, stride, r);
         __m256 acc[NC];
         for (auto& v : acc) v = _mm256_setzero_ps();
         for (int64_t i = 0; i < n / kQKK; ++i) {
-            const uint8_t* sc = x[i].scales;
+            const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].scales));
+            const __m256i sc4 = _mm256_broadcastsi128_si256(_mm_and_si128(sc, m4));
             __m256i sumi[NC];
             for (auto& v : sumi) v = _mm256_setzero_si256();
             for (int s = 0; s < 8; ++s) {
                 // elements 32s..32s+31 (levels 0..3): bit pair s % 4 of a 32-byte run of qs
                 const __m256i levels = _mm256_and_si256(_mm256_srli_epi16(load(x[i].qs + 32 * (s / 4)), 2 * (s % 4)), m3);
-                const __m256i scales = scale_pair(sc[2 * s] & 0xF, sc[2 * s + 1] & 0xF);
+                const __m256i scales = _mm256_shuffle_epi8(sc4, _mm256_add_epi16(scale_index, _mm256_set1_epi16(static_cast<int16_t>(2 * s))));
                 for (int c = 0; c < NC; ++c) {
                     const __m256i p = _mm256_maddubs_epi16(levels, load(block<BlockQ8_K>(a, c, i).qs + 32 * s));
                     sumi[c] = _mm256_add_epi32(sumi[c], _mm256_madd_epi16(p, scales));
                 }
             }
-            const __m128i mins = _mm_and_si128(_mm_srli_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)), 4),
-                                               _mm_set1_epi8(0x0F));
+            const __m128i mins = _mm_and_si128(_mm_srli_epi16(sc, 4), m4);
             const float d = fp16(x[i].d), dmin = fp16(x[i].dmin);
             for (int c = 0; c < NC; ++c) {
                 const BlockQ8_K& y = block<BlockQ8_K>(a, c, i);

@@ -183,6 +183,11 @@ __attribute__((target("avx512vnni"))) void q4_0_tile_vnni(int64_t n, const void*
 template <int NC>
 void q2_k_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
     const __m256i m3 = _mm256_set1_epi8(3);
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    // byte shuffle of the 16 scales into int16 lanes (index 0x80 in each high byte zeroes it): scale q
+    // in the q-th 128 bits, plus 4k below
+    const __m512i scale_index = join(_mm256_set_m128i(_mm_set1_epi16(-0x7FFF), _mm_set1_epi16(-0x8000)),
+                                     _mm256_set_m128i(_mm_set1_epi16(-0x7FFD), _mm_set1_epi16(-0x7FFE)));
     __m512 acc[R][NC];
     for (auto& ar : acc) {
         for (auto& v : ar) v = _mm512_setzero_ps();
@@ -190,19 +195,19 @@ void q2_k_tile(int64_t n, const void* w, size_t stride, const void* const* a, fl
     for (int64_t i = 0; i < n / kQKK; ++i) {
         for (int r = 0; r < R; ++r) {
             const BlockQ2_K& x = row<BlockQ2_K>(w, stride, r)[i];
-            const uint8_t* sc = x.scales;
+            const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x.scales));
+            const __m512i sc4 = _mm512_broadcast_i32x4(_mm_and_si128(sc, m4));
             // levels[k] holds elements 64k..64k+63 (0..3): bit pairs 2s and 2s + 2 of a 32-byte run of qs,
-            // s = 2 * (k % 2); scales[k] their four sub-block scales (the low nibbles)
+            // s = 2 * (k % 2); scales[k] their four sub-block scales (the low nibbles), one per 128 bits
             __m512i levels[4], scales[4];
             for (int k = 0; k < 4; ++k) {
                 const __m256i q = load(x.qs + 32 * (k / 2));
-                const int s = 2 * (k % 2), sb = 4 * k;
+                const int s = 2 * (k % 2);
                 levels[k] = join(_mm256_and_si256(_mm256_srli_epi16(q, 2 * s), m3),
                                  _mm256_and_si256(_mm256_srli_epi16(q, 2 * s + 2), m3));
-                scales[k] = join(scale_pair(sc[sb] & 0xF, sc[sb + 1] & 0xF), scale_pair(sc[sb + 2] & 0xF, sc[sb + 3] & 0xF));
+                scales[k] = _mm512_shuffle_epi8(sc4, _mm512_add_epi16(scale_index, _mm512_set1_epi16(static_cast<int16_t>(4 * k))));
             }
-            const __m128i mins = _mm_and_si128(_mm_srli_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)), 4),
-                                               _mm_set1_epi8(0x0F));
+            const __m128i mins = _mm_and_si128(_mm_srli_epi16(sc, 4), m4);
             const float d = fp16(x.d), dmin = fp16(x.dmin);
             for (int c = 0; c < NC; ++c) {
                 const BlockQ8_K& y = static_cast<const BlockQ8_K*>(a[c])[i];
