@@ -147,7 +147,8 @@ void q2_k_tile(int64_t n, const void* w, size_t stride, const void* const* a, fl
             for (int s = 0; s < 8; ++s) {
                 // elements 32s..32s+31 (levels 0..3): bit pair s % 4 of a 32-byte run of qs
                 const __m256i levels = _mm256_and_si256(_mm256_srli_epi16(load(x[i].qs + 32 * (s / 4)), 2 * (s % 4)), m3);
-                const __m256i scales = _mm256_shuffle_epi8(sc4, _mm256_add_epi16(scale_index, _mm256_set1_epi16(static_cast<int16_t>(2 * s))));
+                const __m256i index = _mm256_add_epi16(scale_index, _mm256_set1_epi16(static_cast<int16_t>(2 * s)));
+                const __m256i scales = _mm256_shuffle_epi8(sc4, index);
                 for (int c = 0; c < NC; ++c) {
                     const __m256i p = _mm256_maddubs_epi16(levels, load(block<BlockQ8_K>(a, c, i).qs + 32 * s));
                     sumi[c] = _mm256_add_epi32(sumi[c], _mm256_madd_epi16(p, scales));
@@ -184,14 +185,18 @@ inline __m128i q3_k_scales(const uint8_t* packed) {
 template <int NC>
 void q3_k_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
     const __m256i m3 = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
+    // byte shuffle of a half of the 16 int16 scales (0-7 or 8-15): scale 0 in the low 128 bits, 1 in the
+    // high, plus 2 (s % 4) scales below
+    const __m256i scale_index = _mm256_set_m128i(_mm_set1_epi16(0x0302), _mm_set1_epi16(0x0100));
     for (int r = 0; r < kGemmRows; ++r) {
         const BlockQ3_K* x = row<BlockQ3_K>(w, stride, r);
         __m256 acc[NC];
         for (auto& v : acc) v = _mm256_setzero_ps();
         for (int64_t i = 0; i < n / kQKK; ++i) {
             const __m128i sc8 = q3_k_scales(x[i].scales);
-            int8_t sc[16];
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(sc), sc8);
+            const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
+            const __m256i halves[2] = {_mm256_permute2x128_si256(sc16, sc16, 0x00),
+                                       _mm256_permute2x128_si256(sc16, sc16, 0x11)};
             const __m256i hm = load(x[i].hmask);
             __m256i sumi[NC];
             for (auto& v : sumi) v = _mm256_setzero_si256();
@@ -202,7 +207,8 @@ void q3_k_tile(int64_t n, const void* w, size_t stride, const void* const* a, fl
                 const __m256i bit = _mm256_set1_epi8(static_cast<char>(1 << s));
                 const __m256i high = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), bit), four);
                 const __m256i levels = _mm256_or_si256(_mm256_and_si256(q, m3), high);
-                const __m256i scales = scale_pair(sc[2 * s], sc[2 * s + 1]);
+                const __m256i index = _mm256_add_epi8(scale_index, _mm256_set1_epi8(static_cast<char>(4 * (s % 4))));
+                const __m256i scales = _mm256_shuffle_epi8(halves[s / 4], index);
                 for (int c = 0; c < NC; ++c) {
                     const __m256i p = _mm256_maddubs_epi16(levels, load(block<BlockQ8_K>(a, c, i).qs + 32 * s));
                     sumi[c] = _mm256_add_epi32(sumi[c], _mm256_madd_epi16(p, scales));

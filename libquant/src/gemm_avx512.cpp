@@ -250,6 +250,9 @@ inline __m256i q3_k_run(const BlockQ3_K& x, __m256i hm, int s) {
 
 template <int NC>
 void q3_k_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
+    // the int16 scale of sub-block q in the q-th 128 bits, plus 4k below
+    const __m512i scale_index = join(_mm256_set_m128i(_mm_set1_epi16(1), _mm_set1_epi16(0)),
+                                     _mm256_set_m128i(_mm_set1_epi16(3), _mm_set1_epi16(2)));
     __m512 acc[R][NC];
     for (auto& ar : acc) {
         for (auto& v : ar) v = _mm512_setzero_ps();
@@ -258,14 +261,14 @@ void q3_k_tile(int64_t n, const void* w, size_t stride, const void* const* a, fl
         for (int r = 0; r < R; ++r) {
             const BlockQ3_K& x = row<BlockQ3_K>(w, stride, r)[i];
             const __m128i sc8 = q3_k_scales(x.scales);
-            int8_t sc[16];
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(sc), sc8);
+            const __m512i sc16 = _mm512_zextsi256_si512(_mm256_cvtepi8_epi16(sc8));
             // levels[k] holds elements 64k..64k+63, scales[k] their four sub-block scales
             const __m256i hm = load(x.hmask);
             __m512i levels[4], scales[4];
             for (int k = 0; k < 4; ++k) {
                 levels[k] = join(q3_k_run(x, hm, 2 * k), q3_k_run(x, hm, 2 * k + 1));
-                scales[k] = join(scale_pair(sc[4 * k], sc[4 * k + 1]), scale_pair(sc[4 * k + 2], sc[4 * k + 3]));
+                const __m512i index = _mm512_add_epi16(scale_index, _mm512_set1_epi16(static_cast<int16_t>(4 * k)));
+                scales[k] = _mm512_permutexvar_epi16(index, sc16);
             }
             const float d = fp16(x.d);
             for (int c = 0; c < NC; ++c) {
