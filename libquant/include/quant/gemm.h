@@ -19,8 +19,8 @@ inline constexpr int kGemmCols = 4;
 using GemmFn = void (*)(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out);
 
 // The tile kernel for weights of `type` on this CPU, or nullptr when there is none (the caller then
-// uses dot_function per row). Today: Q4_0, Q8_0, Q4_K, Q5_K and Q6_K with AVX-512 (F and BW; Q4_0 and
-// Q8_0 use VNNI where the CPU has it) or, where simd_level() is "avx2", with AVX2.
+// uses dot_function per row). Today: Q4_0, Q8_0 and Q2_K-Q6_K with AVX-512 (F and BW; Q4_0 and Q8_0
+// use VNNI where the CPU has it) or, where simd_level() is "avx2", with AVX2.
 GemmFn gemm_function(gguf::GgmlType type);
 
 // quantize_activation_row, bit for bit, with AVX-512 or AVX2 for Q8_0 and Q8_K (the activation types of the
