@@ -1,90 +1,15 @@
-// What the block formats share: ggml's block layouts (byte for byte, so rows are interchangeable with
-// llama.cpp), the rounding helper its quantizers use, the K-quant scale packings, and the scale-search
-// routines (ggml's make_qx_quants family). The searches are reproduced operation for operation: ggml's
-// quantizers are the reference our output is compared with, and float sums only agree when they are
-// accumulated in the same order.
+// What the block codecs share besides the layouts (quant/blocks.h): the rounding helper their
+// quantizers use, the K-quant scale packings, and the scale-search routines (ggml's make_qx_quants
+// family). The searches are reproduced operation for operation: ggml's quantizers are the reference
+// our output is compared with, and float sums only agree when they are accumulated in the same order.
 #pragma once
 
 #include <cstdint>
 #include <cstring>
 
+#include "quant/blocks.h"
+
 namespace quant {
-
-inline constexpr int kQK = 32;    // elements in a legacy block (Q4_0 ... Q8_0)
-inline constexpr int kQKK = 256;  // elements in a K-quant super-block
-
-// fp16 fields are raw IEEE half bits (quant/float16.h converts them).
-struct BlockQ4_0 {  // x = d * (q - 8)
-    uint16_t d;
-    uint8_t qs[kQK / 2];  // element j in the low nibble of byte j, element j+16 in its high nibble
-};
-struct BlockQ4_1 {  // x = d * q + m
-    uint16_t d;
-    uint16_t m;
-    uint8_t qs[kQK / 2];
-};
-struct BlockQ5_0 {  // x = d * (q - 16); bit 4 of element j is bit j of qh
-    uint16_t d;
-    uint8_t qh[4];
-    uint8_t qs[kQK / 2];
-};
-struct BlockQ5_1 {  // x = d * q + m
-    uint16_t d;
-    uint16_t m;
-    uint8_t qh[4];
-    uint8_t qs[kQK / 2];
-};
-struct BlockQ8_0 {  // x = d * q
-    uint16_t d;
-    int8_t qs[kQK];
-};
-// 16 sub-blocks of 16: x = d * (scales & 15) * q - dmin * (scales >> 4)
-struct BlockQ2_K {
-    uint8_t scales[kQKK / 16];
-    uint8_t qs[kQKK / 4];  // 2-bit quants, see pack_2bit
-    uint16_t d;
-    uint16_t dmin;
-};
-// 16 sub-blocks of 16: x = d * (scale - 32) * (q - 4), q's bit 2 in hmask
-struct BlockQ3_K {
-    uint8_t hmask[kQKK / 8];  // bit b of byte m: element m + 32 * b
-    uint8_t qs[kQKK / 4];
-    uint8_t scales[12];  // 16 6-bit scales, see unpack_q3_k_scales
-    uint16_t d;
-};
-// 8 sub-blocks of 32: x = d * sc * q - dmin * m, 6-bit sc and m packed in scales (see unpack_scale_min_k4)
-struct BlockQ4_K {
-    uint16_t d;
-    uint16_t dmin;
-    uint8_t scales[12];
-    uint8_t qs[kQKK / 2];  // per 64 elements: 32 bytes, low nibbles first 32, high nibbles next 32
-};
-struct BlockQ5_K {
-    uint16_t d;
-    uint16_t dmin;
-    uint8_t scales[12];
-    uint8_t qh[kQKK / 8];  // bit 4: element 32 * b + l in bit b of qh[l]
-    uint8_t qs[kQKK / 2];
-};
-// 16 sub-blocks of 16: x = d * scales * (q - 32)
-struct BlockQ6_K {
-    uint8_t ql[kQKK / 2];
-    uint8_t qh[kQKK / 4];
-    int8_t scales[kQKK / 16];
-    uint16_t d;
-};
-// The activation format the K-quant dot products take: x = d * q, with the sums of each 16 quants
-// precomputed so the kernels can apply per-sub-block minimums cheaply.
-struct BlockQ8_K {
-    float d;
-    int8_t qs[kQKK];
-    int16_t bsums[kQKK / 16];
-};
-
-static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20 && sizeof(BlockQ5_0) == 22 &&
-              sizeof(BlockQ5_1) == 24 && sizeof(BlockQ8_0) == 34);
-static_assert(sizeof(BlockQ2_K) == 84 && sizeof(BlockQ3_K) == 110 && sizeof(BlockQ4_K) == 144 &&
-              sizeof(BlockQ5_K) == 176 && sizeof(BlockQ6_K) == 210 && sizeof(BlockQ8_K) == 292);
 
 // Below this a group is treated as all zeros by the searches (ggml's GROUP_MAX_EPS).
 inline constexpr float kGroupMaxEps = 1e-15f;
