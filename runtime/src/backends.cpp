@@ -4,9 +4,10 @@
 
 namespace runtime {
 
-std::vector<std::unique_ptr<Backend>> create_backends() {
+std::vector<std::unique_ptr<Backend>> create_backends(const std::vector<Device>& gpus) {
     std::vector<std::unique_ptr<Backend>> backends;
     backends.push_back(std::make_unique<cpu::CpuBackend>());
+    (void)gpus;  // a CPU-only build plans no GPU device
     return backends;
 }
 

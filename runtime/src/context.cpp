@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "forward.h"
 #include "quant/quant.h"
 #include "runtime/error.h"
 
@@ -12,9 +13,21 @@ namespace runtime {
 
 namespace {
 
-std::vector<Device> attention_devices(const Model& model) {
-    std::vector<Device> out;
-    for (const auto& L : model.weights().layers) out.push_back(L.attention_device());
+std::vector<const Backend*> attention_backends(const Model& model) {
+    std::vector<const Backend*> out;
+    for (const auto& L : model.weights().layers) out.push_back(&model.backend(L.attention_device()));
+    return out;
+}
+
+// Per rotated pair of a head, the angle per position, with linear scaling and llama 3.1-style
+// frequency factors folded in.
+std::vector<double> rope_inv_freq(const HParams& hp, const std::vector<float>& factors) {
+    std::vector<double> out;
+    for (size_t i = 0; i < hp.n_rot / 2; ++i) {
+        double f = hp.rope_freq_scale * std::pow(static_cast<double>(hp.rope_freq_base), -2.0 * static_cast<double>(i) / hp.n_rot);
+        if (!factors.empty()) f /= factors[i];
+        out.push_back(f);
+    }
     return out;
 }
 
@@ -39,34 +52,36 @@ Context::Context(const Model& model, const ContextParams& params)
       n_ctx_(resolve_ctx(model, params.n_ctx)),
       n_batch_(std::min(params.n_batch, n_ctx_)),
       n_threads_(resolve_threads(params.n_threads)),
-      kv_(model.hparams(), n_ctx_, params.type_k, params.type_v, attention_devices(model)) {
+      kv_(model.hparams(), n_ctx_, params.type_k, params.type_v, attention_backends(model)) {
     if (n_ctx_ < 1) throw Error("context size must be at least 1");
     if (n_batch_ < 1) throw Error("batch size must be at least 1, got " + std::to_string(params.n_batch));
     const HParams& hp = model.hparams();
-    const ContextShape shape{n_ctx_, n_batch_, n_threads_};
+    const ContextShape shape{n_ctx_, n_batch_, n_threads_, model.n_vocab()};
+    const std::vector<double> inv_freq = rope_inv_freq(hp, model.weights().rope_freqs);
     auto exec_for = [&](Device d) {
-        auto& ws = workspaces_[d];
-        if (!ws) ws = model.backend(d).make_workspace(hp, shape);
-        return Exec{&model.backend(d), ws.get()};
+        auto& ex = executors_[d];
+        if (!ex) ex = model.backend(d).make_executor(hp, shape, inv_freq);
+        return ex.get();
     };
+    exec_for(Device::cpu());  // the embedding lookup runs there
     for (const auto& L : model.weights().layers) {
         attn_exec_.push_back(exec_for(L.attention_device()));
         ffn_exec_.push_back(exec_for(L.ffn_device()));
+        experts_exec_.push_back(L.is_moe() ? exec_for(L.experts_device()) : ffn_exec_.back());
     }
     out_exec_ = exec_for(model.weights().output.device);
 
-    const size_t half = hp.n_rot / 2;
-    x_.resize(static_cast<size_t>(n_batch_) * hp.n_embd);
-    rope_cos_.resize(static_cast<size_t>(n_batch_) * half);
-    rope_sin_.resize(static_cast<size_t>(n_batch_) * half);
+    embd_.resize(static_cast<size_t>(n_batch_) * hp.n_embd);
     logits_.resize(static_cast<size_t>(n_batch_) * static_cast<size_t>(model.n_vocab()));
-    const auto& factors = model.weights().rope_freqs;
-    for (size_t i = 0; i < half; ++i) {
-        double f = hp.rope_freq_scale * std::pow(static_cast<double>(hp.rope_freq_base), -2.0 * static_cast<double>(i) / hp.n_rot);
-        if (!factors.empty()) f /= factors[i];
-        inv_freq_.push_back(f);
+    if (executors_.size() > 1) {
+        const size_t slots = static_cast<size_t>(n_batch_) * std::max<uint32_t>(hp.n_expert_used, 1);
+        stage_rows_.resize(static_cast<size_t>(n_batch_) * hp.n_embd);
+        stage_ids_.resize(slots);
+        stage_weights_.resize(slots);
     }
 }
+
+Executor& Context::executor(Device device) { return *executors_.at(device); }
 
 void Context::truncate(int n) {
     if (n < 0 || n > n_past_) {
@@ -111,39 +126,60 @@ void Context::forward(const int32_t* tokens, int n, bool want_logits, float* all
     const int64_t n_embd = hp.n_embd;
     // the input layer stays on the CPU, as in llama.cpp: one row lookup per token
     for (int t = 0; t < n; ++t) {
-        quant::dequantize_row(w.token_embd.type, w.token_embd.row(0, tokens[t]), x_.data() + t * n_embd, n_embd);
+        quant::dequantize_row(w.token_embd.type, w.token_embd.row(0, tokens[t]), embd_.data() + t * n_embd, n_embd);
     }
-    const size_t half = inv_freq_.size();
-    for (int t = 0; t < n; ++t) {
-        const double pos = n_past_ + t;
-        for (size_t i = 0; i < half; ++i) {
-            const double theta = pos * inv_freq_[i];
-            rope_cos_[t * half + i] = static_cast<float>(std::cos(theta));
-            rope_sin_[t * half + i] = static_cast<float>(std::sin(theta));
-        }
+    const BatchInfo batch{n, n_past_};
+    for (auto& [dev, ex] : executors_) ex->begin(batch);
+
+    Transfers transfers(stage_rows_, stage_ids_, stage_weights_);
+    Executor& cpu = executor(Device::cpu());
+    const Tensor embd{embd_.data(), n, n_embd, n_embd, Device::cpu()};
+    Executor* at = attn_exec_.empty() ? out_exec_ : attn_exec_[0];
+    Tensor x = transfers.move(cpu, embd, *at, Buf::X);
+    if (x.data == embd.data) {
+        // the CPU's residual stream is its own buffer, not the embedding rows
+        x = at->buffer(Buf::X, n);
+        at->upload(embd, x);
     }
-    const BatchInfo batch{n, n_past_, rope_cos_.data(), rope_sin_.data()};
     for (uint32_t il = 0; il < hp.n_layer; ++il) {
         const LayerWeights& L = w.layers[il];
-        attn_exec_[il].backend->attention(hp, L, kv_, static_cast<int>(il), x_.data(), batch, *attn_exec_[il].ws);
-        ffn_exec_[il].backend->feed_forward(hp, L, x_.data(), batch, *ffn_exec_[il].ws);
+        x = transfers.move(*at, x, *attn_exec_[il], Buf::X);
+        at = attn_exec_[il];
+        attention_block(*at, hp, L, kv_, static_cast<int>(il), x);
+        x = transfers.move(*at, x, *ffn_exec_[il], Buf::X);
+        at = ffn_exec_[il];
+        ffn_block(*at, *experts_exec_[il], transfers, hp, L, x);
     }
     n_past_ += n;
-    if (!want_logits) return;
-    if (all_logits) {
-        out_exec_.backend->output(hp, w, x_.data(), n, all_logits, *out_exec_.ws);
-    } else {
-        out_exec_.backend->output(hp, w, x_.data() + (n - 1) * n_embd, 1, logits_.data(), *out_exec_.ws);
+    if (!want_logits) {
+        for (auto& [dev, ex] : executors_) ex->sync();
+        return;
     }
+    x = transfers.move(*at, x, *out_exec_, Buf::X);
+    Executor& out = *out_exec_;
+    // all rows, or the last token's
+    const int first = all_logits ? 0 : n - 1;
+    const int rows = n - first;
+    const Tensor xs{x.row(first), rows, x.cols, x.ld, x.device};
+    const Tensor xn = out.buffer(Buf::XN, rows);
+    out.rms_norm(xs, w.output_norm.data(), hp.rms_eps, xn);
+    const int64_t n_vocab = w.output.n_out;
+    const Tensor host{all_logits ? all_logits : logits_.data(), rows, n_vocab, n_vocab, Device::cpu()};
+    const Tensor y = out.device().is_cpu() ? host : out.buffer(Buf::Logits, rows);
+    const Executor::MatmulOut proj[] = {{&w.output, y}};
+    out.matmul(proj, xn);
+    if (!out.device().is_cpu()) out.download(y, host);
+    for (auto& [dev, ex] : executors_) ex->sync();
 }
 
 MemoryBreakdown Context::memory() const {
     MemoryBreakdown m;
     for (const auto& [dev, bytes] : model_.plan().weight_bytes()) m[dev].weights += bytes;
     for (const auto& [dev, bytes] : kv_.bytes_per_device()) m[dev].kv_cache += bytes;
-    for (const auto& [dev, ws] : workspaces_) m[dev].scratch += ws->bytes();
-    // the host-side residual stream, RoPE angles and logits
-    m[Device::cpu()].scratch += (x_.size() + rope_cos_.size() + rope_sin_.size() + logits_.size()) * sizeof(float);
+    for (const auto& [dev, ex] : executors_) m[dev].scratch += ex->bytes();
+    // the host-side embeddings, logits and staging rows
+    m[Device::cpu()].scratch += (embd_.size() + logits_.size() + stage_rows_.size() + stage_weights_.size() +
+                                 stage_ids_.size()) * sizeof(float);
     return m;
 }
 

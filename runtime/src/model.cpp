@@ -52,14 +52,16 @@ public:
         return w;
     }
 
-    std::vector<float> vector(const std::string& name, int64_t n, bool required = true) {
+    Vector vector(const std::string& name, int64_t n, bool required = true) {
         const gguf::TensorInfo* t = find(name, {n}, required);
         if (!t) return {};
         if (!quant::can_dequantize(t->type)) {
             fail("tensor " + name + " has type " + std::string(gguf::type_name(t->type)) + ", which cannot be read");
         }
-        std::vector<float> out(static_cast<size_t>(n));
-        quant::dequantize_row(t->type, file_.tensor_data(*t).data(), out.data(), n);
+        Vector out;
+        out.name = name;
+        out.values.resize(static_cast<size_t>(n));
+        quant::dequantize_row(t->type, file_.tensor_data(*t).data(), out.values.data(), n);
         bound_.push_back({t, name});
         return out;
     }
@@ -148,7 +150,7 @@ void Model::bind_and_place(const ModelOptions& options) {
                std::string(gguf::type_name(embd->type)) + " cannot serve as the output projection");
     }
     if (hp.arch == Arch::Llama && b.has("rope_freqs.weight")) {
-        weights_.rope_freqs = b.vector("rope_freqs.weight", hp.n_rot / 2);
+        weights_.rope_freqs = b.vector("rope_freqs.weight", hp.n_rot / 2).values;
     }
 
     const bool biased_qkv = hp.arch == Arch::Qwen2;
@@ -187,35 +189,59 @@ void Model::bind_and_place(const ModelOptions& options) {
     // plan every tensor the model reads, then hand each matrix to the backend of its device
     std::vector<TensorDesc> descs{{"token_embd.weight", embd->n_bytes()}};
     for (const auto& [info, name] : b.bound()) descs.push_back({name, info->n_bytes()});
-    plan_ = PlacementPlan::build(descs, static_cast<int>(hp.n_layer), options.placement, available_gpus());
-    backends_ = create_backends();
+    // tied: the output layer reads the embedding, a copy of it where the output layer runs (as llama.cpp)
+    if (tied) descs.push_back({"output.weight", embd->n_bytes()});
+    const std::vector<Device> gpus = available_gpus();
+    plan_ = PlacementPlan::build(descs, static_cast<int>(hp.n_layer), options.placement, gpus);
+    std::vector<Device> used;
+    for (const auto& [dev, bytes] : plan_.weight_bytes()) {
+        if (!dev.is_cpu()) used.push_back(dev);
+    }
+    backends_ = create_backends(used);
 
     n_params_ = 0;
     for (const auto& t : file_.tensors()) n_params_ += t.n_elements();
 
-    auto place = [&](Weight& w) {
+    auto place = [&](Weight& w, const std::string& plan_name) {
         if (w.name.empty()) return;
         const gguf::TensorInfo& info = file_.tensor(w.name);
-        w.device = plan_.device_of(w.name);
+        w.device = plan_.device_of(plan_name);
         w.data = backend_for(w.device).place_weights(file_.tensor_data(info));
     };
-    place(weights_.token_embd);
+    place(weights_.token_embd, weights_.token_embd.name);
     if (tied) {
         weights_.output = weights_.token_embd;
+        if (plan_.device_of("output.weight") != weights_.token_embd.device) place(weights_.output, "output.weight");
+        weights_.output.device = plan_.device_of("output.weight");
     } else {
-        place(weights_.output);
+        place(weights_.output, weights_.output.name);
     }
+    // a vector goes where the step that reads it runs, whatever the plan says of its few bytes
+    auto place_vector = [&](Vector& v, Device device) {
+        if (v.empty()) return;
+        v.device = device;
+        v.placed = backend_for(device).place_vector(v.values);
+    };
+    place_vector(weights_.output_norm, weights_.output.device);
     for (auto& L : weights_.layers) {
         for (Weight* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_gate, &L.ffn_up, &L.ffn_down, &L.gate_inp, &L.gate_exps,
                           &L.up_exps, &L.down_exps}) {
-            place(*w);
+            place(*w, w->name);
         }
+        for (Vector* v : {&L.attn_norm, &L.q_norm, &L.k_norm, &L.bq, &L.bk, &L.bv, &L.bo}) {
+            place_vector(*v, L.attention_device());
+        }
+        place_vector(L.ffn_norm, L.ffn_device());
     }
 }
 
 uint64_t Model::weight_bytes() const {
     uint64_t total = 0;
-    for (const auto& t : plan_.tensors()) total += t.bytes;
+    for (const auto& t : plan_.tensors()) {
+        // a tied output layer is a placed copy of the embedding, not more of the file
+        if (t.name == "output.weight" && !file_.find_tensor(t.name)) continue;
+        total += t.bytes;
+    }
     return total;
 }
 

@@ -1,6 +1,7 @@
-// A compute backend: one device's weight storage and its implementation of the transformer blocks.
-// The forward pass hands each block to the backend of the device its weights were placed on; the
-// residual stream crosses between blocks in host memory.
+// A compute backend. A Backend holds one device's weights; an Executor, made per context, holds that
+// device's scratch and implements the operations the architectures are written in (forward.cpp): a
+// block is one sequence of these calls whatever device runs it, and activations stay on the device
+// whose executor produced them until the forward pass copies them to another one.
 #pragma once
 
 #include <cstdint>
@@ -16,26 +17,118 @@ namespace runtime {
 
 class KvCache;
 
-// The sizes a context is created with; backends size their scratch from it once.
+// The sizes a context is created with; executors size their scratch from it once.
 struct ContextShape {
     int n_ctx = 0;    // KV-cache positions
     int n_batch = 0;  // most tokens one forward call processes
     int n_threads = 1;
+    int64_t n_vocab = 0;
 };
 
-// One forward call's tokens: n_tokens consecutive positions from pos0, with their RoPE angles
-// (n_tokens x n_rot/2 cos and sin values).
+// One forward call's tokens: n_tokens consecutive positions from pos0.
 struct BatchInfo {
     int n_tokens = 0;
     int pos0 = 0;
-    const float* rope_cos = nullptr;
-    const float* rope_sin = nullptr;
 };
 
-class Workspace {
+// Rows of f32 activations on one device: row r starts at data + r * ld. A view into an executor's
+// buffers; it owns nothing.
+struct Tensor {
+    float* data = nullptr;
+    int64_t rows = 0;
+    int64_t cols = 0;
+    int64_t ld = 0;
+    Device device;
+
+    float* row(int64_t r) const { return data + r * ld; }
+};
+
+// A batch's expert choice: token t uses experts ids[t * k + j] with weights[t * k + j], j < k.
+struct Routing {
+    int32_t* ids = nullptr;
+    float* weights = nullptr;
+    int n_tokens = 0;
+    int k = 0;
+    Device device;
+};
+
+// How a router turns logits into the top-k experts and their weights.
+struct RouterParams {
+    int k = 0;
+    bool normalize = true;  // renormalise the k weights to sum 1
+    float scale = 0.0f;     // 0 and 1 mean unscaled
+};
+
+// The executors' scratch rows, each with room for n_batch rows of its width.
+enum class Buf { X, XN, Q, K, V, Attn, Proj, Gate, Up, RouterLogits, Logits, Count };
+
+// Device memory that frees itself.
+class DeviceBuffer {
 public:
-    virtual ~Workspace() = default;
+    using Free = void (*)(void*);
+    DeviceBuffer() = default;
+    DeviceBuffer(void* p, Free free) : p_(p, free) {}
+    uint8_t* get() const { return static_cast<uint8_t*>(p_.get()); }
+
+private:
+    std::unique_ptr<void, Free> p_{nullptr, nullptr};
+};
+
+class Executor {
+public:
+    virtual ~Executor() = default;
+    virtual Device device() const = 0;
+    // Scratch bytes on the device (for the memory plan).
     virtual uint64_t bytes() const = 0;
+
+    virtual Tensor buffer(Buf id, int rows) = 0;
+    virtual Routing routing(int n_tokens, int k) = 0;
+
+    // Starts a forward call: the batch's positions (RoPE angles, what attention reads).
+    virtual void begin(const BatchInfo& batch) = 0;
+
+    // Copies rows between a host tensor and one of this executor's (same shape); the destination is
+    // complete when the call returns if it is on the host.
+    virtual void upload(const Tensor& host, const Tensor& dst) = 0;
+    virtual void download(const Tensor& src, const Tensor& host) = 0;
+    virtual void upload(const Routing& host, const Routing& dst) = 0;
+    virtual void download(const Routing& src, const Routing& host) = 0;
+
+    // ---- the operations (all tensors on this executor's device) ----
+    // out = x / rms(x) * w, per row (out may be x)
+    virtual void rms_norm(const Tensor& x, const float* w, float eps, const Tensor& out) = 0;
+    // In place, each head of head_dim values of each row normalised on its own (Q/K norm).
+    virtual void rms_norm_heads(const Tensor& x, int head_dim, const float* w, float eps) = 0;
+    // y = x W^T for one or several weights on the same input (Q, K, V; gate, up), each weight's
+    // matrix 0; the executor may share the input's conversion between them.
+    struct MatmulOut {
+        const Weight* w;
+        Tensor y;
+    };
+    virtual void matmul(std::span<const MatmulOut> outs, const Tensor& x) = 0;
+    virtual void add_bias(const Tensor& y, const float* b) = 0;
+    // In place, each head of head_dim values rotated by its token's position in this batch.
+    virtual void rope(const Tensor& x, int head_dim) = 0;
+    virtual void store_kv(KvCache& kv, int il, const Tensor& k, const Tensor& v) = 0;
+    // Causal attention of this batch's queries over layer il's cache (positions up to each token's own).
+    virtual void attention(const KvCache& kv, int il, const Tensor& q, const Tensor& out) = 0;
+    virtual void add(const Tensor& x, const Tensor& y) = 0;  // x += y
+    virtual void swiglu(const Tensor& gate, const Tensor& up, const Tensor& out) = 0;
+    virtual void route(const Tensor& logits, const RouterParams& p, const Routing& out) = 0;
+    // The routed experts of one layer: out[t] = sum_j w_tj * down_e(silu(gate_e(x_t)) * up_e(x_t)).
+    virtual void experts(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out) = 0;
+
+    // Waits until everything queued has finished (a no-op where ops run synchronously).
+    virtual void sync() = 0;
+
+    // Recording: where a backend can replay a recorded sequence of operations (CUDA graphs), the ops
+    // issued between capture_begin and capture_end are recorded instead of run, then replayed by
+    // capture_end and by each later replay() for the same batch size; replay() returns false where
+    // nothing was recorded for that size. Only ops on this executor may be issued in between, and
+    // their buffers and arguments must be the same on every replay (positions come from begin()).
+    virtual bool replay(int n_tokens) { return (void)n_tokens, false; }
+    virtual void capture_begin() {}
+    virtual void capture_end(int n_tokens) { (void)n_tokens; }
 };
 
 class Backend {
@@ -46,24 +139,19 @@ public:
     // Makes a tensor's bytes (a view of the mapped file) readable by this backend's kernels and returns
     // where they now are. The CPU backend reads the mapping in place.
     virtual const uint8_t* place_weights(std::span<const uint8_t> bytes) = 0;
+    virtual const float* place_vector(std::span<const float> values) = 0;
+    // Zeroed memory for a KV cache.
+    virtual DeviceBuffer allocate(size_t bytes) const = 0;
 
-    // Everything a context's forward calls need on this device besides weights and KV cache, sized once
-    // so that decoding a token allocates nothing.
-    virtual std::unique_ptr<Workspace> make_workspace(const HParams& hp, const ContextShape& shape) const = 0;
-
-    // x: the residual stream, n_tokens rows of n_embd floats, updated in place (x += block(x)).
-    virtual void attention(const HParams& hp, const LayerWeights& w, KvCache& kv, int il, float* x,
-                           const BatchInfo& batch, Workspace& ws) const = 0;
-    virtual void feed_forward(const HParams& hp, const LayerWeights& w, float* x, const BatchInfo& batch,
-                              Workspace& ws) const = 0;
-    // Final norm and output projection of `n_rows` rows of x into n_vocab logits each.
-    virtual void output(const HParams& hp, const ModelWeights& w, const float* x, int n_rows, float* logits,
-                        Workspace& ws) const = 0;
+    // `rope_inv_freq`: per rotated pair of a head, the angle per position (scaling and frequency factors
+    // folded in).
+    virtual std::unique_ptr<Executor> make_executor(const HParams& hp, const ContextShape& shape,
+                                                    std::vector<double> rope_inv_freq) const = 0;
 };
 
-// The backends this build has, CPU first. A CPU-only build returns just the CPU backend.
-std::vector<std::unique_ptr<Backend>> create_backends();
-// The GPU devices this build can place weights on (none for a CPU-only build).
+// The backends this build has, CPU first; the GPU ones only when `gpus` asks for them.
+std::vector<std::unique_ptr<Backend>> create_backends(const std::vector<Device>& gpus);
+// The GPU devices this build can place weights on (none for a CPU-only build or a machine without one).
 std::vector<Device> available_gpus();
 
 }  // namespace runtime

@@ -1,5 +1,5 @@
-// An inference context on a model: the KV cache, each backend's workspace and the forward pass that
-// runs the blocks on the devices the placement plan chose.
+// An inference context on a model: the KV cache, an executor per device the plan uses, and the forward
+// pass that runs each step of each block on the device its weights were placed on.
 #pragma once
 
 #include <cstdint>
@@ -58,17 +58,16 @@ private:
     int n_ctx_, n_batch_, n_threads_;
     int n_past_ = 0;
     KvCache kv_;
-    std::map<Device, std::unique_ptr<Workspace>> workspaces_;
-    struct Exec {
-        const Backend* backend;
-        Workspace* ws;
-    };
-    std::vector<Exec> attn_exec_, ffn_exec_;
-    Exec out_exec_{};
-    std::vector<float> x_;                    // residual stream, n_batch x n_embd
-    std::vector<float> rope_cos_, rope_sin_;  // n_batch x n_rot/2
-    std::vector<double> inv_freq_;            // per rotated pair, scaling and frequency factors folded in
-    std::vector<float> logits_;               // n_batch x n_vocab
+    Executor& executor(Device device);
+
+    std::map<Device, std::unique_ptr<Executor>> executors_;
+    std::vector<Executor*> attn_exec_, ffn_exec_, experts_exec_;
+    Executor* out_exec_ = nullptr;
+    std::vector<float> embd_;    // the batch's token embeddings, n_batch x n_embd, on the host
+    std::vector<float> logits_;  // n_batch x n_vocab
+    // host staging for rows, expert ids and weights moving between two devices
+    std::vector<float> stage_rows_, stage_weights_;
+    std::vector<int32_t> stage_ids_;
 };
 
 }  // namespace runtime

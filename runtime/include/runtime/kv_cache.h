@@ -1,5 +1,6 @@
 // The attention KV cache: for every layer, one row per position holding all KV heads, in f32, f16 or a
-// block type (q8_0, q4_0) as llama.cpp's -ctk/-ctv choose.
+// block type (q8_0, q4_0) as llama.cpp's -ctk/-ctv choose. Each layer's rows live in the memory of the
+// device its attention runs on; that device's executor writes and reads them.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "gguf/types.h"
+#include "runtime/backend.h"
 #include "runtime/device.h"
 #include "runtime/hparams.h"
 
@@ -18,9 +20,9 @@ gguf::GgmlType parse_kv_type(std::string_view name, std::string_view option);
 
 class KvCache {
 public:
-    // `layer_devices[il]` is where layer il's attention runs; its cache rows live there.
+    // `layer_backends[il]` holds layer il's attention weights; its cache rows are allocated there.
     KvCache(const HParams& hp, int n_ctx, gguf::GgmlType type_k, gguf::GgmlType type_v,
-            const std::vector<Device>& layer_devices);
+            const std::vector<const Backend*>& layer_backends);
 
     int n_ctx() const { return n_ctx_; }
     gguf::GgmlType type_k() const { return type_k_; }
@@ -31,15 +33,13 @@ public:
     size_t k_head_bytes() const { return k_head_bytes_; }
     size_t v_head_bytes() const { return v_head_bytes_; }
 
-    uint8_t* k_row(int il, int pos) { return k_[il].data() + static_cast<size_t>(pos) * k_row_bytes_; }
-    uint8_t* v_row(int il, int pos) { return v_[il].data() + static_cast<size_t>(pos) * v_row_bytes_; }
-
-    // Stores n rows of f32 K and V (n_embd_k / n_embd_v values each) at positions pos0.. of layer il.
-    void store(int il, int pos0, int n, const float* k, const float* v);
+    // Where position pos of layer il starts, in the memory of the layer's device.
+    uint8_t* k_row(int il, int pos) const { return k_[il].get() + static_cast<size_t>(pos) * k_row_bytes_; }
+    uint8_t* v_row(int il, int pos) const { return v_[il].get() + static_cast<size_t>(pos) * v_row_bytes_; }
 
     std::map<Device, uint64_t> bytes_per_device() const;
-    // Bytes a cache of this shape takes, for planning before it exists.
-    static uint64_t bytes_needed(const HParams& hp, int n_ctx, gguf::GgmlType type_k, gguf::GgmlType type_v);
+    // Bytes one layer's cache takes.
+    uint64_t layer_bytes() const { return (k_row_bytes_ + v_row_bytes_) * static_cast<uint64_t>(n_ctx_); }
 
 private:
     int n_ctx_;
@@ -47,7 +47,7 @@ private:
     gguf::GgmlType type_k_, type_v_;
     size_t k_row_bytes_, v_row_bytes_, k_head_bytes_, v_head_bytes_;
     std::vector<Device> devices_;
-    std::vector<std::vector<uint8_t>> k_, v_;
+    std::vector<DeviceBuffer> k_, v_;
 };
 
 }  // namespace runtime

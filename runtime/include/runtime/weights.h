@@ -28,26 +28,38 @@ struct Weight {
     }
 };
 
+// A small vector (norm weight, bias), converted to f32 at load since it is read on every token, and
+// placed on the device of the block that reads it.
+struct Vector {
+    std::string name;
+    std::vector<float> values;
+    const float* placed = nullptr;  // where that device's kernels read it
+    Device device;
+
+    bool empty() const { return values.empty(); }
+    const float* data() const { return placed; }
+};
+
 struct LayerWeights {
-    // small vectors are converted to f32 at load: they are read on every token
-    std::vector<float> attn_norm, ffn_norm;
-    std::vector<float> q_norm, k_norm;          // qwen3 / qwen3moe
-    std::vector<float> bq, bk, bv, bo;          // qwen2 (q, k, v); optional elsewhere
+    Vector attn_norm, ffn_norm;
+    Vector q_norm, k_norm;          // qwen3 / qwen3moe
+    Vector bq, bk, bv, bo;          // qwen2 (q, k, v); optional elsewhere
     Weight wq, wk, wv, wo;
     Weight ffn_gate, ffn_up, ffn_down;          // dense FFN
     Weight gate_inp, gate_exps, up_exps, down_exps;  // MoE: router and stacked experts
 
     bool is_moe() const { return gate_inp.present(); }
-    // Each block runs where its main weights are: attention where wq is, the FFN where its
-    // up projection (the experts for MoE) is.
+    // Each step runs where its weights are: attention where wq is, a dense FFN where its up projection
+    // is, a MoE FFN's norm and router where the router is and its experts where they are.
     Device attention_device() const { return wq.device; }
-    Device ffn_device() const { return is_moe() ? up_exps.device : ffn_up.device; }
+    Device ffn_device() const { return is_moe() ? gate_inp.device : ffn_up.device; }
+    Device experts_device() const { return up_exps.device; }
 };
 
 struct ModelWeights {
     Weight token_embd;
     Weight output;  // token_embd itself when the model ties them
-    std::vector<float> output_norm;
+    Vector output_norm;
     std::vector<float> rope_freqs;  // llama 3.1-style frequency factors, n_rot/2 values; empty when absent
     std::vector<LayerWeights> layers;
 };

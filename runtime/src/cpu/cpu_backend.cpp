@@ -4,9 +4,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <new>
+#include <stdexcept>
 
 #include "ops.h"
+#include "quant/float16.h"
 #include "quant/quant.h"
 #include "runtime/kv_cache.h"
 
@@ -21,13 +25,6 @@ uint64_t vbytes(const std::vector<T>& v) {
     return v.size() * sizeof(T);
 }
 
-void add_bias(float* y, const std::vector<float>& b, int n_tokens, int64_t n) {
-    if (b.empty()) return;
-    for (int t = 0; t < n_tokens; ++t) {
-        for (int64_t i = 0; i < n; ++i) y[t * n + i] += b[static_cast<size_t>(i)];
-    }
-}
-
 // One head of a cached key or value row in f32, whatever the cache type.
 void head_to_f32(GgmlType type, const uint8_t* src, float* dst, int n) {
     if (type == GgmlType::F16) {
@@ -39,123 +36,207 @@ void head_to_f32(GgmlType type, const uint8_t* src, float* dst, int n) {
     }
 }
 
+// Rows of f32 into cache rows of `type` (row_bytes apart). F32 and F16 are converted here directly:
+// this runs for every token and libquant's entry point opens a parallel region.
+void store_rows(GgmlType type, const Tensor& src, uint8_t* dst, size_t row_bytes) {
+    if (type != GgmlType::F32 && type != GgmlType::F16 && src.ld == src.cols) {
+        quant::quantize_rows(type, src.data, dst, src.rows, src.cols);  // one call: it runs in parallel
+        return;
+    }
+    for (int64_t r = 0; r < src.rows; ++r) {
+        const float* s = src.row(r);
+        uint8_t* d = dst + static_cast<size_t>(r) * row_bytes;
+        if (type == GgmlType::F32) {
+            std::memcpy(d, s, static_cast<size_t>(src.cols) * sizeof(float));
+        } else if (type == GgmlType::F16) {
+            auto* h = reinterpret_cast<uint16_t*>(d);
+            for (int64_t i = 0; i < src.cols; ++i) h[i] = quant::f32_to_f16(s[i]);
+        } else {
+            quant::quantize_rows(type, s, d, 1, src.cols);
+        }
+    }
+}
+
 }  // namespace
 
-CpuWorkspace::CpuWorkspace(const HParams& hp, const ContextShape& shape)
-    : n_threads(shape.n_threads), n_batch(shape.n_batch) {
+CpuExecutor::CpuExecutor(const HParams& hp, const ContextShape& shape, std::vector<double> rope_inv_freq)
+    : hp_(hp),
+      n_threads_(shape.n_threads),
+      n_batch_(shape.n_batch),
+      n_ctx_(shape.n_ctx),
+      inv_freq_(std::move(rope_inv_freq)) {
     const size_t B = static_cast<size_t>(shape.n_batch);
-    const size_t T = static_cast<size_t>(shape.n_threads);
-    xn.resize(B * hp.n_embd);
-    q.resize(B * hp.n_embd_q());
-    k.resize(B * hp.n_embd_k());
-    v.resize(B * hp.n_embd_v());
-    attn.resize(B * hp.n_embd_attn_out());
-    proj.resize(B * hp.n_embd);
-    const size_t C = static_cast<size_t>(shape.n_ctx);
-    scores_ld = (C + kAttendPad - 1) / kAttendPad * kAttendPad;
-    scores.resize(T * scores_ld);
-    krow.resize(T * hp.head_dim_k);
-    // a row length that is not a power of two: rows 2^k bytes apart would share a few L1 sets
-    kt_ld = scores_ld + 16;
-    kt.resize(static_cast<size_t>(hp.n_head_kv) * hp.head_dim_k * kt_ld);
-    vf.resize(static_cast<size_t>(hp.n_head_kv) * C * hp.head_dim_v);
+    const int64_t n_ff = hp.is_moe() ? 0 : hp.n_ff;
+    buf_cols_.assign(static_cast<size_t>(Buf::Count), 0);
+    auto cols = [&](Buf id) -> int64_t& { return buf_cols_[static_cast<size_t>(id)]; };
+    cols(Buf::X) = hp.n_embd;
+    cols(Buf::XN) = hp.n_embd;
+    cols(Buf::Q) = hp.n_embd_q();
+    cols(Buf::K) = hp.n_embd_k();
+    cols(Buf::V) = hp.n_embd_v();
+    cols(Buf::Attn) = hp.n_embd_attn_out();
+    cols(Buf::Proj) = hp.n_embd;
+    cols(Buf::Gate) = n_ff;
+    cols(Buf::Up) = n_ff;
+    cols(Buf::RouterLogits) = hp.n_expert;
+    // the CPU writes logits straight into the context's host rows: no buffer of its own
+    cols(Buf::Logits) = 0;
+    bufs_.resize(static_cast<size_t>(Buf::Count));
+    for (size_t i = 0; i < bufs_.size(); ++i) bufs_[i].resize(B * static_cast<size_t>(buf_cols_[i]));
 
-    act_xn.reserve(static_cast<int64_t>(B), hp.n_embd);
-    act_attn.reserve(static_cast<int64_t>(B), hp.n_embd_attn_out());
-    if (hp.n_ff > 0 && !hp.is_moe()) {
-        gate.resize(B * hp.n_ff);
-        up.resize(B * hp.n_ff);
-        act_ffn.reserve(static_cast<int64_t>(B), hp.n_ff);
-    }
+    rope_cos_.resize(B * inv_freq_.size());
+    rope_sin_.resize(B * inv_freq_.size());
+
+    const size_t T = static_cast<size_t>(shape.n_threads);
+    const size_t C = static_cast<size_t>(shape.n_ctx);
+    scores_ld_ = (C + kAttendPad - 1) / kAttendPad * kAttendPad;
+    scores_.resize(T * scores_ld_);
+    krow_.resize(T * hp.head_dim_k);
+    // a row length that is not a power of two: rows 2^k bytes apart would share a few L1 sets
+    kt_ld_ = scores_ld_ + 16;
+    kt_.resize(static_cast<size_t>(hp.n_head_kv) * hp.head_dim_k * kt_ld_);
+    vf_.resize(static_cast<size_t>(hp.n_head_kv) * C * hp.head_dim_v);
+
+    act_.reserve(static_cast<int64_t>(B),
+                 std::max<int64_t>({hp.n_embd, hp.n_embd_attn_out(), static_cast<int64_t>(n_ff)}));
     if (hp.is_moe()) {
         const size_t K = hp.n_expert_used;
         const size_t E = hp.n_expert;
-        router.resize(B * E);
-        sel_weight.resize(B * K);
-        sel_expert.resize(B * K);
-        h_gate.resize(B * K * hp.n_ff_exp);
-        h_up.resize(B * K * hp.n_ff_exp);
-        down.resize(B * K * hp.n_embd);
-        expert_count.resize(E);
-        expert_tokens.resize(E * B);
-        expert_slots.resize(E * B);
+        sel_weight_.resize(B * K);
+        sel_expert_.resize(B * K);
+        moe_.h_gate.resize(B * K * hp.n_ff_exp);
+        moe_.h_up.resize(B * K * hp.n_ff_exp);
+        moe_.down.resize(B * K * hp.n_embd);
+        moe_.expert_count.resize(E);
+        moe_.expert_tokens.resize(E * B);
+        moe_.expert_slots.resize(E * B);
         const size_t blocks_ff = (hp.n_ff_exp + 15) / 16, blocks_embd = (hp.n_embd + 15) / 16;
-        items.resize(E * std::max(2 * blocks_ff, blocks_embd));
-        act_h.reserve(static_cast<int64_t>(B * K), hp.n_ff_exp);
+        moe_.items.resize(E * std::max(2 * blocks_ff, blocks_embd));
+        moe_.act_h.reserve(static_cast<int64_t>(B * K), hp.n_ff_exp);
     }
 }
 
-uint64_t CpuWorkspace::bytes() const {
-    uint64_t b = vbytes(xn) + vbytes(q) + vbytes(k) + vbytes(v) + vbytes(attn) + vbytes(proj) + vbytes(gate) +
-                 vbytes(up) + vbytes(scores) + vbytes(krow) + vbytes(kt) + vbytes(vf) + vbytes(router) + vbytes(sel_weight) +
-                 vbytes(h_gate) + vbytes(h_up) + vbytes(down) + vbytes(sel_expert) + vbytes(expert_count) +
-                 vbytes(expert_tokens) + vbytes(expert_slots) + vbytes(items);
-    return b + act_xn.bytes() + act_attn.bytes() + act_ffn.bytes() + act_h.bytes();
+uint64_t CpuExecutor::bytes() const {
+    uint64_t b = vbytes(rope_cos_) + vbytes(rope_sin_) + vbytes(sel_weight_) + vbytes(sel_expert_) + vbytes(scores_) +
+                 vbytes(krow_) + vbytes(kt_) + vbytes(vf_) + act_.bytes();
+    for (const auto& v : bufs_) b += vbytes(v);
+    b += vbytes(moe_.h_gate) + vbytes(moe_.h_up) + vbytes(moe_.down) + vbytes(moe_.expert_count) +
+         vbytes(moe_.expert_tokens) + vbytes(moe_.expert_slots) + vbytes(moe_.items) + moe_.act_h.bytes();
+    return b;
 }
 
-std::unique_ptr<Workspace> CpuBackend::make_workspace(const HParams& hp, const ContextShape& shape) const {
-    return std::make_unique<CpuWorkspace>(hp, shape);
+Tensor CpuExecutor::buffer(Buf id, int rows) {
+    const int64_t cols = buf_cols_[static_cast<size_t>(id)];
+    return {bufs_[static_cast<size_t>(id)].data(), rows, cols, cols, Device::cpu()};
 }
 
-void CpuBackend::attention(const HParams& hp, const LayerWeights& w, KvCache& kv, int il, float* x,
-                           const BatchInfo& batch, Workspace& base) const {
-    auto& ws = static_cast<CpuWorkspace&>(base);
-    const int B = batch.n_tokens;
-    const int nth = ws.n_threads;
-    const int64_t n_embd = hp.n_embd;
-    const int hd = static_cast<int>(hp.head_dim_k);
-    const int hdv = static_cast<int>(hp.head_dim_v);
-    const int64_t nq = hp.n_embd_q(), nk = hp.n_embd_k(), nv = hp.n_embd_v();
+Routing CpuExecutor::routing(int n_tokens, int k) {
+    return {sel_expert_.data(), sel_weight_.data(), n_tokens, k, Device::cpu()};
+}
 
-    for (int t = 0; t < B; ++t) {
-        rms_norm(x + t * n_embd, w.attn_norm.data(), ws.xn.data() + t * n_embd, n_embd, hp.rms_eps);
-    }
-    ws.act_xn.set(ws.xn.data(), B, n_embd, n_embd);
-    matmul_many({{w.wq, ws.q.data(), nq}, {w.wk, ws.k.data(), nk}, {w.wv, ws.v.data(), nv}}, ws.act_xn, nth);
-    add_bias(ws.q.data(), w.bq, B, nq);
-    add_bias(ws.k.data(), w.bk, B, nk);
-    add_bias(ws.v.data(), w.bv, B, nv);
-
-    const int half = static_cast<int>(hp.n_rot / 2);
-    for (int t = 0; t < B; ++t) {
-        const float* c = batch.rope_cos + t * half;
-        const float* s = batch.rope_sin + t * half;
-        for (uint32_t h = 0; h < hp.n_head; ++h) {
-            float* qh = ws.q.data() + t * nq + h * hd;
-            if (!w.q_norm.empty()) rms_norm(qh, w.q_norm.data(), qh, hd, hp.rms_eps);
-            rope(qh, c, s, static_cast<int>(hp.n_rot), hp.rope_mode);
-        }
-        for (uint32_t h = 0; h < hp.n_head_kv; ++h) {
-            float* kh = ws.k.data() + t * nk + h * hd;
-            if (!w.k_norm.empty()) rms_norm(kh, w.k_norm.data(), kh, hd, hp.rms_eps);
-            rope(kh, c, s, static_cast<int>(hp.n_rot), hp.rope_mode);
+void CpuExecutor::begin(const BatchInfo& batch) {
+    batch_ = batch;
+    const size_t half = inv_freq_.size();
+    for (int t = 0; t < batch.n_tokens; ++t) {
+        const double pos = batch.pos0 + t;
+        for (size_t i = 0; i < half; ++i) {
+            const double theta = pos * inv_freq_[i];
+            rope_cos_[t * half + i] = static_cast<float>(std::cos(theta));
+            rope_sin_[t * half + i] = static_cast<float>(std::sin(theta));
         }
     }
-    kv.store(il, batch.pos0, B, ws.k.data(), ws.v.data());
+}
 
+void CpuExecutor::copy(const Tensor& src, const Tensor& dst) {
+    if (src.data == dst.data) return;
+    for (int64_t r = 0; r < src.rows; ++r) {
+        std::memcpy(dst.row(r), src.row(r), static_cast<size_t>(src.cols) * sizeof(float));
+    }
+}
+
+void CpuExecutor::copy(const Routing& src, const Routing& dst) {
+    if (src.ids == dst.ids) return;
+    const size_t n = static_cast<size_t>(src.n_tokens) * static_cast<size_t>(src.k);
+    std::memcpy(dst.ids, src.ids, n * sizeof(int32_t));
+    std::memcpy(dst.weights, src.weights, n * sizeof(float));
+}
+
+void CpuExecutor::rms_norm(const Tensor& x, const float* w, float eps, const Tensor& out) {
+    for (int64_t t = 0; t < x.rows; ++t) cpu::rms_norm(x.row(t), w, out.row(t), x.cols, eps);
+}
+
+void CpuExecutor::rms_norm_heads(const Tensor& x, int head_dim, const float* w, float eps) {
+    for (int64_t t = 0; t < x.rows; ++t) {
+        for (int64_t h = 0; h < x.cols / head_dim; ++h) {
+            float* p = x.row(t) + h * head_dim;
+            cpu::rms_norm(p, w, p, head_dim, eps);
+        }
+    }
+}
+
+void CpuExecutor::matmul(std::span<const MatmulOut> outs, const Tensor& x) {
+    act_.set(x.data, x.rows, x.cols, x.ld);
+    if (outs.size() == 1) {
+        cpu::matmul(*outs[0].w, 0, act_, outs[0].y.data, outs[0].y.ld, n_threads_);
+        return;
+    }
+    constexpr size_t kMaxJobs = 4;  // Q, K and V at most
+    if (outs.size() > kMaxJobs) throw std::logic_error("CpuExecutor::matmul: too many outputs");
+    MatmulJob jobs[kMaxJobs];
+    for (size_t i = 0; i < outs.size(); ++i) jobs[i] = {outs[i].w, outs[i].y.data, outs[i].y.ld};
+    matmul_many(std::span<const MatmulJob>(jobs, outs.size()), act_, n_threads_);
+}
+
+void CpuExecutor::add_bias(const Tensor& y, const float* b) {
+    for (int64_t t = 0; t < y.rows; ++t) {
+        float* r = y.row(t);
+        for (int64_t i = 0; i < y.cols; ++i) r[i] += b[i];
+    }
+}
+
+void CpuExecutor::rope(const Tensor& x, int head_dim) {
+    const size_t half = inv_freq_.size();
+    for (int64_t t = 0; t < x.rows; ++t) {
+        const float* c = rope_cos_.data() + t * half;
+        const float* s = rope_sin_.data() + t * half;
+        for (int64_t h = 0; h < x.cols / head_dim; ++h) {
+            cpu::rope(x.row(t) + h * head_dim, c, s, static_cast<int>(hp_.n_rot), hp_.rope_mode);
+        }
+    }
+}
+
+void CpuExecutor::store_kv(KvCache& kv, int il, const Tensor& k, const Tensor& v) {
+    store_rows(kv.type_k(), k, kv.k_row(il, batch_.pos0), kv.k_row_bytes());
+    store_rows(kv.type_v(), v, kv.v_row(il, batch_.pos0), kv.v_row_bytes());
+}
+
+void CpuExecutor::attention(const KvCache& kv, int il, const Tensor& q, const Tensor& out) {
+    const int B = static_cast<int>(q.rows);
+    const int hd = static_cast<int>(hp_.head_dim_k);
+    const int hdv = static_cast<int>(hp_.head_dim_v);
     // the cached keys and values this batch reads, per KV head in f32: keys transposed so that scores
     // vectorize across positions; converted once per layer, then shared by every query head of the group
     const GgmlType tk = kv.type_k(), tv = kv.type_v();
-    const int n_kv_max = batch.pos0 + B;
-    const int n_head_kv = static_cast<int>(hp.n_head_kv);
-    const int64_t ld = ws.kt_ld;
+    const int n_kv_max = batch_.pos0 + B;
+    const int n_head_kv = static_cast<int>(hp_.n_head_kv);
+    const int64_t ld = static_cast<int64_t>(kt_ld_);
     constexpr int kConvert = 64;  // positions per conversion item
     const int n_chunks = (n_kv_max + kConvert - 1) / kConvert;
-    const int group = static_cast<int>(hp.n_head / hp.n_head_kv);
+    const int group = static_cast<int>(hp_.n_head / hp_.n_head_kv);
     const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-    const int n_pairs = B * static_cast<int>(hp.n_head);
+    const int n_pairs = B * static_cast<int>(hp_.n_head);
     const size_t kh_bytes = kv.k_head_bytes(), vh_bytes = kv.v_head_bytes();
 
-#pragma omp parallel num_threads(nth)
+#pragma omp parallel num_threads(n_threads_)
     {
         const int tid = omp_get_thread_num();
-        float* krow = ws.krow.data() + static_cast<size_t>(tid) * hd;
+        float* krow = krow_.data() + static_cast<size_t>(tid) * hd;
 #pragma omp for schedule(static)
         for (int item = 0; item < n_head_kv * n_chunks; ++item) {
             const int g = item / n_chunks;
             const int p0 = item % n_chunks * kConvert, p1 = std::min(n_kv_max, p0 + kConvert);
-            float* kt = ws.kt.data() + static_cast<size_t>(g) * hd * ld;
-            float* vf = ws.vf.data() + static_cast<size_t>(g) * kv.n_ctx() * hdv;
+            float* kt = kt_.data() + static_cast<size_t>(g) * hd * ld;
+            float* vf = vf_.data() + static_cast<size_t>(g) * n_ctx_ * hdv;
             for (int p = p0; p < p1; ++p) {
                 head_to_f32(tk, kv.k_row(il, p) + g * kh_bytes, krow, hd);
                 for (int d = 0; d < hd; ++d) kt[d * ld + p] = krow[d];
@@ -164,52 +245,49 @@ void CpuBackend::attention(const HParams& hp, const LayerWeights& w, KvCache& kv
         }
 #pragma omp for schedule(dynamic, 1)
         for (int pair = 0; pair < n_pairs; ++pair) {
-            const int t = pair / static_cast<int>(hp.n_head);
-            const int h = pair % static_cast<int>(hp.n_head);
+            const int t = pair / static_cast<int>(hp_.n_head);
+            const int h = pair % static_cast<int>(hp_.n_head);
             const int g = h / group;
-            const int n_kv = batch.pos0 + t + 1;  // causal: positions up to this token's own
-            attend(ws.q.data() + t * nq + h * hd, scale, ws.kt.data() + static_cast<size_t>(g) * hd * ld, ld, hd,
-                   ws.vf.data() + static_cast<size_t>(g) * kv.n_ctx() * hdv, hdv, n_kv,
-                   ws.scores.data() + static_cast<size_t>(tid) * ws.scores_ld,
-                   ws.attn.data() + t * hp.n_embd_attn_out() + h * hdv);
+            const int n_kv = batch_.pos0 + t + 1;  // causal: positions up to this token's own
+            attend(q.row(t) + h * hd, scale, kt_.data() + static_cast<size_t>(g) * hd * ld, ld, hd,
+                   vf_.data() + static_cast<size_t>(g) * n_ctx_ * hdv, hdv, n_kv,
+                   scores_.data() + static_cast<size_t>(tid) * scores_ld_, out.row(t) + h * hdv);
         }
     }
-
-    ws.act_attn.set(ws.attn.data(), B, hp.n_embd_attn_out(), hp.n_embd_attn_out());
-    matmul(w.wo, 0, ws.act_attn, ws.proj.data(), n_embd, nth);
-    add_bias(ws.proj.data(), w.bo, B, n_embd);
-    for (int64_t i = 0; i < B * n_embd; ++i) x[i] += ws.proj[static_cast<size_t>(i)];
 }
 
-void CpuBackend::feed_forward(const HParams& hp, const LayerWeights& w, float* x, const BatchInfo& batch,
-                              Workspace& base) const {
-    auto& ws = static_cast<CpuWorkspace&>(base);
-    const int B = batch.n_tokens;
-    if (w.is_moe()) {
-        moe_ffn(hp, w, x, B, ws);
+void CpuExecutor::add(const Tensor& x, const Tensor& y) {
+    for (int64_t t = 0; t < x.rows; ++t) {
+        float* a = x.row(t);
+        const float* b = y.row(t);
+        for (int64_t i = 0; i < x.cols; ++i) a[i] += b[i];
+    }
+}
+
+void CpuExecutor::swiglu(const Tensor& gate, const Tensor& up, const Tensor& out) {
+    if (gate.ld == gate.cols && up.ld == up.cols && out.ld == out.cols) {
+        cpu::swiglu(gate.data, up.data, out.data, gate.rows * gate.cols);
         return;
     }
-    const int64_t n_embd = hp.n_embd, n_ff = hp.n_ff;
-    for (int t = 0; t < B; ++t) {
-        rms_norm(x + t * n_embd, w.ffn_norm.data(), ws.xn.data() + t * n_embd, n_embd, hp.rms_eps);
-    }
-    ws.act_xn.set(ws.xn.data(), B, n_embd, n_embd);
-    matmul_many({{w.ffn_gate, ws.gate.data(), n_ff}, {w.ffn_up, ws.up.data(), n_ff}}, ws.act_xn, ws.n_threads);
-    swiglu(ws.gate.data(), ws.up.data(), ws.gate.data(), B * n_ff);
-    ws.act_ffn.set(ws.gate.data(), B, n_ff, n_ff);
-    matmul(w.ffn_down, 0, ws.act_ffn, ws.proj.data(), n_embd, ws.n_threads);
-    for (int64_t i = 0; i < B * n_embd; ++i) x[i] += ws.proj[static_cast<size_t>(i)];
+    for (int64_t t = 0; t < gate.rows; ++t) cpu::swiglu(gate.row(t), up.row(t), out.row(t), gate.cols);
 }
 
-void CpuBackend::output(const HParams& hp, const ModelWeights& w, const float* x, int n_rows, float* logits,
-                        Workspace& base) const {
-    auto& ws = static_cast<CpuWorkspace&>(base);
-    const int64_t n_embd = hp.n_embd;
-    for (int t = 0; t < n_rows; ++t) {
-        rms_norm(x + t * n_embd, w.output_norm.data(), ws.xn.data() + t * n_embd, n_embd, hp.rms_eps);
-    }
-    ws.act_xn.set(ws.xn.data(), n_rows, n_embd, n_embd);
-    matmul(w.output, 0, ws.act_xn, logits, w.output.n_out, ws.n_threads);
+void CpuExecutor::route(const Tensor& logits, const RouterParams& p, const Routing& out) { route_topk(logits, p, out); }
+
+void CpuExecutor::experts(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out) {
+    act_.set(x.data, x.rows, x.cols, x.ld);
+    run_experts(hp_, L, act_, r, out, n_threads_, n_batch_, moe_);
+}
+
+DeviceBuffer CpuBackend::allocate(size_t bytes) const {
+    void* p = std::calloc(std::max<size_t>(bytes, 1), 1);
+    if (!p) throw std::bad_alloc();
+    return DeviceBuffer(p, std::free);
+}
+
+std::unique_ptr<Executor> CpuBackend::make_executor(const HParams& hp, const ContextShape& shape,
+                                                    std::vector<double> rope_inv_freq) const {
+    return std::make_unique<CpuExecutor>(hp, shape, std::move(rope_inv_freq));
 }
 
 }  // namespace runtime::cpu

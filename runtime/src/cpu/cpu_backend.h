@@ -1,5 +1,5 @@
-// The CPU backend: weights read in place from the mapped file, blocks computed with OpenMP across
-// output rows, all scratch preallocated in a CpuWorkspace.
+// The CPU backend: weights read in place from the mapped file; an executor computes each operation
+// with OpenMP across output rows, with all scratch preallocated so that decoding allocates nothing.
 #pragma once
 
 #include <cstdint>
@@ -10,46 +10,84 @@
 
 namespace runtime::cpu {
 
-struct CpuWorkspace final : Workspace {
-    CpuWorkspace(const HParams& hp, const ContextShape& shape);
-    uint64_t bytes() const override;
+class CpuExecutor final : public Executor {
+public:
+    CpuExecutor(const HParams& hp, const ContextShape& shape, std::vector<double> rope_inv_freq);
 
-    int n_threads;
-    int n_batch;
-    // per-token rows
-    std::vector<float> xn, q, k, v, attn, proj, gate, up;
-    // attention: scores and a key row per thread; the cached keys (transposed) and values in f32,
-    // n_ctx positions per KV head
-    std::vector<float> scores, krow, kt, vf;
-    size_t scores_ld = 0;  // n_ctx rounded up for attend()'s last chunk
-    size_t kt_ld = 0;      // floats from one key dimension's row of positions to the next
-    // MoE routing and expert activations (slot = token * n_expert_used + j)
-    std::vector<float> router, sel_weight, h_gate, h_up, down;
-    std::vector<int32_t> sel_expert, expert_count, expert_tokens, expert_slots;
+    Device device() const override { return Device::cpu(); }
+    uint64_t bytes() const override;
+    Tensor buffer(Buf id, int rows) override;
+    Routing routing(int n_tokens, int k) override;
+    void begin(const BatchInfo& batch) override;
+
+    void upload(const Tensor& host, const Tensor& dst) override { copy(host, dst); }
+    void download(const Tensor& src, const Tensor& host) override { copy(src, host); }
+    void upload(const Routing& host, const Routing& dst) override { copy(host, dst); }
+    void download(const Routing& src, const Routing& host) override { copy(src, host); }
+
+    void rms_norm(const Tensor& x, const float* w, float eps, const Tensor& out) override;
+    void rms_norm_heads(const Tensor& x, int head_dim, const float* w, float eps) override;
+    void matmul(std::span<const MatmulOut> outs, const Tensor& x) override;
+    void add_bias(const Tensor& y, const float* b) override;
+    void rope(const Tensor& x, int head_dim) override;
+    void store_kv(KvCache& kv, int il, const Tensor& k, const Tensor& v) override;
+    void attention(const KvCache& kv, int il, const Tensor& q, const Tensor& out) override;
+    void add(const Tensor& x, const Tensor& y) override;
+    void swiglu(const Tensor& gate, const Tensor& up, const Tensor& out) override;
+    void route(const Tensor& logits, const RouterParams& p, const Routing& out) override;
+    void experts(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out) override;
+    void sync() override {}
+
+    // The scratch of the experts step (moe.cpp).
     struct ExpertItem {
         int32_t expert;
         int32_t which;  // 0 gate, 1 up, 2 down
         int32_t r0;
     };
-    std::vector<ExpertItem> items;
+    struct MoeScratch {
+        std::vector<float> h_gate, h_up, down;
+        std::vector<int32_t> expert_count, expert_tokens, expert_slots;
+        std::vector<ExpertItem> items;
+        Activations act_h;
+    };
 
-    Activations act_xn, act_attn, act_ffn, act_h;
+private:
+    static void copy(const Tensor& src, const Tensor& dst);
+    static void copy(const Routing& src, const Routing& dst);
+
+    const HParams hp_;
+    const int n_threads_, n_batch_, n_ctx_;
+    const std::vector<double> inv_freq_;
+    BatchInfo batch_;
+    std::vector<float> rope_cos_, rope_sin_;  // n_batch x n_rot/2 angles of this batch
+    std::vector<std::vector<float>> bufs_;    // by Buf
+    std::vector<int64_t> buf_cols_;
+    std::vector<float> sel_weight_;
+    std::vector<int32_t> sel_expert_;
+    // attention: scores and a key row per thread; the cached keys (transposed) and values in f32,
+    // n_ctx positions per KV head
+    std::vector<float> scores_, krow_, kt_, vf_;
+    size_t scores_ld_ = 0;  // n_ctx rounded up for attend()'s last chunk
+    size_t kt_ld_ = 0;      // floats from one key dimension's row of positions to the next
+    // the input rows of the current matmul, quantized for its weights' dot products
+    Activations act_;
+    MoeScratch moe_;
 };
 
 class CpuBackend final : public Backend {
 public:
     Device device() const override { return Device::cpu(); }
     const uint8_t* place_weights(std::span<const uint8_t> bytes) override { return bytes.data(); }
-    std::unique_ptr<Workspace> make_workspace(const HParams& hp, const ContextShape& shape) const override;
-    void attention(const HParams& hp, const LayerWeights& w, KvCache& kv, int il, float* x, const BatchInfo& batch,
-                   Workspace& ws) const override;
-    void feed_forward(const HParams& hp, const LayerWeights& w, float* x, const BatchInfo& batch,
-                      Workspace& ws) const override;
-    void output(const HParams& hp, const ModelWeights& w, const float* x, int n_rows, float* logits,
-                Workspace& ws) const override;
+    const float* place_vector(std::span<const float> values) override { return values.data(); }
+    DeviceBuffer allocate(size_t bytes) const override;
+    std::unique_ptr<Executor> make_executor(const HParams& hp, const ContextShape& shape,
+                                            std::vector<double> rope_inv_freq) const override;
 };
 
-// The parts of feed_forward, in their own files.
-void moe_ffn(const HParams& hp, const LayerWeights& w, float* x, int n_tokens, CpuWorkspace& ws);
+// The experts step (moe.cpp): groups the slots by expert and runs each active expert once.
+void run_experts(const HParams& hp, const LayerWeights& w, Activations& x, const Routing& r, const Tensor& out,
+                 int n_threads, int n_batch, CpuExecutor::MoeScratch& s);
+// Softmax router with top-k (moe.cpp).
+void route_topk(const Tensor& logits, const RouterParams& p, const Routing& out);
 
 }  // namespace runtime::cpu

@@ -326,28 +326,28 @@ GgmlType act_type(GgmlType weight) { return is_float_type(weight) ? GgmlType::F3
 
 }  // namespace
 
-void matmul_many(std::initializer_list<MatmulJob> jobs, Activations& x, int n_threads) {
+void matmul_many(std::span<const MatmulJob> jobs, Activations& x, int n_threads) {
     // one parallel loop, so one barrier, where the matrices take the same activation format
     for (const MatmulJob& j : jobs) {
-        if (act_type(j.w.type) != act_type(jobs.begin()->w.type)) {
-            for (const MatmulJob& each : jobs) matmul(each.w, 0, x, each.y, each.ldy, n_threads);
+        if (act_type(j.w->type) != act_type(jobs.front().w->type)) {
+            for (const MatmulJob& each : jobs) matmul(*each.w, 0, x, each.y, each.ldy, n_threads);
             return;
         }
     }
-    x.prepare(jobs.begin()->w.type, n_threads);
+    x.prepare(jobs.front().w->type, n_threads);
     const int n_tok = static_cast<int>(x.n_rows());
     // blocks of rows small enough to balance, large enough that a thread reuses its activation rows
     const int64_t block = 16;
     int64_t n_blocks = 0;
-    for (const MatmulJob& j : jobs) n_blocks += (j.w.n_out + block - 1) / block;
+    for (const MatmulJob& j : jobs) n_blocks += (j.w->n_out + block - 1) / block;
 #pragma omp parallel for num_threads(n_threads) schedule(static)
     for (int64_t b = 0; b < n_blocks; ++b) {
         int64_t first = b;  // the block's index within its matrix
         for (const MatmulJob& j : jobs) {
-            const int64_t blocks = (j.w.n_out + block - 1) / block;
+            const int64_t blocks = (j.w->n_out + block - 1) / block;
             if (first < blocks) {
                 const int64_t r0 = first * block;
-                matmul_rows(j.w, 0, x, nullptr, nullptr, n_tok, r0, std::min(j.w.n_out, r0 + block), j.y, j.ldy);
+                matmul_rows(*j.w, 0, x, nullptr, nullptr, n_tok, r0, std::min(j.w->n_out, r0 + block), j.y, j.ldy);
                 break;
             }
             first -= blocks;

@@ -4,7 +4,7 @@
 #pragma once
 
 #include <cstdint>
-#include <initializer_list>
+#include <span>
 #include <vector>
 
 #include "gguf/types.h"
@@ -49,10 +49,10 @@ void matmul(const Weight& w, int64_t mat, Activations& x, float* y, int64_t ldy,
 // Several matrices (matrix 0 of each) on the same activation rows, as matmul does each, but in one
 // parallel loop where their types take the same activation format (Q, K and V; gate and up).
 struct MatmulJob {
-    const Weight& w;
+    const Weight* w;
     float* y;
     int64_t ldy;
 };
-void matmul_many(std::initializer_list<MatmulJob> jobs, Activations& x, int n_threads);
+void matmul_many(std::span<const MatmulJob> jobs, Activations& x, int n_threads);
 
 }  // namespace runtime::cpu

@@ -1,0 +1,90 @@
+#include "forward.h"
+
+namespace runtime {
+
+Tensor Transfers::move(Executor& from, const Tensor& src, Executor& to, Buf id) {
+    if (from.device() == to.device()) return src;
+    Tensor dst = to.buffer(id, static_cast<int>(src.rows));
+    if (to.device().is_cpu()) {
+        from.download(src, dst);
+    } else if (from.device().is_cpu()) {
+        to.upload(src, dst);
+    } else {
+        Tensor host{rows_.data(), src.rows, src.cols, src.cols, Device::cpu()};
+        from.download(src, host);
+        to.upload(host, dst);
+    }
+    return dst;
+}
+
+Routing Transfers::move(Executor& from, const Routing& src, Executor& to) {
+    if (from.device() == to.device()) return src;
+    Routing dst = to.routing(src.n_tokens, src.k);
+    if (to.device().is_cpu()) {
+        from.download(src, dst);
+    } else if (from.device().is_cpu()) {
+        to.upload(src, dst);
+    } else {
+        Routing host{ids_.data(), weights_.data(), src.n_tokens, src.k, Device::cpu()};
+        from.download(src, host);
+        to.upload(host, dst);
+    }
+    return dst;
+}
+
+void attention_block(Executor& ex, const HParams& hp, const LayerWeights& L, KvCache& kv, int il, const Tensor& x) {
+    const int n = static_cast<int>(x.rows);
+    const Tensor xn = ex.buffer(Buf::XN, n);
+    const Tensor q = ex.buffer(Buf::Q, n), k = ex.buffer(Buf::K, n), v = ex.buffer(Buf::V, n);
+    ex.rms_norm(x, L.attn_norm.data(), hp.rms_eps, xn);
+    const Executor::MatmulOut qkv[] = {{&L.wq, q}, {&L.wk, k}, {&L.wv, v}};
+    ex.matmul(qkv, xn);
+    if (!L.bq.empty()) ex.add_bias(q, L.bq.data());
+    if (!L.bk.empty()) ex.add_bias(k, L.bk.data());
+    if (!L.bv.empty()) ex.add_bias(v, L.bv.data());
+    if (!L.q_norm.empty()) ex.rms_norm_heads(q, static_cast<int>(hp.head_dim_k), L.q_norm.data(), hp.rms_eps);
+    if (!L.k_norm.empty()) ex.rms_norm_heads(k, static_cast<int>(hp.head_dim_k), L.k_norm.data(), hp.rms_eps);
+    ex.rope(q, static_cast<int>(hp.head_dim_k));
+    ex.rope(k, static_cast<int>(hp.head_dim_k));
+    ex.store_kv(kv, il, k, v);
+
+    const Tensor attn = ex.buffer(Buf::Attn, n), proj = ex.buffer(Buf::Proj, n);
+    ex.attention(kv, il, q, attn);
+    const Executor::MatmulOut o[] = {{&L.wo, proj}};
+    ex.matmul(o, attn);
+    if (!L.bo.empty()) ex.add_bias(proj, L.bo.data());
+    ex.add(x, proj);
+}
+
+void ffn_block(Executor& ffn, Executor& experts, Transfers& transfers, const HParams& hp, const LayerWeights& L,
+               const Tensor& x) {
+    const int n = static_cast<int>(x.rows);
+    const Tensor xn = ffn.buffer(Buf::XN, n), proj = ffn.buffer(Buf::Proj, n);
+    ffn.rms_norm(x, L.ffn_norm.data(), hp.rms_eps, xn);
+    if (!L.is_moe()) {
+        const Tensor gate = ffn.buffer(Buf::Gate, n), up = ffn.buffer(Buf::Up, n);
+        const Executor::MatmulOut gu[] = {{&L.ffn_gate, gate}, {&L.ffn_up, up}};
+        ffn.matmul(gu, xn);
+        ffn.swiglu(gate, up, gate);
+        const Executor::MatmulOut down[] = {{&L.ffn_down, proj}};
+        ffn.matmul(down, gate);
+        ffn.add(x, proj);
+        return;
+    }
+    const Tensor logits = ffn.buffer(Buf::RouterLogits, n);
+    const Executor::MatmulOut router[] = {{&L.gate_inp, logits}};
+    ffn.matmul(router, xn);
+    const int k = static_cast<int>(hp.n_expert_used);
+    const Routing r = ffn.routing(n, k);
+    ffn.route(logits, {k, hp.expert_weights_norm, hp.expert_weights_scale}, r);
+
+    // the experts may live on another device: only the normalised rows, the ids and weights go there,
+    // and only their weighted sum comes back
+    const Tensor xe = transfers.move(ffn, xn, experts, Buf::XN);
+    const Routing re = transfers.move(ffn, r, experts);
+    const Tensor oe = experts.buffer(Buf::Proj, n);
+    experts.experts(L, xe, re, oe);
+    ffn.add(x, transfers.move(experts, oe, ffn, Buf::Proj));
+}
+
+}  // namespace runtime

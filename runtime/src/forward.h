@@ -1,0 +1,35 @@
+// The architectures, written once over the executors' operations: a block does the same steps
+// whatever device runs it. Where the steps of one block run on two devices (a MoE layer whose router
+// is on the GPU and whose experts are on the CPU), the block moves its activations between them.
+#pragma once
+
+#include "runtime/backend.h"
+#include "runtime/kv_cache.h"
+
+namespace runtime {
+
+// Moves rows between two executors' devices (through host memory where neither is the CPU).
+class Transfers {
+public:
+    explicit Transfers(std::vector<float>& host_rows, std::vector<int32_t>& host_ids, std::vector<float>& host_weights)
+        : rows_(host_rows), ids_(host_ids), weights_(host_weights) {}
+
+    // `src` (on `from`'s device) copied into `to`'s buffer `id`; returns the copy, or src when the
+    // devices are the same.
+    Tensor move(Executor& from, const Tensor& src, Executor& to, Buf id);
+    Routing move(Executor& from, const Routing& src, Executor& to);
+
+private:
+    std::vector<float>& rows_;
+    std::vector<int32_t>& ids_;
+    std::vector<float>& weights_;
+};
+
+// x += attention(x) for layer il, all on `ex`.
+void attention_block(Executor& ex, const HParams& hp, const LayerWeights& L, KvCache& kv, int il, const Tensor& x);
+// x += ffn(x): a dense SwiGLU FFN on `ffn`, or a MoE FFN with its norm and router on `ffn` and its routed
+// experts on `experts`.
+void ffn_block(Executor& ffn, Executor& experts, Transfers& transfers, const HParams& hp, const LayerWeights& L,
+               const Tensor& x);
+
+}  // namespace runtime
