@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <set>
+#include <string>
 
 #include "forward.h"
 #include "quant/quant.h"
@@ -70,6 +73,15 @@ Context::Context(const Model& model, const ContextParams& params)
         experts_exec_.push_back(L.is_moe() ? exec_for(L.experts_device()) : ffn_exec_.back());
     }
     out_exec_ = exec_for(model.weights().output.device);
+    // every step on the same GPU: decode steps can be recorded (GGUF_CUDA_GRAPHS=0 turns that off)
+    std::set<Executor*> steps(attn_exec_.begin(), attn_exec_.end());
+    steps.insert(ffn_exec_.begin(), ffn_exec_.end());
+    steps.insert(experts_exec_.begin(), experts_exec_.end());
+    steps.insert(out_exec_);
+    const char* graphs = std::getenv("GGUF_CUDA_GRAPHS");
+    if (steps.size() == 1 && !out_exec_->device().is_cpu() && !(graphs && std::string(graphs) == "0")) {
+        graph_exec_ = out_exec_;
+    }
 
     embd_.resize(static_cast<size_t>(n_batch_) * hp.n_embd);
     logits_.resize(static_cast<size_t>(n_batch_) * static_cast<size_t>(model.n_vocab()));
@@ -141,34 +153,45 @@ void Context::forward(const int32_t* tokens, int n, bool want_logits, float* all
         x = at->buffer(Buf::X, n);
         at->upload(embd, x);
     }
-    for (uint32_t il = 0; il < hp.n_layer; ++il) {
-        const LayerWeights& L = w.layers[il];
-        x = transfers.move(*at, x, *attn_exec_[il], Buf::X);
-        at = attn_exec_[il];
-        attention_block(*at, hp, L, kv_, static_cast<int>(il), x);
-        x = transfers.move(*at, x, *ffn_exec_[il], Buf::X);
-        at = ffn_exec_[il];
-        ffn_block(*at, *experts_exec_[il], transfers, hp, L, x);
-    }
-    n_past_ += n;
-    if (!want_logits) {
-        for (auto& [dev, ex] : executors_) ex->sync();
-        return;
-    }
-    x = transfers.move(*at, x, *out_exec_, Buf::X);
+    // the output rows: all of them, or the last token's
     Executor& out = *out_exec_;
-    // all rows, or the last token's
     const int first = all_logits ? 0 : n - 1;
     const int rows = n - first;
-    const Tensor xs{x.row(first), rows, x.cols, x.ld, x.device};
-    const Tensor xn = out.buffer(Buf::XN, rows);
-    out.rms_norm(xs, w.output_norm.data(), hp.rms_eps, xn);
     const int64_t n_vocab = w.output.n_out;
     const Tensor host{all_logits ? all_logits : logits_.data(), rows, n_vocab, n_vocab, Device::cpu()};
     const Tensor y = out.device().is_cpu() ? host : out.buffer(Buf::Logits, rows);
-    const Executor::MatmulOut proj[] = {{&w.output, y}};
-    out.matmul(proj, xn);
-    if (!out.device().is_cpu()) out.download(y, host);
+
+    auto body = [&] {
+        for (uint32_t il = 0; il < hp.n_layer; ++il) {
+            const LayerWeights& L = w.layers[il];
+            x = transfers.move(*at, x, *attn_exec_[il], Buf::X);
+            at = attn_exec_[il];
+            attention_block(*at, hp, L, kv_, static_cast<int>(il), x);
+            x = transfers.move(*at, x, *ffn_exec_[il], Buf::X);
+            at = ffn_exec_[il];
+            ffn_block(*at, *experts_exec_[il], transfers, hp, L, x);
+        }
+        if (!want_logits) return;
+        x = transfers.move(*at, x, out, Buf::X);
+        const Tensor xs{x.row(first), rows, x.cols, x.ld, x.device};
+        const Tensor xn = out.buffer(Buf::XN, rows);
+        out.rms_norm(xs, w.output_norm.data(), hp.rms_eps, xn);
+        const Executor::MatmulOut proj[] = {{&w.output, y}};
+        out.matmul(proj, xn);
+    };
+    // a decode step wholly on one GPU is recorded once and replayed: one launch per token
+    const int key = n * 2 + (want_logits ? 1 : 0);
+    if (graph_exec_ && n == 1) {
+        if (!graph_exec_->replay(key)) {
+            graph_exec_->capture_begin();
+            body();
+            graph_exec_->capture_end(key);
+        }
+    } else {
+        body();
+    }
+    n_past_ += n;
+    if (want_logits && !out.device().is_cpu()) out.download(y, host);
     for (auto& [dev, ex] : executors_) ex->sync();
 }
 

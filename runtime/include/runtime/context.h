@@ -63,6 +63,7 @@ private:
     std::map<Device, std::unique_ptr<Executor>> executors_;
     std::vector<Executor*> attn_exec_, ffn_exec_, experts_exec_;
     Executor* out_exec_ = nullptr;
+    Executor* graph_exec_ = nullptr;  // the one GPU executor of a context that runs wholly there
     std::vector<float> embd_;    // the batch's token embeddings, n_batch x n_embd, on the host
     std::vector<float> logits_;  // n_batch x n_vocab
     // host staging for rows, expert ids and weights moving between two devices

@@ -1,4 +1,4 @@
-// The backends compiled into this build.
+// The backends of a build without the CUDA backend: the CPU alone.
 #include "cpu/cpu_backend.h"
 #include "runtime/backend.h"
 
