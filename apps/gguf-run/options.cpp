@@ -27,6 +27,12 @@ void CommonOptions::add_to(po::options_description& desc, int default_ctx) {
         ("cpu-moe", po::bool_switch(), "keep all expert tensors on the CPU")
         ("override-tensor", po::value<std::vector<std::string>>()->composing(),
          "-ot REGEX=DEVICE[,...]: tensors matching REGEX go to DEVICE (CPU, CUDA0); first match wins")
+        ("fit", po::value<std::string>(&fit)->implicit_value("on")->default_value("off"),
+         "--fit [on|off]: choose -ngl and which layers' experts stay on the CPU so that the model, KV cache "
+         "and scratch fit the GPU's free memory (or --vram-budget) less --fit-target")
+        ("fit-target", po::value<int>(&fit_target_mib)->default_value(1024), "-fitt MiB: memory --fit leaves free")
+        ("vram-budget", po::value<std::string>(&vram_budget),
+         "SIZE (e.g. 8G, 7500M): plan --fit for a GPU of this much memory instead of the free memory")
         ("cache-type-k", po::value<std::string>(&cache_type_k)->default_value("f16"), "-ctk: f32, f16, q8_0, q4_0")
         ("cache-type-v", po::value<std::string>(&cache_type_v)->default_value("f16"), "-ctv: f32, f16, q8_0, q4_0")
         ("json", po::bool_switch(&json), "machine-readable output on stdout");
@@ -38,6 +44,7 @@ std::vector<std::string> normalize_args(int argc, char** argv, int first) {
                                                                 {"-ctk", "--cache-type-k"},
                                                                 {"-ctv", "--cache-type-v"},
                                                                 {"-ncmoe", "--n-cpu-moe"},
+                                                                {"-fitt", "--fit-target"},
                                                                 {"-cmoe", "--cpu-moe"}};
     std::vector<std::string> out;
     for (int i = first; i < argc; ++i) {
@@ -69,6 +76,26 @@ bool parse(const std::vector<std::string>& args, const po::options_description& 
 }
 
 namespace {
+
+// "8G", "7.5GiB", "7500M", "123456" (bytes) -> bytes
+uint64_t parse_size(const std::string& text, const char* option) {
+    size_t used = 0;
+    double v = 0;
+    try {
+        v = std::stod(text, &used);
+    } catch (const std::exception&) {
+        used = 0;
+    }
+    std::string unit = text.substr(used);
+    for (char& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    if (unit.size() > 1 && unit.back() == 'B') unit.pop_back();
+    if (unit.size() > 1 && unit.back() == 'I') unit.pop_back();
+    const double scale = unit.empty() ? 1.0 : unit == "K" ? 1024.0 : unit == "M" ? 1048576.0 : unit == "G" ? 1073741824.0 : unit == "T" ? 1099511627776.0 : 0.0;
+    if (used == 0 || scale == 0.0 || !(v > 0) || v * scale > 1e15) {
+        throw appcommon::UsageError{std::string(option) + ": expected a size such as 8G or 7500M, got '" + text + "'"};
+    }
+    return static_cast<uint64_t>(v * scale);
+}
 
 runtime::PlacementOptions placement_options(const CommonOptions& o, const po::parsed_options& parsed) {
     runtime::PlacementOptions p;
@@ -143,6 +170,20 @@ Loaded load(const CommonOptions& o, const po::parsed_options& parsed, bool with_
     cp.type_k = runtime::parse_kv_type(o.cache_type_k, "-ctk");
     cp.type_v = runtime::parse_kv_type(o.cache_type_v, "-ctv");
 
+    if (o.fit != "on" && o.fit != "off") throw appcommon::UsageError{"--fit expects on or off, got '" + o.fit + "'"};
+    if (o.fit_target_mib < 0) throw appcommon::UsageError{"--fit-target must be >= 0 MiB"};
+    if (!o.vram_budget.empty() && o.fit != "on") throw appcommon::UsageError{"--vram-budget plans for --fit: add --fit"};
+    if (o.fit == "on") {
+        runtime::FitOptions f;
+        f.budget = o.vram_budget.empty() ? 0 : parse_size(o.vram_budget, "--vram-budget");
+        f.margin = static_cast<uint64_t>(o.fit_target_mib) << 20;
+        f.n_ctx = cp.n_ctx > 0 ? cp.n_ctx : runtime::ContextParams::kDefaultMaxCtx;
+        f.n_batch = cp.n_batch;
+        f.type_k = cp.type_k;
+        f.type_v = cp.type_v;
+        mo.fit = f;
+    }
+
     Loaded l;
     l.model = runtime::Model::load(o.model, mo);
     if (with_tokenizer) l.tokenizer = runtime::Tokenizer::from_metadata(l.model->metadata());
@@ -152,8 +193,8 @@ Loaded load(const CommonOptions& o, const po::parsed_options& parsed, bool with_
         throw runtime::Error("out of memory creating a context of " + std::to_string(cp.n_ctx) +
                              " tokens (KV cache and scratch); try a smaller -c or -b, or -ctk/-ctv q8_0");
     }
-    std::fprintf(stderr, "model: %s (%s)\n%s", o.model.c_str(), model_description(*l.model).c_str(),
-                 l.model->plan().describe().c_str());
+    std::fprintf(stderr, "model: %s (%s)\n%s%s", o.model.c_str(), model_description(*l.model).c_str(),
+                 l.model->fit_report().c_str(), l.model->plan().describe().c_str());
     std::fprintf(stderr, "context: %d tokens, batch %d, KV cache %s/%s, %d threads\n%s", l.context->n_ctx(),
                  l.context->n_batch(), o.cache_type_k.c_str(), o.cache_type_v.c_str(), l.context->n_threads(),
                  runtime::describe_memory(l.context->memory()).c_str());

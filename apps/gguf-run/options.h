@@ -22,6 +22,9 @@ struct CommonOptions {
     int batch_size = 512;
     std::string n_gpu_layers = "0";
     std::string cache_type_k = "f16", cache_type_v = "f16";
+    std::string fit = "off";
+    int fit_target_mib = 1024;
+    std::string vram_budget;
     bool json = false;
 
     // Adds -m, -t, -c, -b, -ngl, --n-cpu-moe, --cpu-moe, -ot, -ctk, -ctv, --json (and -h).

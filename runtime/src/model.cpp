@@ -4,6 +4,7 @@
 #include "gguf/error.h"
 #include "quant/quant.h"
 #include "runtime/error.h"
+#include "runtime/gpu_info.h"
 
 namespace runtime {
 
@@ -192,7 +193,38 @@ void Model::bind_and_place(const ModelOptions& options) {
     // tied: the output layer reads the embedding, a copy of it where the output layer runs (as llama.cpp)
     if (tied) descs.push_back({"output.weight", embd->n_bytes()});
     const std::vector<Device> gpus = available_gpus();
-    plan_ = PlacementPlan::build(descs, static_cast<int>(hp.n_layer), options.placement, gpus);
+    PlacementOptions placement = options.placement;
+    if (options.fit) {
+        if (gpus.empty()) throw Error("--fit: no GPU is available (" + std::string(built_with_cuda() ? "none found" : "this build has no CUDA") + ")");
+        // -ngl all (or 99) with --fit is the common spelling of "as much on the GPU as fits"
+        const int ngl = placement.n_gpu_layers;
+        if (ngl > 0 && ngl <= static_cast<int>(hp.n_layer)) {
+            throw Error("--fit chooses the GPU layers itself, -ngl " + std::to_string(ngl) +
+                        " would limit them: drop one of the two");
+        }
+        const FitOptions& f = *options.fit;
+        FitRequest r;
+        r.budget = f.budget ? f.budget : query_gpus().front().free_bytes;
+        r.margin = f.margin;
+        r.overhead = kCudaContextBytes;
+        r.kv_bytes_per_layer = kv_layer_bytes(hp, f.n_ctx, f.type_k, f.type_v);
+        r.scratch = gpu_scratch_bytes(hp, f.n_batch, f.n_ctx);
+        r.output_scratch = static_cast<uint64_t>(f.n_batch) * static_cast<uint64_t>(n_vocab) * sizeof(float);
+        const FitResult fit = fit_placement(descs, static_cast<int>(hp.n_layer), r, gpus.front(), placement.overrides);
+        placement = fit.options;
+        fit_report_ = fit.explanation;
+    }
+    plan_ = PlacementPlan::build(descs, static_cast<int>(hp.n_layer), placement, gpus);
+    // the weights must fit before any is copied: a clear error, not a failed allocation halfway
+    for (const GpuInfo& g : gpus.empty() ? std::vector<GpuInfo>{} : query_gpus()) {
+        const auto bytes = plan_.weight_bytes();
+        const auto it = bytes.find(g.device);
+        if (it != bytes.end() && it->second + kCudaContextBytes > g.free_bytes) {
+            throw Error("the placement puts " + format_bytes(it->second) + " of weights on " + g.device.name() +
+                        ", which has " + format_bytes(g.free_bytes) +
+                        " free: use --fit, a smaller -ngl or --n-cpu-moe N");
+        }
+    }
     std::vector<Device> used;
     for (const auto& [dev, bytes] : plan_.weight_bytes()) {
         if (!dev.is_cpu()) used.push_back(dev);

@@ -60,12 +60,17 @@ std::vector<PlacementRule> cpu_moe_rules() { return {PlacementRule(kExpertPatter
 
 std::vector<PlacementRule> n_cpu_moe_rules(int n_layers) {
     if (n_layers < 0) throw Error("--n-cpu-moe must be >= 0, got " + std::to_string(n_layers));
-    if (n_layers == 0) return {};
-    // one rule for blocks 0..N-1, so the plan lists it once however many layers it covers
+    std::vector<int> layers;
+    for (int il = 0; il < n_layers; ++il) layers.push_back(il);
+    return expert_layer_rules(layers, Device::cpu(), "--n-cpu-moe " + std::to_string(n_layers));
+}
+
+std::vector<PlacementRule> expert_layer_rules(const std::vector<int>& layers, Device device, const std::string& origin) {
+    if (layers.empty()) return {};
+    // one rule for all the blocks, so the plan lists it once however many layers it covers
     std::string blocks;
-    for (int il = 0; il < n_layers; ++il) blocks += (il ? "|" : "") + std::to_string(il);
-    return {PlacementRule("blk\\.(" + blocks + ")" + kExpertPattern, Device::cpu(),
-                          "--n-cpu-moe " + std::to_string(n_layers))};
+    for (size_t i = 0; i < layers.size(); ++i) blocks += (i ? "|" : "") + std::to_string(layers[i]);
+    return {PlacementRule("blk\\.(" + blocks + ")" + kExpertPattern, device, origin)};
 }
 
 PlacementPlan PlacementPlan::build(const std::vector<TensorDesc>& tensors, int n_layer,

@@ -90,6 +90,22 @@ TEST(RunCli, PlacementFlagsOnACpuBuild) {
     EXPECT_NE(r.err.find("-ot attn_q=CPU: 8 tensors"), std::string::npos) << r.err;
 }
 
+TEST(RunCli, FitFlags) {
+    expect_error(run_app("gguf-run", "-m x.gguf --fit maybe -p hi"), 2, "--fit expects on or off");
+    expect_error(run_app("gguf-run", "-m x.gguf --vram-budget 8G -p hi"), 2, "add --fit");
+    expect_error(run_app("gguf-run", "-m x.gguf --fit --vram-budget 8Q -p hi"), 2, "--vram-budget");
+    expect_error(run_app("gguf-run", "-m x.gguf --fit --fit-target -5 -p hi"), 2, "--fit-target");
+    REQUIRE_FIXTURE("gguf/tiny-moe-bf16.gguf");
+    const auto r = run_app("gguf-run", moe() + " --fit --vram-budget 8G -p 'x = ' -n 2 --temp 0");
+    if (r.status == 0) {
+        // a machine with a GPU: the whole tiny model fits
+        EXPECT_NE(r.err.find("fit: the whole model fits"), std::string::npos) << r.err;
+    } else {
+        expect_error(r, 1, "--fit: no GPU is available");
+    }
+    expect_error(run_app("gguf-run", moe() + " --fit -ngl 2 -p hi"), 1, "");
+}
+
 TEST(RunCli, ChatReadsStdin) {
     REQUIRE_FIXTURE("gguf/tiny-moe-bf16.gguf");
     const auto r = run_app("gguf-run", "chat " + moe() + " -n 6 --temp 0 --ignore-eos < /dev/null");

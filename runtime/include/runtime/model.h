@@ -3,11 +3,13 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "gguf/file.h"
 #include "runtime/backend.h"
+#include "runtime/fit.h"
 #include "runtime/hparams.h"
 #include "runtime/placement.h"
 #include "runtime/weights.h"
@@ -16,6 +18,9 @@ namespace runtime {
 
 struct ModelOptions {
     PlacementOptions placement;
+    // --fit: choose -ngl and the expert rules under a memory budget (user overrides are kept; an
+    // explicit -ngl with it is an error)
+    std::optional<FitOptions> fit;
 };
 
 class Model {
@@ -31,6 +36,8 @@ public:
     const HParams& hparams() const { return hp_; }
     const ModelWeights& weights() const { return weights_; }
     const PlacementPlan& plan() const { return plan_; }
+    // What --fit chose and why; empty without --fit.
+    const std::string& fit_report() const { return fit_report_; }
     int n_vocab() const { return static_cast<int>(weights_.token_embd.n_out); }
     uint64_t n_params() const { return n_params_; }
     uint64_t weight_bytes() const;
@@ -50,6 +57,7 @@ private:
     HParams hp_;
     ModelWeights weights_;
     PlacementPlan plan_;
+    std::string fit_report_;
     std::vector<std::unique_ptr<Backend>> backends_;
     uint64_t n_params_ = 0;
 };

@@ -30,6 +30,8 @@ std::vector<PlacementRule> parse_override_rules(std::string_view text);
 std::vector<PlacementRule> cpu_moe_rules();
 // --n-cpu-moe N: the expert tensors of layers 0..N-1 stay on the CPU.
 std::vector<PlacementRule> n_cpu_moe_rules(int n_layers);
+// One rule putting the expert tensors of the given blocks on `device`.
+std::vector<PlacementRule> expert_layer_rules(const std::vector<int>& layers, Device device, const std::string& origin);
 
 struct PlacementOptions {
     // Layers offloaded to the GPU counting from the output end, as llama.cpp's -ngl: the output layer

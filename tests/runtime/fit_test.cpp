@@ -1,0 +1,104 @@
+// --fit: the placement under a GPU memory budget, counted with KV cache, scratch and overhead.
+#include <gtest/gtest.h>
+
+#include "runtime/error.h"
+#include "runtime/fit.h"
+
+namespace {
+
+using runtime::Device;
+using runtime::FitRequest;
+
+// A 4-block MoE model: per block 30 bytes of attention and router, 300 of experts; 100 each for the
+// embedding and the output layer.
+std::vector<runtime::TensorDesc> moe_tensors() {
+    std::vector<runtime::TensorDesc> t{{"token_embd.weight", 100}, {"output_norm.weight", 0}, {"output.weight", 100}};
+    for (int il = 0; il < 4; ++il) {
+        const std::string p = "blk." + std::to_string(il) + ".";
+        for (const char* name : {"attn_q.weight", "attn_k.weight", "ffn_gate_inp.weight"}) t.push_back({p + name, 10});
+        for (const char* name : {"ffn_gate_exps.weight", "ffn_up_exps.weight", "ffn_down_exps.weight"}) {
+            t.push_back({p + name, 100});
+        }
+    }
+    return t;
+}
+
+FitRequest request(uint64_t budget) {
+    FitRequest r;
+    r.budget = budget;
+    r.margin = 50;
+    r.overhead = 20;
+    r.kv_bytes_per_layer = 5;
+    r.scratch = 10;
+    r.output_scratch = 15;
+    return r;
+}
+
+const Device kGpu = Device::cuda(0);
+
+// all weights on the GPU: output 100 + 4 x (30 + 300) + KV 4 x 5 + scratch 10 + logits 15 + overhead 20
+constexpr uint64_t kWhole = 100 + 4 * 330 + 20 + 10 + 15 + 20;
+
+TEST(Fit, WholeModelWhenItFits) {
+    const auto fit = runtime::fit_placement(moe_tensors(), 4, request(kWhole + 50), kGpu);
+    EXPECT_EQ(fit.options.n_gpu_layers, -1);
+    EXPECT_TRUE(fit.options.overrides.empty());
+    EXPECT_EQ(fit.gpu_bytes, kWhole);
+    EXPECT_EQ(fit.n_cpu_expert_layers, 0);
+}
+
+TEST(Fit, ExpertsOfTheLastLayersMoveFirst) {
+    // one byte short of the whole model: one layer's experts (300 bytes) go to the CPU
+    auto fit = runtime::fit_placement(moe_tensors(), 4, request(kWhole + 49), kGpu);
+    EXPECT_EQ(fit.n_cpu_expert_layers, 1);
+    EXPECT_EQ(fit.gpu_bytes, kWhole - 300);
+    const auto plan = runtime::PlacementPlan::build(moe_tensors(), 4, fit.options, {kGpu});
+    EXPECT_EQ(plan.device_of("blk.3.ffn_up_exps.weight"), Device::cpu());
+    EXPECT_EQ(plan.device_of("blk.2.ffn_up_exps.weight"), kGpu);
+    EXPECT_EQ(plan.device_of("blk.3.ffn_gate_inp.weight"), kGpu);  // the router stays
+    EXPECT_LE(fit.gpu_bytes + 50, kWhole + 49);
+
+    // room for one layer's experts only
+    fit = runtime::fit_placement(moe_tensors(), 4, request(kWhole - 900 + 50), kGpu);
+    EXPECT_EQ(fit.n_cpu_expert_layers, 3);
+    EXPECT_NE(fit.explanation.find("last 3 of 4 layers"), std::string::npos) << fit.explanation;
+}
+
+TEST(Fit, WholeLayersWhenNoExpertsFit) {
+    // every expert on the CPU needs 100 + 4 x 30 + 20 + 10 + 15 + 20 = 285; give 250 usable
+    const auto fit = runtime::fit_placement(moe_tensors(), 4, request(300), kGpu);
+    EXPECT_GT(fit.options.n_gpu_layers, 0);
+    EXPECT_LE(fit.options.n_gpu_layers, 4);
+    EXPECT_LE(fit.gpu_bytes, 250u);
+    const auto plan = runtime::PlacementPlan::build(moe_tensors(), 4, fit.options, {kGpu});
+    EXPECT_EQ(plan.device_of("output.weight"), kGpu);
+    EXPECT_EQ(plan.device_of("blk.0.attn_q.weight"), Device::cpu());
+    EXPECT_EQ(plan.device_of("blk.3.ffn_up_exps.weight"), Device::cpu());
+}
+
+TEST(Fit, NothingFitsIsAnError) {
+    try {
+        runtime::fit_placement(moe_tensors(), 4, request(100), kGpu);
+        FAIL() << "expected an error";
+    } catch (const runtime::Error& e) {
+        EXPECT_NE(std::string(e.what()).find("not even the output layer fits"), std::string::npos) << e.what();
+    }
+}
+
+TEST(Fit, UserRulesComeFirst) {
+    // the user keeps block 0's experts on the CPU: fit counts that and needs no rule of its own
+    const auto user = runtime::expert_layer_rules({0}, Device::cpu(), "-ot");
+    const auto fit = runtime::fit_placement(moe_tensors(), 4, request(kWhole - 300 + 50), kGpu, user);
+    EXPECT_EQ(fit.n_cpu_expert_layers, 0);
+    ASSERT_EQ(fit.options.overrides.size(), 1u);
+    EXPECT_EQ(fit.options.overrides[0].origin, "-ot");
+}
+
+TEST(Fit, NoBudgetIsOvershot) {
+    for (uint64_t budget = 300; budget <= kWhole + 100; budget += 7) {
+        const auto fit = runtime::fit_placement(moe_tensors(), 4, request(budget), kGpu);
+        EXPECT_LE(fit.gpu_bytes + 50, budget) << budget;
+    }
+}
+
+}  // namespace
