@@ -1,6 +1,7 @@
 // MoE prefill: routing slots grouped by expert on the device (a stable counting sort in one thread
 // block), then each expert's slots multiplied in tiles of 8: a thread block decodes a span of weight rows
-// once per tile and dots every unit with the tile's 8 activation rows (int8 dp4a, the mmvq units).
+// once per tile and dots every unit with the tile's 8 activation rows (int8 dp4a, the mmvq units); each
+// thread takes 2 or 4 rows so that every activation load feeds several dot products.
 // Tiles beyond an expert's slot count exit at once, so the grid can be sized by an upper bound.
 #include "cuda/quant_units.cuh"
 
@@ -63,27 +64,55 @@ __global__ void __launch_bounds__(kGroupThreads) group_kernel(const int32_t* ids
     }
 }
 
+// Weight rows per thread: each activation word loaded then serves kRows dot products (the loads, not
+// the dp4a, bound this kernel). Fewer for the formats whose decoded unit takes many registers.
+template <class U>
+constexpr int kRowsPerThread = sizeof(typename U::Regs) <= 48 ? 4 : 2;
+
 template <class U>
 __global__ void __launch_bounds__(kThreads) mmq_ids_kernel(const uint8_t* W, size_t row_bytes, size_t mat_stride, int n_units,
                                                            int64_t n_out, const BlockQ8_1* x, int64_t x_row_blocks,
                                                            const int32_t* offsets, const int32_t* slot_rows, float* y,
                                                            int64_t ldy, int lanes) {
+    constexpr int kRows = kRowsPerThread<U>;
     const int e = blockIdx.z;
     const int first = offsets[e] + kTile * static_cast<int>(blockIdx.y);
     const int count = min(kTile, offsets[e + 1] - first);
     if (count <= 0) return;  // the whole block: no segment is left waiting in a shuffle
     const int seg = threadIdx.x / lanes, lane = threadIdx.x % lanes;
-    const int64_t r = static_cast<int64_t>(blockIdx.x) * (kThreads / lanes) + seg;
-    const bool valid = r < n_out;
+    const int64_t r0 = (static_cast<int64_t>(blockIdx.x) * (kThreads / lanes) + seg) * kRows;
+    const uint8_t* rows[kRows];
+#pragma unroll
+    for (int i = 0; i < kRows; ++i) {  // rows past the end repeat the last one and are not written
+        rows[i] = W + e * mat_stride + min(r0 + i, n_out - 1) * row_bytes;
+    }
     const BlockQ8_1* xs[kTile];
 #pragma unroll
     for (int t = 0; t < kTile; ++t) xs[t] = x + static_cast<int64_t>(slot_rows[first + min(t, count - 1)]) * x_row_blocks;
-    float acc[kTile] = {};
-    if (valid) units::row_dot<U, kTile>(W + e * mat_stride + r * row_bytes, n_units, lane, lanes, xs, count, acc);
+    float acc[kRows][kTile] = {};
+    for (int u = lane; u < n_units; u += lanes) {
+        typename U::Regs regs[kRows];
+        const size_t at = static_cast<size_t>(u / U::kUnitsPerBlock) * U::kBlockBytes;
 #pragma unroll
-    for (int t = 0; t < kTile; ++t) {
-        const float v = units::segment_sum(acc[t], lanes);
-        if (valid && lane == 0 && t < count) y[static_cast<int64_t>(first + t) * ldy + r] = v;
+        for (int i = 0; i < kRows; ++i) U::load(rows[i] + at, u % U::kUnitsPerBlock, regs[i]);
+        const int blk = u * (U::kElems / 32);
+#pragma unroll
+        for (int t = 0; t < kTile; ++t) {
+            if (t < count) {
+                units::ActRegs<U::kElems / 32> a;  // loaded once, used by all kRows rows
+                a.load(xs[t] + blk);
+#pragma unroll
+                for (int i = 0; i < kRows; ++i) acc[i][t] += U::dot(regs[i], a);
+            }
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < kRows; ++i) {
+#pragma unroll
+        for (int t = 0; t < kTile; ++t) {
+            const float v = units::segment_sum(acc[i][t], lanes);
+            if (lane == 0 && t < count && r0 + i < n_out) y[static_cast<int64_t>(first + t) * ldy + r0 + i] = v;
+        }
     }
 }
 
@@ -118,7 +147,7 @@ void mmq_ids(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, 
         }
         const int n_units = static_cast<int>(n_in / U::kElems);
         const int lanes = units::lanes_for(n_units);
-        const dim3 grid(static_cast<unsigned>(ceil_div(n_out, kThreads / lanes)), static_cast<unsigned>(tiles),
+        const dim3 grid(static_cast<unsigned>(ceil_div(n_out, kThreads / lanes * kRowsPerThread<U>)), static_cast<unsigned>(tiles),
                         static_cast<unsigned>(n_experts));
         mmq_ids_kernel<U><<<grid, kThreads, 0, stream>>>(static_cast<const uint8_t*>(W), row_bytes, mat_stride, n_units, n_out,
                                                          static_cast<const BlockQ8_1*>(xq), n_in / 32, expert_offsets,

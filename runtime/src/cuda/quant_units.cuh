@@ -7,8 +7,8 @@
 // u * kElems and meets activation blocks u * kElems / 32 onwards.
 //
 // Each Unit type has: kElems, kBlockBytes (bytes of the ggml block), kUnitsPerBlock, a register struct
-// Regs, load(block, sub-unit, regs) and dot(regs, first activation block) returning the float dot of the
-// unit with those activations. Formulas follow the CPU codecs (libquant/src/*_quants.cpp).
+// Regs, load(block, sub-unit, regs) and dot(regs, activations) returning the float dot of the unit with
+// its activation blocks (ActPtr or ActRegs). Formulas follow the CPU codecs (libquant/src/*_quants.cpp).
 #pragma once
 
 #include "cuda/kernel_common.cuh"
@@ -19,12 +19,35 @@ constexpr uint32_t kLow4 = 0x0F0F0F0Fu;
 constexpr uint32_t kLow2 = 0x03030303u;
 constexpr uint32_t kBit0 = 0x01010101u;
 
-// Integer dot of `words` int8 words of a unit (v) with the same words of an activation block.
-template <int kWords>
-__device__ __forceinline__ int dot_words(const int* v, const BlockQ8_1* x, int first_word = 0) {
+// The activations a unit dots with: q8_1 blocks b = 0 .. kElems/32 - 1 from the unit's first one, read
+// straight from memory (ActPtr) or from registers loaded once and shared by several weight rows (ActRegs).
+struct ActPtr {
+    const BlockQ8_1* p;
+    __device__ __forceinline__ int word(int b, int w) const { return q8_1_word(p + b, w); }
+    __device__ __forceinline__ float2 ds(int b) const { return q8_1_ds(p + b); }
+};
+template <int kBlocks>
+struct ActRegs {
+    int q[kBlocks][8];
+    float2 d[kBlocks];
+    __device__ __forceinline__ void load(const BlockQ8_1* p) {
+#pragma unroll
+        for (int b = 0; b < kBlocks; ++b) {
+            d[b] = q8_1_ds(p + b);
+#pragma unroll
+            for (int w = 0; w < 8; ++w) q[b][w] = q8_1_word(p + b, w);
+        }
+    }
+    __device__ __forceinline__ int word(int b, int w) const { return q[b][w]; }
+    __device__ __forceinline__ float2 ds(int b) const { return d[b]; }
+};
+
+// Integer dot of `kWords` int8 words of a unit (v) with words first.. of activation block b.
+template <int kWords, class X>
+__device__ __forceinline__ int dot_words(const int* v, const X& x, int b, int first = 0) {
     int s = 0;
 #pragma unroll
-    for (int w = 0; w < kWords; ++w) s = __dp4a(v[w], q8_1_word(x, first_word + w), s);
+    for (int w = 0; w < kWords; ++w) s = __dp4a(v[w], x.word(b, first + w), s);
     return s;
 }
 
@@ -42,8 +65,9 @@ struct Q4_0 {
             r.v[k + 4] = static_cast<int>(__vsub4((q >> 4) & kLow4, 0x08080808u));  // elements 16+4k..
         }
     }
-    static __device__ __forceinline__ float dot(const Regs& r, const BlockQ8_1* x) {
-        return static_cast<float>(dot_words<8>(r.v, x)) * (r.d * q8_1_ds(x).x);
+    template <class X>
+    static __device__ __forceinline__ float dot(const Regs& r, const X& x) {
+        return static_cast<float>(dot_words<8>(r.v, x, 0)) * (r.d * x.ds(0).x);
     }
 };
 
@@ -61,9 +85,10 @@ struct Q4_1 {
             r.v[k + 4] = static_cast<int>((q >> 4) & kLow4);
         }
     }
-    static __device__ __forceinline__ float dot(const Regs& r, const BlockQ8_1* x) {
-        const float2 ds = q8_1_ds(x);
-        return static_cast<float>(dot_words<8>(r.v, x)) * (r.d * ds.x) + r.m * ds.y;
+    template <class X>
+    static __device__ __forceinline__ float dot(const Regs& r, const X& x) {
+        const float2 ds = x.ds(0);
+        return static_cast<float>(dot_words<8>(r.v, x, 0)) * (r.d * ds.x) + r.m * ds.y;
     }
 };
 
@@ -80,8 +105,9 @@ struct Q5_0 {
             r.v[k + 4] = static_cast<int>(__vsub4(((q >> 4) & kLow4) | spread4_to_bit4(qh >> (16 + 4 * k)), 0x10101010u));
         }
     }
-    static __device__ __forceinline__ float dot(const Regs& r, const BlockQ8_1* x) {
-        return static_cast<float>(dot_words<8>(r.v, x)) * (r.d * q8_1_ds(x).x);
+    template <class X>
+    static __device__ __forceinline__ float dot(const Regs& r, const X& x) {
+        return static_cast<float>(dot_words<8>(r.v, x, 0)) * (r.d * x.ds(0).x);
     }
 };
 
@@ -100,9 +126,10 @@ struct Q5_1 {
             r.v[k + 4] = static_cast<int>(((q >> 4) & kLow4) | spread4_to_bit4(qh >> (16 + 4 * k)));
         }
     }
-    static __device__ __forceinline__ float dot(const Regs& r, const BlockQ8_1* x) {
-        const float2 ds = q8_1_ds(x);
-        return static_cast<float>(dot_words<8>(r.v, x)) * (r.d * ds.x) + r.m * ds.y;
+    template <class X>
+    static __device__ __forceinline__ float dot(const Regs& r, const X& x) {
+        const float2 ds = x.ds(0);
+        return static_cast<float>(dot_words<8>(r.v, x, 0)) * (r.d * ds.x) + r.m * ds.y;
     }
 };
 
@@ -114,8 +141,9 @@ struct Q8_0 {
 #pragma unroll
         for (int k = 0; k < 8; ++k) r.v[k] = static_cast<int>(load_u32_a2(b + 2 + 4 * k));
     }
-    static __device__ __forceinline__ float dot(const Regs& r, const BlockQ8_1* x) {
-        return static_cast<float>(dot_words<8>(r.v, x)) * (r.d * q8_1_ds(x).x);
+    template <class X>
+    static __device__ __forceinline__ float dot(const Regs& r, const X& x) {
+        return static_cast<float>(dot_words<8>(r.v, x, 0)) * (r.d * x.ds(0).x);
     }
 };
 
@@ -132,8 +160,9 @@ struct IQ4_NL {
             r.v[k + 4] = lookup16((q >> 4) & kLow4, table);
         }
     }
-    static __device__ __forceinline__ float dot(const Regs& r, const BlockQ8_1* x) {
-        return static_cast<float>(dot_words<8>(r.v, x)) * (r.d * q8_1_ds(x).x);
+    template <class X>
+    static __device__ __forceinline__ float dot(const Regs& r, const X& x) {
+        return static_cast<float>(dot_words<8>(r.v, x, 0)) * (r.d * x.ds(0).x);
     }
 };
 
@@ -150,8 +179,9 @@ struct MXFP4 {
             r.v[k + 4] = lookup16((q >> 4) & kLow4, table);
         }
     }
-    static __device__ __forceinline__ float dot(const Regs& r, const BlockQ8_1* x) {
-        return static_cast<float>(dot_words<8>(r.v, x)) * (r.d * q8_1_ds(x).x);
+    template <class X>
+    static __device__ __forceinline__ float dot(const Regs& r, const X& x) {
+        return static_cast<float>(dot_words<8>(r.v, x, 0)) * (r.d * x.ds(0).x);
     }
 };
 
@@ -188,9 +218,10 @@ struct Q4_K {
             r.v[8 + k] = static_cast<int>((q >> 4) & kLow4);
         }
     }
-    static __device__ __forceinline__ float dot(const Regs& r, const BlockQ8_1* x) {
-        const float2 ds0 = q8_1_ds(x), ds1 = q8_1_ds(x + 1);
-        const int s0 = dot_words<8>(r.v, x), s1 = dot_words<8>(r.v + 8, x + 1);
+    template <class X>
+    static __device__ __forceinline__ float dot(const Regs& r, const X& x) {
+        const float2 ds0 = x.ds(0), ds1 = x.ds(1);
+        const int s0 = dot_words<8>(r.v, x, 0), s1 = dot_words<8>(r.v + 8, x, 1);
         return r.d * (ds0.x * static_cast<float>(r.sc[0] * s0) + ds1.x * static_cast<float>(r.sc[1] * s1)) -
                r.dmin * (static_cast<float>(r.m[0]) * ds0.y + static_cast<float>(r.m[1]) * ds1.y);
     }
@@ -214,7 +245,8 @@ struct Q5_K {
             r.v[8 + k] = static_cast<int>(((q >> 4) & kLow4) | (((qh >> (2 * c + 1)) & kBit0) << 4));
         }
     }
-    static __device__ __forceinline__ float dot(const Regs& r, const BlockQ8_1* x) { return Q4_K::dot(r, x); }
+    template <class X>
+    static __device__ __forceinline__ float dot(const Regs& r, const X& x) { return Q4_K::dot(r, x); }
 };
 
 // Half h of a super-block: quarter s (32 elements, activation block s of the unit) is words 8s..8s+7 of
@@ -235,7 +267,8 @@ struct Q2_K {
             for (int s = 0; s < 4; ++s) r.v[8 * s + k] = static_cast<int>((q >> (2 * s)) & kLow2);
         }
     }
-    static __device__ __forceinline__ float dot(const Regs& r, const BlockQ8_1* x) {
+    template <class X>
+    static __device__ __forceinline__ float dot(const Regs& r, const X& x) {
         float acc = 0.f;
 #pragma unroll
         for (int s = 0; s < 4; ++s) {
@@ -244,12 +277,12 @@ struct Q2_K {
             for (int half = 0; half < 2; ++half) {
                 const int j = 2 * s + half;
                 const int sc = (r.scales[j / 4] >> (8 * (j % 4))) & 0xff;
-                sumi += (sc & 0xf) * dot_words<4>(r.v + 8 * s + 4 * half, x + s, 4 * half);
+                sumi += (sc & 0xf) * dot_words<4>(r.v + 8 * s + 4 * half, x, s, 4 * half);
                 const int m_rep = static_cast<int>((sc >> 4) * kBit0);
 #pragma unroll
-                for (int w = 0; w < 4; ++w) summ = __dp4a(m_rep, q8_1_word(x + s, 4 * half + w), summ);
+                for (int w = 0; w < 4; ++w) summ = __dp4a(m_rep, x.word(s, 4 * half + w), summ);
             }
-            acc += q8_1_ds(x + s).x * (r.d * static_cast<float>(sumi) - r.dmin * static_cast<float>(summ));
+            acc += x.ds(s).x * (r.d * static_cast<float>(sumi) - r.dmin * static_cast<float>(summ));
         }
         return acc;
     }
@@ -281,13 +314,14 @@ struct Q3_K {
             }
         }
     }
-    static __device__ __forceinline__ float dot(const Regs& r, const BlockQ8_1* x) {
+    template <class X>
+    static __device__ __forceinline__ float dot(const Regs& r, const X& x) {
         float acc = 0.f;
 #pragma unroll
         for (int s = 0; s < 4; ++s) {
-            const int sumi = r.sc[2 * s] * dot_words<4>(r.v + 8 * s, x + s, 0) +
-                             r.sc[2 * s + 1] * dot_words<4>(r.v + 8 * s + 4, x + s, 4);
-            acc += q8_1_ds(x + s).x * static_cast<float>(sumi);
+            const int sumi = r.sc[2 * s] * dot_words<4>(r.v + 8 * s, x, s, 0) +
+                             r.sc[2 * s + 1] * dot_words<4>(r.v + 8 * s + 4, x, s, 4);
+            acc += x.ds(s).x * static_cast<float>(sumi);
         }
         return r.d * acc;
     }
@@ -311,14 +345,15 @@ struct Q6_K {
             r.v[24 + k] = static_cast<int>(__vsub4(((ql1 >> 4) & kLow4) | (((qh >> 6) & kLow2) << 4), 0x20202020u));
         }
     }
-    static __device__ __forceinline__ float dot(const Regs& r, const BlockQ8_1* x) {
+    template <class X>
+    static __device__ __forceinline__ float dot(const Regs& r, const X& x) {
         float acc = 0.f;
 #pragma unroll
         for (int s = 0; s < 4; ++s) {
             const int sc0 = static_cast<int8_t>(r.scales[s / 2] >> (16 * (s % 2)));
             const int sc1 = static_cast<int8_t>(r.scales[s / 2] >> (16 * (s % 2) + 8));
-            const int sumi = sc0 * dot_words<4>(r.v + 8 * s, x + s, 0) + sc1 * dot_words<4>(r.v + 8 * s + 4, x + s, 4);
-            acc += q8_1_ds(x + s).x * static_cast<float>(sumi);
+            const int sumi = sc0 * dot_words<4>(r.v + 8 * s, x, s, 0) + sc1 * dot_words<4>(r.v + 8 * s + 4, x, s, 4);
+            acc += x.ds(s).x * static_cast<float>(sumi);
         }
         return r.d * acc;
     }
@@ -340,8 +375,9 @@ struct IQ4_XS {
             r.v[k + 4] = lookup16((q >> 4) & kLow4, table);
         }
     }
-    static __device__ __forceinline__ float dot(const Regs& r, const BlockQ8_1* x) {
-        return static_cast<float>(dot_words<8>(r.v, x)) * (r.dl * q8_1_ds(x).x);
+    template <class X>
+    static __device__ __forceinline__ float dot(const Regs& r, const X& x) {
+        return static_cast<float>(dot_words<8>(r.v, x, 0)) * (r.dl * x.ds(0).x);
     }
 };
 
@@ -378,7 +414,7 @@ __device__ __forceinline__ void row_dot(const uint8_t* row, int n_units, int lan
         const int blk = u * (U::kElems / 32);
 #pragma unroll
         for (int t = 0; t < kNT; ++t) {
-            if (t < n_valid) acc[t] += U::dot(r, x[t] + blk);
+            if (t < n_valid) acc[t] += U::dot(r, ActPtr{x[t] + blk});
         }
     }
 }
