@@ -3,7 +3,8 @@
 //
 //   mmvq / mmvq_ids   GB/s of weight bytes read per call (decode). Weights rotate over copies (or
 //                     expert sets) larger than the L2 cache, so the figure is the device memory's.
-//   mmq_ids           TFLOP/s (2 * slots * n_in * n_out) of the grouped expert matmul at 512 tokens.
+//   mmq_ids_mma/dp4a  TFLOP/s (2 * slots * n_in * n_out) of the grouped expert matmul at 512 tokens, both
+//                     kernels (the tensor-core one only where the device has int8 mma).
 //   dequantize        GB/s of f16 written (the dequantize + cuBLAS prefill path's first half).
 //
 // Usage: cuda-matmul-bench [device]. Random weights (quantized by libquant) and activations.
@@ -146,14 +147,18 @@ void bench_mmq_ids(GgmlType type, int64_t n_in, int64_t n_out, const char* what)
         rc::group_slots_by_expert(static_cast<int32_t*>(d_ids.p), n_tok, k, n_experts, static_cast<int32_t*>(off.p),
                                   static_cast<int32_t*>(rows.p), static_cast<int32_t*>(slots.p), nullptr);
     }, 20);
-    const double ms = time_ms([&](int) {
-        rc::mmq_ids(type, w.p, rb, mat, n_in, n_out, xq.p, static_cast<int32_t*>(off.p), static_cast<int32_t*>(rows.p), n_experts,
-                    max_per_expert, static_cast<float*>(y.p), n_out, nullptr);
-    }, 20);
     const double flop = 2.0 * n_slots * n_in * n_out;
-    std::printf("| mmq_ids %-15s | %-7s | %6lld x %-6lld | 512 tok | %8.1f us | %7.2f TFLOP/s | grouping %.1f us |\n", what,
-                std::string(gguf::type_traits(type).name).c_str(), static_cast<long long>(n_out), static_cast<long long>(n_in),
-                ms * 1e3, flop / (ms * 1e9), group_ms * 1e3);
+    for (int kernel = 0; kernel < 2; ++kernel) {
+        if (kernel == 0 && !rc::mmq_tensor_cores_available()) continue;
+        const auto fn = kernel == 0 ? rc::mmq_ids_mma : rc::mmq_ids_dp4a;
+        const double ms = time_ms([&](int) {
+            fn(type, w.p, rb, mat, n_in, n_out, xq.p, static_cast<int32_t*>(off.p), static_cast<int32_t*>(rows.p), n_experts,
+               max_per_expert, static_cast<float*>(y.p), n_out, nullptr);
+        }, 20);
+        std::printf("| %-12s %-11s | %-7s | %6lld x %-6lld | 512 tok | %8.1f us | %7.2f TFLOP/s, grouping %.1f us |\n",
+                    kernel == 0 ? "mmq_ids_mma" : "mmq_ids_dp4a", what, std::string(gguf::type_traits(type).name).c_str(),
+                    static_cast<long long>(n_out), static_cast<long long>(n_in), ms * 1e3, flop / (ms * 1e9), group_ms * 1e3);
+    }
 }
 
 void bench_dequant(GgmlType type, int64_t n_in, int64_t n_rows) {
@@ -196,7 +201,7 @@ int main(int argc, char** argv) {
             bench_dense(t, 4096, 2048, 1, "attention o");
         }
         for (int n_tok : {1, 4}) bench_dense(GgmlType::Q6_K, 2048, 151936, n_tok, "output");
-        for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q8_0}) {
+        for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q8_0, GgmlType::Q4_0}) {
             bench_mmq_ids(t, 2048, 768, "gate/up");
             bench_mmq_ids(t, 768, 2048, "down");
         }

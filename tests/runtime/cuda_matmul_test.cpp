@@ -543,7 +543,8 @@ TEST(CudaMatmul, GroupingAndMmqIdsMatchTheCpu) {
     REQUIRE_GPU();
     Failures f;
     const int n_tok = 37, k = 4, n_experts = 9;
-    // experts 2, 5 and 7 get no slots; expert 3 gets many (several tiles of 8); a token never repeats an expert
+    // experts 2, 5 and 7 get no slots; expert 3 gets one slot per token (37: two tiles of 32, five of 8); a
+    // token never repeats an expert
     std::mt19937 rng(77);
     const std::vector<int32_t> used = {0, 1, 3, 4, 6, 8};
     std::vector<int32_t> ids;
@@ -570,10 +571,18 @@ TEST(CudaMatmul, GroupingAndMmqIdsMatchTheCpu) {
 
     int max_count = 0;
     for (int e = 0; e < n_experts; ++e) max_count = std::max(max_count, offsets[e + 1] - offsets[e]);
+    using MmqFn = void (*)(GgmlType, const void*, size_t, size_t, int64_t, int64_t, const void*, const int32_t*,
+                           const int32_t*, int, int, float*, int64_t, cudaStream_t);
+    struct Kernel {
+        const char* name;
+        MmqFn fn;
+    };
+    std::vector<Kernel> kernels = {{"mmq_ids", rc::mmq_ids}, {"mmq_ids_dp4a", rc::mmq_ids_dp4a}};
+    if (rc::mmq_tensor_cores_available()) kernels.push_back({"mmq_ids_mma", rc::mmq_ids_mma});
     uint32_t seed = 2000;
     for (GgmlType type : kMmvqTypes) {
-        DotCheck check;
-        for (int64_t n_in : {int64_t{256}, int64_t{2048}}) {
+        std::vector<DotCheck> checks(kernels.size());
+        for (int64_t n_in : {int64_t{256}, int64_t{2048}, int64_t{288}}) {  // 288: a partial stage of 32-blocks
             if (n_in % block_elems(type) != 0) continue;
             const int64_t n_out = 70;
             Experts ex(type, n_in, n_out, n_experts, seed += 20);
@@ -581,18 +590,25 @@ TEST(CudaMatmul, GroupingAndMmqIdsMatchTheCpu) {
             Activations act(n_in, n_tok, ++seed);
             const int64_t ldy = n_out + 2;
             DeviceBuffer dy(sizeof(float) * ldy * n_slots);
-            for (int bound : {max_count, n_slots}) {  // the tight bound and the loose one
-                dy.fill(0xff);
-                const std::string label = shape(type, n_in, n_out, n_slots) + " max_per_expert=" + std::to_string(bound);
-                rc::mmq_ids(type, dw.as<void>(), ex.row_bytes, ex.mat_stride, n_in, n_out, act.xq.as<void>(),
-                            d_off.as<int32_t>(), d_rows.as<int32_t>(), n_experts, bound, dy.as<float>(), ldy, nullptr);
-                sync("mmq_ids " + label);
-                check.run(f, label, ex.dequantized, act.decoded, n_in, n_out, n_slots,
-                          dy.download<float>(static_cast<size_t>(ldy * n_slots)), ldy, tolerance_for(type),
-                          [&](int g) { return rows[g]; }, [&](int g) { return ids[slots[g]]; });
+            for (size_t k = 0; k < kernels.size(); ++k) {
+                // the tensor-core kernel's minimums use exact integer sums: float rounding only
+                const double tol = std::string(kernels[k].name) == "mmq_ids_dp4a" ? tolerance_for(type) : 5e-5;
+                for (int bound : {max_count, n_slots}) {  // the tight bound and a loose one
+                    dy.fill(0xff);
+                    const std::string label = std::string(kernels[k].name) + " " + shape(type, n_in, n_out, n_slots) +
+                                              " max_per_expert=" + std::to_string(bound);
+                    kernels[k].fn(type, dw.as<void>(), ex.row_bytes, ex.mat_stride, n_in, n_out, act.xq.as<void>(),
+                                  d_off.as<int32_t>(), d_rows.as<int32_t>(), n_experts, bound, dy.as<float>(), ldy, nullptr);
+                    sync(label);
+                    checks[k].run(f, label, ex.dequantized, act.decoded, n_in, n_out, n_slots,
+                                  dy.download<float>(static_cast<size_t>(ldy * n_slots)), ldy, tol,
+                                  [&](int g) { return rows[g]; }, [&](int g) { return ids[slots[g]]; });
+                }
             }
         }
-        std::printf("mmq_ids %-7s worst |err| / sum|w*a| = %.3g\n", name_of(type).c_str(), check.worst);
+        for (size_t k = 0; k < kernels.size(); ++k) {
+            std::printf("%-13s %-7s worst |err| / sum|w*a| = %.3g\n", kernels[k].name, name_of(type).c_str(), checks[k].worst);
+        }
     }
     f.report("mmq_ids");
 }

@@ -88,10 +88,22 @@ void group_slots_by_expert(const int32_t* ids, int n_tok, int k, int n_experts, 
 
 // For each expert e and grouped slot g in [offsets[e], offsets[e+1]): y[g * ldy + r] = dot(row r of matrix
 // e, activation row slot_rows[g]), r < n_out. max_per_expert bounds every expert's slot count (the grid
-// is sized by it; n_tok is always enough). Each thread block reads a tile of weight rows once for up to
-// 8 slots (int8 dp4a tiles; see docs/cuda-kernels.md for what a tensor-core version would change).
+// is sized by it; n_tok is always enough). mmq_ids runs mmq_ids_mma on devices of compute capability 8.0
+// and later, mmq_ids_dp4a before that:
+// - mmq_ids_mma: int8 tensor-core tiles (mma.sync m16n8k32, m16n8k16 for Q3_K/Q6_K) of 64 rows x 32 slots;
+//   the weights are read once per 32 slots of an expert.
+// - mmq_ids_dp4a: tiles of 8 slots, each thread dotting 2-4 rows with dp4a; the weights are read once per
+//   8 slots. The reference the tensor-core kernel can be checked against, and the pre-Ampere path.
 void mmq_ids(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
              const void* xq, const int32_t* expert_offsets, const int32_t* slot_rows, int n_experts, int max_per_expert,
              float* y, int64_t ldy, cudaStream_t stream);
+void mmq_ids_mma(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
+                 const void* xq, const int32_t* expert_offsets, const int32_t* slot_rows, int n_experts, int max_per_expert,
+                 float* y, int64_t ldy, cudaStream_t stream);
+void mmq_ids_dp4a(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
+                  const void* xq, const int32_t* expert_offsets, const int32_t* slot_rows, int n_experts, int max_per_expert,
+                  float* y, int64_t ldy, cudaStream_t stream);
+// Whether the current device runs mmq_ids_mma (compute capability 8.0 or later).
+bool mmq_tensor_cores_available();
 
 }  // namespace runtime::cuda

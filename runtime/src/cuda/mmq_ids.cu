@@ -1,5 +1,6 @@
 // MoE prefill: routing slots grouped by expert on the device (a stable counting sort in one thread
-// block), then each expert's slots multiplied in tiles of 8: a thread block decodes a span of weight rows
+// block), and the dp4a form of the grouped matmul (the tensor-core form is in mmq_mma.cu): each
+// expert's slots multiplied in tiles of 8: a thread block decodes a span of weight rows
 // once per tile and dots every unit with the tile's 8 activation rows (int8 dp4a, the mmvq units); each
 // thread takes 2 or 4 rows so that every activation load feeds several dot products.
 // Tiles beyond an expert's slot count exit at once, so the grid can be sized by an upper bound.
@@ -135,6 +136,18 @@ void group_slots_by_expert(const int32_t* ids, int n_tok, int k, int n_experts, 
 void mmq_ids(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
              const void* xq, const int32_t* expert_offsets, const int32_t* slot_rows, int n_experts, int max_per_expert,
              float* y, int64_t ldy, cudaStream_t stream) {
+    if (mmq_tensor_cores_available()) {
+        mmq_ids_mma(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts, max_per_expert, y,
+                    ldy, stream);
+    } else {
+        mmq_ids_dp4a(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts, max_per_expert, y,
+                     ldy, stream);
+    }
+}
+
+void mmq_ids_dp4a(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
+                  const void* xq, const int32_t* expert_offsets, const int32_t* slot_rows, int n_experts, int max_per_expert,
+                  float* y, int64_t ldy, cudaStream_t stream) {
     if (!mmvq_supported(type)) throw Error("mmq_ids: type " + std::to_string(static_cast<int>(type)) + " has no int8 kernel");
     if (n_experts < 1 || n_experts > 65535) throw Error("mmq_ids: n_experts must be in 1..65535");
     if (n_out <= 0 || max_per_expert <= 0) return;
@@ -153,7 +166,7 @@ void mmq_ids(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, 
                                                          static_cast<const BlockQ8_1*>(xq), n_in / 32, expert_offsets,
                                                          slot_rows, y, ldy, lanes);
     });
-    check_launch("mmq_ids");
+    check_launch("mmq_ids (dp4a)");
 }
 
 }  // namespace runtime::cuda
