@@ -23,7 +23,7 @@
 namespace quant {
 namespace {
 
-constexpr float kDelta = 0.125f;  // ggml's IQ1S_DELTA, used by both formats
+constexpr float kDelta = kDeltaIQ1;  // ggml's IQ1S_DELTA (quant/tables.h), used by both formats
 
 struct Layout {
     int block;  // elements under one 3-bit scale: 32 (IQ1_S) or 16 (IQ1_M)

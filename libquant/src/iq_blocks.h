@@ -6,15 +6,9 @@
 #include <cstring>
 
 #include "block_common.h"
+#include "quant/tables.h"
 
 namespace quant {
-
-// The 16 non-linear levels of IQ4_NL / IQ4_XS.
-inline constexpr int8_t kValuesIQ4NL[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
-                                            1,    13,   25,  38,  53,  69,  89,  113};
-
-// E2M1 (MXFP4) values doubled so they are integers; the halving is folded into the scale.
-inline constexpr int8_t kValuesMXFP4[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
 
 // E8M0 exponent to 2^(e-128): half the OCP scale, matching the doubled value table. e 0 and 1 are
 // subnormal floats.

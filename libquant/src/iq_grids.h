@@ -8,19 +8,9 @@
 #include <span>
 #include <vector>
 
+#include "quant/tables.h"
+
 namespace quant {
-
-// Dequantization grids, identical to ggml's iq2xxs_grid ... iq3s_grid: coordinates 0x08/0x19/0x2b for
-// the IQ2 grids, int8 -1/0/+1 for IQ1, 4..62 for IQ3_XXS and the odd numbers 1..15 for IQ3_S.
-extern const std::array<uint64_t, 256> kGridIQ2XXS;
-extern const std::array<uint64_t, 512> kGridIQ2XS;
-extern const std::array<uint64_t, 1024> kGridIQ2S;
-extern const std::array<uint64_t, 2048> kGridIQ1S;
-extern const std::array<uint32_t, 256> kGridIQ3XXS;
-extern const std::array<uint32_t, 512> kGridIQ3S;
-
-// Seven sign bits to eight: bit 7 makes the number of minus signs even (ggml's ksigns_iq2xs).
-extern const std::array<uint8_t, 128> kSignsEvenParity;
 
 // Coordinate j of a grid point.
 inline uint8_t grid_coord(uint64_t point, int j) { return static_cast<uint8_t>(point >> 8 * j); }

@@ -1,0 +1,215 @@
+// cuda-matmul-bench: speed of the CUDA matrix kernels at the shapes of Qwen3-30B-A3B (hidden 2048, 128
+// experts of 768, top-8, vocabulary 151936), printed as a Markdown table.
+//
+//   mmvq / mmvq_ids   GB/s of weight bytes read per call (decode). Weights rotate over copies (or
+//                     expert sets) larger than the L2 cache, so the figure is the device memory's.
+//   mmq_ids_mma/dp4a  TFLOP/s (2 * slots * n_in * n_out) of the grouped expert matmul at 512 tokens, both
+//                     kernels (the tensor-core one only where the device has int8 mma).
+//   dequantize        GB/s of f16 written (the dequantize + cuBLAS prefill path's first half).
+//
+// Usage: cuda-matmul-bench [device]. Random weights (quantized by libquant) and activations.
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cuda/matmul_kernels.h"
+#include "gguf/types.h"
+#include "quant/quant.h"
+
+namespace {
+
+using gguf::GgmlType;
+namespace rc = runtime::cuda;
+
+void ok(cudaError_t e, const char* what) {
+    if (e != cudaSuccess) {
+        std::fprintf(stderr, "error: %s: %s\n", what, cudaGetErrorString(e));
+        std::exit(1);
+    }
+}
+
+struct Buffer {
+    void* p = nullptr;
+    explicit Buffer(size_t n) { ok(cudaMalloc(&p, std::max<size_t>(n, 16)), "cudaMalloc"); }
+    ~Buffer() { cudaFree(p); }
+    Buffer(const Buffer&) = delete;
+    Buffer& operator=(const Buffer&) = delete;
+};
+
+// Rows of random weights of `type`, quantized once on the CPU and copied to fill `bytes` on the device.
+void fill_weights(GgmlType type, int64_t n_in, void* dst, size_t bytes) {
+    const int64_t rows = 64;
+    std::vector<float> w(static_cast<size_t>(rows * n_in));
+    std::mt19937 rng(1);
+    std::normal_distribution<float> dist(0.f, 1.f);
+    for (auto& x : w) x = dist(rng);
+    std::vector<float> imatrix(static_cast<size_t>(n_in), 1.f);
+    std::vector<uint8_t> q(gguf::row_size(type, n_in) * rows);
+    quant::quantize_rows(type, w.data(), q.data(), rows, n_in, imatrix.data());
+    for (size_t at = 0; at < bytes; at += q.size()) {
+        ok(cudaMemcpy(static_cast<uint8_t*>(dst) + at, q.data(), std::min(q.size(), bytes - at), cudaMemcpyHostToDevice),
+           "weights upload");
+    }
+}
+
+// Milliseconds per call of f(i) (i counts the calls), averaged over `reps` after a warm-up.
+double time_ms(const std::function<void(int)>& f, int reps = 100) {
+    for (int i = 0; i < 5; ++i) f(i);
+    cudaEvent_t a, b;
+    ok(cudaEventCreate(&a), "event");
+    ok(cudaEventCreate(&b), "event");
+    ok(cudaEventRecord(a), "event");
+    for (int i = 0; i < reps; ++i) f(i);
+    ok(cudaEventRecord(b), "event");
+    ok(cudaEventSynchronize(b), "kernel run");
+    float ms = 0;
+    ok(cudaEventElapsedTime(&ms, a, b), "event");
+    cudaEventDestroy(a);
+    cudaEventDestroy(b);
+    return ms / reps;
+}
+
+constexpr size_t kRotateBytes = size_t{512} << 20;  // well past the H200's 50 MB L2
+
+void bench_dense(GgmlType type, int64_t n_in, int64_t n_out, int n_tok, const char* what) {
+    const size_t rb = gguf::row_size(type, n_in), mat = rb * n_out;
+    const int copies = static_cast<int>(std::max<size_t>(1, kRotateBytes / mat));
+    Buffer w(mat * copies), x(sizeof(float) * n_in * 8), xq(rc::q8_1_row_bytes(n_in) * 8), y(sizeof(float) * n_out * 8);
+    fill_weights(type, n_in, w.p, mat * copies);
+    ok(cudaMemset(x.p, 0, sizeof(float) * n_in * 8), "memset");
+    rc::quantize_rows_q8_1(static_cast<float*>(x.p), n_in, n_in, n_tok, xq.p, nullptr);
+    const double ms = time_ms([&](int i) {
+        rc::mmvq(type, static_cast<uint8_t*>(w.p) + (i % copies) * mat, rb, n_in, n_out, xq.p, n_tok, static_cast<float*>(y.p),
+                 n_out, nullptr);
+    });
+    std::printf("| mmvq %-18s | %-7s | %6lld x %-6lld | %d tok | %8.1f us | %7.0f GB/s |\n", what,
+                std::string(gguf::type_traits(type).name).c_str(), static_cast<long long>(n_out), static_cast<long long>(n_in),
+                n_tok, ms * 1e3, mat / (ms * 1e6));
+}
+
+void bench_experts(GgmlType type, int64_t n_in, int64_t n_out, int x_group, const char* what) {
+    const int n_experts = 128, k = 8;
+    const size_t rb = gguf::row_size(type, n_in), mat = rb * n_out;
+    Buffer w(mat * n_experts), xq(rc::q8_1_row_bytes(n_in) * k), y(sizeof(float) * n_out * k);
+    fill_weights(type, n_in, w.p, mat * n_experts);
+    ok(cudaMemset(xq.p, 0, rc::q8_1_row_bytes(n_in) * k), "memset");
+    // 64 sets of 8 distinct experts, cycled: consecutive calls rarely find their weights in L2
+    const int n_sets = 64;
+    std::vector<int32_t> ids(static_cast<size_t>(n_sets * k));
+    std::mt19937 rng(3);
+    for (int s = 0; s < n_sets; ++s) {
+        std::vector<int32_t> all(n_experts);
+        std::iota(all.begin(), all.end(), 0);
+        std::shuffle(all.begin(), all.end(), rng);
+        std::copy_n(all.begin(), k, ids.begin() + s * k);
+    }
+    Buffer d_ids(sizeof(int32_t) * ids.size());
+    ok(cudaMemcpy(d_ids.p, ids.data(), sizeof(int32_t) * ids.size(), cudaMemcpyHostToDevice), "ids upload");
+    const double ms = time_ms([&](int i) {
+        rc::mmvq_ids(type, w.p, rb, mat, n_in, n_out, xq.p, x_group, static_cast<int32_t*>(d_ids.p) + (i % n_sets) * k, k,
+                     static_cast<float*>(y.p), n_out, nullptr);
+    });
+    std::printf("| mmvq_ids %-14s | %-7s | %6lld x %-6lld | 8 ids | %8.1f us | %7.0f GB/s |\n", what,
+                std::string(gguf::type_traits(type).name).c_str(), static_cast<long long>(n_out), static_cast<long long>(n_in),
+                ms * 1e3, k * mat / (ms * 1e6));
+}
+
+void bench_mmq_ids(GgmlType type, int64_t n_in, int64_t n_out, const char* what) {
+    const int n_tok = 512, n_experts = 128, k = 8, n_slots = n_tok * k;
+    const size_t rb = gguf::row_size(type, n_in), mat = rb * n_out;
+    Buffer w(mat * n_experts), xq(rc::q8_1_row_bytes(n_in) * n_tok), y(sizeof(float) * n_out * n_slots);
+    fill_weights(type, n_in, w.p, mat * n_experts);
+    ok(cudaMemset(xq.p, 0, rc::q8_1_row_bytes(n_in) * n_tok), "memset");
+    std::vector<int32_t> ids(static_cast<size_t>(n_slots));
+    std::vector<int> count(n_experts, 0);
+    std::mt19937 rng(5);
+    for (int t = 0; t < n_tok; ++t) {
+        std::vector<int32_t> all(n_experts);
+        std::iota(all.begin(), all.end(), 0);
+        std::shuffle(all.begin(), all.end(), rng);
+        for (int j = 0; j < k; ++j) {
+            ids[t * k + j] = all[j];
+            ++count[all[j]];
+        }
+    }
+    const int max_per_expert = *std::max_element(count.begin(), count.end());
+    Buffer d_ids(sizeof(int32_t) * n_slots), off(sizeof(int32_t) * (n_experts + 1)), rows(sizeof(int32_t) * n_slots),
+        slots(sizeof(int32_t) * n_slots);
+    ok(cudaMemcpy(d_ids.p, ids.data(), sizeof(int32_t) * n_slots, cudaMemcpyHostToDevice), "ids upload");
+    const double group_ms = time_ms([&](int) {
+        rc::group_slots_by_expert(static_cast<int32_t*>(d_ids.p), n_tok, k, n_experts, static_cast<int32_t*>(off.p),
+                                  static_cast<int32_t*>(rows.p), static_cast<int32_t*>(slots.p), nullptr);
+    }, 20);
+    const double flop = 2.0 * n_slots * n_in * n_out;
+    for (int kernel = 0; kernel < 2; ++kernel) {
+        if (kernel == 0 && !rc::mmq_tensor_cores_available()) continue;
+        const auto fn = kernel == 0 ? rc::mmq_ids_mma : rc::mmq_ids_dp4a;
+        const double ms = time_ms([&](int) {
+            fn(type, w.p, rb, mat, n_in, n_out, xq.p, static_cast<int32_t*>(off.p), static_cast<int32_t*>(rows.p), n_experts,
+               max_per_expert, static_cast<float*>(y.p), n_out, nullptr);
+        }, 20);
+        std::printf("| %-12s %-11s | %-7s | %6lld x %-6lld | 512 tok | %8.1f us | %7.2f TFLOP/s, grouping %.1f us |\n",
+                    kernel == 0 ? "mmq_ids_mma" : "mmq_ids_dp4a", what, std::string(gguf::type_traits(type).name).c_str(),
+                    static_cast<long long>(n_out), static_cast<long long>(n_in), ms * 1e3, flop / (ms * 1e9), group_ms * 1e3);
+    }
+}
+
+void bench_dequant(GgmlType type, int64_t n_in, int64_t n_rows) {
+    const size_t rb = gguf::row_size(type, n_in);
+    Buffer w(rb * n_rows), out(sizeof(uint16_t) * n_in * n_rows);
+    fill_weights(type, n_in, w.p, rb * n_rows);
+    const double ms = time_ms([&](int) { rc::dequantize_rows_f16(type, w.p, rb, n_in, n_rows, out.p, nullptr); }, 20);
+    std::printf("| dequantize_rows_f16      | %-7s | %6lld x %-6lld |       | %8.1f us | %7.0f GB/s f16 out |\n",
+                std::string(gguf::type_traits(type).name).c_str(), static_cast<long long>(n_rows), static_cast<long long>(n_in),
+                ms * 1e3, 2.0 * n_in * n_rows / (ms * 1e6));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const int device = argc > 1 ? std::atoi(argv[1]) : 0;
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
+        std::fprintf(stderr, "error: no CUDA device\n");
+        return 1;
+    }
+    if (device < 0 || device >= n) {
+        std::fprintf(stderr, "error: device %d does not exist (%d found)\n", device, n);
+        return 1;
+    }
+    ok(cudaSetDevice(device), "cudaSetDevice");
+    cudaDeviceProp prop{};
+    ok(cudaGetDeviceProperties(&prop, device), "cudaGetDeviceProperties");
+    std::printf("device %d: %s, %d SMs\n\n", device, prop.name, prop.multiProcessorCount);
+    std::printf("| kernel                   | type    | rows x cols     | batch | time        | speed |\n");
+    std::printf("|---|---|---|---|---|---|\n");
+    try {
+        rc::prepare_device_tables();
+        for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::IQ4_XS, GgmlType::MXFP4}) {
+            bench_experts(t, 2048, 768, 8, "gate/up");
+            bench_experts(t, 768, 2048, 1, "down");
+        }
+        for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q8_0}) {
+            for (int n_tok : {1, 8}) bench_dense(t, 2048, 4096, n_tok, "attention q");
+            bench_dense(t, 4096, 2048, 1, "attention o");
+        }
+        for (int n_tok : {1, 4}) bench_dense(GgmlType::Q6_K, 2048, 151936, n_tok, "output");
+        for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q8_0, GgmlType::Q4_0}) {
+            bench_mmq_ids(t, 2048, 768, "gate/up");
+            bench_mmq_ids(t, 768, 2048, "down");
+        }
+        for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q6_K}) bench_dequant(t, 2048, 768 * 16);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return 1;
+    }
+    ok(cudaDeviceSynchronize(), "final synchronisation");
+    return 0;
+}

@@ -1,0 +1,109 @@
+// The quantized matrix kernels of the CUDA backend, callable from host C++: activations quantized to
+// int8 once per row, mat-vec products for decode (dense and by expert id), dequantization to f16 for
+// cuBLAS, and the grouped expert matmul for MoE prefill. Weight rows are ggml blocks exactly as in the
+// GGUF file (quant/blocks.h); every pointer argument is device memory unless it says otherwise.
+// Every function enqueues work on `stream` and returns at once (no host synchronisation, so all of it
+// can be captured in a CUDA graph once prepare_device_tables has run on the device); a launch error
+// throws runtime::Error.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "gguf/types.h"
+
+namespace runtime::cuda {
+
+using gguf::GgmlType;
+
+// --- int8 activations ----------------------------------------------------------------------------------
+
+// 32 activations as x = d * qs, d = max|x| / 127 rounded to half; s = d * sum(qs) (half bits), so that
+// formats with a minimum (Q4_1, Q5_1, Q4_K, Q5_K) apply it with one multiply per block.
+struct BlockQ8_1 {
+    uint16_t d, s;
+    int8_t qs[32];
+};
+static_assert(sizeof(BlockQ8_1) == 36);
+
+// Bytes of one quantized activation row of n elements (n a multiple of 32): n / 32 blocks, no padding.
+size_t q8_1_row_bytes(int64_t n);
+
+// n_rows rows of n floats, ld_x floats apart, to rows q8_1_row_bytes(n) apart at xq.
+void quantize_rows_q8_1(const float* x, int64_t ld_x, int64_t n, int64_t n_rows, void* xq, cudaStream_t stream);
+
+// --- decode: quantized mat-vec -------------------------------------------------------------------------
+
+// Types mmvq / mmvq_ids / mmq_ids take: Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q3_K Q4_K Q5_K Q6_K IQ4_NL IQ4_XS MXFP4.
+bool mmvq_supported(GgmlType type);
+
+// y[t * ldy + r] = dot(weight row r, activation row t) for r < n_out, t < n_tok (1..8). W holds n_out
+// rows row_bytes apart (row_bytes a multiple of the block size); xq holds n_tok rows from
+// quantize_rows_q8_1(n_in). Each weight row is read once for all n_tok tokens.
+void mmvq(GgmlType type, const void* W, size_t row_bytes, int64_t n_in, int64_t n_out, const void* xq, int n_tok,
+          float* y, int64_t ldy, cudaStream_t stream);
+
+// MoE decode: for each slot s < n_slots, y[s * ldy + r] = dot(row r of matrix ids[s], activation row
+// s / x_group), matrix e at W + e * mat_stride. ids are read on the device (no host round trip); x_group
+// is the number of slots sharing one activation row (top-k for gate/up, 1 for down).
+void mmvq_ids(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
+              const void* xq, int x_group, const int32_t* ids, int n_slots, float* y, int64_t ldy,
+              cudaStream_t stream);
+
+// Float weights (F32, F16, BF16) times float activations x (rows ldx floats apart), in f32 arithmetic.
+bool mmv_float_supported(GgmlType type);
+void mmv_float(GgmlType type, const void* W, size_t row_bytes, int64_t n_in, int64_t n_out, const float* x,
+               int64_t ldx, int n_tok, float* y, int64_t ldy, cudaStream_t stream);
+void mmv_float_ids(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
+                   const float* x, int64_t ldx, int x_group, const int32_t* ids, int n_slots, float* y, int64_t ldy,
+                   cudaStream_t stream);
+
+// --- prefill: dequantization for cuBLAS ----------------------------------------------------------------
+
+// Every type libquant dequantizes: the mmvq types, IQ1_S IQ1_M IQ2_XXS IQ2_XS IQ2_S IQ3_XXS IQ3_S TQ1_0
+// TQ2_0, and F32 F16 BF16.
+bool dequant_supported(GgmlType type);
+
+// n_rows rows of n_in elements (row_bytes apart) to f16, rows n_in halves apart: bit-exact with
+// quant::dequantize_row followed by rounding to nearest-even f16.
+void dequantize_rows_f16(GgmlType type, const void* W, size_t row_bytes, int64_t n_in, int64_t n_rows,
+                         void* out_f16, cudaStream_t stream);
+
+// The IQ grids live in device memory, copied from libquant's host tables on first use on each device.
+// That copy cannot happen inside stream capture: call this once per device (with it current) before
+// capturing a graph that dequantizes IQ1/IQ2/IQ3 types. Idempotent and thread-safe.
+void prepare_device_tables();
+
+// --- prefill: grouped expert matmul --------------------------------------------------------------------
+
+// Groups n_tok * k routing slots by expert with a stable counting sort on the device (one thread block):
+// ids (n_tok * k, token-major) -> expert_offsets (n_experts + 1: expert e's grouped slots are
+// [offsets[e], offsets[e+1])), slot_rows (per grouped slot: its token, the activation row) and
+// slot_of_group (per grouped slot: its index in ids, to scatter results back). Slots keep their order
+// within an expert. Ids outside [0, n_experts) are dropped (they belong to no group).
+void group_slots_by_expert(const int32_t* ids, int n_tok, int k, int n_experts, int32_t* expert_offsets,
+                           int32_t* slot_rows, int32_t* slot_of_group, cudaStream_t stream);
+
+// For each expert e and grouped slot g in [offsets[e], offsets[e+1]): y[g * ldy + r] = dot(row r of matrix
+// e, activation row slot_rows[g]), r < n_out. max_per_expert bounds every expert's slot count (the grid
+// is sized by it; n_tok is always enough). mmq_ids runs mmq_ids_mma on devices of compute capability 8.0
+// and later, mmq_ids_dp4a before that:
+// - mmq_ids_mma: int8 tensor-core tiles (mma.sync m16n8k32, m16n8k16 for Q3_K/Q6_K) of 64 rows x 32 slots;
+//   the weights are read once per 32 slots of an expert.
+// - mmq_ids_dp4a: tiles of 8 slots, each thread dotting 2-4 rows with dp4a; the weights are read once per
+//   8 slots. The reference the tensor-core kernel can be checked against, and the pre-Ampere path.
+void mmq_ids(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
+             const void* xq, const int32_t* expert_offsets, const int32_t* slot_rows, int n_experts, int max_per_expert,
+             float* y, int64_t ldy, cudaStream_t stream);
+void mmq_ids_mma(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
+                 const void* xq, const int32_t* expert_offsets, const int32_t* slot_rows, int n_experts, int max_per_expert,
+                 float* y, int64_t ldy, cudaStream_t stream);
+void mmq_ids_dp4a(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
+                  const void* xq, const int32_t* expert_offsets, const int32_t* slot_rows, int n_experts, int max_per_expert,
+                  float* y, int64_t ldy, cudaStream_t stream);
+// Whether the current device runs mmq_ids_mma (compute capability 8.0 or later).
+bool mmq_tensor_cores_available();
+
+}  // namespace runtime::cuda

@@ -1,0 +1,190 @@
+// MoE prefill on the tensor cores: the grouped expert matmul with int8 mma.sync (sm_80 and later).
+//
+// A thread block computes 64 weight rows x 32 grouped slots of one expert. Per stage of 256 elements it
+// decodes the weight rows' units into int8 blocks of 32 with their scales (mma_tiles.cuh) and copies the
+// slots' q8_1 activation blocks into shared memory, with each half-block's exact integer sum; then each
+// warp multiplies its 16 rows by the 32 slots (4 tiles of 8), one int8 mma per 32-element block (two of
+// k16 where the format has a scale per 16), and scales the int32 results into f32 accumulators:
+//   acc += d_act * (sc * dot) - (mn[0] * d_act * sum_a[0..15] + mn[1] * d_act * sum_a[16..31]).
+// Weights are read from memory once per 32 slots (once per expert at typical prefill sizes).
+#include "cuda/mma_tiles.cuh"
+
+namespace runtime::cuda {
+
+namespace {
+
+constexpr int kRowsPerBlock = 64;  // 4 warps x 16 rows
+constexpr int kSlotsPerBlock = 32;  // 4 mma tiles of 8
+constexpr int kStageBlocks = 8;     // 32-element blocks per stage
+constexpr int kStageWords = kStageBlocks * 8;
+constexpr int kStride = kStageWords + 4;  // row pitch in words: rows g = 0..7 hit different banks
+constexpr int kThreads = 128;
+
+struct Shared {
+    int w[kRowsPerBlock][kStride];
+    float w_sc[kRowsPerBlock][kStageBlocks][2];
+    float w_mn[kRowsPerBlock][kStageBlocks][2];
+    int a[kSlotsPerBlock][kStride];
+    float a_d[kSlotsPerBlock][kStageBlocks];
+    float a_sum[kSlotsPerBlock][kStageBlocks][2];  // d * (sum of the half's int8 values)
+};
+
+template <class U>
+__global__ void __launch_bounds__(kThreads) mmq_mma_kernel(const uint8_t* W, size_t row_bytes, size_t mat_stride, int n_units,
+                                                           int64_t n_out, const BlockQ8_1* x, int64_t x_row_blocks,
+                                                           const int32_t* offsets, const int32_t* slot_rows, float* y,
+                                                           int64_t ldy) {
+    using T = tiles::Traits<U>;
+    constexpr int kUnitBlocks = U::kElems / 32;                // 32-blocks per unit
+    constexpr int kStageUnits = kStageBlocks / kUnitBlocks;    // units per row per stage
+    __shared__ Shared sh;
+
+    const int e = blockIdx.z;
+    const int first = offsets[e] + kSlotsPerBlock * static_cast<int>(blockIdx.y);
+    const int count = min(kSlotsPerBlock, offsets[e + 1] - first);
+    if (count <= 0) return;  // uniform over the block
+    const int64_t row0 = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock;
+    const uint8_t* mat = W + e * mat_stride;
+    const int n_blocks = n_units * kUnitBlocks;  // 32-element blocks per row
+
+    const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
+    float acc[4][4] = {};  // [slot tile][fragment element]
+
+    for (int u0 = 0; u0 < n_units; u0 += kStageUnits) {
+        // weights: (row, unit) items, consecutive threads on consecutive units of a row
+        for (int item = tid; item < kRowsPerBlock * kStageUnits; item += kThreads) {
+            const int row = item / kStageUnits, su = item % kStageUnits, u = u0 + su;
+            int* q = &sh.w[row][su * kUnitBlocks * 8];
+            if (u < n_units) {
+                const uint8_t* wrow = mat + min(row0 + row, n_out - 1) * row_bytes;  // rows past the end: not written
+                typename U::Regs r;
+                U::load(wrow + static_cast<size_t>(u / U::kUnitsPerBlock) * U::kBlockBytes, u % U::kUnitsPerBlock, r);
+#pragma unroll
+                for (int s = 0; s < kUnitBlocks; ++s) {
+                    tiles::export_block<U>(r, s, q + 8 * s, sh.w_sc[row][su * kUnitBlocks + s], sh.w_mn[row][su * kUnitBlocks + s]);
+                }
+            } else {  // past the row's end (n_in not a multiple of the stage): zeros contribute nothing
+#pragma unroll
+                for (int s = 0; s < kUnitBlocks; ++s) {
+#pragma unroll
+                    for (int w = 0; w < 8; ++w) q[8 * s + w] = 0;
+                    sh.w_sc[row][su * kUnitBlocks + s][0] = sh.w_sc[row][su * kUnitBlocks + s][1] = 0.f;
+                    sh.w_mn[row][su * kUnitBlocks + s][0] = sh.w_mn[row][su * kUnitBlocks + s][1] = 0.f;
+                }
+            }
+        }
+        // activations: (slot, block) items
+        const int b0 = u0 * kUnitBlocks;
+        for (int item = tid; item < kSlotsPerBlock * kStageBlocks; item += kThreads) {
+            const int c = item / kStageBlocks, b = item % kStageBlocks;
+            int* q = &sh.a[c][b * 8];
+            if (b0 + b < n_blocks) {
+                const BlockQ8_1* blk = x + static_cast<int64_t>(slot_rows[first + min(c, count - 1)]) * x_row_blocks + b0 + b;
+                const float d = q8_1_ds(blk).x;
+                int s0 = 0, s1 = 0;
+#pragma unroll
+                for (int w = 0; w < 8; ++w) {
+                    q[w] = q8_1_word(blk, w);
+                    if (w < 4) s0 = __dp4a(q[w], 0x01010101, s0);
+                    else s1 = __dp4a(q[w], 0x01010101, s1);
+                }
+                sh.a_d[c][b] = d;
+                sh.a_sum[c][b][0] = d * static_cast<float>(s0);
+                sh.a_sum[c][b][1] = d * static_cast<float>(s1);
+            } else {
+#pragma unroll
+                for (int w = 0; w < 8; ++w) q[w] = 0;
+                sh.a_d[c][b] = sh.a_sum[c][b][0] = sh.a_sum[c][b][1] = 0.f;
+            }
+        }
+        __syncthreads();
+
+        const int r_lo = 16 * warp + g, r_hi = r_lo + 8;  // this thread's two rows within the block
+#pragma unroll 2
+        for (int b = 0; b < kStageBlocks; ++b) {
+            int a[4];
+#pragma unroll
+            for (int i = 0; i < 4; ++i) a[i] = sh.w[(i & 1) ? r_hi : r_lo][b * 8 + 4 * (i >> 1) + t];
+            const float sc_lo0 = sh.w_sc[r_lo][b][0], sc_lo1 = sh.w_sc[r_lo][b][1];
+            const float sc_hi0 = sh.w_sc[r_hi][b][0], sc_hi1 = sh.w_sc[r_hi][b][1];
+#pragma unroll
+            for (int j = 0; j < 4; ++j) {
+                const int c0 = 8 * j + 2 * t;  // this thread's two slots in tile j: c0, c0 + 1
+                const int bq[2] = {sh.a[8 * j + g][b * 8 + t], sh.a[8 * j + g][b * 8 + 4 + t]};
+                const float d0 = sh.a_d[c0][b], d1 = sh.a_d[c0 + 1][b];
+                if constexpr (T::kPerHalf) {
+                    int lo[4], hi[4];
+                    tiles::mma_k16(a[0], a[1], bq[0], lo);
+                    tiles::mma_k16(a[2], a[3], bq[1], hi);
+                    acc[j][0] += d0 * (sc_lo0 * static_cast<float>(lo[0]) + sc_lo1 * static_cast<float>(hi[0]));
+                    acc[j][1] += d1 * (sc_lo0 * static_cast<float>(lo[1]) + sc_lo1 * static_cast<float>(hi[1]));
+                    acc[j][2] += d0 * (sc_hi0 * static_cast<float>(lo[2]) + sc_hi1 * static_cast<float>(hi[2]));
+                    acc[j][3] += d1 * (sc_hi0 * static_cast<float>(lo[3]) + sc_hi1 * static_cast<float>(hi[3]));
+                } else {
+                    int dq[4];
+                    tiles::mma_k32(a, bq, dq);
+                    acc[j][0] += d0 * sc_lo0 * static_cast<float>(dq[0]);
+                    acc[j][1] += d1 * sc_lo0 * static_cast<float>(dq[1]);
+                    acc[j][2] += d0 * sc_hi0 * static_cast<float>(dq[2]);
+                    acc[j][3] += d1 * sc_hi0 * static_cast<float>(dq[3]);
+                }
+                if constexpr (T::kHasMin) {
+                    const float mn_lo0 = sh.w_mn[r_lo][b][0], mn_lo1 = sh.w_mn[r_lo][b][1];
+                    const float mn_hi0 = sh.w_mn[r_hi][b][0], mn_hi1 = sh.w_mn[r_hi][b][1];
+                    const float s00 = sh.a_sum[c0][b][0], s01 = sh.a_sum[c0][b][1];
+                    const float s10 = sh.a_sum[c0 + 1][b][0], s11 = sh.a_sum[c0 + 1][b][1];
+                    acc[j][0] -= mn_lo0 * s00 + mn_lo1 * s01;
+                    acc[j][1] -= mn_lo0 * s10 + mn_lo1 * s11;
+                    acc[j][2] -= mn_hi0 * s00 + mn_hi1 * s01;
+                    acc[j][3] -= mn_hi0 * s10 + mn_hi1 * s11;
+                }
+            }
+        }
+        __syncthreads();
+    }
+
+    const int64_t rows[2] = {row0 + 16 * warp + g, row0 + 16 * warp + g + 8};
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            const int c = 8 * j + 2 * t + (i & 1);
+            const int64_t r = rows[i >> 1];
+            if (c < count && r < n_out) y[static_cast<int64_t>(first + c) * ldy + r] = acc[j][i];
+        }
+    }
+}
+
+}  // namespace
+
+bool mmq_tensor_cores_available() {
+    int device = 0, major = 0;
+    check_cuda(cudaGetDevice(&device), "cudaGetDevice");
+    check_cuda(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device), "cudaDeviceGetAttribute");
+    return major >= 8;
+}
+
+void mmq_ids_mma(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
+                 const void* xq, const int32_t* expert_offsets, const int32_t* slot_rows, int n_experts, int max_per_expert,
+                 float* y, int64_t ldy, cudaStream_t stream) {
+    if (!mmvq_supported(type)) throw Error("mmq_ids: type " + std::to_string(static_cast<int>(type)) + " has no int8 kernel");
+    if (n_experts < 1 || n_experts > 65535) throw Error("mmq_ids: n_experts must be in 1..65535");
+    if (n_out <= 0 || max_per_expert <= 0) return;
+    const int64_t tiles_y = ceil_div(max_per_expert, kSlotsPerBlock);
+    if (tiles_y > 65535) throw Error("mmq_ids: max_per_expert is too large");
+    units::dispatch(type, [&](auto unit) {
+        using U = decltype(unit);
+        if (n_in <= 0 || n_in % (U::kElems * U::kUnitsPerBlock) != 0) {
+            throw Error("mmq_ids: n_in " + std::to_string(n_in) + " is not a multiple of the block size");
+        }
+        const dim3 grid(static_cast<unsigned>(ceil_div(n_out, kRowsPerBlock)), static_cast<unsigned>(tiles_y),
+                        static_cast<unsigned>(n_experts));
+        mmq_mma_kernel<U><<<grid, kThreads, 0, stream>>>(static_cast<const uint8_t*>(W), row_bytes, mat_stride,
+                                                         static_cast<int>(n_in / U::kElems), n_out,
+                                                         static_cast<const BlockQ8_1*>(xq), n_in / 32, expert_offsets,
+                                                         slot_rows, y, ldy);
+    });
+    check_launch("mmq_ids (tensor cores)");
+}
+
+}  // namespace runtime::cuda

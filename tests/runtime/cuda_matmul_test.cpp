@@ -1,0 +1,631 @@
+// The CUDA matrix kernels (runtime/src/cuda/matmul_kernels.h) against libquant on the CPU (label gpu):
+// weights quantized by libquant, references from quant::dequantize_row in double precision. Every
+// check collects all its mismatches (type, shape, error, first bad index) and reports them together,
+// so one run on the device shows everything that is wrong. Without a device every case skips.
+#include <gtest/gtest.h>
+
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cuda/matmul_kernels.h"
+#include "gguf/types.h"
+#include "quant/float16.h"
+#include "quant/quant.h"
+#include "runtime/error.h"
+
+namespace {
+
+using gguf::GgmlType;
+namespace rc = runtime::cuda;
+
+void cuda_ok(cudaError_t e, const std::string& what) {
+    if (e != cudaSuccess) throw std::runtime_error("CUDA error in " + what + ": " + cudaGetErrorString(e));
+}
+
+// Waits for the device after each kernel so that a fault names the call that caused it.
+void sync(const std::string& what) {
+    cuda_ok(cudaGetLastError(), what + " (launch)");
+    cuda_ok(cudaDeviceSynchronize(), what);
+}
+
+std::string device_missing() {
+    int n = 0;
+    const cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess) return std::string("no CUDA device: ") + cudaGetErrorString(e);
+    if (n == 0) return "no CUDA device";
+    return {};
+}
+
+#define REQUIRE_GPU()                                 \
+    do {                                              \
+        const std::string why = device_missing();     \
+        if (!why.empty()) GTEST_SKIP() << why;        \
+    } while (0)
+
+class DeviceBuffer {
+public:
+    explicit DeviceBuffer(size_t bytes) : bytes_(bytes) { cuda_ok(cudaMalloc(&p_, std::max<size_t>(bytes, 16)), "cudaMalloc"); }
+    DeviceBuffer(DeviceBuffer&& o) noexcept : p_(o.p_), bytes_(o.bytes_) { o.p_ = nullptr; }
+    DeviceBuffer(const DeviceBuffer&) = delete;
+    DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+    ~DeviceBuffer() { cudaFree(p_); }
+    template <class T>
+    T* as() const { return static_cast<T*>(p_); }
+    void upload(const void* src, size_t n) { cuda_ok(cudaMemcpy(p_, src, n, cudaMemcpyHostToDevice), "upload"); }
+    template <class T>
+    std::vector<T> download(size_t count) const {
+        std::vector<T> out(count);
+        cuda_ok(cudaMemcpy(out.data(), p_, count * sizeof(T), cudaMemcpyDeviceToHost), "download");
+        return out;
+    }
+    void fill(int byte) { cuda_ok(cudaMemset(p_, byte, bytes_), "cudaMemset"); }
+
+private:
+    void* p_ = nullptr;
+    size_t bytes_;
+};
+
+template <class T>
+DeviceBuffer to_device(const std::vector<T>& v) {
+    DeviceBuffer b(v.size() * sizeof(T));
+    b.upload(v.data(), v.size() * sizeof(T));
+    return b;
+}
+
+std::string name_of(GgmlType t) { return std::string(gguf::type_traits(t).name); }
+int64_t block_elems(GgmlType t) { return gguf::type_traits(t).block_size; }
+size_t row_bytes_of(GgmlType t, int64_t n) { return static_cast<size_t>(gguf::row_size(t, static_cast<uint64_t>(n))); }
+
+std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.f) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> dist(0.f, scale);
+    std::vector<float> v(n);
+    for (auto& x : v) x = dist(rng);
+    return v;
+}
+
+// n_rows x n quantized with libquant (a random importance matrix where the type demands one).
+std::vector<uint8_t> quantize_weights(GgmlType type, const std::vector<float>& w, int64_t n_rows, int64_t n, uint32_t seed) {
+    std::vector<uint8_t> q(row_bytes_of(type, n) * n_rows);
+    std::vector<float> imatrix;
+    if (quant::requires_imatrix(type)) {
+        std::mt19937 rng(seed);
+        std::uniform_real_distribution<float> dist(0.1f, 2.f);
+        imatrix.resize(n);
+        for (auto& x : imatrix) x = dist(rng);
+    }
+    quant::quantize_rows(type, w.data(), q.data(), n_rows, n, imatrix.empty() ? nullptr : imatrix.data());
+    return q;
+}
+
+std::vector<float> dequantize_cpu(GgmlType type, const std::vector<uint8_t>& q, int64_t n_rows, int64_t n, size_t row_bytes) {
+    std::vector<float> out(static_cast<size_t>(n_rows * n));
+    for (int64_t r = 0; r < n_rows; ++r) quant::dequantize_row(type, q.data() + r * row_bytes, out.data() + r * n, n);
+    return out;
+}
+
+// q8_1 rows back to floats (d * q), exactly as the kernels see them.
+std::vector<float> decode_q8_1(const std::vector<rc::BlockQ8_1>& blocks, int64_t n_rows, int64_t n) {
+    std::vector<float> out(static_cast<size_t>(n_rows * n));
+    for (int64_t i = 0; i < n_rows * n / 32; ++i) {
+        const float d = quant::f16_to_f32(blocks[i].d);
+        for (int j = 0; j < 32; ++j) out[i * 32 + j] = d * blocks[i].qs[j];
+    }
+    return out;
+}
+
+// Collects every failure of one check, prints them all at the end (at most `shown` in full).
+class Failures {
+public:
+    void add(const std::string& s) {
+        if (list_.size() < 60) list_.push_back(s);
+        ++count_;
+    }
+    void report(const std::string& what) const {
+        if (count_ == 0) return;
+        std::ostringstream os;
+        os << what << ": " << count_ << " failing case(s)";
+        for (const auto& s : list_) os << "\n  " << s;
+        if (count_ > list_.size()) os << "\n  ... " << (count_ - list_.size()) << " more";
+        ADD_FAILURE() << os.str();
+    }
+
+private:
+    std::vector<std::string> list_;
+    size_t count_ = 0;
+};
+
+// Compares y (rows ldy apart) with reference dots of weight rows w (n_out x n) and activation rows a:
+// |y - ref| <= rel * sum |w a| + 1e-6. `row_of(t)` picks the activation row and `w_of(t)` the weight
+// matrix offset (in rows) of output row t. Records the worst ratio of error to norm.
+struct DotCheck {
+    double worst = 0;  // max |err| / norm over all outputs
+    template <class RowOf, class MatOf>
+    void run(Failures& f, const std::string& label, const std::vector<float>& w, const std::vector<float>& a, int64_t n,
+             int64_t n_out, int n_rows_out, const std::vector<float>& y, int64_t ldy, double rel, RowOf row_of, MatOf mat_of) {
+        int bad = 0;
+        std::string first;
+        double max_err = 0;
+        for (int t = 0; t < n_rows_out; ++t) {
+            const float* at = a.data() + static_cast<int64_t>(row_of(t)) * n;
+            for (int64_t r = 0; r < n_out; ++r) {
+                const float* wr = w.data() + (static_cast<int64_t>(mat_of(t)) * n_out + r) * n;
+                double ref = 0, norm = 0;
+                for (int64_t i = 0; i < n; ++i) {
+                    ref += static_cast<double>(wr[i]) * at[i];
+                    norm += std::fabs(static_cast<double>(wr[i]) * at[i]);
+                }
+                const double got = y[t * ldy + r];
+                const double err = std::fabs(got - ref);
+                worst = std::max(worst, norm > 0 ? err / norm : err);
+                max_err = std::max(max_err, err);
+                if (!(err <= rel * norm + 1e-6)) {  // also catches NaN
+                    if (bad++ == 0) {
+                        std::ostringstream os;
+                        os << "first bad [t=" << t << ", r=" << r << "] got " << got << " want " << ref << " (norm " << norm << ")";
+                        first = os.str();
+                    }
+                }
+            }
+        }
+        if (bad) {
+            std::ostringstream os;
+            os << label << ": " << bad << " of " << n_rows_out * n_out << " outputs off, max |err| " << max_err << ", " << first;
+            f.add(os.str());
+        }
+    }
+};
+
+const std::vector<GgmlType> kMmvqTypes = {GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0,
+                                          GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K,
+                                          GgmlType::IQ4_NL, GgmlType::IQ4_XS, GgmlType::MXFP4};
+
+// Formats whose minimum term uses the activation block's half-precision sum s (2^-11 relative).
+double tolerance_for(GgmlType t) {
+    switch (t) {
+        case GgmlType::Q4_1: case GgmlType::Q5_1: case GgmlType::Q4_K: case GgmlType::Q5_K: return 1e-3;
+        default: return 5e-5;  // float rounding of the scales and the sums only
+    }
+}
+
+std::string shape(GgmlType t, int64_t n_in, int64_t n_out, int n_tok) {
+    std::ostringstream os;
+    os << name_of(t) << " n_in=" << n_in << " n_out=" << n_out << " n_tok=" << n_tok;
+    return os.str();
+}
+
+// Activations on the device: float rows and their q8_1 form, plus the decoded q8_1 values on the host.
+struct Activations {
+    std::vector<float> x;
+    std::vector<float> decoded;
+    DeviceBuffer xq;
+    Activations(int64_t n, int rows, uint32_t seed)
+        : x(random_floats(static_cast<size_t>(n * rows), seed)), xq(rc::q8_1_row_bytes(n) * rows) {
+        DeviceBuffer dx = to_device(x);
+        rc::quantize_rows_q8_1(dx.as<float>(), n, n, rows, xq.as<void>(), nullptr);
+        sync("quantize_rows_q8_1");
+        decoded = decode_q8_1(xq.download<rc::BlockQ8_1>(static_cast<size_t>(n / 32 * rows)), rows, n);
+    }
+};
+
+// --- q8_1 ---------------------------------------------------------------------------------------------
+
+TEST(CudaMatmul, QuantizeQ8_1MatchesTheCpuFormula) {
+    REQUIRE_GPU();
+    const int64_t n = 2048, ld = n + 96;
+    const int rows = 5;
+    std::vector<float> x = random_floats(static_cast<size_t>(ld * rows), 7, 3.f);
+    for (int j = 0; j < 32; ++j) x[32 + j] = 0.f;  // an all-zero block: d = 0, q = 0
+    for (int j = 0; j < 32; ++j) x[96 + j] = 1e-30f * (j - 16);  // a tiny block: d underflows to 0 in half
+    DeviceBuffer dx = to_device(x);
+    DeviceBuffer xq(rc::q8_1_row_bytes(n) * rows);
+    rc::quantize_rows_q8_1(dx.as<float>(), ld, n, rows, xq.as<void>(), nullptr);
+    sync("quantize_rows_q8_1");
+    const auto got = xq.download<rc::BlockQ8_1>(static_cast<size_t>(n / 32 * rows));
+    EXPECT_EQ(rc::q8_1_row_bytes(n), static_cast<size_t>(n / 32 * 36));
+    Failures f;
+    for (int r = 0; r < rows; ++r) {
+        for (int64_t b = 0; b < n / 32; ++b) {
+            const float* xb = x.data() + r * ld + b * 32;
+            float amax = 0;
+            for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(xb[j]));
+            const float d = amax / 127.f;
+            int sum = 0;
+            int8_t q[32];
+            for (int j = 0; j < 32; ++j) {
+                q[j] = static_cast<int8_t>(d == 0.f ? 0 : static_cast<int>(std::nearbyint(xb[j] / d)));
+                sum += q[j];
+            }
+            const rc::BlockQ8_1& g = got[r * (n / 32) + b];
+            const bool ok = g.d == quant::f32_to_f16(d) && g.s == quant::f32_to_f16(d * static_cast<float>(sum)) &&
+                            std::memcmp(g.qs, q, 32) == 0;
+            if (!ok) {
+                std::ostringstream os;
+                os << "row " << r << " block " << b << ": d " << g.d << " want " << quant::f32_to_f16(d) << ", s " << g.s
+                   << " want " << quant::f32_to_f16(d * static_cast<float>(sum));
+                for (int j = 0; j < 32; ++j) {
+                    if (g.qs[j] != q[j]) {
+                        os << ", first q mismatch at " << j << ": " << int(g.qs[j]) << " want " << int(q[j]);
+                        break;
+                    }
+                }
+                f.add(os.str());
+            }
+        }
+    }
+    f.report("quantize_rows_q8_1");
+}
+
+// --- mmvq -------------------------------------------------------------------------------------------------
+
+TEST(CudaMatmul, MmvqMatchesTheCpuReferenceForEveryTypeShapeAndTokenCount) {
+    REQUIRE_GPU();
+    Failures f, loose;
+    const std::vector<int64_t> n_ins = {256, 2048, 768, 4096};
+    const std::vector<int64_t> n_outs = {1, 67, 259};
+    uint32_t seed = 100;
+    for (GgmlType type : kMmvqTypes) {
+        ASSERT_TRUE(rc::mmvq_supported(type)) << name_of(type);
+        DotCheck check;
+        for (int64_t n_in : n_ins) {
+            if (n_in % block_elems(type) != 0) continue;
+            Activations act(n_in, 8, ++seed);
+            for (int64_t n_out : n_outs) {
+                const size_t rb = row_bytes_of(type, n_in);
+                const auto wf = random_floats(static_cast<size_t>(n_out * n_in), ++seed);
+                const auto wq = quantize_weights(type, wf, n_out, n_in, seed);
+                const auto wd = dequantize_cpu(type, wq, n_out, n_in, rb);
+                DeviceBuffer dw = to_device(wq);
+                const int64_t ldy = n_out + 5;
+                DeviceBuffer dy(sizeof(float) * ldy * 8);
+                for (int n_tok = 1; n_tok <= 8; ++n_tok) {
+                    dy.fill(0xff);  // NaN: unwritten outputs fail
+                    const std::string label = shape(type, n_in, n_out, n_tok);
+                    rc::mmvq(type, dw.as<void>(), rb, n_in, n_out, act.xq.as<void>(), n_tok, dy.as<float>(), ldy, nullptr);
+                    sync("mmvq " + label);
+                    const auto y = dy.download<float>(static_cast<size_t>(ldy * n_tok));
+                    check.run(f, label, wd, act.decoded, n_in, n_out, n_tok, y, ldy, tolerance_for(type),
+                              [](int t) { return t; }, [](int) { return 0; });
+                    // Against the unquantized activations: catches a layout misread shared by kernel and test.
+                    DotCheck vs_float;
+                    vs_float.run(loose, label + " (vs f32 activations)", wd, act.x, n_in, n_out, n_tok, y, ldy, 3e-2,
+                                 [](int t) { return t; }, [](int) { return 0; });
+                }
+            }
+        }
+        std::printf("mmvq %-7s worst |err| / sum|w*a| = %.3g (tolerance %.1g)\n", name_of(type).c_str(), check.worst,
+                    tolerance_for(type));
+    }
+    f.report("mmvq");
+    loose.report("mmvq vs f32 activations");
+}
+
+// Matrices of several experts, one after another mat_stride bytes apart (with padding between them).
+struct Experts {
+    int64_t n_in, n_out;
+    int n_experts;
+    size_t row_bytes, mat_stride;
+    std::vector<float> dequantized;  // n_experts * n_out rows
+    std::vector<uint8_t> bytes;
+    Experts(GgmlType type, int64_t n_in_, int64_t n_out_, int n_experts_, uint32_t seed)
+        : n_in(n_in_), n_out(n_out_), n_experts(n_experts_), row_bytes(row_bytes_of(type, n_in_)),
+          mat_stride(row_bytes * n_out_ + 64) {
+        bytes.assign(mat_stride * n_experts, 0);
+        for (int e = 0; e < n_experts; ++e) {
+            const auto wf = random_floats(static_cast<size_t>(n_out * n_in), seed + e);
+            const auto wq = quantize_weights(type, wf, n_out, n_in, seed + e);
+            std::memcpy(bytes.data() + e * mat_stride, wq.data(), wq.size());
+            const auto wd = dequantize_cpu(type, wq, n_out, n_in, row_bytes);
+            dequantized.insert(dequantized.end(), wd.begin(), wd.end());
+        }
+    }
+};
+
+TEST(CudaMatmul, MmvqIdsPicksEachSlotsExpertAndActivationRow) {
+    REQUIRE_GPU();
+    Failures f;
+    const int n_experts = 6;
+    // gate/up form: 3 tokens x top-3 sharing their token's row; expert 4 repeated, 2 and 5 unused
+    const std::vector<int32_t> ids_grouped = {4, 1, 0, 4, 3, 1, 0, 4, 3};
+    // down form: one activation row per slot; a negative id gives zeros
+    const std::vector<int32_t> ids_single = {3, 3, 0, 1, -1};
+    DeviceBuffer d_grouped = to_device(ids_grouped), d_single = to_device(ids_single);
+    uint32_t seed = 500;
+    for (GgmlType type : kMmvqTypes) {
+        DotCheck check;
+        for (int64_t n_in : {int64_t{256}, int64_t{768}, int64_t{2048}}) {
+            if (n_in % block_elems(type) != 0) continue;
+            const int64_t n_out = 131;
+            Experts ex(type, n_in, n_out, n_experts, seed += 10);
+            DeviceBuffer dw = to_device(ex.bytes);
+            Activations act(n_in, 9, ++seed);
+            const int64_t ldy = n_out + 3;
+            DeviceBuffer dy(sizeof(float) * ldy * 9);
+            for (int form = 0; form < 2; ++form) {
+                const auto& ids = form == 0 ? ids_grouped : ids_single;
+                const int x_group = form == 0 ? 3 : 1;
+                const int n_slots = static_cast<int>(ids.size());
+                dy.fill(0xff);
+                const std::string label = shape(type, n_in, n_out, n_slots) + " x_group=" + std::to_string(x_group);
+                rc::mmvq_ids(type, dw.as<void>(), ex.row_bytes, ex.mat_stride, n_in, n_out, act.xq.as<void>(), x_group,
+                             (form == 0 ? d_grouped : d_single).as<int32_t>(), n_slots, dy.as<float>(), ldy, nullptr);
+                sync("mmvq_ids " + label);
+                const auto y = dy.download<float>(static_cast<size_t>(ldy * n_slots));
+                // slots with a valid id against the reference; a negative id must give exact zeros
+                std::vector<float> y_valid, zeros;
+                std::vector<int> slot_of;
+                for (int s = 0; s < n_slots; ++s) {
+                    if (ids[s] < 0) {
+                        for (int64_t r = 0; r < n_out; ++r) {
+                            if (y[s * ldy + r] != 0.f) {
+                                f.add(label + ": slot " + std::to_string(s) + " with id -1 is not zero");
+                                break;
+                            }
+                        }
+                    } else {
+                        slot_of.push_back(s);
+                    }
+                }
+                for (int s : slot_of) y_valid.insert(y_valid.end(), y.begin() + s * ldy, y.begin() + s * ldy + ldy);
+                check.run(f, label, ex.dequantized, act.decoded, n_in, n_out, static_cast<int>(slot_of.size()), y_valid, ldy,
+                          tolerance_for(type), [&](int t) { return slot_of[t] / x_group; },
+                          [&](int t) { return ids[slot_of[t]]; });
+            }
+        }
+        std::printf("mmvq_ids %-7s worst |err| / sum|w*a| = %.3g\n", name_of(type).c_str(), check.worst);
+    }
+    f.report("mmvq_ids");
+}
+
+// --- float weights ------------------------------------------------------------------------------------------
+
+std::vector<uint8_t> float_weights(GgmlType type, const std::vector<float>& w) {
+    std::vector<uint8_t> out(w.size() * (type == GgmlType::F32 ? 4 : 2));
+    quant::quantize_rows(type, w.data(), out.data(), 1, static_cast<int64_t>(w.size()));
+    return out;
+}
+
+TEST(CudaMatmul, MmvFloatMatchesDoublePrecisionDots) {
+    REQUIRE_GPU();
+    Failures f;
+    uint32_t seed = 900;
+    for (GgmlType type : {GgmlType::F32, GgmlType::F16, GgmlType::BF16}) {
+        ASSERT_TRUE(rc::mmv_float_supported(type));
+        for (int64_t n_in : {int64_t{256}, int64_t{2048}, int64_t{100}}) {
+            for (int64_t ldx : {n_in + 4, n_in + 1}) {  // aligned (16-byte loads) and not (scalar loads)
+                const int64_t n_out = 77;
+                const auto wf = random_floats(static_cast<size_t>(n_out * n_in), ++seed);
+                const auto wb = float_weights(type, wf);
+                const size_t rb = wb.size() / n_out;
+                const auto wd = dequantize_cpu(type, wb, n_out, n_in, rb);
+                const auto x = random_floats(static_cast<size_t>(ldx * 8), ++seed);
+                std::vector<float> xc(static_cast<size_t>(n_in * 8));  // compact copy for the reference
+                for (int t = 0; t < 8; ++t) std::copy_n(x.begin() + t * ldx, n_in, xc.begin() + t * n_in);
+                DeviceBuffer dw = to_device(wb), dx = to_device(x);
+                const int64_t ldy = n_out + 1;
+                DeviceBuffer dy(sizeof(float) * ldy * 8);
+                for (int n_tok = 1; n_tok <= 8; ++n_tok) {
+                    dy.fill(0xff);
+                    const std::string label = shape(type, n_in, n_out, n_tok) + " ldx=" + std::to_string(ldx);
+                    rc::mmv_float(type, dw.as<void>(), rb, n_in, n_out, dx.as<float>(), ldx, n_tok, dy.as<float>(), ldy, nullptr);
+                    sync("mmv_float " + label);
+                    DotCheck check;
+                    check.run(f, label, wd, xc, n_in, n_out, n_tok, dy.download<float>(static_cast<size_t>(ldy * n_tok)), ldy,
+                              1e-5, [](int t) { return t; }, [](int) { return 0; });
+                }
+                // ids: 3 experts of their own random rows, slots sharing activation rows in pairs
+                const int n_experts = 3;
+                const std::vector<int32_t> ids = {2, 0, 2, 2, 1, 0};
+                std::vector<uint8_t> wb3;
+                std::vector<float> wd3;
+                for (int e = 0; e < n_experts; ++e) {
+                    const auto w_e = random_floats(static_cast<size_t>(n_out * n_in), ++seed);
+                    const auto b_e = float_weights(type, w_e);
+                    wb3.insert(wb3.end(), b_e.begin(), b_e.end());
+                    const auto d_e = dequantize_cpu(type, b_e, n_out, n_in, rb);
+                    wd3.insert(wd3.end(), d_e.begin(), d_e.end());
+                }
+                DeviceBuffer dw3 = to_device(wb3), dids = to_device(ids);
+                dy.fill(0xff);
+                const std::string label = shape(type, n_in, n_out, 6) + " ids ldx=" + std::to_string(ldx);
+                rc::mmv_float_ids(type, dw3.as<void>(), rb, rb * n_out, n_in, n_out, dx.as<float>(), ldx, 2, dids.as<int32_t>(), 6,
+                                  dy.as<float>(), ldy, nullptr);
+                sync("mmv_float_ids " + label);
+                DotCheck check;
+                check.run(f, label, wd3, xc, n_in, n_out, 6, dy.download<float>(static_cast<size_t>(ldy * 6)), ldy, 1e-5,
+                          [](int t) { return t / 2; }, [&](int t) { return ids[t]; });
+            }
+        }
+    }
+    f.report("mmv_float");
+}
+
+// --- dequantization ----------------------------------------------------------------------------------------
+
+const std::vector<GgmlType> kDequantTypes = {
+    GgmlType::F32,    GgmlType::F16,    GgmlType::BF16,    GgmlType::Q4_0,   GgmlType::Q4_1,  GgmlType::Q5_0,
+    GgmlType::Q5_1,   GgmlType::Q8_0,   GgmlType::Q2_K,    GgmlType::Q3_K,   GgmlType::Q4_K,  GgmlType::Q5_K,
+    GgmlType::Q6_K,   GgmlType::IQ4_NL, GgmlType::IQ4_XS,  GgmlType::MXFP4,  GgmlType::TQ1_0, GgmlType::TQ2_0,
+    GgmlType::IQ2_XXS, GgmlType::IQ2_XS, GgmlType::IQ2_S,  GgmlType::IQ3_XXS, GgmlType::IQ3_S, GgmlType::IQ1_S,
+    GgmlType::IQ1_M};
+
+// Float rows that reach every corner of the f16 conversion: values past 65504, subnormal halves, zeros.
+std::vector<uint8_t> float_source(GgmlType type, int64_t n, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::vector<uint8_t> bytes(static_cast<size_t>(n) * (type == GgmlType::F32 ? 4 : 2));
+    if (type == GgmlType::F32) {
+        std::uniform_real_distribution<float> expo(-30.f, 20.f);
+        auto* f = reinterpret_cast<float*>(bytes.data());
+        for (int64_t i = 0; i < n; ++i) f[i] = (rng() & 1 ? -1.f : 1.f) * std::exp2(expo(rng)) * (1.f + (rng() % 1000) / 1000.f);
+    } else {
+        auto* h = reinterpret_cast<uint16_t*>(bytes.data());
+        for (int64_t i = 0; i < n; ++i) {
+            uint16_t v;
+            do v = static_cast<uint16_t>(rng());
+            while (type == GgmlType::F16 ? (v & 0x7c00) == 0x7c00 : (v & 0x7f80) == 0x7f80);  // no inf/NaN sources
+            h[i] = v;
+        }
+    }
+    return bytes;
+}
+
+TEST(CudaMatmul, DequantizeIsBitExactWithLibquantRoundedToF16) {
+    REQUIRE_GPU();
+    rc::prepare_device_tables();
+    Failures f;
+    uint32_t seed = 1300;
+    for (GgmlType type : kDequantTypes) {
+        EXPECT_TRUE(rc::dequant_supported(type)) << name_of(type);
+        for (int64_t n_in : {int64_t{256}, int64_t{768}}) {
+            const int64_t n_rows = 7;
+            std::vector<uint8_t> wq;
+            if (type == GgmlType::F32 || type == GgmlType::F16 || type == GgmlType::BF16) {
+                wq = float_source(type, n_rows * n_in, ++seed);
+            } else {
+                ++seed;
+                wq = quantize_weights(type, random_floats(static_cast<size_t>(n_rows * n_in), seed, 0.02f), n_rows, n_in, seed);
+            }
+            const size_t rb = row_bytes_of(type, n_in);
+            const auto ref = dequantize_cpu(type, wq, n_rows, n_in, rb);
+            DeviceBuffer dw = to_device(wq), dout(sizeof(uint16_t) * n_rows * n_in);
+            dout.fill(0xff);
+            const std::string label = name_of(type) + " n_in=" + std::to_string(n_in);
+            rc::dequantize_rows_f16(type, dw.as<void>(), rb, n_in, n_rows, dout.as<void>(), nullptr);
+            sync("dequantize_rows_f16 " + label);
+            const auto got = dout.download<uint16_t>(static_cast<size_t>(n_rows * n_in));
+            int64_t bad = 0, first = -1;
+            for (int64_t i = 0; i < n_rows * n_in; ++i) {
+                if (got[i] != quant::f32_to_f16(ref[i])) {
+                    if (bad++ == 0) first = i;
+                }
+            }
+            if (bad) {
+                std::ostringstream os;
+                os << label << ": " << bad << " of " << n_rows * n_in << " halves differ, first at row " << first / n_in
+                   << " element " << first % n_in << ": got 0x" << std::hex << got[first] << " want 0x"
+                   << quant::f32_to_f16(ref[first]) << std::dec << " (libquant " << ref[first] << ")";
+                f.add(os.str());
+            }
+        }
+    }
+    f.report("dequantize_rows_f16");
+}
+
+// --- grouped experts ------------------------------------------------------------------------------------------
+
+// The stable counting sort on the CPU: offsets, activation row and original slot of each grouped slot.
+void group_cpu(const std::vector<int32_t>& ids, int k, int n_experts, std::vector<int32_t>& offsets,
+               std::vector<int32_t>& rows, std::vector<int32_t>& slots) {
+    offsets.assign(n_experts + 1, 0);
+    rows.clear();
+    slots.clear();
+    for (int e = 0; e < n_experts; ++e) {
+        offsets[e] = static_cast<int32_t>(rows.size());
+        for (size_t s = 0; s < ids.size(); ++s) {
+            if (ids[s] == e) {
+                rows.push_back(static_cast<int32_t>(s) / k);
+                slots.push_back(static_cast<int32_t>(s));
+            }
+        }
+    }
+    offsets[n_experts] = static_cast<int32_t>(rows.size());
+}
+
+TEST(CudaMatmul, GroupingAndMmqIdsMatchTheCpu) {
+    REQUIRE_GPU();
+    Failures f;
+    const int n_tok = 37, k = 4, n_experts = 9;
+    // experts 2, 5 and 7 get no slots; expert 3 gets one slot per token (37: two tiles of 32, five of 8); a
+    // token never repeats an expert
+    std::mt19937 rng(77);
+    const std::vector<int32_t> used = {0, 1, 3, 4, 6, 8};
+    std::vector<int32_t> ids;
+    for (int t = 0; t < n_tok; ++t) {
+        std::vector<int32_t> pick = {3};
+        while (static_cast<int>(pick.size()) < k) {
+            const int32_t e = used[rng() % used.size()];
+            if (std::find(pick.begin(), pick.end(), e) == pick.end()) pick.push_back(e);
+        }
+        std::shuffle(pick.begin(), pick.end(), rng);
+        ids.insert(ids.end(), pick.begin(), pick.end());
+    }
+    std::vector<int32_t> offsets, rows, slots;
+    group_cpu(ids, k, n_experts, offsets, rows, slots);
+    const int n_slots = n_tok * k;
+    DeviceBuffer d_ids = to_device(ids), d_off(sizeof(int32_t) * (n_experts + 1)), d_rows(sizeof(int32_t) * n_slots),
+        d_slots(sizeof(int32_t) * n_slots);
+    rc::group_slots_by_expert(d_ids.as<int32_t>(), n_tok, k, n_experts, d_off.as<int32_t>(), d_rows.as<int32_t>(),
+                              d_slots.as<int32_t>(), nullptr);
+    sync("group_slots_by_expert");
+    EXPECT_EQ(d_off.download<int32_t>(n_experts + 1), offsets);
+    EXPECT_EQ(d_rows.download<int32_t>(n_slots), rows);
+    EXPECT_EQ(d_slots.download<int32_t>(n_slots), slots);
+
+    int max_count = 0;
+    for (int e = 0; e < n_experts; ++e) max_count = std::max(max_count, offsets[e + 1] - offsets[e]);
+    using MmqFn = void (*)(GgmlType, const void*, size_t, size_t, int64_t, int64_t, const void*, const int32_t*,
+                           const int32_t*, int, int, float*, int64_t, cudaStream_t);
+    struct Kernel {
+        const char* name;
+        MmqFn fn;
+    };
+    std::vector<Kernel> kernels = {{"mmq_ids", rc::mmq_ids}, {"mmq_ids_dp4a", rc::mmq_ids_dp4a}};
+    if (rc::mmq_tensor_cores_available()) kernels.push_back({"mmq_ids_mma", rc::mmq_ids_mma});
+    uint32_t seed = 2000;
+    for (GgmlType type : kMmvqTypes) {
+        std::vector<DotCheck> checks(kernels.size());
+        for (int64_t n_in : {int64_t{256}, int64_t{2048}, int64_t{288}}) {  // 288: a partial stage of 32-blocks
+            if (n_in % block_elems(type) != 0) continue;
+            const int64_t n_out = 70;
+            Experts ex(type, n_in, n_out, n_experts, seed += 20);
+            DeviceBuffer dw = to_device(ex.bytes);
+            Activations act(n_in, n_tok, ++seed);
+            const int64_t ldy = n_out + 2;
+            DeviceBuffer dy(sizeof(float) * ldy * n_slots);
+            for (size_t k = 0; k < kernels.size(); ++k) {
+                // the tensor-core kernel's minimums use exact integer sums: float rounding only
+                const double tol = std::string(kernels[k].name) == "mmq_ids_dp4a" ? tolerance_for(type) : 5e-5;
+                for (int bound : {max_count, n_slots}) {  // the tight bound and a loose one
+                    dy.fill(0xff);
+                    const std::string label = std::string(kernels[k].name) + " " + shape(type, n_in, n_out, n_slots) +
+                                              " max_per_expert=" + std::to_string(bound);
+                    kernels[k].fn(type, dw.as<void>(), ex.row_bytes, ex.mat_stride, n_in, n_out, act.xq.as<void>(),
+                                  d_off.as<int32_t>(), d_rows.as<int32_t>(), n_experts, bound, dy.as<float>(), ldy, nullptr);
+                    sync(label);
+                    checks[k].run(f, label, ex.dequantized, act.decoded, n_in, n_out, n_slots,
+                                  dy.download<float>(static_cast<size_t>(ldy * n_slots)), ldy, tol,
+                                  [&](int g) { return rows[g]; }, [&](int g) { return ids[slots[g]]; });
+                }
+            }
+        }
+        for (size_t k = 0; k < kernels.size(); ++k) {
+            std::printf("%-13s %-7s worst |err| / sum|w*a| = %.3g\n", kernels[k].name, name_of(type).c_str(), checks[k].worst);
+        }
+    }
+    f.report("mmq_ids");
+}
+
+// --- argument checks (no kernel runs) ---------------------------------------------------------------------------
+
+TEST(CudaMatmul, BadArgumentsAreErrorsNotLaunches) {
+    EXPECT_FALSE(rc::mmvq_supported(GgmlType::IQ2_XXS));
+    EXPECT_FALSE(rc::mmvq_supported(GgmlType::F16));
+    EXPECT_FALSE(rc::dequant_supported(GgmlType::I32));
+    EXPECT_FALSE(rc::mmv_float_supported(GgmlType::Q4_0));
+    EXPECT_THROW(rc::mmvq(GgmlType::Q4_0, nullptr, 18, 64, 4, nullptr, 9, nullptr, 4, nullptr), runtime::Error);
+    EXPECT_THROW(rc::mmvq(GgmlType::Q4_K, nullptr, 144, 128, 4, nullptr, 1, nullptr, 4, nullptr), runtime::Error);
+    EXPECT_THROW(rc::mmvq(GgmlType::IQ2_XXS, nullptr, 66, 256, 4, nullptr, 1, nullptr, 4, nullptr), runtime::Error);
+    EXPECT_THROW(rc::quantize_rows_q8_1(nullptr, 40, 40, 1, nullptr, nullptr), runtime::Error);
+    EXPECT_THROW(rc::dequantize_rows_f16(GgmlType::I32, nullptr, 4, 8, 1, nullptr, nullptr), runtime::Error);
+    EXPECT_THROW(rc::mmv_float(GgmlType::Q8_0, nullptr, 34, 32, 1, nullptr, 32, 1, nullptr, 1, nullptr), runtime::Error);
+}
+
+}  // namespace
