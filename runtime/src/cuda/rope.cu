@@ -1,0 +1,46 @@
+// Rotary position embedding in place, with the position read from device memory (graph replay).
+#include "cuda/op_common.cuh"
+#include "cuda/op_kernels.h"
+
+namespace runtime::cuda {
+
+namespace {
+
+// One thread per (token, pair): the angle is computed once (in double, as context.cpp) and applied to
+// every head. x0*c - x1*s and x0*s + x1*c with each product rounded, as the CPU (no fused multiply-add).
+__global__ void rope_kernel(float* x, int64_t ldx, int n_tok, int n_head, int head_dim, int half, bool neox,
+                            const int32_t* pos0_dev, const double* inv_freq) {
+    const int64_t item = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+    if (item >= static_cast<int64_t>(n_tok) * half) return;
+    const int t = static_cast<int>(item / half), i = static_cast<int>(item % half);
+    const double theta = static_cast<double>(*pos0_dev + t) * inv_freq[i];
+    double sd, cd;
+    sincos(theta, &sd, &cd);
+    const float c = static_cast<float>(cd), s = static_cast<float>(sd);
+    const int i0 = neox ? i : 2 * i, i1 = neox ? i + half : 2 * i + 1;
+    float* row = x + t * ldx;
+    for (int h = 0; h < n_head; ++h) {
+        float* hd = row + static_cast<int64_t>(h) * head_dim;
+        const float x0 = hd[i0], x1 = hd[i1];
+        hd[i0] = __fsub_rn(__fmul_rn(x0, c), __fmul_rn(x1, s));
+        hd[i1] = __fadd_rn(__fmul_rn(x0, s), __fmul_rn(x1, c));
+    }
+}
+
+}  // namespace
+
+void rope(float* x, int64_t ldx, int n_tok, int n_head, int head_dim, int n_rot, bool neox, const int32_t* pos0_dev,
+          const double* inv_freq, cudaStream_t stream) {
+    if (n_tok <= 0 || n_head <= 0 || n_rot <= 0) return;
+    if (n_rot % 2 != 0 || n_rot > head_dim) {
+        throw Error("rope: " + std::to_string(n_rot) + " rotated dimensions do not fit heads of " +
+                    std::to_string(head_dim));
+    }
+    const int half = n_rot / 2;
+    constexpr int kThreads = 128;
+    rope_kernel<<<detail::blocks_for(static_cast<int64_t>(n_tok) * half, kThreads), kThreads, 0, stream>>>(
+        x, ldx, n_tok, n_head, head_dim, half, neox, pos0_dev, inv_freq);
+    detail::check_launch("rope");
+}
+
+}  // namespace runtime::cuda
