@@ -9,6 +9,7 @@
 // result matches the CPU's attend() to rounding; tensor-core tiles would be faster for prefill but round
 // the queries and probabilities to 16 bits.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 
 #include "cuda/op_common.cuh"
@@ -227,10 +228,19 @@ template <int D, int R>
 void launch(const AttnArgs& a, dim3 grid, cudaStream_t stream) {
     constexpr size_t smem = smem_bytes<D, R>();
     if constexpr (smem > 48 * 1024) {
-        // above the default limit a kernel must opt in (a host-side attribute, not a stream operation)
-        detail::check(cudaFuncSetAttribute(attention_kernel<D, R>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                           static_cast<int>(smem)),
-                      "attention: shared memory attribute");
+        // Above the default limit a kernel must opt in, once per device: a host-side attribute, not a stream
+        // operation. (Done at the first call on each device; a warm-up call before graph capture keeps it
+        // out of the capture.)
+        static std::atomic<uint64_t> done{0};
+        int dev = 0;
+        detail::check(cudaGetDevice(&dev), "attention: cudaGetDevice");
+        const uint64_t bit = uint64_t{1} << (dev % 64);
+        if (!(done.load() & bit)) {
+            detail::check(cudaFuncSetAttribute(attention_kernel<D, R>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                               static_cast<int>(smem)),
+                          "attention: shared memory attribute");
+            done.fetch_or(bit);
+        }
     }
     attention_kernel<D, R><<<grid, kWarps * 32, smem, stream>>>(a);
 }
