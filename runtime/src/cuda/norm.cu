@@ -36,6 +36,26 @@ __global__ void rms_norm_kernel(const float* x, int64_t ldx, const float* w, flo
     }
 }
 
+// x += y, then the norm of the sum: each thread reads back only the elements it wrote.
+__global__ void add_rms_norm_kernel(float* x, int64_t ldx, const float* y, int64_t ldy, const float* w, float* out,
+                                    int64_t ldo, int64_t n, float eps) {
+    float* xr = x + blockIdx.x * ldx;
+    const float* yr = y + blockIdx.x * ldy;
+    float* o = out + blockIdx.x * ldo;
+    double ss = 0.0;
+    for (int64_t i = threadIdx.x; i < n; i += kNormThreads) {
+        const float v = __fadd_rn(xr[i], yr[i]);
+        xr[i] = v;
+        ss += static_cast<double>(v) * v;
+    }
+    ss = block_sum(ss);
+    const float scale = static_cast<float>(1.0 / sqrt(ss / static_cast<double>(n) + eps));
+    for (int64_t i = threadIdx.x; i < n; i += kNormThreads) {
+        const float v = __fmul_rn(xr[i], scale);
+        o[i] = w ? __fmul_rn(v, w[i]) : v;
+    }
+}
+
 constexpr int kHeadWarps = 4;
 
 // One warp per (token, head), in place.
@@ -61,6 +81,13 @@ void rms_norm(const float* x, int64_t ldx, const float* w, float* y, int64_t ldy
     if (n_rows <= 0 || n <= 0) return;
     rms_norm_kernel<<<n_rows, kNormThreads, 0, stream>>>(x, ldx, w, y, ldy, n, eps);
     detail::check_launch("rms_norm");
+}
+
+void add_rms_norm(float* x, int64_t ldx, const float* y, int64_t ldy, const float* w, float* out, int64_t ldo,
+                  int64_t n, int n_rows, float eps, cudaStream_t stream) {
+    if (n_rows <= 0 || n <= 0) return;
+    add_rms_norm_kernel<<<n_rows, kNormThreads, 0, stream>>>(x, ldx, y, ldy, w, out, ldo, n, eps);
+    detail::check_launch("add_rms_norm");
 }
 
 void rms_norm_heads(float* x, int64_t ldx, const float* w, int n_tok, int n_head, int head_dim, float eps,

@@ -23,6 +23,11 @@ namespace runtime::cuda {
 void rms_norm(const float* x, int64_t ldx, const float* w, float* y, int64_t ldy, int64_t n, int n_rows, float eps,
               cudaStream_t stream);
 
+// The residual add fused with the next norm: x[r] += y[r] (written back), then out[r] = rms_norm(x[r]) * w
+// as rms_norm computes it (w may be null). One pass over the row instead of two launches.
+void add_rms_norm(float* x, int64_t ldx, const float* y, int64_t ldy, const float* w, float* out, int64_t ldo,
+                  int64_t n, int n_rows, float eps, cudaStream_t stream);
+
 // The Q/K norms: rms_norm of every head (head_dim floats, heads contiguous within a row) in place, with the
 // same head_dim weights for each head. head_dim <= 1024.
 void rms_norm_heads(float* x, int64_t ldx, const float* w, int n_tok, int n_head, int head_dim, float eps,
@@ -63,6 +68,14 @@ void attention(const float* q, int64_t ldq, const void* k_cache, gguf::GgmlType 
 // 0 or 1. ids and weights are [n_tok][k]. n_expert <= 512, k <= 32.
 void route_topk(const float* logits, int64_t ld, int n_tok, int n_expert, int k, bool sigmoid, bool normalize,
                 float scale, int32_t* ids, float* weights, cudaStream_t stream);
+
+// Groups the routed slots by expert for the expert matmuls, as moe.cpp does on the CPU: slot s = t*k + j
+// (ids[s] from route_topk, n_slots = n_tok * k) goes to its expert's list; lists are in ascending slot order.
+// counts[e] = the expert's slots, offsets[e] = where its list starts in `slots` (offsets[n_expert] =
+// n_slots), slots = the lists one after the other. Experts with no slot get a count of 0. One block:
+// meant for n_slots up to a few tens of thousands. n_expert <= 512.
+void moe_group(const int32_t* ids, int n_slots, int n_expert, int32_t* counts, int32_t* offsets, int32_t* slots,
+               cudaStream_t stream);
 
 // out[i] = silu(gate[i]) * up[i] for n contiguous values (out may alias gate or up).
 void swiglu(const float* gate, const float* up, float* out, int64_t n, cudaStream_t stream);

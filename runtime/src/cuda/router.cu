@@ -77,7 +77,68 @@ __global__ void route_kernel(const float* logits, int64_t ld, int n_tok, int n_e
     }
 }
 
+constexpr int kGroupThreads = kMaxExperts;  // one thread per expert
+constexpr int kGroupChunk = 4096;           // ids staged in shared memory at a time
+
+// Thread e counts its expert's slots, the counts are scanned, then thread e writes its list: every thread
+// reads every id (from shared memory, a broadcast), which keeps the lists in slot order without atomics.
+__global__ void __launch_bounds__(kGroupThreads) moe_group_kernel(const int32_t* ids, int n_slots, int n_expert,
+                                                                  int32_t* counts, int32_t* offsets, int32_t* slots) {
+    __shared__ int32_t chunk[kGroupChunk];
+    __shared__ int32_t start[kMaxExperts + 1];
+    const int e = threadIdx.x;
+    int count = 0;
+    for (int c0 = 0; c0 < n_slots; c0 += kGroupChunk) {
+        const int len = min(kGroupChunk, n_slots - c0);
+        __syncthreads();
+        for (int i = threadIdx.x; i < len; i += kGroupThreads) chunk[i] = ids[c0 + i];
+        __syncthreads();
+        if (e < n_expert) {
+            for (int i = 0; i < len; ++i) count += chunk[i] == e;
+        }
+    }
+    if (e < n_expert) start[e] = count;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        int run = 0;
+        for (int x = 0; x < n_expert; ++x) {
+            const int c = start[x];
+            start[x] = run;
+            run += c;
+        }
+        start[n_expert] = run;
+        offsets[n_expert] = run;
+    }
+    __syncthreads();
+    int pos = e < n_expert ? start[e] : 0;
+    if (e < n_expert) {
+        counts[e] = count;
+        offsets[e] = pos;
+    }
+    for (int c0 = 0; c0 < n_slots; c0 += kGroupChunk) {
+        const int len = min(kGroupChunk, n_slots - c0);
+        __syncthreads();
+        for (int i = threadIdx.x; i < len; i += kGroupThreads) chunk[i] = ids[c0 + i];
+        __syncthreads();
+        if (e < n_expert) {
+            for (int i = 0; i < len; ++i) {
+                if (chunk[i] == e) slots[pos++] = c0 + i;
+            }
+        }
+    }
+}
+
 }  // namespace
+
+void moe_group(const int32_t* ids, int n_slots, int n_expert, int32_t* counts, int32_t* offsets, int32_t* slots,
+               cudaStream_t stream) {
+    if (n_expert < 1 || n_expert > kMaxExperts) {
+        throw Error("moe_group: " + std::to_string(n_expert) + " experts unsupported (at most 512)");
+    }
+    if (n_slots < 0) throw Error("moe_group: negative slot count");
+    moe_group_kernel<<<1, kGroupThreads, 0, stream>>>(ids, n_slots, n_expert, counts, offsets, slots);
+    detail::check_launch("moe_group");
+}
 
 void route_topk(const float* logits, int64_t ld, int n_tok, int n_expert, int k, bool sigmoid, bool normalize,
                 float scale, int32_t* ids, float* weights, cudaStream_t stream) {
