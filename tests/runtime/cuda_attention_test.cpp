@@ -158,11 +158,13 @@ TEST(CudaAttention, ShapesAndPaths) {
 }
 
 // RoPE on Q and K, the K and V stores and attention, captured once in a CUDA graph and replayed at
-// positions 0..N-1 with the position and the new rows written to the same device buffers before each
-// replay: the graph must follow the position (read from device memory), not the one at capture.
+// positions from 0 to n_ctx - 1 with the position and the new rows written to the same device buffers
+// before each replay: the graph must follow the position (read from device memory), not the one at
+// capture, including the positions per split, which grow with the live length past 8192.
 TEST(CudaAttention, GraphReplayFollowsDevicePosition) {
     REQUIRE_GPU();
-    const int n_ctx = 300, n_head = 8, n_head_kv = 2, hd = 64, steps = 70;
+    const int n_ctx = 16384, n_head = 8, n_head_kv = 2, hd = 64;
+    const int positions[] = {0, 1, 2, 31, 32, 63, 64, 65, 100, 1000, 4097, 8191, 8192, 8193, 12345, 16382, 16383};
     const GgmlType tk = GgmlType::Q8_0, tv = GgmlType::F16;
     const int64_t nq = n_head * hd, nk = n_head_kv * hd;
     const size_t rk = gguf::row_size(tk, nk), rv = gguf::row_size(tv, nk);
@@ -172,8 +174,9 @@ TEST(CudaAttention, GraphReplayFollowsDevicePosition) {
     auto dfreq = to_device(inv_freq);
     DevMem dpos(sizeof(int32_t)), dq(nq * sizeof(float)), dk(nk * sizeof(float)), dvv(nk * sizeof(float));
     DevMem kc(rk * n_ctx), vc(rv * n_ctx), dout(nq * sizeof(float));
-    kc.poison();
-    vc.poison();
+    // every row holds data already; each replay overwrites the row of its position
+    kc.upload(random_cache(tk, n_ctx, n_ctx, nk, 4000));
+    vc.upload(random_cache(tv, n_ctx, n_ctx, nk, 4001));
     DevMem scratch(rc::attention_scratch_bytes(1, n_head, hd, n_ctx));
     cudaStream_t stream;
     cuda_test::ok(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
@@ -191,7 +194,7 @@ TEST(CudaAttention, GraphReplayFollowsDevicePosition) {
 
     std::vector<double> angles(inv_freq.size());
     double max_err = 0;
-    for (int pos = 0; pos < steps; ++pos) {
+    for (int pos : positions) {
         const auto q = random_floats(static_cast<size_t>(nq), 5000 + pos);
         const auto k = random_floats(static_cast<size_t>(nk), 6000 + pos);
         const auto v = random_floats(static_cast<size_t>(nk), 7000 + pos);

@@ -36,7 +36,7 @@ struct AttnArgs {
     int n_tok, n_head, group;
     float scale;
     const int32_t* pos0_dev;
-    int chunk;  // positions per split, a multiple of kTileN
+    int n_splits;  // blocks over the positions (1: no split, no combine)
     float* out;
     int64_t ldo;
     float* part_o;    // [split][token][head][D] unnormalised sums; null when not split
@@ -50,6 +50,17 @@ __device__ __forceinline__ float warp_max(float v) {
 __device__ __forceinline__ float warp_sum(float v) {
     for (int o = 16; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
+}
+
+constexpr int kMinChunk = 64;  // positions per split at least (two tiles)
+
+// Positions per split for this call: the live positions (kv_total = *pos0_dev + n_tok) spread evenly over
+// the splits the grid has, in whole tiles. Computed on the device from the live length, so that a graph
+// captured with a grid sized for n_ctx still uses all its splits at short context. The combine step
+// computes the same value.
+__device__ __forceinline__ int split_chunk(int kv_total, int n_splits) {
+    const int per = n_splits == 1 ? kv_total : max((kv_total + n_splits - 1) / n_splits, kMinChunk);
+    return (per + kTileN - 1) / kTileN * kTileN;
 }
 
 template <int D, int R>
@@ -77,9 +88,10 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(AttnArgs a) {
     const int pos0 = *a.pos0_dev;
     const int last_row = min(r0 + M, n_rows) - 1;
     const int kv_end = pos0 + last_row / a.group + 1;  // the tile reads positions [0, kv_end)
-    const int p_begin = split * a.chunk;
+    const int chunk = split_chunk(pos0 + a.n_tok, a.n_splits);
+    const int p_begin = split * chunk;
     if (p_begin >= kv_end) return;  // past the live length: the combine step does not read this split
-    const int p_end = min(p_begin + a.chunk, kv_end);
+    const int p_end = min(p_begin + chunk, kv_end);
 
     for (int idx = threadIdx.x; idx < M * D; idx += blockDim.x) {
         const int row = r0 + idx / D, d = idx % D;
@@ -188,9 +200,10 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(AttnArgs a) {
 
 // One block per (token, head), one thread per output dimension: the splits that hold any of the
 // token's positions, weighted by e^(their max - the overall max).
-__global__ void attention_combine(const float* part_o, const float2* part_ml, int n_tok, int n_head, int D, int chunk,
-                                  const int32_t* pos0_dev, float* out, int64_t ldo) {
+__global__ void attention_combine(const float* part_o, const float2* part_ml, int n_tok, int n_head, int D,
+                                  int n_splits, const int32_t* pos0_dev, float* out, int64_t ldo) {
     const int t = blockIdx.x / n_head, h = blockIdx.x % n_head, c = threadIdx.x;
+    const int chunk = split_chunk(*pos0_dev + n_tok, n_splits);
     const int n_live = (*pos0_dev + t + 1 + chunk - 1) / chunk;
     float mx = -INFINITY;
     for (int s = 0; s < n_live; ++s) mx = fmaxf(mx, part_ml[(static_cast<int64_t>(s) * n_tok + t) * n_head + h].x);
@@ -205,19 +218,11 @@ __global__ void attention_combine(const float* part_o, const float2* part_ml, in
     out[t * ldo + static_cast<int64_t>(h) * D + c] = acc / sum;
 }
 
-struct SplitPlan {
-    int n_splits;
-    int chunk;
-};
-
-// Few tokens: at most 128 splits of at least 64 positions (enough blocks to fill the GPU at long context,
-// few enough that the combine stays cheap). More tokens: the query tiles alone fill the GPU.
-SplitPlan plan_splits(int n_tok, int n_ctx) {
-    auto round_up = [](int v, int m) { return (v + m - 1) / m * m; };
-    if (n_tok > kAttentionSplitMaxTokens) return {1, round_up(n_ctx, kTileN)};
-    const int n_max = std::clamp((n_ctx + 63) / 64, 1, 128);
-    const int chunk = round_up((n_ctx + n_max - 1) / n_max, kTileN);
-    return {(n_ctx + chunk - 1) / chunk, chunk};
+// Few tokens: up to 128 splits, one per kMinChunk positions of the context (enough blocks to fill the GPU
+// at long context, few enough that the combine stays cheap). More tokens: the query tiles alone fill the GPU.
+int plan_splits(int n_tok, int n_ctx) {
+    if (n_tok > kAttentionSplitMaxTokens) return 1;
+    return std::clamp((n_ctx + kMinChunk - 1) / kMinChunk, 1, 128);
 }
 
 bool kv_type_ok(GgmlType t) {
@@ -260,8 +265,7 @@ void launch_rows(const AttnArgs& a, int n_rows, int n_splits, cudaStream_t strea
 }  // namespace
 
 size_t attention_scratch_bytes(int n_tok_max, int n_head, int head_dim_v, int n_ctx) {
-    const SplitPlan plan = plan_splits(1, n_ctx);
-    const size_t slots = static_cast<size_t>(plan.n_splits) * std::min(n_tok_max, kAttentionSplitMaxTokens) * n_head;
+    const size_t slots = static_cast<size_t>(plan_splits(1, n_ctx)) * std::min(n_tok_max, kAttentionSplitMaxTokens) * n_head;
     return slots * (static_cast<size_t>(head_dim_v) * sizeof(float) + sizeof(float2));
 }
 
@@ -284,7 +288,7 @@ void attention(const float* q, int64_t ldq, const void* k_cache, GgmlType tk, si
                     " unsupported (equal, one of 32, 64, 128, 256)");
     }
     if (n_tok > n_ctx) throw Error("attention: batch of " + std::to_string(n_tok) + " exceeds the context");
-    const SplitPlan plan = plan_splits(n_tok, n_ctx);
+    const int n_splits = plan_splits(n_tok, n_ctx);
     AttnArgs a{};
     a.q = q;
     a.ldq = ldq;
@@ -301,25 +305,25 @@ void attention(const float* q, int64_t ldq, const void* k_cache, GgmlType tk, si
     a.group = n_head / n_head_kv;
     a.scale = scale;
     a.pos0_dev = pos0_dev;
-    a.chunk = plan.chunk;
+    a.n_splits = n_splits;
     a.out = out;
     a.ldo = ldo;
-    if (plan.n_splits > 1) {
+    if (n_splits > 1) {
         if (scratch == nullptr) throw Error("attention: split attention needs scratch");
-        const size_t slots = static_cast<size_t>(plan.n_splits) * n_tok * n_head;
+        const size_t slots = static_cast<size_t>(n_splits) * n_tok * n_head;
         a.part_o = static_cast<float*>(scratch);
         a.part_ml = reinterpret_cast<float2*>(static_cast<char*>(scratch) + slots * D * sizeof(float));
     }
     const int n_rows = n_tok * a.group;
     switch (D) {
-        case 32: launch_rows<32, 4>(a, n_rows, plan.n_splits, stream); break;
-        case 64: launch_rows<64, 4>(a, n_rows, plan.n_splits, stream); break;
-        case 128: launch_rows<128, 2>(a, n_rows, plan.n_splits, stream); break;
-        default: launch_rows<256, 1>(a, n_rows, plan.n_splits, stream); break;
+        case 32: launch_rows<32, 4>(a, n_rows, n_splits, stream); break;
+        case 64: launch_rows<64, 4>(a, n_rows, n_splits, stream); break;
+        case 128: launch_rows<128, 2>(a, n_rows, n_splits, stream); break;
+        default: launch_rows<256, 1>(a, n_rows, n_splits, stream); break;
     }
     detail::check_launch("attention");
-    if (plan.n_splits > 1) {
-        attention_combine<<<n_tok * n_head, D, 0, stream>>>(a.part_o, a.part_ml, n_tok, n_head, D, plan.chunk,
+    if (n_splits > 1) {
+        attention_combine<<<n_tok * n_head, D, 0, stream>>>(a.part_o, a.part_ml, n_tok, n_head, D, n_splits,
                                                             pos0_dev, out, ldo);
         detail::check_launch("attention combine");
     }
