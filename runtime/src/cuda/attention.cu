@@ -316,10 +316,11 @@ void attention(const float* q, int64_t ldq, const void* k_cache, GgmlType tk, si
     }
     const int n_rows = n_tok * a.group;
     switch (D) {
-        case 32: launch_rows<32, 4>(a, n_rows, n_splits, stream); break;
-        case 64: launch_rows<64, 4>(a, n_rows, n_splits, stream); break;
-        case 128: launch_rows<128, 2>(a, n_rows, n_splits, stream); break;
-        default: launch_rows<256, 1>(a, n_rows, n_splits, stream); break;
+        // rows per warp for batches: 16 accumulators per thread (D/32 per row) whatever the head size
+        case 32: launch_rows<32, 8>(a, n_rows, n_splits, stream); break;
+        case 64: launch_rows<64, 8>(a, n_rows, n_splits, stream); break;
+        case 128: launch_rows<128, 4>(a, n_rows, n_splits, stream); break;
+        default: launch_rows<256, 2>(a, n_rows, n_splits, stream); break;
     }
     detail::check_launch("attention");
     if (n_splits > 1) {
