@@ -1,7 +1,8 @@
 // cuda-ops-bench: time of the CUDA attention kernel at decode (one token against 512 to 32768 cached
 // positions) and prefill (512 and 4096 tokens from position 0), 32 query heads over 4 KV heads of 128,
 // with f16 and q8_0 caches. Prints microseconds per call, and for decode the rate at which the cache is
-// read, for prefill the arithmetic rate (4 * heads * head_dim flops per (query, key) pair, causal).
+// read, for prefill the arithmetic rate (4 * heads * head_dim flops per (query, key) pair, causal), for the
+// f32 and the tensor-core kernel.
 #include <cuda_runtime_api.h>
 
 #include <cmath>
@@ -45,7 +46,8 @@ void fill_cache(void* dst, gguf::GgmlType type, int n_ctx) {
 }
 
 // Microseconds per attention call: n_tok tokens whose first is at pos0, over a cache of n_ctx rows.
-double time_attention(gguf::GgmlType type, int n_tok, int pos0, int n_ctx, int reps) {
+double time_attention(gguf::GgmlType type, int n_tok, int pos0, int n_ctx, int reps,
+                      runtime::cuda::AttentionKernel kernel = runtime::cuda::AttentionKernel::Auto) {
     const int64_t nq = kHead * kDim, nk = kHeadKv * kDim;
     const size_t row = gguf::row_size(type, nk);
     Buf k(row * n_ctx), v(row * n_ctx), q(sizeof(float) * nq * n_tok), out(sizeof(float) * nq * n_tok),
@@ -60,7 +62,7 @@ double time_attention(gguf::GgmlType type, int n_tok, int pos0, int n_ctx, int r
     auto call = [&] {
         runtime::cuda::attention(static_cast<float*>(q.p), nq, k.p, type, row, v.p, type, row, n_tok, kHead, kHeadKv,
                                  kDim, kDim, scale, static_cast<int32_t*>(pos.p), n_ctx, static_cast<float*>(out.p), nq,
-                                 scratch.p, nullptr);
+                                 scratch.p, nullptr, kernel);
     };
     for (int i = 0; i < 3; ++i) call();
     ok(cudaDeviceSynchronize(), "warm-up");
@@ -99,9 +101,13 @@ int main() {
                             bytes / us / 1e3);
             }
             for (int n : {512, 4096}) {
-                const double us = time_attention(type, n, 0, n, n > 1000 ? 5 : 20);
-                const double flops = 4.0 * kHead * kDim * (static_cast<double>(n) * (n + 1) / 2);
-                std::printf("prefill %-5s %5d tok: %9.1f us  (%.1f TFLOP/s)\n", tn.c_str(), n, us, flops / us / 1e6);
+                for (auto kernel : {runtime::cuda::AttentionKernel::F32, runtime::cuda::AttentionKernel::TensorCore}) {
+                    const double us = time_attention(type, n, 0, n, n > 1000 ? 5 : 20, kernel);
+                    const double flops = 4.0 * kHead * kDim * (static_cast<double>(n) * (n + 1) / 2);
+                    std::printf("prefill %-5s %5d tok, %-12s: %9.1f us  (%.1f TFLOP/s)\n", tn.c_str(), n,
+                                kernel == runtime::cuda::AttentionKernel::F32 ? "f32" : "tensor cores", us,
+                                flops / us / 1e6);
+                }
             }
         }
         return 0;

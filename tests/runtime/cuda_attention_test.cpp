@@ -5,6 +5,7 @@
 // replays it at successive positions (the position read from device memory).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -81,7 +82,18 @@ std::vector<uint8_t> random_cache(GgmlType type, int n_ctx, int n_live, int64_t 
     return c;
 }
 
-double run_case(const Case& c, uint32_t seed) {
+// Tolerances: the f32 kernel follows the CPU to rounding; the tensor-core kernel rounds queries, keys,
+// values and probabilities to f16 (relative 2^-11 each), which moves outputs (averages of values in
+// [-1, 1]) by a few 1e-4.
+constexpr double kRtolF32 = 1e-5, kAtolF32 = 2e-6;
+constexpr double kRtolTc = 2e-3, kAtolTc = 2e-3;
+
+struct Errors {
+    double f32 = 0, tc = 0;
+};
+
+// Runs the case through both kernels (the f32 one by choice or by Auto, as the batch size decides).
+Errors run_case(const Case& c, uint32_t seed) {
     const std::string what = describe(c);
     const int64_t nk = static_cast<int64_t>(c.n_head_kv) * c.hd, ldq = static_cast<int64_t>(c.n_head) * c.hd + 8;
     const int64_t ldo = static_cast<int64_t>(c.n_head) * c.hd + 4;
@@ -96,20 +108,36 @@ double run_case(const Case& c, uint32_t seed) {
     auto dk = to_device(kc);
     auto dv = to_device(vc);
     auto dpos = to_device(std::vector<int32_t>{c.pos0});
-    DevMem dout(static_cast<size_t>(c.n_tok * ldo) * sizeof(float));
-    dout.poison();
-    DevMem scratch(rc::attention_scratch_bytes(c.n_tok, c.n_head, c.hd, c.n_ctx));
-    scratch.poison();
-    rc::attention(dq->get<float>(), ldq, dk->get(), c.tk, gguf::row_size(c.tk, nk), dv->get(), c.tv,
-                  gguf::row_size(c.tv, nk), c.n_tok, c.n_head, c.n_head_kv, c.hd, c.hd, scale, dpos->get<int32_t>(),
-                  c.n_ctx, dout.get<float>(), ldo, scratch.get(), nullptr);
-    cuda_test::sync();
-    const auto got = dout.download<float>();
-    double max_err = 0;
-    const int64_t n = static_cast<int64_t>(c.n_head) * c.hd;
-    EXPECT_TRUE(close(what, got.data(), ldo, ref.data(), n, c.n_tok, n, 1e-5, 2e-6, &max_err));
-    EXPECT_TRUE(cuda_test::padding_untouched(what, got, ldo, n, c.n_tok));
-    return max_err;
+    Errors errors;
+    const rc::AttentionKernel f32 =
+        c.n_tok <= rc::kAttentionSplitMaxTokens ? rc::AttentionKernel::Auto : rc::AttentionKernel::F32;
+    for (rc::AttentionKernel kernel : {f32, rc::AttentionKernel::TensorCore}) {
+        const bool tc = kernel == rc::AttentionKernel::TensorCore;
+        const std::string label = what + (tc ? " [tensor cores]" : " [f32]");
+        DevMem dout(static_cast<size_t>(c.n_tok * ldo) * sizeof(float));
+        dout.poison();
+        DevMem scratch(rc::attention_scratch_bytes(c.n_tok, c.n_head, c.hd, c.n_ctx));
+        scratch.poison();
+        rc::attention(dq->get<float>(), ldq, dk->get(), c.tk, gguf::row_size(c.tk, nk), dv->get(), c.tv,
+                      gguf::row_size(c.tv, nk), c.n_tok, c.n_head, c.n_head_kv, c.hd, c.hd, scale, dpos->get<int32_t>(),
+                      c.n_ctx, dout.get<float>(), ldo, scratch.get(), nullptr, kernel);
+        cuda_test::sync();
+        const auto got = dout.download<float>();
+        const int64_t n = static_cast<int64_t>(c.n_head) * c.hd;
+        EXPECT_TRUE(close(label, got.data(), ldo, ref.data(), n, c.n_tok, n, tc ? kRtolTc : kRtolF32,
+                          tc ? kAtolTc : kAtolF32, tc ? &errors.tc : &errors.f32));
+        EXPECT_TRUE(cuda_test::padding_untouched(label, got, ldo, n, c.n_tok));
+    }
+    return errors;
+}
+
+void print_errors(const char* what, const Errors& e) {
+    std::printf("%s: max |GPU - CPU| f32 kernel %.3g, tensor-core kernel %.3g\n", what, e.f32, e.tc);
+}
+
+void merge(Errors& into, const Errors& e) {
+    into.f32 = std::max(into.f32, e.f32);
+    into.tc = std::max(into.tc, e.tc);
 }
 
 TEST(CudaAttention, DecodeEveryCacheTypeAndHeadSize) {
@@ -119,15 +147,17 @@ TEST(CudaAttention, DecodeEveryCacheTypeAndHeadSize) {
                                                    {GgmlType::Q8_0, GgmlType::Q8_0},
                                                    {GgmlType::Q4_0, GgmlType::Q4_0},
                                                    {GgmlType::F16, GgmlType::Q4_0}};
-    double max_err = 0;
+    Errors max_err;
     uint32_t seed = 1;
     for (const auto& [tk, tv] : types) {
         for (int hd : {32, 64, 128, 256}) {
             // one token at the last position of the context: the split path over every split
-            max_err = std::max(max_err, run_case({1, 999, 1000, 32, 4, hd, tk, tv}, seed += 10));
+            merge(max_err, run_case({1, 999, 1000, 32, 4, hd, tk, tv}, seed += 10));
+            // a batch: tiles of several rows per warp (f32) and of 64 rows (tensor cores)
+            merge(max_err, run_case({40, 300, 400, 16, 4, hd, tk, tv}, seed += 10));
         }
     }
-    std::printf("attention decode: max |GPU - CPU| %.3g\n", max_err);
+    print_errors("attention, every type and head size", max_err);
 }
 
 TEST(CudaAttention, ShapesAndPaths) {
@@ -143,6 +173,7 @@ TEST(CudaAttention, ShapesAndPaths) {
         {512, 1000, 1512, 32, 4, 64, GgmlType::Q8_0, GgmlType::Q8_0},
         {512, 0, 600, 8, 4, 32, GgmlType::Q4_0, GgmlType::Q8_0},
         {100, 27, 200, 8, 2, 256, GgmlType::F32, GgmlType::F16},
+        {513, 0, 513, 32, 4, 128, GgmlType::F16, GgmlType::F16},
         // no grouping (MHA); one position only; the last positions of the context
         {7, 3, 64, 4, 4, 32, GgmlType::F32, GgmlType::F32},
         {1, 0, 4096, 32, 4, 128, GgmlType::Q8_0, GgmlType::Q8_0},
@@ -150,11 +181,39 @@ TEST(CudaAttention, ShapesAndPaths) {
         // long context with sharp scores (large queries): the running maximum moves often, 128 splits
         {1, 32767, 32768, 32, 4, 128, GgmlType::F16, GgmlType::F16, 4.0f},
         {2, 20000, 32768, 16, 2, 64, GgmlType::Q8_0, GgmlType::Q4_0, 6.0f},
+        {64, 3000, 4096, 32, 4, 128, GgmlType::F16, GgmlType::F16, 4.0f},
     };
-    double max_err = 0;
+    Errors max_err;
     uint32_t seed = 1000;
-    for (const Case& c : cases) max_err = std::max(max_err, run_case(c, seed += 10));
-    std::printf("attention shapes: max |GPU - CPU| %.3g\n", max_err);
+    for (const Case& c : cases) merge(max_err, run_case(c, seed += 10));
+    print_errors("attention shapes", max_err);
+}
+
+TEST(CudaAttention, AutoUsesTensorCoresForBatchesOnly) {
+    REQUIRE_GPU();
+    // Auto on a batch must equal the tensor-core kernel bit for bit, and on few tokens the f32 kernel
+    const int n_head = 8, n_head_kv = 2, hd = 64, n_ctx = 256, pos0 = 10;
+    const int64_t nq = n_head * hd, nk = n_head_kv * hd;
+    const GgmlType t = GgmlType::F16;
+    const size_t row = gguf::row_size(t, nk);
+    auto dk = to_device(random_cache(t, n_ctx, n_ctx, nk, 31));
+    auto dv = to_device(random_cache(t, n_ctx, n_ctx, nk, 32));
+    auto dpos = to_device(std::vector<int32_t>{pos0});
+    for (int n_tok : {rc::kAttentionSplitMaxTokens, rc::kAttentionSplitMaxTokens + 1}) {
+        auto dq = to_device(random_floats(static_cast<size_t>(n_tok * nq), 33));
+        DevMem scratch(rc::attention_scratch_bytes(n_tok, n_head, hd, n_ctx));
+        std::vector<std::vector<float>> outs;
+        for (auto kernel : {rc::AttentionKernel::Auto, rc::AttentionKernel::F32, rc::AttentionKernel::TensorCore}) {
+            DevMem out(static_cast<size_t>(n_tok * nq) * sizeof(float));
+            rc::attention(dq->get<float>(), nq, dk->get(), t, row, dv->get(), t, row, n_tok, n_head, n_head_kv, hd, hd,
+                          0.125f, dpos->get<int32_t>(), n_ctx, out.get<float>(), nq, scratch.get(), nullptr, kernel);
+            cuda_test::sync();
+            outs.push_back(out.download<float>());
+        }
+        const auto& expected = n_tok > rc::kAttentionSplitMaxTokens ? outs[2] : outs[1];
+        EXPECT_TRUE(cuda_test::same_bytes("Auto with " + std::to_string(n_tok) + " tokens", outs[0].data(),
+                                          expected.data(), expected.size() * sizeof(float)));
+    }
 }
 
 // RoPE on Q and K, the K and V stores and attention, captured once in a CUDA graph and replayed at

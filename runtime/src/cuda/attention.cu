@@ -6,12 +6,12 @@
 // still spreads over the whole GPU at long context.
 //
 // The arithmetic is f32 throughout (keys and values dequantized on load exactly as libquant does), so the
-// result matches the CPU's attend() to rounding; tensor-core tiles would be faster for prefill but round
-// the queries and probabilities to 16 bits.
+// result matches the CPU's attend() to rounding. attention_tc.cu has the tensor-core kernel for batches.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 
+#include "cuda/attention_common.cuh"
 #include "cuda/op_common.cuh"
 #include "cuda/op_kernels.h"
 
@@ -20,37 +20,12 @@ namespace runtime::cuda {
 namespace {
 
 using gguf::GgmlType;
+using detail::AttnArgs;
+using detail::warp_max;
+using detail::warp_sum;
 
 constexpr int kWarps = 8;   // per block
 constexpr int kTileN = 32;  // positions per shared-memory tile: one per lane
-
-struct AttnArgs {
-    const float* q;
-    int64_t ldq;
-    const uint8_t* k;
-    int tk;
-    size_t k_row_bytes, k_head_bytes;
-    const uint8_t* v;
-    int tv;
-    size_t v_row_bytes, v_head_bytes;
-    int n_tok, n_head, group;
-    float scale;
-    const int32_t* pos0_dev;
-    int n_splits;  // blocks over the positions (1: no split, no combine)
-    float* out;
-    int64_t ldo;
-    float* part_o;    // [split][token][head][D] unnormalised sums; null when not split
-    float2* part_ml;  // [split][token][head] (running max, sum of exponentials)
-};
-
-__device__ __forceinline__ float warp_max(float v) {
-    for (int o = 16; o > 0; o /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-    return v;
-}
-__device__ __forceinline__ float warp_sum(float v) {
-    for (int o = 16; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
 
 constexpr int kMinChunk = 64;  // positions per split at least (two tiles)
 
@@ -232,21 +207,8 @@ bool kv_type_ok(GgmlType t) {
 template <int D, int R>
 void launch(const AttnArgs& a, dim3 grid, cudaStream_t stream) {
     constexpr size_t smem = smem_bytes<D, R>();
-    if constexpr (smem > 48 * 1024) {
-        // Above the default limit a kernel must opt in, once per device: a host-side attribute, not a stream
-        // operation. (Done at the first call on each device; a warm-up call before graph capture keeps it
-        // out of the capture.)
-        static std::atomic<uint64_t> done{0};
-        int dev = 0;
-        detail::check(cudaGetDevice(&dev), "attention: cudaGetDevice");
-        const uint64_t bit = uint64_t{1} << (dev % 64);
-        if (!(done.load() & bit)) {
-            detail::check(cudaFuncSetAttribute(attention_kernel<D, R>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                               static_cast<int>(smem)),
-                          "attention: shared memory attribute");
-            done.fetch_or(bit);
-        }
-    }
+    static std::atomic<uint64_t> done{0};
+    detail::allow_smem(attention_kernel<D, R>, smem, done);
     attention_kernel<D, R><<<grid, kWarps * 32, smem, stream>>>(a);
 }
 
@@ -272,7 +234,7 @@ size_t attention_scratch_bytes(int n_tok_max, int n_head, int head_dim_v, int n_
 void attention(const float* q, int64_t ldq, const void* k_cache, GgmlType tk, size_t k_row_bytes, const void* v_cache,
                GgmlType tv, size_t v_row_bytes, int n_tok, int n_head, int n_head_kv, int head_dim_k, int head_dim_v,
                float scale, const int32_t* pos0_dev, int n_ctx, float* out, int64_t ldo, void* scratch,
-               cudaStream_t stream) {
+               cudaStream_t stream, AttentionKernel kernel) {
     if (n_tok <= 0) return;
     if (!kv_type_ok(tk) || !kv_type_ok(tv)) {
         throw Error("attention: KV cache types " + std::string(gguf::type_name(tk)) + "/" +
@@ -288,7 +250,9 @@ void attention(const float* q, int64_t ldq, const void* k_cache, GgmlType tk, si
                     " unsupported (equal, one of 32, 64, 128, 256)");
     }
     if (n_tok > n_ctx) throw Error("attention: batch of " + std::to_string(n_tok) + " exceeds the context");
-    const int n_splits = plan_splits(n_tok, n_ctx);
+    const bool tensor_cores =
+        kernel == AttentionKernel::TensorCore || (kernel == AttentionKernel::Auto && n_tok > kAttentionSplitMaxTokens);
+    const int n_splits = tensor_cores ? 1 : plan_splits(n_tok, n_ctx);
     AttnArgs a{};
     a.q = q;
     a.ldq = ldq;
@@ -315,6 +279,11 @@ void attention(const float* q, int64_t ldq, const void* k_cache, GgmlType tk, si
         a.part_ml = reinterpret_cast<float2*>(static_cast<char*>(scratch) + slots * D * sizeof(float));
     }
     const int n_rows = n_tok * a.group;
+    if (tensor_cores) {
+        detail::launch_attention_tc(a, D, n_rows, stream);
+        detail::check_launch("attention (tensor cores)");
+        return;
+    }
     switch (D) {
         // rows per warp for batches: 16 accumulators per thread (D/32 per row) whatever the head size
         case 32: launch_rows<32, 8>(a, n_rows, n_splits, stream); break;

@@ -55,12 +55,18 @@ void kv_store(gguf::GgmlType type, const float* src, int64_t ld_src, int n_tok, 
 // scale * q.k, as on the CPU. Few tokens (<= kAttentionSplitMaxTokens) split the positions over blocks and
 // combine the parts (scratch must hold attention_scratch_bytes); more tokens use one block per query tile.
 // *pos0_dev + n_tok must not exceed n_ctx.
+//
+// Two kernels: F32 computes in f32 on the CUDA cores (matches the CPU to ~1e-6); TensorCore computes the
+// products on the tensor cores from f16 queries, keys, values and probabilities with f32 accumulation
+// (~1e-3 relative; never splits the positions, so it wants batches). Auto takes TensorCore for batches of
+// more than kAttentionSplitMaxTokens tokens, F32 otherwise.
 inline constexpr int kAttentionSplitMaxTokens = 16;
+enum class AttentionKernel { Auto, F32, TensorCore };
 size_t attention_scratch_bytes(int n_tok_max, int n_head, int head_dim_v, int n_ctx);
 void attention(const float* q, int64_t ldq, const void* k_cache, gguf::GgmlType tk, size_t k_row_bytes,
                const void* v_cache, gguf::GgmlType tv, size_t v_row_bytes, int n_tok, int n_head, int n_head_kv,
                int head_dim_k, int head_dim_v, float scale, const int32_t* pos0_dev, int n_ctx, float* out,
-               int64_t ldo, void* scratch, cudaStream_t stream);
+               int64_t ldo, void* scratch, cudaStream_t stream, AttentionKernel kernel = AttentionKernel::Auto);
 
 // MoE router: per token, probabilities over n_expert logits (softmax over all experts, or an independent
 // sigmoid each), the k most probable (ties to the lower index), and their weights: renormalised to sum 1
