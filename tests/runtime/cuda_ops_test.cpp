@@ -454,7 +454,8 @@ TEST(CudaOps, GetRowsMatchesDequantize) {
     const int n_rows = 40;
     const std::vector<int32_t> ids = {0, 39, 5, 5, 17, 1, 38, 20, 0};
     const int n_tok = static_cast<int>(ids.size());
-    for (GgmlType type : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
+    for (GgmlType type : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0,
+                          GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
         const std::string what = "get_rows_f32 " + std::string(gguf::type_name(type));
         ASSERT_TRUE(rc::get_rows_supported(type)) << what;
         const auto data = random_floats(static_cast<size_t>(n_rows * n), 1200 + static_cast<uint32_t>(type), 2.0f);
@@ -476,8 +477,8 @@ TEST(CudaOps, GetRowsMatchesDequantize) {
         EXPECT_TRUE(close(what, got.data(), ldo, ref.data(), n, n_tok, n, 0, 0));
         EXPECT_TRUE(padding_untouched(what, got, ldo, n, n_tok));
     }
-    EXPECT_FALSE(rc::get_rows_supported(GgmlType::Q4_0));
-    EXPECT_THROW(rc::get_rows_f32(GgmlType::Q4_0, nullptr, 18, nullptr, 1, 32, nullptr, 32, nullptr), runtime::Error);
+    EXPECT_FALSE(rc::get_rows_supported(GgmlType::Q3_K));
+    EXPECT_THROW(rc::get_rows_f32(GgmlType::Q3_K, nullptr, 110, nullptr, 1, 256, nullptr, 256, nullptr), runtime::Error);
 }
 
 TEST(CudaOps, UnsupportedShapesThrow) {

@@ -95,8 +95,10 @@ void moe_weighted_sum(float* x, int64_t ldx, const float* down, int64_t ld_down,
                       int k, int64_t n, cudaStream_t stream);
 
 // Embedding lookup: out row t = the table row ids_dev[t] (row_bytes apart) dequantized to n floats, as
-// libquant's dequantize_row does, for F32, F16, BF16, Q8_0, Q4_K and Q6_K tables. The ids must be valid
-// (the caller checks them on the host, as Context::decode does).
+// libquant's dequantize_row does (bit for bit), for F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K
+// and Q6_K tables; other types (Q2_K, Q3_K, the IQ and ternary families, MXFP4) are not supported here
+// (get_rows_supported says so): look those rows up on the host. The ids must be valid (the caller checks
+// them on the host, as Context::decode does).
 bool get_rows_supported(gguf::GgmlType type);
 void get_rows_f32(gguf::GgmlType type, const void* table, size_t row_bytes, const int32_t* ids_dev, int n_tok,
                   int64_t n, float* out, int64_t ldo, cudaStream_t stream);
