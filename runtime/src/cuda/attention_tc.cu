@@ -17,7 +17,7 @@ using namespace nvcuda;
 
 constexpr int kTcWarps = 4;
 constexpr int kTcRows = 16 * kTcWarps;  // query rows per block, 16 per warp
-constexpr int kTcN = 32;                // positions per tile: one per lane in the softmax step
+constexpr int kTcN = 32;                // positions per tile
 
 constexpr size_t align128(size_t x) { return (x + 127) / 128 * 128; }
 
@@ -108,21 +108,35 @@ __global__ void __launch_bounds__(kTcWarps * 32) attention_tc_kernel(AttnArgs a)
         }
         __syncwarp();
 
-        // online softmax row by row, lane = position; P rounded to f16, and the sum taken of the rounded
-        // values so that numerator and denominator agree
-        const int p = p0 + lane;
-        for (int r = 0; r < 16; ++r) {
-            const int row = r0 + wr + r;
+        // online softmax: lanes 2r and 2r+1 share row r, each taking every other position (2c + lane % 2:
+        // fewer bank conflicts than halves). P is rounded to f16 and the sum taken of the rounded values,
+        // so that numerator and denominator agree.
+        {
+            const int r = lane / 2, h = lane % 2, row = r0 + wr + r;
             const int limit = row < n_rows ? pos0 + row / a.group + 1 : 0;
-            const float s = (p < kv_end && p < limit) ? Ss[(wr + r) * L::lds + lane] : -INFINITY;
+            float sv[kTcN / 2];
+            float mx = -INFINITY;
+#pragma unroll
+            for (int c = 0; c < kTcN / 2; ++c) {
+                const int p = p0 + 2 * c + h;
+                sv[c] = (p < kv_end && p < limit) ? Ss[(wr + r) * L::lds + 2 * c + h] : -INFINITY;
+                mx = fmaxf(mx, sv[c]);
+            }
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
             const float m_old = m_s[wr + r];
-            const float m_new = fmaxf(m_old, warp_max(s));
+            const float m_new = fmaxf(m_old, mx);
             const bool none = m_new == -INFINITY;  // no position of the row seen yet
             const float corr = none ? 1.f : expf(m_old - m_new);
-            const __half ph = __float2half_rn(none ? 0.f : expf(s - m_new));
-            Ps[(wr + r) * L::ldp + lane] = ph;
-            const float sum = warp_sum(__half2float(ph));
-            if (lane == 0) {
+            float sum = 0.f;
+#pragma unroll
+            for (int c = 0; c < kTcN / 2; ++c) {
+                const __half ph = __float2half_rn(none ? 0.f : expf(sv[c] - m_new));
+                Ps[(wr + r) * L::ldp + 2 * c + h] = ph;
+                sum += __half2float(ph);
+            }
+            sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+            __syncwarp();  // both lanes of the pair have read the row's statistics
+            if (h == 0) {
                 m_s[wr + r] = m_new;
                 l_s[wr + r] = l_s[wr + r] * corr + sum;
                 c_s[wr + r] = corr;
