@@ -224,6 +224,7 @@ TEST(CudaOps, KvStoreIsBitExact) {
             auto src = random_floats(static_cast<size_t>(c.n_tok * ld_src), seed++, 2.0f);
             // edge blocks of token 0: all zeros (scale 0), and a tie of +1.5 / -1.5 for Q4_0's signed maximum
             for (int j = 0; j < 32; ++j) src[static_cast<size_t>(j)] = 0.0f;
+            for (int j = 32; j < 64; ++j) src[static_cast<size_t>(j)] *= 0.5f;  // below 1.5 in magnitude
             src[32 + 3] = 1.5f;
             src[32 + 7] = -1.5f;
             const size_t row_bytes = gguf::row_size(type, n);
