@@ -245,6 +245,106 @@ TEST(CudaOps, KvStoreIsBitExact) {
     }
 }
 
+TEST(CudaOps, KvStoreKvStoresBothBitExact) {
+    REQUIRE_GPU();
+    const std::pair<GgmlType, GgmlType> types[] = {
+        {GgmlType::F16, GgmlType::F16}, {GgmlType::Q8_0, GgmlType::Q4_0}, {GgmlType::F32, GgmlType::Q8_0}, {GgmlType::Q4_0, GgmlType::F16}};
+    const int n_ctx = 80, pos0 = 70, n_tok = 9;
+    const int64_t n_k = 256, n_v = 128, ld_k = n_k + 16, ld_v = n_v + 48;
+    uint32_t seed = 350;
+    for (const auto& [tk, tv] : types) {
+        const std::string what = "kv_store_kv " + std::string(gguf::type_name(tk)) + "/" + std::string(gguf::type_name(tv));
+        const auto k = random_floats(static_cast<size_t>(n_tok * ld_k), seed++, 2.0f);
+        const auto v = random_floats(static_cast<size_t>(n_tok * ld_v), seed++, 2.0f);
+        const size_t rk = gguf::row_size(tk, n_k), rv = gguf::row_size(tv, n_v);
+        std::vector<uint8_t> ref_k(rk * n_ctx, 0xAB), ref_v(rv * n_ctx, 0xAB);
+        for (int t = 0; t < n_tok; ++t) {
+            quant::quantize_rows(tk, k.data() + t * ld_k, ref_k.data() + static_cast<size_t>(pos0 + t) * rk, 1, n_k);
+            quant::quantize_rows(tv, v.data() + t * ld_v, ref_v.data() + static_cast<size_t>(pos0 + t) * rv, 1, n_v);
+        }
+        auto dk = to_device(k);
+        auto dv = to_device(v);
+        auto dpos = to_device(std::vector<int32_t>{pos0});
+        DevMem kc(ref_k.size()), vc(ref_v.size());
+        kc.poison(0xAB);
+        vc.poison(0xAB);
+        rc::kv_store_kv(tk, dk->get<float>(), ld_k, n_k, kc.get(), rk, tv, dv->get<float>(), ld_v, n_v, vc.get(), rv, n_tok,
+                        dpos->get<int32_t>(), nullptr);
+        cuda_test::sync();
+        const auto got_k = kc.download<uint8_t>();
+        const auto got_v = vc.download<uint8_t>();
+        EXPECT_TRUE(cuda_test::same_bytes(what + " keys", got_k.data(), ref_k.data(), ref_k.size()));
+        EXPECT_TRUE(cuda_test::same_bytes(what + " values", got_v.data(), ref_v.data(), ref_v.size()));
+    }
+}
+
+TEST(CudaOps, NormRopeQkEqualsSeparateKernels) {
+    REQUIRE_GPU();
+    struct Case {
+        int n_tok, pos0, n_head, n_head_kv, hd, n_rot;
+        bool neox, norms;
+    };
+    const Case cases[] = {{1, 0, 32, 4, 128, 128, true, true},  {7, 500, 16, 2, 64, 64, false, true},
+                          {512, 3, 8, 4, 128, 64, true, false}, {3, 40000, 4, 4, 256, 256, true, true},
+                          {5, 9, 8, 2, 32, 32, false, false}};
+    const float eps = 1e-6f;
+    uint32_t seed = 250;
+    for (const Case& c : cases) {
+        const std::string what = shape("norm_rope_qk", {{"n_tok", c.n_tok}, {"pos0", c.pos0}, {"heads", c.n_head},
+                                                        {"kv_heads", c.n_head_kv}, {"head_dim", c.hd}, {"n_rot", c.n_rot},
+                                                        {"neox", c.neox}, {"norms", c.norms}});
+        const int64_t ldq = static_cast<int64_t>(c.n_head) * c.hd + 2, ldk = static_cast<int64_t>(c.n_head_kv) * c.hd + 6;
+        const auto q = random_floats(static_cast<size_t>(c.n_tok * ldq), seed++, 2.0f);
+        const auto k = random_floats(static_cast<size_t>(c.n_tok * ldk), seed++, 2.0f);
+        const auto qw = random_floats(static_cast<size_t>(c.hd), seed++, 2.0f);
+        const auto kw = random_floats(static_cast<size_t>(c.hd), seed++, 2.0f);
+        const auto inv_freq = inv_freqs(c.n_rot, 1000000.0, 1.0, {});
+        // CPU: the norms (cpu::rms_norm per head) then RoPE
+        std::vector<float> ref_q = q, ref_k = k;
+        for (int t = 0; t < c.n_tok && c.norms; ++t) {
+            for (int h = 0; h < c.n_head; ++h) {
+                float* p = ref_q.data() + t * ldq + h * c.hd;
+                runtime::cpu::rms_norm(p, qw.data(), p, c.hd, eps);
+            }
+            for (int h = 0; h < c.n_head_kv; ++h) {
+                float* p = ref_k.data() + t * ldk + h * c.hd;
+                runtime::cpu::rms_norm(p, kw.data(), p, c.hd, eps);
+            }
+        }
+        rope_reference(ref_q, ldq, c.n_tok, c.n_head, c.hd, c.n_rot, c.neox, c.pos0, inv_freq);
+        rope_reference(ref_k, ldk, c.n_tok, c.n_head_kv, c.hd, c.n_rot, c.neox, c.pos0, inv_freq);
+
+        auto dqw = to_device(qw);
+        auto dkw = to_device(kw);
+        auto df = to_device(inv_freq);
+        auto dpos = to_device(std::vector<int32_t>{c.pos0});
+        // fused
+        auto dq = to_device(q);
+        auto dk = to_device(k);
+        rc::norm_rope_qk(dq->get<float>(), ldq, c.n_head, c.norms ? dqw->get<float>() : nullptr, dk->get<float>(), ldk,
+                         c.n_head_kv, c.norms ? dkw->get<float>() : nullptr, c.n_tok, c.hd, eps, c.n_rot, c.neox,
+                         dpos->get<int32_t>(), df->get<double>(), nullptr);
+        // separate kernels
+        auto dq2 = to_device(q);
+        auto dk2 = to_device(k);
+        if (c.norms) {
+            rc::rms_norm_heads(dq2->get<float>(), ldq, dqw->get<float>(), c.n_tok, c.n_head, c.hd, eps, nullptr);
+            rc::rms_norm_heads(dk2->get<float>(), ldk, dkw->get<float>(), c.n_tok, c.n_head_kv, c.hd, eps, nullptr);
+        }
+        rc::rope(dq2->get<float>(), ldq, c.n_tok, c.n_head, c.hd, c.n_rot, c.neox, dpos->get<int32_t>(), df->get<double>(),
+                 nullptr);
+        rc::rope(dk2->get<float>(), ldk, c.n_tok, c.n_head_kv, c.hd, c.n_rot, c.neox, dpos->get<int32_t>(),
+                 df->get<double>(), nullptr);
+        cuda_test::sync();
+        const auto gq = dq->download<float>(), gk = dk->download<float>();
+        const auto sq = dq2->download<float>(), sk = dk2->download<float>();
+        EXPECT_TRUE(cuda_test::same_bytes(what + " Q vs separate kernels", gq.data(), sq.data(), gq.size() * 4));
+        EXPECT_TRUE(cuda_test::same_bytes(what + " K vs separate kernels", gk.data(), sk.data(), gk.size() * 4));
+        EXPECT_TRUE(close(what + " Q vs CPU", gq.data(), ldq, ref_q.data(), ldq, c.n_tok, ldq, 1e-6, 1e-6));
+        EXPECT_TRUE(close(what + " K vs CPU", gk.data(), ldk, ref_k.data(), ldk, c.n_tok, ldk, 1e-6, 1e-6));
+    }
+}
+
 void route_reference(const float* logits, int E, int K, bool sigmoid, bool normalize, float scale, int32_t* ids,
                      float* weights) {
     std::vector<float> probs(logits, logits + E);

@@ -42,10 +42,22 @@ void rms_norm_heads(float* x, int64_t ldx, const float* w, int n_tok, int n_head
 void rope(float* x, int64_t ldx, int n_tok, int n_head, int head_dim, int n_rot, bool neox, const int32_t* pos0_dev,
           const double* inv_freq, cudaStream_t stream);
 
+// The Q/K norms (when q_norm / k_norm are not null) and RoPE of both Q (n_head heads a row) and K
+// (n_head_kv heads) in one launch, each head as rms_norm_heads then rope would leave it (bit for bit).
+// head_dim <= 1024.
+void norm_rope_qk(float* q, int64_t ldq, int n_head, const float* q_norm, float* k, int64_t ldk, int n_head_kv,
+                  const float* k_norm, int n_tok, int head_dim, float eps, int n_rot, bool neox,
+                  const int32_t* pos0_dev, const double* inv_freq, cudaStream_t stream);
+
 // Writes n_tok rows of n floats (ld_src apart) into cache rows *pos0_dev + t (row_bytes apart) as `type`:
 // F32, F16 (round to nearest even), Q8_0 or Q4_0 (bit-exact with libquant's quantize_rows without imatrix).
 void kv_store(gguf::GgmlType type, const float* src, int64_t ld_src, int n_tok, int64_t n, void* cache,
               size_t row_bytes, const int32_t* pos0_dev, cudaStream_t stream);
+
+// Both stores of a layer in one launch: keys (n_k floats a row) and values (n_v), each as kv_store would.
+void kv_store_kv(gguf::GgmlType type_k, const float* k, int64_t ld_k, int64_t n_k, void* k_cache, size_t k_row_bytes,
+                 gguf::GgmlType type_v, const float* v, int64_t ld_v, int64_t n_v, void* v_cache, size_t v_row_bytes,
+                 int n_tok, const int32_t* pos0_dev, cudaStream_t stream);
 
 // Causal attention over the cache, flash-attention style (online softmax), with GQA: query head h reads KV
 // head h / (n_head / n_head_kv). Token t (query row q + t*ldq, head h at h*head_dim_k) attends to positions
