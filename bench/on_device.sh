@@ -9,6 +9,8 @@ out=${OUT:-/tmp}
 exec > >(tee "$out/bench.log") 2>&1
 echo "== machine"; lscpu | grep -E '^Model name|^CPU\(s\)'; nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 echo "== gpu tests"; $kit/bin/runtime_gpu_info_device_test --gtest_brief=1
+$kit/bin/runtime_cuda_ops_test --gtest_brief=1
+echo "== cuda-ops-bench"; $kit/bin/cuda-ops-bench
 echo "== devices"; $kit/bin/gguf-run devices --bandwidth
 m=$kit/models
 for model in tiny-dense tiny-moe; do

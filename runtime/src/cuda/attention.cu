@@ -1,0 +1,302 @@
+// Causal attention over the KV cache, flash-attention style: each block takes a tile of query rows (the
+// (token, head) pairs of one KV head's group) and streams the cached positions through shared memory in
+// tiles of 32, keeping a running maximum and sum per row (online softmax), so the scores never go to
+// global memory. With few tokens (decode) the positions are also split over blocks, each writing an
+// unnormalised partial result and its (max, sum), and a second kernel combines them: one token then
+// still spreads over the whole GPU at long context.
+//
+// The arithmetic is f32 throughout (keys and values dequantized on load exactly as libquant does), so the
+// result matches the CPU's attend() to rounding. attention_tc.cu has the tensor-core kernel for batches.
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+
+#include "cuda/attention_common.cuh"
+#include "cuda/op_common.cuh"
+#include "cuda/op_kernels.h"
+
+namespace runtime::cuda {
+
+namespace {
+
+using gguf::GgmlType;
+using detail::AttnArgs;
+using detail::warp_max;
+using detail::warp_sum;
+
+constexpr int kWarps = 8;   // per block
+constexpr int kTileN = 32;  // positions per shared-memory tile: one per lane
+
+constexpr int kMinChunk = 64;  // positions per split at least (two tiles)
+
+// Positions per split for this call: the live positions (kv_total = *pos0_dev + n_tok) spread evenly over
+// the splits the grid has, in whole tiles. Computed on the device from the live length, so that a graph
+// captured with a grid sized for n_ctx still uses all its splits at short context. The combine step
+// computes the same value.
+__device__ __forceinline__ int split_chunk(int kv_total, int n_splits) {
+    const int per = n_splits == 1 ? kv_total : max((kv_total + n_splits - 1) / n_splits, kMinChunk);
+    return (per + kTileN - 1) / kTileN * kTileN;
+}
+
+template <int D, int R>
+constexpr size_t smem_bytes() {
+    return sizeof(float) * (static_cast<size_t>(kWarps * R) * D + static_cast<size_t>(kTileN) * (D + 1) +
+                            static_cast<size_t>(kTileN) * D);
+}
+
+// Block (query tile, KV head g, split). Query row r of the tile is (token, head) = (row / group,
+// g * group + row % group); warp w owns rows w*R .. w*R+R-1. In the score step lane l takes position
+// p0 + l for each of the warp's rows; in the value step lane l owns output dimensions l, l+32, ...
+template <int D, int R>
+__global__ void __launch_bounds__(kWarps * 32) attention_kernel(AttnArgs a) {
+    constexpr int M = kWarps * R;
+    constexpr int KS = D + 1;  // padded key rows: lanes reading different positions hit different banks
+    constexpr int DL = D / 32;
+    extern __shared__ float smem[];
+    float* Qs = smem;              // [M][D], pre-scaled
+    float* Ks = Qs + M * D;        // [kTileN][D + 1]
+    float* Vs = Ks + kTileN * KS;  // [kTileN][D]
+
+    const int g = blockIdx.y, split = blockIdx.z;
+    const int n_rows = a.n_tok * a.group;
+    const int r0 = blockIdx.x * M;
+    const int pos0 = *a.pos0_dev;
+    const int last_row = min(r0 + M, n_rows) - 1;
+    const int kv_end = pos0 + last_row / a.group + 1;  // the tile reads positions [0, kv_end)
+    const int chunk = split_chunk(pos0 + a.n_tok, a.n_splits);
+    const int p_begin = split * chunk;
+    if (p_begin >= kv_end) return;  // past the live length: the combine step does not read this split
+    const int p_end = min(p_begin + chunk, kv_end);
+
+    for (int idx = threadIdx.x; idx < M * D; idx += blockDim.x) {
+        const int row = r0 + idx / D, d = idx % D;
+        float v = 0.f;
+        if (row < n_rows) {
+            const int t = row / a.group, h = g * a.group + row % a.group;
+            v = __fmul_rn(a.q[t * a.ldq + static_cast<int64_t>(h) * D + d], a.scale);
+        }
+        Qs[idx] = v;
+    }
+
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    float m[R], l[R], o[R][DL];
+    int limit[R];  // positions the row attends to (0 for rows past the batch)
+#pragma unroll
+    for (int i = 0; i < R; ++i) {
+        const int row = r0 + warp * R + i;
+        limit[i] = row < n_rows ? pos0 + row / a.group + 1 : 0;
+        m[i] = -INFINITY;
+        l[i] = 0.f;
+#pragma unroll
+        for (int j = 0; j < DL; ++j) o[i][j] = 0.f;
+    }
+
+    for (int p0 = p_begin; p0 < p_end; p0 += kTileN) {
+        __syncthreads();  // the previous tile is consumed (and, the first time, the queries are stored)
+        for (int idx = threadIdx.x; idx < kTileN * (D / 2); idx += blockDim.x) {
+            const int n = idx / (D / 2), d = 2 * (idx % (D / 2));
+            const int p = p0 + n;
+            float2 kv = make_float2(0.f, 0.f), vv = make_float2(0.f, 0.f);
+            if (p < p_end) {
+                kv = detail::load_pair(a.tk, a.k + static_cast<size_t>(p) * a.k_row_bytes + g * a.k_head_bytes, d);
+                vv = detail::load_pair(a.tv, a.v + static_cast<size_t>(p) * a.v_row_bytes + g * a.v_head_bytes, d);
+            }
+            Ks[n * KS + d] = kv.x;
+            Ks[n * KS + d + 1] = kv.y;
+            *reinterpret_cast<float2*>(Vs + n * D + d) = vv;
+        }
+        __syncthreads();
+
+        float s[R];
+#pragma unroll
+        for (int i = 0; i < R; ++i) s[i] = 0.f;
+        const float* kr = Ks + lane * KS;
+#pragma unroll 4
+        for (int d = 0; d < D; d += 4) {
+            const float k0 = kr[d], k1 = kr[d + 1], k2 = kr[d + 2], k3 = kr[d + 3];
+#pragma unroll
+            for (int i = 0; i < R; ++i) {
+                const float4 qv = *reinterpret_cast<const float4*>(Qs + (warp * R + i) * D + d);
+                s[i] = fmaf(qv.x, k0, s[i]);
+                s[i] = fmaf(qv.y, k1, s[i]);
+                s[i] = fmaf(qv.z, k2, s[i]);
+                s[i] = fmaf(qv.w, k3, s[i]);
+            }
+        }
+
+        const int p = p0 + lane;
+        float pr[R];
+#pragma unroll
+        for (int i = 0; i < R; ++i) {
+            const float si = (p < p_end && p < limit[i]) ? s[i] : -INFINITY;
+            const float m_new = fmaxf(m[i], warp_max(si));
+            // m_new is -inf only while no position of the row has been seen: nothing to add yet
+            const bool none = m_new == -INFINITY;
+            const float corr = none ? 1.f : expf(m[i] - m_new);
+            pr[i] = none ? 0.f : expf(si - m_new);
+            l[i] = l[i] * corr + warp_sum(pr[i]);
+            m[i] = m_new;
+#pragma unroll
+            for (int j = 0; j < DL; ++j) o[i][j] *= corr;
+        }
+
+#pragma unroll 8
+        for (int n = 0; n < kTileN; ++n) {
+            float pn[R];
+#pragma unroll
+            for (int i = 0; i < R; ++i) pn[i] = __shfl_sync(0xffffffffu, pr[i], n);
+#pragma unroll
+            for (int j = 0; j < DL; ++j) {
+                const float vv = Vs[n * D + lane + 32 * j];
+#pragma unroll
+                for (int i = 0; i < R; ++i) o[i][j] = fmaf(pn[i], vv, o[i][j]);
+            }
+        }
+    }
+
+#pragma unroll
+    for (int i = 0; i < R; ++i) {
+        const int row = r0 + warp * R + i;
+        if (row >= n_rows) continue;
+        const int t = row / a.group, h = g * a.group + row % a.group;
+        if (a.part_o == nullptr) {
+            const float inv = 1.f / l[i];
+            float* out = a.out + t * a.ldo + static_cast<int64_t>(h) * D;
+#pragma unroll
+            for (int j = 0; j < DL; ++j) out[lane + 32 * j] = o[i][j] * inv;
+        } else {
+            const int64_t slot = (static_cast<int64_t>(split) * a.n_tok + t) * a.n_head + h;
+#pragma unroll
+            for (int j = 0; j < DL; ++j) a.part_o[slot * D + lane + 32 * j] = o[i][j];
+            if (lane == 0) a.part_ml[slot] = make_float2(m[i], l[i]);
+        }
+    }
+}
+
+// One block per (token, head), one thread per output dimension: the splits that hold any of the
+// token's positions, weighted by e^(their max - the overall max).
+__global__ void attention_combine(const float* part_o, const float2* part_ml, int n_tok, int n_head, int D,
+                                  int n_splits, const int32_t* pos0_dev, float* out, int64_t ldo) {
+    const int t = blockIdx.x / n_head, h = blockIdx.x % n_head, c = threadIdx.x;
+    const int chunk = split_chunk(*pos0_dev + n_tok, n_splits);
+    const int n_live = (*pos0_dev + t + 1 + chunk - 1) / chunk;
+    float mx = -INFINITY;
+    for (int s = 0; s < n_live; ++s) mx = fmaxf(mx, part_ml[(static_cast<int64_t>(s) * n_tok + t) * n_head + h].x);
+    float sum = 0.f, acc = 0.f;
+    for (int s = 0; s < n_live; ++s) {
+        const int64_t slot = (static_cast<int64_t>(s) * n_tok + t) * n_head + h;
+        const float2 ml = part_ml[slot];
+        const float w = expf(ml.x - mx);
+        sum = fmaf(ml.y, w, sum);
+        acc = fmaf(part_o[slot * D + c], w, acc);
+    }
+    out[t * ldo + static_cast<int64_t>(h) * D + c] = acc / sum;
+}
+
+// Few tokens: up to 128 splits, one per kMinChunk positions of the context (enough blocks to fill the GPU
+// at long context, few enough that the combine stays cheap). More tokens: the query tiles alone fill the GPU.
+int plan_splits(int n_tok, int n_ctx) {
+    if (n_tok > kAttentionSplitMaxTokens) return 1;
+    return std::clamp((n_ctx + kMinChunk - 1) / kMinChunk, 1, 128);
+}
+
+bool kv_type_ok(GgmlType t) {
+    return t == GgmlType::F32 || t == GgmlType::F16 || t == GgmlType::Q8_0 || t == GgmlType::Q4_0;
+}
+
+template <int D, int R>
+void launch(const AttnArgs& a, dim3 grid, cudaStream_t stream) {
+    constexpr size_t smem = smem_bytes<D, R>();
+    static std::atomic<uint64_t> done{0};
+    detail::allow_smem(attention_kernel<D, R>, smem, done);
+    attention_kernel<D, R><<<grid, kWarps * 32, smem, stream>>>(a);
+}
+
+// R (rows per warp) trades query reuse of each key/value tile against shared memory; one row per warp
+// when the whole batch fits in one tile (decode), more otherwise.
+template <int D, int RBig>
+void launch_rows(const AttnArgs& a, int n_rows, int n_splits, cudaStream_t stream) {
+    if (n_rows <= kWarps) {
+        launch<D, 1>(a, dim3(1, a.n_head / a.group, n_splits), stream);
+    } else {
+        const int m = kWarps * RBig;
+        launch<D, RBig>(a, dim3((n_rows + m - 1) / m, a.n_head / a.group, n_splits), stream);
+    }
+}
+
+}  // namespace
+
+size_t attention_scratch_bytes(int n_tok_max, int n_head, int head_dim_v, int n_ctx) {
+    const size_t slots = static_cast<size_t>(plan_splits(1, n_ctx)) * std::min(n_tok_max, kAttentionSplitMaxTokens) * n_head;
+    return slots * (static_cast<size_t>(head_dim_v) * sizeof(float) + sizeof(float2));
+}
+
+void attention(const float* q, int64_t ldq, const void* k_cache, GgmlType tk, size_t k_row_bytes, const void* v_cache,
+               GgmlType tv, size_t v_row_bytes, int n_tok, int n_head, int n_head_kv, int head_dim_k, int head_dim_v,
+               float scale, const int32_t* pos0_dev, int n_ctx, float* out, int64_t ldo, void* scratch,
+               cudaStream_t stream, AttentionKernel kernel) {
+    if (n_tok <= 0) return;
+    if (!kv_type_ok(tk) || !kv_type_ok(tv)) {
+        throw Error("attention: KV cache types " + std::string(gguf::type_name(tk)) + "/" +
+                    std::string(gguf::type_name(tv)) + " unsupported (f32, f16, q8_0, q4_0)");
+    }
+    if (n_head_kv <= 0 || n_head % n_head_kv != 0) {
+        throw Error("attention: " + std::to_string(n_head) + " query heads do not group over " +
+                    std::to_string(n_head_kv) + " KV heads");
+    }
+    const int D = head_dim_k;
+    if (head_dim_k != head_dim_v || (D != 32 && D != 64 && D != 128 && D != 256)) {
+        throw Error("attention: head sizes " + std::to_string(head_dim_k) + "/" + std::to_string(head_dim_v) +
+                    " unsupported (equal, one of 32, 64, 128, 256)");
+    }
+    if (n_tok > n_ctx) throw Error("attention: batch of " + std::to_string(n_tok) + " exceeds the context");
+    const bool tensor_cores =
+        kernel == AttentionKernel::TensorCore || (kernel == AttentionKernel::Auto && n_tok > kAttentionSplitMaxTokens);
+    const int n_splits = tensor_cores ? 1 : plan_splits(n_tok, n_ctx);
+    AttnArgs a{};
+    a.q = q;
+    a.ldq = ldq;
+    a.k = static_cast<const uint8_t*>(k_cache);
+    a.tk = static_cast<int>(tk);
+    a.k_row_bytes = k_row_bytes;
+    a.k_head_bytes = gguf::row_size(tk, static_cast<uint64_t>(D));
+    a.v = static_cast<const uint8_t*>(v_cache);
+    a.tv = static_cast<int>(tv);
+    a.v_row_bytes = v_row_bytes;
+    a.v_head_bytes = gguf::row_size(tv, static_cast<uint64_t>(D));
+    a.n_tok = n_tok;
+    a.n_head = n_head;
+    a.group = n_head / n_head_kv;
+    a.scale = scale;
+    a.pos0_dev = pos0_dev;
+    a.n_splits = n_splits;
+    a.out = out;
+    a.ldo = ldo;
+    if (n_splits > 1) {
+        if (scratch == nullptr) throw Error("attention: split attention needs scratch");
+        const size_t slots = static_cast<size_t>(n_splits) * n_tok * n_head;
+        a.part_o = static_cast<float*>(scratch);
+        a.part_ml = reinterpret_cast<float2*>(static_cast<char*>(scratch) + slots * D * sizeof(float));
+    }
+    const int n_rows = n_tok * a.group;
+    if (tensor_cores) {
+        detail::launch_attention_tc(a, D, n_rows, stream);
+        detail::check_launch("attention (tensor cores)");
+        return;
+    }
+    switch (D) {
+        // rows per warp for batches: 16 accumulators per thread (D/32 per row) whatever the head size
+        case 32: launch_rows<32, 8>(a, n_rows, n_splits, stream); break;
+        case 64: launch_rows<64, 8>(a, n_rows, n_splits, stream); break;
+        case 128: launch_rows<128, 4>(a, n_rows, n_splits, stream); break;
+        default: launch_rows<256, 2>(a, n_rows, n_splits, stream); break;
+    }
+    detail::check_launch("attention");
+    if (n_splits > 1) {
+        attention_combine<<<n_tok * n_head, D, 0, stream>>>(a.part_o, a.part_ml, n_tok, n_head, D, n_splits,
+                                                            pos0_dev, out, ldo);
+        detail::check_launch("attention combine");
+    }
+}
+
+}  // namespace runtime::cuda

@@ -1,0 +1,102 @@
+// RMSNorm over rows and over the heads of a row (the Q/K norms).
+#include "cuda/op_common.cuh"
+#include "cuda/op_kernels.h"
+
+namespace runtime::cuda {
+
+namespace {
+
+constexpr int kNormThreads = 256;
+
+// Sum over the block of one double per thread; every thread gets the result.
+__device__ double block_sum(double v) {
+    __shared__ double partial[kNormThreads / 32];
+    for (int o = 16; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (lane == 0) partial[warp] = v;
+    __syncthreads();
+    double total = 0.0;
+    for (int w = 0; w < kNormThreads / 32; ++w) total += partial[w];
+    return total;
+}
+
+// One block per row. The scale is computed as on the CPU (double sum of squares, 1/sqrt in double,
+// rounded to float) and applied as (x * scale) * w, each product rounded.
+__global__ void rms_norm_kernel(const float* x, int64_t ldx, const float* w, float* y, int64_t ldy, int64_t n,
+                                float eps) {
+    const float* xr = x + blockIdx.x * ldx;
+    float* yr = y + blockIdx.x * ldy;
+    double ss = 0.0;
+    for (int64_t i = threadIdx.x; i < n; i += kNormThreads) ss += static_cast<double>(xr[i]) * xr[i];
+    ss = block_sum(ss);
+    const float scale = static_cast<float>(1.0 / sqrt(ss / static_cast<double>(n) + eps));
+    for (int64_t i = threadIdx.x; i < n; i += kNormThreads) {
+        const float v = __fmul_rn(xr[i], scale);
+        yr[i] = w ? __fmul_rn(v, w[i]) : v;
+    }
+}
+
+// x += y, then the norm of the sum: each thread reads back only the elements it wrote.
+__global__ void add_rms_norm_kernel(float* x, int64_t ldx, const float* y, int64_t ldy, const float* w, float* out,
+                                    int64_t ldo, int64_t n, float eps) {
+    float* xr = x + blockIdx.x * ldx;
+    const float* yr = y + blockIdx.x * ldy;
+    float* o = out + blockIdx.x * ldo;
+    double ss = 0.0;
+    for (int64_t i = threadIdx.x; i < n; i += kNormThreads) {
+        const float v = __fadd_rn(xr[i], yr[i]);
+        xr[i] = v;
+        ss += static_cast<double>(v) * v;
+    }
+    ss = block_sum(ss);
+    const float scale = static_cast<float>(1.0 / sqrt(ss / static_cast<double>(n) + eps));
+    for (int64_t i = threadIdx.x; i < n; i += kNormThreads) {
+        const float v = __fmul_rn(xr[i], scale);
+        o[i] = w ? __fmul_rn(v, w[i]) : v;
+    }
+}
+
+constexpr int kHeadWarps = 4;
+
+// One warp per (token, head), in place.
+__global__ void rms_norm_heads_kernel(float* x, int64_t ldx, const float* w, int n_tok, int n_head, int head_dim,
+                                      float eps) {
+    const int item = blockIdx.x * kHeadWarps + threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (item >= n_tok * n_head) return;
+    float* h = x + (item / n_head) * ldx + static_cast<int64_t>(item % n_head) * head_dim;
+    double ss = 0.0;
+    for (int i = lane; i < head_dim; i += 32) ss += static_cast<double>(h[i]) * h[i];
+    for (int o = 16; o > 0; o /= 2) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+    const float scale = static_cast<float>(1.0 / sqrt(ss / static_cast<double>(head_dim) + eps));
+    for (int i = lane; i < head_dim; i += 32) {
+        const float v = __fmul_rn(h[i], scale);
+        h[i] = w ? __fmul_rn(v, w[i]) : v;
+    }
+}
+
+}  // namespace
+
+void rms_norm(const float* x, int64_t ldx, const float* w, float* y, int64_t ldy, int64_t n, int n_rows, float eps,
+              cudaStream_t stream) {
+    if (n_rows <= 0 || n <= 0) return;
+    rms_norm_kernel<<<n_rows, kNormThreads, 0, stream>>>(x, ldx, w, y, ldy, n, eps);
+    detail::check_launch("rms_norm");
+}
+
+void add_rms_norm(float* x, int64_t ldx, const float* y, int64_t ldy, const float* w, float* out, int64_t ldo,
+                  int64_t n, int n_rows, float eps, cudaStream_t stream) {
+    if (n_rows <= 0 || n <= 0) return;
+    add_rms_norm_kernel<<<n_rows, kNormThreads, 0, stream>>>(x, ldx, y, ldy, w, out, ldo, n, eps);
+    detail::check_launch("add_rms_norm");
+}
+
+void rms_norm_heads(float* x, int64_t ldx, const float* w, int n_tok, int n_head, int head_dim, float eps,
+                    cudaStream_t stream) {
+    if (n_tok <= 0 || n_head <= 0) return;
+    if (head_dim <= 0 || head_dim > 1024) throw Error("rms_norm_heads: head size " + std::to_string(head_dim) + " unsupported");
+    rms_norm_heads_kernel<<<detail::blocks_for(static_cast<int64_t>(n_tok) * n_head, kHeadWarps), kHeadWarps * 32, 0,
+                            stream>>>(x, ldx, w, n_tok, n_head, head_dim, eps);
+    detail::check_launch("rms_norm_heads");
+}
+
+}  // namespace runtime::cuda

@@ -1,0 +1,155 @@
+// MoE routing on the device: probabilities, top-k (ties to the lower index) and the expert weights,
+// following moe.cpp's route() step by step.
+#include <cmath>
+
+#include "cuda/op_common.cuh"
+#include "cuda/op_kernels.h"
+
+namespace runtime::cuda {
+
+namespace {
+
+constexpr int kMaxExperts = 512;
+constexpr int kMaxK = 32;
+constexpr int kTokensPerBlock = 4;  // one warp per token
+
+__global__ void route_kernel(const float* logits, int64_t ld, int n_tok, int n_expert, int k, bool sigmoid,
+                             bool normalize, float scale, int32_t* ids, float* weights) {
+    __shared__ float probs_all[kTokensPerBlock][kMaxExperts];
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int t = blockIdx.x * kTokensPerBlock + warp;
+    if (t >= n_tok) return;  // whole warps leave; the block never synchronises
+    float* probs = probs_all[warp];
+    const float* x = logits + t * ld;
+    if (sigmoid) {
+        for (int e = lane; e < n_expert; e += 32) probs[e] = 1.f / (1.f + expf(-x[e]));
+    } else {
+        // softmax as cpu::softmax: exponentials of x - max, their sum in double, one float reciprocal
+        float mx = -INFINITY;
+        for (int e = lane; e < n_expert; e += 32) mx = fmaxf(mx, x[e]);
+        for (int o = 16; o > 0; o /= 2) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+        double sum = 0.0;
+        for (int e = lane; e < n_expert; e += 32) {
+            probs[e] = expf(x[e] - mx);
+            sum += probs[e];
+        }
+        for (int o = 16; o > 0; o /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+        const float inv = static_cast<float>(1.0 / sum);
+        for (int e = lane; e < n_expert; e += 32) probs[e] = __fmul_rn(probs[e], inv);
+    }
+    __syncwarp();
+    // k rounds of a warp arg-max; a chosen expert's probability becomes -1 (all are >= 0)
+    int chosen_id = 0;        // lane j keeps the j-th choice
+    float chosen_p = 0.f;
+    for (int j = 0; j < k; ++j) {
+        float best = -2.f;
+        int best_e = n_expert;
+        for (int e = lane; e < n_expert; e += 32) {
+            if (probs[e] > best) {  // ascending e per lane: the first of equal values wins
+                best = probs[e];
+                best_e = e;
+            }
+        }
+        for (int o = 16; o > 0; o /= 2) {
+            const float ob = __shfl_xor_sync(0xffffffffu, best, o);
+            const int oe = __shfl_xor_sync(0xffffffffu, best_e, o);
+            if (ob > best || (ob == best && oe < best_e)) {
+                best = ob;
+                best_e = oe;
+            }
+        }
+        if (lane == j) {
+            chosen_id = best_e;
+            chosen_p = best;
+        }
+        __syncwarp();
+        if (lane == 0) probs[best_e] = -1.f;
+        __syncwarp();
+    }
+    // the sum of the chosen probabilities in choice order, in float, as moe.cpp
+    float sum = 0.f;
+    for (int j = 0; j < k; ++j) sum = __fadd_rn(sum, __shfl_sync(0xffffffffu, chosen_p, j));
+    const float norm = normalize ? 1.f / fmaxf(sum, 6.103515625e-5f) : 1.f;
+    const bool scaled = scale != 0.f && scale != 1.f;
+    if (lane < k) {
+        ids[t * k + lane] = chosen_id;
+        weights[t * k + lane] = __fmul_rn(__fmul_rn(chosen_p, norm), scaled ? scale : 1.f);
+    }
+}
+
+constexpr int kGroupThreads = kMaxExperts;  // one thread per expert
+constexpr int kGroupChunk = 4096;           // ids staged in shared memory at a time
+
+// Thread e counts its expert's slots, the counts are scanned, then thread e writes its list: every thread
+// reads every id (from shared memory, a broadcast), which keeps the lists in slot order without atomics.
+__global__ void __launch_bounds__(kGroupThreads) moe_group_kernel(const int32_t* ids, int n_slots, int n_expert,
+                                                                  int32_t* counts, int32_t* offsets, int32_t* slots) {
+    __shared__ int32_t chunk[kGroupChunk];
+    __shared__ int32_t start[kMaxExperts + 1];
+    const int e = threadIdx.x;
+    int count = 0;
+    for (int c0 = 0; c0 < n_slots; c0 += kGroupChunk) {
+        const int len = min(kGroupChunk, n_slots - c0);
+        __syncthreads();
+        for (int i = threadIdx.x; i < len; i += kGroupThreads) chunk[i] = ids[c0 + i];
+        __syncthreads();
+        if (e < n_expert) {
+            for (int i = 0; i < len; ++i) count += chunk[i] == e;
+        }
+    }
+    if (e < n_expert) start[e] = count;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        int run = 0;
+        for (int x = 0; x < n_expert; ++x) {
+            const int c = start[x];
+            start[x] = run;
+            run += c;
+        }
+        start[n_expert] = run;
+        offsets[n_expert] = run;
+    }
+    __syncthreads();
+    int pos = e < n_expert ? start[e] : 0;
+    if (e < n_expert) {
+        counts[e] = count;
+        offsets[e] = pos;
+    }
+    for (int c0 = 0; c0 < n_slots; c0 += kGroupChunk) {
+        const int len = min(kGroupChunk, n_slots - c0);
+        __syncthreads();
+        for (int i = threadIdx.x; i < len; i += kGroupThreads) chunk[i] = ids[c0 + i];
+        __syncthreads();
+        if (e < n_expert) {
+            for (int i = 0; i < len; ++i) {
+                if (chunk[i] == e) slots[pos++] = c0 + i;
+            }
+        }
+    }
+}
+
+}  // namespace
+
+void moe_group(const int32_t* ids, int n_slots, int n_expert, int32_t* counts, int32_t* offsets, int32_t* slots,
+               cudaStream_t stream) {
+    if (n_expert < 1 || n_expert > kMaxExperts) {
+        throw Error("moe_group: " + std::to_string(n_expert) + " experts unsupported (at most 512)");
+    }
+    if (n_slots < 0) throw Error("moe_group: negative slot count");
+    moe_group_kernel<<<1, kGroupThreads, 0, stream>>>(ids, n_slots, n_expert, counts, offsets, slots);
+    detail::check_launch("moe_group");
+}
+
+void route_topk(const float* logits, int64_t ld, int n_tok, int n_expert, int k, bool sigmoid, bool normalize,
+                float scale, int32_t* ids, float* weights, cudaStream_t stream) {
+    if (n_tok <= 0) return;
+    if (n_expert < 1 || n_expert > kMaxExperts || k < 1 || k > kMaxK || k > n_expert) {
+        throw Error("route_topk: " + std::to_string(k) + " of " + std::to_string(n_expert) +
+                    " experts unsupported (at most 32 of 512)");
+    }
+    route_kernel<<<detail::blocks_for(n_tok, kTokensPerBlock), kTokensPerBlock * 32, 0, stream>>>(
+        logits, ld, n_tok, n_expert, k, sigmoid, normalize, scale, ids, weights);
+    detail::check_launch("route_topk");
+}
+
+}  // namespace runtime::cuda
