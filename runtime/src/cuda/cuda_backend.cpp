@@ -1,0 +1,486 @@
+#include "cuda/cuda_backend.h"
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+#include "cuda/backend_kernels.h"
+#include "cuda/matmul_kernels.h"
+#include "cuda/op_kernels.h"
+#include "runtime/error.h"
+#include "runtime/kv_cache.h"
+
+namespace runtime::cuda {
+
+using gguf::GgmlType;
+
+namespace {
+
+// Rows up to which matmuls take the int8 mat-vec kernels (each reads the weights once for all its
+// rows); above, weights are dequantized to f16 and multiplied by cuBLAS.
+constexpr int kVecRows = 8;
+// Elements of the f16 scratch a weight is dequantized into, a slice of rows at a time.
+constexpr int64_t kW16Elems = int64_t{32} << 20;
+
+void check_cublas(cublasStatus_t status, const char* what) {
+    if (status != CUBLAS_STATUS_SUCCESS) {
+        throw Error(std::string(what) + ": cuBLAS status " + std::to_string(static_cast<int>(status)));
+    }
+}
+
+bool is_float(GgmlType t) { return t == GgmlType::F32 || t == GgmlType::F16 || t == GgmlType::BF16; }
+
+}  // namespace
+
+void check(cudaError_t status, const char* what) {
+    if (status != cudaSuccess) throw Error(std::string("CUDA: ") + what + ": " + cudaGetErrorString(status));
+}
+
+// ---- backend -------------------------------------------------------------------------------------
+
+CudaBackend::CudaBackend(int ordinal) : ordinal_(ordinal) {
+    check(cudaSetDevice(ordinal_), "cudaSetDevice");
+    check(cudaMallocHost(&staging_, kW16Elems), "cudaMallocHost");
+}
+
+CudaBackend::~CudaBackend() {
+    cudaSetDevice(ordinal_);
+    for (void* p : allocations_) cudaFree(p);
+    cudaFreeHost(staging_);
+}
+
+const uint8_t* CudaBackend::place_weights(std::span<const uint8_t> bytes) {
+    check(cudaSetDevice(ordinal_), "cudaSetDevice");
+    void* p = nullptr;
+    check(cudaMalloc(&p, std::max<size_t>(bytes.size(), 1)), "cudaMalloc (weights)");
+    allocations_.push_back(p);
+    // through pinned memory: copies from the mapped (pageable) file run at a fraction of the bus speed
+    const size_t chunk = static_cast<size_t>(kW16Elems);
+    for (size_t off = 0; off < bytes.size(); off += chunk) {
+        const size_t n = std::min(chunk, bytes.size() - off);
+        std::memcpy(staging_, bytes.data() + off, n);
+        check(cudaMemcpy(static_cast<uint8_t*>(p) + off, staging_, n, cudaMemcpyHostToDevice), "cudaMemcpy (weights)");
+    }
+    return static_cast<const uint8_t*>(p);
+}
+
+const float* CudaBackend::place_vector(std::span<const float> values) {
+    return reinterpret_cast<const float*>(place_weights(std::as_bytes(values).size() == 0
+                                                            ? std::span<const uint8_t>()
+                                                            : std::span<const uint8_t>(
+                                                                  reinterpret_cast<const uint8_t*>(values.data()),
+                                                                  values.size_bytes())));
+}
+
+DeviceBuffer CudaBackend::allocate(size_t bytes) const {
+    check(cudaSetDevice(ordinal_), "cudaSetDevice");
+    void* p = nullptr;
+    check(cudaMalloc(&p, std::max<size_t>(bytes, 1)), "cudaMalloc (KV cache)");
+    check(cudaMemset(p, 0, bytes), "cudaMemset");
+    return DeviceBuffer(p, [](void* q) { cudaFree(q); });
+}
+
+std::unique_ptr<Executor> CudaBackend::make_executor(const HParams& hp, const ContextShape& shape,
+                                                     std::vector<double> rope_inv_freq) const {
+    return std::make_unique<CudaExecutor>(ordinal_, hp, shape, rope_inv_freq);
+}
+
+// ---- executor ------------------------------------------------------------------------------------
+
+void* CudaExecutor::alloc(size_t bytes) {
+    void* p = nullptr;
+    check(cudaMalloc(&p, std::max<size_t>(bytes, 16)), "cudaMalloc (scratch)");
+    allocations_.push_back(p);
+    bytes_ += bytes;
+    return p;
+}
+
+CudaExecutor::CudaExecutor(int ordinal, const HParams& hp, const ContextShape& shape,
+                           const std::vector<double>& rope_inv_freq)
+    : ordinal_(ordinal), hp_(hp), n_batch_(shape.n_batch), n_ctx_(shape.n_ctx), n_vocab_(shape.n_vocab) {
+    check(cudaSetDevice(ordinal_), "cudaSetDevice");
+    check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+    check_cublas(cublasCreate(&cublas_), "cublasCreate");
+    check_cublas(cublasSetStream(cublas_, stream_), "cublasSetStream");
+
+    const size_t B = static_cast<size_t>(n_batch_);
+    const int64_t n_ff = hp.is_moe() ? 0 : hp.n_ff;
+    buf_cols_.assign(static_cast<size_t>(Buf::Count), 0);
+    auto cols = [&](Buf id) -> int64_t& { return buf_cols_[static_cast<size_t>(id)]; };
+    cols(Buf::X) = hp.n_embd;
+    cols(Buf::XN) = hp.n_embd;
+    cols(Buf::Q) = hp.n_embd_q();
+    cols(Buf::K) = hp.n_embd_k();
+    cols(Buf::V) = hp.n_embd_v();
+    cols(Buf::Attn) = hp.n_embd_attn_out();
+    cols(Buf::Proj) = hp.n_embd;
+    cols(Buf::Gate) = n_ff;
+    cols(Buf::Up) = n_ff;
+    cols(Buf::RouterLogits) = hp.n_expert;
+    bufs_.assign(static_cast<size_t>(Buf::Count), nullptr);
+    int64_t widest = hp.n_embd;
+    for (size_t i = 0; i < bufs_.size(); ++i) {
+        if (static_cast<Buf>(i) == Buf::Logits) continue;  // sized below, from the vocabulary
+        bufs_[i] = static_cast<float*>(alloc(B * static_cast<size_t>(buf_cols_[i]) * sizeof(float)));
+        widest = std::max(widest, buf_cols_[i]);
+    }
+    const size_t K = std::max<uint32_t>(hp.n_expert_used, 1);
+    if (hp.is_moe()) {
+        ids_ = static_cast<int32_t*>(alloc(B * K * sizeof(int32_t)));
+        weights_ = static_cast<float*>(alloc(B * K * sizeof(float)));
+        h_gate_ = static_cast<float*>(alloc(B * K * hp.n_ff_exp * sizeof(float)));
+        // h_up_ also holds the grouped down-projection rows
+        h_up_ = static_cast<float*>(alloc(B * K * std::max(hp.n_ff_exp, hp.n_embd) * sizeof(float)));
+        down_ = static_cast<float*>(alloc(B * K * hp.n_embd * sizeof(float)));
+        // expert offsets (n_expert + 1), then per grouped slot: activation row and source slot
+        group_dev_ = static_cast<int32_t*>(alloc((hp.n_expert + 1 + 2 * B * K) * sizeof(int32_t)));
+        check(cudaMallocHost(&group_host_, 3 * B * K * sizeof(int32_t)), "cudaMallocHost");
+        check(cudaMallocHost(&ids_host_, B * K * sizeof(int32_t)), "cudaMallocHost");
+        widest = std::max<int64_t>(widest, hp.n_ff_exp);
+    }
+    // 0..B*K-1 (rows in their own order) and, for every n <= n_batch, the offsets {0, n} of one group
+    std::vector<int32_t> table(B * K);
+    for (size_t i = 0; i < table.size(); ++i) table[i] = static_cast<int32_t>(i);
+    group_identity_ = static_cast<int32_t*>(alloc(table.size() * sizeof(int32_t)));
+    check(cudaMemcpy(group_identity_, table.data(), table.size() * sizeof(int32_t), cudaMemcpyHostToDevice), "cudaMemcpy");
+    table.assign(2 * (B + 1), 0);
+    for (size_t n = 0; n <= B; ++n) table[2 * n + 1] = static_cast<int32_t>(n);
+    dense_offsets_ = static_cast<int32_t*>(alloc(table.size() * sizeof(int32_t)));
+    check(cudaMemcpy(dense_offsets_, table.data(), table.size() * sizeof(int32_t), cudaMemcpyHostToDevice), "cudaMemcpy");
+    const size_t q8_rows = B * K;
+    q8_ = alloc(q8_rows * q8_1_row_bytes((widest + 511) / 512 * 512));
+    x16_ = static_cast<uint16_t*>(alloc(B * K * static_cast<size_t>(widest) * sizeof(uint16_t)));
+    w16_elems_ = kW16Elems;
+    w16_ = static_cast<uint16_t*>(alloc(static_cast<size_t>(w16_elems_) * sizeof(uint16_t)));
+    pos0_dev_ = static_cast<int32_t*>(alloc(sizeof(int32_t)));
+    check(cudaMallocHost(&pos0_host_, sizeof(int32_t)), "cudaMallocHost");
+    inv_freq_ = static_cast<double*>(alloc(std::max<size_t>(rope_inv_freq.size(), 1) * sizeof(double)));
+    check(cudaMemcpy(inv_freq_, rope_inv_freq.data(), rope_inv_freq.size() * sizeof(double), cudaMemcpyHostToDevice),
+          "cudaMemcpy");
+    // tables the IQ dequantizers read, copied before any decode step is recorded
+    prepare_device_tables();
+    attn_scratch_ = alloc(attention_scratch_bytes(n_batch_, static_cast<int>(hp.n_head),
+                                                  static_cast<int>(hp.head_dim_v), n_ctx_));
+}
+
+CudaExecutor::~CudaExecutor() {
+    cudaSetDevice(ordinal_);
+    cudaStreamSynchronize(stream_);
+    for (auto& [n, g] : graphs_) cudaGraphExecDestroy(g);
+    if (cublas_) cublasDestroy(cublas_);
+    for (void* p : allocations_) cudaFree(p);
+    cudaFreeHost(pos0_host_);
+    cudaFreeHost(group_host_);
+    cudaFreeHost(ids_host_);
+    if (stream_) cudaStreamDestroy(stream_);
+}
+
+Tensor CudaExecutor::buffer(Buf id, int rows) {
+    const size_t i = static_cast<size_t>(id);
+    if (id == Buf::Logits && !bufs_[i]) {
+        // the output layer's rows: allocated on first use, as only the executor of the output layer needs them
+        buf_cols_[i] = n_vocab_;
+        bufs_[i] = static_cast<float*>(alloc(static_cast<size_t>(n_batch_) * static_cast<size_t>(n_vocab_) * sizeof(float)));
+    }
+    return {bufs_[i], rows, buf_cols_[i], buf_cols_[i], device()};
+}
+
+Routing CudaExecutor::routing(int n_tokens, int k) { return {ids_, weights_, n_tokens, k, device()}; }
+
+void CudaExecutor::begin(const BatchInfo& batch) {
+    check(cudaSetDevice(ordinal_), "cudaSetDevice");
+    pos0_ = batch.pos0;
+    // the host copy must not change before the stream has read it
+    check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+    *pos0_host_ = batch.pos0;
+    check(cudaMemcpyAsync(pos0_dev_, pos0_host_, sizeof(int32_t), cudaMemcpyHostToDevice, stream_), "cudaMemcpyAsync");
+}
+
+void CudaExecutor::upload(const Tensor& host, const Tensor& dst) {
+    check(cudaMemcpy2DAsync(dst.data, dst.ld * sizeof(float), host.data, host.ld * sizeof(float),
+                            host.cols * sizeof(float), host.rows, cudaMemcpyHostToDevice, stream_),
+          "upload");
+    // pageable host memory: the copy has been staged when the call returns, the source may change
+}
+
+void CudaExecutor::download(const Tensor& src, const Tensor& host) {
+    check(cudaMemcpy2DAsync(host.data, host.ld * sizeof(float), src.data, src.ld * sizeof(float),
+                            src.cols * sizeof(float), src.rows, cudaMemcpyDeviceToHost, stream_),
+          "download");
+    check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+}
+
+void CudaExecutor::upload(const Routing& host, const Routing& dst) {
+    const size_t n = static_cast<size_t>(host.n_tokens) * static_cast<size_t>(host.k);
+    check(cudaMemcpyAsync(dst.ids, host.ids, n * sizeof(int32_t), cudaMemcpyHostToDevice, stream_), "upload ids");
+    check(cudaMemcpyAsync(dst.weights, host.weights, n * sizeof(float), cudaMemcpyHostToDevice, stream_),
+          "upload weights");
+}
+
+void CudaExecutor::download(const Routing& src, const Routing& host) {
+    const size_t n = static_cast<size_t>(src.n_tokens) * static_cast<size_t>(src.k);
+    check(cudaMemcpyAsync(host.ids, src.ids, n * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_), "download ids");
+    check(cudaMemcpyAsync(host.weights, src.weights, n * sizeof(float), cudaMemcpyDeviceToHost, stream_),
+          "download weights");
+    check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+}
+
+void CudaExecutor::sync() { check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize"); }
+
+void CudaExecutor::rms_norm(const Tensor& x, const float* w, float eps, const Tensor& out) {
+    cuda::rms_norm(x.data, x.ld, w, out.data, out.ld, x.cols, static_cast<int>(x.rows), eps, stream_);
+}
+
+void CudaExecutor::rms_norm_heads(const Tensor& x, int head_dim, const float* w, float eps) {
+    cuda::rms_norm_heads(x.data, x.ld, w, static_cast<int>(x.rows), static_cast<int>(x.cols / head_dim), head_dim, eps,
+                         stream_);
+}
+
+void CudaExecutor::gemm_f16(const Weight& w, int64_t mat, const void* x16, int64_t ldx16, int n_rows, float* y,
+                            int64_t ldy) {
+    // y (n_rows x n_out, row-major) = x (n_rows x n_in) W^T: in cuBLAS's column-major terms
+    // y^T = W x^T, W being n_in x n_out column-major, so op(A) = A^T.
+    const float one = 1.0f, zero = 0.0f;
+    const int64_t slice = std::max<int64_t>(1, w16_elems_ / w.n_in);
+    for (int64_t r0 = 0; r0 < w.n_out; r0 += slice) {
+        const int64_t nr = std::min(slice, w.n_out - r0);
+        const void* a = nullptr;
+        if (w.type == GgmlType::F16) {
+            a = w.row(mat, r0);
+        } else {
+            dequantize_rows_f16(w.type, w.row(mat, r0), w.row_bytes, w.n_in, nr, w16_, stream_);
+            a = w16_;
+        }
+        check_cublas(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(nr), n_rows,
+                                  static_cast<int>(w.n_in), &one, a, CUDA_R_16F, static_cast<int>(w.n_in), x16,
+                                  CUDA_R_16F, static_cast<int>(ldx16), &zero, y + r0, CUDA_R_32F, static_cast<int>(ldy),
+                                  CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                     "cublasGemmEx");
+    }
+}
+
+void CudaExecutor::gemm_f32(const Weight& w, int64_t mat, const Tensor& x, float* y, int64_t ldy) {
+    // float weights in f32 arithmetic (f16 would round bf16 weights and the activations)
+    const float one = 1.0f, zero = 0.0f;
+    const int64_t slice = std::max<int64_t>(1, w16_elems_ / 2 / w.n_in);  // f32 elements fit half the f16 scratch
+    float* w32 = reinterpret_cast<float*>(w16_);
+    for (int64_t r0 = 0; r0 < w.n_out; r0 += slice) {
+        const int64_t nr = std::min(slice, w.n_out - r0);
+        const float* a = reinterpret_cast<const float*>(w.row(mat, r0));
+        if (w.type != GgmlType::F32) {
+            widen_to_f32(reinterpret_cast<const uint16_t*>(w.row(mat, r0)), w.type == GgmlType::BF16, nr * w.n_in, w32,
+                         stream_);
+            a = w32;
+        }
+        check_cublas(cublasSgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(nr), static_cast<int>(x.rows),
+                                 static_cast<int>(w.n_in), &one, a, static_cast<int>(w.n_in), x.data,
+                                 static_cast<int>(x.ld), &zero, y + r0, static_cast<int>(ldy)),
+                     "cublasSgemm");
+    }
+}
+
+void CudaExecutor::matmul_one(const Weight& w, int64_t mat, const Tensor& x, bool x_quantized, float* y,
+                              int64_t ldy) {
+    const int n = static_cast<int>(x.rows);
+    if (is_float(w.type)) {
+        if (n <= kVecRows) {
+            mmv_float(w.type, w.row(mat, 0), w.row_bytes, w.n_in, w.n_out, x.data, x.ld, n, y, ldy, stream_);
+        } else {
+            gemm_f32(w, mat, x, y, ldy);
+        }
+    } else if (mmvq_supported(w.type)) {
+        // activations quantized to q8_1 once, as the CPU quantizes them for its dot products
+        if (!x_quantized) quantize_rows_q8_1(x.data, x.ld, x.cols, n, q8_, stream_);
+        if (n <= kVecRows) {
+            mmvq(w.type, w.row(mat, 0), w.row_bytes, w.n_in, w.n_out, q8_, n, y, ldy, stream_);
+        } else {
+            // a dense matrix is a grouped matmul with one expert holding every row
+            mmq_ids(w.type, w.row(mat, 0), w.row_bytes, 0, w.n_in, w.n_out, q8_, dense_offsets_ + 2 * n,
+                    group_identity_, 1, n, y, ldy, stream_);
+        }
+    } else {
+        f32_to_f16_rows(x.data, x.ld, x.cols, n, x16_, stream_);
+        gemm_f16(w, mat, x16_, x.cols, n, y, ldy);
+    }
+}
+
+void CudaExecutor::matmul(std::span<const MatmulOut> outs, const Tensor& x) {
+    // the activation rows are quantized once for all the weights that take them
+    bool quantized = false;
+    for (const MatmulOut& o : outs) {
+        matmul_one(*o.w, 0, x, quantized, o.y.data, o.y.ld);
+        quantized = quantized || (!is_float(o.w->type) && mmvq_supported(o.w->type));
+    }
+}
+
+void CudaExecutor::add_bias(const Tensor& y, const float* b) {
+    cuda::add_bias(y.data, y.ld, b, y.cols, static_cast<int>(y.rows), stream_);
+}
+
+void CudaExecutor::rope(const Tensor& x, int head_dim) {
+    cuda::rope(x.data, x.ld, static_cast<int>(x.rows), static_cast<int>(x.cols / head_dim), head_dim,
+               static_cast<int>(hp_.n_rot), hp_.rope_mode == RopeMode::Neox, pos0_dev_, inv_freq_, stream_);
+}
+
+void CudaExecutor::store_kv(KvCache& kv, int il, const Tensor& k, const Tensor& v) {
+    kv_store(kv.type_k(), k.data, k.ld, static_cast<int>(k.rows), k.cols, kv.k_row(il, 0), kv.k_row_bytes(), pos0_dev_,
+             stream_);
+    kv_store(kv.type_v(), v.data, v.ld, static_cast<int>(v.rows), v.cols, kv.v_row(il, 0), kv.v_row_bytes(), pos0_dev_,
+             stream_);
+}
+
+void CudaExecutor::attention(const KvCache& kv, int il, const Tensor& q, const Tensor& out) {
+    const float scale = 1.0f / std::sqrt(static_cast<float>(hp_.head_dim_k));
+    cuda::attention(q.data, q.ld, kv.k_row(il, 0), kv.type_k(), kv.k_row_bytes(), kv.v_row(il, 0), kv.type_v(),
+                    kv.v_row_bytes(), static_cast<int>(q.rows), static_cast<int>(hp_.n_head),
+                    static_cast<int>(hp_.n_head_kv), static_cast<int>(hp_.head_dim_k), static_cast<int>(hp_.head_dim_v),
+                    scale, pos0_dev_, n_ctx_, out.data, out.ld, attn_scratch_, stream_);
+}
+
+void CudaExecutor::add(const Tensor& x, const Tensor& y) {
+    add_rows(x.data, x.ld, y.data, y.ld, x.cols, static_cast<int>(x.rows), stream_);
+}
+
+void CudaExecutor::swiglu(const Tensor& gate, const Tensor& up, const Tensor& out) {
+    if (gate.ld != gate.cols || up.ld != up.cols || out.ld != out.cols) {
+        throw std::logic_error("CudaExecutor::swiglu: rows must be contiguous");
+    }
+    cuda::swiglu(gate.data, up.data, out.data, gate.rows * gate.cols, stream_);
+}
+
+void CudaExecutor::route(const Tensor& logits, const RouterParams& p, const Routing& out) {
+    route_topk(logits.data, logits.ld, static_cast<int>(logits.rows), static_cast<int>(logits.cols), p.k, false,
+               p.normalize, p.scale, out.ids, out.weights, stream_);
+}
+
+void CudaExecutor::experts(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out) {
+    const int n = r.n_tokens, K = r.k;
+    const int64_t n_ff = hp_.n_ff_exp, n_embd = hp_.n_embd;
+    if (!mmvq_supported(L.gate_exps.type) || !mmvq_supported(L.up_exps.type) || !mmvq_supported(L.down_exps.type)) {
+        experts_dequantized(L, x, r, out);
+        return;
+    }
+    if (n > kVecRows) {
+        experts_grouped(L, x, r, out);
+        return;
+    }
+    // decode: each slot's expert read straight from the ids on the device, no host round trip
+    const size_t mat_gate = static_cast<size_t>(L.gate_exps.n_out) * L.gate_exps.row_bytes;
+    const size_t mat_up = static_cast<size_t>(L.up_exps.n_out) * L.up_exps.row_bytes;
+    const size_t mat_down = static_cast<size_t>(L.down_exps.n_out) * L.down_exps.row_bytes;
+    quantize_rows_q8_1(x.data, x.ld, x.cols, n, q8_, stream_);
+    mmvq_ids(L.gate_exps.type, L.gate_exps.data, L.gate_exps.row_bytes, mat_gate, n_embd, n_ff, q8_, K, r.ids, n * K,
+             h_gate_, n_ff, stream_);
+    mmvq_ids(L.up_exps.type, L.up_exps.data, L.up_exps.row_bytes, mat_up, n_embd, n_ff, q8_, K, r.ids, n * K, h_up_,
+             n_ff, stream_);
+    cuda::swiglu(h_gate_, h_up_, h_gate_, static_cast<int64_t>(n) * K * n_ff, stream_);
+    quantize_rows_q8_1(h_gate_, n_ff, n_ff, n * K, q8_, stream_);
+    mmvq_ids(L.down_exps.type, L.down_exps.data, L.down_exps.row_bytes, mat_down, n_ff, n_embd, q8_, 1, r.ids, n * K,
+             down_, n_embd, stream_);
+    check(cudaMemsetAsync(out.data, 0, static_cast<size_t>(out.rows) * out.ld * sizeof(float), stream_), "memset");
+    moe_weighted_sum(out.data, out.ld, down_, n_embd, r.weights, n, K, n_embd, stream_);
+}
+
+// Prefill: the slots grouped by expert on the device, then each active expert's rows multiplied at
+// once by int8 tensor-core tiles that read its weights once per tile; no host round trip.
+void CudaExecutor::experts_grouped(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out) {
+    const int n = r.n_tokens, K = r.k, S = n * K;
+    const int E = static_cast<int>(hp_.n_expert);
+    const int64_t n_ff = hp_.n_ff_exp, n_embd = hp_.n_embd;
+    const size_t BK = static_cast<size_t>(n_batch_) * K;
+    int32_t* offsets = group_dev_;
+    int32_t* slot_rows = group_dev_ + E + 1;
+    int32_t* slot_of_group = slot_rows + BK;
+    const int32_t* identity = group_identity_;
+    group_slots_by_expert(r.ids, n, K, E, offsets, slot_rows, slot_of_group, stream_);
+    const size_t mat_gate = static_cast<size_t>(L.gate_exps.n_out) * L.gate_exps.row_bytes;
+    const size_t mat_up = static_cast<size_t>(L.up_exps.n_out) * L.up_exps.row_bytes;
+    const size_t mat_down = static_cast<size_t>(L.down_exps.n_out) * L.down_exps.row_bytes;
+    quantize_rows_q8_1(x.data, x.ld, x.cols, n, q8_, stream_);
+    mmq_ids(L.gate_exps.type, L.gate_exps.data, L.gate_exps.row_bytes, mat_gate, n_embd, n_ff, q8_, offsets, slot_rows,
+            E, n, h_gate_, n_ff, stream_);
+    mmq_ids(L.up_exps.type, L.up_exps.data, L.up_exps.row_bytes, mat_up, n_embd, n_ff, q8_, offsets, slot_rows, E, n,
+            h_up_, n_ff, stream_);
+    cuda::swiglu(h_gate_, h_up_, h_gate_, static_cast<int64_t>(S) * n_ff, stream_);
+    quantize_rows_q8_1(h_gate_, n_ff, n_ff, S, q8_, stream_);
+    mmq_ids(L.down_exps.type, L.down_exps.data, L.down_exps.row_bytes, mat_down, n_ff, n_embd, q8_, offsets, identity,
+            E, n, h_up_, n_embd, stream_);
+    scatter_rows(h_up_, n_embd, slot_of_group, S, n_embd, down_, n_embd, stream_);
+    check(cudaMemsetAsync(out.data, 0, static_cast<size_t>(out.rows) * out.ld * sizeof(float), stream_), "memset");
+    moe_weighted_sum(out.data, out.ld, down_, n_embd, r.weights, n, K, n_embd, stream_);
+}
+
+// Types without int8 kernels (IQ1-IQ3, TQ, float experts): the slots grouped on the host (one
+// synchronisation per MoE layer), then each active expert's rows multiplied at once with its weights
+// dequantized for cuBLAS.
+void CudaExecutor::experts_dequantized(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out) {
+    const int n = r.n_tokens, K = r.k, S = n * K;
+    const int E = static_cast<int>(hp_.n_expert);
+    const int64_t n_ff = hp_.n_ff_exp, n_embd = hp_.n_embd;
+    check(cudaMemcpyAsync(ids_host_, r.ids, static_cast<size_t>(S) * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_),
+          "download ids");
+    check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+    // group_host_: [0, S) the token row of each grouped slot, [S, 2S) the slot it came from
+    std::vector<int32_t> count(static_cast<size_t>(E) + 1, 0);
+    for (int s = 0; s < S; ++s) count[static_cast<size_t>(ids_host_[s]) + 1]++;
+    for (int e = 0; e < E; ++e) count[static_cast<size_t>(e) + 1] += count[static_cast<size_t>(e)];
+    std::vector<int32_t> fill(count.begin(), count.end() - 1);
+    for (int s = 0; s < S; ++s) {
+        const int32_t g = fill[static_cast<size_t>(ids_host_[s])]++;
+        group_host_[g] = s / K;
+        group_host_[S + g] = s;
+    }
+    check(cudaMemcpyAsync(group_dev_, group_host_, 2 * static_cast<size_t>(S) * sizeof(int32_t), cudaMemcpyHostToDevice,
+                          stream_),
+          "upload groups");
+    // rows of x in grouped order, f16
+    gather_rows_f16(x.data, x.ld, group_dev_, S, n_embd, x16_, stream_);
+    for (int e = 0; e < E; ++e) {
+        const int g0 = count[static_cast<size_t>(e)], c = count[static_cast<size_t>(e) + 1] - g0;
+        if (c == 0) continue;
+        gemm_f16(L.gate_exps, e, x16_ + static_cast<size_t>(g0) * n_embd, n_embd, c,
+                 h_gate_ + static_cast<size_t>(g0) * n_ff, n_ff);
+        gemm_f16(L.up_exps, e, x16_ + static_cast<size_t>(g0) * n_embd, n_embd, c,
+                 h_up_ + static_cast<size_t>(g0) * n_ff, n_ff);
+    }
+    cuda::swiglu(h_gate_, h_up_, h_gate_, static_cast<int64_t>(S) * n_ff, stream_);
+    f32_to_f16_rows(h_gate_, n_ff, n_ff, S, x16_, stream_);
+    for (int e = 0; e < E; ++e) {
+        const int g0 = count[static_cast<size_t>(e)], c = count[static_cast<size_t>(e) + 1] - g0;
+        if (c == 0) continue;
+        gemm_f16(L.down_exps, e, x16_ + static_cast<size_t>(g0) * n_ff, n_ff, c, h_up_ + static_cast<size_t>(g0) * n_embd,
+                 n_embd);
+    }
+    // back to slot order, then each token's weighted sum
+    scatter_rows(h_up_, n_embd, group_dev_ + S, S, n_embd, down_, n_embd, stream_);
+    check(cudaMemsetAsync(out.data, 0, static_cast<size_t>(out.rows) * out.ld * sizeof(float), stream_), "memset");
+    moe_weighted_sum(out.data, out.ld, down_, n_embd, r.weights, n, K, n_embd, stream_);
+}
+
+bool CudaExecutor::replay(int n_tokens) {
+    const auto it = graphs_.find(n_tokens);
+    if (it == graphs_.end()) return false;
+    check(cudaGraphLaunch(it->second, stream_), "cudaGraphLaunch");
+    return true;
+}
+
+void CudaExecutor::capture_begin() {
+    check(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+}
+
+void CudaExecutor::capture_end(int n_tokens) {
+    cudaGraph_t graph = nullptr;
+    check(cudaStreamEndCapture(stream_, &graph), "cudaStreamEndCapture");
+    cudaGraphExec_t exec = nullptr;
+    const cudaError_t status = cudaGraphInstantiate(&exec, graph, 0);
+    cudaGraphDestroy(graph);
+    check(status, "cudaGraphInstantiate");
+    graphs_[n_tokens] = exec;
+    check(cudaGraphLaunch(exec, stream_), "cudaGraphLaunch");
+}
+
+}  // namespace runtime::cuda

@@ -1,0 +1,115 @@
+// The CUDA backend: weights, KV cache and scratch in device memory; each operation is a kernel (or a
+// cuBLAS call) queued on the executor's stream, so a forward pass on the GPU runs without waiting on
+// the host. A decode step that runs wholly on one GPU is captured once as a CUDA graph per batch size
+// and replayed; everything that changes per token (the position) is read from device memory.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <map>
+#include <vector>
+
+#include "runtime/backend.h"
+
+using cublasHandle_t = struct cublasContext*;
+
+namespace runtime::cuda {
+
+// Throws runtime::Error naming the call.
+void check(cudaError_t status, const char* what);
+
+class CudaExecutor final : public Executor {
+public:
+    CudaExecutor(int ordinal, const HParams& hp, const ContextShape& shape, const std::vector<double>& rope_inv_freq);
+    ~CudaExecutor() override;
+
+    Device device() const override { return Device::cuda(ordinal_); }
+    uint64_t bytes() const override { return bytes_; }
+    Tensor buffer(Buf id, int rows) override;
+    Routing routing(int n_tokens, int k) override;
+    void begin(const BatchInfo& batch) override;
+
+    void upload(const Tensor& host, const Tensor& dst) override;
+    void download(const Tensor& src, const Tensor& host) override;
+    void upload(const Routing& host, const Routing& dst) override;
+    void download(const Routing& src, const Routing& host) override;
+
+    void rms_norm(const Tensor& x, const float* w, float eps, const Tensor& out) override;
+    void rms_norm_heads(const Tensor& x, int head_dim, const float* w, float eps) override;
+    void matmul(std::span<const MatmulOut> outs, const Tensor& x) override;
+    void add_bias(const Tensor& y, const float* b) override;
+    void rope(const Tensor& x, int head_dim) override;
+    void store_kv(KvCache& kv, int il, const Tensor& k, const Tensor& v) override;
+    void attention(const KvCache& kv, int il, const Tensor& q, const Tensor& out) override;
+    void add(const Tensor& x, const Tensor& y) override;
+    void swiglu(const Tensor& gate, const Tensor& up, const Tensor& out) override;
+    void route(const Tensor& logits, const RouterParams& p, const Routing& out) override;
+    void experts(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out) override;
+    void sync() override;
+
+    bool replay(int n_tokens) override;
+    void capture_begin() override;
+    void capture_end(int n_tokens) override;
+
+private:
+    void* alloc(size_t bytes);
+    // One weight times rows of x: int8 mat-vec for a few rows, dequantize + cuBLAS for many.
+    void matmul_one(const Weight& w, int64_t mat, const Tensor& x, bool x_quantized, float* y, int64_t ldy);
+    void gemm_f32(const Weight& w, int64_t mat, const Tensor& x, float* y, int64_t ldy);
+    void gemm_f16(const Weight& w, int64_t mat, const void* x16, int64_t ldx16, int n_rows, float* y, int64_t ldy);
+    void experts_grouped(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out);
+    void experts_dequantized(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out);
+
+    const int ordinal_;
+    const HParams hp_;
+    const int n_batch_, n_ctx_;
+    const int64_t n_vocab_;
+    cudaStream_t stream_ = nullptr;
+    cublasHandle_t cublas_ = nullptr;
+    std::vector<void*> allocations_;
+    uint64_t bytes_ = 0;
+
+    std::vector<float*> bufs_;  // by Buf
+    std::vector<int64_t> buf_cols_;
+    int32_t* ids_ = nullptr;
+    float* weights_ = nullptr;
+    float *h_gate_ = nullptr, *h_up_ = nullptr, *down_ = nullptr;  // per expert slot
+    void* q8_ = nullptr;          // activation rows quantized to q8_1
+    uint16_t* x16_ = nullptr;     // activation rows in f16 for cuBLAS
+    uint16_t* w16_ = nullptr;     // dequantized weight rows for cuBLAS
+    int64_t w16_elems_ = 0;
+    int32_t* pos0_dev_ = nullptr;
+    int32_t* pos0_host_ = nullptr;  // pinned
+    double* inv_freq_ = nullptr;
+    void* attn_scratch_ = nullptr;
+    // the grouped experts paths: expert offsets and per-slot lists
+    int32_t* group_dev_ = nullptr;
+    int32_t* group_identity_ = nullptr;  // 0, 1, 2, ...
+    int32_t* dense_offsets_ = nullptr;   // {0, n} at 2n: one group of n rows
+    int32_t* group_host_ = nullptr;  // pinned
+    int32_t* ids_host_ = nullptr;    // pinned
+    int pos0_ = 0;
+
+    std::map<int, cudaGraphExec_t> graphs_;  // by batch size
+    cudaGraph_t capturing_ = nullptr;
+};
+
+class CudaBackend final : public Backend {
+public:
+    explicit CudaBackend(int ordinal);
+    ~CudaBackend() override;
+
+    Device device() const override { return Device::cuda(ordinal_); }
+    const uint8_t* place_weights(std::span<const uint8_t> bytes) override;
+    const float* place_vector(std::span<const float> values) override;
+    DeviceBuffer allocate(size_t bytes) const override;
+    std::unique_ptr<Executor> make_executor(const HParams& hp, const ContextShape& shape,
+                                            std::vector<double> rope_inv_freq) const override;
+
+private:
+    const int ordinal_;
+    std::vector<void*> allocations_;
+    void* staging_ = nullptr;  // pinned, for uploads from the mapped file
+};
+
+}  // namespace runtime::cuda

@@ -1,0 +1,159 @@
+// The CUDA backend against the CPU backend, model by model: the fixture models in bf16 and quantized
+// with every recipe of llama.cpp's REFERENCE.md table, whole on the GPU and split (experts on the CPU).
+// Prompt logits (the batched kernels), token-by-token decode logits (the mat-vec kernels and the
+// recorded graphs) and perplexity must agree. Needs a CUDA device and ../shared; skips without either.
+#include <cuda_runtime_api.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "fixtures.h"
+#include "gguf/file.h"
+#include "quant/recipe.h"
+#include "runtime/context.h"
+#include "runtime/model.h"
+#include "runtime/perplexity.h"
+#include "runtime/tokenizer.h"
+
+namespace {
+
+using testing_support::fixture;
+
+bool have_gpu() {
+    int n = 0;
+    return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+}
+
+#define REQUIRE_GPU() \
+    do { \
+        if (!have_gpu()) GTEST_SKIP() << "no CUDA device"; \
+    } while (0)
+
+std::string text(const std::string& relative) {
+    std::ifstream in(fixture(relative));
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+// The fixture model quantized with `recipe` ("" keeps bf16), written once per test binary run.
+std::string model_file(const std::string& model, const std::string& recipe) {
+    const std::string in = fixture("gguf/tiny-" + model + "-bf16.gguf").string();
+    if (recipe.empty()) return in;
+    const auto out = std::filesystem::temp_directory_path() /
+                     ("cuda_backend_test_" + std::to_string(::getpid()) + "_" + model + "_" + recipe + ".gguf");
+    if (!std::filesystem::exists(out)) {
+        const gguf::File file = gguf::File::open(in);
+        quant::PlanInputs inputs;
+        inputs.recipe = quant::find_recipe(recipe);
+        EXPECT_NE(inputs.recipe, nullptr) << recipe;
+        quant::write_quantized(file, quant::make_plan(file, inputs), nullptr, out.string());
+    }
+    return out.string();
+}
+
+runtime::ModelOptions on_gpu(bool experts_on_cpu) {
+    runtime::ModelOptions o;
+    o.placement.n_gpu_layers = -1;
+    if (experts_on_cpu) o.placement.overrides = runtime::cpu_moe_rules();
+    return o;
+}
+
+runtime::ContextParams params() {
+    runtime::ContextParams p;
+    p.n_ctx = 256;
+    p.n_batch = 128;
+    p.type_k = p.type_v = gguf::GgmlType::F32;
+    return p;
+}
+
+struct Agreement {
+    float max_abs = 0;
+    int positions = 0, same_argmax = 0;
+    void add(std::span<const float> a, std::span<const float> b) {
+        for (size_t i = 0; i < a.size(); ++i) max_abs = std::max(max_abs, std::fabs(a[i] - b[i]));
+        const auto am = std::max_element(a.begin(), a.end()) - a.begin();
+        const auto bm = std::max_element(b.begin(), b.end()) - b.begin();
+        ++positions;
+        same_argmax += am == bm;
+    }
+};
+
+// Logits of the first 96 tokens of dev_eval.txt as one prompt, then 16 more decoded one at a time.
+void compare(const std::string& path, const runtime::ModelOptions& gpu_options, const std::string& label) {
+    const auto cpu_model = runtime::Model::load(path);
+    const auto gpu_model = runtime::Model::load(path, gpu_options);
+    const auto tok = runtime::Tokenizer::from_metadata(cpu_model->metadata());
+    const auto ids = tok->encode(text("text/dev_eval.txt").substr(0, 4000), false, false);
+    ASSERT_GE(ids.size(), 112u);
+    runtime::Context cpu(*cpu_model, params()), gpu(*gpu_model, params());
+    const size_t V = static_cast<size_t>(cpu.n_vocab());
+    Agreement prompt, decode;
+    const std::span<const int32_t> first(ids.data(), 96);
+    const auto lc = cpu.decode(first, true);
+    const std::vector<float> cpu_logits(lc.begin(), lc.end());
+    const auto lg = gpu.decode(first, true);
+    for (size_t t = 0; t < 96; ++t) {
+        prompt.add(std::span<const float>(cpu_logits).subspan(t * V, V), lg.subspan(t * V, V));
+    }
+    for (size_t t = 96; t < 112; ++t) {
+        const auto c = cpu.decode({&ids[t], 1});
+        const std::vector<float> cv(c.begin(), c.end());
+        decode.add(cv, gpu.decode({&ids[t], 1}));
+    }
+    std::printf("%-28s prompt max|d| %.3g argmax %d/%d   decode max|d| %.3g argmax %d/%d\n", label.c_str(),
+                prompt.max_abs, prompt.same_argmax, prompt.positions, decode.max_abs, decode.same_argmax,
+                decode.positions);
+    EXPECT_LE(prompt.max_abs, 1e-2f) << label << " (prompt)";
+    EXPECT_GE(prompt.same_argmax * 1000, prompt.positions * 995) << label << " (prompt)";
+    EXPECT_LE(decode.max_abs, 1e-2f) << label << " (decode)";
+    EXPECT_GE(decode.same_argmax * 1000, decode.positions * 995) << label << " (decode)";
+}
+
+const char* const kRecipes[] = {"", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_K_S", "Q4_K_L", "MXFP4_MOE", "Q3_K_M",
+                                "Q2_K", "IQ4_XS"};
+
+TEST(CudaBackend, LogitsMatchTheCpuOnEveryRecipe) {
+    REQUIRE_GPU();
+    REQUIRE_FIXTURE("gguf/tiny-moe-bf16.gguf");
+    for (const char* model : {"dense", "moe"}) {
+        for (const char* recipe : kRecipes) {
+            compare(model_file(model, recipe), on_gpu(false), std::string(model) + " " + (*recipe ? recipe : "bf16"));
+        }
+    }
+}
+
+TEST(CudaBackend, HybridLogitsMatchTheCpu) {
+    REQUIRE_GPU();
+    REQUIRE_FIXTURE("gguf/tiny-moe-bf16.gguf");
+    for (const char* recipe : {"", "Q4_K_M", "MXFP4_MOE"}) {
+        compare(model_file("moe", recipe), on_gpu(true), std::string("moe ") + (*recipe ? recipe : "bf16") + " hybrid");
+    }
+}
+
+TEST(CudaBackend, PerplexityWithinATenthOfAPercent) {
+    REQUIRE_GPU();
+    REQUIRE_FIXTURE("gguf/tiny-moe-bf16.gguf");
+    for (const auto& [model, recipe] : {std::pair{"dense", "Q8_0"}, std::pair{"moe", "Q4_K_M"}, std::pair{"moe", ""}}) {
+        const std::string path = model_file(model, recipe);
+        const auto cpu_model = runtime::Model::load(path);
+        const auto gpu_model = runtime::Model::load(path, on_gpu(false));
+        const auto tok = runtime::Tokenizer::from_metadata(cpu_model->metadata());
+        const auto ids = tok->encode(text("text/dev_eval.txt"), false, false);
+        runtime::PerplexityParams pp;
+        pp.n_ctx = 128;
+        pp.n_chunks = 8;
+        runtime::Context cpu(*cpu_model, params()), gpu(*gpu_model, params());
+        const double a = runtime::perplexity(cpu, ids, pp).ppl, b = runtime::perplexity(gpu, ids, pp).ppl;
+        std::printf("%s %s: PPL CPU %.4f GPU %.4f (%+.3f%%)\n", model, *recipe ? recipe : "bf16", a, b,
+                    100 * (b / a - 1));
+        EXPECT_NEAR(b / a, 1.0, 1e-3) << model << " " << recipe;
+    }
+}
+
+}  // namespace
