@@ -42,10 +42,8 @@ void attention_block(Executor& ex, const HParams& hp, const LayerWeights& L, KvC
     if (!L.bq.empty()) ex.add_bias(q, L.bq.data());
     if (!L.bk.empty()) ex.add_bias(k, L.bk.data());
     if (!L.bv.empty()) ex.add_bias(v, L.bv.data());
-    if (!L.q_norm.empty()) ex.rms_norm_heads(q, static_cast<int>(hp.head_dim_k), L.q_norm.data(), hp.rms_eps);
-    if (!L.k_norm.empty()) ex.rms_norm_heads(k, static_cast<int>(hp.head_dim_k), L.k_norm.data(), hp.rms_eps);
-    ex.rope(q, static_cast<int>(hp.head_dim_k));
-    ex.rope(k, static_cast<int>(hp.head_dim_k));
+    ex.norm_rope_qk(q, L.q_norm.empty() ? nullptr : L.q_norm.data(), k, L.k_norm.empty() ? nullptr : L.k_norm.data(),
+                    static_cast<int>(hp.head_dim_k), hp.rms_eps);
     ex.store_kv(kv, il, k, v);
 
     const Tensor attn = ex.buffer(Buf::Attn, n), proj = ex.buffer(Buf::Proj, n);

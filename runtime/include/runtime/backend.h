@@ -109,6 +109,15 @@ public:
     virtual void add_bias(const Tensor& y, const float* b) = 0;
     // In place, each head of head_dim values rotated by its token's position in this batch.
     virtual void rope(const Tensor& x, int head_dim) = 0;
+    // The Q/K step of attention in place: per head, the norm (where q_norm / k_norm are given) then RoPE.
+    // Executors that can do it in one pass override it.
+    virtual void norm_rope_qk(const Tensor& q, const float* q_norm, const Tensor& k, const float* k_norm,
+                              int head_dim, float eps) {
+        if (q_norm) rms_norm_heads(q, head_dim, q_norm, eps);
+        if (k_norm) rms_norm_heads(k, head_dim, k_norm, eps);
+        rope(q, head_dim);
+        rope(k, head_dim);
+    }
     virtual void store_kv(KvCache& kv, int il, const Tensor& k, const Tensor& v) = 0;
     // Causal attention of this batch's queries over layer il's cache (positions up to each token's own).
     virtual void attention(const KvCache& kv, int il, const Tensor& q, const Tensor& out) = 0;

@@ -326,11 +326,16 @@ void CudaExecutor::rope(const Tensor& x, int head_dim) {
                static_cast<int>(hp_.n_rot), hp_.rope_mode == RopeMode::Neox, pos0_dev_, inv_freq_, stream_);
 }
 
+void CudaExecutor::norm_rope_qk(const Tensor& q, const float* q_norm, const Tensor& k, const float* k_norm, int head_dim,
+                                float eps) {
+    cuda::norm_rope_qk(q.data, q.ld, static_cast<int>(q.cols / head_dim), q_norm, k.data, k.ld,
+                       static_cast<int>(k.cols / head_dim), k_norm, static_cast<int>(q.rows), head_dim, eps,
+                       static_cast<int>(hp_.n_rot), hp_.rope_mode == RopeMode::Neox, pos0_dev_, inv_freq_, stream_);
+}
+
 void CudaExecutor::store_kv(KvCache& kv, int il, const Tensor& k, const Tensor& v) {
-    kv_store(kv.type_k(), k.data, k.ld, static_cast<int>(k.rows), k.cols, kv.k_row(il, 0), kv.k_row_bytes(), pos0_dev_,
-             stream_);
-    kv_store(kv.type_v(), v.data, v.ld, static_cast<int>(v.rows), v.cols, kv.v_row(il, 0), kv.v_row_bytes(), pos0_dev_,
-             stream_);
+    kv_store_kv(kv.type_k(), k.data, k.ld, k.cols, kv.k_row(il, 0), kv.k_row_bytes(), kv.type_v(), v.data, v.ld, v.cols,
+                kv.v_row(il, 0), kv.v_row_bytes(), static_cast<int>(k.rows), pos0_dev_, stream_);
 }
 
 void CudaExecutor::attention(const KvCache& kv, int il, const Tensor& q, const Tensor& out) {

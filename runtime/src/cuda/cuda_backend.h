@@ -39,6 +39,8 @@ public:
     void matmul(std::span<const MatmulOut> outs, const Tensor& x) override;
     void add_bias(const Tensor& y, const float* b) override;
     void rope(const Tensor& x, int head_dim) override;
+    void norm_rope_qk(const Tensor& q, const float* q_norm, const Tensor& k, const float* k_norm, int head_dim,
+                      float eps) override;
     void store_kv(KvCache& kv, int il, const Tensor& k, const Tensor& v) override;
     void attention(const KvCache& kv, int il, const Tensor& q, const Tensor& out) override;
     void add(const Tensor& x, const Tensor& y) override;
