@@ -21,14 +21,17 @@
 namespace {
 
 constexpr const char* kUsage =
-    "usage: gguf-synth OUT.gguf [--preset NAME] [--type RECIPE] [--layers N] [--seed S] [--threads N]\n"
+    "usage: gguf-synth OUT.gguf [--preset NAME] [--type RECIPE] [--layers N] [--vocab N] [--experts N] [--seed S] [--threads N]\n"
     "  --preset   qwen3-30b-a3b (default) or gpt-oss-20b\n"
     "  --type     a gguf-quantize recipe: Q4_K_M (default), Q8_0, MXFP4_MOE, ...\n"
-    "  --layers   keep only the first N blocks (default: all)\n";
+    "  --layers   keep only the first N blocks (default: all)\n"
+    "  --vocab    shrink the vocabulary to N tokens (tests; default: the model's)\n"
+    "  --experts  shrink the expert count to N (tests; default: the model's)\n"
+    "  --seed     random seed (default 7); the bytes do not depend on --threads\n";
 
 struct Options {
     std::string out, preset = "qwen3-30b-a3b", type = "Q4_K_M";
-    uint32_t layers = 0;
+    uint32_t layers = 0, vocab = 0, experts = 0;
     uint64_t seed = 7;
     int threads = 0;
 };
@@ -64,6 +67,12 @@ Options parse(int argc, char** argv) {
             } else if (a == "--layers") {
                 o.layers = static_cast<uint32_t>(parse_number(a, v));
                 if (o.layers == 0) usage_error("--layers must be at least 1");
+            } else if (a == "--vocab") {
+                o.vocab = static_cast<uint32_t>(parse_number(a, v));
+                if (o.vocab < 258) usage_error("--vocab must be at least 258 (256 bytes, a merge, an end token)");
+            } else if (a == "--experts") {
+                o.experts = static_cast<uint32_t>(parse_number(a, v));
+                if (o.experts == 0) usage_error("--experts must be at least 1");
             } else if (a == "--seed") {
                 o.seed = parse_number(a, v);
             } else if (a == "--threads") {
@@ -87,7 +96,7 @@ uint64_t chunk_seed(uint64_t seed, size_t tensor, uint64_t chunk) {
 
 int run(const Options& o) {
     const auto t0 = std::chrono::steady_clock::now();
-    synth::ModelSpec model = synth::make_model(o.preset, o.layers);
+    synth::ModelSpec model = synth::make_model(o.preset, {o.layers, o.vocab, o.experts});
     const quant::Recipe* recipe = quant::find_recipe(o.type);
     if (!recipe) throw std::invalid_argument("unknown recipe '" + o.type + "' (gguf-quantize --help lists them)");
 

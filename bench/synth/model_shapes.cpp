@@ -1,5 +1,6 @@
 #include "model_shapes.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace synth {
@@ -111,17 +112,26 @@ std::vector<std::string> preset_names() {
     return names;
 }
 
-ModelSpec make_model(const std::string& preset, uint32_t n_layers) {
-    const Shape* s = nullptr;
+ModelSpec make_model(const std::string& preset, Shrink shrink) {
+    const Shape* found = nullptr;
     for (const Shape& each : kShapes) {
-        if (preset == each.preset) s = &each;
+        if (preset == each.preset) found = &each;
     }
-    if (!s) throw std::invalid_argument("unknown preset '" + preset + "'");
-    if (n_layers > s->n_layer) {
-        throw std::invalid_argument(preset + " has " + std::to_string(s->n_layer) + " layers, not " +
-                                    std::to_string(n_layers));
-    }
-    const uint32_t L = n_layers == 0 ? s->n_layer : n_layers;
+    if (!found) throw std::invalid_argument("unknown preset '" + preset + "'");
+    Shape shape = *found;
+    const Shape* s = &shape;
+    auto shrink_to = [&](uint32_t& count, uint32_t want, const char* what) {
+        if (want > count) {
+            throw std::invalid_argument(preset + " has " + std::to_string(count) + " " + what + ", not " +
+                                        std::to_string(want));
+        }
+        if (want > 0) count = want;
+    };
+    shrink_to(shape.n_vocab, shrink.n_vocab, "tokens");
+    shrink_to(shape.n_layer, shrink.n_layers, "layers");
+    shrink_to(shape.n_expert, shrink.n_expert, "experts");
+    shape.n_used = std::min(shape.n_used, shape.n_expert);
+    const uint32_t L = s->n_layer;
     ModelSpec m;
     m.preset = preset;
     auto& md = m.metadata;

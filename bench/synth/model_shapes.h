@@ -28,8 +28,15 @@ struct ModelSpec {
 
 // Preset names, for --help.
 std::vector<std::string> preset_names();
-// The model of `preset` with its first `n_layers` blocks (0: all of them); throws std::invalid_argument
-// for an unknown preset or a layer count above the model's.
-ModelSpec make_model(const std::string& preset, uint32_t n_layers);
+// Smaller versions of a model, for quick runs and tests; 0 keeps the model's own count.
+struct Shrink {
+    uint32_t n_layers = 0;  // the first N blocks
+    uint32_t n_vocab = 0;
+    uint32_t n_expert = 0;  // experts per layer (the used count becomes at most this)
+};
+
+// The model of `preset`, shrunk; throws std::invalid_argument for an unknown preset or a count above
+// the model's.
+ModelSpec make_model(const std::string& preset, Shrink shrink = {});
 
 }  // namespace synth
