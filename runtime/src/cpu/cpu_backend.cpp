@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "ops.h"
+#include "profile.h"
 #include "quant/float16.h"
 #include "quant/quant.h"
 #include "runtime/kv_cache.h"
@@ -162,10 +163,12 @@ void CpuExecutor::copy(const Routing& src, const Routing& dst) {
 }
 
 void CpuExecutor::rms_norm(const Tensor& x, const float* w, float eps, const Tensor& out) {
+    ProfileScope prof("rms_norm");
     for (int64_t t = 0; t < x.rows; ++t) cpu::rms_norm(x.row(t), w, out.row(t), x.cols, eps);
 }
 
 void CpuExecutor::rms_norm_heads(const Tensor& x, int head_dim, const float* w, float eps) {
+    ProfileScope prof("rms_norm_heads");
     for (int64_t t = 0; t < x.rows; ++t) {
         for (int64_t h = 0; h < x.cols / head_dim; ++h) {
             float* p = x.row(t) + h * head_dim;
@@ -175,6 +178,7 @@ void CpuExecutor::rms_norm_heads(const Tensor& x, int head_dim, const float* w, 
 }
 
 void CpuExecutor::matmul(std::span<const MatmulOut> outs, const Tensor& x) {
+    ProfileScope prof(weight_label(outs[0].w->name));  // attn_q also counts K and V when they run together
     act_.set(x.data, x.rows, x.cols, x.ld);
     if (outs.size() == 1) {
         cpu::matmul(*outs[0].w, 0, act_, outs[0].y.data, outs[0].y.ld, n_threads_);
@@ -195,6 +199,7 @@ void CpuExecutor::add_bias(const Tensor& y, const float* b) {
 }
 
 void CpuExecutor::rope(const Tensor& x, int head_dim) {
+    ProfileScope prof("rope");
     const size_t half = inv_freq_.size();
     for (int64_t t = 0; t < x.rows; ++t) {
         const float* c = rope_cos_.data() + t * half;
@@ -206,11 +211,13 @@ void CpuExecutor::rope(const Tensor& x, int head_dim) {
 }
 
 void CpuExecutor::store_kv(KvCache& kv, int il, const Tensor& k, const Tensor& v) {
+    ProfileScope prof("store_kv");
     store_rows(kv.type_k(), k, kv.k_row(il, batch_.pos0), kv.k_row_bytes());
     store_rows(kv.type_v(), v, kv.v_row(il, batch_.pos0), kv.v_row_bytes());
 }
 
 void CpuExecutor::attention(const KvCache& kv, int il, const Tensor& q, const Tensor& out) {
+    ProfileScope prof("attention");
     const int B = static_cast<int>(q.rows);
     const int hd = static_cast<int>(hp_.head_dim_k);
     const int hdv = static_cast<int>(hp_.head_dim_v);
@@ -257,6 +264,7 @@ void CpuExecutor::attention(const KvCache& kv, int il, const Tensor& q, const Te
 }
 
 void CpuExecutor::add(const Tensor& x, const Tensor& y) {
+    ProfileScope prof("add");
     for (int64_t t = 0; t < x.rows; ++t) {
         float* a = x.row(t);
         const float* b = y.row(t);
@@ -265,6 +273,7 @@ void CpuExecutor::add(const Tensor& x, const Tensor& y) {
 }
 
 void CpuExecutor::swiglu(const Tensor& gate, const Tensor& up, const Tensor& out) {
+    ProfileScope prof("swiglu");
     if (gate.ld == gate.cols && up.ld == up.cols && out.ld == out.cols) {
         cpu::swiglu(gate.data, up.data, out.data, gate.rows * gate.cols);
         return;
@@ -272,7 +281,10 @@ void CpuExecutor::swiglu(const Tensor& gate, const Tensor& up, const Tensor& out
     for (int64_t t = 0; t < gate.rows; ++t) cpu::swiglu(gate.row(t), up.row(t), out.row(t), gate.cols);
 }
 
-void CpuExecutor::route(const Tensor& logits, const RouterParams& p, const Routing& out) { route_topk(logits, p, out); }
+void CpuExecutor::route(const Tensor& logits, const RouterParams& p, const Routing& out) {
+    ProfileScope prof("route");
+    route_topk(logits, p, out);
+}
 
 void CpuExecutor::experts(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out) {
     act_.set(x.data, x.rows, x.cols, x.ld);

@@ -2,9 +2,11 @@
 // are grouped by expert so that each active expert's weights are streamed once per batch.
 #include <algorithm>
 #include <numeric>
+#include <optional>
 
 #include "cpu_backend.h"
 #include "ops.h"
+#include "profile.h"
 
 namespace runtime::cpu {
 
@@ -68,6 +70,7 @@ void run_experts(const HParams& hp, const LayerWeights& w, Activations& x, const
     const int E = static_cast<int>(hp.n_expert), K = r.k;
     const int n_tokens = r.n_tokens;
 
+    std::optional<ProfileScope> prof(std::in_place, "experts.gate_up");
     // group the slots (token t's j-th expert is slot t * K + j) by expert
     std::fill(s.expert_count.begin(), s.expert_count.end(), 0);
     for (int32_t slot = 0; slot < n_tokens * K; ++slot) {
@@ -103,6 +106,7 @@ void run_experts(const HParams& hp, const LayerWeights& w, Activations& x, const
     }
     run_items(w, x, false, n_items, n_ff, s.h_gate.data(), s.h_up.data(), nullptr, n_ff, n_embd, n_threads, n_batch, s);
 
+    prof.emplace("experts.down");
     const int n_slots = n_tokens * K;
     swiglu(s.h_gate.data(), s.h_up.data(), s.h_gate.data(), n_slots * n_ff);
 
@@ -116,6 +120,7 @@ void run_experts(const HParams& hp, const LayerWeights& w, Activations& x, const
     }
     run_items(w, s.act_h, true, n_items, n_embd, nullptr, nullptr, s.down.data(), n_ff, n_embd, n_threads, n_batch, s);
 
+    prof.emplace("experts.sum");
     for (int t = 0; t < n_tokens; ++t) {
         float* o = out.row(t);
         std::fill(o, o + n_embd, 0.0f);
