@@ -218,6 +218,11 @@ const FloatKernels& float_kernels(GgmlType type) {
     }
 }
 
+// Asks for `bytes` from p into L2, a cache line at a time.
+inline void prefetch_l2(const uint8_t* p, size_t bytes) {
+    for (size_t off = 0; off < bytes; off += 64) _mm_prefetch(reinterpret_cast<const char*>(p + off), _MM_HINT_T1);
+}
+
 }  // namespace
 
 bool is_float_type(GgmlType type) {
@@ -305,6 +310,12 @@ void matmul_rows(const Weight& w, int64_t mat, const Activations& x, const int32
             const int nt = std::min(quant::kGemmCols, n_tok - t0);
             for (int j = 0; j < nt; ++j) as[j] = x.packed_row(rows ? rows[t0 + j] : t0 + j);
             for (int64_t rt = r0; rt < r_tiles; rt += quant::kGemmRows) {
+                // A tile reads its rows' blocks in turn, four short interleaved streams that the hardware
+                // prefetchers barely follow (Q6_K from DRAM: 3.8 GB/s); asking for the next tile's rows
+                // first lets them stream (9 GB/s). Later token groups find them in cache.
+                if (t0 == 0 && rt + quant::kGemmRows < r_tiles) {
+                    prefetch_l2(w.row(mat, rt + quant::kGemmRows), quant::kGemmRows * w.row_bytes);
+                }
                 gemm(n, w.row(mat, rt), w.row_bytes, as, nt, out);
                 for (int j = 0; j < nt; ++j) {
                     float* yt = y + (out_rows ? out_rows[t0 + j] : t0 + j) * ldy + rt;
