@@ -91,7 +91,7 @@ CpuExecutor::CpuExecutor(const HParams& hp, const ContextShape& shape, std::vect
     const size_t T = static_cast<size_t>(shape.n_threads);
     const size_t C = static_cast<size_t>(shape.n_ctx);
     scores_ld_ = (C + kAttendPad - 1) / kAttendPad * kAttendPad;
-    scores_.resize(T * scores_ld_);
+    scores_.resize(T * scores_ld_ * kAttendRows);
     krow_.resize(T * hp.head_dim_k);
     // a row length that is not a power of two: rows 2^k bytes apart would share a few L1 sets
     kt_ld_ = scores_ld_ + 16;
@@ -232,6 +232,9 @@ void CpuExecutor::attention(const KvCache& kv, int il, const Tensor& q, const Te
     const int group = static_cast<int>(hp_.n_head / hp_.n_head_kv);
     const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
     const int n_pairs = B * static_cast<int>(hp_.n_head);
+    // grouped items where there are enough of them for the threads (prompts; decode keeps one per head)
+    constexpr int kMaxGroup = 64;
+    const bool grouped = group > 1 && group <= kMaxGroup && B * n_head_kv >= n_threads_;
     const size_t kh_bytes = kv.k_head_bytes(), vh_bytes = kv.v_head_bytes();
 
 #pragma omp parallel num_threads(n_threads_)
@@ -250,6 +253,23 @@ void CpuExecutor::attention(const KvCache& kv, int il, const Tensor& q, const Te
                 head_to_f32(tv, kv.v_row(il, p) + g * vh_bytes, vf + static_cast<int64_t>(p) * hdv, hdv);
             }
         }
+        if (grouped) {
+            // one item per token and KV head: its query heads share each key and value row read
+            float* scores = scores_.data() + static_cast<size_t>(tid) * scores_ld_ * kAttendRows;
+#pragma omp for schedule(dynamic, 1)
+            for (int item = 0; item < B * n_head_kv; ++item) {
+                const int t = item / n_head_kv, g = item % n_head_kv;
+                const float* qs[kMaxGroup];
+                float* outs[kMaxGroup];
+                for (int j = 0; j < group; ++j) {
+                    qs[j] = q.row(t) + (g * group + j) * hd;
+                    outs[j] = out.row(t) + (g * group + j) * hdv;
+                }
+                attend_rows(group, qs, scale, kt_.data() + static_cast<size_t>(g) * hd * ld, ld, hd,
+                            vf_.data() + static_cast<size_t>(g) * n_ctx_ * hdv, hdv, batch_.pos0 + t + 1, scores,
+                            static_cast<int64_t>(scores_ld_), outs);
+            }
+        } else {
 #pragma omp for schedule(dynamic, 1)
         for (int pair = 0; pair < n_pairs; ++pair) {
             const int t = pair / static_cast<int>(hp_.n_head);
@@ -259,6 +279,7 @@ void CpuExecutor::attention(const KvCache& kv, int il, const Tensor& q, const Te
             attend(q.row(t) + h * hd, scale, kt_.data() + static_cast<size_t>(g) * hd * ld, ld, hd,
                    vf_.data() + static_cast<size_t>(g) * n_ctx_ * hdv, hdv, n_kv,
                    scores_.data() + static_cast<size_t>(tid) * scores_ld_, out.row(t) + h * hdv);
+        }
         }
     }
 }
