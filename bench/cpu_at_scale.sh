@@ -75,6 +75,12 @@ echo "== GGUF_PROFILE at $tmax threads: pp128 and tg32 (wall ms per op is what t
 GGUF_PROFILE=1 $kit/bin/gguf-run bench -m "$model" -p 128 -n 0 -r 1 -t $tmax 2>&1 | grep -vE '^\| -|^\| model'
 GGUF_PROFILE=1 $kit/bin/gguf-run bench -m "$model" -p 0 -n 32 -r 1 -t $tmax 2>&1 | grep -vE '^\| -|^\| model'
 
+echo "== load: time to the first token, plain mapping vs --prefault ($tmax threads; the model is in the page cache) $(elapsed)"
+for mode in "" --prefault; do
+  /usr/bin/time -f "first token${mode:+ $mode}: %e s wall, %S s sys" $kit/bin/gguf-run -m "$model" -t $tmax -p tt -n 1 $mode \
+    2>&1 >/dev/null | tail -1
+done
+
 echo "== table $(elapsed)"
 python3 - "$res" "$out/model.json" "$hostbw" <<'PY'
 import json, re, sys
