@@ -77,8 +77,8 @@ GGUF_PROFILE=1 $kit/bin/gguf-run bench -m "$model" -p 0 -n 32 -r 1 -t $tmax 2>&1
 
 echo "== load: time to the first token, plain mapping vs --prefault ($tmax threads; the model is in the page cache) $(elapsed)"
 for mode in "" --prefault; do
-  /usr/bin/time -f "first token${mode:+ $mode}: %e s wall, %S s sys" $kit/bin/gguf-run -m "$model" -t $tmax -p tt -n 1 $mode \
-    2>&1 >/dev/null | tail -1
+  TIMEFORMAT="first token${mode:+ $mode}: %R s wall, %S s sys"
+  time $kit/bin/gguf-run -m "$model" -t $tmax -p tt -n 1 $mode >/dev/null 2>&1
 done
 
 echo "== table $(elapsed)"
