@@ -234,7 +234,7 @@ void CpuExecutor::attention(const KvCache& kv, int il, const Tensor& q, const Te
     const int n_pairs = B * static_cast<int>(hp_.n_head);
     // grouped items where there are enough of them for the threads (prompts; decode keeps one per head)
     constexpr int kMaxGroup = 64;
-    const bool grouped = group > 1 && group <= kMaxGroup && B * n_head_kv >= n_threads_;
+    const bool grouped = attend_rows_pays(group) && group <= kMaxGroup && B * n_head_kv >= n_threads_;
     const size_t kh_bytes = kv.k_head_bytes(), vh_bytes = kv.v_head_bytes();
 
 #pragma omp parallel num_threads(n_threads_)

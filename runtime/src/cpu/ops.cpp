@@ -380,6 +380,8 @@ void attend(const float* q, float scale, const float* kt, int64_t ld, int hd, co
     }
 }
 
+bool attend_rows_pays(int n_rows) { return simd() == Simd::Avx512 && n_rows % 4 == 0; }
+
 void attend_rows(int n_rows, const float* const* q, float scale, const float* kt, int64_t ld, int hd, const float* v,
                  int hdv, int n_kv, float* scores, int64_t lds, float* const* out) {
     static const auto avx512 = rows_table<PickAvx512>(std::make_integer_sequence<int, kAttendRows>{});

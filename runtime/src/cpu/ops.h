@@ -32,6 +32,10 @@ void attend(const float* q, float scale, const float* kt, int64_t ld, int hd, co
 // bit-identical to attend(q[r], ..., out[r]). `scores` has room for kAttendRows rows of lds floats
 // (lds as attend()'s scratch).
 inline constexpr int kAttendRows = 8;
+// Whether attend_rows beats attend one head at a time for groups of this many query heads: with
+// AVX-512 and whole groups of four (its register-blocked value pass); a tiny model's groups of two
+// ran its prompts 1.4x slower than attend.
+bool attend_rows_pays(int n_rows);
 void attend_rows(int n_rows, const float* const* q, float scale, const float* kt, int64_t ld, int hd, const float* v,
                  int hdv, int n_kv, float* scores, int64_t lds, float* const* out);
 
