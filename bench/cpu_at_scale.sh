@@ -55,7 +55,8 @@ for x in d["tests"]: print(json.dumps({"engine":"gguf-run","threads":d["threads"
       "$out/ours-$t.json" | tee -a "$res"
   if [ -z "${SKIP_LLAMA:-}" ] && [ -x $llama/bin/llama-bench ]; then
     echo "== llama-bench, $t threads $(elapsed)"
-    LD_LIBRARY_PATH=$PWD/$llama/lib:$LD_LIBRARY_PATH $llama/bin/llama-bench -m "$model" -ngl 0 -t $t -p $p -n $n -r $r \
+    # its own libraries only: .devkit/lib's libstdc++ may be older than the one it was built against
+    LD_LIBRARY_PATH=$PWD/$llama/lib $llama/bin/llama-bench -m "$model" -ngl 0 -t $t -p $p -n $n -r $r \
       -o jsonl 2>"$out/llama-$t.err" | tee "$out/llama-$t.jsonl" |
       python3 -c 'import json,sys
 for l in sys.stdin:
