@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # Packs what the benchmarks need on the GPU machine into .devkit/ (git-ignored, carried by the device
 # tool): the Release binaries built here, the shared libraries they need that the machine's image lacks
-# (Boost.Program_options, xxHash, libgomp, libstdc++), the tiny fixture models, and bench/on_device.sh.
+# (Boost.Program_options, xxHash, libgomp, libstdc++), the tiny fixture models, and bench/on_device.sh;
+# gguf-synth and gguf-inspect for bench/cpu_at_scale.sh, which generates its 17 GB model there.
 # That machine has the CUDA toolkit but no Boost or GoogleTest, so nothing is built there.
 # Usage: bench/device_kit.sh [BUILD_DIR]   (default build/, configured with CUDA)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 shared=${GGUF_SHARED_DIR:-../shared}
-cmake --build "$build" --target gguf-run gguf-quantize quant-bench runtime_gpu_info_device_test \
+cmake --build "$build" --target gguf-run gguf-quantize gguf-inspect gguf-synth quant-bench runtime_gpu_info_device_test \
   runtime_cuda_matmul_test cuda-matmul-bench runtime_cuda_ops_test cuda-ops-bench
 "$build/apps/gguf-run/gguf-run" devices --json | grep -q '"cuda_build": true' ||
   { echo "error: $build is not a CUDA build" >&2; exit 1; }
 rm -rf .devkit && mkdir -p .devkit/bin .devkit/lib .devkit/models
 cp "$build/apps/gguf-run/gguf-run" "$build/apps/gguf-quantize/gguf-quantize" "$build/libquant/quant-bench" \
+   "$build/apps/gguf-inspect/gguf-inspect" "$build/bench/gguf-synth" \
    "$build/tests/runtime/runtime_gpu_info_device_test" "$build/tests/runtime/runtime_cuda_matmul_test" \
    "$build/runtime/cuda-matmul-bench" \
    "$build/tests/runtime/runtime_cuda_ops_test" "$build/runtime/cuda-ops-bench" .devkit/bin/

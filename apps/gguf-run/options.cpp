@@ -35,6 +35,9 @@ void CommonOptions::add_to(po::options_description& desc, int default_ctx) {
          "SIZE (e.g. 8G, 7500M): plan --fit for a GPU of this much memory instead of the free memory")
         ("cache-type-k", po::value<std::string>(&cache_type_k)->default_value("f16"), "-ctk: f32, f16, q8_0, q4_0")
         ("cache-type-v", po::value<std::string>(&cache_type_v)->default_value("f16"), "-ctv: f32, f16, q8_0, q4_0")
+        ("prefault", po::bool_switch(&prefault),
+         "read the CPU weights into RAM at load, with all threads (fast first tokens from a cold disk)")
+        ("mlock", po::bool_switch(&mlock), "lock the CPU weights in RAM (no eviction under memory pressure)")
         ("json", po::bool_switch(&json), "machine-readable output on stdout");
 }
 
@@ -163,6 +166,8 @@ Loaded load(const CommonOptions& o, const po::parsed_options& parsed, bool with_
     if (o.batch_size < 1) throw appcommon::UsageError{"-b must be >= 1"};
     runtime::ModelOptions mo;
     mo.placement = placement_options(o, parsed);
+    mo.prefault = o.prefault;
+    mo.mlock = o.mlock;
     runtime::ContextParams cp;
     cp.n_ctx = o.ctx_size;
     cp.n_batch = o.batch_size;

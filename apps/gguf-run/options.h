@@ -26,8 +26,9 @@ struct CommonOptions {
     int fit_target_mib = 1024;
     std::string vram_budget;
     bool json = false;
+    bool prefault = false, mlock = false;
 
-    // Adds -m, -t, -c, -b, -ngl, --n-cpu-moe, --cpu-moe, -ot, -ctk, -ctv, --json (and -h).
+    // Adds -m, -t, -c, -b, -ngl, --n-cpu-moe, --cpu-moe, -ot, -ctk, -ctv, --prefault, --mlock, --json (and -h).
     void add_to(po::options_description& desc, int default_ctx);
 };
 

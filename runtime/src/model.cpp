@@ -1,8 +1,13 @@
 #include "runtime/model.h"
 
+#include <omp.h>
+
+#include <cstdio>
+
 #include "cpu/matmul.h"
 #include "gguf/error.h"
 #include "quant/quant.h"
+#include "residency.h"
 #include "runtime/error.h"
 #include "runtime/gpu_info.h"
 
@@ -107,7 +112,29 @@ std::unique_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
         throw Error(path + ": " + e.what());
     }
     model->bind_and_place(options);
+    if (options.prefault || options.mlock) model->make_resident(options);
     return model;
+}
+
+void Model::make_resident(const ModelOptions& options) const {
+    std::vector<std::span<const uint8_t>> ranges;
+    auto add = [&](const Weight& w) {
+        if (w.present() && w.device.is_cpu()) ranges.emplace_back(w.data, static_cast<size_t>(w.n_mat * w.n_out) * w.row_bytes);
+    };
+    add(weights_.token_embd);
+    add(weights_.output);
+    for (const auto& L : weights_.layers) {
+        for (const Weight* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_gate, &L.ffn_up, &L.ffn_down, &L.gate_inp,
+                                &L.gate_exps, &L.up_exps, &L.down_exps}) {
+            add(*w);
+        }
+    }
+    // the readers mostly wait for the disk: more of them than cores keeps more requests in flight
+    if (options.prefault) prefault(ranges, options.load_threads > 0 ? options.load_threads : std::max(8, omp_get_num_procs()));
+    if (options.mlock) {
+        const std::string why = lock_in_memory(ranges);
+        if (!why.empty()) std::fprintf(stderr, "warning: --mlock: the weights could not be locked in RAM: %s\n", why.c_str());
+    }
 }
 
 void Model::bind_and_place(const ModelOptions& options) {

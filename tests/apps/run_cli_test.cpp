@@ -80,6 +80,16 @@ TEST(RunCli, GreedyGenerationIsDeterministic) {
     EXPECT_NE(a.err.find("kv cache"), std::string::npos) << a.err;
 }
 
+TEST(RunCli, PrefaultAndMlockGiveTheSameText) {
+    REQUIRE_FIXTURE("gguf/tiny-moe-bf16.gguf");
+    const std::string cmd = moe() + " -p 'def add(a, b):' -n 8 --temp 0 --ignore-eos --json";
+    const auto a = run_app("gguf-run", cmd), b = run_app("gguf-run", cmd + " --prefault --mlock");
+    ASSERT_EQ(a.status, 0) << a.err;
+    ASSERT_EQ(b.status, 0) << b.err;
+    const auto text = [](const std::string& json) { return json.substr(0, json.find("\"prompt_tokens\"")); };
+    EXPECT_EQ(text(a.out), text(b.out));
+}
+
 TEST(RunCli, PlacementFlagsOnACpuBuild) {
     REQUIRE_FIXTURE("gguf/tiny-moe-bf16.gguf");
     const auto r = run_app("gguf-run", moe() + " -ngl 99 --n-cpu-moe 2 -ot 'attn_q=CPU' -p 'x = ' -n 2 --temp 0");

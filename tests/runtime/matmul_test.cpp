@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -81,5 +82,62 @@ INSTANTIATE_TEST_SUITE_P(Types, MatmulTest,
                                            Case{GgmlType::Q3_K, 2e-2}, Case{GgmlType::IQ4_XS, 2e-2},
                                            Case{GgmlType::MXFP4, 2e-2}),
                          [](const auto& info) { return std::string(gguf::type_name(info.param.type)); });
+
+}  // namespace
+
+namespace {
+
+// A matrix too large to stay in cache between tokens: one activation row takes the per-row dot for
+// Q8_0 and Q6_K (a batch takes the tiles); both agree with the dequantized reference.
+TEST(MatmulLarge, SingleRowOnAStreamingMatrixMatchesTheBatch) {
+    for (const GgmlType type : {GgmlType::Q8_0, GgmlType::Q6_K}) {
+        const int64_t n_in = 4096, n_out = 5200, n_tok = 3;
+        runtime::Weight w;
+        w.type = type;
+        w.n_in = n_in;
+        w.n_out = n_out;
+        w.row_bytes = gguf::row_size(type, n_in);
+        ASSERT_GT(w.row_bytes * n_out, size_t{16} << 20);
+        // random blocks with a fixed small scale: every byte pattern is a valid quant
+        std::vector<uint8_t> bytes(w.row_bytes * n_out);
+        std::mt19937 rng(5);
+        for (auto& b : bytes) b = static_cast<uint8_t>(rng());
+        const uint16_t d = 0x1400;  // fp16 2^-10
+        const size_t block = type == GgmlType::Q8_0 ? 34 : 210, d_at = type == GgmlType::Q8_0 ? 0 : 208;
+        for (size_t i = 0; i < bytes.size(); i += block) {
+            std::memcpy(&bytes[i + d_at], &d, 2);
+            if (type == GgmlType::Q6_K) {
+                for (int j = 0; j < 16; ++j) bytes[i + 192 + j] = static_cast<uint8_t>(1 + bytes[i + 192 + j] % 15);
+            }
+        }
+        w.data = bytes.data();
+        std::normal_distribution<float> normal(0.0f, 1.0f);
+        std::vector<float> x(static_cast<size_t>(n_in * n_tok));
+        for (auto& v : x) v = normal(rng);
+
+        Activations batch;
+        batch.reserve(n_tok, n_in);
+        batch.set(x.data(), n_tok, n_in, n_in);
+        std::vector<float> y(static_cast<size_t>(n_out * n_tok));
+        runtime::cpu::matmul(w, 0, batch, y.data(), n_out, 2);
+        Activations one;
+        one.reserve(1, n_in);
+        one.set(x.data() + n_in, 1, n_in, n_in);
+        std::vector<float> y1(static_cast<size_t>(n_out));
+        runtime::cpu::matmul(w, 0, one, y1.data(), n_out, 2);
+
+        std::vector<float> deq(static_cast<size_t>(n_in));
+        double err = 0, norm = 0;
+        for (int64_t r = 0; r < n_out; ++r) {
+            quant::dequantize_row(type, w.row(0, r), deq.data(), n_in);
+            double ref = 0;
+            for (int64_t i = 0; i < n_in; ++i) ref += double(deq[i]) * x[n_in + i];
+            err = std::max(err, std::fabs(y1[r] - ref));
+            norm = std::max(norm, std::fabs(ref));
+            EXPECT_NEAR(y1[r], y[n_out + r], 1e-4 * std::max(1.0, std::fabs(ref))) << gguf::type_name(type) << " row " << r;
+        }
+        EXPECT_LE(err / norm, 1e-2) << gguf::type_name(type);
+    }
+}
 
 }  // namespace

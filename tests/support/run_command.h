@@ -19,9 +19,8 @@ struct CommandResult {
 };
 
 // `args` is appended to the binary path as is (the caller quotes); the shell does redirection.
-inline CommandResult run_app(const std::string& app, const std::string& args) {
+inline CommandResult run_binary(const std::filesystem::path& bin, const std::string& args) {
     namespace fs = std::filesystem;
-    const fs::path bin = fs::path(GGUF_BUILD_DIR) / "apps" / app / app;
     const fs::path err_file = fs::temp_directory_path() / ("app-stderr-" + std::to_string(::getpid()));
     const std::string cmd = "'" + bin.string() + "' " + args + " 2>'" + err_file.string() + "'";
     CommandResult r;
@@ -36,6 +35,11 @@ inline CommandResult run_app(const std::string& app, const std::string& args) {
     r.err.assign(std::istreambuf_iterator<char>(e), {});
     fs::remove(err_file);
     return r;
+}
+
+// An app of apps/ in the build tree.
+inline CommandResult run_app(const std::string& app, const std::string& args) {
+    return run_binary(std::filesystem::path(GGUF_BUILD_DIR) / "apps" / app / app, args);
 }
 
 }  // namespace testing_support

@@ -21,6 +21,13 @@ struct ModelOptions {
     // --fit: choose -ngl and the expert rules under a memory budget (user overrides are kept; an
     // explicit -ngl with it is an error)
     std::optional<FitOptions> fit;
+    // Read every CPU-resident weight into RAM while loading, on `load_threads` threads,
+    // instead of page by page as the first tokens touch them (docs/run.md, "Loading").
+    bool prefault = false;
+    int load_threads = 0;  // 0: max(8, cores)
+    // Lock the CPU-resident weights in RAM (mlock) so that memory pressure cannot evict them; a refusal
+    // (RLIMIT_MEMLOCK) is a warning on stderr, not an error.
+    bool mlock = false;
 };
 
 class Model {
@@ -51,6 +58,7 @@ public:
 private:
     explicit Model(gguf::File file) : file_(std::move(file)) {}
     void bind_and_place(const ModelOptions& options);
+    void make_resident(const ModelOptions& options) const;
     Backend& backend_for(Device device) const;
 
     gguf::File file_;

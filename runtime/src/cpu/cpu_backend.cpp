@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "ops.h"
+#include "profile.h"
 #include "quant/float16.h"
 #include "quant/quant.h"
 #include "runtime/kv_cache.h"
@@ -90,7 +91,7 @@ CpuExecutor::CpuExecutor(const HParams& hp, const ContextShape& shape, std::vect
     const size_t T = static_cast<size_t>(shape.n_threads);
     const size_t C = static_cast<size_t>(shape.n_ctx);
     scores_ld_ = (C + kAttendPad - 1) / kAttendPad * kAttendPad;
-    scores_.resize(T * scores_ld_);
+    scores_.resize(T * scores_ld_ * kAttendRows);
     krow_.resize(T * hp.head_dim_k);
     // a row length that is not a power of two: rows 2^k bytes apart would share a few L1 sets
     kt_ld_ = scores_ld_ + 16;
@@ -162,10 +163,12 @@ void CpuExecutor::copy(const Routing& src, const Routing& dst) {
 }
 
 void CpuExecutor::rms_norm(const Tensor& x, const float* w, float eps, const Tensor& out) {
+    ProfileScope prof("rms_norm");
     for (int64_t t = 0; t < x.rows; ++t) cpu::rms_norm(x.row(t), w, out.row(t), x.cols, eps);
 }
 
 void CpuExecutor::rms_norm_heads(const Tensor& x, int head_dim, const float* w, float eps) {
+    ProfileScope prof("rms_norm_heads");
     for (int64_t t = 0; t < x.rows; ++t) {
         for (int64_t h = 0; h < x.cols / head_dim; ++h) {
             float* p = x.row(t) + h * head_dim;
@@ -175,6 +178,7 @@ void CpuExecutor::rms_norm_heads(const Tensor& x, int head_dim, const float* w, 
 }
 
 void CpuExecutor::matmul(std::span<const MatmulOut> outs, const Tensor& x) {
+    ProfileScope prof(weight_label(outs[0].w->name));  // attn_q also counts K and V when they run together
     act_.set(x.data, x.rows, x.cols, x.ld);
     if (outs.size() == 1) {
         cpu::matmul(*outs[0].w, 0, act_, outs[0].y.data, outs[0].y.ld, n_threads_);
@@ -195,6 +199,7 @@ void CpuExecutor::add_bias(const Tensor& y, const float* b) {
 }
 
 void CpuExecutor::rope(const Tensor& x, int head_dim) {
+    ProfileScope prof("rope");
     const size_t half = inv_freq_.size();
     for (int64_t t = 0; t < x.rows; ++t) {
         const float* c = rope_cos_.data() + t * half;
@@ -206,11 +211,13 @@ void CpuExecutor::rope(const Tensor& x, int head_dim) {
 }
 
 void CpuExecutor::store_kv(KvCache& kv, int il, const Tensor& k, const Tensor& v) {
+    ProfileScope prof("store_kv");
     store_rows(kv.type_k(), k, kv.k_row(il, batch_.pos0), kv.k_row_bytes());
     store_rows(kv.type_v(), v, kv.v_row(il, batch_.pos0), kv.v_row_bytes());
 }
 
 void CpuExecutor::attention(const KvCache& kv, int il, const Tensor& q, const Tensor& out) {
+    ProfileScope prof("attention");
     const int B = static_cast<int>(q.rows);
     const int hd = static_cast<int>(hp_.head_dim_k);
     const int hdv = static_cast<int>(hp_.head_dim_v);
@@ -225,6 +232,9 @@ void CpuExecutor::attention(const KvCache& kv, int il, const Tensor& q, const Te
     const int group = static_cast<int>(hp_.n_head / hp_.n_head_kv);
     const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
     const int n_pairs = B * static_cast<int>(hp_.n_head);
+    // grouped items where there are enough of them for the threads (prompts; decode keeps one per head)
+    constexpr int kMaxGroup = 64;
+    const bool grouped = attend_rows_pays(group) && group <= kMaxGroup && B * n_head_kv >= n_threads_;
     const size_t kh_bytes = kv.k_head_bytes(), vh_bytes = kv.v_head_bytes();
 
 #pragma omp parallel num_threads(n_threads_)
@@ -243,6 +253,23 @@ void CpuExecutor::attention(const KvCache& kv, int il, const Tensor& q, const Te
                 head_to_f32(tv, kv.v_row(il, p) + g * vh_bytes, vf + static_cast<int64_t>(p) * hdv, hdv);
             }
         }
+        if (grouped) {
+            // one item per token and KV head: its query heads share each key and value row read
+            float* scores = scores_.data() + static_cast<size_t>(tid) * scores_ld_ * kAttendRows;
+#pragma omp for schedule(dynamic, 1)
+            for (int item = 0; item < B * n_head_kv; ++item) {
+                const int t = item / n_head_kv, g = item % n_head_kv;
+                const float* qs[kMaxGroup];
+                float* outs[kMaxGroup];
+                for (int j = 0; j < group; ++j) {
+                    qs[j] = q.row(t) + (g * group + j) * hd;
+                    outs[j] = out.row(t) + (g * group + j) * hdv;
+                }
+                attend_rows(group, qs, scale, kt_.data() + static_cast<size_t>(g) * hd * ld, ld, hd,
+                            vf_.data() + static_cast<size_t>(g) * n_ctx_ * hdv, hdv, batch_.pos0 + t + 1, scores,
+                            static_cast<int64_t>(scores_ld_), outs);
+            }
+        } else {
 #pragma omp for schedule(dynamic, 1)
         for (int pair = 0; pair < n_pairs; ++pair) {
             const int t = pair / static_cast<int>(hp_.n_head);
@@ -253,10 +280,12 @@ void CpuExecutor::attention(const KvCache& kv, int il, const Tensor& q, const Te
                    vf_.data() + static_cast<size_t>(g) * n_ctx_ * hdv, hdv, n_kv,
                    scores_.data() + static_cast<size_t>(tid) * scores_ld_, out.row(t) + h * hdv);
         }
+        }
     }
 }
 
 void CpuExecutor::add(const Tensor& x, const Tensor& y) {
+    ProfileScope prof("add");
     for (int64_t t = 0; t < x.rows; ++t) {
         float* a = x.row(t);
         const float* b = y.row(t);
@@ -265,6 +294,7 @@ void CpuExecutor::add(const Tensor& x, const Tensor& y) {
 }
 
 void CpuExecutor::swiglu(const Tensor& gate, const Tensor& up, const Tensor& out) {
+    ProfileScope prof("swiglu");
     if (gate.ld == gate.cols && up.ld == up.cols && out.ld == out.cols) {
         cpu::swiglu(gate.data, up.data, out.data, gate.rows * gate.cols);
         return;
@@ -272,7 +302,10 @@ void CpuExecutor::swiglu(const Tensor& gate, const Tensor& up, const Tensor& out
     for (int64_t t = 0; t < gate.rows; ++t) cpu::swiglu(gate.row(t), up.row(t), out.row(t), gate.cols);
 }
 
-void CpuExecutor::route(const Tensor& logits, const RouterParams& p, const Routing& out) { route_topk(logits, p, out); }
+void CpuExecutor::route(const Tensor& logits, const RouterParams& p, const Routing& out) {
+    ProfileScope prof("route");
+    route_topk(logits, p, out);
+}
 
 void CpuExecutor::experts(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out) {
     act_.set(x.data, x.rows, x.cols, x.ld);

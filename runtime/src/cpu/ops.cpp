@@ -3,6 +3,8 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <array>
+#include <utility>
 #include <cmath>
 #include <cstring>
 
@@ -90,16 +92,8 @@ __attribute__((always_inline)) inline void score_chunk(const float* q, float sca
     for (int j = 0; j < W; ++j) scores[p0 + j] = acc[j];
 }
 
-// The body of attend, compiled once per instruction set by the wrappers below (always_inline puts
-// it inside each target-specific function, where the loops vectorize for that target).
-__attribute__((always_inline)) inline void attend_body(const float* q, float scale, const float* kt, int64_t ld,
-                                                       int hd, const float* v, int hdv, int n_kv,
-                                                       float* __restrict scores, float* __restrict out) {
-    int p0 = 0;
-    for (; p0 + kPositions <= n_kv; p0 += kPositions) score_chunk<kPositions>(q, scale, kt, ld, hd, p0, scores);
-    // the last chunk may run past n_kv up to a multiple of kVec: the caller pads kt and scores for it
-    for (; p0 < n_kv; p0 += kVec) score_chunk<kVec>(q, scale, kt, ld, hd, p0, scores);
-    // softmax; the reductions keep kVec partial results (vectorizable without reassociating floats)
+// softmax over scores[0, n_kv) in place, in attend_body's order; returns 1 / the sum of the exponentials.
+__attribute__((always_inline)) inline float softmax_scores(float* __restrict scores, int n_kv) {
     float mx_lanes[kVec];
     for (int j = 0; j < kVec; ++j) mx_lanes[j] = scores[0];
     int p = 0;
@@ -122,7 +116,21 @@ __attribute__((always_inline)) inline void attend_body(const float* q, float sca
         scores[p] = exp_clamped(scores[p] - mx);
         sum += scores[p];
     }
-    const float inv = 1.0f / sum;
+    return 1.0f / sum;
+}
+
+// The body of attend, compiled once per instruction set by the wrappers below (always_inline puts
+// it inside each target-specific function, where the loops vectorize for that target).
+__attribute__((always_inline)) inline void attend_body(const float* q, float scale, const float* kt, int64_t ld,
+                                                       int hd, const float* v, int hdv, int n_kv,
+                                                       float* __restrict scores, float* __restrict out) {
+    int p0 = 0;
+    for (; p0 + kPositions <= n_kv; p0 += kPositions) score_chunk<kPositions>(q, scale, kt, ld, hd, p0, scores);
+    // the last chunk may run past n_kv up to a multiple of kVec: the caller pads kt and scores for it
+    for (; p0 < n_kv; p0 += kVec) score_chunk<kVec>(q, scale, kt, ld, hd, p0, scores);
+    // softmax; the reductions keep kVec partial results (vectorizable without reassociating floats)
+    const float inv = softmax_scores(scores, n_kv);
+    int p = 0;
     // out = the weighted sum of the value rows: position p goes to accumulator p % kLanes
     int d0 = 0;
     for (; d0 + kDims <= hdv; d0 += kDims) {
@@ -145,6 +153,144 @@ __attribute__((always_inline)) inline void attend_body(const float* q, float sca
         float acc = 0.0f;
         for (p = 0; p < n_kv; ++p) acc += scores[p] * v[static_cast<int64_t>(p) * hdv + d];
         out[d] = acc * inv;
+    }
+}
+
+// R query rows against the same keys and values (the heads of one KV group, one token): each key and
+// value row is loaded once for all R instead of once per head, which is what long prompts need (a
+// 4096-position group reads 4 MB of K and V per query). Every sum runs in attend_body's order, so each
+// row's output is bit-identical to attend()'s.
+constexpr int kGroupPositions = 32;  // R x 32 scores in registers while the head dimensions are summed
+constexpr int kGroupDims = 16;       // value dimensions per pass: 4 rows x kLanes x 16 in registers
+
+template <int R, int W>
+__attribute__((always_inline)) inline void score_rows(const float* const* q, float scale, const float* kt, int64_t ld,
+                                                      int hd, int p0, float* __restrict scores, int64_t lds) {
+    float acc[R][W] = {};
+    for (int d = 0; d < hd; ++d) {
+        const float* k = kt + d * ld + p0;
+        for (int r = 0; r < R; ++r) {
+            const float qd = q[r][d] * scale;
+            for (int j = 0; j < W; ++j) acc[r][j] += qd * k[j];
+        }
+    }
+    for (int r = 0; r < R; ++r) {
+        for (int j = 0; j < W; ++j) scores[r * lds + p0 + j] = acc[r][j];
+    }
+}
+
+// out_r += the value rows weighted by rows r0..r0+RV of scores, dims [d0, d0 + kGroupDims)
+template <int RV>
+__attribute__((always_inline)) inline void value_rows(const float* scores, int64_t lds, const float* inv, const float* v,
+                                                      int hdv, int n_kv, int d0, float* const* out) {
+    float acc[RV][kLanes][kGroupDims] = {};
+    int p = 0;
+    for (; p + kLanes <= n_kv; p += kLanes) {
+        for (int l = 0; l < kLanes; ++l) {
+            const float* vr = v + static_cast<int64_t>(p + l) * hdv + d0;
+            for (int r = 0; r < RV; ++r) {
+                const float s = scores[r * lds + p + l];
+                for (int j = 0; j < kGroupDims; ++j) acc[r][l][j] += s * vr[j];
+            }
+        }
+    }
+    for (; p < n_kv; ++p) {
+        const float* vr = v + static_cast<int64_t>(p) * hdv + d0;
+        for (int r = 0; r < RV; ++r) {
+            const float s = scores[r * lds + p];
+            for (int j = 0; j < kGroupDims; ++j) acc[r][0][j] += s * vr[j];
+        }
+    }
+    for (int r = 0; r < RV; ++r) {
+        for (int j = 0; j < kGroupDims; ++j) {
+            out[r][d0 + j] = ((acc[r][0][j] + acc[r][1][j]) + (acc[r][2][j] + acc[r][3][j])) * inv[r];
+        }
+    }
+}
+
+// value_rows<4> with the 16 accumulators named as vectors: GCC keeps the generic version's array in
+// memory (a load and a store around every FMA). Same operations in the same order, so the same bits.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+RT_TARGET_AVX512 void value_rows4_avx512(const float* scores, int64_t lds, const float* inv, const float* v, int hdv,
+                                         int n_kv, int d0, float* const* out) {
+    static_assert(kLanes == 4 && kGroupDims == 16);
+    __m512 acc[4][kLanes];
+    for (auto& r : acc) {
+        for (auto& a : r) a = _mm512_setzero_ps();
+    }
+    const float* s0 = scores;
+    const float* s1 = scores + lds;
+    const float* s2 = scores + 2 * lds;
+    const float* s3 = scores + 3 * lds;
+    int p = 0;
+    for (; p + kLanes <= n_kv; p += kLanes) {
+        const float* vp = v + static_cast<int64_t>(p) * hdv + d0;
+        const __m512 v0 = _mm512_loadu_ps(vp), v1 = _mm512_loadu_ps(vp + hdv), v2 = _mm512_loadu_ps(vp + 2 * hdv),
+                     v3 = _mm512_loadu_ps(vp + 3 * hdv);
+        acc[0][0] = _mm512_fmadd_ps(_mm512_set1_ps(s0[p]), v0, acc[0][0]);
+        acc[1][0] = _mm512_fmadd_ps(_mm512_set1_ps(s1[p]), v0, acc[1][0]);
+        acc[2][0] = _mm512_fmadd_ps(_mm512_set1_ps(s2[p]), v0, acc[2][0]);
+        acc[3][0] = _mm512_fmadd_ps(_mm512_set1_ps(s3[p]), v0, acc[3][0]);
+        acc[0][1] = _mm512_fmadd_ps(_mm512_set1_ps(s0[p + 1]), v1, acc[0][1]);
+        acc[1][1] = _mm512_fmadd_ps(_mm512_set1_ps(s1[p + 1]), v1, acc[1][1]);
+        acc[2][1] = _mm512_fmadd_ps(_mm512_set1_ps(s2[p + 1]), v1, acc[2][1]);
+        acc[3][1] = _mm512_fmadd_ps(_mm512_set1_ps(s3[p + 1]), v1, acc[3][1]);
+        acc[0][2] = _mm512_fmadd_ps(_mm512_set1_ps(s0[p + 2]), v2, acc[0][2]);
+        acc[1][2] = _mm512_fmadd_ps(_mm512_set1_ps(s1[p + 2]), v2, acc[1][2]);
+        acc[2][2] = _mm512_fmadd_ps(_mm512_set1_ps(s2[p + 2]), v2, acc[2][2]);
+        acc[3][2] = _mm512_fmadd_ps(_mm512_set1_ps(s3[p + 2]), v2, acc[3][2]);
+        acc[0][3] = _mm512_fmadd_ps(_mm512_set1_ps(s0[p + 3]), v3, acc[0][3]);
+        acc[1][3] = _mm512_fmadd_ps(_mm512_set1_ps(s1[p + 3]), v3, acc[1][3]);
+        acc[2][3] = _mm512_fmadd_ps(_mm512_set1_ps(s2[p + 3]), v3, acc[2][3]);
+        acc[3][3] = _mm512_fmadd_ps(_mm512_set1_ps(s3[p + 3]), v3, acc[3][3]);
+    }
+    for (; p < n_kv; ++p) {
+        const __m512 vr = _mm512_loadu_ps(v + static_cast<int64_t>(p) * hdv + d0);
+        acc[0][0] = _mm512_fmadd_ps(_mm512_set1_ps(s0[p]), vr, acc[0][0]);
+        acc[1][0] = _mm512_fmadd_ps(_mm512_set1_ps(s1[p]), vr, acc[1][0]);
+        acc[2][0] = _mm512_fmadd_ps(_mm512_set1_ps(s2[p]), vr, acc[2][0]);
+        acc[3][0] = _mm512_fmadd_ps(_mm512_set1_ps(s3[p]), vr, acc[3][0]);
+    }
+    for (int r = 0; r < 4; ++r) {
+        const __m512 sum = _mm512_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]), _mm512_add_ps(acc[r][2], acc[r][3]));
+        _mm512_storeu_ps(out[r] + d0, _mm512_mul_ps(sum, _mm512_set1_ps(inv[r])));
+    }
+}
+#pragma GCC diagnostic pop
+
+template <int R, bool kAvx512 = false>
+__attribute__((always_inline)) inline void attend_rows_body(const float* const* q, float scale, const float* kt,
+                                                            int64_t ld, int hd, const float* v, int hdv, int n_kv,
+                                                            float* __restrict scores, int64_t lds, float* const* out) {
+    int p0 = 0;
+    for (; p0 + kGroupPositions <= n_kv; p0 += kGroupPositions) {
+        score_rows<R, kGroupPositions>(q, scale, kt, ld, hd, p0, scores, lds);
+    }
+    for (; p0 < n_kv; p0 += kVec) score_rows<R, kVec>(q, scale, kt, ld, hd, p0, scores, lds);
+    float inv[R];
+    for (int r = 0; r < R; ++r) inv[r] = softmax_scores(scores + r * lds, n_kv);
+    // dims attend_body sums in lanes (whole kDims runs), then the rest one by one as it does
+    const int lane_dims = hdv / kDims * kDims;
+    for (int d0 = 0; d0 < lane_dims; d0 += kGroupDims) {
+        int r = 0;
+        for (; r + 4 <= R; r += 4) {
+            if constexpr (kAvx512) {
+                value_rows4_avx512(scores + r * lds, lds, inv + r, v, hdv, n_kv, d0, out + r);
+            } else {
+                value_rows<4>(scores + r * lds, lds, inv + r, v, hdv, n_kv, d0, out + r);
+            }
+        }
+        for (; r < R; ++r) value_rows<1>(scores + r * lds, lds, inv + r, v, hdv, n_kv, d0, out + r);
+    }
+    for (int r = 0; r < R; ++r) {
+        const float* sr = scores + r * lds;
+        for (int d = lane_dims; d < hdv; ++d) {
+            float acc = 0.0f;
+            for (int p = 0; p < n_kv; ++p) acc += sr[p] * v[static_cast<int64_t>(p) * hdv + d];
+            out[r][d] = acc * inv[r];
+        }
     }
 }
 
@@ -180,6 +326,44 @@ RT_TARGET_AVX512_WIDE void attend_avx512(const float* q, float scale, const floa
     attend_body(q, scale, kt, ld, hd, v, hdv, n_kv, scores, out);
 }
 
+template <int R>
+RT_TARGET_AVX512_WIDE void attend_rows_avx512(const float* const* q, float scale, const float* kt, int64_t ld, int hd,
+                                           const float* v, int hdv, int n_kv, float* scores, int64_t lds, float* const* out) {
+    attend_rows_body<R, true>(q, scale, kt, ld, hd, v, hdv, n_kv, scores, lds, out);
+}
+
+template <int R>
+RT_TARGET_AVX2 void attend_rows_avx2(const float* const* q, float scale, const float* kt, int64_t ld, int hd,
+                                     const float* v, int hdv, int n_kv, float* scores, int64_t lds, float* const* out) {
+    attend_rows_body<R>(q, scale, kt, ld, hd, v, hdv, n_kv, scores, lds, out);
+}
+
+template <int R>
+void attend_rows_scalar(const float* const* q, float scale, const float* kt, int64_t ld, int hd, const float* v, int hdv,
+                        int n_kv, float* scores, int64_t lds, float* const* out) {
+    attend_rows_body<R>(q, scale, kt, ld, hd, v, hdv, n_kv, scores, lds, out);
+}
+
+using AttendRowsFn = void (*)(const float* const*, float, const float*, int64_t, int, const float*, int, int, float*,
+                              int64_t, float* const*);
+
+template <template <int> class Pick, int... R>
+constexpr std::array<AttendRowsFn, sizeof...(R)> rows_table(std::integer_sequence<int, R...>) {
+    return {Pick<R + 1>::fn...};
+}
+template <int R>
+struct PickAvx512 {
+    static constexpr AttendRowsFn fn = attend_rows_avx512<R>;
+};
+template <int R>
+struct PickAvx2 {
+    static constexpr AttendRowsFn fn = attend_rows_avx2<R>;
+};
+template <int R>
+struct PickScalar {
+    static constexpr AttendRowsFn fn = attend_rows_scalar<R>;
+};
+
 RT_TARGET_AVX2 void attend_avx2(const float* q, float scale, const float* kt, int64_t ld, int hd, const float* v,
                                 int hdv, int n_kv, float* scores, float* out) {
     attend_body(q, scale, kt, ld, hd, v, hdv, n_kv, scores, out);
@@ -193,6 +377,20 @@ void attend(const float* q, float scale, const float* kt, int64_t ld, int hd, co
         case Simd::Avx512: return attend_avx512(q, scale, kt, ld, hd, v, hdv, n_kv, scores, out);
         case Simd::Avx2: return attend_avx2(q, scale, kt, ld, hd, v, hdv, n_kv, scores, out);
         case Simd::Scalar: return attend_body(q, scale, kt, ld, hd, v, hdv, n_kv, scores, out);
+    }
+}
+
+bool attend_rows_pays(int n_rows) { return simd() == Simd::Avx512 && n_rows % 4 == 0; }
+
+void attend_rows(int n_rows, const float* const* q, float scale, const float* kt, int64_t ld, int hd, const float* v,
+                 int hdv, int n_kv, float* scores, int64_t lds, float* const* out) {
+    static const auto avx512 = rows_table<PickAvx512>(std::make_integer_sequence<int, kAttendRows>{});
+    static const auto avx2 = rows_table<PickAvx2>(std::make_integer_sequence<int, kAttendRows>{});
+    static const auto scalar = rows_table<PickScalar>(std::make_integer_sequence<int, kAttendRows>{});
+    const auto& table = simd() == Simd::Avx512 ? avx512 : simd() == Simd::Avx2 ? avx2 : scalar;
+    for (int r0 = 0; r0 < n_rows; r0 += kAttendRows) {
+        const int r = std::min(kAttendRows, n_rows - r0);
+        table[static_cast<size_t>(r - 1)](q + r0, scale, kt, ld, hd, v, hdv, n_kv, scores, lds, out + r0);
     }
 }
 

@@ -27,6 +27,18 @@ inline constexpr int kAttendPad = 16;
 void attend(const float* q, float scale, const float* kt, int64_t ld, int hd, const float* v, int hdv, int n_kv,
             float* scores, float* out);
 
+// attend() for n_rows query rows that share the keys, values and n_kv (the query heads of one KV head,
+// one token): each key and value row is read once per kAttendRows queries. Row r's output is
+// bit-identical to attend(q[r], ..., out[r]). `scores` has room for kAttendRows rows of lds floats
+// (lds as attend()'s scratch).
+inline constexpr int kAttendRows = 8;
+// Whether attend_rows beats attend one head at a time for groups of this many query heads: with
+// AVX-512 and whole groups of four (its register-blocked value pass); a tiny model's groups of two
+// ran its prompts 1.4x slower than attend.
+bool attend_rows_pays(int n_rows);
+void attend_rows(int n_rows, const float* const* q, float scale, const float* kt, int64_t ld, int hd, const float* v,
+                 int hdv, int n_kv, float* scores, int64_t lds, float* const* out);
+
 // n IEEE halves to f32 (F16C where the CPU has it).
 void f16_to_f32_row(const uint16_t* src, float* dst, int64_t n);
 
