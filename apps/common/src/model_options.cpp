@@ -1,4 +1,4 @@
-#include "options.h"
+#include "appcommon/model_options.h"
 
 #include <cstdio>
 #include <iostream>
@@ -10,7 +10,7 @@
 #include "runtime/kv_cache.h"
 #include "runtime/placement.h"
 
-namespace gguf_run {
+namespace appcommon {
 
 void CommonOptions::add_to(po::options_description& desc, int default_ctx) {
     ctx_size = default_ctx;
@@ -206,4 +206,4 @@ Loaded load(const CommonOptions& o, const po::parsed_options& parsed, bool with_
     return l;
 }
 
-}  // namespace gguf_run
+}  // namespace appcommon
