@@ -47,6 +47,10 @@ struct Loaded {
     std::unique_ptr<runtime::Context> context;
 };
 
+// The placement rules in command-line order (-ngl, --n-cpu-moe, --cpu-moe, -ot), and the context parameters.
+runtime::ModelOptions model_options(const CommonOptions& o, const po::parsed_options& parsed);
+runtime::ContextParams context_params(const CommonOptions& o);
+
 // Loads the model with the placement rules in command-line order, creates the context and prints the
 // plan and memory breakdown on stderr.
 Loaded load(const CommonOptions& o, const po::parsed_options& parsed, bool with_tokenizer);
