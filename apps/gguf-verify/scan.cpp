@@ -1,6 +1,8 @@
 #include "scan.h"
 
 #include <omp.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -157,45 +159,52 @@ uint16_t iq1m_scale(const uint8_t* block) {
     return static_cast<uint16_t>((w0 >> 12) | ((w1 >> 8) & 0x00f0) | ((w2 >> 4) & 0x0f00) | (w3 & 0xf000));
 }
 
+// Per block only integer work on the raw fp16 scale bits (|h| orders like its bits, NaN/Inf have every
+// exponent bit set); the magnitude bound of a row is taken from its largest scales, which bounds every block's.
 void scan_block_rows(const uint8_t* data, const gguf::TypeTraits& tt, const ScaleLayout& l, uint64_t blocks_per_row,
                      uint64_t row0, uint64_t rows, const uint8_t* first_block, Partial& p) {
     const size_t bs = tt.type_size;
-    const bool has_scales = l.n_f16 > 0 || l.e8m0 || l.iq1m;
     for (uint64_t r = 0; r < rows; ++r) {
         const uint8_t* row = data + r * blocks_per_row * bs;
         const auto row_index = static_cast<int64_t>(row0 + r);
         uint64_t bad = 0;
         double bound_max = 0;
         bool zero = true;
-        for (uint64_t b = 0; b < blocks_per_row; ++b) {
-            const uint8_t* block = row + b * bs;
-            double bound = 0;
-            if (l.e8m0) {
+        if (l.e8m0) {
+            uint8_t e_max = 0, qs_or = 0;
+            for (uint64_t b = 0; b < blocks_per_row; ++b) {
+                const uint8_t* block = row + b * bs;
                 const uint8_t e = block[0];
                 bad += e == 0xff;  // E8M0 has no infinity: 0xff is its NaN
-                if (e != 0xff) bound = l.factor[0] * std::ldexp(1.0, static_cast<int>(e) - 127);
-                bool qs_zero = true;
-                for (size_t i = 1; i < bs; ++i) qs_zero &= block[i] == 0;
-                zero &= qs_zero;
-            } else if (has_scales) {
-                const int n = l.iq1m ? 1 : l.n_f16;
+                e_max = std::max<uint8_t>(e_max, e == 0xff ? 0 : e);
+                for (size_t i = 1; i < bs; ++i) qs_or |= block[i];
+            }
+            bound_max = l.factor[0] * std::ldexp(1.0, static_cast<int>(e_max) - 127);
+            zero = qs_or == 0;
+        } else if (l.n_f16 > 0 || l.iq1m) {
+            const int n = l.iq1m ? 1 : l.n_f16;
+            uint16_t mx[2] = {0, 0};
+            for (uint64_t b = 0; b < blocks_per_row; ++b) {
+                const uint8_t* block = row + b * bs;
+                // the scales are a few bytes every type_size: ask for the lines well ahead, as a stride the
+                // hardware prefetcher would otherwise only find late leaves each load waiting on memory
+                __builtin_prefetch(block + 32 * bs);
                 bool nf = false;
                 for (int k = 0; k < n; ++k) {
-                    const uint16_t h = l.iq1m ? iq1m_scale(block) : load16(block + l.offset[k]);
-                    if ((h & 0x7c00) == 0x7c00) {
-                        nf = true;
-                    } else {
-                        bound += l.factor[k] * std::fabs(quant::f16_to_f32(h));
-                    }
+                    const uint16_t a = (l.iq1m ? iq1m_scale(block) : load16(block + l.offset[k])) & 0x7fff;
+                    nf |= a >= 0x7c00;
+                    mx[k] = std::max<uint16_t>(mx[k], a >= 0x7c00 ? 0 : a);
                 }
                 bad += nf;
-                zero &= bound == 0 && !nf;
-            } else {
-                for (size_t i = 0; i < bs; ++i) zero &= block[i] == 0;
             }
-            bound_max = std::max(bound_max, bound);
-            // only until the first difference: a real tensor stops comparing after a block or two
-            if (p.constant && std::memcmp(block, first_block, bs) != 0) p.constant = false;
+            for (int k = 0; k < n; ++k) bound_max += l.factor[k] * quant::f16_to_f32(mx[k]);
+            zero = bound_max == 0 && bad == 0;
+        } else {
+            for (uint64_t i = 0; i < blocks_per_row * bs; ++i) zero &= row[i] == 0;
+        }
+        // only until the first difference: a real tensor stops comparing after a block or two
+        for (uint64_t b = 0; p.constant && b < blocks_per_row; ++b) {
+            if (std::memcmp(row + b * bs, first_block, bs) != 0) p.constant = false;
         }
         if (bad) {
             if (p.non_finite == 0) p.first_bad_row = row_index;
@@ -209,6 +218,20 @@ void scan_block_rows(const uint8_t* data, const gguf::TypeTraits& tt, const Scal
     }
 }
 
+// Maps the pages of a run in one call: a fresh mapping otherwise takes a page fault every few pages, which
+// costs as much as reading them. Best effort: kernels before 5.14 lack it and fault as usual.
+void prefault(const uint8_t* p, uint64_t n) {
+#ifdef MADV_POPULATE_READ
+    static const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const uintptr_t begin = reinterpret_cast<uintptr_t>(p) & ~(page - 1);
+    const uintptr_t end = reinterpret_cast<uintptr_t>(p) + n;
+    ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_READ);
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
 void scan_item(const gguf::File& file, const Item& it, Partial& p) {
     const gguf::TensorInfo& t = file.tensors()[it.tensor];
     const auto bytes = file.tensor_data(t);
@@ -216,6 +239,7 @@ void scan_item(const gguf::File& file, const Item& it, Partial& p) {
     const gguf::TypeTraits& tt = gguf::type_traits(t.type);
     const uint64_t row_bytes = gguf::row_size(t.type, ne0);
     const uint8_t* rows = bytes.data() + it.row0 * row_bytes;
+    prefault(rows, it.rows * row_bytes);
     switch (t.type) {
         case GgmlType::F32: {
             uint32_t first;
