@@ -3,6 +3,7 @@
 // --junit FILE for CI systems. `gguf-verify baseline` makes the compact baseline the quality gate reads.
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -10,6 +11,7 @@
 #include <sstream>
 
 #include "appcommon/cli.h"
+#include "appcommon/json_writer.h"
 #include "appcommon/model_options.h"
 #include "generation.h"
 #include "gguf/error.h"
@@ -120,10 +122,21 @@ int run_baseline(const std::vector<std::string>& args) {
     p.bos = l.tokenizer->bos();
     p.progress = chunk_progress;
     const auto r = runtime::save_compact_baseline(*l.context, tokens, p, cp, out);
-    const auto info = runtime::read_compact_baseline_info(out);
-    std::fprintf(stderr, "base PPL %.4f over %lld positions (%d chunks of %d); wrote %s\n", r.ppl,
-                 static_cast<long long>(r.n_scored), r.n_chunks, p.n_ctx, out.c_str());
-    (void)info;
+    const double bytes = static_cast<double>(std::filesystem::file_size(out));
+    std::fprintf(stderr, "base PPL %.4f over %lld positions (%d chunks of %d); wrote %s (%.2f MB)\n", r.ppl,
+                 static_cast<long long>(r.n_scored), r.n_chunks, p.n_ctx, out.c_str(), bytes / 1e6);
+    if (common.json) {
+        appcommon::JsonWriter j(std::cout);
+        j.begin_object()
+            .field("base_ppl", r.ppl)
+            .field("positions", static_cast<int64_t>(r.n_scored))
+            .field("chunks", r.n_chunks)
+            .field("n_ctx", p.n_ctx)
+            .field("file", out)
+            .field("bytes", bytes)
+            .end_object();
+        std::cout << "\n";
+    }
     return 0;
 }
 
