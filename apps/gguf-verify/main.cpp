@@ -17,6 +17,7 @@
 #include "gguf/error.h"
 #include "manifest.h"
 #include "model_check.h"
+#include "quant/recipe.h"
 #include "quality.h"
 #include "recipe_check.h"
 #include "report.h"
@@ -188,6 +189,7 @@ int run_verify(const std::vector<std::string>& args) {
     if (!write_gen.empty() && generate.empty()) throw appcommon::UsageError{"--write-generations needs --generate PROMPTS"};
     if (gen_tokens < 1) throw appcommon::UsageError{"--gen-tokens must be at least 1"};
     if (!(max_abs > 0)) throw appcommon::UsageError{"--max-abs must be > 0"};
+    if (!recipe.empty() && !quant::find_recipe(recipe)) throw appcommon::UsageError{"--recipe: unknown recipe '" + recipe + "'"};
     std::set<std::string> wanted(kChecks.begin(), kChecks.end());
     if (!checks_opt.empty()) wanted = check_list(checks_opt, "--checks");
     for (const auto& s : check_list(skip_opt, "--skip")) wanted.erase(s);

@@ -37,6 +37,13 @@ void log_softmax(std::span<const float> logits, std::vector<double>& out) {
     for (size_t i = 0; i < logits.size(); ++i) out[i] = static_cast<double>(logits[i]) - lse;
 }
 
+// KL(p || q) from both log-probability rows.
+double kld_of(const std::vector<double>& lp, const std::vector<double>& lq) {
+    double kld = 0;
+    for (size_t i = 0; i < lp.size(); ++i) kld += std::exp(lp[i]) * (lp[i] - lq[i]);
+    return kld;
+}
+
 int argmax(std::span<const float> x) { return static_cast<int>(std::max_element(x.begin(), x.end()) - x.begin()); }
 
 // The quantile definition compare_kld_base uses, so that both report the same p99 on the same values.
@@ -170,9 +177,7 @@ double kld_exact(std::span<const float> base_logits, std::span<const float> test
     std::vector<double> lp, lq;
     log_softmax(base_logits, lp);
     log_softmax(test_logits, lq);
-    double kld = 0;
-    for (size_t i = 0; i < lp.size(); ++i) kld += std::exp(lp[i]) * (lp[i] - lq[i]);
-    return kld;
+    return kld_of(lp, lq);
 }
 
 PerplexityResult save_compact_baseline(Context& ctx, std::span<const int32_t> tokens, const PerplexityParams& params,
@@ -375,8 +380,7 @@ QualityResult compare_models(Context& base, Context& test, std::span<const int32
             const std::span<const float> b(base_rows.data() + j * n_vocab, n_vocab);
             log_softmax(b, lp);
             log_softmax(logits, lq);
-            double kld = 0;
-            for (size_t i = 0; i < n_vocab; ++i) kld += std::exp(lp[i]) * (lp[i] - lq[i]);
+            const double kld = kld_of(lp, lq);
             const auto n = static_cast<size_t>(next);
             tally.add(-lq[n], -lp[n], kld, kld, argmax(b) == argmax(logits));
             ++j;
