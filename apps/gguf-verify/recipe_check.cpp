@@ -78,7 +78,7 @@ CheckResult recipe_check(const gguf::File& file, const std::string& recipe_name)
     r.problems = best.differences;
     r.figure = std::string(best.recipe->name) + (have_imatrix ? " (imatrix)" : "") + ": " +
                std::to_string(best.compared - best.differences.size()) + " of " + std::to_string(best.compared) +
-               " quantized tensors have its types";
+               " tensors it sets have its types";
     r.metrics = {{"compared", static_cast<double>(best.compared)}, {"differ", static_cast<double>(best.differences.size())}};
     r.conclude();
     return r;

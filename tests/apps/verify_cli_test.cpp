@@ -233,10 +233,13 @@ TEST_F(VerifyCli, HostileFilesGiveOneClearError) {
 TEST_F(VerifyCli, UsageErrorsExitTwo) {
     const std::string m = q(path("q8_0.gguf"));
     for (const std::string& args : {std::string(""), m + " --checks scan,bogus", m + " --max-kld 0.1",
-                                    m + " --base x.gguf", m + " --no-such-flag", m + " --recipe Q9_K", std::string("baseline ") + m}) {
+                                    m + " --base x.gguf", m + " --no-such-flag", m + " --recipe Q9_K", m + " -ngl lots", std::string("baseline ") + m}) {
         const auto r = run_app("gguf-verify", args);
         EXPECT_EQ(r.status, 2) << args << "\n" << r.err;
     }
+    // the runtime's placement flags are accepted as gguf-run takes them
+    const auto r = run_app("gguf-verify", m + " -ngl 0 --cpu-moe -ot 'exps=CPU' -t 1 --checks model");
+    EXPECT_EQ(r.status, 0) << r.err;
 }
 
 }  // namespace
