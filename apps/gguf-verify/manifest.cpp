@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "gguf/checksum.h"
+#include "prefault.h"
 
 namespace verify {
 
@@ -44,7 +45,9 @@ Manifest make_manifest(const gguf::File& file, int threads) {
         e.name = t.name;
         e.type = std::string(gguf::type_name(t.type));
         e.shape = t.shape_string();
-        e.hash = gguf::xxh3_64(file.tensor_data(t));
+        const auto data = file.tensor_data(t);
+        prefault(data.data(), data.size());
+        e.hash = gguf::xxh3_64(data);
     }
     return m;
 }

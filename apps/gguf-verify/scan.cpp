@@ -1,8 +1,6 @@
 #include "scan.h"
 
 #include <omp.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -13,6 +11,7 @@
 
 #include "quant/blocks.h"
 #include "quant/float16.h"
+#include "prefault.h"
 
 namespace verify {
 
@@ -216,20 +215,6 @@ void scan_block_rows(const uint8_t* data, const gguf::TypeTraits& tt, const Scal
         }
         p.all_zero &= zero;
     }
-}
-
-// Maps the pages of a run in one call: a fresh mapping otherwise takes a page fault every few pages, which
-// costs as much as reading them. Best effort: kernels before 5.14 lack it and fault as usual.
-void prefault(const uint8_t* p, uint64_t n) {
-#ifdef MADV_POPULATE_READ
-    static const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
-    const uintptr_t begin = reinterpret_cast<uintptr_t>(p) & ~(page - 1);
-    const uintptr_t end = reinterpret_cast<uintptr_t>(p) + n;
-    ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_READ);
-#else
-    (void)p;
-    (void)n;
-#endif
 }
 
 void scan_item(const gguf::File& file, const Item& it, Partial& p) {

@@ -43,6 +43,20 @@ TEST(KldBounds, BracketTheExactKlForEveryK) {
             const auto b = runtime::kld_bounds(row, log_probs(test), scratch);
             EXPECT_LE(b.lower, exact + 1e-9) << "trial " << trial << " k " << k;
             EXPECT_GE(b.upper, exact - 1e-9) << "trial " << trial << " k " << k;
+            // the documented width: U - L <= r * log(p_K * q_T / (r * q_min)), q over the tail tokens
+            if (row.rest > 0) {
+                const auto lq = log_probs(test);
+                std::vector<bool> stored(lq.size(), false);
+                for (int32_t id : row.ids) stored[static_cast<size_t>(id)] = true;
+                double q_tail = 0, q_min = 1;
+                for (size_t i = 0; i < lq.size(); ++i) {
+                    if (stored[i]) continue;
+                    q_tail += std::exp(lq[i]);
+                    q_min = std::min(q_min, std::exp(lq[i]));
+                }
+                const double width = row.rest * std::log(std::exp(row.logp.back()) * q_tail / (row.rest * q_min));
+                EXPECT_LE(b.upper - b.lower, width + 1e-9) << "trial " << trial << " k " << k;
+            }
         }
     }
 }
