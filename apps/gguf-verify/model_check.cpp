@@ -13,6 +13,8 @@ CheckResult structure_check(const gguf::File& file) {
     uint64_t data_bytes = 0;
     for (const auto& t : file.tensors()) {
         data_bytes += t.n_bytes();
+        // the reader accepts a zero dimension (ggml can describe one); no model has such a weight
+        if (t.n_elements() == 0) r.problems.push_back(t.name + ": no elements (shape " + t.shape_string() + ")");
         // Q8_1 and Q8_K are the formats activations are converted to, never a stored weight's
         if (t.type == gguf::GgmlType::Q8_1 || t.type == gguf::GgmlType::Q8_K) {
             r.problems.push_back(t.name + ": " + std::string(gguf::type_name(t.type)) +

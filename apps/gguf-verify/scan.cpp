@@ -337,7 +337,7 @@ CheckResult scan_check(const gguf::File& file, const ScanOptions& options) {
                                  format_double(options.max_abs) + ", --max-abs)");
         }
         // Matrices only: a zero or constant vector can be a real bias or an untrained norm.
-        const bool matrix = t.dims.size() >= 2 && t.n_rows() > 1;
+        const bool matrix = t.dims.size() >= 2 && t.n_elements() > 0 && t.n_rows() > 1;  // n_rows divides by dims[0]
         if (matrix && f.all_zero) {
             r.problems.push_back(t.name + ": all zero");
         } else if (matrix && f.constant && !f.non_finite) {

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "fixtures.h"
+#include "gguf_builder.h"
 #include "gguf/file.h"
 #include "quant/recipe.h"
 #include "run_command.h"
@@ -219,6 +220,18 @@ TEST_F(VerifyCli, HostileFilesGiveOneClearError) {
             << r.err;
         EXPECT_EQ(r.err.find("PASS"), std::string::npos) << r.err;
     }
+    // valid to the reader, but tensors with a zero dimension: named by the structure check, and no check
+    // divides by the missing rows
+    testing_support::GgufBuilder b;
+    b.header(2, 2).kv_str("general.architecture", "llama").kv_u32("general.file_type", 15);
+    b.tensor("blk.0.attn_q.weight", {256, 0}, 12, 0).tensor("blk.0.ffn_up.weight", {0, 4}, 0, 0).pad().zeros(64);
+    std::ofstream(path("zero-dim.gguf"), std::ios::binary)
+        .write(reinterpret_cast<const char*>(b.bytes.data()), static_cast<std::streamsize>(b.bytes.size()));
+    const auto z = run_app("gguf-verify", q(path("zero-dim.gguf")));
+    EXPECT_EQ(z.status, 1) << z.err;
+    EXPECT_NE(z.err.find("blk.0.attn_q.weight: no elements (shape [256, 0])"), std::string::npos) << z.err;
+    EXPECT_NE(z.err.find("PASS  scan"), std::string::npos) << z.err;
+
     // a damaged manifest or baseline fails its check with the reason, the others still run
     std::ofstream(path("bad.manifest")) << "# gguf-verify manifest 1\nmetadata xyz\n";
     auto r = run_app("gguf-verify", q(path("q8_0.gguf")) + " --manifest " + q(path("bad.manifest")));
