@@ -83,6 +83,10 @@ TEST_F(VerifyCli, SoundFilePassesTheDefaultChecks) {
     }
     EXPECT_NE(r.out.find("\"result\": \"passed\""), std::string::npos);
     EXPECT_NE(r.err.find("PASS  recipe      Q4_K_M: 44 of 44"), std::string::npos) << r.err;
+    const auto skipped = run_app("gguf-verify", q(path("q4_k_m.gguf")) + " --skip scan,model");
+    EXPECT_EQ(skipped.status, 0) << skipped.err;
+    EXPECT_NE(skipped.err.find("skip  scan        not asked for"), std::string::npos) << skipped.err;
+    EXPECT_NE(skipped.err.find("PASS  recipe"), std::string::npos) << skipped.err;
 }
 
 TEST_F(VerifyCli, FlippedByteFailsTheManifest) {
@@ -151,13 +155,18 @@ TEST_F(VerifyCli, TensorRequantizedToQ2KFailsTheRecipe) {
     EXPECT_NE(r.err.find("blk.2.ffn_up.weight: q2_K, Q4_K_M gives q4_K"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("43 of 44"), std::string::npos) << r.err;
     EXPECT_NE(r.out.find("\"differ\": 1"), std::string::npos) << r.out;
+    // --recipe names the recipe: Q4_K_L would have given the embedding and output q8_0
+    const auto l = run_app("gguf-verify", q(path("q4_k_m.gguf")) + " --checks recipe --recipe Q4_K_L");
+    EXPECT_EQ(l.status, 1);
+    EXPECT_NE(l.err.find("token_embd.weight: q4_K, Q4_K_L gives q8_0"), std::string::npos) << l.err;
 }
 
 TEST_F(VerifyCli, Q2KFailsAKldThresholdThatQ80Passes) {
     const fs::path base = path("base.bin");
     auto r = run_app("gguf-verify", "baseline " + q(fixture("gguf/tiny-dense-bf16.gguf")) + " -f " +
-                                        q(fixture("text/dev_eval.txt")) + " -o " + q(base) + " -c 256 --chunks 2 -t 1");
+                                        q(fixture("text/dev_eval.txt")) + " -o " + q(base) + " -c 256 --chunks 2 -t 1 --json");
     ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("\"positions\": 254"), std::string::npos) << r.out;  // 2 chunks x 127 scored
     const std::string gate = " --checks quality --max-kld 0.05 --max-kld-p99 0.5 --min-same-top 90 --max-ppl-ratio 1.05 -t 1";
     r = run_app("gguf-verify", q(path("q8_0.gguf")) + " --baseline " + q(base) + gate);
     EXPECT_EQ(r.status, 0) << r.err;
