@@ -1,4 +1,4 @@
-#include "options.h"
+#include "appcommon/model_options.h"
 
 #include <cstdio>
 #include <iostream>
@@ -10,7 +10,7 @@
 #include "runtime/kv_cache.h"
 #include "runtime/placement.h"
 
-namespace gguf_run {
+namespace appcommon {
 
 void CommonOptions::add_to(po::options_description& desc, int default_ctx) {
     ctx_size = default_ctx;
@@ -160,25 +160,28 @@ std::string model_description(const runtime::Model& model) {
     return buf;
 }
 
-Loaded load(const CommonOptions& o, const po::parsed_options& parsed, bool with_tokenizer) {
-    if (o.model.empty()) throw appcommon::UsageError{"no model given (-m MODEL.gguf)"};
+runtime::ContextParams context_params(const CommonOptions& o) {
     if (o.threads < 0) throw appcommon::UsageError{"-t must be >= 0"};
     if (o.batch_size < 1) throw appcommon::UsageError{"-b must be >= 1"};
-    runtime::ModelOptions mo;
-    mo.placement = placement_options(o, parsed);
-    mo.prefault = o.prefault;
-    mo.mlock = o.mlock;
     runtime::ContextParams cp;
     cp.n_ctx = o.ctx_size;
     cp.n_batch = o.batch_size;
     cp.n_threads = o.threads;
     cp.type_k = runtime::parse_kv_type(o.cache_type_k, "-ctk");
     cp.type_v = runtime::parse_kv_type(o.cache_type_v, "-ctv");
+    return cp;
+}
 
+runtime::ModelOptions model_options(const CommonOptions& o, const po::parsed_options& parsed) {
+    runtime::ModelOptions mo;
+    mo.placement = placement_options(o, parsed);
+    mo.prefault = o.prefault;
+    mo.mlock = o.mlock;
     if (o.fit != "on" && o.fit != "off") throw appcommon::UsageError{"--fit expects on or off, got '" + o.fit + "'"};
     if (o.fit_target_mib < 0) throw appcommon::UsageError{"--fit-target must be >= 0 MiB"};
     if (!o.vram_budget.empty() && o.fit != "on") throw appcommon::UsageError{"--vram-budget plans for --fit: add --fit"};
     if (o.fit == "on") {
+        const runtime::ContextParams cp = context_params(o);
         runtime::FitOptions f;
         f.budget = o.vram_budget.empty() ? 0 : parse_size(o.vram_budget, "--vram-budget");
         f.margin = static_cast<uint64_t>(o.fit_target_mib) << 20;
@@ -188,6 +191,13 @@ Loaded load(const CommonOptions& o, const po::parsed_options& parsed, bool with_
         f.type_v = cp.type_v;
         mo.fit = f;
     }
+    return mo;
+}
+
+Loaded load(const CommonOptions& o, const po::parsed_options& parsed, bool with_tokenizer) {
+    if (o.model.empty()) throw appcommon::UsageError{"no model given (-m MODEL.gguf)"};
+    const runtime::ContextParams cp = context_params(o);
+    const runtime::ModelOptions mo = model_options(o, parsed);
 
     Loaded l;
     l.model = runtime::Model::load(o.model, mo);
@@ -206,4 +216,4 @@ Loaded load(const CommonOptions& o, const po::parsed_options& parsed, bool with_
     return l;
 }
 
-}  // namespace gguf_run
+}  // namespace appcommon
