@@ -6,7 +6,7 @@
 #include <cstring>
 #include <string>
 
-#include "format.h"
+#include "format_ops.h"
 #include "formats.h"
 
 namespace quant {

@@ -1,7 +1,7 @@
 // The FormatOps each format file defines; registry.cpp lists them.
 #pragma once
 
-#include "format.h"
+#include "format_ops.h"
 
 namespace quant {
 
