@@ -7,7 +7,6 @@
 #include <string>
 
 #include "format_ops.h"
-#include "formats.h"
 
 namespace quant {
 
