@@ -103,14 +103,6 @@ bool is_weight_storage_type(GgmlType type) {
     }
 }
 
-bool ModelFacts::is_70b_class() const {
-    // llama.cpp's model-size classes that rules key on: 80-layer Llama-2/3 70B (with GQA; the
-    // MHA 65B is not one), and the 80-layer members of families derived from them.
-    if (n_layer != 80) return false;
-    if (arch == "llama") return n_head != n_head_kv;
-    return arch == "deci" || arch == "qwen2";
-}
-
 ModelFacts ModelFacts::from_metadata(const gguf::Metadata& md) {
     ModelFacts f;
     if (const gguf::Value* a = md.find("general.architecture"); a && a->type() == gguf::ValueType::String) {
