@@ -6,6 +6,7 @@
 
 #include "convert/error.h"
 #include "convert/rope.h"
+#include "gguf/text.h"
 
 namespace convert {
 
@@ -118,11 +119,6 @@ gguf::GgmlType choose_type(const PlannedTensor& t, OutType outtype) {
     return type;
 }
 
-std::string shape_string(const std::vector<int64_t>& s) {
-    std::string out = "[";
-    for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-    return out + "]";
-}
 
 }  // namespace
 
@@ -213,8 +209,8 @@ TensorPlan plan_tensors(const Architecture& arch, const Checkpoint& checkpoint, 
                 const SafeTensor* first = out.parts.front();
                 for (const SafeTensor* e : out.parts)
                     if (e->shape != first->shape || e->shape.size() != 2)
-                        throw Error(*e->file + ": expert tensor '" + e->name + "' has shape " + shape_string(e->shape) +
-                                    ", expected a 2-D shape like '" + first->name + "' " + shape_string(first->shape));
+                        throw Error(*e->file + ": expert tensor '" + e->name + "' has shape " + gguf::shape_text(e->shape) +
+                                    ", expected a 2-D shape like '" + first->name + "' " + gguf::shape_text(first->shape));
                 out.shape = {n_experts};
                 out.shape.insert(out.shape.end(), first->shape.begin(), first->shape.end());
                 out.type = choose_type(out, outtype);
