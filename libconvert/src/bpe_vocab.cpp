@@ -69,7 +69,7 @@ std::string bpe_pre_tokenizer_name(const json::Value& tok, const std::string& so
                          "split regexes)");
 }
 
-Vocab load_bpe_vocab(const std::string& dir, const Hparams& hparams) {
+Vocab load_bpe_vocab(const std::string& dir, const HfConfig& hparams) {
     const std::string path = (fs::path(dir) / "tokenizer.json").string();
     if (!fs::is_regular_file(path))
         throw Error(dir + ": no tokenizer.json or tokenizer.model (a tokenizer is needed to write a usable GGUF)");

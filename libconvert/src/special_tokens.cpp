@@ -87,7 +87,7 @@ private:
 
 }  // namespace
 
-SpecialTokens load_special_tokens(const std::string& dir_arg, const json::Value* tokenizer_json, const Hparams& hparams,
+SpecialTokens load_special_tokens(const std::string& dir_arg, const json::Value* tokenizer_json, const HfConfig& hparams,
                                   std::optional<size_t> n_vocab, Vocab& vocab) {
     const fs::path dir(dir_arg);
     SpecialTokens st;

@@ -158,7 +158,7 @@ OutType resolve_auto_outtype(const Checkpoint& checkpoint) {
 }
 
 TensorPlan plan_tensors(const Architecture& arch, const Checkpoint& checkpoint, OutType outtype) {
-    const Hparams& h = checkpoint.hparams();
+    const HfConfig& h = checkpoint.hparams();
     TensorPlan plan;
     const int64_t n_layers = h.require_int({"num_hidden_layers", "n_layers", "n_layer", "num_layers"});
     const int64_t n_head = h.require_int({"num_attention_heads", "n_heads", "n_head"});

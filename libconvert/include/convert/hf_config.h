@@ -1,5 +1,6 @@
-// A checkpoint's config.json with the lookups conversion needs: first-of-several keys (HF models
-// spell the same setting differently), typed access, and errors that name the file and key.
+// A checkpoint's config.json (Hugging Face key names; the GGUF keys are gguf::ArchKeys' and
+// runtime::HParams'): first-of-several keys (HF models spell the same setting differently), typed
+// access, and errors that name the file and key.
 #pragma once
 
 #include <cstdint>
@@ -12,11 +13,11 @@
 
 namespace convert {
 
-class Hparams {
+class HfConfig {
 public:
     // `source` names the file in messages. A nested "text_config" (multimodal wrappers) is
     // consulted before the top level, as llama.cpp lifts it to the root.
-    Hparams(json::Value config, std::string source);
+    HfConfig(json::Value config, std::string source);
 
     const std::string& source() const { return source_; }
     const json::Value& root() const { return root_; }
