@@ -58,15 +58,6 @@ std::optional<double> HfConfig::find_number(std::initializer_list<std::string_vi
     return v->as_double();
 }
 
-std::optional<bool> HfConfig::find_bool(std::initializer_list<std::string_view> keys) const {
-    const json::Value* v = find(keys);
-    if (!v) return std::nullopt;
-    if (!v->is_bool())
-        throw Error(source_ + ": key \"" + present_key(keys) + "\" is " +
-                    std::string(json::type_name(v->type())) + ", expected a boolean");
-    return v->as_bool();
-}
-
 int64_t HfConfig::require_int(std::initializer_list<std::string_view> keys) const {
     std::optional<int64_t> v = find_int(keys);
     if (!v) throw Error(source_ + ": missing key " + key_list(keys));

@@ -80,13 +80,6 @@ private:
 
 }  // namespace
 
-const char* arch_label(Arch arch) {
-    for (const auto& e : kArchs) {
-        if (e.arch == arch) return e.name;
-    }
-    return "?";
-}
-
 HParams HParams::from_metadata(const gguf::Metadata& meta) {
     HParams hp;
     const gguf::Value* arch_value = meta.find("general.architecture");

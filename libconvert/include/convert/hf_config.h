@@ -20,7 +20,6 @@ public:
     HfConfig(json::Value config, std::string source);
 
     const std::string& source() const { return source_; }
-    const json::Value& root() const { return root_; }
 
     // The value of the first of `keys` that is present; nullptr when none is, or when the first
     // present one is null (HF writes "pad_token_id": null for "not set").
@@ -29,7 +28,6 @@ public:
     // Typed lookups: absent gives nullopt; present with the wrong type throws naming the key.
     std::optional<int64_t> find_int(std::initializer_list<std::string_view> keys) const;
     std::optional<double> find_number(std::initializer_list<std::string_view> keys) const;
-    std::optional<bool> find_bool(std::initializer_list<std::string_view> keys) const;
     // Required: absent throws "SOURCE: missing key "K"".
     int64_t require_int(std::initializer_list<std::string_view> keys) const;
 
