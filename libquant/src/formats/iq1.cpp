@@ -13,7 +13,7 @@
 #include <limits>
 #include <numeric>
 
-#include "formats.h"
+#include "format_ops.h"
 #include "iq_dot.h"
 #include "grid_runs.h"
 #include "iq_blocks.h"

@@ -6,8 +6,7 @@
 #include <cstring>
 #include <string>
 
-#include "format.h"
-#include "formats.h"
+#include "format_ops.h"
 
 namespace quant {
 

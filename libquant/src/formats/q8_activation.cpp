@@ -6,7 +6,7 @@
 #include <cstring>
 
 #include "block_common.h"
-#include "formats.h"
+#include "format_ops.h"
 
 namespace quant {
 namespace {

@@ -10,7 +10,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "formats.h"
+#include "format_ops.h"
 #include "iq_blocks.h"
 #include "iq_dot.h"
 #include "quant/float16.h"

@@ -8,7 +8,7 @@
 
 #include "block_common.h"
 #include "dot_kernels.h"
-#include "formats.h"
+#include "format_ops.h"
 #include "quant/float16.h"
 
 namespace quant {

@@ -122,18 +122,92 @@ size_t QuantPlan::n_fallbacks() const {
                                              [](const TensorPlan& t) { return t.to.fallback_from.has_value(); }));
 }
 
-QuantPlan make_plan(const gguf::File& input, const PlanInputs& inputs) {
-    if (!inputs.recipe) throw Error("no recipe given");
-    const std::string& path = input.path();
-    const gguf::Metadata& in_md = input.metadata();
-    if (const gguf::Value* n = in_md.find("split.count"); n && n->is_integer() && n->as_u64() > 1) {
-        throw Error(path + ": input is shard 1 of " + std::to_string(n->as_u64()) +
+namespace {
+
+void refuse_split_input(const gguf::File& input) {
+    if (const gguf::Value* n = input.metadata().find("split.count"); n && n->is_integer() && n->as_u64() > 1) {
+        throw Error(input.path() + ": input is shard 1 of " + std::to_string(n->as_u64()) +
                     "; merge the shards first (only single-file models are quantized)");
     }
+}
+
+// What make_plan reports once for all tensors rather than per tensor.
+struct PlanNotes {
+    size_t imatrix_used = 0;
+    std::vector<std::string> no_entry;      // quantized without an imatrix entry
+    std::vector<std::string> need_imatrix;  // (dry run) a type that cannot be written without one
+};
+
+TensorPlan tensor_plan(const gguf::TensorInfo& t, const TypeChoice& choice, std::vector<std::string>& warnings) {
+    TensorPlan p;
+    p.name = t.name;
+    p.dims = t.dims;
+    p.from = t.type;
+    p.to = choice;
+    p.from_bytes = t.n_bytes();
+    p.to_bytes = t.dims.empty() ? p.from_bytes : gguf::row_size(p.to.type, t.dims[0]) * t.n_rows();
+    if (p.to.fallback_from) {
+        warnings.push_back(t.name + ": rows of " + std::to_string(t.dims[0]) + " do not fit " +
+                           type_str(*p.to.fallback_from) + " blocks; using " + type_str(p.to.type));
+    }
+    return p;
+}
+
+// The imatrix entry for a tensor being quantized: used when its size fits; a wrong size on a tensor
+// that should have an entry means an imatrix of another model, which is an error.
+ImatrixUse match_imatrix(const Imatrix& im, const gguf::TensorInfo& t, PlanNotes& notes,
+                         std::vector<std::string>& warnings) {
+    const ImatrixEntry* e = im.find(t.name);
+    const uint64_t want = static_cast<uint64_t>(t.dims[0]) * static_cast<uint64_t>(matrices_of(t.dims));
+    if (e && e->values.size() == want) {
+        ++notes.imatrix_used;
+        return ImatrixUse::Used;
+    }
+    if (e && !imatrix_never_has(t.name)) {
+        throw Error(im.path() + ": imatrix entry '" + t.name + "' has " + std::to_string(e->values.size()) +
+                    " values but the tensor needs " + std::to_string(want) +
+                    " (row length x experts); is the imatrix for another model?");
+    }
+    if (e) {
+        warnings.push_back(t.name + ": ignoring imatrix entry of the wrong size");
+    } else if (!imatrix_never_has(t.name)) {
+        notes.no_entry.push_back(t.name);
+    }
+    return ImatrixUse::Missing;
+}
+
+// The plan-wide warnings, and the check that the imatrix belongs to this model at all.
+void summarize(const PlanNotes& notes, const gguf::File& input, const Imatrix* im, std::vector<std::string>& warnings) {
+    if (!notes.no_entry.empty()) {
+        warnings.push_back(count_of(notes.no_entry, "tensor", "tensors") +
+                           " without an imatrix entry: quantized without importance weights");
+    }
+    if (!notes.need_imatrix.empty()) {
+        warnings.push_back(count_of(notes.need_imatrix, "tensor", "tensors") +
+                           " whose type needs importance data: writing this plan needs --imatrix");
+    }
+    if (!im) return;
+    if (notes.imatrix_used == 0) {
+        throw Error(im->path() + ": no imatrix entry matches a tensor being quantized; is it for another model?");
+    }
+    std::vector<std::string> foreign;
+    for (const auto& [name, entry] : im->entries()) {
+        if (!input.find_tensor(name)) foreign.push_back(name);
+    }
+    if (!foreign.empty()) {
+        warnings.push_back(count_of(foreign, "imatrix entry", "imatrix entries") + " naming no tensor of this model");
+    }
+}
+
+}  // namespace
+
+QuantPlan make_plan(const gguf::File& input, const PlanInputs& inputs) {
+    if (!inputs.recipe) throw Error("no recipe given");
+    refuse_split_input(input);
 
     QuantPlan plan;
     plan.recipe = inputs.recipe;
-    plan.model = ModelFacts::from_metadata(in_md);
+    plan.model = ModelFacts::from_metadata(input.metadata());
     RecipeOptions options = inputs.options;
     options.have_imatrix = inputs.imatrix != nullptr;
 
@@ -141,78 +215,29 @@ QuantPlan make_plan(const gguf::File& input, const PlanInputs& inputs) {
     for (size_t i : quantization_order(input.tensors())) ordered.push_back(input.tensors()[i]);
     const std::vector<TypeChoice> choices = choose_types(*inputs.recipe, plan.model, options, ordered);
 
-    size_t imatrix_used = 0;
-    std::vector<std::string> no_entry, need_imatrix;  // reported once each, not per tensor
+    PlanNotes notes;
     for (size_t i = 0; i < ordered.size(); ++i) {
         const gguf::TensorInfo& t = ordered[i];
-        TensorPlan p;
-        p.name = t.name;
-        p.dims = t.dims;
-        p.from = t.type;
-        p.to = choices[i];
-        p.from_bytes = t.n_bytes();
-        p.to_bytes = t.dims.empty() ? p.from_bytes : gguf::row_size(p.to.type, t.dims[0]) * t.n_rows();
-        if (p.to.fallback_from) {
-            plan.warnings.push_back(t.name + ": rows of " + std::to_string(t.dims[0]) + " do not fit " +
-                                    type_str(*p.to.fallback_from) + " blocks; using " + type_str(p.to.type));
-        }
+        TensorPlan p = tensor_plan(t, choices[i], plan.warnings);
         if (p.converts()) {
             if (!is_float_source(t.type)) {
-                throw Error(path + ": tensor '" + t.name + "' is " + type_str(t.type) +
+                throw Error(input.path() + ": tensor '" + t.name + "' is " + type_str(t.type) +
                             "; only f32, f16 and bf16 tensors are quantized (requantizing loses accuracy)");
             }
-            if (const Imatrix* im = inputs.imatrix) {
-                const ImatrixEntry* e = im->find(t.name);
-                const uint64_t want = static_cast<uint64_t>(t.dims[0]) * static_cast<uint64_t>(matrices_of(t.dims));
-                if (e && e->values.size() == want) {
-                    p.imatrix = ImatrixUse::Used;
-                    ++imatrix_used;
-                } else if (e && !imatrix_never_has(t.name)) {
-                    throw Error(im->path() + ": imatrix entry '" + t.name + "' has " +
-                                std::to_string(e->values.size()) + " values but the tensor needs " +
-                                std::to_string(want) + " (row length x experts); is the imatrix for another model?");
-                } else {
-                    p.imatrix = ImatrixUse::Missing;
-                    if (e) {
-                        plan.warnings.push_back(t.name + ": ignoring imatrix entry of the wrong size");
-                    } else if (!imatrix_never_has(t.name)) {
-                        no_entry.push_back(t.name);
-                    }
-                }
-            }
+            if (inputs.imatrix) p.imatrix = match_imatrix(*inputs.imatrix, t, notes, plan.warnings);
             if (p.to.requires_imatrix && p.imatrix != ImatrixUse::Used) {
-                const std::string msg = "tensor '" + t.name + "' as " + type_str(p.to.type) +
-                                        " needs importance data; pass --imatrix with an entry for it";
-                if (!inputs.dry_run) throw Error(msg);
-                need_imatrix.push_back(t.name);
+                if (!inputs.dry_run) {
+                    throw Error("tensor '" + t.name + "' as " + type_str(p.to.type) +
+                                " needs importance data; pass --imatrix with an entry for it");
+                }
+                notes.need_imatrix.push_back(t.name);
             }
         }
         plan.tensors.push_back(std::move(p));
     }
+    summarize(notes, input, inputs.imatrix, plan.warnings);
 
-    if (!no_entry.empty()) {
-        plan.warnings.push_back(count_of(no_entry, "tensor", "tensors") +
-                                " without an imatrix entry: quantized without importance weights");
-    }
-    if (!need_imatrix.empty()) {
-        plan.warnings.push_back(count_of(need_imatrix, "tensor", "tensors") +
-                                " whose type needs importance data: writing this plan needs --imatrix");
-    }
-    if (const Imatrix* im = inputs.imatrix) {
-        if (imatrix_used == 0) {
-            throw Error(im->path() + ": no imatrix entry matches a tensor being quantized; is it for another model?");
-        }
-        std::vector<std::string> foreign;
-        for (const auto& [name, entry] : im->entries()) {
-            if (!input.find_tensor(name)) foreign.push_back(name);
-        }
-        if (!foreign.empty()) {
-            plan.warnings.push_back(count_of(foreign, "imatrix entry", "imatrix entries") +
-                                    " naming no tensor of this model");
-        }
-    }
-
-    plan.metadata = output_metadata(in_md, *inputs.recipe, inputs.imatrix);
+    plan.metadata = output_metadata(input.metadata(), *inputs.recipe, inputs.imatrix);
     gguf::Writer sizer("(plan)");
     try {
         declare(sizer, plan);

@@ -1,7 +1,7 @@
 // IQ2_XXS, IQ2_XS and IQ2_S: groups of 8 magnitudes on an E8-like grid (256, 512 and 1024 points with
 // coordinates 0x08, 0x19, 0x2b), signs per 8 (7 stored bits and even parity for XXS/XS), 4-bit block
 // scales under an fp16 super-scale. ggml quantizes IQ2_XXS and IQ2_XS only with an importance matrix.
-#include "formats.h"
+#include "format_ops.h"
 #include "grid_quantizer.h"
 #include "iq_blocks.h"
 #include "iq_dot.h"

@@ -2,7 +2,7 @@
 #include <cstring>
 
 #include "dot_kernels.h"
-#include "formats.h"
+#include "format_ops.h"
 #include "quant/float16.h"
 
 namespace quant {

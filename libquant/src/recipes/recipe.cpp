@@ -1,7 +1,9 @@
-// The recipe table, and the model facts the mixture rules read from GGUF metadata.
+// The recipe table, and the model facts the mixture rules read from GGUF metadata (through
+// gguf::ArchKeys, the reader the runtime uses too).
 #include <algorithm>
 #include <cctype>
 
+#include "gguf/arch_keys.h"
 #include "gguf/error.h"
 #include "quant/recipe.h"
 
@@ -61,20 +63,13 @@ bool iequals(std::string_view a, std::string_view b) {
            });
 }
 
-// A count that may be stored as one integer or as one integer per layer (then layer 0 counts,
-// as in llama.cpp's n_head()). Absent keys read as 0.
-uint32_t read_count(const gguf::Metadata& md, const std::string& key) {
-    const gguf::Value* v = md.find(key);
-    if (!v) return 0;
+// A count read as llama.cpp's n_head() reads it: layer 0's when stored per layer. Absent keys read as 0.
+uint32_t read_count(const gguf::ArchKeys& keys, std::string_view suffix) {
     try {
-        if (v->type() == gguf::ValueType::Array) {
-            const auto items = md.get_int_array(key);
-            if (items.empty()) return 0;
-            return static_cast<uint32_t>(std::clamp<int64_t>(items.front(), 0, UINT32_MAX));
-        }
-        return static_cast<uint32_t>(std::min<uint64_t>(v->as_u64(), UINT32_MAX));
+        const std::vector<uint64_t> v = keys.counts(suffix);
+        return v.empty() ? 0 : static_cast<uint32_t>(std::min<uint64_t>(v.front(), UINT32_MAX));
     } catch (const gguf::Error& e) {
-        throw Error("metadata " + key + ": " + e.what());
+        throw Error(e.what());
     }
 }
 
@@ -103,24 +98,14 @@ bool is_weight_storage_type(GgmlType type) {
     }
 }
 
-bool ModelFacts::is_70b_class() const {
-    // llama.cpp's model-size classes that rules key on: 80-layer Llama-2/3 70B (with GQA; the
-    // MHA 65B is not one), and the 80-layer members of families derived from them.
-    if (n_layer != 80) return false;
-    if (arch == "llama") return n_head != n_head_kv;
-    return arch == "deci" || arch == "qwen2";
-}
-
 ModelFacts ModelFacts::from_metadata(const gguf::Metadata& md) {
+    const gguf::ArchKeys keys(md);
     ModelFacts f;
-    if (const gguf::Value* a = md.find("general.architecture"); a && a->type() == gguf::ValueType::String) {
-        f.arch = a->as_string();
-    }
-    const std::string p = f.arch + ".";
-    f.n_layer = read_count(md, p + "block_count");
-    f.n_head = read_count(md, p + "attention.head_count");
-    f.n_head_kv = md.contains(p + "attention.head_count_kv") ? read_count(md, p + "attention.head_count_kv") : f.n_head;
-    f.n_expert = read_count(md, p + "expert_count");
+    f.arch = keys.arch();
+    f.n_layer = read_count(keys, "block_count");
+    f.n_head = read_count(keys, "attention.head_count");
+    f.n_head_kv = keys.find("attention.head_count_kv") ? read_count(keys, "attention.head_count_kv") : f.n_head;
+    f.n_expert = read_count(keys, "expert_count");
     return f;
 }
 

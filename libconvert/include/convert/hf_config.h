@@ -1,5 +1,6 @@
-// A checkpoint's config.json with the lookups conversion needs: first-of-several keys (HF models
-// spell the same setting differently), typed access, and errors that name the file and key.
+// A checkpoint's config.json (Hugging Face key names; the GGUF keys are gguf::ArchKeys' and
+// runtime::HParams'): first-of-several keys (HF models spell the same setting differently), typed
+// access, and errors that name the file and key.
 #pragma once
 
 #include <cstdint>
@@ -12,14 +13,13 @@
 
 namespace convert {
 
-class Hparams {
+class HfConfig {
 public:
     // `source` names the file in messages. A nested "text_config" (multimodal wrappers) is
     // consulted before the top level, as llama.cpp lifts it to the root.
-    Hparams(json::Value config, std::string source);
+    HfConfig(json::Value config, std::string source);
 
     const std::string& source() const { return source_; }
-    const json::Value& root() const { return root_; }
 
     // The value of the first of `keys` that is present; nullptr when none is, or when the first
     // present one is null (HF writes "pad_token_id": null for "not set").
@@ -28,7 +28,6 @@ public:
     // Typed lookups: absent gives nullopt; present with the wrong type throws naming the key.
     std::optional<int64_t> find_int(std::initializer_list<std::string_view> keys) const;
     std::optional<double> find_number(std::initializer_list<std::string_view> keys) const;
-    std::optional<bool> find_bool(std::initializer_list<std::string_view> keys) const;
     // Required: absent throws "SOURCE: missing key "K"".
     int64_t require_int(std::initializer_list<std::string_view> keys) const;
 

@@ -11,7 +11,7 @@
 #include <cmath>
 #include <numeric>
 
-#include "formats.h"
+#include "format_ops.h"
 #include "iq_blocks.h"
 #include "iq_dot.h"
 #include "quant/float16.h"

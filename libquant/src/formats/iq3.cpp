@@ -1,7 +1,7 @@
 // IQ3_XXS and IQ3_S: groups of 4 magnitudes on a grid of 256 (coordinates 4, 12, ..., 52, 62) or 512
 // points (odd 1..15), signs per 8 (7 stored bits and even parity for XXS), 4-bit block scales per 32
 // under an fp16 super-scale.
-#include "formats.h"
+#include "format_ops.h"
 #include "grid_quantizer.h"
 #include "iq_blocks.h"
 #include "iq_dot.h"

@@ -183,7 +183,7 @@ private:
 T Mixture::output_head(const gguf::TensorInfo& t, T base) const {
     if (opt_.output_tensor_type) return *opt_.output_tensor_type;
     if (ft_ == F::MOSTLY_MXFP4_MOE) return T::Q8_0;
-    if (m_.arch == "falcon" || t.dims[0] % block_size(base) != 0) return T::Q8_0;
+    if (m_.falcon_rules() || t.dims[0] % block_size(base) != 0) return T::Q8_0;
     if (one_of(ft_, {F::MOSTLY_IQ2_XXS, F::MOSTLY_IQ2_XS, F::MOSTLY_IQ3_XXS, F::MOSTLY_IQ1_S, F::MOSTLY_IQ2_S,
                      F::MOSTLY_IQ2_M, F::MOSTLY_IQ1_M})) {
         return T::Q5_K;
@@ -239,7 +239,7 @@ T Mixture::value(T type) {
 T Mixture::ffn_down(const gguf::TensorInfo& t, T type) {
     const int i = ffn_layer(t, i_ffn_down_);
     const int n = static_cast<int>(m_.n_layer);
-    const bool falcon = m_.arch == "falcon";
+    const bool falcon = m_.falcon_rules();
     switch (ft_) {
         case F::MOSTLY_Q2_K: type = T::Q3_K; break;
         case F::MOSTLY_Q2_K_S: if (i < n / 8) type = T::Q4_K; break;
@@ -270,7 +270,7 @@ T Mixture::ffn_down(const gguf::TensorInfo& t, T type) {
 }
 
 T Mixture::attn_output(T type) const {
-    if (m_.arch == "falcon") return ft_ == F::MOSTLY_Q3_K_L ? T::Q4_K : type;
+    if (m_.falcon_rules()) return ft_ == F::MOSTLY_Q3_K_L ? T::Q4_K : type;
     if (m_.n_expert == 8) {
         return one_of(ft_, {F::MOSTLY_Q2_K, F::MOSTLY_IQ3_XS, F::MOSTLY_IQ3_XXS, F::MOSTLY_Q3_K_S, F::MOSTLY_Q3_K_M,
                             F::MOSTLY_IQ4_NL, F::MOSTLY_Q4_K_S, F::MOSTLY_Q4_K_M, F::MOSTLY_IQ3_S, F::MOSTLY_IQ3_M,
@@ -291,9 +291,8 @@ T Mixture::attn_output(T type) const {
 T Mixture::choose(const gguf::TensorInfo& t, Role role, T base) {
     if (role == Role::Output || (tied_embeddings_ && role == Role::TokenEmbedding)) return output_head(t, base);
     if (ft_ == F::MOSTLY_MXFP4_MOE) {
-        // Stacked 3-D tensors are the experts. bailingmoe3 also has 3-D attention tensors, which
-        // must not be mistaken for them.
-        const bool experts = n_matrices(t) > 1 && (m_.arch != "bailingmoe3" || is_ffn(role));
+        // Stacked 3-D tensors are the experts, except where the architecture stacks attention too.
+        const bool experts = n_matrices(t) > 1 && (!m_.stacks_attention() || is_ffn(role));
         return experts ? T::MXFP4 : T::Q8_0;
     }
     if (role == Role::TokenEmbedding) {
