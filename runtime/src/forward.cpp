@@ -2,6 +2,25 @@
 
 namespace runtime {
 
+int64_t buffer_width(const HParams& hp, Buf id, int64_t n_vocab) {
+    const int64_t n_ff = hp.is_moe() ? 0 : hp.n_ff;
+    switch (id) {
+        case Buf::X:
+        case Buf::XN:
+        case Buf::Proj: return hp.n_embd;
+        case Buf::Q: return hp.n_embd_q();
+        case Buf::K: return hp.n_embd_k();
+        case Buf::V: return hp.n_embd_v();
+        case Buf::Attn: return hp.n_embd_attn_out();
+        case Buf::Gate:
+        case Buf::Up: return n_ff;
+        case Buf::RouterLogits: return hp.n_expert;
+        case Buf::Logits: return n_vocab;
+        case Buf::Count: break;
+    }
+    return 0;
+}
+
 Tensor Transfers::move(Executor& from, const Tensor& src, Executor& to, Buf id) {
     if (from.device() == to.device()) return src;
     Tensor dst = to.buffer(id, static_cast<int>(src.rows));

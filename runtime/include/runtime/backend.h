@@ -61,6 +61,8 @@ struct RouterParams {
 
 // The executors' scratch rows, each with room for n_batch rows of its width.
 enum class Buf { X, XN, Q, K, V, Attn, Proj, Gate, Up, RouterLogits, Logits, Count };
+// The width of a buffer's rows for a model (Logits: the vocabulary).
+int64_t buffer_width(const HParams& hp, Buf id, int64_t n_vocab);
 
 // Device memory that frees itself.
 class DeviceBuffer {

@@ -68,20 +68,10 @@ CpuExecutor::CpuExecutor(const HParams& hp, const ContextShape& shape, std::vect
       inv_freq_(std::move(rope_inv_freq)) {
     const size_t B = static_cast<size_t>(shape.n_batch);
     const int64_t n_ff = hp.is_moe() ? 0 : hp.n_ff;
-    buf_cols_.assign(static_cast<size_t>(Buf::Count), 0);
-    auto cols = [&](Buf id) -> int64_t& { return buf_cols_[static_cast<size_t>(id)]; };
-    cols(Buf::X) = hp.n_embd;
-    cols(Buf::XN) = hp.n_embd;
-    cols(Buf::Q) = hp.n_embd_q();
-    cols(Buf::K) = hp.n_embd_k();
-    cols(Buf::V) = hp.n_embd_v();
-    cols(Buf::Attn) = hp.n_embd_attn_out();
-    cols(Buf::Proj) = hp.n_embd;
-    cols(Buf::Gate) = n_ff;
-    cols(Buf::Up) = n_ff;
-    cols(Buf::RouterLogits) = hp.n_expert;
     // the CPU writes logits straight into the context's host rows: no buffer of its own
-    cols(Buf::Logits) = 0;
+    for (int i = 0; i < static_cast<int>(Buf::Count); ++i) {
+        buf_cols_.push_back(static_cast<Buf>(i) == Buf::Logits ? 0 : buffer_width(hp, static_cast<Buf>(i), 0));
+    }
     bufs_.resize(static_cast<size_t>(Buf::Count));
     for (size_t i = 0; i < bufs_.size(); ++i) bufs_[i].resize(B * static_cast<size_t>(buf_cols_[i]));
 

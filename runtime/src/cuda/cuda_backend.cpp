@@ -108,19 +108,9 @@ CudaExecutor::CudaExecutor(int ordinal, const HParams& hp, const ContextShape& s
     check_cublas(cublasSetStream(cublas_, stream_), "cublasSetStream");
 
     const size_t B = static_cast<size_t>(n_batch_);
-    const int64_t n_ff = hp.is_moe() ? 0 : hp.n_ff;
-    buf_cols_.assign(static_cast<size_t>(Buf::Count), 0);
-    auto cols = [&](Buf id) -> int64_t& { return buf_cols_[static_cast<size_t>(id)]; };
-    cols(Buf::X) = hp.n_embd;
-    cols(Buf::XN) = hp.n_embd;
-    cols(Buf::Q) = hp.n_embd_q();
-    cols(Buf::K) = hp.n_embd_k();
-    cols(Buf::V) = hp.n_embd_v();
-    cols(Buf::Attn) = hp.n_embd_attn_out();
-    cols(Buf::Proj) = hp.n_embd;
-    cols(Buf::Gate) = n_ff;
-    cols(Buf::Up) = n_ff;
-    cols(Buf::RouterLogits) = hp.n_expert;
+    for (int i = 0; i < static_cast<int>(Buf::Count); ++i) {
+        buf_cols_.push_back(buffer_width(hp, static_cast<Buf>(i), shape.n_vocab));
+    }
     bufs_.assign(static_cast<size_t>(Buf::Count), nullptr);
     int64_t widest = hp.n_embd;
     for (size_t i = 0; i < bufs_.size(); ++i) {
@@ -183,7 +173,6 @@ Tensor CudaExecutor::buffer(Buf id, int rows) {
     const size_t i = static_cast<size_t>(id);
     if (id == Buf::Logits && !bufs_[i]) {
         // the output layer's rows: allocated on first use, as only the executor of the output layer needs them
-        buf_cols_[i] = n_vocab_;
         bufs_[i] = static_cast<float*>(alloc(static_cast<size_t>(n_batch_) * static_cast<size_t>(n_vocab_) * sizeof(float)));
     }
     return {bufs_[i], rows, buf_cols_[i], buf_cols_[i], device()};
