@@ -1,6 +1,7 @@
 // gguf-run perplexity: llama-perplexity's measurement on a text file, and KL divergence against a
 // base model's saved distributions (--kl-divergence-base FILE, then --kl-divergence).
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -22,6 +23,18 @@ std::string read_file(const std::string& path) {
     std::stringstream ss;
     ss << in.rdbuf();
     return ss.str();
+}
+
+// Before the model and its context are allocated: a token holds at least one byte of text (plus
+// a possible BOS or added leading space), so a file this short cannot fill one chunk.
+void check_text_length(const std::string& path, int n_ctx) {
+    std::error_code ec;
+    const auto bytes = std::filesystem::file_size(path, ec);
+    if (ec) throw runtime::Error(path + ": cannot open: " + ec.message());
+    if (bytes + 2 < static_cast<uint64_t>(n_ctx)) {
+        throw runtime::Error(path + ": " + std::to_string(bytes) + " bytes of text cannot fill one chunk of " +
+                             std::to_string(n_ctx) + " tokens (lower -c)");
+    }
 }
 
 void progress(int done, int total) {
@@ -56,7 +69,10 @@ int run_perplexity(const std::vector<std::string>& args) {
     }
     if (kld && kld_base.empty()) throw appcommon::UsageError{"--kl-divergence needs --kl-divergence-base FILE"};
     if (!kld && text_file.empty()) throw appcommon::UsageError{"no text given (-f FILE)"};
-    if (common.ctx_size < 2) throw appcommon::UsageError{"-c must be at least 2 for perplexity"};
+    // -c 2 and 3 score no position at all (the second half of a chunk predicts nothing inside it)
+    if (common.ctx_size < 4) throw appcommon::UsageError{"-c must be at least 4 for perplexity"};
+    if (chunks == 0 || chunks < -1) throw appcommon::UsageError{"--chunks must be -1 (all) or at least 1"};
+    if (!kld) check_text_length(text_file, common.ctx_size);
 
     Loaded l = load(common, parsed, !kld);
     runtime::Context& ctx = *l.context;

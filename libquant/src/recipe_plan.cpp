@@ -7,7 +7,9 @@
 
 #include "gguf/error.h"
 #include "gguf/writer.h"
+#include "quant/finite.h"
 #include "quant/imatrix.h"
+#include "quant/quant.h"
 #include "quant/recipe.h"
 
 namespace quant {
@@ -91,6 +93,16 @@ void release_input(std::span<const uint8_t> bytes) {
 #endif
 }
 
+// Every tensor written is checked for NaN/Inf; `first_row` places rows of a slab within the tensor.
+void check_finite(const std::string& path, const std::string& name, GgmlType type, std::span<const uint8_t> bytes,
+                  int64_t n_per_row, uint64_t n_rows, uint64_t first_row) {
+    if (auto bad = find_non_finite(type, bytes, n_per_row, n_rows)) {
+        bad->row += first_row;
+        throw Error(path + ": tensor '" + name + "' as " + type_str(type) + ": " + bad->describe() +
+                    "; refusing to write a model that computes NaN/Inf");
+    }
+}
+
 }  // namespace
 
 uint64_t TensorPlan::n_elements() const {
@@ -137,6 +149,14 @@ QuantPlan make_plan(const gguf::File& input, const PlanInputs& inputs) {
     RecipeOptions options = inputs.options;
     options.have_imatrix = inputs.imatrix != nullptr;
 
+    // A tensor without elements is no model's weight, and every row computation below would divide
+    // by its zero row length: refuse it before planning.
+    for (const gguf::TensorInfo& t : input.tensors()) {
+        if (t.has_zero_dim()) {
+            throw Error(path + ": tensor '" + t.name + "' has shape " + t.shape_string() +
+                        ": a zero dimension (no weights to quantize)");
+        }
+    }
     std::vector<gguf::TensorInfo> ordered;
     for (size_t i : quantization_order(input.tensors())) ordered.push_back(input.tensors()[i]);
     const std::vector<TypeChoice> choices = choose_types(*inputs.recipe, plan.model, options, ordered);
@@ -207,8 +227,11 @@ QuantPlan make_plan(const gguf::File& input, const PlanInputs& inputs) {
             if (!input.find_tensor(name)) foreign.push_back(name);
         }
         if (!foreign.empty()) {
-            plan.warnings.push_back(count_of(foreign, "imatrix entry", "imatrix entries") +
-                                    " naming no tensor of this model");
+            const std::string what = count_of(foreign, "imatrix entry", "imatrix entries") + " naming no tensor of this model";
+            if (!inputs.allow_foreign_imatrix) {
+                throw Error(im->path() + ": " + what + "; is it for another model? (--allow-foreign-imatrix to use it anyway)");
+            }
+            plan.warnings.push_back(what);
         }
     }
 
@@ -224,9 +247,13 @@ QuantPlan make_plan(const gguf::File& input, const PlanInputs& inputs) {
 }
 
 void write_quantized(const gguf::File& input, const QuantPlan& plan, const Imatrix* imatrix,
-                     const std::string& out_path, const ProgressFn& progress) {
-    if (gguf::same_file(input.path(), out_path)) {
-        throw Error(out_path + ": refusing to overwrite the input file");
+                     const std::string& out_path, const ProgressFn& progress, gguf::OutputPolicy policy) {
+    policy.inputs.push_back(input.path());
+    if (imatrix) policy.inputs.push_back(imatrix->path());
+    try {
+        gguf::check_output_path(out_path, policy);
+    } catch (const gguf::Error& e) {
+        throw Error(e.what());
     }
     // Fail before writing anything when a format is missing, not halfway through the file.
     for (const auto& t : plan.tensors) {
@@ -242,7 +269,7 @@ void write_quantized(const gguf::File& input, const QuantPlan& plan, const Imatr
     }
 
     try {
-        gguf::Writer w(out_path);
+        gguf::Writer w(out_path, 3, policy);
         declare(w, plan);
         std::vector<float> f32;
         std::vector<uint8_t> packed;
@@ -252,6 +279,10 @@ void write_quantized(const gguf::File& input, const QuantPlan& plan, const Imatr
             if (!src_info) throw Error(input.path() + ": tensor '" + t.name + "' is not in the input");
             const std::span<const uint8_t> src = input.tensor_data(*src_info);
             if (!t.converts()) {
+                // Copied tensors (norms, routers, tensors already quantized) are checked like converted
+                // ones: a NaN in an F32 norm is as fatal to the model as one in a matrix.
+                check_finite(input.path(), t.name, t.from, src, t.dims.empty() ? 1 : t.dims[0],
+                             t.dims.empty() ? 1 : t.n_elements() / static_cast<uint64_t>(t.dims[0]), 0);
                 w.write_data(src);
             } else {
                 const int64_t n_per_row = t.dims[0];
@@ -280,7 +311,11 @@ void write_quantized(const gguf::File& input, const QuantPlan& plan, const Imatr
                             throw Error(input.path() + ": tensor '" + t.name + "' (rows from " +
                                         std::to_string(m * rows + r0) + "): " + e.what());
                         }
-                        w.write_data(std::span<const uint8_t>(packed.data(), static_cast<size_t>(n) * out_row));
+                        // Finite input can still give non-finite blocks (a scale past f16's range).
+                        const std::span<const uint8_t> out(packed.data(), static_cast<size_t>(n) * out_row);
+                        check_finite(input.path(), t.name, t.to.type, out, n_per_row, static_cast<uint64_t>(n),
+                                     static_cast<uint64_t>(m * rows + r0));
+                        w.write_data(out);
                     }
                 }
             }

@@ -28,12 +28,21 @@ LogSumExp log_sum_exp(std::span<const float> x) {
 
 int argmax(std::span<const float> x) { return static_cast<int>(std::max_element(x.begin(), x.end()) - x.begin()); }
 
+// A result is a number or an error: never a silent NaN (a non-finite logit is caught by the
+// context; this catches what the arithmetic here or a damaged base file could still produce).
+void require_finite(double v, const char* what) {
+    if (!std::isfinite(v)) throw Error(std::string("perplexity: the ") + what + " is not finite (" + std::to_string(v) + ")");
+}
+
 void finish(PerplexityResult& r, double sum_nll, double sum_nll2) {
+    if (r.n_scored == 0) throw Error("perplexity: no position was scored (the chunks are too short)");
     const double n = static_cast<double>(r.n_scored);
     r.mean_nll = sum_nll / n;
     r.ppl = std::exp(r.mean_nll);
     const double var = n > 1 ? std::max(0.0, (sum_nll2 / n - r.mean_nll * r.mean_nll) / (n - 1)) : 0.0;
     r.ppl_stderr = r.ppl * std::sqrt(var);
+    require_finite(r.ppl, "perplexity");
+    require_finite(r.ppl_stderr, "perplexity's standard error");
 }
 
 constexpr char kMagic[8] = {'G', 'R', 'U', 'N', 'K', 'L', 'D', '1'};
@@ -58,6 +67,7 @@ int evaluate_chunks(Context& ctx, std::span<const int32_t> tokens, const Perplex
         throw Error("perplexity: the text has " + std::to_string(tokens.size()) + " tokens, fewer than one chunk of " +
                     std::to_string(n_ctx));
     }
+    if (params.n_chunks == 0) throw Error("perplexity: 0 chunks asked for (-1 means all)");
     const int n_chunks = params.n_chunks < 0 ? available : std::min(params.n_chunks, available);
     const int first = n_ctx / 2;
     const int n_vocab = ctx.n_vocab();
@@ -209,6 +219,9 @@ KldResult compare_kld_base(Context& ctx, const std::string& path, const std::fun
     });
     finish(r.ppl, sum_nll, sum_nll2);
     const double n = static_cast<double>(klds.size());
+    for (double k : klds) {
+        if (!std::isfinite(k)) throw Error(path + ": a KL divergence is not finite (damaged base file?)");
+    }
     r.n_positions = r.ppl.n_scored;
     r.base_ppl = std::exp(base_nll / n);
     r.mean_kld = sum_kld / n;
@@ -219,6 +232,7 @@ KldResult compare_kld_base(Context& ctx, const std::string& path, const std::fun
     r.p99_kld = quantile(0.99);
     r.max_kld = klds.back();
     r.same_top = static_cast<double>(same) / n;
+    require_finite(r.base_ppl, "base model's perplexity");
     return r;
 }
 
