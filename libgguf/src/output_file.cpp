@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
@@ -69,6 +70,13 @@ std::string random_suffix() {
 
 bool proc_fd_available() { return ::access("/proc/self/fd", X_OK) == 0; }
 
+// GGUF_NAMED_TEMP=1 forces the named temp file: the path filesystems without O_TMPFILE take,
+// which tests must be able to exercise anywhere.
+bool named_temp_forced() {
+    const char* v = std::getenv("GGUF_NAMED_TEMP");
+    return v && *v && std::string(v) != "0";
+}
+
 }  // namespace
 
 void install_temp_cleanup_handlers() {
@@ -127,7 +135,7 @@ TempFile::TempFile(const std::string& target) : target_(target) {
     install_temp_cleanup_handlers();
     const std::string dir = parent_dir(target_);
 #ifdef O_TMPFILE
-    if (proc_fd_available()) {
+    if (!named_temp_forced() && proc_fd_available()) {
         fd_ = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
         if (fd_ >= 0) return;
         // EOPNOTSUPP / EISDIR / EINVAL: the filesystem cannot; a named file follows
