@@ -210,6 +210,15 @@ TEST_F(Hostile, ExistingOutputsNeedForce) {
     fs::remove(link);
 }
 
+// Finite weights can still quantize to non-finite blocks: a Q8_0 scale past f16's 65504.
+TEST_F(Hostile, QuantizeChecksWhatItConverts) {
+    const fs::path big = out("huge-values.gguf");
+    hostile::write_big_f32_model(big, 256, 512, 2, 1e30f);
+    expect_error(run_app("gguf-quantize", q(big) + " " + q(out("q.gguf")) + " Q8_0 1"), 1, "as q8_0: ");
+    EXPECT_FALSE(fs::exists(out("q.gguf")));
+    fs::remove(big);
+}
+
 TEST_F(Hostile, ForeignImatrixIsAnError) {
     // an imatrix whose entries name tensors this model lacks (a 12-layer model's, say)
     const fs::path im = out("foreign-imatrix.gguf");

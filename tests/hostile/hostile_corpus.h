@@ -138,7 +138,7 @@ struct Corpus {
 
 // An F32 llama-shaped model of `n_layer` blocks of width n_embd (random weights), big enough that
 // quantizing it takes a moment: the victim of the signal tests.
-inline void write_big_f32_model(const fs::path& path, int64_t n_embd, int64_t n_ff, int n_layer) {
+inline void write_big_f32_model(const fs::path& path, int64_t n_embd, int64_t n_ff, int n_layer, float stddev = 0.02f) {
     gguf::Writer w(path.string());
     auto& md = w.metadata();
     md.set("general.architecture", gguf::Value::string("llama"));
@@ -161,7 +161,7 @@ inline void write_big_f32_model(const fs::path& path, int64_t n_embd, int64_t n_
     }
     for (const auto& [name, dims] : tensors) w.add_tensor(name, gguf::GgmlType::F32, dims);
     std::mt19937 rng(7);
-    std::normal_distribution<float> normal(0.0f, 0.02f);
+    std::normal_distribution<float> normal(0.0f, stddev);
     for (const auto& [name, dims] : tensors) {
         uint64_t n = 1;
         for (int64_t d : dims) n *= static_cast<uint64_t>(d);
