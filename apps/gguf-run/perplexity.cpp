@@ -8,6 +8,7 @@
 
 #include "appcommon/cli.h"
 #include "appcommon/json_writer.h"
+#include "gguf/output_file.h"
 #include "modes.h"
 #include "options.h"
 #include "runtime/error.h"
@@ -73,6 +74,12 @@ int run_perplexity(const std::vector<std::string>& args) {
     if (common.ctx_size < 4) throw appcommon::UsageError{"-c must be at least 4 for perplexity"};
     if (chunks == 0 || chunks < -1) throw appcommon::UsageError{"--chunks must be -1 (all) or at least 1"};
     if (!kld) check_text_length(text_file, common.ctx_size);
+    if (!kld && !kld_base.empty()) {
+        // the base file is replaced as llama.cpp does, but never the model or the text it came from
+        gguf::OutputPolicy policy;
+        policy.inputs = {common.model, text_file};
+        gguf::check_output_path(kld_base, policy);
+    }
 
     Loaded l = load(common, parsed, !kld);
     runtime::Context& ctx = *l.context;

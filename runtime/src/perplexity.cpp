@@ -6,6 +6,14 @@
 #include <fstream>
 #include <vector>
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <memory>
+
+#include "gguf/error.h"
+#include "gguf/output_file.h"
 #include "quant/float16.h"
 #include "runtime/error.h"
 
@@ -108,10 +116,28 @@ PerplexityResult perplexity(Context& ctx, std::span<const int32_t> tokens, const
 
 PerplexityResult save_kld_base(Context& ctx, std::span<const int32_t> tokens, const PerplexityParams& params,
                    const std::string& path) {
-    // the file is written to a temporary name and renamed: a failed run leaves no half file
-    const std::string tmp = path + ".tmp";
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error(path + ": cannot create");
+    // written to a temp file (gguf/output_file.h) put in place when complete: a failed or interrupted
+    // run leaves no half file and no temp file
+    std::unique_ptr<gguf::TempFile> temp;
+    std::FILE* file = nullptr;
+    try {
+        temp = std::make_unique<gguf::TempFile>(gguf::resolve_output_path(path));
+        const int fd = ::dup(temp->fd());
+        file = fd >= 0 ? ::fdopen(fd, "wb") : nullptr;
+        if (!file) throw Error(path + ": cannot create: " + std::strerror(errno));
+    } catch (const gguf::Error& e) {
+        throw Error(e.what());
+    }
+    struct Out {
+        std::FILE* f;
+        bool ok = true;
+        void write(const char* p, std::streamsize n) {
+            if (ok && std::fwrite(p, 1, static_cast<size_t>(n), f) != static_cast<size_t>(n)) ok = false;
+        }
+        ~Out() {
+            if (f) std::fclose(f);
+        }
+    } out{file};
     const int n_vocab = ctx.n_vocab();
     const int available = params.n_ctx > 0 ? static_cast<int>(tokens.size() / static_cast<size_t>(params.n_ctx)) : 0;
     const int n_chunks = params.n_chunks < 0 ? available : std::min(params.n_chunks, available);
@@ -149,14 +175,15 @@ PerplexityResult save_kld_base(Context& ctx, std::span<const int32_t> tokens, co
         out.write(reinterpret_cast<const char*>(&lse), 4);
         out.write(reinterpret_cast<const char*>(row.data()), static_cast<std::streamsize>(row.size() * 2));
         });
-        out.close();
-        if (!out) throw Error(path + ": write failed");
-    } catch (...) {
-        std::remove(tmp.c_str());
-        throw;
+        finish(r, sum, sum2);  // a non-finite result must not leave a base file behind
+        const bool flushed = std::fflush(out.f) == 0;
+        if (!out.ok || !flushed) throw Error(path + ": write failed: " + std::strerror(errno));
+        std::fclose(out.f);
+        out.f = nullptr;
+        temp->commit();
+    } catch (const gguf::Error& e) {
+        throw Error(e.what());
     }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) throw Error(path + ": cannot rename " + tmp);
-    finish(r, sum, sum2);
     return r;
 }
 

@@ -75,6 +75,14 @@ TEST_F(Hostile, NanScaleIsNamedByEveryTool) {
     std::ofstream(text) << std::string(4000, 'x');
     expect_error(run_app("gguf-run", "perplexity -m " + q(c().nan_scale) + " -t 1 -c 64 --chunks 1 -f " + q(text)), 1,
                  "blk.2.ffn_down.weight holds NaN");
+    // the KL-divergence base file may never be the model it is computed from
+    const fs::path copy = out("model-copy.gguf");
+    fs::copy_file(hostile::default_model(), copy);
+    expect_error(run_app("gguf-run", "perplexity -m " + q(copy) + " -t 1 -c 64 --chunks 1 -f " + q(text) +
+                                         " --kl-divergence-base " + q(copy)),
+                 1, "is an input of this job");
+    EXPECT_EQ(fs::file_size(copy), fs::file_size(hostile::default_model()));
+    fs::remove(copy);
     // quantize checks the tensors it copies, not only those it converts
     expect_error(run_app("gguf-quantize", q(c().nan_scale) + " " + q(out("q.gguf")) + " Q8_0 1"), 1,
                  "tensor 'blk.2.ffn_down.weight' as q8_0: NaN at row 0");
@@ -138,6 +146,8 @@ TEST_F(Hostile, BadFlagsFailBeforeLoading) {
     expect_usage_error(run_app("gguf-run", m + "-t 100000"), "-t must be between 1 and 512");
     expect_usage_error(run_app("gguf-run", m + "-t -3"), "-t must be between 1 and 512");
     expect_usage_error(run_app("gguf-run", m + "-c -5"), "-c must be >= 0");
+    expect_usage_error(run_app("gguf-run", "bench -m " + q(hostile::default_model()) + " -c 64 -p 128 -n 0 -r 1"),
+                       "smaller than the test");
     const fs::path empty = out("empty.txt");
     std::ofstream{empty};
     const std::string p = "perplexity -m " + q(hostile::default_model()) + " -f " + q(empty) + " ";

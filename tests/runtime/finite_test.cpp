@@ -14,6 +14,7 @@
 #include "runtime/error.h"
 #include "runtime/hparams.h"
 #include "runtime/model.h"
+#include "runtime/perplexity.h"
 #include "tiny_model.h"
 
 namespace {
@@ -69,6 +70,23 @@ TEST(Finite, OverflowWithFiniteWeightsIsNamedAsSuch) {
     const std::string what = error_of([&] { ctx.decode(std::vector<int32_t>{1}); });
     EXPECT_NE(what.find("blk.0 feed-forward"), std::string::npos) << what;
     EXPECT_NE(what.find("the weights it read are finite"), std::string::npos) << what;
+}
+
+TEST(Finite, PerplexityIsANumberOrAnError) {
+    TinyFile tiny;
+    auto model = runtime::Model::load(tiny.path.string());
+    runtime::Context ctx(*model, {});
+    const std::vector<int32_t> tokens{1, 2, 3, 4, 5, 6, 7, 1};
+    runtime::PerplexityParams p;
+    p.n_ctx = 2;  // the second half of a 2-token chunk predicts nothing: 0 positions scored
+    EXPECT_NE(error_of([&] { runtime::perplexity(ctx, tokens, p); }).find("no position was scored"), std::string::npos);
+    p.n_ctx = 4;
+    p.n_chunks = 0;
+    EXPECT_NE(error_of([&] { runtime::perplexity(ctx, tokens, p); }).find("0 chunks"), std::string::npos);
+    p.n_chunks = -1;
+    const auto r = runtime::perplexity(ctx, tokens, p);
+    EXPECT_TRUE(std::isfinite(r.ppl));
+    EXPECT_EQ(r.n_chunks, 2);
 }
 
 TEST(Finite, NormVectorsAreCheckedAtLoad) {
