@@ -1,6 +1,10 @@
 // gguf-run perplexity: llama-perplexity's measurement on a text file, and KL divergence against a
 // base model's saved distributions (--kl-divergence-base FILE, then --kl-divergence).
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -74,6 +78,9 @@ int run_perplexity(const std::vector<std::string>& args) {
     if (common.ctx_size < 4) throw appcommon::UsageError{"-c must be at least 4 for perplexity"};
     if (chunks == 0 || chunks < -1) throw appcommon::UsageError{"--chunks must be -1 (all) or at least 1"};
     if (!kld) check_text_length(text_file, common.ctx_size);
+    if (kld && ::access(kld_base.c_str(), R_OK) != 0) {
+        throw runtime::Error(kld_base + ": cannot open: " + std::strerror(errno));  // before loading the model
+    }
     if (!kld && !kld_base.empty()) {
         // the base file is replaced as llama.cpp does, but never the model or the text it came from
         gguf::OutputPolicy policy;

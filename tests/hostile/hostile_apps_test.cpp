@@ -153,6 +153,10 @@ TEST_F(Hostile, BadFlagsFailBeforeLoading) {
     const std::string p = "perplexity -m " + q(hostile::default_model()) + " -f " + q(empty) + " ";
     expect_usage_error(run_app("gguf-run", p + "--chunks 0"), "--chunks");
     expect_usage_error(run_app("gguf-run", p + "-c 2"), "-c must be at least 4");
+    const auto kld = run_app("gguf-run", "perplexity -m " + q(hostile::default_model()) +
+                                             " --kl-divergence --kl-divergence-base /nonexistent.kld");
+    expect_error(kld, 1, "/nonexistent.kld: cannot open");
+    EXPECT_EQ(kld.err.find("model:"), std::string::npos) << kld.err;
     // a text too short for one chunk is found before the model and its context are allocated
     const auto r = run_app("gguf-run", p + "-c 512");
     expect_error(r, 1, "0 bytes of text cannot fill one chunk of 512 tokens");
