@@ -8,6 +8,8 @@
 #include "appcommon/json_writer.h"
 #include "convert/architecture.h"
 #include "convert/converter.h"
+#include "gguf/output_file.h"
+#include "runtime/model.h"
 
 namespace po = boost::program_options;
 
@@ -91,6 +93,7 @@ int main(int argc, char** argv) {
             ("outtype", po::value<std::string>(&outtype_arg)->default_value("auto"),
              "weight type: f32, f16, bf16, q8_0, or auto (the checkpoint's: bf16 stays bf16, else f16); "
              "norms and other 1-D tensors stay f32")
+            ("force", "replace OUT.gguf if it exists (never an input of the conversion)")
             ("json", "print a machine-readable summary on stdout");
         po::variables_map vm;
         const std::vector<std::string> inputs = appcommon::parse_command_line(argc, argv, visible, vm);
@@ -107,6 +110,15 @@ int main(int argc, char** argv) {
         opt.input_dir = inputs[0];
         opt.output_path = output;
         opt.outtype = *outtype;
+        opt.replace_existing = vm.count("force") > 0;
+        // the output path is checked before the checkpoint is read; inputs are checked once known
+        gguf::OutputPolicy policy;
+        policy.replace_existing = opt.replace_existing;
+        gguf::check_output_path(output, policy);
+        // the same checks gguf-run makes when it loads the file, before anything is written
+        opt.check_header = [&](const gguf::Metadata& md, const std::vector<gguf::TensorInfo>& tensors) {
+            runtime::check_model_layout(md, tensors, output);
+        };
         std::unique_ptr<appcommon::Progress> progress;
         opt.on_tensor = [&](size_t, size_t total, const std::string& name) {
             if (!progress) progress = std::make_unique<appcommon::Progress>(total);

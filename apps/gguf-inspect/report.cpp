@@ -85,11 +85,14 @@ void print_text(std::ostream& out, const File& f, const InspectOptions& opt) {
     if (opt.tensors) {
         out << "\ntensors:\n  " << pad("name", 36) << pad("type", 9) << pad("shape", 22) << lpad("bytes", 12)
             << lpad("offset", 14) << (opt.checksums ? "  xxh64" : "") << "\n";
-        for (const auto& t : f.tensors()) {
+        const std::vector<uint64_t> sums = opt.checksums ? gguf::xxh64_tensors(f, [&](const gguf::TensorInfo& t) { return selected(t, opt); })
+                                                           : std::vector<uint64_t>{};
+        for (size_t i = 0; i < f.tensors().size(); ++i) {
+            const auto& t = f.tensors()[i];
             if (!selected(t, opt)) continue;
             out << "  " << pad(t.name, 36) << pad(std::string(gguf::type_name(t.type)), 9) << pad(t.shape_string(), 22)
                 << lpad(std::to_string(t.n_bytes()), 12) << lpad(std::to_string(f.data_offset() + t.offset), 14);
-            if (opt.checksums) out << "  " << gguf::hex64(gguf::xxh64(f.tensor_data(t)));
+            if (opt.checksums) out << "  " << gguf::hex64(sums[i]);
             out << "\n";
         }
     }
@@ -162,14 +165,17 @@ void print_json(std::ostream& out, const File& f, const InspectOptions& opt) {
     }
     if (opt.tensors) {
         j.key("tensors").begin_array();
-        for (const auto& t : f.tensors()) {
+        const std::vector<uint64_t> sums = opt.checksums ? gguf::xxh64_tensors(f, [&](const gguf::TensorInfo& t) { return selected(t, opt); })
+                                                           : std::vector<uint64_t>{};
+        for (size_t i = 0; i < f.tensors().size(); ++i) {
+            const auto& t = f.tensors()[i];
             if (!selected(t, opt)) continue;
             j.begin_object().field("name", t.name).field("type", gguf::type_name(t.type));
             j.key("shape").begin_array();
             for (int64_t d : t.dims) j.value(d);
             j.end_array();
             j.field("bytes", t.n_bytes()).field("offset", f.data_offset() + t.offset);
-            if (opt.checksums) j.field("xxh64", gguf::hex64(gguf::xxh64(f.tensor_data(t))));
+            if (opt.checksums) j.field("xxh64", gguf::hex64(sums[i]));
             j.end_object();
         }
         j.end_array();

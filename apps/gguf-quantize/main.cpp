@@ -6,6 +6,8 @@
 #include <iostream>
 
 #include "appcommon/cli.h"
+#include "appcommon/validate.h"
+#include "gguf/output_file.h"
 #include "quant/imatrix.h"
 #include "quant/recipe.h"
 #include "report.h"
@@ -31,7 +33,7 @@ quant::TensorTypeOverride parse_override(const std::string& arg) {
 }
 
 bool is_count(const std::string& s) {
-    return !s.empty() && s.size() < 6 && s.find_first_not_of("0123456789") == std::string::npos;
+    return !s.empty() && s.size() <= 18 && s.find_first_not_of("0123456789") == std::string::npos;
 }
 
 std::string recipe_list() {
@@ -63,6 +65,8 @@ int main(int argc, char** argv) {
             ("output-tensor-type", po::value<std::string>(&output_type), "type of output.weight")
             ("pure", "the recipe's base type for every tensor it touches: no mixture rules")
             ("dry-run", "print the plan (per tensor: old -> new type, size, bits per weight) and write nothing")
+            ("force", "replace OUT.gguf if it exists (never the input or the imatrix)")
+            ("allow-foreign-imatrix", "use an imatrix with entries that name no tensor of this model")
             ("json", "machine-readable output on stdout");
         po::variables_map vm;
         std::vector<std::string> args = appcommon::parse_command_line(argc, argv, visible, vm);
@@ -74,8 +78,7 @@ int main(int argc, char** argv) {
         const bool dry_run = vm.count("dry-run") > 0, json = vm.count("json") > 0;
         int threads = 0;
         if (args.size() >= 3 && is_count(args.back())) {
-            threads = std::stoi(args.back());
-            if (threads < 1) throw appcommon::UsageError{"THREADS must be at least 1"};
+            threads = appcommon::check_threads(std::stoll(args.back()), "THREADS");
             args.pop_back();
         }
         RunInfo run;
@@ -101,7 +104,16 @@ int main(int argc, char** argv) {
         if (!token_type.empty()) inputs.options.token_embedding_type = parse_type(token_type, "--token-embedding-type");
         if (!output_type.empty()) inputs.options.output_tensor_type = parse_type(output_type, "--output-tensor-type");
         for (const auto& o : overrides) inputs.options.overrides.push_back(parse_override(o));
+        inputs.allow_foreign_imatrix = vm.count("allow-foreign-imatrix") > 0;
         if (threads > 0) omp_set_num_threads(threads);
+
+        // the output is checked before any work: a directory or an existing file fails now, not
+        // after the whole model has been quantized
+        gguf::OutputPolicy policy;
+        policy.replace_existing = vm.count("force") > 0;
+        policy.inputs = {run.input};
+        if (!imatrix_path.empty()) policy.inputs.push_back(imatrix_path);
+        if (!dry_run) gguf::check_output_path(*run.output, policy);
 
         const gguf::File in = gguf::File::open(run.input);
         std::optional<quant::Imatrix> imatrix;
@@ -117,7 +129,7 @@ int main(int argc, char** argv) {
             appcommon::Progress progress(plan.tensors.size());
             quant::write_quantized(in, plan, inputs.imatrix, *run.output, [&](size_t i, const quant::QuantPlan& p) {
                 progress.step(tensor_label(p.tensors[i]));
-            });
+            }, policy);
             progress.done();
         }
         if (json) print_json(std::cout, plan, run);

@@ -60,6 +60,10 @@ int run_bench(const std::vector<std::string>& args) {
     if (reps < 1) throw appcommon::UsageError{"-r must be >= 1"};
     if (common.ctx_size == 0) common.ctx_size = std::max(n_prompt, n_gen);
     if (vm["batch-size"].defaulted()) common.batch_size = std::max(n_prompt, 1);
+    // before loading: the context is exactly -c (or the test's size), so a too small one is known now
+    if (std::max(n_prompt, n_gen) > common.ctx_size) {
+        throw appcommon::UsageError{"the context (-c " + std::to_string(common.ctx_size) + ") is smaller than the test"};
+    }
     Loaded l = load(common, parsed, false);
     runtime::Context& ctx = *l.context;
     if (std::max(n_prompt, n_gen) > ctx.n_ctx()) {

@@ -39,6 +39,16 @@ struct GenerationOptions {
             ("ignore-eos", po::bool_switch(&ignore_eos), "keep generating past end-of-text tokens");
     }
 
+    // Before the model is loaded: a bad value must not wait for a multi-gigabyte load to be reported.
+    void validate() const {
+        if (n_predict < -1) throw appcommon::UsageError{"-n must be -1 (no limit) or >= 0"};
+        try {
+            runtime::validate_sampler_params(sampler);
+        } catch (const runtime::Error& e) {
+            throw appcommon::UsageError{e.what()};
+        }
+    }
+
     runtime::SamplerParams params() const {
         runtime::SamplerParams p = sampler;
         p.seed = seed >= 0 ? static_cast<uint64_t>(seed) : static_cast<uint64_t>(Clock::now().time_since_epoch().count());
@@ -113,6 +123,7 @@ int run_generate(const std::vector<std::string>& args) {
     po::parsed_options parsed(nullptr);
     if (!parse(args, desc, nullptr, "Usage: gguf-run [generate] -m MODEL -p PROMPT [-n N] [options]", vm, &parsed)) return 0;
     if (!vm.count("prompt")) throw appcommon::UsageError{"no prompt given (-p TEXT)"};
+    gen.validate();
 
     Loaded l = load(common, parsed, true);
     runtime::Sampler sampler(gen.params(), l.context->n_vocab());
@@ -159,6 +170,7 @@ int run_chat(const std::vector<std::string>& args) {
                vm, &parsed)) {
         return 0;
     }
+    gen.validate();
     Loaded l = load(common, parsed, true);
     const runtime::ChatFormat format =
         runtime::detect_chat_format(l.model->metadata().get_string_or("tokenizer.chat_template", ""));

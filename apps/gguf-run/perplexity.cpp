@@ -1,12 +1,18 @@
 // gguf-run perplexity: llama-perplexity's measurement on a text file, and KL divergence against a
 // base model's saved distributions (--kl-divergence-base FILE, then --kl-divergence).
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
 #include "appcommon/cli.h"
 #include "appcommon/json_writer.h"
+#include "gguf/output_file.h"
 #include "modes.h"
 #include "options.h"
 #include "runtime/error.h"
@@ -22,6 +28,18 @@ std::string read_file(const std::string& path) {
     std::stringstream ss;
     ss << in.rdbuf();
     return ss.str();
+}
+
+// Before the model and its context are allocated: a token holds at least one byte of text (plus
+// a possible BOS or added leading space), so a file this short cannot fill one chunk.
+void check_text_length(const std::string& path, int n_ctx) {
+    std::error_code ec;
+    const auto bytes = std::filesystem::file_size(path, ec);
+    if (ec) throw runtime::Error(path + ": cannot open: " + ec.message());
+    if (bytes + 2 < static_cast<uint64_t>(n_ctx)) {
+        throw runtime::Error(path + ": " + std::to_string(bytes) + " bytes of text cannot fill one chunk of " +
+                             std::to_string(n_ctx) + " tokens (lower -c)");
+    }
 }
 
 void progress(int done, int total) {
@@ -56,7 +74,19 @@ int run_perplexity(const std::vector<std::string>& args) {
     }
     if (kld && kld_base.empty()) throw appcommon::UsageError{"--kl-divergence needs --kl-divergence-base FILE"};
     if (!kld && text_file.empty()) throw appcommon::UsageError{"no text given (-f FILE)"};
-    if (common.ctx_size < 2) throw appcommon::UsageError{"-c must be at least 2 for perplexity"};
+    // -c 2 and 3 score no position at all (the second half of a chunk predicts nothing inside it)
+    if (common.ctx_size < 4) throw appcommon::UsageError{"-c must be at least 4 for perplexity"};
+    if (chunks == 0 || chunks < -1) throw appcommon::UsageError{"--chunks must be -1 (all) or at least 1"};
+    if (!kld) check_text_length(text_file, common.ctx_size);
+    if (kld && ::access(kld_base.c_str(), R_OK) != 0) {
+        throw runtime::Error(kld_base + ": cannot open: " + std::strerror(errno));  // before loading the model
+    }
+    if (!kld && !kld_base.empty()) {
+        // the base file is replaced as llama.cpp does, but never the model or the text it came from
+        gguf::OutputPolicy policy;
+        policy.inputs = {common.model, text_file};
+        gguf::check_output_path(kld_base, policy);
+    }
 
     Loaded l = load(common, parsed, !kld);
     runtime::Context& ctx = *l.context;

@@ -67,6 +67,7 @@ Checkpoint Checkpoint::open(const std::string& dir_arg) {
     c.inputs_.push_back(config_path.string());
 
     std::unordered_map<std::string, std::string> weight_map;
+    if (fs::exists(dir / kIndexName)) c.inputs_.push_back((dir / kIndexName).string());
     for (const std::string& name : weight_files(dir, weight_map)) {
         c.files_.push_back(SafetensorsFile::open((dir / name).string()));
         c.inputs_.push_back((dir / name).string());

@@ -64,15 +64,14 @@ ConvertSummary convert_checkpoint(const ConvertOptions& opt) {
     s.warnings = vocab.warnings;
     s.warnings.insert(s.warnings.end(), plan.warnings.begin(), plan.warnings.end());
 
-    std::vector<std::string> inputs = checkpoint.input_files();
-    inputs.insert(inputs.end(), vocab.input_files.begin(), vocab.input_files.end());
-    for (const std::string& in : inputs)
-        if (gguf::same_file(in, opt.output_path))
-            throw Error(opt.output_path + ": is an input of the conversion (" + in + "); refusing to overwrite it");
-    if (fs::is_directory(opt.output_path)) throw Error(opt.output_path + ": is a directory, expected a file name");
+    gguf::OutputPolicy policy;
+    policy.replace_existing = opt.replace_existing;
+    policy.inputs = checkpoint.input_files();
+    policy.inputs.insert(policy.inputs.end(), vocab.input_files.begin(), vocab.input_files.end());
 
     try {
-        gguf::Writer w(opt.output_path);
+        gguf::check_output_path(opt.output_path, policy);
+        gguf::Writer w(opt.output_path, 3, policy);
         gguf::Metadata& m = w.metadata();
         add_general_metadata(m, arch, s.name, s.size_label);
         add_hparams_metadata(m, arch, h, s.file_type, s.warnings);
@@ -85,6 +84,7 @@ ConvertSummary convert_checkpoint(const ConvertOptions& opt) {
             ++s.tensors_per_type[std::string(gguf::type_name(t.type))];
         }
         s.file_size = w.expected_file_size();
+        if (opt.check_header) opt.check_header(w.metadata(), w.tensors());
         for (size_t i = 0; i < plan.tensors.size(); ++i) {
             if (opt.on_tensor) opt.on_tensor(i, plan.tensors.size(), plan.tensors[i].name);
             produce_tensor_data(plan.tensors[i], [&](std::span<const uint8_t> bytes) { w.write_data(bytes); });

@@ -51,6 +51,18 @@ uint64_t TensorInfo::n_elements() const {
     return n;
 }
 
+uint64_t TensorInfo::n_rows() const {
+    uint64_t n = 1;
+    for (size_t i = 1; i < dims.size(); ++i) n *= static_cast<uint64_t>(dims[i]);
+    return n;
+}
+
+bool TensorInfo::has_zero_dim() const {
+    for (int64_t d : dims)
+        if (d == 0) return true;
+    return false;
+}
+
 uint64_t TensorInfo::n_bytes() const {
     const TypeTraits& t = type_traits(type);
     return n_elements() / t.block_size * t.type_size;

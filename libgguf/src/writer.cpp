@@ -6,7 +6,6 @@
 #include <cerrno>
 #include <cstring>
 #include <functional>
-#include <random>
 
 #include "gguf/error.h"
 
@@ -24,13 +23,14 @@ constexpr size_t kMaxTensorName = 63;  // ggml's GGML_MAX_NAME (64) minus the te
 uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 }  // namespace
 
-Writer::Writer(std::string path, uint32_t version) : path_(std::move(path)), version_(version) {
+Writer::Writer(std::string path, uint32_t version, OutputPolicy policy)
+    : path_(std::move(path)), policy_(std::move(policy)), version_(version) {
     if (version_ != 2 && version_ != 3) throw Error("cannot write GGUF version " + std::to_string(version_));
 }
 
 Writer::~Writer() {
     if (out_) std::fclose(out_);
-    if (!finished_ && !tmp_path_.empty()) ::unlink(tmp_path_.c_str());
+    // temp_ removes an unfinished temp file itself
 }
 
 uint32_t Writer::alignment() const {
@@ -89,7 +89,7 @@ uint64_t Writer::expected_file_size() {
 
 void Writer::put(const void* p, size_t n) {
     if (n && std::fwrite(p, 1, n, out_) != n) {
-        throw Error(tmp_path_ + ": write failed: " + std::strerror(errno));
+        throw Error(temp_->display_name() + ": write failed: " + std::strerror(errno));
     }
     written_ += n;
 }
@@ -148,10 +148,14 @@ void Writer::write_header() {
         offset += t.n_bytes();
     }
 
-    std::random_device rd;
-    tmp_path_ = path_ + ".tmp" + std::to_string(::getpid()) + "-" + std::to_string(rd() % 1000000);
-    out_ = std::fopen(tmp_path_.c_str(), "wbx");
-    if (!out_) throw Error(tmp_path_ + ": cannot create: " + std::strerror(errno));
+    check_output_path(path_, policy_);
+    temp_ = std::make_unique<TempFile>(resolve_output_path(path_));
+    const int fd = ::dup(temp_->fd());
+    out_ = fd >= 0 ? ::fdopen(fd, "wb") : nullptr;
+    if (!out_) {
+        if (fd >= 0) ::close(fd);
+        throw Error(temp_->display_name() + ": cannot open for writing: " + std::strerror(errno));
+    }
     buffer_.resize(1 << 20);
     std::setvbuf(out_, buffer_.data(), _IOFBF, buffer_.size());
 
@@ -211,14 +215,12 @@ void Writer::finish() {
         throw Error(path_ + ": tensor '" + tensors_[cur_tensor_].name + "' was not written in full");
     }
     pad_to(alignment());
-    if (std::fflush(out_) != 0 || ::fsync(::fileno(out_)) != 0) {
-        throw Error(tmp_path_ + ": flush failed: " + std::strerror(errno));
-    }
-    std::fclose(out_);
+    if (std::fflush(out_) != 0) throw Error(temp_->display_name() + ": flush failed: " + std::strerror(errno));
+    const int closed = std::fclose(out_);
     out_ = nullptr;
-    if (std::rename(tmp_path_.c_str(), path_.c_str()) != 0) {
-        throw Error(path_ + ": cannot rename temp file into place: " + std::strerror(errno));
-    }
+    if (closed != 0) throw Error(temp_->display_name() + ": close failed: " + std::strerror(errno));
+    temp_->commit();
+    temp_.reset();
     finished_ = true;
 }
 

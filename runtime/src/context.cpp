@@ -8,9 +8,16 @@
 #include <set>
 #include <string>
 
+#include <unistd.h>
+
+#include <map>
+
+#include "finite_probe.h"
 #include "forward.h"
 #include "quant/quant.h"
 #include "runtime/error.h"
+#include "runtime/fit.h"
+#include "runtime/gpu_info.h"
 
 namespace runtime {
 
@@ -42,9 +49,37 @@ int resolve_threads(int n_threads) {
     return n_threads > 0 ? n_threads : omp_get_max_threads();
 }
 
-int resolve_ctx(const Model& model, int n_ctx) {
-    if (n_ctx < 0) throw Error("context size must be >= 0, got " + std::to_string(n_ctx));
-    if (n_ctx == 0) return static_cast<int>(std::min<uint32_t>(model.hparams().n_ctx_train, ContextParams::kDefaultMaxCtx));
+uint64_t physical_memory() {
+    const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+    return pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : 0;
+}
+
+// The context size, planned before anything is allocated: the KV cache of the layers on each device
+// must fit in that device's memory (the host's RAM, a GPU's free memory), or the run fails here with
+// the figures instead of in the allocator (or the OOM killer) later.
+int resolve_ctx(const Model& model, const ContextParams& params) {
+    const int n_ctx_arg = params.n_ctx;
+    if (n_ctx_arg < 0) throw Error("context size must be >= 0, got " + std::to_string(n_ctx_arg));
+    const HParams& hp = model.hparams();
+    const int n_ctx =
+        n_ctx_arg == 0 ? static_cast<int>(std::min<uint32_t>(hp.n_ctx_train, ContextParams::kDefaultMaxCtx)) : n_ctx_arg;
+    const uint64_t per_layer = kv_layer_bytes(hp, n_ctx, params.type_k, params.type_v);
+    std::map<Device, uint64_t> need;
+    for (const auto& L : model.weights().layers) need[L.attention_device()] += per_layer;
+    // the CPU attention also keeps one layer's keys and values in f32
+    need[Device::cpu()] += static_cast<uint64_t>(n_ctx) * (hp.n_embd_k() + hp.n_embd_v()) * sizeof(float);
+    std::map<Device, uint64_t> have{{Device::cpu(), physical_memory()}};
+    if (need.size() > 1) {
+        for (const GpuInfo& g : query_gpus()) have[g.device] = g.free_bytes;
+    }
+    for (const auto& [dev, bytes] : need) {
+        const auto it = have.find(dev);
+        if (it == have.end() || it->second == 0 || bytes <= it->second) continue;
+        throw Error("a context of " + std::to_string(n_ctx) + " tokens needs " + format_bytes(bytes) +
+                    " of KV cache on " + dev.name() + ", more than its " + format_bytes(it->second) +
+                    (dev.is_cpu() ? " of memory" : " free") + "; use a smaller -c (the model was trained on " +
+                    std::to_string(hp.n_ctx_train) + ") or -ctk/-ctv q8_0");
+    }
     return n_ctx;
 }
 
@@ -52,13 +87,18 @@ int resolve_ctx(const Model& model, int n_ctx) {
 
 Context::Context(const Model& model, const ContextParams& params)
     : model_(model),
-      n_ctx_(resolve_ctx(model, params.n_ctx)),
+      n_ctx_(resolve_ctx(model, params)),
       n_batch_(std::min(params.n_batch, n_ctx_)),
       n_threads_(resolve_threads(params.n_threads)),
       kv_(model.hparams(), n_ctx_, params.type_k, params.type_v, attention_backends(model)) {
     if (n_ctx_ < 1) throw Error("context size must be at least 1");
     if (n_batch_ < 1) throw Error("batch size must be at least 1, got " + std::to_string(params.n_batch));
     const HParams& hp = model.hparams();
+    if (static_cast<uint64_t>(n_ctx_) > hp.n_ctx_train) {
+        warnings_.push_back("the context of " + std::to_string(n_ctx_) + " tokens exceeds the " +
+                            std::to_string(hp.n_ctx_train) +
+                            " the model was trained on; output past that position is unreliable");
+    }
     const ContextShape shape{n_ctx_, n_batch_, n_threads_, model.n_vocab()};
     const std::vector<double> inv_freq = rope_inv_freq(hp, model.weights().rope_freqs);
     auto exec_for = [&](Device d) {
@@ -121,15 +161,51 @@ std::span<const float> Context::decode(std::span<const int32_t> tokens, bool all
                         std::to_string(n_vocab - 1) + ")");
         }
     }
+    const int pos0 = n_past_;
     for (int start = 0; start < n; start += n_batch_) {
         const int m = std::min(n_batch_, n - start);
         const bool last = start + m == n;
         forward(tokens.data() + start, m, all_logits || last, all_logits ? logits_.data() : nullptr);
-        if (!all_logits && last) {
-            return {logits_.data(), static_cast<size_t>(n_vocab)};
-        }
     }
-    return {logits_.data(), static_cast<size_t>(n) * static_cast<size_t>(n_vocab)};
+    const std::span<const float> out(logits_.data(), static_cast<size_t>(all_logits ? n : 1) * n_vocab);
+    // finite logits are the contract: a NaN must stop here, not turn into a sampled token or a PPL of nan
+    if (!all_finite(out)) throw Error(locate_non_finite(tokens, pos0, all_logits));
+    return out;
+}
+
+std::string Context::locate_non_finite(std::span<const int32_t> tokens, int pos0, bool all_logits) {
+    // Re-running from pos0 rewrites the same KV-cache rows, so the second pass sees what the first did.
+    FiniteProbe probe;
+    probe_ = &probe;
+    n_past_ = pos0;
+    const int n = static_cast<int>(tokens.size());
+    try {
+        for (int start = 0; start < n && !probe.found(); start += n_batch_) {
+            const int m = std::min(n_batch_, n - start);
+            forward(tokens.data() + start, m, true, all_logits ? logits_.data() : nullptr);
+        }
+    } catch (...) {
+        probe_ = nullptr;
+        n_past_ = pos0;
+        throw;
+    }
+    probe_ = nullptr;
+    n_past_ = pos0;  // the failed tokens are not kept
+    return probe.describe(model_, tokens);
+}
+
+bool Context::probe_finite(Executor& ex, const Tensor& t, int stage, int layer) {
+    if (!probe_) return false;
+    // the residual stream may live on a GPU: copied to the host, only in this diagnostic pass
+    probe_rows_.resize(static_cast<size_t>(t.rows * t.cols));
+    const Tensor host{probe_rows_.data(), t.rows, t.cols, t.cols, Device::cpu()};
+    if (t.device.is_cpu()) {
+        for (int64_t r = 0; r < t.rows; ++r) std::copy_n(t.row(r), t.cols, host.row(r));
+    } else {
+        ex.download(t, host);
+        ex.sync();
+    }
+    return probe_->check(probe_rows_, static_cast<int>(t.rows), static_cast<FiniteProbe::Stage>(stage), layer, n_past_);
 }
 
 void Context::forward(const int32_t* tokens, int n, bool want_logits, float* all_logits) {
@@ -161,17 +237,22 @@ void Context::forward(const int32_t* tokens, int n, bool want_logits, float* all
     const Tensor host{all_logits ? all_logits : logits_.data(), rows, n_vocab, n_vocab, Device::cpu()};
     const Tensor y = out.device().is_cpu() ? host : out.buffer(Buf::Logits, rows);
 
+    // only while locating a NaN: the residual stream checked after each stage (see finite_probe.h)
+    using Stage = FiniteProbe::Stage;
+    bool stop = probe_finite(*at, x, static_cast<int>(Stage::Input), -1);
     auto body = [&] {
-        for (uint32_t il = 0; il < hp.n_layer; ++il) {
+        for (uint32_t il = 0; il < hp.n_layer && !stop; ++il) {
             const LayerWeights& L = w.layers[il];
             x = transfers.move(*at, x, *attn_exec_[il], Buf::X);
             at = attn_exec_[il];
             attention_block(*at, hp, L, kv_, static_cast<int>(il), x);
+            if ((stop = probe_finite(*at, x, static_cast<int>(Stage::Attention), static_cast<int>(il)))) return;
             x = transfers.move(*at, x, *ffn_exec_[il], Buf::X);
             at = ffn_exec_[il];
             ffn_block(*at, *experts_exec_[il], transfers, hp, L, x);
+            if ((stop = probe_finite(*at, x, static_cast<int>(Stage::FeedForward), static_cast<int>(il)))) return;
         }
-        if (!want_logits) return;
+        if (!want_logits || stop) return;
         x = transfers.move(*at, x, out, Buf::X);
         const Tensor xs{x.row(first), rows, x.cols, x.ld, x.device};
         const Tensor xn = out.buffer(Buf::XN, rows);
@@ -181,7 +262,9 @@ void Context::forward(const int32_t* tokens, int n, bool want_logits, float* all
     };
     // a decode step wholly on one GPU is recorded once and replayed: one launch per token
     const int key = n * 2 + (want_logits ? 1 : 0);
-    if (graph_exec_ && n == 1 && !graph_exec_->replay(key)) {
+    // never while locating a NaN: the probe reads the stream back on the host, which recording forbids
+    const bool graphed = graph_exec_ && n == 1 && !probe_;
+    if (graphed && !graph_exec_->replay(key)) {
         if (graph_exec_->recordable()) {
             graph_exec_->capture_begin();
             try {
@@ -194,12 +277,17 @@ void Context::forward(const int32_t* tokens, int n, bool want_logits, float* all
         } else {
             body();
         }
-    } else if (!(graph_exec_ && n == 1)) {
+    } else if (!graphed) {
         body();
     }
+    for (auto& [dev, ex] : executors_) {
+        if (stop) ex->sync();
+    }
+    if (stop) return;
     n_past_ += n;
     if (want_logits && !out.device().is_cpu()) out.download(y, host);
     for (auto& [dev, ex] : executors_) ex->sync();
+    if (probe_ && want_logits) probe_finite(executor(Device::cpu()), host, static_cast<int>(Stage::Output), -1);
 }
 
 MemoryBreakdown Context::memory() const {

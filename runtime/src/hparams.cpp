@@ -1,5 +1,6 @@
 #include "runtime/hparams.h"
 
+#include <cmath>
 #include <optional>
 #include <vector>
 
@@ -70,6 +71,13 @@ public:
         return checked32(suffix, values.front());
     }
 
+    // finite and > 0 (as stored in the runtime's float)
+    void require_positive(const char* suffix, float v) const {
+        if (!(std::isfinite(v) && v > 0)) {
+            throw Error("metadata " + key(suffix) + " = " + std::to_string(v) + " must be a finite number > 0");
+        }
+    }
+
 private:
     uint32_t checked32(const char* suffix, uint64_t v) const {
         if (v > UINT32_MAX) throw Error("metadata " + key(suffix) + " = " + std::to_string(v) + " is out of range");
@@ -127,8 +135,12 @@ HParams HParams::from_metadata(const gguf::Metadata& meta) {
 
     const auto eps = r.f64("attention.layer_norm_rms_epsilon");
     if (!eps) throw Error("metadata key " + r.key("attention.layer_norm_rms_epsilon") + " is missing");
+    // Values that make every output NaN or Inf without a single bad weight: refused by name.
     hp.rms_eps = static_cast<float>(*eps);
+    r.require_positive("attention.layer_norm_rms_epsilon", hp.rms_eps);
     hp.rope_freq_base = static_cast<float>(r.f64("rope.freq_base").value_or(10000.0));
+    r.require_positive("rope.freq_base", hp.rope_freq_base);
+    if (hp.n_ctx_train == 0) throw Error("metadata " + r.key("context_length") + " must be > 0");
 
     const std::string scaling_key = r.key("rope.scaling.type");
     const std::string scaling = meta.get_string_or(scaling_key, "linear");
@@ -137,6 +149,10 @@ HParams HParams::from_metadata(const gguf::Metadata& meta) {
     }
     double factor = r.f64("rope.scaling.factor").value_or(0.0);
     if (factor == 0.0) factor = r.f64("rope.scale_linear").value_or(0.0);
+    if (!(std::isfinite(factor) && factor >= 0.0)) {
+        throw Error("metadata " + r.key("rope.scaling.factor") + " = " + std::to_string(factor) +
+                    " must be a finite number >= 0");
+    }
     hp.rope_freq_scale = factor == 0.0 ? 1.0f : static_cast<float>(1.0 / factor);
 
     if (hp.n_expert > 0) {
@@ -155,6 +171,9 @@ HParams HParams::from_metadata(const gguf::Metadata& meta) {
         if (hp.n_ff_exp == 0) throw Error("metadata: the expert FFN width is 0");
         if (const gguf::Value* v = meta.find(r.key("expert_weights_norm"))) hp.expert_weights_norm = v->as_bool();
         hp.expert_weights_scale = static_cast<float>(r.f64("expert_weights_scale").value_or(0.0));
+        if (!std::isfinite(hp.expert_weights_scale)) {
+            throw Error("metadata " + r.key("expert_weights_scale") + " is not finite");
+        }
     } else {
         if (hp.n_expert_used != 0) throw Error("metadata: expert_used_count without expert_count");
         if (hp.arch == Arch::Qwen3Moe) throw Error("metadata key " + r.key("expert_count") + " is missing");

@@ -6,6 +6,14 @@
 #include <fstream>
 #include <vector>
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <memory>
+
+#include "gguf/error.h"
+#include "gguf/output_file.h"
 #include "quant/float16.h"
 #include "runtime/error.h"
 
@@ -28,12 +36,21 @@ LogSumExp log_sum_exp(std::span<const float> x) {
 
 int argmax(std::span<const float> x) { return static_cast<int>(std::max_element(x.begin(), x.end()) - x.begin()); }
 
+// A result is a number or an error: never a silent NaN (a non-finite logit is caught by the
+// context; this catches what the arithmetic here or a damaged base file could still produce).
+void require_finite(double v, const char* what) {
+    if (!std::isfinite(v)) throw Error(std::string("perplexity: the ") + what + " is not finite (" + std::to_string(v) + ")");
+}
+
 void finish(PerplexityResult& r, double sum_nll, double sum_nll2) {
+    if (r.n_scored == 0) throw Error("perplexity: no position was scored (the chunks are too short)");
     const double n = static_cast<double>(r.n_scored);
     r.mean_nll = sum_nll / n;
     r.ppl = std::exp(r.mean_nll);
     const double var = n > 1 ? std::max(0.0, (sum_nll2 / n - r.mean_nll * r.mean_nll) / (n - 1)) : 0.0;
     r.ppl_stderr = r.ppl * std::sqrt(var);
+    require_finite(r.ppl, "perplexity");
+    require_finite(r.ppl_stderr, "perplexity's standard error");
 }
 
 constexpr char kMagic[8] = {'G', 'R', 'U', 'N', 'K', 'L', 'D', '1'};
@@ -58,6 +75,7 @@ int evaluate_chunks(Context& ctx, std::span<const int32_t> tokens, const Perplex
         throw Error("perplexity: the text has " + std::to_string(tokens.size()) + " tokens, fewer than one chunk of " +
                     std::to_string(n_ctx));
     }
+    if (params.n_chunks == 0) throw Error("perplexity: 0 chunks asked for (-1 means all)");
     const int n_chunks = params.n_chunks < 0 ? available : std::min(params.n_chunks, available);
     const int first = n_ctx / 2;
     const int n_vocab = ctx.n_vocab();
@@ -98,10 +116,28 @@ PerplexityResult perplexity(Context& ctx, std::span<const int32_t> tokens, const
 
 PerplexityResult save_kld_base(Context& ctx, std::span<const int32_t> tokens, const PerplexityParams& params,
                    const std::string& path) {
-    // the file is written to a temporary name and renamed: a failed run leaves no half file
-    const std::string tmp = path + ".tmp";
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error(path + ": cannot create");
+    // written to a temp file (gguf/output_file.h) put in place when complete: a failed or interrupted
+    // run leaves no half file and no temp file
+    std::unique_ptr<gguf::TempFile> temp;
+    std::FILE* file = nullptr;
+    try {
+        temp = std::make_unique<gguf::TempFile>(gguf::resolve_output_path(path));
+        const int fd = ::dup(temp->fd());
+        file = fd >= 0 ? ::fdopen(fd, "wb") : nullptr;
+        if (!file) throw Error(path + ": cannot create: " + std::strerror(errno));
+    } catch (const gguf::Error& e) {
+        throw Error(e.what());
+    }
+    struct Out {
+        std::FILE* f;
+        bool ok = true;
+        void write(const char* p, std::streamsize n) {
+            if (ok && std::fwrite(p, 1, static_cast<size_t>(n), f) != static_cast<size_t>(n)) ok = false;
+        }
+        ~Out() {
+            if (f) std::fclose(f);
+        }
+    } out{file};
     const int n_vocab = ctx.n_vocab();
     const int available = params.n_ctx > 0 ? static_cast<int>(tokens.size() / static_cast<size_t>(params.n_ctx)) : 0;
     const int n_chunks = params.n_chunks < 0 ? available : std::min(params.n_chunks, available);
@@ -139,14 +175,15 @@ PerplexityResult save_kld_base(Context& ctx, std::span<const int32_t> tokens, co
         out.write(reinterpret_cast<const char*>(&lse), 4);
         out.write(reinterpret_cast<const char*>(row.data()), static_cast<std::streamsize>(row.size() * 2));
         });
-        out.close();
-        if (!out) throw Error(path + ": write failed");
-    } catch (...) {
-        std::remove(tmp.c_str());
-        throw;
+        finish(r, sum, sum2);  // a non-finite result must not leave a base file behind
+        const bool flushed = std::fflush(out.f) == 0;
+        if (!out.ok || !flushed) throw Error(path + ": write failed: " + std::strerror(errno));
+        std::fclose(out.f);
+        out.f = nullptr;
+        temp->commit();
+    } catch (const gguf::Error& e) {
+        throw Error(e.what());
     }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) throw Error(path + ": cannot rename " + tmp);
-    finish(r, sum, sum2);
     return r;
 }
 
@@ -209,6 +246,9 @@ KldResult compare_kld_base(Context& ctx, const std::string& path, const std::fun
     });
     finish(r.ppl, sum_nll, sum_nll2);
     const double n = static_cast<double>(klds.size());
+    for (double k : klds) {
+        if (!std::isfinite(k)) throw Error(path + ": a KL divergence is not finite (damaged base file?)");
+    }
     r.n_positions = r.ppl.n_scored;
     r.base_ppl = std::exp(base_nll / n);
     r.mean_kld = sum_kld / n;
@@ -219,6 +259,7 @@ KldResult compare_kld_base(Context& ctx, const std::string& path, const std::fun
     r.p99_kld = quantile(0.99);
     r.max_kld = klds.back();
     r.same_top = static_cast<double>(same) / n;
+    require_finite(r.base_ppl, "base model's perplexity");
     return r;
 }
 

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "runtime/error.h"
+#include "runtime/gpu_info.h"
 
 namespace runtime {
 
@@ -30,8 +31,15 @@ int layer_of(const std::string& name, int n_layer) {
 
 }  // namespace
 
-PlacementRule::PlacementRule(std::string pattern_, Device device_, std::string origin_)
-    : pattern(std::move(pattern_)), device(device_), origin(std::move(origin_)) {
+std::string no_gpu_reason() {
+    // said only when there is nothing to offload to, so asking the driver costs nothing that matters
+    std::string why;
+    query_gpus(&why);
+    return why.empty() ? "no GPU is available" : why;
+}
+
+PlacementRule::PlacementRule(std::string pattern_, Device device_, std::string origin_, int below_layer_)
+    : pattern(std::move(pattern_)), device(device_), origin(std::move(origin_)), below_layer(below_layer_) {
     try {
         regex = std::regex(pattern, std::regex::ECMAScript);
     } catch (const std::regex_error& e) {
@@ -60,9 +68,10 @@ std::vector<PlacementRule> cpu_moe_rules() { return {PlacementRule(kExpertPatter
 
 std::vector<PlacementRule> n_cpu_moe_rules(int n_layers) {
     if (n_layers < 0) throw Error("--n-cpu-moe must be >= 0, got " + std::to_string(n_layers));
-    std::vector<int> layers;
-    for (int il = 0; il < n_layers; ++il) layers.push_back(il);
-    return expert_layer_rules(layers, Device::cpu(), "--n-cpu-moe " + std::to_string(n_layers));
+    if (n_layers == 0) return {};
+    // one rule for blocks 0..N-1, so the plan lists it once however many layers it covers; N is kept as
+    // a layer limit, not spelled into the regex, so a huge N costs nothing and is checked against the model
+    return {PlacementRule(kExpertPattern, Device::cpu(), "--n-cpu-moe " + std::to_string(n_layers), n_layers)};
 }
 
 std::vector<PlacementRule> expert_layer_rules(const std::vector<int>& layers, Device device, const std::string& origin) {
@@ -79,16 +88,20 @@ PlacementPlan PlacementPlan::build(const std::vector<TensorDesc>& tensors, int n
     plan.rules_ = options.overrides;
     plan.n_layer_ = n_layer;
     for (const auto& rule : plan.rules_) {
+        if (rule.below_layer > n_layer) {
+            throw Error(rule.origin + ": the model has " + std::to_string(n_layer) + " blocks; use 0.." +
+                        std::to_string(n_layer) + " (or --cpu-moe for every block)");
+        }
         if (!rule.device.is_cpu() && std::find(gpus.begin(), gpus.end(), rule.device) == gpus.end()) {
             throw Error(rule.origin + " " + rule.pattern + "=" + rule.device.name() + ": device " +
                         rule.device.name() +
-                        (gpus.empty() ? " is not available (this build has no CUDA backend)" : " is not available"));
+                        (gpus.empty() ? " is not available (" + no_gpu_reason() + ")" : std::string(" is not available")));
         }
     }
     int ngl = options.n_gpu_layers < 0 ? n_layer + 1 : std::min(options.n_gpu_layers, n_layer + 1);
     if (ngl > 0 && gpus.empty()) {
-        plan.warnings_.push_back("-ngl " + std::to_string(options.n_gpu_layers) +
-                                 " ignored: no GPU backend in this build, all layers stay on the CPU");
+        plan.warnings_.push_back("-ngl " + std::to_string(options.n_gpu_layers) + ": no GPU offload (" +
+                                 no_gpu_reason() + "); running on the CPU");
         ngl = 0;
     }
     plan.n_gpu_layers_ = ngl;
@@ -102,6 +115,8 @@ PlacementPlan PlacementPlan::build(const std::vector<TensorDesc>& tensors, int n
         // one GPU for now: the layer split across several GPUs comes with multi-GPU support
         p.device = (p.layer >= 0 && p.layer >= i_gpu_start) ? gpus.front() : Device::cpu();
         for (size_t i = 0; i < plan.rules_.size(); ++i) {
+            const int below = plan.rules_[i].below_layer;
+            if (below >= 0 && (p.layer < 0 || p.layer >= below)) continue;
             if (std::regex_search(t.name, plan.rules_[i].regex)) {
                 p.device = plan.rules_[i].device;
                 p.rule = static_cast<int>(i);

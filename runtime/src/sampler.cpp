@@ -7,13 +7,18 @@
 
 namespace runtime {
 
+void validate_sampler_params(const SamplerParams& p) {
+    // written so that NaN fails every test: a NaN temperature would turn every logit into NaN
+    if (!(p.temperature >= 0 && std::isfinite(p.temperature))) throw Error("temperature must be a finite number >= 0");
+    if (!(p.top_p > 0 && p.top_p <= 1)) throw Error("top-p must be in (0, 1]");
+    if (!(p.min_p >= 0 && p.min_p <= 1)) throw Error("min-p must be in [0, 1]");
+    if (!(p.repeat_penalty > 0 && std::isfinite(p.repeat_penalty))) throw Error("repeat penalty must be a finite number > 0");
+    if (p.repeat_last_n < 0) throw Error("repeat-last-n must be >= 0");
+}
+
 Sampler::Sampler(const SamplerParams& params, int n_vocab)
     : p_(params), cand_(static_cast<size_t>(n_vocab)), rng_(params.seed) {
-    if (p_.temperature < 0) throw Error("temperature must be >= 0");
-    if (!(p_.top_p > 0 && p_.top_p <= 1)) throw Error("top-p must be in (0, 1]");
-    if (!(p_.min_p >= 0 && p_.min_p <= 1)) throw Error("min-p must be in [0, 1]");
-    if (!(p_.repeat_penalty > 0)) throw Error("repeat penalty must be > 0");
-    if (p_.repeat_last_n < 0) throw Error("repeat-last-n must be >= 0");
+    validate_sampler_params(p_);
     recent_.assign(static_cast<size_t>(p_.repeat_last_n), -1);
 }
 

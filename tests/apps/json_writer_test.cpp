@@ -62,4 +62,20 @@ TEST(JsonWriter, BrokenUtf8BecomesReplacementCharacters) {
     EXPECT_EQ(nlohmann::json::parse(s).get<std::string>(), "a" + fffd + "b" + fffd + "c" + fffd + fffd);
 }
 
+TEST(JsonWriter, EveryKindOfBrokenUtf8IsReplaced) {
+    // the bytes a hostile file's tensor names may hold: stray bytes, overlong forms, surrogates, code
+    // points past U+10FFFF; each rejected byte is one U+FFFD, and valid sequences around them stay
+    const std::string fffd = "\xEF\xBF\xBD";
+    const auto q = [](const std::string& v) { return "\"" + v + "\""; };
+    EXPECT_EQ(appcommon::JsonWriter::escape("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"), q("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"));
+    EXPECT_EQ(appcommon::JsonWriter::escape("w\xff\xfe"), q("w" + fffd + fffd));
+    EXPECT_EQ(appcommon::JsonWriter::escape("\xe2\x82"), q(fffd));  // a truncated sequence at the end is one
+    EXPECT_EQ(appcommon::JsonWriter::escape("\xed\xa0\x80"), q(fffd + fffd + fffd));
+    EXPECT_EQ(appcommon::JsonWriter::escape("\xf4\x90\x80\x80"), q(fffd + fffd + fffd + fffd));
+    EXPECT_EQ(appcommon::JsonWriter::escape("\x80x"), q(fffd + "x"));
+    EXPECT_EQ(appcommon::JsonWriter::escape("a\"b\\c\n\x01"), "\"a\\\"b\\\\c\\n\\u0001\"");
+    for (const char* bad : {"w\xff\xfe", "\xe2\x82", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80"})
+        EXPECT_TRUE(nlohmann::json::accept(appcommon::JsonWriter::escape(bad))) << bad;
+}
+
 }  // namespace

@@ -136,7 +136,7 @@ TEST(QuantizeCli, RefusesToOverwriteItsInput) {
     const fs::path link = dir.path() / "link.gguf";
     fs::create_symlink(model, link);
     expect_one_line_error(run_app("gguf-quantize", q(model) + " " + q(link) + " F16"), 1,
-                          "refusing to overwrite the input");
+                          "refusing to overwrite an input");
     EXPECT_EQ(fs::file_size(model), fs::file_size(fixture(kDense)));
     EXPECT_EQ(dir.listing(), (std::vector<std::string>{"link.gguf", "model.gguf"}));
 }

@@ -36,9 +36,15 @@ TEST(ConvertCli, ErrorsAreOneLineAndExitOne) {
     ModelShape s;
     s.layers = 1;
     write_checkpoint(dir.path, "LlamaForCausalLM", s, decoder_tensors(s, "BF16"));
+    // an existing output needs --force, and even --force never replaces an input
     r = run_app("gguf-convert", "'" + dir.path.string() + "' -o '" + (dir / "model.safetensors").string() + "'");
     EXPECT_EQ(r.status, 1);
-    EXPECT_NE(r.err.find("refusing to overwrite it\n"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("exists; pass --force to replace it\n"), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1);
+    r = run_app("gguf-convert",
+                "'" + dir.path.string() + "' --force -o '" + (dir / "model.safetensors").string() + "'");
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.err.find("refusing to overwrite an input\n"), std::string::npos) << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1);
 }
 

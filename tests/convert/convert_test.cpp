@@ -337,8 +337,8 @@ TEST(Convert, RefusesToOverwriteAnInput) {
     write_checkpoint(dir.path, "LlamaForCausalLM", s, decoder_tensors(s, "F32"));
     const auto before = fs::file_size(dir / "model.safetensors");
     EXPECT_EQ(convert_error(dir.path, "model.safetensors"),
-              (dir / "model.safetensors").string() + ": is an input of the conversion (" +
-                  (dir / "model.safetensors").string() + "); refusing to overwrite it");
+              (dir / "model.safetensors").string() + ": is an input of this job (" +
+                  (dir / "model.safetensors").string() + "); refusing to overwrite an input");
     EXPECT_NE(convert_error(dir.path, "tokenizer.json").find("refusing to overwrite"), std::string::npos);
     EXPECT_EQ(fs::file_size(dir / "model.safetensors"), before);
 }

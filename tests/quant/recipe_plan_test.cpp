@@ -137,7 +137,18 @@ TEST(RecipePlan, ImatrixEntriesMatchPerExpertOrFail) {
         write_imatrix(dir / "good.gguf", {{"blk.0.attn_q.weight", {64}}, {"blk.0.ffn_up_exps.weight", {64, 4}},
                                           {"blk.7.ffn_down.weight", {64}}})
             .string());
-    quant::QuantPlan plan = quant::make_plan(in, inputs("Q8_0", &good));
+    // an entry naming no tensor means another model's imatrix: an error unless allowed
+    try {
+        quant::make_plan(in, inputs("Q8_0", &good));
+        ADD_FAILURE() << "expected quant::Error for the foreign entry";
+    } catch (const quant::Error& e) {
+        EXPECT_NE(std::string(e.what()).find("1 imatrix entry (blk.7.ffn_down.weight) naming no tensor"),
+                  std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("--allow-foreign-imatrix"), std::string::npos) << e.what();
+    }
+    quant::PlanInputs allowed = inputs("Q8_0", &good);
+    allowed.allow_foreign_imatrix = true;
+    quant::QuantPlan plan = quant::make_plan(in, allowed);
     auto find = [&](const std::string& n) {
         return *std::find_if(plan.tensors.begin(), plan.tensors.end(), [&](auto& t) { return t.name == n; });
     };

@@ -93,6 +93,32 @@ TEST(Placement, CpuMoeRules) {
     EXPECT_EQ(plan.device_of("blk.10.ffn_up_exps.weight"), Device::cuda(0));
 }
 
+// --n-cpu-moe keeps its layer limit as a number: a huge N costs nothing to build, and a limit past
+// the model's blocks is an error naming the option and the block count when the plan is made.
+TEST(Placement, NCpuMoeIsCheckedAgainstTheModel) {
+    const auto rules = runtime::n_cpu_moe_rules(2147483647);
+    ASSERT_EQ(rules.size(), 1u);
+    EXPECT_LT(rules[0].pattern.size(), 100u);
+    PlacementOptions o;
+    o.overrides = rules;
+    try {
+        PlacementPlan::build(moe_tensors(), 4, o, kOneGpu);
+        FAIL() << "expected runtime::Error";
+    } catch (const runtime::Error& e) {
+        const std::string what = e.what();
+        EXPECT_NE(what.find("--n-cpu-moe 2147483647"), std::string::npos) << what;
+        EXPECT_NE(what.find("4 blocks"), std::string::npos) << what;
+        EXPECT_LT(what.size(), 200u);
+    }
+    o.overrides = runtime::n_cpu_moe_rules(5);
+    EXPECT_THROW(PlacementPlan::build(moe_tensors(), 4, o, kOneGpu), runtime::Error);
+    o.overrides = runtime::n_cpu_moe_rules(4);  // every block: allowed
+    o.n_gpu_layers = -1;
+    const auto plan = PlacementPlan::build(moe_tensors(), 4, o, kOneGpu);
+    EXPECT_EQ(plan.device_of("blk.3.ffn_up_exps.weight"), Device::cpu());
+    EXPECT_EQ(plan.device_of("blk.3.attn_q.weight"), Device::cuda(0));
+}
+
 TEST(Placement, CpuOnlyBuild) {
     // -ngl is ignored with a warning, as llama.cpp does without a GPU ...
     PlacementOptions o;
@@ -100,6 +126,9 @@ TEST(Placement, CpuOnlyBuild) {
     auto plan = PlacementPlan::build(moe_tensors(), 4, o, {});
     EXPECT_EQ(plan.device_of("output.weight"), Device::cpu());
     ASSERT_EQ(plan.warnings().size(), 1u);
+    EXPECT_NE(plan.warnings()[0].find("-ngl 99: no GPU offload (" + runtime::no_gpu_reason() + ")"), std::string::npos)
+        << plan.warnings()[0];
+    EXPECT_NE(plan.warnings()[0].find("running on the CPU"), std::string::npos) << plan.warnings()[0];
     EXPECT_EQ(plan.n_gpu_layers(), 0);
     // ... but a rule naming a CUDA device is an error that names it
     o.overrides = runtime::parse_override_rules("exps=CUDA0");
@@ -108,7 +137,7 @@ TEST(Placement, CpuOnlyBuild) {
         FAIL() << "expected runtime::Error";
     } catch (const runtime::Error& e) {
         EXPECT_NE(std::string(e.what()).find("CUDA0"), std::string::npos) << e.what();
-        EXPECT_NE(std::string(e.what()).find("no CUDA backend"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find(runtime::no_gpu_reason()), std::string::npos) << e.what();
     }
     // and a CPU-only override is fine
     o.overrides = runtime::parse_override_rules("exps=CPU");

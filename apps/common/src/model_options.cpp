@@ -6,6 +6,7 @@
 #include <new>
 
 #include "appcommon/cli.h"
+#include "appcommon/validate.h"
 #include "runtime/error.h"
 #include "runtime/kv_cache.h"
 #include "runtime/placement.h"
@@ -161,7 +162,8 @@ std::string model_description(const runtime::Model& model) {
 }
 
 runtime::ContextParams context_params(const CommonOptions& o) {
-    if (o.threads < 0) throw appcommon::UsageError{"-t must be >= 0"};
+    if (o.threads != 0) appcommon::check_threads(o.threads, "-t");  // 0: all cores
+    if (o.ctx_size < 0) throw appcommon::UsageError{"-c must be >= 0 (0: the model's context)"};
     if (o.batch_size < 1) throw appcommon::UsageError{"-b must be >= 1"};
     runtime::ContextParams cp;
     cp.n_ctx = o.ctx_size;
@@ -213,6 +215,7 @@ Loaded load(const CommonOptions& o, const po::parsed_options& parsed, bool with_
     std::fprintf(stderr, "context: %d tokens, batch %d, KV cache %s/%s, %d threads\n%s", l.context->n_ctx(),
                  l.context->n_batch(), o.cache_type_k.c_str(), o.cache_type_v.c_str(), l.context->n_threads(),
                  runtime::describe_memory(l.context->memory()).c_str());
+    for (const auto& w : l.context->warnings()) std::fprintf(stderr, "warning: %s\n", w.c_str());
     return l;
 }
 

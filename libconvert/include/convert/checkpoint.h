@@ -21,7 +21,7 @@ public:
     const HfConfig& hparams() const { return hparams_; }
     // Conversion order, llama.cpp's: weight files sorted by name, each in its header order.
     const std::vector<const SafeTensor*>& tensors() const { return order_; }
-    // config.json and the weight files (outputs must never replace one of them).
+    // config.json, the shard index and the weight files (outputs must never replace one of them).
     const std::vector<std::string>& input_files() const { return inputs_; }
 
 private:

@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "convert/outtype.h"
+#include "gguf/file.h"
+#include "gguf/metadata.h"
 
 namespace convert {
 
@@ -17,6 +19,12 @@ struct ConvertOptions {
     OutType outtype = OutType::Auto;
     // Called before each tensor is written: (index, total, GGUF name).
     std::function<void(size_t, size_t, const std::string&)> on_tensor;
+    // Replace an existing output file (the app's --force). Inputs are never replaced.
+    bool replace_existing = true;
+    // Called with the finished header (metadata and tensor list) before any tensor data is produced
+    // or a file created; throws to refuse it. gguf-convert passes the runtime's layout check, so a
+    // file the runtime would reject is never written.
+    std::function<void(const gguf::Metadata&, const std::vector<gguf::TensorInfo>&)> check_header;
 };
 
 struct ConvertSummary {

@@ -27,7 +27,9 @@ struct TensorInfo {
 
     uint64_t n_elements() const;
     uint64_t n_bytes() const;
-    uint64_t n_rows() const { return dims.empty() ? 1 : n_elements() / static_cast<uint64_t>(dims[0]); }
+    // The product of the dimensions after the first: no division, so a zero-length row is no hazard.
+    uint64_t n_rows() const;
+    bool has_zero_dim() const;
     std::string shape_string() const;  // "[256, 4096]"
 };
 

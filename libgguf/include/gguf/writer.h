@@ -4,12 +4,14 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "gguf/file.h"
 #include "gguf/metadata.h"
+#include "gguf/output_file.h"
 
 namespace gguf {
 
@@ -18,9 +20,11 @@ bool same_file(const std::string& a, const std::string& b);
 
 class Writer {
 public:
-    // Nothing touches `path` until finish(); the temp file is removed if the writer is destroyed
-    // unfinished (an exception unwinding through the caller, say).
-    explicit Writer(std::string path, uint32_t version = 3);
+    // Nothing touches `path` until finish(); the temp file (gguf/output_file.h) leaves nothing
+    // behind if the writer is destroyed unfinished, or the process is interrupted. `policy` is
+    // checked again when the header is written; callers check it with check_output_path() before
+    // their work starts. A symlink `path` keeps pointing at the new file.
+    explicit Writer(std::string path, uint32_t version = 3, OutputPolicy policy = {});
     ~Writer();
     Writer(const Writer&) = delete;
     Writer& operator=(const Writer&) = delete;
@@ -48,7 +52,8 @@ private:
     uint32_t alignment() const;
 
     std::string path_;
-    std::string tmp_path_;
+    OutputPolicy policy_;
+    std::unique_ptr<TempFile> temp_;
     uint32_t version_;
     Metadata metadata_;
     std::vector<TensorInfo> tensors_;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "gguf/file.h"
+#include "gguf/output_file.h"
 #include "gguf/metadata.h"
 #include "quant/quant.h"
 
@@ -183,6 +184,9 @@ struct PlanInputs {
     const Imatrix* imatrix = nullptr;  // optional
     // Planning without writing: missing importance data for a type that needs it is a warning.
     bool dry_run = false;
+    // imatrix entries that name no tensor of the model mean the imatrix was made for another model:
+    // an error unless this is set (--allow-foreign-imatrix), then a warning.
+    bool allow_foreign_imatrix = false;
 };
 
 // Chooses every type, matches imatrix entries and builds the output metadata. Throws
@@ -196,7 +200,10 @@ using ProgressFn = std::function<void(size_t index, const QuantPlan& plan)>;
 // Streams the quantized file to `out_path` (temp file, renamed when complete), tensor by tensor
 // from the mapped input, holding only a bounded slab of rows in memory at a time. Rows are
 // quantized on the OpenMP threads. Refuses to overwrite the input.
+// `policy` says whether an existing output may be replaced; the input and the imatrix never are.
+// Every tensor written, converted or copied, is checked for NaN/Inf (quant::Error names it).
 void write_quantized(const gguf::File& input, const QuantPlan& plan, const Imatrix* imatrix,
-                     const std::string& out_path, const ProgressFn& progress = {});
+                     const std::string& out_path, const ProgressFn& progress = {},
+                     gguf::OutputPolicy policy = {});
 
 }  // namespace quant

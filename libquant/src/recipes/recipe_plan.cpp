@@ -7,7 +7,9 @@
 
 #include "gguf/error.h"
 #include "gguf/writer.h"
+#include "quant/finite.h"
 #include "quant/imatrix.h"
+#include "quant/quant.h"
 #include "quant/recipe.h"
 
 namespace quant {
@@ -89,6 +91,16 @@ void release_input(std::span<const uint8_t> bytes) {
 #else
     (void)bytes;
 #endif
+}
+
+// Every tensor written is checked for NaN/Inf; `first_row` places rows of a slab within the tensor.
+void check_finite(const std::string& path, const std::string& name, GgmlType type, std::span<const uint8_t> bytes,
+                  int64_t n_per_row, uint64_t n_rows, uint64_t first_row) {
+    if (auto bad = find_non_finite(type, bytes, n_per_row, n_rows)) {
+        bad->row += first_row;
+        throw Error(path + ": tensor '" + name + "' as " + type_str(type) + ": " + bad->describe() +
+                    "; refusing to write a model that computes NaN/Inf");
+    }
 }
 
 }  // namespace
@@ -176,8 +188,21 @@ ImatrixUse match_imatrix(const Imatrix& im, const gguf::TensorInfo& t, PlanNotes
     return ImatrixUse::Missing;
 }
 
+// A tensor without elements is no model's weight, and every row computation of the plan and the
+// writer would divide by its zero row length: refuse it before planning.
+void refuse_empty_tensors(const gguf::File& input) {
+    for (const gguf::TensorInfo& t : input.tensors()) {
+        if (t.has_zero_dim()) {
+            throw Error(input.path() + ": tensor '" + t.name + "' has shape " + t.shape_string() +
+                        ": a zero dimension (no weights to quantize)");
+        }
+    }
+}
+
 // The plan-wide warnings, and the check that the imatrix belongs to this model at all.
-void summarize(const PlanNotes& notes, const gguf::File& input, const Imatrix* im, std::vector<std::string>& warnings) {
+// Imatrix entries naming no tensor of the model are an error unless `allow_foreign` (then a warning).
+void summarize(const PlanNotes& notes, const gguf::File& input, const Imatrix* im, bool allow_foreign,
+               std::vector<std::string>& warnings) {
     if (!notes.no_entry.empty()) {
         warnings.push_back(count_of(notes.no_entry, "tensor", "tensors") +
                            " without an imatrix entry: quantized without importance weights");
@@ -195,7 +220,11 @@ void summarize(const PlanNotes& notes, const gguf::File& input, const Imatrix* i
         if (!input.find_tensor(name)) foreign.push_back(name);
     }
     if (!foreign.empty()) {
-        warnings.push_back(count_of(foreign, "imatrix entry", "imatrix entries") + " naming no tensor of this model");
+        const std::string what = count_of(foreign, "imatrix entry", "imatrix entries") + " naming no tensor of this model";
+        if (!allow_foreign) {
+            throw Error(im->path() + ": " + what + "; is it for another model? (--allow-foreign-imatrix to use it anyway)");
+        }
+        warnings.push_back(what);
     }
 }
 
@@ -204,6 +233,7 @@ void summarize(const PlanNotes& notes, const gguf::File& input, const Imatrix* i
 QuantPlan make_plan(const gguf::File& input, const PlanInputs& inputs) {
     if (!inputs.recipe) throw Error("no recipe given");
     refuse_split_input(input);
+    refuse_empty_tensors(input);
 
     QuantPlan plan;
     plan.recipe = inputs.recipe;
@@ -235,7 +265,7 @@ QuantPlan make_plan(const gguf::File& input, const PlanInputs& inputs) {
         }
         plan.tensors.push_back(std::move(p));
     }
-    summarize(notes, input, inputs.imatrix, plan.warnings);
+    summarize(notes, input, inputs.imatrix, inputs.allow_foreign_imatrix, plan.warnings);
 
     plan.metadata = output_metadata(input.metadata(), *inputs.recipe, inputs.imatrix);
     gguf::Writer sizer("(plan)");
@@ -249,9 +279,13 @@ QuantPlan make_plan(const gguf::File& input, const PlanInputs& inputs) {
 }
 
 void write_quantized(const gguf::File& input, const QuantPlan& plan, const Imatrix* imatrix,
-                     const std::string& out_path, const ProgressFn& progress) {
-    if (gguf::same_file(input.path(), out_path)) {
-        throw Error(out_path + ": refusing to overwrite the input file");
+                     const std::string& out_path, const ProgressFn& progress, gguf::OutputPolicy policy) {
+    policy.inputs.push_back(input.path());
+    if (imatrix) policy.inputs.push_back(imatrix->path());
+    try {
+        gguf::check_output_path(out_path, policy);
+    } catch (const gguf::Error& e) {
+        throw Error(e.what());
     }
     // Fail before writing anything when a format is missing, not halfway through the file.
     for (const auto& t : plan.tensors) {
@@ -267,7 +301,7 @@ void write_quantized(const gguf::File& input, const QuantPlan& plan, const Imatr
     }
 
     try {
-        gguf::Writer w(out_path);
+        gguf::Writer w(out_path, 3, policy);
         declare(w, plan);
         std::vector<float> f32;
         std::vector<uint8_t> packed;
@@ -277,6 +311,10 @@ void write_quantized(const gguf::File& input, const QuantPlan& plan, const Imatr
             if (!src_info) throw Error(input.path() + ": tensor '" + t.name + "' is not in the input");
             const std::span<const uint8_t> src = input.tensor_data(*src_info);
             if (!t.converts()) {
+                // Copied tensors (norms, routers, tensors already quantized) are checked like converted
+                // ones: a NaN in an F32 norm is as fatal to the model as one in a matrix.
+                check_finite(input.path(), t.name, t.from, src, t.dims.empty() ? 1 : t.dims[0],
+                             t.dims.empty() ? 1 : t.n_elements() / static_cast<uint64_t>(t.dims[0]), 0);
                 w.write_data(src);
             } else {
                 const int64_t n_per_row = t.dims[0];
@@ -305,7 +343,11 @@ void write_quantized(const gguf::File& input, const QuantPlan& plan, const Imatr
                             throw Error(input.path() + ": tensor '" + t.name + "' (rows from " +
                                         std::to_string(m * rows + r0) + "): " + e.what());
                         }
-                        w.write_data(std::span<const uint8_t>(packed.data(), static_cast<size_t>(n) * out_row));
+                        // Finite input can still give non-finite blocks (a scale past f16's range).
+                        const std::span<const uint8_t> out(packed.data(), static_cast<size_t>(n) * out_row);
+                        check_finite(input.path(), t.name, t.to.type, out, n_per_row, static_cast<uint64_t>(n),
+                                     static_cast<uint64_t>(m * rows + r0));
+                        w.write_data(out);
                     }
                 }
             }

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "gguf/types.h"
@@ -35,7 +36,9 @@ public:
 
     // Appends tokens at positions n_past()... and returns their logits: n_vocab values for the last token,
     // or, with all_logits, n_vocab for each token (at most n_batch tokens then). The span stays valid until
-    // the next call. A token id out of range or a full context throws runtime::Error.
+    // the next call. A token id out of range or a full context throws runtime::Error, and so do logits
+    // that are not all finite: the error names the block and tensor where NaN/Inf first appears, and
+    // the tokens of the failed call are not kept.
     std::span<const float> decode(std::span<const int32_t> tokens, bool all_logits = false);
 
     int n_past() const { return n_past_; }
@@ -50,9 +53,16 @@ public:
     const KvCache& kv_cache() const { return kv_; }
     // Weights, KV cache and scratch per device.
     MemoryBreakdown memory() const;
+    // Things the caller should tell the user, e.g. a context larger than the model's training context.
+    const std::vector<std::string>& warnings() const { return warnings_; }
 
 private:
     void forward(const int32_t* tokens, int n, bool all_logits, float* logits);
+    // Runs `tokens` again from position pos0 with per-block checks; the message names where NaN/Inf
+    // first appears and the tensor that holds it.
+    std::string locate_non_finite(std::span<const int32_t> tokens, int pos0, bool all_logits);
+    // In that pass only: checks `t` (on `ex`'s device) after a stage; true when it is not all finite.
+    bool probe_finite(Executor& ex, const Tensor& t, int stage, int layer);
 
     const Model& model_;
     int n_ctx_, n_batch_, n_threads_;
@@ -69,6 +79,9 @@ private:
     // host staging for rows, expert ids and weights moving between two devices
     std::vector<float> stage_rows_, stage_weights_;
     std::vector<int32_t> stage_ids_;
+    std::vector<std::string> warnings_;
+    class FiniteProbe* probe_ = nullptr;  // set only while locating a non-finite value
+    std::vector<float> probe_rows_;       // the residual stream copied to the host in that pass
 };
 
 }  // namespace runtime

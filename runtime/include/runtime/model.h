@@ -30,6 +30,13 @@ struct ModelOptions {
     bool mlock = false;
 };
 
+// The checks Model::load makes before reading any weight data — hyper-parameters, block count
+// against the blk.N tensors, every tensor's name, shape and type — on a header alone, so that a
+// writer (gguf-convert) can refuse a file this runtime would reject before writing it. Throws
+// runtime::Error naming `path` and the key or tensor.
+void check_model_layout(const gguf::Metadata& metadata, const std::vector<gguf::TensorInfo>& tensors,
+                        const std::string& path);
+
 class Model {
 public:
     // Opens, validates and places a model. A file llama.cpp would refuse (unknown architecture, a

@@ -21,18 +21,26 @@ struct PlacementRule {
     Device device;
     std::string origin;  // the option it came from, for messages: "-ot", "--cpu-moe", "--n-cpu-moe"
     std::regex regex;
+    // When >= 0 the rule only covers blocks 0..below_layer-1 (--n-cpu-moe N): the layer limit is kept
+    // as a number, not spelled into the regex, so N costs nothing and is checked against the model.
+    int below_layer = -1;
 
-    PlacementRule(std::string pattern, Device device, std::string origin);
+    PlacementRule(std::string pattern, Device device, std::string origin, int below_layer = -1);
 };
 
 // -ot "REGEX=DEV[,REGEX=DEV...]"; a malformed entry or regex throws runtime::Error quoting it.
 std::vector<PlacementRule> parse_override_rules(std::string_view text);
 // --cpu-moe: the expert tensors of every layer stay on the CPU.
 std::vector<PlacementRule> cpu_moe_rules();
-// --n-cpu-moe N: the expert tensors of layers 0..N-1 stay on the CPU.
+// --n-cpu-moe N: the expert tensors of layers 0..N-1 stay on the CPU. N above the model's block
+// count is an error when the plan is built (the model is not known here).
 std::vector<PlacementRule> n_cpu_moe_rules(int n_layers);
 // One rule putting the expert tensors of the given blocks on `device`.
 std::vector<PlacementRule> expert_layer_rules(const std::vector<int>& layers, Device device, const std::string& origin);
+
+// Why a GPU device or -ngl cannot be honoured when no GPU is available, for messages: the driver's or
+// the build's reason ("this build has no CUDA support ...", "no CUDA device found", ...).
+std::string no_gpu_reason();
 
 struct PlacementOptions {
     // Layers offloaded to the GPU counting from the output end, as llama.cpp's -ngl: the output layer

@@ -19,6 +19,10 @@ struct SamplerParams {
     uint64_t seed = 0;
 };
 
+// Throws runtime::Error naming the first parameter out of range (NaN included); the Sampler checks
+// the same, and apps call it before loading a model so that a bad flag fails at once.
+void validate_sampler_params(const SamplerParams& params);
+
 class Sampler {
 public:
     // Out-of-range parameters (negative temperature, top_p outside (0, 1], ...) throw runtime::Error.
