@@ -1,0 +1,151 @@
+// Binding a model's tensors by llama.cpp's names and checking them against the hyper-parameters: what
+// loading a model and gguf-convert's check before writing share. Kept apart from the backends so that a
+// tool that only checks a layout links no GPU library.
+#include "model_layout.h"
+
+#include <charconv>
+
+#include "cpu/matmul.h"
+#include "gguf/text.h"
+#include "quant/quant.h"
+#include "runtime/error.h"
+
+namespace runtime {
+
+using gguf::GgmlType;
+
+bool can_matmul(GgmlType type) {
+    if (cpu::is_float_type(type)) return true;
+    try {
+        return quant::can_quantize(quant::vec_dot_type(type));
+    } catch (const quant::Error&) {
+        return false;
+    }
+}
+
+namespace {
+
+constexpr uint32_t kMaxExperts = 512;  // llama.cpp's LLAMA_MAX_EXPERTS
+
+// block_count must match the blocks the file has tensors for: a smaller count would silently
+// ignore blocks (a wrong model that still runs), a larger one would size per-layer state from a
+// number the file does not back. Checked before anything is sized from it.
+void check_block_count(const HParams& hp, const Binder& b) {
+    int64_t last = -1;
+    std::string last_name;
+    for (const auto& t : b.tensors()) {
+        if (!t.name.starts_with("blk.")) continue;
+        int64_t il = 0;
+        const char* begin = t.name.data() + 4;
+        const auto [end, ec] = std::from_chars(begin, t.name.data() + t.name.size(), il);
+        if (ec != std::errc() || end == begin || *end != '.') continue;
+        if (il > last) {
+            last = il;
+            last_name = t.name;
+        }
+    }
+    const std::string key = hp.arch_name + ".block_count " + std::to_string(hp.n_layer);
+    if (last < 0) b.fail(key + ", but the file has no blk.N tensors");
+    if (last + 1 != static_cast<int64_t>(hp.n_layer)) {
+        b.fail(key + " disagrees with the tensors, which go up to block " + std::to_string(last) + " (" + last_name +
+               ")");
+    }
+}
+
+// Binds every tensor the architecture reads, checking names, shapes and types. Returns whether the
+// output projection is tied to the token embedding.
+}  // namespace
+
+bool bind_weights(const HParams& hp, const gguf::Metadata& metadata, Binder& b, ModelWeights& weights) {
+    check_block_count(hp, b);
+    if (hp.n_expert > kMaxExperts) {
+        b.fail("expert_count " + std::to_string(hp.n_expert) + " exceeds " + std::to_string(kMaxExperts));
+    }
+    const int64_t n_embd = hp.n_embd;
+
+    const gguf::TensorInfo* embd = b.find_tensor("token_embd.weight");
+    if (!embd) b.fail("tensor token_embd.weight is missing");
+    if (embd->dims.size() != 2 || embd->dims[0] != n_embd) {
+        b.fail("tensor token_embd.weight has shape " + gguf::shape_text(embd->dims) + ", expected [" +
+               std::to_string(n_embd) + ", n_vocab]");
+    }
+    if (!quant::can_dequantize(embd->type)) {
+        b.fail("tensor token_embd.weight has type " + std::string(gguf::type_name(embd->type)) +
+               ", which cannot be read");
+    }
+    const int64_t n_vocab = embd->dims[1];
+    if (const gguf::Value* v = metadata.find(hp.arch_name + ".vocab_size")) {
+        if (!v->is_integer() || v->as_u64() != static_cast<uint64_t>(n_vocab)) {
+            b.fail(hp.arch_name + ".vocab_size " + v->to_display() + " differs from token_embd.weight's " +
+                   std::to_string(n_vocab) + " rows");
+        }
+    }
+    // the embedding is read a row at a time (dequantized), not multiplied: bind it without the dot check
+    weights.token_embd.name = "token_embd.weight";
+    weights.token_embd.type = embd->type;
+    weights.token_embd.n_in = n_embd;
+    weights.token_embd.n_out = n_vocab;
+    weights.token_embd.row_bytes = gguf::row_size(embd->type, static_cast<uint64_t>(n_embd));
+
+    weights.output_norm = b.vector("output_norm.weight", n_embd);
+    const bool tied = !b.has("output.weight");
+    if (!tied) {
+        weights.output = b.matrix("output.weight", {n_embd, n_vocab});
+    } else if (!can_matmul(embd->type)) {
+        b.fail("tensor output.weight is missing and token_embd.weight's type " +
+               std::string(gguf::type_name(embd->type)) + " cannot serve as the output projection");
+    }
+    if (hp.arch == Arch::Llama && b.has("rope_freqs.weight")) {
+        weights.rope_freqs = b.vector("rope_freqs.weight", hp.n_rot / 2).values;
+    }
+
+    const bool biased_qkv = hp.arch == Arch::Qwen2;
+    weights.layers.resize(hp.n_layer);
+    for (uint32_t il = 0; il < hp.n_layer; ++il) {
+        LayerWeights& L = weights.layers[il];
+        const std::string p = "blk." + std::to_string(il) + ".";
+        L.attn_norm = b.vector(p + "attn_norm.weight", n_embd);
+        L.wq = b.matrix(p + "attn_q.weight", {n_embd, hp.n_embd_q()});
+        L.wk = b.matrix(p + "attn_k.weight", {n_embd, hp.n_embd_k()});
+        L.wv = b.matrix(p + "attn_v.weight", {n_embd, hp.n_embd_v()});
+        L.wo = b.matrix(p + "attn_output.weight", {hp.n_embd_attn_out(), n_embd});
+        // qwen2 requires the q/k/v biases; llama files may carry them (and an output bias) optionally
+        L.bq = b.vector(p + "attn_q.bias", hp.n_embd_q(), biased_qkv);
+        L.bk = b.vector(p + "attn_k.bias", hp.n_embd_k(), biased_qkv);
+        L.bv = b.vector(p + "attn_v.bias", hp.n_embd_v(), biased_qkv);
+        L.bo = b.vector(p + "attn_output.bias", n_embd, false);
+        if (hp.has_qk_norm()) {
+            L.q_norm = b.vector(p + "attn_q_norm.weight", hp.head_dim_k);
+            L.k_norm = b.vector(p + "attn_k_norm.weight", hp.head_dim_k);
+        }
+        L.ffn_norm = b.vector(p + "ffn_norm.weight", n_embd);
+        if (hp.is_moe()) {
+            const int64_t E = hp.n_expert, F = hp.n_ff_exp;
+            L.gate_inp = b.matrix(p + "ffn_gate_inp.weight", {n_embd, E});
+            L.gate_exps = b.matrix(p + "ffn_gate_exps.weight", {n_embd, F, E});
+            L.up_exps = b.matrix(p + "ffn_up_exps.weight", {n_embd, F, E});
+            L.down_exps = b.matrix(p + "ffn_down_exps.weight", {F, n_embd, E});
+        } else {
+            L.ffn_gate = b.matrix(p + "ffn_gate.weight", {n_embd, hp.n_ff});
+            L.ffn_up = b.matrix(p + "ffn_up.weight", {n_embd, hp.n_ff});
+            L.ffn_down = b.matrix(p + "ffn_down.weight", {hp.n_ff, n_embd});
+        }
+    }
+
+    return tied;
+}
+
+void check_model_layout(const gguf::Metadata& metadata, const std::vector<gguf::TensorInfo>& tensors,
+                        const std::string& path) {
+    HParams hp;
+    try {
+        hp = HParams::from_metadata(metadata);
+    } catch (const Error& e) {
+        throw Error(path + ": " + e.what());
+    }
+    Binder b(tensors, path);
+    ModelWeights scratch;
+    bind_weights(hp, metadata, b, scratch);
+}
+
+}  // namespace runtime
