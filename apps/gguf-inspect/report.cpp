@@ -7,6 +7,7 @@
 #include "appcommon/json_writer.h"
 #include "gguf/checksum.h"
 #include "gguf/summary.h"
+#include "quant/recipe.h"
 
 using appcommon::JsonWriter;
 using gguf::File;
@@ -53,6 +54,19 @@ std::string lpad(std::string s, size_t w) {
 
 }  // namespace
 
+// general.file_type is llama.cpp's ftype id; its name is what users know ("15 (Q4_K_M)").
+static std::string file_type_note(const std::string& key, const gguf::Value& v) {
+    if (key != "general.file_type" || v.type() == gguf::ValueType::Array || v.type() == gguf::ValueType::String) {
+        return "";
+    }
+    try {
+        const quant::Recipe* r = quant::recipe_for_file_type(static_cast<uint32_t>(v.as_u64()));
+        return r ? " (" + std::string(r->name) + ")" : " (unknown to this build)";
+    } catch (const std::exception&) {
+        return "";
+    }
+}
+
 void print_text(std::ostream& out, const File& f, const InspectOptions& opt) {
     const gguf::Summary s = gguf::summarize(f);
     out << "file:          " << f.path() << "\n"
@@ -77,7 +91,7 @@ void print_text(std::ostream& out, const File& f, const InspectOptions& opt) {
     out << "\nmetadata (" << f.metadata().size() << " keys):\n";
     for (const auto& [key, v] : f.metadata().entries()) {
         out << "  " << pad(key, 44) << " " << pad(std::string(gguf::value_type_name(v.type())), 6) << " "
-            << v.to_display(opt.array_preview) << "\n";
+            << v.to_display(opt.array_preview) << file_type_note(key, v) << "\n";
     }
 
     if (opt.layers) {

@@ -2,15 +2,13 @@
 // importance matrix and per-tensor overrides. Options in, libquant calls out.
 #include <omp.h>
 
-#include <boost/program_options.hpp>
 #include <iostream>
 
 #include "appcommon/cli.h"
+#include "appcommon/options.h"
 #include "quant/imatrix.h"
 #include "quant/recipe.h"
 #include "report.h"
-
-namespace po = boost::program_options;
 
 namespace {
 
@@ -47,31 +45,37 @@ std::string recipe_list() {
 
 int main(int argc, char** argv) {
     return appcommon::run_main([&] {
-        po::options_description visible(
+        std::string imatrix_path, token_type, output_type;
+        std::vector<std::string> overrides;
+        bool pure = false, dry_run = false, json = false;
+        appcommon::OptionSet opts(
+            "gguf-quantize",
             "Usage: gguf-quantize [options] IN.gguf OUT.gguf RECIPE [THREADS]\n"
             "       gguf-quantize --dry-run [options] IN.gguf [OUT.gguf] RECIPE\n\n"
             "Quantizes IN.gguf into OUT.gguf (written to a temp file, renamed when complete) choosing each\n"
-            "tensor's type as llama-quantize does for RECIPE. THREADS sets the worker threads.\n\nOptions");
-        std::string imatrix_path, token_type, output_type;
-        std::vector<std::string> overrides;
-        visible.add_options()
-            ("help,h", "show this help and the recipes")
-            ("imatrix", po::value<std::string>(&imatrix_path), "importance matrix (llama-imatrix GGUF or legacy .dat)")
-            ("tensor-type", po::value<std::vector<std::string>>(&overrides)->composing(),
-             "REGEX=TYPE: tensors whose name REGEX finds get TYPE (repeatable, first match wins)")
-            ("token-embedding-type", po::value<std::string>(&token_type), "type of token_embd.weight")
-            ("output-tensor-type", po::value<std::string>(&output_type), "type of output.weight")
-            ("pure", "the recipe's base type for every tensor it touches: no mixture rules")
-            ("dry-run", "print the plan (per tensor: old -> new type, size, bits per weight) and write nothing")
-            ("json", "machine-readable output on stdout");
-        po::variables_map vm;
-        std::vector<std::string> args = appcommon::parse_command_line(argc, argv, visible, vm);
-        if (vm.count("help")) {
-            std::cout << visible << "\n" << recipe_list();
-            return 0;
-        }
+            "tensor's type as llama-quantize does for RECIPE. THREADS sets the worker threads.\n\n" +
+                recipe_list());
+        opts.value({"--imatrix"}, "FILE", "importance matrix (llama-imatrix GGUF or legacy .dat)", &imatrix_path);
+        opts.value({"--tensor-type"}, "REGEX=TYPE",
+                   "tensors whose name REGEX finds get TYPE (repeatable, first match wins)", &overrides);
+        opts.value({"--token-embedding-type"}, "TYPE", "type of token_embd.weight", &token_type);
+        opts.value({"--output-tensor-type"}, "TYPE", "type of output.weight", &output_type);
+        opts.flag({"--pure"}, "the recipe's base type for every tensor it touches: no mixture rules", &pure);
+        opts.flag({"--dry-run"}, "print the plan (per tensor: old -> new type, size, bits per weight), write nothing",
+                  &dry_run);
+        opts.flag({"--json"}, "machine-readable output on stdout", &json);
+        opts.unsupported({"--leave-output-tensor"}, false,
+                         "not supported yet; --output-tensor-type f16 (or the input's type) keeps output.weight precise");
+        opts.unsupported({"--include-weights", "--exclude-weights"}, true,
+                         "not supported yet: the importance matrix applies to every tensor it has data for");
+        opts.unsupported({"--tensor-type-file"}, true, "not supported yet; repeat --tensor-type REGEX=TYPE");
+        opts.unsupported({"--prune-layers"}, true, "not supported yet");
+        opts.unsupported({"--override-kv"}, true, "not supported yet");
+        opts.unsupported({"--allow-requantize"}, false, "not supported yet: quantize from the f32/f16/bf16 model");
+        opts.unsupported({"--keep-split"}, false, "not supported yet: split models are not read yet");
+        if (opts.parse(argc, argv) == appcommon::OptionSet::Outcome::Exit) return 0;
+        std::vector<std::string> args = opts.positional();
 
-        const bool dry_run = vm.count("dry-run") > 0, json = vm.count("json") > 0;
         int threads = 0;
         if (args.size() >= 3 && is_count(args.back())) {
             threads = std::stoi(args.back());
@@ -97,7 +101,7 @@ int main(int argc, char** argv) {
         inputs.recipe = quant::find_recipe(recipe_name);
         if (!inputs.recipe) throw std::runtime_error("unknown recipe '" + recipe_name + "' (see --help for the list)");
         inputs.dry_run = dry_run;
-        inputs.options.pure = vm.count("pure") > 0;
+        inputs.options.pure = pure;
         if (!token_type.empty()) inputs.options.token_embedding_type = parse_type(token_type, "--token-embedding-type");
         if (!output_type.empty()) inputs.options.output_tensor_type = parse_type(output_type, "--output-tensor-type");
         for (const auto& o : overrides) inputs.options.overrides.push_back(parse_override(o));

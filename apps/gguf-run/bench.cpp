@@ -1,6 +1,7 @@
 // gguf-run bench: prompt processing (pp) and generation (tg) throughput as llama-bench measures them:
 // each test on an empty context with random tokens, after one warm-up run, averaged over repetitions.
 #include <chrono>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -42,25 +43,25 @@ TestResult measure(const std::string& name, int n_tokens, int reps, Run run) {
 int run_bench(const std::vector<std::string>& args) {
     CommonOptions common;
     int n_prompt = 512, n_gen = 128, reps = 5;
-    po::options_description desc("Options");
-    common.add_to(desc, 0);
-    desc.add_options()
-        ("n-prompt,p", po::value<int>(&n_prompt)->default_value(512), "prompt tokens per pp test (0: skip)")
-        ("n-gen,n", po::value<int>(&n_gen)->default_value(128), "tokens per tg test (0: skip)")
-        ("repetitions,r", po::value<int>(&reps)->default_value(5), "repetitions of each test");
-    po::variables_map vm;
-    po::parsed_options parsed(nullptr);
-    if (!parse(args, desc, nullptr, "Usage: gguf-run bench -m MODEL [-p 512] [-n 128] [-r 5] [-t N] [--json]", vm,
-               &parsed)) {
-        return 0;
-    }
-    if (n_prompt < 0 || n_gen < 0 || (n_prompt == 0 && n_gen == 0)) {
-        throw appcommon::UsageError{"-p and -n must be >= 0, and one of them > 0"};
-    }
-    if (reps < 1) throw appcommon::UsageError{"-r must be >= 1"};
+    appcommon::OptionSet opts("gguf-run", "Usage: gguf-run bench -m MODEL [-p 512] [-n 128] [-r 5] [-t N] [--json]");
+    common.add_to(opts, 0);
+    opts.section("Tests");
+    opts.value({"-p", "--n-prompt"}, "N", "prompt tokens per pp test (0: skip)",
+               [&](const std::string& v) { n_prompt = appcommon::parse_int(v, 0, INT_MAX); });
+    opts.value({"-n", "--n-gen"}, "N", "tokens per tg test (0: skip)",
+               [&](const std::string& v) { n_gen = appcommon::parse_int(v, 0, INT_MAX); });
+    opts.value({"-r", "--repetitions"}, "N", "repetitions of each test",
+               [&](const std::string& v) { reps = appcommon::parse_int(v, 1, INT_MAX); });
+    opts.unsupported({"-pg", "-d", "--n-depth", "-o", "--output", "-oe", "--output-err", "--progress", "-mmp",
+                      "--mmap", "-nopo", "--no-op-offload", "--delay", "-embd", "--embeddings"},
+                     true, "not supported yet by gguf-run bench");
+    add_unsupported_llama_options(opts);
+    if (opts.parse(args) == appcommon::OptionSet::Outcome::Exit) return 0;
+    if (!opts.positional().empty()) throw appcommon::UsageError{"unexpected argument '" + opts.positional().front() + "'"};
+    if (n_prompt == 0 && n_gen == 0) throw appcommon::UsageError{"-p and -n are both 0: nothing to measure"};
     if (common.ctx_size == 0) common.ctx_size = std::max(n_prompt, n_gen);
-    if (vm["batch-size"].defaulted()) common.batch_size = std::max(n_prompt, 1);
-    Loaded l = load(common, parsed, false);
+    if (!opts.given("-b") && !opts.given("--batch-size")) common.batch_size = std::max(n_prompt, 1);
+    Loaded l = load(common, false);
     runtime::Context& ctx = *l.context;
     if (std::max(n_prompt, n_gen) > ctx.n_ctx()) {
         throw appcommon::UsageError{"the context (-c " + std::to_string(ctx.n_ctx()) + ") is smaller than the test"};

@@ -1,5 +1,6 @@
 // gguf-run perplexity: llama-perplexity's measurement on a text file, and KL divergence against a
 // base model's saved distributions (--kl-divergence-base FILE, then --kl-divergence).
+#include <climits>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -37,28 +38,27 @@ int run_perplexity(const std::vector<std::string>& args) {
     std::string text_file, kld_base;
     int chunks = -1;
     bool kld = false;
-    po::options_description desc("Options");
-    common.add_to(desc, 512);
-    desc.add_options()
-        ("file,f", po::value<std::string>(&text_file), "text to evaluate")
-        ("chunks", po::value<int>(&chunks)->default_value(-1), "chunks to evaluate (-1: all)")
-        ("kl-divergence-base", po::value<std::string>(&kld_base),
-         "file of base-model distributions: written with -f, read with --kl-divergence")
-        ("kl-divergence", po::bool_switch(&kld), "compare with the distributions saved in --kl-divergence-base");
-    po::variables_map vm;
-    po::parsed_options parsed(nullptr);
-    if (!parse(args, desc, nullptr,
-               "Usage: gguf-run perplexity -m MODEL -f TEXT [-c 512] [--chunks N] [--kl-divergence-base FILE]\n"
-               "       gguf-run perplexity -m MODEL --kl-divergence-base FILE --kl-divergence\n\n"
-               "Chunks of -c tokens, each from position 0; the predictions of each chunk's second half are scored.",
-               vm, &parsed)) {
-        return 0;
-    }
+    appcommon::OptionSet opts(
+        "gguf-run",
+        "Usage: gguf-run perplexity -m MODEL -f TEXT [-c 512] [--chunks N] [--kl-divergence-base FILE]\n"
+        "       gguf-run perplexity -m MODEL --kl-divergence-base FILE --kl-divergence\n\n"
+        "Chunks of -c tokens, each from position 0; the predictions of each chunk's second half are scored.");
+    common.add_to(opts, 512);
+    opts.section("Perplexity");
+    opts.value({"-f", "--file"}, "FILE", "text to evaluate", &text_file);
+    opts.value({"--chunks"}, "N", "chunks to evaluate (-1: all)",
+               [&](const std::string& v) { chunks = appcommon::parse_int(v, -1, INT_MAX); });
+    opts.value({"--kl-divergence-base", "--save-all-logits"}, "FILE",
+               "file of base-model distributions: written with -f, read with --kl-divergence", &kld_base);
+    opts.flag({"--kl-divergence"}, "compare with the distributions saved in --kl-divergence-base", &kld);
+    add_unsupported_llama_options(opts);
+    if (opts.parse(args) == appcommon::OptionSet::Outcome::Exit) return 0;
+    if (!opts.positional().empty()) throw appcommon::UsageError{"unexpected argument '" + opts.positional().front() + "'"};
     if (kld && kld_base.empty()) throw appcommon::UsageError{"--kl-divergence needs --kl-divergence-base FILE"};
     if (!kld && text_file.empty()) throw appcommon::UsageError{"no text given (-f FILE)"};
     if (common.ctx_size < 2) throw appcommon::UsageError{"-c must be at least 2 for perplexity"};
 
-    Loaded l = load(common, parsed, !kld);
+    Loaded l = load(common, !kld);
     runtime::Context& ctx = *l.context;
     if (kld) {
         const auto r = runtime::compare_kld_base(ctx, kld_base, progress);

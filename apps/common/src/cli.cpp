@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-#include <boost/program_options/errors.hpp>
 #include <cstdio>
 #include <exception>
 #include <new>
@@ -14,9 +13,6 @@ int run_main(const std::function<int()>& body) {
         return body();
     } catch (const UsageError& e) {
         std::fprintf(stderr, "error: %s (see --help)\n", e.message.c_str());
-        return 2;
-    } catch (const boost::program_options::error& e) {
-        std::fprintf(stderr, "error: %s (see --help)\n", e.what());
         return 2;
     } catch (const std::bad_alloc&) {
         std::fprintf(stderr, "error: out of memory\n");
@@ -40,21 +36,6 @@ void Progress::step(const std::string& label) {
 
 void Progress::done() {
     if (enabled_ && current_ > 0) std::fprintf(stderr, "\r\033[K");
-}
-
-std::vector<std::string> parse_command_line(int argc, char** argv,
-                                            const boost::program_options::options_description& options,
-                                            boost::program_options::variables_map& vm) {
-    namespace po = boost::program_options;
-    po::options_description hidden;
-    hidden.add_options()("positional", po::value<std::vector<std::string>>(), "positional arguments");
-    po::options_description all;
-    all.add(options).add(hidden);
-    po::positional_options_description pos;
-    pos.add("positional", -1);
-    po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
-    po::notify(vm);
-    return vm.count("positional") ? vm["positional"].as<std::vector<std::string>>() : std::vector<std::string>{};
 }
 
 }  // namespace appcommon

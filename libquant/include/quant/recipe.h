@@ -72,6 +72,8 @@ struct Recipe {
 std::span<const Recipe> recipes();
 // Case-insensitive; nullptr when unknown.
 const Recipe* find_recipe(std::string_view name);
+// The recipe llama.cpp names by this general.file_type id (15: Q4_K_M); nullptr when none.
+const Recipe* recipe_for_file_type(uint32_t file_type);
 
 // What the rules need to know of the model, read from its GGUF metadata.
 struct ModelFacts {

@@ -1,8 +1,6 @@
 // What every app's main shares: error reporting and exit codes, terminal detection, progress.
 #pragma once
 
-#include <boost/program_options.hpp>
-
 #include <functional>
 #include <string>
 #include <vector>
@@ -15,16 +13,10 @@ struct UsageError {
 };
 
 // Runs an app body: any exception becomes one "error: ..." line on stderr and exit 1
-// (2 for UsageError and for Boost.Program_options errors). Returns the exit status.
+// (2 for UsageError). Returns the exit status.
 int run_main(const std::function<int()>& body);
 
 bool stderr_is_terminal();
-
-// Parses `options` and any number of positional arguments (the files a tool works on) into `vm`;
-// returns the positional arguments in order.
-std::vector<std::string> parse_command_line(int argc, char** argv,
-                                            const boost::program_options::options_description& options,
-                                            boost::program_options::variables_map& vm);
 
 // "[ 3/291] blk.0.attn_q.weight ..." progress on stderr, only when stderr is a terminal.
 class Progress {
