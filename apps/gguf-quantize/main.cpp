@@ -2,12 +2,15 @@
 // importance matrix and per-tensor overrides. Options in, libquant calls out.
 #include <omp.h>
 
+#include <chrono>
+#include <cstdio>
 #include <iostream>
 
 #include "appcommon/cli.h"
 #include "appcommon/options.h"
 #include "quant/imatrix.h"
 #include "quant/recipe.h"
+#include "output_name.h"
 #include "report.h"
 
 namespace {
@@ -28,15 +31,23 @@ quant::TensorTypeOverride parse_override(const std::string& arg) {
     return {arg.substr(0, eq), parse_type(arg.substr(eq + 1), "--tensor-type")};
 }
 
-bool is_count(const std::string& s) {
-    return !s.empty() && s.size() < 6 && s.find_first_not_of("0123456789") == std::string::npos;
+// A recipe by name (any case) or by llama.cpp's file-type number ("15" is Q4_K_M), as llama-quantize
+// takes it.
+const quant::Recipe* resolve_recipe(const std::string& arg) {
+    if (const quant::Recipe* r = quant::find_recipe(arg)) return r;
+    if (arg.empty() || arg.size() > 4 || arg.find_first_not_of("0123456789") != std::string::npos) return nullptr;
+    return quant::recipe_for_file_type(static_cast<uint32_t>(std::stoul(arg)));
 }
 
 std::string recipe_list() {
-    std::string s = "Recipes:\n";
+    std::string s = "Recipes (llama.cpp's file-type number first):\n";
     for (const auto& r : quant::recipes()) {
-        s += "  " + std::string(r.name) + std::string(r.name.size() < 10 ? 10 - r.name.size() : 1, ' ') +
-             std::string(r.description) + "\n";
+        // the number selects the recipe that owns it: Q4_K_L and the aliases share theirs
+        const bool owns = quant::recipe_for_file_type(static_cast<uint32_t>(r.file_type)) == &r;
+        char num[8];
+        std::snprintf(num, sizeof num, owns ? "%3u" : "   ", static_cast<unsigned>(r.file_type));
+        s += std::string("  ") + num + "  " + std::string(r.name) +
+             std::string(r.name.size() < 10 ? 10 - r.name.size() : 1, ' ') + std::string(r.description) + "\n";
     }
     return s;
 }
@@ -50,10 +61,12 @@ int main(int argc, char** argv) {
         bool pure = false, dry_run = false, json = false;
         appcommon::OptionSet opts(
             "gguf-quantize",
-            "Usage: gguf-quantize [options] IN.gguf OUT.gguf RECIPE [THREADS]\n"
+            "Usage: gguf-quantize [options] IN.gguf [OUT.gguf] RECIPE [THREADS]\n"
             "       gguf-quantize --dry-run [options] IN.gguf [OUT.gguf] RECIPE\n\n"
             "Quantizes IN.gguf into OUT.gguf (written to a temp file, renamed when complete) choosing each\n"
-            "tensor's type as llama-quantize does for RECIPE. THREADS sets the worker threads.\n\n" +
+            "tensor's type as llama-quantize does for RECIPE: a name (any case) or llama.cpp's file-type\n"
+            "number (15 = Q4_K_M). Without OUT.gguf the output is IN's name with the recipe's in place of\n"
+            "its float type (model-bf16.gguf -> model-Q4_K_M.gguf). THREADS sets the worker threads.\n\n" +
                 recipe_list());
         opts.value({"--imatrix"}, "FILE", "importance matrix (llama-imatrix GGUF or legacy .dat)", &imatrix_path);
         opts.value({"--tensor-type"}, "REGEX=TYPE",
@@ -71,36 +84,51 @@ int main(int argc, char** argv) {
         opts.unsupported({"--tensor-type-file"}, true, "not supported yet; repeat --tensor-type REGEX=TYPE");
         opts.unsupported({"--prune-layers"}, true, "not supported yet");
         opts.unsupported({"--override-kv"}, true, "not supported yet");
-        opts.unsupported({"--allow-requantize"}, false, "not supported yet: quantize from the f32/f16/bf16 model");
+        bool allow_requantize = false;
+        opts.flag({"--allow-requantize"},
+                  "quantize tensors that are already quantized (warns: quality is below a quant of the f16 model)",
+                  &allow_requantize);
         opts.unsupported({"--keep-split"}, false, "not supported yet: split models are not read yet");
         if (opts.parse(argc, argv) == appcommon::OptionSet::Outcome::Exit) return 0;
         std::vector<std::string> args = opts.positional();
 
-        int threads = 0;
-        if (args.size() >= 3 && is_count(args.back())) {
-            threads = std::stoi(args.back());
-            if (threads < 1) throw appcommon::UsageError{"THREADS must be at least 1"};
-            args.pop_back();
-        }
+        // llama-quantize's positional forms: IN RECIPE [THREADS] (output named after the input) and
+        // IN OUT RECIPE [THREADS]; the second argument is the recipe when it names one
         RunInfo run;
         run.dry_run = dry_run;
-        std::string recipe_name;
-        if (args.size() == 3) {
+        const quant::Recipe* recipe = nullptr;
+        std::string threads_arg;
+        if (args.size() >= 2 && (recipe = resolve_recipe(args[1]))) {
+            if (args.size() > 3) throw appcommon::UsageError{"expected IN.gguf RECIPE [THREADS]"};
+            run.input = args[0];
+            if (!dry_run) run.output = default_output(args[0], *recipe);
+            if (args.size() == 3) threads_arg = args[2];
+        } else if (args.size() == 3 || args.size() == 4) {
             run.input = args[0];
             run.output = args[1];
-            recipe_name = args[2];
-        } else if (args.size() == 2 && dry_run) {
-            run.input = args[0];
-            recipe_name = args[1];
+            recipe = resolve_recipe(args[2]);
+            if (!recipe) {
+                throw std::runtime_error("unknown recipe '" + args[2] + "' (a name or llama.cpp's number; see --help)");
+            }
+            if (args.size() == 4) threads_arg = args[3];
         } else {
-            throw appcommon::UsageError{dry_run ? "expected IN.gguf [OUT.gguf] RECIPE"
-                                                : "expected IN.gguf OUT.gguf RECIPE"};
+            throw appcommon::UsageError{args.size() == 2
+                                            ? "expected IN.gguf [OUT.gguf] RECIPE: '" + args[1] + "' is no recipe"
+                                            : "expected IN.gguf [OUT.gguf] RECIPE [THREADS]"};
+        }
+        int threads = 0;
+        if (!threads_arg.empty()) {
+            try {
+                threads = appcommon::parse_int(threads_arg, 1, 4096);
+            } catch (const appcommon::BadValue& e) {
+                throw appcommon::UsageError{"THREADS: " + e.why};
+            }
         }
 
         quant::PlanInputs inputs;
-        inputs.recipe = quant::find_recipe(recipe_name);
-        if (!inputs.recipe) throw std::runtime_error("unknown recipe '" + recipe_name + "' (see --help for the list)");
+        inputs.recipe = recipe;
         inputs.dry_run = dry_run;
+        inputs.allow_requantize = allow_requantize;
         inputs.options.pure = pure;
         if (!token_type.empty()) inputs.options.token_embedding_type = parse_type(token_type, "--token-embedding-type");
         if (!output_type.empty()) inputs.options.output_tensor_type = parse_type(output_type, "--output-tensor-type");
@@ -118,11 +146,13 @@ int main(int argc, char** argv) {
         for (const auto& w : plan.warnings) std::cerr << "warning: " << w << "\n";
 
         if (!dry_run) {
+            const auto t0 = std::chrono::steady_clock::now();
             appcommon::Progress progress(plan.tensors.size());
             quant::write_quantized(in, plan, inputs.imatrix, *run.output, [&](size_t i, const quant::QuantPlan& p) {
                 progress.step(tensor_label(p.tensors[i]));
             });
             progress.done();
+            run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         }
         if (json) print_json(std::cout, plan, run);
         else if (dry_run) print_plan_text(std::cout, plan, run);

@@ -13,6 +13,7 @@ struct RunInfo {
     std::optional<std::string> output;  // absent for --dry-run without OUT
     bool dry_run = false;
     const quant::Imatrix* imatrix = nullptr;
+    double seconds = 0;  // time spent writing; 0 for a dry run
 };
 
 // "[ 3/57] blk.0.attn_k.weight  bf16 -> q4_K", the per-tensor label of plans and progress.

@@ -143,6 +143,7 @@ QuantPlan make_plan(const gguf::File& input, const PlanInputs& inputs) {
 
     size_t imatrix_used = 0;
     std::vector<std::string> no_entry, need_imatrix;  // reported once each, not per tensor
+    size_t requantized = 0;
     for (size_t i = 0; i < ordered.size(); ++i) {
         const gguf::TensorInfo& t = ordered[i];
         TensorPlan p;
@@ -158,8 +159,12 @@ QuantPlan make_plan(const gguf::File& input, const PlanInputs& inputs) {
         }
         if (p.converts()) {
             if (!is_float_source(t.type)) {
-                throw Error(path + ": tensor '" + t.name + "' is " + type_str(t.type) +
-                            "; only f32, f16 and bf16 tensors are quantized (requantizing loses accuracy)");
+                if (!inputs.allow_requantize) {
+                    throw Error(path + ": tensor '" + t.name + "' is " + type_str(t.type) +
+                                "; only f32, f16 and bf16 tensors are quantized (requantizing loses accuracy; "
+                                "--allow-requantize does it anyway)");
+                }
+                ++requantized;
             }
             if (const Imatrix* im = inputs.imatrix) {
                 const ImatrixEntry* e = im->find(t.name);
@@ -190,6 +195,20 @@ QuantPlan make_plan(const gguf::File& input, const PlanInputs& inputs) {
         plan.tensors.push_back(std::move(p));
     }
 
+    if (requantized > 0) {
+        plan.warnings.push_back("requantizing " + std::to_string(requantized) +
+                                " already quantized tensor(s): their rounding errors add up, so the result is worse "
+                                "than the same recipe made from the f32/f16/bf16 model");
+    }
+    if (inputs.recipe->file_type == FileType::MOSTLY_MXFP4_MOE) {
+        bool has_experts = false;
+        for (const auto& t : input.tensors()) has_experts = has_experts || t.name.find("_exps") != std::string::npos;
+        if (!has_experts) {
+            plan.warnings.push_back("MXFP4_MOE puts MXFP4 on expert tensors and this model has none: every tensor "
+                                    "gets the recipe's other type (8.5 bpw, Q8_0's size); Q8_0 or a K-quant fits a "
+                                    "dense model");
+        }
+    }
     if (!no_entry.empty()) {
         plan.warnings.push_back(count_of(no_entry, "tensor", "tensors") +
                                 " without an imatrix entry: quantized without importance weights");

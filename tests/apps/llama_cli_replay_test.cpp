@@ -105,6 +105,7 @@ TEST(LlamaCliReplay, QuantizeInspectAndConvertLines) {
     REQUIRE_FIXTURE("gguf/tiny-dense-bf16.gguf");
     replay({
         {"gguf-quantize", "--dry-run MODEL Q4_K_M", nullptr},
+        {"gguf-quantize", "--dry-run --allow-requantize MODEL 15", nullptr},
         {"gguf-quantize", "--dry-run --pure --token-embedding-type q8_0 --output-tensor-type q8_0 MODEL q4_k_m 2", nullptr},
         {"gguf-quantize", "--leave-output-tensor MODEL out.gguf Q4_K_M", "--leave-output-tensor"},
         {"gguf-quantize", "--prune-layers 1,2 MODEL out.gguf Q4_K_M", "--prune-layers"},

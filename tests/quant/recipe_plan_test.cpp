@@ -208,4 +208,17 @@ TEST(RecipePlan, WriteFailuresLeaveNoFile) {
     EXPECT_EQ(dir.n_files(), 1u);
 }
 
+// llama-quantize takes file-type numbers; each names the plain recipe, never Q4_K_L or an alias.
+TEST(RecipePlan, FileTypeNumbersNameTheirRecipe) {
+    EXPECT_EQ(quant::recipe_for_file_type(15)->name, "Q4_K_M");
+    EXPECT_EQ(quant::recipe_for_file_type(7)->name, "Q8_0");
+    EXPECT_EQ(quant::recipe_for_file_type(38)->name, "MXFP4_MOE");
+    EXPECT_EQ(quant::recipe_for_file_type(32)->name, "BF16");
+    EXPECT_EQ(quant::recipe_for_file_type(4), nullptr);  // retired by llama.cpp
+    EXPECT_EQ(quant::recipe_for_file_type(99), nullptr);
+    for (const auto& r : quant::recipes()) {
+        EXPECT_NE(quant::recipe_for_file_type(static_cast<uint32_t>(r.file_type)), nullptr) << r.name;
+    }
+}
+
 }  // namespace

@@ -177,11 +177,16 @@ struct PlanInputs {
     const Imatrix* imatrix = nullptr;  // optional
     // Planning without writing: missing importance data for a type that needs it is a warning.
     bool dry_run = false;
+    // Already quantized tensors are requantized (dequantized, then quantized) with a warning instead of
+    // refused: llama-quantize's --allow-requantize. Errors compound, so quality is below a quant made
+    // from the f32/f16/bf16 model.
+    bool allow_requantize = false;
 };
 
 // Chooses every type, matches imatrix entries and builds the output metadata. Throws
 // quant::Error for what would make the output wrong (a mismatched imatrix entry, a split input,
-// requantizing an already quantized tensor, a type that cannot hold a tensor's rows).
+// requantizing an already quantized tensor unless allowed, a type that cannot hold a tensor's rows).
+// Warns when the recipe means nothing for the model (MXFP4_MOE without expert tensors).
 QuantPlan make_plan(const gguf::File& input, const PlanInputs& inputs);
 
 // Progress after each tensor is written: index (0-based) into plan.tensors.
