@@ -77,7 +77,12 @@ void print_text(std::ostream& out, const File& f, const InspectOptions& opt) {
         << "file size:     " << human_bytes(s.file_size) << " (" << s.file_size << " bytes)\n"
         << "tensor data:   " << human_bytes(s.tensor_bytes) << ", " << fmt("%.3f", s.bits_per_weight())
         << " bits per weight\n"
-        << "tensors:       " << f.tensors().size() << "\n\n";
+        << "tensors:       " << f.tensors().size() << "\n";
+    if (f.n_shards() > 1) {
+        out << "split:         " << f.n_shards() << " files, " << f.shard_path(0) << " ... "
+            << f.shard_path(f.n_shards() - 1) << " (offsets are within each tensor's shard)\n";
+    }
+    out << "\n";
 
     out << "type histogram:\n  " << pad("type", 9) << lpad("tensors", 8) << lpad("bytes", 14) << lpad("share", 9)
         << lpad("bpw", 8) << "\n";
@@ -112,7 +117,8 @@ void print_text(std::ostream& out, const File& f, const InspectOptions& opt) {
         for (const auto& t : f.tensors()) {
             if (!selected(t, opt)) continue;
             out << "  " << pad(t.name, 36) << pad(std::string(gguf::type_name(t.type)), 9) << pad(t.shape_string(), 22)
-                << lpad(std::to_string(t.n_bytes()), 12) << lpad(std::to_string(f.data_offset() + t.offset), 14);
+                << lpad(std::to_string(t.n_bytes()), 12) << lpad(std::to_string(f.absolute_offset(t)), 14);
+            if (f.n_shards() > 1) out << "  shard " << t.shard + 1;
             if (opt.checksums) out << "  " << gguf::hex64(gguf::xxh64(f.tensor_data(t)));
             out << "\n";
         }
@@ -157,6 +163,9 @@ void print_json(std::ostream& out, const File& f, const InspectOptions& opt) {
     j.field("architecture", s.architecture).field("name", s.name);
     j.field("parameters", s.parameters).field("file_size", s.file_size).field("tensor_bytes", s.tensor_bytes);
     j.field("bits_per_weight", s.bits_per_weight()).field("tensor_count", uint64_t{f.tensors().size()});
+    j.key("shards").begin_array();
+    for (size_t i = 0; i < f.n_shards(); ++i) j.value(f.shard_path(i));
+    j.end_array();
     j.key("types").begin_object();
     for (const auto& [type, ts] : s.by_type) {
         j.key(gguf::type_name(type)).begin_object();
@@ -192,7 +201,8 @@ void print_json(std::ostream& out, const File& f, const InspectOptions& opt) {
             j.key("shape").begin_array();
             for (int64_t d : t.dims) j.value(d);
             j.end_array();
-            j.field("bytes", t.n_bytes()).field("offset", f.data_offset() + t.offset);
+            j.field("bytes", t.n_bytes()).field("offset", f.absolute_offset(t));
+            if (f.n_shards() > 1) j.field("shard", t.shard);
             if (opt.checksums) j.field("xxh64", gguf::hex64(gguf::xxh64(f.tensor_data(t))));
             j.end_object();
         }

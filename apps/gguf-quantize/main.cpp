@@ -3,11 +3,14 @@
 #include <omp.h>
 
 #include <chrono>
+#include <filesystem>
 #include <cstdio>
 #include <iostream>
 
 #include "appcommon/cli.h"
 #include "appcommon/options.h"
+#include "appcommon/text.h"
+#include "gguf/split.h"
 #include "quant/imatrix.h"
 #include "quant/recipe.h"
 #include "output_name.h"
@@ -88,7 +91,13 @@ int main(int argc, char** argv) {
         opts.flag({"--allow-requantize"},
                   "quantize tensors that are already quantized (warns: quality is below a quant of the f16 model)",
                   &allow_requantize);
-        opts.unsupported({"--keep-split"}, false, "not supported yet: split models are not read yet");
+        bool keep_split = false;
+        uint64_t split_max_size = 0;
+        opts.flag({"--keep-split"}, "cut the output into as many shards as the (split) input, the same tensors in each",
+                  &keep_split);
+        opts.value({"--split-max-size"}, "N(M|G)",
+                   "cut the output into shards of at most this much tensor data (M = 10^6, G = 10^9 bytes)",
+                   [&](const std::string& v) { split_max_size = appcommon::parse_split_size(v); });
         if (opts.parse(argc, argv) == appcommon::OptionSet::Outcome::Exit) return 0;
         std::vector<std::string> args = opts.positional();
 
@@ -145,13 +154,35 @@ int main(int argc, char** argv) {
         const quant::QuantPlan plan = quant::make_plan(in, inputs);
         for (const auto& w : plan.warnings) std::cerr << "warning: " << w << "\n";
 
+        if (keep_split && split_max_size > 0) throw appcommon::UsageError{"give --keep-split or --split-max-size, not both"};
+        if (keep_split && in.n_shards() == 1) throw appcommon::UsageError{"--keep-split: " + run.input + " is not split"};
+        const bool split_output = keep_split || split_max_size > 0;
         if (!dry_run) {
             const auto t0 = std::chrono::steady_clock::now();
+            // A split output is written whole first, then cut (llama.cpp's shards need the tensor
+            // count of every shard up front); the whole file is removed afterwards.
+            std::string prefix = *run.output;
+            if (prefix.ends_with(".gguf")) prefix.resize(prefix.size() - 5);
+            const std::string whole = split_output ? prefix + ".whole.tmp.gguf" : *run.output;
             appcommon::Progress progress(plan.tensors.size());
-            quant::write_quantized(in, plan, inputs.imatrix, *run.output, [&](size_t i, const quant::QuantPlan& p) {
-                progress.step(tensor_label(p.tensors[i]));
-            });
-            progress.done();
+            try {
+                quant::write_quantized(in, plan, inputs.imatrix, whole, [&](size_t i, const quant::QuantPlan& p) {
+                    progress.step(tensor_label(p.tensors[i]));
+                });
+                progress.done();
+                if (split_output) {
+                    const gguf::File out = gguf::File::open_single(whole);
+                    std::vector<uint32_t> shard_of;
+                    for (const auto& t : out.tensors()) shard_of.push_back(keep_split ? in.tensor(t.name).shard : 0);
+                    run.shards = keep_split ? gguf::write_shards(out, prefix, shard_of)
+                                            : gguf::write_split(out, prefix, gguf::SplitLimits{split_max_size, 0});
+                    std::filesystem::remove(whole);
+                }
+            } catch (...) {
+                progress.done();
+                if (split_output) std::filesystem::remove(whole);
+                throw;
+            }
             run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         }
         if (json) print_json(std::cout, plan, run);

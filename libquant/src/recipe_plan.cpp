@@ -126,9 +126,11 @@ QuantPlan make_plan(const gguf::File& input, const PlanInputs& inputs) {
     if (!inputs.recipe) throw Error("no recipe given");
     const std::string& path = input.path();
     const gguf::Metadata& in_md = input.metadata();
-    if (const gguf::Value* n = in_md.find("split.count"); n && n->is_integer() && n->as_u64() > 1) {
-        throw Error(path + ": input is shard 1 of " + std::to_string(n->as_u64()) +
-                    "; merge the shards first (only single-file models are quantized)");
+    // gguf::File::open reads every shard of a split model; a file parsed alone is only part of one
+    if (const gguf::Value* n = in_md.find("split.count");
+        n && n->is_integer() && n->as_u64() > input.n_shards()) {
+        throw Error(path + ": input is one shard of " + std::to_string(n->as_u64()) +
+                    "; open it through its first file so that every shard is read");
     }
 
     QuantPlan plan;

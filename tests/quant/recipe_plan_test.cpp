@@ -173,7 +173,8 @@ TEST(RecipePlan, ImatrixEntriesMatchPerExpertOrFail) {
 TEST(RecipePlan, InputsThatCannotBeQuantizedAreRefused) {
     TempDir dir;
     // Shard 1 of 2: the other half of the tensors is elsewhere.
-    const gguf::File split = gguf::File::open(
+    // one shard read alone (File::open would read all shards or refuse)
+    const gguf::File split = gguf::File::open_single(
         write_model(dir / "split.gguf", kModel, {{"split.count", gguf::Value::u16(2)}}).string());
     EXPECT_THROW(quant::make_plan(split, inputs("Q8_0")), quant::Error);
 

@@ -1,5 +1,7 @@
 #include "appcommon/text.h"
 
+#include "appcommon/options.h"
+
 namespace appcommon {
 
 namespace {
@@ -50,6 +52,13 @@ std::string process_escapes(const std::string& s) {
         ++i;
     }
     return out;
+}
+
+uint64_t parse_split_size(const std::string& s) {
+    const char unit = s.empty() ? '\0' : s.back();
+    if (unit != 'M' && unit != 'G') throw BadValue{"expected a size like 500M or 2G (M = 10^6, G = 10^9 bytes), got '" + s + "'"};
+    const long long n = parse_int64(s.substr(0, s.size() - 1), 1, 1000000000LL);
+    return static_cast<uint64_t>(n) * (unit == 'M' ? 1000000ull : 1000000000ull);
 }
 
 }  // namespace appcommon
