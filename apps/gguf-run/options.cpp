@@ -14,14 +14,28 @@
 
 namespace gguf_run {
 
-void CommonOptions::add_to(appcommon::OptionSet& opts, int default_ctx) {
+void CommonOptions::add_to(appcommon::OptionSet& opts, int default_ctx, bool bench) {
     using appcommon::BadValue;
     using appcommon::parse_int;
     ctx_size = default_ctx;
     opts.section("Model and context");
-    opts.value({"-m", "--model"}, "FILE", "GGUF model", &model);
-    opts.value({"-t", "--threads"}, "N", "CPU threads (0: all cores)",
-               [this](const std::string& v) { threads = parse_int(v, 0, INT_MAX); });
+    if (bench) {
+        opts.value({"-m", "--model"}, "FILE", "GGUF model (repeatable: each is measured)", &models);
+        opts.value({"-t", "--threads"}, "N,...", "CPU threads, a comma list (0: all cores)", [this](const std::string& v) {
+            thread_list.clear();
+            size_t start = 0;
+            while (start <= v.size()) {
+                size_t end = v.find(',', start);
+                if (end == std::string::npos) end = v.size();
+                thread_list.push_back(parse_int(v.substr(start, end - start), 0, INT_MAX));
+                start = end + 1;
+            }
+        });
+    } else {
+        opts.value({"-m", "--model"}, "FILE", "GGUF model", &model);
+        opts.value({"-t", "--threads"}, "N", "CPU threads (0: all cores)",
+                   [this](const std::string& v) { threads = parse_int(v, 0, INT_MAX); });
+    }
     opts.value({"-c", "--ctx-size"}, "N",
                "context in tokens (0: the model's, at most 4096; default " + std::to_string(default_ctx) + ")",
                [this](const std::string& v) { ctx_size = parse_int(v, 0, INT_MAX); });
@@ -108,7 +122,7 @@ void CommonOptions::add_to(appcommon::OptionSet& opts, int default_ctx) {
     opts.ignored({"-tb", "--threads-batch"}, "N", "-t sets the threads for prompts and generation alike",
                  [](const std::string& v) { parse_int(v, -1, runtime::ContextParams::kMaxThreads); });
     opts.ignored({"-co", "--color"}, "", "output is never coloured");
-    opts.flag({"--warmup", "--no-warmup"}, "accepted: generation has no warm-up run, bench always makes one", [] {});
+    if (!bench) opts.flag({"--warmup", "--no-warmup"}, "accepted: generation has no warm-up run", [] {});
     opts.flag({"--simple-io", "--no-context-shift", "--no-display-prompt", "-no-cnv", "--no-conversation", "--no-jinja"},
               "accepted: gguf-run behaves so already", [] {});
 }

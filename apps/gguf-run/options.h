@@ -34,10 +34,15 @@ struct CommonOptions {
     bool json = false;
     bool verbose = false;
     bool quiet = false;  // --log-disable: no start-up report
+    // bench: -m and -t take several values (llama-bench's lists)
+    std::vector<std::string> models;
+    std::vector<int> thread_list;
 
     // Adds -m, -t, -c, -b, -ub, -ngl, --n-cpu-moe, --cpu-moe, -ot, --fit, -fitt, --vram-budget, -ctk, -ctv, --prefault, --mlock, -fa,
     // --no-mmap, -mg, -ts, -sm, -np, --json, -v and the llama.cpp options gguf-run refuses.
-    void add_to(appcommon::OptionSet& opts, int default_ctx);
+    // With `bench`, -m is repeatable and -t takes a comma list (into models / thread_list), and
+    // --warmup/--no-warmup are left to the bench mode.
+    void add_to(appcommon::OptionSet& opts, int default_ctx, bool bench = false);
 };
 
 // llama.cpp options no gguf-run mode has: each fails naming the option and why. Add after a mode's own.

@@ -82,7 +82,9 @@ TEST(LlamaCliReplay, GgufRunTakesLlamaCliAndLlamaServerLines) {
         {"gguf-run", "-m MODEL --ngl 99 -p hi", "did you mean '-ngl'"},
         {"gguf-run", "-m MODEL --chat-template-file t.jinja -cnv", "--chat-template-file"},
         {"gguf-run", "-m MODEL -cnv --chat-template vicuna", "--chat-template"},
-        {"gguf-run", "bench -m MODEL -p 64,128 -n 4", "-p"},
+        {"gguf-run", "bench -m MODEL -m MODEL -p 8,16 -n 2 -pg 8,2 -d 0,4 -t 1 -r 1 -ngl 99 -o csv", nullptr},
+        {"gguf-run", "bench -m MODEL -p 8 -n 2 -r 1 -o yaml", "-o"},
+        {"gguf-run", "bench -m MODEL -p 8 -n 2 -r 1 --progress", "--progress"},
     }, fixture("gguf/tiny-moe-bf16.gguf").string());
     std::filesystem::remove(prompt_file);
 }
