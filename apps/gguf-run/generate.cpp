@@ -300,6 +300,25 @@ int run_conversation(const CommonOptions& common, const GenerationOptions& gen, 
         }
         have_line = false;
         if (line.empty()) continue;
+        // Slash commands are for gguf-run, not the model; "//text" sends "/text".
+        if (line[0] == '/' && !line.starts_with("//")) {
+            const std::string cmd = line.substr(0, line.find(' '));
+            if (cmd == "/exit" || cmd == "/quit" || cmd == "/bye") break;
+            if (cmd == "/reset" || cmd == "/clear") {
+                messages.resize(po.system.empty() ? 0 : 1);
+                in_context.clear();
+                l.context->truncate(0);
+                std::fprintf(stderr, "[conversation cleared]\n");
+            } else if (cmd == "/help") {
+                std::fprintf(stderr, "/exit, /quit: end the chat; /reset, /clear: forget the conversation (the system "
+                                     "prompt stays); //text: send a line starting with /text\n");
+            } else {
+                std::fprintf(stderr, "unknown command %s (/help lists them; //text sends a line starting with /)\n",
+                             cmd.c_str());
+            }
+            continue;
+        }
+        if (line.starts_with("//")) line.erase(0, 1);
         messages.push_back({"user", line});
         const auto tokens = l.tokenizer->encode(runtime::format_chat(format, messages, true), true, true);
         check_fits(*l.context, tokens.size());
@@ -309,11 +328,24 @@ int run_conversation(const CommonOptions& common, const GenerationOptions& gen, 
         l.context->truncate(static_cast<int>(keep));
         in_context.assign(tokens.begin(), tokens.end());
         const std::vector<int32_t> fresh(tokens.begin() + static_cast<ptrdiff_t>(keep), tokens.end());
-        const std::string reply = generate(*l.context, *l.tokenizer, sampler, fresh, gen, stats, [](const std::string& piece) {
+        const Stats before = stats;
+        const std::string reply = generate(*l.context, *l.tokenizer, sampler, fresh, gen, stats, [&](const std::string& piece) {
+            if (common.json) return;
             std::fwrite(piece.data(), 1, piece.size(), stdout);
             std::fflush(stdout);
         });
-        std::printf("\n");
+        if (common.json) {
+            // one JSON object per reply, one per line
+            appcommon::JsonWriter j(std::cout, false);
+            j.begin_object()
+                .field("role", "assistant")
+                .field("content", reply)
+                .field("prompt_tokens", stats.n_prompt - before.n_prompt)
+                .field("generated_tokens", stats.n_gen - before.n_gen)
+                .end_object();
+        } else {
+            std::printf("\n");
+        }
         std::fflush(stdout);
         // what the cache now holds past the prompt is the reply; re-tokenizing it next turn may differ,
         // which only shortens the reused prefix

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <sstream>
 
 #include "appcommon/cli.h"
@@ -25,11 +26,15 @@ std::string read_file(const std::string& path) {
     return ss.str();
 }
 
-void progress(int done, int total) {
-    if (!appcommon::stderr_is_terminal()) return;
-    std::fprintf(stderr, "\r[%d/%d] chunks", done, total);
-    if (done == total) std::fprintf(stderr, "\n");
-}
+// Chunks done of total, through appcommon::Progress (made at the first report, when the total is known).
+struct ChunkProgress {
+    std::unique_ptr<appcommon::Progress> bar;
+    void operator()(int done, int total) {
+        if (!bar) bar = std::make_unique<appcommon::Progress>(static_cast<size_t>(total), "chunks");
+        bar->set(static_cast<size_t>(done));
+        if (done == total) bar->done();
+    }
+};
 
 }  // namespace
 
@@ -61,7 +66,8 @@ int run_perplexity(const std::vector<std::string>& args) {
     Loaded l = load(common, !kld);
     runtime::Context& ctx = *l.context;
     if (kld) {
-        const auto r = runtime::compare_kld_base(ctx, kld_base, progress);
+        auto bar = std::make_shared<ChunkProgress>();
+        const auto r = runtime::compare_kld_base(ctx, kld_base, [bar](int d, int t) { (*bar)(d, t); });
         if (common.json) {
             appcommon::JsonWriter j(std::cout);
             j.begin_object()
@@ -92,7 +98,8 @@ int run_perplexity(const std::vector<std::string>& args) {
     p.n_chunks = chunks;
     p.add_bos = l.tokenizer->add_bos();
     p.bos = l.tokenizer->bos();
-    p.progress = progress;
+    auto bar = std::make_shared<ChunkProgress>();
+    p.progress = [bar](int d, int t) { (*bar)(d, t); };
     std::fprintf(stderr, "%zu tokens, chunks of %d, BOS %s\n", tokens.size(), p.n_ctx, p.add_bos ? "yes" : "no");
     const runtime::PerplexityResult r = kld_base.empty() ? runtime::perplexity(ctx, tokens, p)
                                                          : runtime::save_kld_base(ctx, tokens, p, kld_base);

@@ -2,6 +2,9 @@
 // unknown and unsupported options, value checks, and the escape processing of -p.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <cstdlib>
+
 #include "appcommon/cli.h"
 #include "appcommon/options.h"
 #include "appcommon/text.h"
@@ -171,6 +174,57 @@ TEST(Options, EscapesAsLlamaCppProcessesThem) {
     EXPECT_EQ(process_escapes(R"(a\\n \"q\" \x41\x4a)"), "a\\n \"q\" AJ");
     // unknown escapes, a bad \x and a trailing backslash stay as typed
     EXPECT_EQ(process_escapes(R"(C:\dir\x4 end\)"), R"(C:\dir\x4 end\)");
+}
+
+}  // namespace
+
+namespace {
+
+// Progress with a fake clock: a redrawn line with rate and ETA on a terminal, plain lines at most
+// every interval elsewhere.
+TEST(Progress, TerminalLineHasPercentRateAndEta) {
+    double now = 100;
+    char* buf = nullptr;
+    size_t len = 0;
+    std::FILE* out = open_memstream(&buf, &len);
+    {
+        appcommon::Progress p(10, "tensors", out, true, [&] { return now; });
+        now += 2;
+        p.step("blk.0.attn_q.weight");
+        now += 2;
+        p.step("blk.0.attn_k.weight");
+        p.done();
+    }
+    std::fclose(out);
+    const std::string text(buf, len);
+    std::free(buf);
+    EXPECT_NE(text.find("[   1/  10]  10.0%  0.5 tensors/s  0:02 elapsed  ETA 0:18  blk.0.attn_q.weight"), std::string::npos) << text;
+    EXPECT_NE(text.find("[   2/  10]  20.0%  0.5 tensors/s  0:04 elapsed  ETA 0:16  blk.0.attn_k.weight"), std::string::npos) << text;
+    EXPECT_EQ(text.substr(text.size() - 4), "\r\033[K");  // the line is cleared for what follows
+}
+
+TEST(Progress, PlainLinesAtIntervalsWhenNotATerminal) {
+    double now = 0;
+    char* buf = nullptr;
+    size_t len = 0;
+    std::FILE* out = open_memstream(&buf, &len);
+    {
+        appcommon::Progress p(100, "chunks", out, false, [&] { return now; }, 10);
+        for (int i = 0; i < 100; ++i) {
+            now += 1;  // one chunk a second: a line every ten
+            p.step("");
+        }
+        p.done();
+    }
+    std::fclose(out);
+    const std::string text(buf, len);
+    std::free(buf);
+    size_t lines = 0;
+    for (char c : text) lines += c == '\n';
+    EXPECT_EQ(lines, 9u) << text;  // at 10, 20, ... 90 s; the finished run reports itself
+    EXPECT_NE(text.find("progress: 10/100 chunks (10.0%), 1.0 chunks/s, 0:10 elapsed, ETA 1:30\n"), std::string::npos) << text;
+    EXPECT_EQ(text.find('\r'), std::string::npos);
+    EXPECT_EQ(appcommon::format_duration(3725), "1:02:05");
 }
 
 }  // namespace

@@ -130,6 +130,26 @@ TEST(RunCli, ChatReadsStdin) {
     EXPECT_NE(two.err.find("generation: 12 tokens"), std::string::npos) << two.err;
 }
 
+// Slash commands go to gguf-run, not the model; --json gives one object per reply.
+TEST(RunCli, ChatSlashCommandsAndJson) {
+    REQUIRE_FIXTURE("gguf/tiny-moe-bf16.gguf");
+    const auto input = std::filesystem::temp_directory_path() / ("gguf_run_chat_cmd_" + std::to_string(::getpid()));
+    std::ofstream(input) << "hello\n/bogus\n/reset\n//slash\n/exit\nnever sent\n";
+    const auto r = run_app("gguf-run", "chat " + moe() + " -n 3 --temp 0 --ignore-eos --json < '" + input.string() + "'");
+    std::filesystem::remove(input);
+    ASSERT_EQ(r.status, 0) << r.err;
+    size_t replies = 0;
+    for (size_t at = r.out.find("{\"role\":\"assistant\""); at != std::string::npos;
+         at = r.out.find("{\"role\":\"assistant\"", at + 1)) {
+        ++replies;
+    }
+    EXPECT_EQ(replies, 2u) << r.out;  // "hello" and "/slash"; "never sent" comes after /exit
+    EXPECT_NE(r.out.find("\"generated_tokens\":3"), std::string::npos) << r.out;
+    EXPECT_NE(r.err.find("unknown command /bogus"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("[conversation cleared]"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("generation: 6 tokens"), std::string::npos) << r.err;
+}
+
 TEST(RunCli, DevicesListsTheCpuAndExplainsMissingGpus) {
     const auto r = run_app("gguf-run", "devices --json");
     ASSERT_EQ(r.status, 0) << r.err;
