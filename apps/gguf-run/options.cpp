@@ -109,12 +109,14 @@ void CommonOptions::add_to(appcommon::OptionSet& opts, int default_ctx, bool ben
                                 opts.current().c_str());
                });
     opts.optional_value({"-fa", "--flash-attn"}, "on|off|auto",
-                        "no effect: the runtime has no flash-attention switch yet",
+                        "no effect: no flash-attention switch; each backend has one attention kernel",
                         {"on", "off", "auto", "1", "0", "true", "false", "enabled", "disabled"}, "on",
                         [this, &opts](const std::string& v) {
                             if (v != "auto") appcommon::parse_on_off(v);
                             flash_attn = v;
-                            std::fprintf(stderr, "note: %s %s: no effect: the runtime has no flash-attention switch yet\n",
+                            std::fprintf(stderr,
+                                         "note: %s %s: no effect: there is no flash-attention switch; each "
+                                         "backend runs its one attention implementation\n",
                                          opts.current().c_str(), v.c_str());
                         });
     opts.ignored({"--no-mmap"}, "", "the model is always memory-mapped (the runtime has no read-into-memory option yet)");
