@@ -9,13 +9,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 shared=${GGUF_SHARED_DIR:-../shared}
-cmake --build "$build" --target gguf-run gguf-quantize gguf-inspect gguf-synth quant-bench runtime_gpu_info_device_test \
+cmake --build "$build" --target gguf-run gguf-quantize gguf-verify gguf-inspect gguf-synth quant-bench runtime_gpu_info_device_test \
   runtime_cuda_matmul_test cuda-matmul-bench runtime_cuda_ops_test cuda-ops-bench
 "$build/apps/gguf-run/gguf-run" devices --json | grep -q '"cuda_build": true' ||
   { echo "error: $build is not a CUDA build" >&2; exit 1; }
 rm -rf .devkit && mkdir -p .devkit/bin .devkit/lib .devkit/models
 cp "$build/apps/gguf-run/gguf-run" "$build/apps/gguf-quantize/gguf-quantize" "$build/libquant/quant-bench" \
-   "$build/apps/gguf-inspect/gguf-inspect" "$build/bench/gguf-synth" \
+   "$build/apps/gguf-inspect/gguf-inspect" "$build/apps/gguf-verify/gguf-verify" "$build/bench/gguf-synth" \
    "$build/tests/runtime/runtime_gpu_info_device_test" "$build/tests/runtime/runtime_cuda_matmul_test" \
    "$build/runtime/cuda-matmul-bench" \
    "$build/tests/runtime/runtime_cuda_ops_test" "$build/runtime/cuda-ops-bench" .devkit/bin/

@@ -7,6 +7,7 @@
 #include "appcommon/json_writer.h"
 #include "gguf/checksum.h"
 #include "gguf/summary.h"
+#include "gguf/text.h"
 #include "quant/recipe.h"
 
 using appcommon::JsonWriter;
@@ -18,17 +19,6 @@ std::string fmt(const char* f, double v) {
     char buf[64];
     std::snprintf(buf, sizeof buf, f, v);
     return buf;
-}
-
-std::string human_bytes(uint64_t b) {
-    const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double v = static_cast<double>(b);
-    int u = 0;
-    while (v >= 1024 && u < 4) {
-        v /= 1024;
-        ++u;
-    }
-    return u == 0 ? std::to_string(b) + " B" : fmt("%.2f ", v) + units[u];
 }
 
 std::string human_count(uint64_t n) {
@@ -74,8 +64,8 @@ void print_text(std::ostream& out, const File& f, const InspectOptions& opt) {
         << "architecture:  " << (s.architecture.empty() ? "(none)" : s.architecture) << "\n"
         << "name:          " << (s.name.empty() ? "(none)" : s.name) << "\n"
         << "parameters:    " << human_count(s.parameters) << " (" << s.parameters << ")\n"
-        << "file size:     " << human_bytes(s.file_size) << " (" << s.file_size << " bytes)\n"
-        << "tensor data:   " << human_bytes(s.tensor_bytes) << ", " << fmt("%.3f", s.bits_per_weight())
+        << "file size:     " << gguf::format_bytes(s.file_size) << " (" << s.file_size << " bytes)\n"
+        << "tensor data:   " << gguf::format_bytes(s.tensor_bytes) << ", " << fmt("%.3f", s.bits_per_weight())
         << " bits per weight\n"
         << "tensors:       " << f.tensors().size() << "\n";
     if (f.n_shards() > 1) {
@@ -90,7 +80,7 @@ void print_text(std::ostream& out, const File& f, const InspectOptions& opt) {
         double share = s.tensor_bytes ? 100.0 * ts.bytes / s.tensor_bytes : 0;
         double bpw = ts.elements ? 8.0 * ts.bytes / ts.elements : 0;
         out << "  " << pad(std::string(gguf::type_name(type)), 9) << lpad(std::to_string(ts.tensors), 8)
-            << lpad(human_bytes(ts.bytes), 14) << lpad(fmt("%.1f%%", share), 9) << lpad(fmt("%.2f", bpw), 8) << "\n";
+            << lpad(gguf::format_bytes(ts.bytes), 14) << lpad(fmt("%.1f%%", share), 9) << lpad(fmt("%.2f", bpw), 8) << "\n";
     }
 
     out << "\nmetadata (" << f.metadata().size() << " keys):\n";
@@ -103,9 +93,9 @@ void print_text(std::ostream& out, const File& f, const InspectOptions& opt) {
         out << "\nlayers:\n  " << pad("block", 8) << lpad("bytes", 12) << lpad("attention", 12) << lpad("ffn", 12)
             << lpad("experts", 12) << lpad("other", 12) << "\n";
         auto row = [&](const std::string& label, const gguf::BlockShare& b) {
-            out << "  " << pad(label, 8) << lpad(human_bytes(b.bytes), 12) << lpad(human_bytes(b.attention), 12)
-                << lpad(human_bytes(b.feed_forward), 12) << lpad(human_bytes(b.experts), 12)
-                << lpad(human_bytes(b.other), 12) << "\n";
+            out << "  " << pad(label, 8) << lpad(gguf::format_bytes(b.bytes), 12) << lpad(gguf::format_bytes(b.attention), 12)
+                << lpad(gguf::format_bytes(b.feed_forward), 12) << lpad(gguf::format_bytes(b.experts), 12)
+                << lpad(gguf::format_bytes(b.other), 12) << "\n";
         };
         for (const auto& [idx, b] : s.by_block) row(std::to_string(idx), b);
         row("(rest)", s.outside_blocks);
@@ -262,15 +252,15 @@ std::string describe(const gguf::TensorInfo* t) {
 
 std::string signed_bytes(int64_t v) {
     std::string s(v >= 0 ? "+" : "-");
-    return s.append(human_bytes(static_cast<uint64_t>(v >= 0 ? v : -v)));
+    return s.append(gguf::format_bytes(static_cast<uint64_t>(v >= 0 ? v : -v)));
 }
 
 }  // namespace
 
 void print_diff_text(std::ostream& out, const File& a, const File& b) {
     const Diff d = compute_diff(a, b);
-    out << "A: " << a.path() << " (" << human_bytes(a.file_size()) << ")\n"
-        << "B: " << b.path() << " (" << human_bytes(b.file_size()) << ")\n"
+    out << "A: " << a.path() << " (" << gguf::format_bytes(a.file_size()) << ")\n"
+        << "B: " << b.path() << " (" << gguf::format_bytes(b.file_size()) << ")\n"
         << "file size delta:   " << signed_bytes(d.size_delta) << " (" << d.size_delta << " bytes)\n"
         << "tensor data delta: " << signed_bytes(d.tensor_bytes_delta) << "\n";
     out << "\ntensors differing in type or shape: " << d.tensors.size() << "\n";

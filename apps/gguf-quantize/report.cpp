@@ -3,26 +3,13 @@
 #include <cstdio>
 
 #include "appcommon/json_writer.h"
+#include "gguf/text.h"
 
 namespace {
 
 std::string type_str(gguf::GgmlType t) { return std::string(gguf::type_name(t)); }
 
-std::string human_bytes(uint64_t n) {
-    char buf[32];
-    if (n >= (1u << 30)) std::snprintf(buf, sizeof buf, "%.2f GiB", n / 1073741824.0);
-    else if (n >= (1u << 20)) std::snprintf(buf, sizeof buf, "%.2f MiB", n / 1048576.0);
-    else std::snprintf(buf, sizeof buf, "%.2f KiB", n / 1024.0);
-    return buf;
-}
-
 double bpw(uint64_t bytes, uint64_t elements) { return elements ? 8.0 * static_cast<double>(bytes) / elements : 0.0; }
-
-std::string shape(const std::vector<int64_t>& dims) {
-    std::string s = "[";
-    for (size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
-    return s + "]";
-}
 
 const char* source_name(quant::ChoiceSource s) {
     switch (s) {
@@ -70,8 +57,8 @@ void print_plan_text(std::ostream& out, const quant::QuantPlan& plan, const RunI
         if (t.imatrix == quant::ImatrixUse::Missing) note += "  (no imatrix entry)";
         char line[512];
         std::snprintf(line, sizeof line, "[%4zu/%4zu] %-40s %-18s %7s -> %-7s %11s -> %11s %6.2f bpw%s\n", i + 1, n,
-                      t.name.c_str(), shape(t.dims).c_str(), type_str(t.from).c_str(), type_str(t.to.type).c_str(),
-                      human_bytes(t.from_bytes).c_str(), human_bytes(t.to_bytes).c_str(),
+                      t.name.c_str(), gguf::shape_text(t.dims).c_str(), type_str(t.from).c_str(), type_str(t.to.type).c_str(),
+                      gguf::format_bytes(t.from_bytes).c_str(), gguf::format_bytes(t.to_bytes).c_str(),
                       bpw(t.to_bytes, t.n_elements()), note.c_str());
         out << line;
     }
@@ -82,8 +69,8 @@ void print_summary_text(std::ostream& out, const quant::QuantPlan& plan, const R
     if (!run.dry_run) print_header(out, plan, run);
     char line[256];
     std::snprintf(line, sizeof line, "size: %s (%.2f bpw) -> %s (%.2f bpw); file %llu bytes; %zu fallback(s)\n",
-                  human_bytes(plan.from_bytes()).c_str(), bpw(plan.from_bytes(), plan.n_elements()),
-                  human_bytes(plan.to_bytes()).c_str(), bpw(plan.to_bytes(), plan.n_elements()),
+                  gguf::format_bytes(plan.from_bytes()).c_str(), bpw(plan.from_bytes(), plan.n_elements()),
+                  gguf::format_bytes(plan.to_bytes()).c_str(), bpw(plan.to_bytes(), plan.n_elements()),
                   static_cast<unsigned long long>(plan.file_bytes), plan.n_fallbacks());
     out << line;
     if (!run.shards.empty()) {
@@ -91,7 +78,7 @@ void print_summary_text(std::ostream& out, const quant::QuantPlan& plan, const R
     }
     if (run.seconds > 0) {
         std::snprintf(line, sizeof line, "time: %.2f s, %s/s read, %.1f M weights/s\n", run.seconds,
-                      human_bytes(static_cast<uint64_t>(plan.from_bytes() / run.seconds)).c_str(),
+                      gguf::format_bytes(static_cast<uint64_t>(plan.from_bytes() / run.seconds)).c_str(),
                       plan.n_elements() / run.seconds / 1e6);
         out << line;
     }

@@ -1,66 +1,15 @@
-// The options every gguf-run mode shares (model, threads, context, placement, KV cache) and the
-// start-up report: placement plan and memory per device.
+// gguf-run's modes use the shared model options (apps/common) under their own namespace.
 #pragma once
 
-#include <memory>
-#include <string>
-#include <utility>
-#include <vector>
-
-#include "appcommon/options.h"
-#include "runtime/context.h"
-#include "runtime/model.h"
-#include "runtime/tokenizer.h"
+#include "appcommon/model_options.h"
 
 namespace gguf_run {
 
-struct CommonOptions {
-    std::string model;
-    int threads = 0;
-    int ctx_size = 0;
-    int batch_size = 512;
-    std::string n_gpu_layers = "0";
-    // -ot, --cpu-moe and --n-cpu-moe in command-line order: (option, value); the first match wins
-    std::vector<std::pair<std::string, std::string>> placement_rules;
-    std::string cache_type_k = "f16", cache_type_v = "f16";
-    std::string fit = "off";
-    int fit_target_mib = 1024;
-    std::string vram_budget;
-    // Accepted with llama.cpp's meaning; the runtime has no field for them yet, so each prints a note
-    // when given (see add_to). Kept here so that wiring them in is one line when the runtime has them.
-    int ubatch_size = 512;
-    std::string flash_attn = "auto";
-    bool prefault = false, mlock = false;
-    bool json = false;
-    bool verbose = false;
-    bool quiet = false;  // --log-disable: no start-up report
-    // bench: -m and -t take several values (llama-bench's lists)
-    std::vector<std::string> models;
-    std::vector<int> thread_list;
-
-    // Adds -m, -t, -c, -b, -ub, -ngl, --n-cpu-moe, --cpu-moe, -ot, --fit, -fitt, --vram-budget, -ctk, -ctv, --prefault, --mlock, -fa,
-    // --no-mmap, -mg, -ts, -sm, -np, --json, -v and the llama.cpp options gguf-run refuses.
-    // With `bench`, -m is repeatable and -t takes a comma list (into models / thread_list), and
-    // --warmup/--no-warmup are left to the bench mode.
-    void add_to(appcommon::OptionSet& opts, int default_ctx, bool bench = false);
-};
-
-// llama.cpp options no gguf-run mode has: each fails naming the option and why. Add after a mode's own.
-void add_unsupported_llama_options(appcommon::OptionSet& opts);
-
-struct Loaded {
-    std::unique_ptr<runtime::Model> model;
-    std::unique_ptr<runtime::Tokenizer> tokenizer;  // null when not asked for
-    std::unique_ptr<runtime::Context> context;
-};
-
-// Loads the model with the placement rules in command-line order, creates the context and prints the
-// plan and memory breakdown on stderr.
-Loaded load(const CommonOptions& o, bool with_tokenizer);
-
-// "qwen3moe 15.49M params, 29.57 MiB, mostly bf16"
-std::string model_description(const runtime::Model& model);
-// "qwen3moe bf16": the architecture and the type holding most of the weight bytes
-std::string model_label(const runtime::Model& model);
+using appcommon::add_unsupported_llama_options;
+using appcommon::CommonOptions;
+using appcommon::load;
+using appcommon::Loaded;
+using appcommon::model_description;
+using appcommon::model_label;
 
 }  // namespace gguf_run

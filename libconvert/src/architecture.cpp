@@ -27,7 +27,7 @@ std::string supported_architectures() {
     return s;
 }
 
-const Architecture& find_architecture(const Hparams& hparams) {
+const Architecture& find_architecture(const HfConfig& hparams) {
     const std::string cls = hparams.architecture();
     for (const Architecture& a : kArchitectures)
         if (a.hf_class == cls) return a;

@@ -69,15 +69,10 @@ std::string bpe_pre_tokenizer_name(const json::Value& tok, const std::string& so
                          "split regexes)");
 }
 
-Vocab load_bpe_vocab(const std::string& dir, const Hparams& hparams) {
-    const std::string path = (fs::path(dir) / "tokenizer.json").string();
-    if (!fs::is_regular_file(path))
-        throw Error(dir + ": no tokenizer.json or tokenizer.model (a tokenizer is needed to write a usable GGUF)");
-    const json::Value tok = json::parse_file(path);
-    Vocab v;
-    v.input_files.push_back(path);
-    v.model = "gpt2";
+namespace {
 
+// tokenizer.json's model, refused unless it is byte-level BPE with a vocab object.
+const json::Value& bpe_model(const json::Value& tok, const std::string& path) {
     const json::Value* model = member(&tok, "model");
     if (!is_type(model, "BPE")) {
         const json::Value* t = member(model, "type");
@@ -86,28 +81,35 @@ Vocab load_bpe_vocab(const std::string& dir, const Hparams& hparams) {
     }
     if (const json::Value* bf = member(model, "byte_fallback"); bf && bf->is_bool() && bf->as_bool())
         throw Error(path + ": BPE with byte_fallback is SentencePiece-style; convert it from tokenizer.model");
-    const json::Value* vocab = member(model, "vocab");
-    if (!vocab || !vocab->is_object()) throw Error(path + ": model.vocab is not an object");
-    v.pre = bpe_pre_tokenizer_name(tok, path);
+    if (const json::Value* vocab = member(model, "vocab"); !vocab || !vocab->is_object())
+        throw Error(path + ": model.vocab is not an object");
+    return *model;
+}
 
-    // id -> text over the model's vocabulary and the added tokens (HF's get_vocab()).
+// id -> text over the model's vocabulary and the added tokens (HF's get_vocab()).
+struct TokenTable {
+    struct Added {
+        std::string content;
+        bool special;
+    };
     std::unordered_map<int64_t, std::string> by_id;
     int64_t max_id = -1;
+    std::unordered_map<int64_t, Added> added_by_id;
+    std::unordered_map<std::string, int64_t> added_by_content;
+};
+
+TokenTable read_tokens(const json::Value& tok, const json::Value& model, const std::string& path) {
+    const json::Value* vocab = member(&model, "vocab");  // an object: bpe_model checked
+    TokenTable t;
     const auto add_id = [&](int64_t id, const std::string& text, const std::string& what) {
         if (id < 0) throw Error(path + ": " + what + " \"" + text + "\" has negative id " + std::to_string(id));
-        by_id[id] = text;
-        max_id = std::max(max_id, id);
+        t.by_id[id] = text;
+        t.max_id = std::max(t.max_id, id);
     };
     for (const auto& m : vocab->entries()) {
         if (!m.value.is_integer()) throw Error(path + ": vocab entry \"" + m.key + "\" has a non-integer id");
         add_id(m.value.as_int(), m.key, "token");
     }
-    struct Added {
-        std::string content;
-        bool special;
-    };
-    std::unordered_map<int64_t, Added> added_by_id;
-    std::unordered_map<std::string, int64_t> added_by_content;
     if (const json::Value* added = member(&tok, "added_tokens"); added && added->is_array()) {
         for (const auto& a : added->items()) {
             const json::Value* id = member(&a, "id");
@@ -116,28 +118,29 @@ Vocab load_bpe_vocab(const std::string& dir, const Hparams& hparams) {
                 throw Error(path + ": added_tokens entry without an integer id and a string content");
             const json::Value* special = member(&a, "special");
             add_id(id->as_int(), content->as_string(), "added token");
-            added_by_id[id->as_int()] = {content->as_string(), special && special->is_bool() && special->as_bool()};
-            added_by_content[content->as_string()] = id->as_int();
+            t.added_by_id[id->as_int()] = {content->as_string(), special && special->is_bool() && special->as_bool()};
+            t.added_by_content[content->as_string()] = id->as_int();
         }
     }
+    return t;
+}
 
-    const int64_t n_vocab = hparams.find_int({"vocab_size"}).value_or(static_cast<int64_t>(by_id.size()));
-    if (max_id >= n_vocab)
-        throw Error(path + ": token id " + std::to_string(max_id) + " is not below the vocabulary size " +
-                    std::to_string(n_vocab) + " of " + hparams.source());
+// Ids 0..n_vocab-1 with their types, as llama.cpp's get_vocab_base lays them out: gaps become
+// [PADi] unused tokens, added tokens are control or user-defined.
+void lay_out_tokens(const TokenTable& table, int64_t n_vocab, Vocab& v) {
     v.tokens.reserve(static_cast<size_t>(n_vocab));
     v.types.reserve(static_cast<size_t>(n_vocab));
     for (int64_t i = 0; i < n_vocab; ++i) {
-        auto it = by_id.find(i);
-        if (it == by_id.end()) {
+        auto it = table.by_id.find(i);
+        if (it == table.by_id.end()) {
             v.tokens.push_back("[PAD" + std::to_string(i) + "]");
             v.types.push_back(TokenType::Unused);
             continue;
         }
         std::string text = it->second;
-        if (added_by_content.count(text)) {
-            auto a = added_by_id.find(i);
-            const bool special = a != added_by_id.end() ? a->second.special : false;
+        if (table.added_by_content.count(text)) {
+            auto a = table.added_by_id.find(i);
+            const bool special = a != table.added_by_id.end() ? a->second.special : false;
             if (special || token_looks_special(text)) {
                 v.types.push_back(TokenType::Control);
             } else {
@@ -150,29 +153,56 @@ Vocab load_bpe_vocab(const std::string& dir, const Hparams& hparams) {
         }
         v.tokens.push_back(std::move(text));
     }
+}
 
-    // Merges come as "a b" strings, or (tokenizers >= 0.20) as ["a", "b"] pairs that may hold spaces.
-    if (const json::Value* merges = member(model, "merges"); merges && merges->is_array()) {
-        v.merges.reserve(merges->size());
-        for (const auto& m : merges->items()) {
-            if (m.is_string()) {
-                v.merges.push_back(m.as_string());
-            } else if (m.is_array() && m.size() == 2 && m.at(0).is_string() && m.at(1).is_string()) {
-                std::string joined;
-                for (size_t k = 0; k < 2; ++k) {
-                    if (k) joined += ' ';
-                    for (char ch : m.at(k).as_string()) {
-                        if (ch == ' ') joined += kEncodedSpace;
-                        else joined += ch;
-                    }
+// Merges come as "a b" strings, or (tokenizers >= 0.20) as ["a", "b"] pairs that may hold spaces.
+std::vector<std::string> read_merges(const json::Value& model, const std::string& path) {
+    std::vector<std::string> out;
+    const json::Value* merges = member(&model, "merges");
+    if (!merges || !merges->is_array()) return out;
+    out.reserve(merges->size());
+    for (const auto& m : merges->items()) {
+        if (m.is_string()) {
+            out.push_back(m.as_string());
+        } else if (m.is_array() && m.size() == 2 && m.at(0).is_string() && m.at(1).is_string()) {
+            std::string joined;
+            for (size_t k = 0; k < 2; ++k) {
+                if (k) joined += ' ';
+                for (char ch : m.at(k).as_string()) {
+                    if (ch == ' ') joined += kEncodedSpace;
+                    else joined += ch;
                 }
-                v.merges.push_back(std::move(joined));
-            } else {
-                throw Error(path + ": merge " + std::to_string(v.merges.size()) +
-                            " is neither \"a b\" nor [\"a\", \"b\"]");
             }
+            out.push_back(std::move(joined));
+        } else {
+            throw Error(path + ": merge " + std::to_string(out.size()) + " is neither \"a b\" nor [\"a\", \"b\"]");
         }
     }
+    return out;
+}
+
+}  // namespace
+
+Vocab load_bpe_vocab(const std::string& dir, const HfConfig& hparams) {
+    const std::string path = (fs::path(dir) / "tokenizer.json").string();
+    if (!fs::is_regular_file(path))
+        throw Error(dir + ": no tokenizer.json or tokenizer.model (a tokenizer is needed to write a usable GGUF)");
+    const json::Value tok = json::parse_file(path);
+    Vocab v;
+    v.input_files.push_back(path);
+    v.model = "gpt2";
+
+    const json::Value& model = bpe_model(tok, path);
+    v.pre = bpe_pre_tokenizer_name(tok, path);
+    const TokenTable table = read_tokens(tok, model, path);
+
+    const int64_t n_vocab = hparams.find_int({"vocab_size"}).value_or(static_cast<int64_t>(table.by_id.size()));
+    if (table.max_id >= n_vocab)
+        throw Error(path + ": token id " + std::to_string(table.max_id) + " is not below the vocabulary size " +
+                    std::to_string(n_vocab) + " of " + hparams.source());
+    lay_out_tokens(table, n_vocab, v);
+
+    v.merges = read_merges(model, path);
     if (v.merges.empty()) v.warnings.push_back(path + ": no merges; the GGUF's tokenizer may not work");
 
     v.special = load_special_tokens(dir, &tok, hparams, std::nullopt, v);

@@ -63,7 +63,7 @@ Checkpoint Checkpoint::open(const std::string& dir_arg) {
     const fs::path config_path = dir / "config.json";
     if (!fs::is_regular_file(config_path)) throw Error(config_path.string() + ": missing (every HF checkpoint has one)");
 
-    Checkpoint c(dir_arg, Hparams(json::parse_file(config_path.string()), config_path.string()));
+    Checkpoint c(dir_arg, HfConfig(json::parse_file(config_path.string()), config_path.string()));
     c.inputs_.push_back(config_path.string());
 
     std::unordered_map<std::string, std::string> weight_map;

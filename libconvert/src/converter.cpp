@@ -42,7 +42,7 @@ std::optional<bool> add_prefix_space(const std::string& dir) {
 
 ConvertSummary convert_checkpoint(const ConvertOptions& opt) {
     const Checkpoint checkpoint = Checkpoint::open(opt.input_dir);
-    const Hparams& h = checkpoint.hparams();
+    const HfConfig& h = checkpoint.hparams();
     const Architecture& arch = find_architecture(h);
     const OutType outtype = opt.outtype == OutType::Auto ? resolve_auto_outtype(checkpoint) : opt.outtype;
 

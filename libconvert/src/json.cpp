@@ -1,8 +1,10 @@
 #include "convert/json.h"
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
-#include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <fstream>
 #include <sstream>
 
@@ -99,23 +101,122 @@ size_t Value::size() const {
     throw Error("JSON value is " + std::string(type_name(type())) + ", which has no size");
 }
 
-// Recursive descent over the whole text; positions are byte offsets turned into line/column only
-// when an error is reported.
-class Parser {
+// Builds our Value tree from nlohmann-json's SAX events: nlohmann does the lexing and validation (RFC 8259,
+// UTF-8, surrogates; iteratively, so hostile nesting cannot exhaust the stack), this keeps what the
+// converter relies on: key order, an exact int64 beside the double, the depth limit, duplicate keys
+// refused, and errors as "SOURCE:LINE:COLUMN: WHAT".
+class Builder final : public nlohmann::json_sax<nlohmann::json> {
 public:
-    Parser(std::string_view text, const std::string& source) : text_(text), source_(source) {}
+    Builder(std::string_view text, const std::string& source) : text_(text), source_(source) {}
 
-    Value document() {
-        skip_ws();
+    Value take() { return std::move(root_); }
+
+    bool null() override { return put(Value{}); }
+    bool boolean(bool b) override {
         Value v;
-        value(v, 0);
-        skip_ws();
-        if (pos_ != text_.size()) fail("unexpected data after the JSON value");
-        return v;
+        v.v_ = b;
+        return put(std::move(v));
+    }
+    bool number_integer(number_integer_t i) override {
+        return put(number({static_cast<double>(i), static_cast<int64_t>(i), true}));
+    }
+    bool number_unsigned(number_unsigned_t u) override {
+        const bool fits = u <= static_cast<uint64_t>(INT64_MAX);
+        return put(number({static_cast<double>(u), fits ? static_cast<int64_t>(u) : 0, fits}));
+    }
+    bool number_float(number_float_t d, const string_t&) override {
+        // 1e3 and 2.0 are integers too; the bound keeps the cast defined.
+        detail::Number n{d, 0, false};
+        if (std::nearbyint(d) == d && std::fabs(d) < 9.2e18) {
+            n.integer = static_cast<int64_t>(d);
+            n.exact = true;
+        }
+        return put(number(n));
+    }
+    bool string(string_t& s) override {
+        Value v;
+        v.v_ = std::move(s);
+        return put(std::move(v));
+    }
+    bool binary(binary_t&) override { return false; }  // text JSON has no binary values
+
+    bool start_object(std::size_t) override { return open(detail::Object{}); }
+    bool key(string_t& k) override {
+        stack_.back().key = std::move(k);
+        return true;
+    }
+    bool end_object() override {
+        auto& o = std::get<detail::Object>(stack_.back().value.v_);
+        o.sorted.resize(o.members.size());
+        for (uint32_t i = 0; i < o.sorted.size(); ++i) o.sorted[i] = i;
+        std::stable_sort(o.sorted.begin(), o.sorted.end(),
+                         [&](uint32_t a, uint32_t b) { return o.members[a].key < o.members[b].key; });
+        for (size_t i = 1; i < o.sorted.size(); ++i) {
+            const std::string& k = o.members[o.sorted[i]].key;
+            if (k == o.members[o.sorted[i - 1]].key) throw Error(source_ + ": duplicate key \"" + k + "\"");
+        }
+        return close();
+    }
+    bool start_array(std::size_t) override { return open(std::vector<Value>{}); }
+    bool end_array() override { return close(); }
+
+    bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& ex) override {
+        // nlohmann's position counts the bytes read, the offending one included.
+        fail_at(position == 0 ? 0 : position - 1, describe(ex));
     }
 
 private:
-    [[noreturn]] void fail(const std::string& what) const { fail_at(pos_, what); }
+    struct Frame {
+        Value value;
+        std::string key;  // objects: the key of the next member
+    };
+
+    static Value number(const detail::Number& n) {
+        Value v;
+        v.v_ = n;
+        return v;
+    }
+
+    template <class Container>
+    bool open(Container c) {
+        if (stack_.size() >= kMaxDepth) throw Error(source_ + ": nesting deeper than " + std::to_string(kMaxDepth));
+        Frame f;
+        f.value.v_ = std::move(c);
+        stack_.push_back(std::move(f));
+        return true;
+    }
+
+    bool close() {
+        Value v = std::move(stack_.back().value);
+        stack_.pop_back();
+        return put(std::move(v));
+    }
+
+    bool put(Value v) {
+        if (stack_.empty()) {
+            root_ = std::move(v);
+        } else if (auto* a = std::get_if<std::vector<Value>>(&stack_.back().value.v_)) {
+            a->push_back(std::move(v));
+        } else {
+            auto& o = std::get<detail::Object>(stack_.back().value.v_);
+            o.members.push_back(Member{std::move(stack_.back().key), std::move(v)});
+        }
+        return true;
+    }
+
+    // nlohmann's message without its "[json.exception...] parse error at line L, column C: " prefix
+    // and "; last read: ..." suffix, since ours names the source and position.
+    static std::string describe(const nlohmann::detail::exception& ex) {
+        if (ex.id == 406) return "number out of range";
+        std::string m = ex.what();
+        if (const size_t bracket = m.find("] "); bracket != std::string::npos) m.erase(0, bracket + 2);
+        if (m.rfind("parse error", 0) == 0) {
+            if (const size_t colon = m.find(": "); colon != std::string::npos) m.erase(0, colon + 2);
+        }
+        // What was last read may be a stray byte of broken UTF-8; the position already points at it.
+        if (const size_t last = m.find("; last read: "); last != std::string::npos) m.erase(last);
+        return m;
+    }
 
     [[noreturn]] void fail_at(size_t at, const std::string& what) const {
         size_t line = 1, col = 1;
@@ -130,304 +231,17 @@ private:
         throw Error(source_ + ":" + std::to_string(line) + ":" + std::to_string(col) + ": " + what);
     }
 
-    bool at_end() const { return pos_ >= text_.size(); }
-    char peek() const { return at_end() ? '\0' : text_[pos_]; }
-
-    void skip_ws() {
-        while (!at_end()) {
-            char c = text_[pos_];
-            if (c != ' ' && c != '\t' && c != '\n' && c != '\r') break;
-            ++pos_;
-        }
-    }
-
-    void expect_literal(std::string_view lit) {
-        if (text_.substr(pos_, lit.size()) != lit) fail("invalid literal (expected " + std::string(lit) + ")");
-        pos_ += lit.size();
-    }
-
-    void value(Value& out, size_t depth) {
-        if (at_end()) fail("unexpected end of input, expected a value");
-        switch (text_[pos_]) {
-            case '{': object(out, depth + 1); return;
-            case '[': array(out, depth + 1); return;
-            case '"': out.v_ = string(); return;
-            case 't': expect_literal("true"); out.v_ = true; return;
-            case 'f': expect_literal("false"); out.v_ = false; return;
-            case 'n': expect_literal("null"); out.v_ = std::monostate{}; return;
-            default:
-                if (text_[pos_] == '-' || (text_[pos_] >= '0' && text_[pos_] <= '9')) {
-                    out.v_ = number();
-                    return;
-                }
-                fail(std::string("unexpected character '") + text_[pos_] + "', expected a value");
-        }
-    }
-
-    void check_depth(size_t depth) const {
-        if (depth > kMaxDepth) fail("nesting deeper than " + std::to_string(kMaxDepth) + " levels");
-    }
-
-    void object(Value& out, size_t depth) {
-        check_depth(depth);
-        const size_t start = pos_;
-        ++pos_;  // '{'
-        detail::Object obj;
-        skip_ws();
-        if (peek() == '}') {
-            ++pos_;
-        } else {
-            for (;;) {
-                skip_ws();
-                if (peek() != '"') fail(at_end() ? "unexpected end of input in object" : "expected a string key");
-                Member m;
-                m.key = string();
-                skip_ws();
-                if (peek() != ':') fail("expected ':' after object key");
-                ++pos_;
-                skip_ws();
-                value(m.value, depth);
-                obj.members.push_back(std::move(m));
-                skip_ws();
-                if (peek() == ',') {
-                    ++pos_;
-                    continue;
-                }
-                if (peek() == '}') {
-                    ++pos_;
-                    break;
-                }
-                fail(at_end() ? "unexpected end of input in object" : "expected ',' or '}' in object");
-            }
-        }
-        if (obj.members.size() > UINT32_MAX) fail_at(start, "object too large");
-        obj.sorted.resize(obj.members.size());
-        for (uint32_t i = 0; i < obj.sorted.size(); ++i) obj.sorted[i] = i;
-        std::stable_sort(obj.sorted.begin(), obj.sorted.end(),
-                         [&](uint32_t a, uint32_t b) { return obj.members[a].key < obj.members[b].key; });
-        // Duplicate keys make lookups ambiguous; a well-formed checkpoint never has them.
-        for (size_t i = 1; i < obj.sorted.size(); ++i)
-            if (obj.members[obj.sorted[i]].key == obj.members[obj.sorted[i - 1]].key)
-                fail_at(start, "duplicate key \"" + obj.members[obj.sorted[i]].key + "\" in object");
-        out.v_ = std::move(obj);
-    }
-
-    void array(Value& out, size_t depth) {
-        check_depth(depth);
-        ++pos_;  // '['
-        std::vector<Value> items;
-        skip_ws();
-        if (peek() == ']') {
-            ++pos_;
-        } else {
-            for (;;) {
-                skip_ws();
-                items.emplace_back();
-                value(items.back(), depth);
-                skip_ws();
-                if (peek() == ',') {
-                    ++pos_;
-                    continue;
-                }
-                if (peek() == ']') {
-                    ++pos_;
-                    break;
-                }
-                fail(at_end() ? "unexpected end of input in array" : "expected ',' or ']' in array");
-            }
-        }
-        out.v_ = std::move(items);
-    }
-
-    static int hex_digit(char c) {
-        if (c >= '0' && c <= '9') return c - '0';
-        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-        return -1;
-    }
-
-    uint32_t hex4() {
-        if (text_.size() - pos_ < 4) fail("truncated \\u escape");
-        uint32_t v = 0;
-        for (int i = 0; i < 4; ++i) {
-            int d = hex_digit(text_[pos_ + i]);
-            if (d < 0) fail("invalid hex digit in \\u escape");
-            v = v << 4 | static_cast<uint32_t>(d);
-        }
-        pos_ += 4;
-        return v;
-    }
-
-    static void append_utf8(std::string& s, uint32_t cp) {
-        if (cp < 0x80) {
-            s += static_cast<char>(cp);
-        } else if (cp < 0x800) {
-            s += static_cast<char>(0xC0 | cp >> 6);
-            s += static_cast<char>(0x80 | (cp & 0x3F));
-        } else if (cp < 0x10000) {
-            s += static_cast<char>(0xE0 | cp >> 12);
-            s += static_cast<char>(0x80 | (cp >> 6 & 0x3F));
-            s += static_cast<char>(0x80 | (cp & 0x3F));
-        } else {
-            s += static_cast<char>(0xF0 | cp >> 18);
-            s += static_cast<char>(0x80 | (cp >> 12 & 0x3F));
-            s += static_cast<char>(0x80 | (cp >> 6 & 0x3F));
-            s += static_cast<char>(0x80 | (cp & 0x3F));
-        }
-    }
-
-    // Length of the well-formed UTF-8 sequence at pos_ (overlongs, surrogates and > U+10FFFF
-    // rejected), or 0.
-    size_t utf8_length() const {
-        const auto b = [&](size_t i) { return static_cast<unsigned char>(text_[pos_ + i]); };
-        const size_t left = text_.size() - pos_;
-        const unsigned char c = b(0);
-        const auto cont = [&](size_t i) { return i < left && (b(i) & 0xC0) == 0x80; };
-        if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
-        if (c >= 0xE0 && c <= 0xEF) {
-            if (!cont(1) || !cont(2)) return 0;
-            if (c == 0xE0 && b(1) < 0xA0) return 0;   // overlong
-            if (c == 0xED && b(1) >= 0xA0) return 0;  // UTF-16 surrogate
-            return 3;
-        }
-        if (c >= 0xF0 && c <= 0xF4) {
-            if (!cont(1) || !cont(2) || !cont(3)) return 0;
-            if (c == 0xF0 && b(1) < 0x90) return 0;   // overlong
-            if (c == 0xF4 && b(1) >= 0x90) return 0;  // beyond U+10FFFF
-            return 4;
-        }
-        return 0;
-    }
-
-    std::string string() {
-        ++pos_;  // opening quote
-        std::string s;
-        for (;;) {
-            // Copy the run of plain ASCII in one go: most of a tokenizer vocabulary is that.
-            size_t run = pos_;
-            while (run < text_.size()) {
-                unsigned char c = static_cast<unsigned char>(text_[run]);
-                if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80) break;
-                ++run;
-            }
-            s.append(text_.data() + pos_, run - pos_);
-            pos_ = run;
-            if (at_end()) fail("unterminated string");
-            const unsigned char c = static_cast<unsigned char>(text_[pos_]);
-            if (c == '"') {
-                ++pos_;
-                return s;
-            }
-            if (c < 0x20) fail("unescaped control character in string");
-            if (c >= 0x80) {
-                size_t n = utf8_length();
-                if (n == 0) fail("invalid UTF-8 in string");
-                s.append(text_.data() + pos_, n);
-                pos_ += n;
-                continue;
-            }
-            // Backslash escape.
-            ++pos_;
-            if (at_end()) fail("unterminated escape in string");
-            const char e = text_[pos_++];
-            switch (e) {
-                case '"': s += '"'; break;
-                case '\\': s += '\\'; break;
-                case '/': s += '/'; break;
-                case 'b': s += '\b'; break;
-                case 'f': s += '\f'; break;
-                case 'n': s += '\n'; break;
-                case 'r': s += '\r'; break;
-                case 't': s += '\t'; break;
-                case 'u': {
-                    const size_t esc = pos_ - 2;
-                    uint32_t cp = hex4();
-                    if (cp >= 0xDC00 && cp <= 0xDFFF) fail_at(esc, "unpaired low surrogate in \\u escape");
-                    if (cp >= 0xD800 && cp <= 0xDBFF) {
-                        if (text_.substr(pos_, 2) != "\\u") fail_at(esc, "unpaired high surrogate in \\u escape");
-                        pos_ += 2;
-                        uint32_t lo = hex4();
-                        if (lo < 0xDC00 || lo > 0xDFFF) fail_at(esc, "unpaired high surrogate in \\u escape");
-                        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                    }
-                    append_utf8(s, cp);
-                    break;
-                }
-                default: fail_at(pos_ - 2, std::string("invalid escape '\\") + e + "' in string");
-            }
-        }
-    }
-
-    detail::Number number() {
-        const size_t start = pos_;
-        const auto digits = [&] {
-            size_t n = 0;
-            while (peek() >= '0' && peek() <= '9') ++pos_, ++n;
-            return n;
-        };
-        if (peek() == '-') ++pos_;
-        const bool zero_int = peek() == '0';
-        size_t int_digits = 1;
-        if (zero_int) {
-            ++pos_;
-        } else if (peek() >= '1' && peek() <= '9') {
-            int_digits = digits();
-        } else {
-            fail("invalid number");
-        }
-        bool integral = true;
-        size_t frac_zeros = 0;  // leading zeros of the fraction, to tell underflow from overflow
-        if (peek() == '.') {
-            integral = false;
-            ++pos_;
-            while (peek() == '0') ++pos_, ++frac_zeros;
-            if (frac_zeros == 0 && !(peek() >= '0' && peek() <= '9'))
-                fail("expected digits after the decimal point");
-            digits();
-        }
-        int64_t exponent = 0;
-        if (peek() == 'e' || peek() == 'E') {
-            integral = false;
-            ++pos_;
-            bool negative = false;
-            if (peek() == '+' || peek() == '-') negative = text_[pos_++] == '-';
-            if (!(peek() >= '0' && peek() <= '9')) fail("expected digits in exponent");
-            while (peek() >= '0' && peek() <= '9') {
-                exponent = std::min<int64_t>(exponent * 10 + (text_[pos_] - '0'), 1'000'000'000);
-                ++pos_;
-            }
-            if (negative) exponent = -exponent;
-        }
-        const char* first = text_.data() + start;
-        const char* last = text_.data() + pos_;
-        detail::Number n;
-        auto r = std::from_chars(first, last, n.value);
-        if (r.ec == std::errc::result_out_of_range) {
-            // Too small for a double reads as zero, as in every JSON reader; too large is an error
-            // since infinity is not JSON data. The decimal magnitude tells which happened.
-            const int64_t magnitude = (zero_int ? -static_cast<int64_t>(frac_zeros) : static_cast<int64_t>(int_digits)) +
-                                      exponent;
-            if (magnitude > 0) fail_at(start, "number out of range");
-            n.value = text_[start] == '-' ? -0.0 : 0.0;
-        } else if (r.ec != std::errc() || r.ptr != last) {
-            fail_at(start, "invalid number");
-        }
-        if (integral) {
-            auto ri = std::from_chars(first, last, n.integer);
-            n.exact = ri.ec == std::errc() && ri.ptr == last;
-        } else if (std::nearbyint(n.value) == n.value && std::fabs(n.value) < 9.2e18) {
-            n.integer = static_cast<int64_t>(n.value);
-            n.exact = true;
-        }
-        return n;
-    }
-
     std::string_view text_;
     const std::string& source_;
-    size_t pos_ = 0;
+    std::vector<Frame> stack_;
+    Value root_;
 };
 
-Value parse(std::string_view text, const std::string& source) { return Parser(text, source).document(); }
+Value parse(std::string_view text, const std::string& source) {
+    Builder b(text, source);
+    nlohmann::json::sax_parse(text.begin(), text.end(), &b, nlohmann::json::input_format_t::json, true);
+    return b.take();
+}
 
 Value parse_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);

@@ -122,7 +122,7 @@ void add_general_metadata(gguf::Metadata& m, const Architecture& arch, const std
     m.set("general.size_label", gguf::Value::string(label));
 }
 
-void add_hparams_metadata(gguf::Metadata& m, const Architecture& arch, const Hparams& h, uint32_t file_type,
+void add_hparams_metadata(gguf::Metadata& m, const Architecture& arch, const HfConfig& h, uint32_t file_type,
                           std::vector<std::string>& warnings) {
     const std::string a(arch.name);
     const auto u32 = [&](const std::string& key, int64_t v, std::string_view from) {

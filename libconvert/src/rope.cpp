@@ -7,7 +7,7 @@
 
 namespace convert {
 
-RopeConfig read_rope_config(const Hparams& h) {
+RopeConfig read_rope_config(const HfConfig& h) {
     RopeConfig r;
     r.theta = h.find_number({"rope_theta"});
     const json::Value* params = h.find({"rope_parameters", "rope_scaling"});

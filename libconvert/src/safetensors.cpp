@@ -23,15 +23,6 @@ bool parse_dtype(std::string_view s, Dtype& out) {
 
 }  // namespace
 
-std::string_view dtype_name(Dtype d) {
-    switch (d) {
-        case Dtype::F32: return "F32";
-        case Dtype::F16: return "F16";
-        case Dtype::BF16: return "BF16";
-    }
-    return "?";
-}
-
 uint32_t dtype_size(Dtype d) { return d == Dtype::F32 ? 4 : 2; }
 
 uint64_t SafeTensor::n_elements() const {

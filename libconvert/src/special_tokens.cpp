@@ -85,45 +85,30 @@ private:
     Vocab& vocab_;
 };
 
-}  // namespace
-
-SpecialTokens load_special_tokens(const std::string& dir_arg, const json::Value* tokenizer_json, const Hparams& hparams,
-                                  std::optional<size_t> n_vocab, Vocab& vocab) {
-    const fs::path dir(dir_arg);
-    SpecialTokens st;
-    Collector c(st, n_vocab, vocab);
-    std::vector<std::string> types = {"bos", "eos", "unk", "sep", "pad", "cls", "mask"};
-
-    const fs::path tc_path = dir / "tokenizer_config.json";
-    std::optional<json::Value> tc;
-    if (fs::is_regular_file(tc_path)) {
-        tc = json::parse_file(tc_path.string());
-        if (!tc->is_object()) throw Error(tc_path.string() + ": not a JSON object");
-        vocab.input_files.push_back(tc_path.string());
+// The steps of load_special_tokens and what they share: tokenizer_config.json, the "<type>_token"
+// entries the post-processor analysis overrides, and the token types in play (eot / eom join when a
+// template appends something other than eos).
+class SpecialTokenReader {
+public:
+    SpecialTokenReader(const fs::path& dir, std::optional<size_t> n_vocab, Vocab& vocab, SpecialTokens& st)
+        : dir_(dir), tc_path_(dir / "tokenizer_config.json"), vocab_(vocab), st_(st), c_(st, n_vocab, vocab) {
+        if (fs::is_regular_file(tc_path_)) {
+            tc_ = json::parse_file(tc_path_.string());
+            if (!tc_->is_object()) throw Error(tc_path_.string() + ": not a JSON object");
+            vocab.input_files.push_back(tc_path_.string());
+        }
+        has_tc_ = tc_ && tc_->size() > 0;
     }
-    // tokenizer_config.json's "<type>_token" entries, as overridden by the post-processor analysis.
-    std::map<std::string, std::optional<std::string>> overrides;
-    const auto tc_token = [&](const std::string& type) -> std::optional<std::string> {
-        if (auto o = overrides.find(type); o != overrides.end()) return o->second;
-        return tc ? string_of(tc->find(type + "_token")) : std::nullopt;
-    };
-    const bool has_tc = tc && tc->size() > 0;
-    // Python truthiness of a token setting: a non-empty string, or an AddedToken dict, which
-    // never equals a template's token id but still counts as set.
-    const auto is_set = [&](const std::string& type, const std::optional<std::string>& v) {
-        if (v) return !v->empty();
-        if (overrides.count(type) || !tc) return false;
-        const json::Value* e = tc->find(type + "_token");
-        return e && e->is_object() && e->size() > 0;
-    };
 
-    if (tokenizer_json) {
-        std::optional<std::string> special_bos = tc_token("bos"), special_cls = tc_token("cls");
-        std::optional<std::string> special_eos = tc_token("eos"), special_sep = tc_token("sep");
-        if (!is_set("bos", special_bos) && is_set("cls", special_cls) && has_tc) overrides["bos"] = special_bos = special_cls;
-        if (!is_set("eos", special_eos) && is_set("sep", special_sep) && has_tc) overrides["eos"] = special_eos = special_sep;
+    bool has_tokenizer_config() const { return has_tc_; }
 
-        const json::Value* post = member(tokenizer_json, "post_processor");
+    // tokenizer.json's post-processor: whether bos / eos / sep are added, and which tokens they are.
+    void read_post_processor(const json::Value& tokenizer_json) {
+        bos_ = tc_token("bos"), cls_ = tc_token("cls"), eos_ = tc_token("eos"), sep_ = tc_token("sep");
+        if (!is_set("bos", bos_) && is_set("cls", cls_) && has_tc_) overrides_["bos"] = bos_ = cls_;
+        if (!is_set("eos", eos_) && is_set("sep", sep_) && has_tc_) overrides_["eos"] = eos_ = sep_;
+
+        const json::Value* post = member(&tokenizer_json, "post_processor");
         std::vector<const json::Value*> processors;
         if (const json::Value* list = member(post, "processors"); list && list->is_array()) {
             for (const auto& p : list->items()) processors.push_back(&p);
@@ -132,95 +117,28 @@ SpecialTokens load_special_tokens(const std::string& dir_arg, const json::Value*
         }
         for (const json::Value* proc : processors) {
             const std::optional<std::string> type = string_of(member(proc, "type"));
-            if (type == "RobertaProcessing") {
-                c.set_add("bos", true);
-                c.set_add("eos", true);
-                c.set_add("sep", true);
-                if (!is_set("cls", special_cls) && has_tc) {
-                    const json::Value* cls = member(proc, "cls");
-                    special_cls = cls && cls->is_array() && cls->size() > 0 ? string_of(&cls->at(0)) : special_bos;
-                    overrides["cls"] = special_cls;
-                }
-                if (!is_set("sep", special_sep) && has_tc) {
-                    const json::Value* sep = member(proc, "sep");
-                    special_sep = sep && sep->is_array() && sep->size() > 0 ? string_of(&sep->at(0)) : special_eos;
-                    overrides["sep"] = special_sep;
-                }
-                continue;
-            }
-            if (type != "TemplateProcessing") continue;
-            // A simple template ("<s> $A </s>") tells whether bos/eos are added; unusual
-            // templates are beyond this, as they are beyond llama.cpp's reading of them.
-            const json::Value* single = member(proc, "single");
-            const json::Value* pair = member(proc, "pair");
-            std::optional<std::string> special_first, special_last;
-            if (single && single->is_array() && single->size() > 1) {
-                special_first = special_token_id(single->at(0));
-                if (special_first) {
-                    if (!has_tc) special_bos = special_first;
-                    c.set_add("bos", equals_any(special_first, {&special_bos, &special_cls}));
-                    if (!equals_any(special_first, {&special_bos, &special_cls}))
-                        vocab.warnings.push_back("unknown leading special token " + *special_first +
-                                                 " in the tokenizer's template");
-                }
-                special_last = special_token_id(single->at(single->size() - 1));
-                if (special_last) {
-                    if (!has_tc) {
-                        special_eos = special_last;
-                    } else if (special_last != special_eos) {
-                        // The template appends something other than eos: llama.cpp keeps the
-                        // configured eos as eot (or eom) and makes the appended token eos.
-                        if (std::find(types.begin(), types.end(), "eot") == types.end()) {
-                            types.push_back("eot");
-                            overrides["eot"] = special_eos;
-                        } else if (std::find(types.begin(), types.end(), "eom") == types.end()) {
-                            types.push_back("eom");
-                            overrides["eom"] = special_eos;
-                        }
-                        overrides["eos"] = special_eos = special_last;
-                    }
-                    c.set_add("eos", special_last == special_eos);
-                }
-            }
-            if (pair && pair->is_array() && pair->size() > 0) {
-                const auto& items = pair->items();
-                size_t begin = special_first && special_token_id(items.front()) == special_first ? 1 : 0;
-                size_t end = special_last && special_token_id(items.back()) == special_last ? items.size() - 1 : items.size();
-                if (begin < end) {
-                    const std::optional<std::string> a = sequence_id(items[begin]), b = sequence_id(items[end - 1]);
-                    if (a == "A" && b == "B" && end - begin > 2) {
-                        // A [sep] [eos] B
-                        bool add_sep = false;
-                        if (auto e = special_token_id(items[begin + 1]))
-                            if (equals_any(e, {&special_sep, &special_eos}) && !special_last) add_sep = true;
-                        if (end - begin == 4)
-                            if (auto e = special_token_id(items[begin + 2]))
-                                if (equals_any(e, {&special_sep, &special_eos})) add_sep = true;
-                        c.set_add("sep", add_sep);
-                        if (add_sep && !is_set("sep", special_sep) && has_tc) overrides["sep"] = special_eos;
-                    }
-                }
-            }
+            if (type == "RobertaProcessing") roberta(*proc);
+            if (type == "TemplateProcessing") template_processing(*proc);
         }
     }
 
-    if (has_tc) {
-        // The template: tokenizer_config.json's, else chat_template.jinja, else chat_template.json.
-        const json::Value* tmpl = tc->find("chat_template");
+    // The template: tokenizer_config.json's, else chat_template.jinja, else chat_template.json.
+    void read_chat_template() {
+        const json::Value* tmpl = tc_->find("chat_template");
         std::optional<json::Value> alt;
-        if (!tc->contains("chat_template")) {
-            const fs::path jinja = dir / "chat_template.jinja", js = dir / "chat_template.json";
+        if (!tc_->contains("chat_template")) {
+            const fs::path jinja = dir_ / "chat_template.jinja", js = dir_ / "chat_template.json";
             if (fs::is_regular_file(jinja)) {
-                st.chat_template = read_text(jinja);
-                vocab.input_files.push_back(jinja.string());
+                st_.chat_template = read_text(jinja);
+                vocab_.input_files.push_back(jinja.string());
             } else if (fs::is_regular_file(js)) {
                 alt = json::parse_file(js.string());
-                vocab.input_files.push_back(js.string());
+                vocab_.input_files.push_back(js.string());
                 tmpl = member(&*alt, "chat_template");
             }
         }
         if (tmpl && tmpl->is_string()) {
-            st.chat_template = tmpl->as_string();
+            st_.chat_template = tmpl->as_string();
         } else if (tmpl && tmpl->is_array()) {
             for (const auto& choice : tmpl->items()) {
                 std::optional<std::string> name = string_of(member(&choice, "name"));
@@ -228,38 +146,154 @@ SpecialTokens load_special_tokens(const std::string& dir_arg, const json::Value*
                 if (!name || name->empty() || !text) continue;
                 for (char& ch : *name)
                     if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-                if (*name == "default") st.chat_template = *text;
-                else st.named_chat_templates.emplace_back(*name, *text);
+                if (*name == "default") st_.chat_template = *text;
+                else st_.named_chat_templates.emplace_back(*name, *text);
             }
         } else if (tmpl && !tmpl->is_null()) {
-            vocab.warnings.push_back("chat_template in " + tc_path.string() + " has an unexpected type; ignored");
+            vocab_.warnings.push_back("chat_template in " + tc_path_.string() + " has an unexpected type; ignored");
         }
+    }
 
+    // tokenizer_config.json's add_<type>_token flags, and each <type>_token's id from tokenizer.json's
+    // added_tokens.
+    void read_config_tokens(const json::Value* tokenizer_json) {
         const json::Value* added_tokens = member(tokenizer_json, "added_tokens");
-        for (const std::string& type : types) {
-            if (const json::Value* add = tc->find("add_" + type + "_token"); add && add->is_bool())
-                c.set_add(type, add->as_bool());
+        for (const std::string& type : types_) {
+            if (const json::Value* add = tc_->find("add_" + type + "_token"); add && add->is_bool())
+                c_.set_add(type, add->as_bool());
             std::optional<std::string> content = tc_token(type);
-            if (!overrides.count(type))
-                if (const json::Value* e = tc->find(type + "_token"); e && e->is_object())
+            if (!overrides_.count(type))
+                if (const json::Value* e = tc_->find(type + "_token"); e && e->is_object())
                     content = string_of(e->find("content"));
             if (!content || !added_tokens || !added_tokens->is_array()) continue;
             for (const auto& tok : added_tokens->items())
                 if (string_of(member(&tok, "content")) == content) {
-                    c.set_id(type, member(&tok, "id"), tc_path.string());
+                    c_.set_id(type, member(&tok, "id"), tc_path_.string());
                     break;
                 }
         }
     }
 
-    for (const std::string& type : types) c.set_id(type, hparams.find({type + "_token_id"}), hparams.source());
-    // generation_config.json last: it only fills what the tokenizer files and config.json leave unset.
-    const fs::path gen_path = dir / "generation_config.json";
-    if (fs::is_regular_file(gen_path)) {
+    // config.json's <type>_token_id, then generation_config.json's: they only fill what the
+    // tokenizer files leave unset.
+    void read_model_config_ids(const HfConfig& hparams) {
+        for (const std::string& type : types_) c_.set_id(type, hparams.find({type + "_token_id"}), hparams.source());
+        const fs::path gen_path = dir_ / "generation_config.json";
+        if (!fs::is_regular_file(gen_path)) return;
         json::Value gen = json::parse_file(gen_path.string());
-        vocab.input_files.push_back(gen_path.string());
-        for (const std::string& type : types) c.set_id(type, member(&gen, type + "_token_id"), gen_path.string());
+        vocab_.input_files.push_back(gen_path.string());
+        for (const std::string& type : types_) c_.set_id(type, member(&gen, type + "_token_id"), gen_path.string());
     }
+
+private:
+    // tokenizer_config.json's "<type>_token" entries, as overridden by the post-processor analysis.
+    std::optional<std::string> tc_token(const std::string& type) const {
+        if (auto o = overrides_.find(type); o != overrides_.end()) return o->second;
+        return tc_ ? string_of(tc_->find(type + "_token")) : std::nullopt;
+    }
+
+    // Python truthiness of a token setting: a non-empty string, or an AddedToken dict, which
+    // never equals a template's token id but still counts as set.
+    bool is_set(const std::string& type, const std::optional<std::string>& v) const {
+        if (v) return !v->empty();
+        if (overrides_.count(type) || !tc_) return false;
+        const json::Value* e = tc_->find(type + "_token");
+        return e && e->is_object() && e->size() > 0;
+    }
+
+    void roberta(const json::Value& proc) {
+        c_.set_add("bos", true);
+        c_.set_add("eos", true);
+        c_.set_add("sep", true);
+        if (!is_set("cls", cls_) && has_tc_) {
+            const json::Value* cls = member(&proc, "cls");
+            cls_ = cls && cls->is_array() && cls->size() > 0 ? string_of(&cls->at(0)) : bos_;
+            overrides_["cls"] = cls_;
+        }
+        if (!is_set("sep", sep_) && has_tc_) {
+            const json::Value* sep = member(&proc, "sep");
+            sep_ = sep && sep->is_array() && sep->size() > 0 ? string_of(&sep->at(0)) : eos_;
+            overrides_["sep"] = sep_;
+        }
+    }
+
+    // A simple template ("<s> $A </s>") tells whether bos/eos are added; unusual templates are
+    // beyond this, as they are beyond llama.cpp's reading of them.
+    void template_processing(const json::Value& proc) {
+        const json::Value* single = member(&proc, "single");
+        const json::Value* pair = member(&proc, "pair");
+        std::optional<std::string> first, last;
+        if (single && single->is_array() && single->size() > 1) {
+            first = special_token_id(single->at(0));
+            if (first) {
+                if (!has_tc_) bos_ = first;
+                c_.set_add("bos", equals_any(first, {&bos_, &cls_}));
+                if (!equals_any(first, {&bos_, &cls_}))
+                    vocab_.warnings.push_back("unknown leading special token " + *first + " in the tokenizer's template");
+            }
+            last = special_token_id(single->at(single->size() - 1));
+            if (last) {
+                if (!has_tc_) {
+                    eos_ = last;
+                } else if (last != eos_) {
+                    // The template appends something other than eos: llama.cpp keeps the configured
+                    // eos as eot (or eom) and makes the appended token eos.
+                    if (std::find(types_.begin(), types_.end(), "eot") == types_.end()) {
+                        types_.push_back("eot");
+                        overrides_["eot"] = eos_;
+                    } else if (std::find(types_.begin(), types_.end(), "eom") == types_.end()) {
+                        types_.push_back("eom");
+                        overrides_["eom"] = eos_;
+                    }
+                    overrides_["eos"] = eos_ = last;
+                }
+                c_.set_add("eos", last == eos_);
+            }
+        }
+        if (pair && pair->is_array() && pair->size() > 0) pair_template(pair->items(), first, last);
+    }
+
+    // "$A [sep] [eos] $B": whether a separator goes between the two sequences.
+    void pair_template(const std::vector<json::Value>& items, const std::optional<std::string>& first,
+                       const std::optional<std::string>& last) {
+        size_t begin = first && special_token_id(items.front()) == first ? 1 : 0;
+        size_t end = last && special_token_id(items.back()) == last ? items.size() - 1 : items.size();
+        if (begin >= end) return;
+        const std::optional<std::string> a = sequence_id(items[begin]), b = sequence_id(items[end - 1]);
+        if (a != "A" || b != "B" || end - begin <= 2) return;
+        bool add_sep = false;
+        if (auto e = special_token_id(items[begin + 1]))
+            if (equals_any(e, {&sep_, &eos_}) && !last) add_sep = true;
+        if (end - begin == 4)
+            if (auto e = special_token_id(items[begin + 2]))
+                if (equals_any(e, {&sep_, &eos_})) add_sep = true;
+        c_.set_add("sep", add_sep);
+        if (add_sep && !is_set("sep", sep_) && has_tc_) overrides_["sep"] = eos_;
+    }
+
+    const fs::path dir_, tc_path_;
+    Vocab& vocab_;
+    SpecialTokens& st_;
+    Collector c_;
+    std::optional<json::Value> tc_;
+    bool has_tc_ = false;
+    std::map<std::string, std::optional<std::string>> overrides_;
+    std::vector<std::string> types_ = {"bos", "eos", "unk", "sep", "pad", "cls", "mask"};
+    std::optional<std::string> bos_, cls_, eos_, sep_;  // as the post-processor analysis settles them
+};
+
+}  // namespace
+
+SpecialTokens load_special_tokens(const std::string& dir, const json::Value* tokenizer_json, const HfConfig& hparams,
+                                  std::optional<size_t> n_vocab, Vocab& vocab) {
+    SpecialTokens st;
+    SpecialTokenReader r(dir, n_vocab, vocab, st);
+    if (tokenizer_json) r.read_post_processor(*tokenizer_json);
+    if (r.has_tokenizer_config()) {
+        r.read_chat_template();
+        r.read_config_tokens(tokenizer_json);
+    }
+    r.read_model_config_ids(hparams);
     return st;
 }
 

@@ -37,7 +37,7 @@ int64_t parse_id(const std::string& s, const std::string& source) {
 
 }  // namespace
 
-Vocab load_spm_vocab(const std::string& dir_arg, const Hparams& hparams) {
+Vocab load_spm_vocab(const std::string& dir_arg, const HfConfig& hparams) {
     const fs::path dir(dir_arg);
     const std::string model_path = (dir / "tokenizer.model").string();
     const std::vector<SentencePiece> pieces = read_sentencepiece_model(model_path);

@@ -6,6 +6,7 @@
 
 #include "convert/error.h"
 #include "convert/rope.h"
+#include "gguf/text.h"
 
 namespace convert {
 
@@ -118,11 +119,6 @@ gguf::GgmlType choose_type(const PlannedTensor& t, OutType outtype) {
     return type;
 }
 
-std::string shape_string(const std::vector<int64_t>& s) {
-    std::string out = "[";
-    for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-    return out + "]";
-}
 
 }  // namespace
 
@@ -161,105 +157,146 @@ OutType resolve_auto_outtype(const Checkpoint& checkpoint) {
     return OutType::F16;
 }
 
-TensorPlan plan_tensors(const Architecture& arch, const Checkpoint& checkpoint, OutType outtype) {
-    const Hparams& h = checkpoint.hparams();
-    TensorPlan plan;
-    const int64_t n_layers = h.require_int({"num_hidden_layers", "n_layers", "n_layer", "num_layers"});
-    const int64_t n_head = h.require_int({"num_attention_heads", "n_heads", "n_head"});
-    const int64_t n_head_kv = h.find_int({"num_key_value_heads", "n_kv_heads"}).value_or(n_head);
-    const int64_t n_experts =
-        arch.experts == ExpertLayout::None ? 0 : h.require_int({"num_local_experts", "num_experts"});
-    if (n_layers <= 0 || n_head <= 0 || n_head_kv <= 0 || (arch.experts != ExpertLayout::None && n_experts <= 0))
-        throw Error(h.source() + ": layer, head and expert counts must be positive");
+namespace {
 
-    if (arch.llama_layout) {
-        const RopeConfig rope = read_rope_config(h);
-        if (rope.scaling_type == "llama3") {
-            const int64_t head_dim = h.find_int({"head_dim"}).value_or(h.require_int({"hidden_size"}) / n_head);
-            PlannedTensor t;
-            t.name = "rope_freqs.weight";
-            t.values = llama3_rope_factors(rope, head_dim);
-            t.shape = {static_cast<int64_t>(t.values.size())};
-            plan.tensors.push_back(std::move(t));
-        }
+struct Counts {
+    int64_t n_layers, n_head, n_head_kv, n_experts;
+};
+
+Counts read_counts(const Architecture& arch, const HfConfig& h) {
+    Counts c;
+    c.n_layers = h.require_int({"num_hidden_layers", "n_layers", "n_layer", "num_layers"});
+    c.n_head = h.require_int({"num_attention_heads", "n_heads", "n_head"});
+    c.n_head_kv = h.find_int({"num_key_value_heads", "n_kv_heads"}).value_or(c.n_head);
+    c.n_experts = arch.experts == ExpertLayout::None ? 0 : h.require_int({"num_local_experts", "num_experts"});
+    if (c.n_layers <= 0 || c.n_head <= 0 || c.n_head_kv <= 0 || (arch.experts != ExpertLayout::None && c.n_experts <= 0))
+        throw Error(h.source() + ": layer, head and expert counts must be positive");
+    return c;
+}
+
+// Llama 3's RoPE scaling is a tensor of per-frequency factors, written first as llama.cpp does.
+void add_rope_freqs(const Architecture& arch, const HfConfig& h, const Counts& c, TensorPlan& plan) {
+    if (!arch.llama_layout) return;
+    const RopeConfig rope = read_rope_config(h);
+    if (rope.scaling_type != "llama3") return;
+    const int64_t head_dim = h.find_int({"head_dim"}).value_or(h.require_int({"hidden_size"}) / c.n_head);
+    PlannedTensor t;
+    t.name = "rope_freqs.weight";
+    t.values = llama3_rope_factors(rope, head_dim);
+    t.shape = {static_cast<int64_t>(t.values.size())};
+    plan.tensors.push_back(std::move(t));
+}
+
+// Experts of a layer wait here until all 3 x n_experts have been seen; the stacked tensors take the
+// position of the last one, where llama.cpp emits them.
+class ExpertStacker {
+public:
+    ExpertStacker(const Architecture& arch, const Counts& c, const HfConfig& h, OutType outtype)
+        : c_(c), h_(h), outtype_(outtype), stacks_(arch.experts == ExpertLayout::Mixtral ? kMixtralStacks : kQwenStacks) {}
+
+    void add(const SafeTensor* t, const ExpertPiece& piece, TensorPlan& plan) {
+        if (piece.layer >= c_.n_layers || piece.expert >= c_.n_experts)
+            throw Error(*t->file + ": expert tensor '" + t->name + "' is outside the " + std::to_string(c_.n_layers) +
+                        " layers x " + std::to_string(c_.n_experts) + " experts of " + h_.source());
+        PendingLayer& p = pending_[piece.layer];
+        auto& slot = p.slots[piece.slot];
+        if (slot.empty()) slot.assign(static_cast<size_t>(c_.n_experts), nullptr);
+        slot[static_cast<size_t>(piece.expert)] = t;
+        if (++p.seen < 3 * c_.n_experts) return;
+        for (size_t s = 0; s < 3; ++s) plan.tensors.push_back(stack(piece.layer, s, p.slots[s]));
+        pending_.erase(piece.layer);
     }
 
-    // Experts of a layer wait here until all 3 x n_experts have been seen; the stacked tensors
-    // take the position of the last one, where llama.cpp emits them.
+    // Every layer whose experts started must have finished.
+    void check_complete(const Checkpoint& checkpoint) const {
+        if (pending_.empty()) return;
+        const auto& [layer, p] = *pending_.begin();
+        throw Error(checkpoint.dir() + ": layer " + std::to_string(layer) + " has " + std::to_string(p.seen) + " of " +
+                    std::to_string(3 * c_.n_experts) + " expert tensors (missing or misnamed experts)");
+    }
+
+private:
     struct PendingLayer {
         std::array<std::vector<const SafeTensor*>, 3> slots;
         int64_t seen = 0;
     };
-    std::map<int64_t, PendingLayer> pending;
-    const auto& stacks = arch.experts == ExpertLayout::Mixtral ? kMixtralStacks : kQwenStacks;
 
+    PlannedTensor stack(int64_t layer, size_t s, const std::vector<const SafeTensor*>& parts) const {
+        PlannedTensor out;
+        out.name = "blk." + std::to_string(layer) + "." + std::string(stacks_[s]) + ".weight";
+        out.parts = parts;
+        const SafeTensor* first = out.parts.front();
+        for (const SafeTensor* e : out.parts)
+            if (e->shape != first->shape || e->shape.size() != 2)
+                throw Error(*e->file + ": expert tensor '" + e->name + "' has shape " + gguf::shape_text(e->shape) +
+                            ", expected a 2-D shape like '" + first->name + "' " + gguf::shape_text(first->shape));
+        out.shape = {c_.n_experts};
+        out.shape.insert(out.shape.end(), first->shape.begin(), first->shape.end());
+        out.type = choose_type(out, outtype_);
+        return out;
+    }
+
+    const Counts c_;
+    const HfConfig& h_;
+    OutType outtype_;
+    const std::array<std::string_view, 3>& stacks_;
+    std::map<int64_t, PendingLayer> pending_;
+};
+
+// A tensor that maps one to one: its GGUF name, checks, and the Q/K head permutation of Llama's layout.
+PlannedTensor plan_single(const Architecture& arch, const SafeTensor* t, const Counts& c, const HfConfig& h,
+                          OutType outtype) {
+    PlannedTensor out;
+    out.name = gguf_tensor_name(arch, t->name);
+    if (out.name.empty()) throw Error(*t->file + ": cannot map tensor '" + t->name + "' for " + std::string(arch.hf_class));
+    if (out.name.starts_with("blk.")) {
+        int64_t layer;
+        std::string_view rest;
+        if (split_layer(t->name, layer, rest) && layer >= c.n_layers)
+            throw Error(*t->file + ": tensor '" + t->name + "' is beyond the " + std::to_string(c.n_layers) +
+                        " layers of " + h.source());
+    }
+    out.shape = t->shape;
+    out.parts = {t};
+    if (out.shape.size() > 4)
+        throw Error(*t->file + ": tensor '" + t->name + "' has " + std::to_string(out.shape.size()) +
+                    " dimensions; GGUF allows 4");
+    if (arch.llama_layout && (t->name.ends_with("self_attn.q_proj.weight") || t->name.ends_with("self_attn.q_proj.bias") ||
+                              t->name.ends_with("self_attn.k_proj.weight") || t->name.ends_with("self_attn.k_proj.bias"))) {
+        // HF stores each head's rotary halves apart; llama.cpp's RoPE wants them interleaved.
+        const bool is_k = t->name.find("k_proj") != std::string::npos;
+        out.permute_heads = is_k ? c.n_head_kv : c.n_head;
+        const int64_t rows = out.shape.empty() ? 1 : out.shape[0];
+        if (rows % (2 * out.permute_heads) != 0)
+            throw Error(*t->file + ": tensor '" + t->name + "' has " + std::to_string(rows) +
+                        " rows, not a multiple of 2 x " + std::to_string(out.permute_heads) + " heads");
+    }
+    out.type = choose_type(out, outtype);
+    return out;
+}
+
+}  // namespace
+
+TensorPlan plan_tensors(const Architecture& arch, const Checkpoint& checkpoint, OutType outtype) {
+    const HfConfig& h = checkpoint.hparams();
+    const Counts counts = read_counts(arch, h);
+    TensorPlan plan;
+    add_rope_freqs(arch, h, counts, plan);
+    ExpertStacker experts(arch, counts, h, outtype);
     for (const SafeTensor* t : checkpoint.tensors()) {
         if (is_ignored(t->name)) continue;
         ExpertPiece piece;
         bool looks_like_expert = false;
         if (parse_expert(arch, t->name, piece, looks_like_expert)) {
-            if (piece.layer >= n_layers || piece.expert >= n_experts)
-                throw Error(*t->file + ": expert tensor '" + t->name + "' is outside the " + std::to_string(n_layers) +
-                            " layers x " + std::to_string(n_experts) + " experts of " + h.source());
-            PendingLayer& p = pending[piece.layer];
-            auto& slot = p.slots[piece.slot];
-            if (slot.empty()) slot.assign(static_cast<size_t>(n_experts), nullptr);
-            slot[static_cast<size_t>(piece.expert)] = t;
-            if (++p.seen < 3 * n_experts) continue;
-            for (size_t s = 0; s < 3; ++s) {
-                PlannedTensor out;
-                out.name = "blk." + std::to_string(piece.layer) + "." + std::string(stacks[s]) + ".weight";
-                out.parts = p.slots[s];
-                const SafeTensor* first = out.parts.front();
-                for (const SafeTensor* e : out.parts)
-                    if (e->shape != first->shape || e->shape.size() != 2)
-                        throw Error(*e->file + ": expert tensor '" + e->name + "' has shape " + shape_string(e->shape) +
-                                    ", expected a 2-D shape like '" + first->name + "' " + shape_string(first->shape));
-                out.shape = {n_experts};
-                out.shape.insert(out.shape.end(), first->shape.begin(), first->shape.end());
-                out.type = choose_type(out, outtype);
-                plan.tensors.push_back(std::move(out));
-            }
-            pending.erase(piece.layer);
-            continue;
-        }
-        if (looks_like_expert)
+            experts.add(t, piece, plan);
+        } else if (looks_like_expert) {
             throw Error(*t->file + ": expert tensor '" + t->name + "' does not follow the " + std::string(arch.hf_class) +
                         " naming");
-        PlannedTensor out;
-        out.name = gguf_tensor_name(arch, t->name);
-        if (out.name.empty())
-            throw Error(*t->file + ": cannot map tensor '" + t->name + "' for " + std::string(arch.hf_class));
-        if (out.name.starts_with("blk.")) {
-            int64_t layer;
-            std::string_view rest;
-            if (split_layer(t->name, layer, rest) && layer >= n_layers)
-                throw Error(*t->file + ": tensor '" + t->name + "' is beyond the " + std::to_string(n_layers) +
-                            " layers of " + h.source());
+        } else {
+            plan.tensors.push_back(plan_single(arch, t, counts, h, outtype));
         }
-        out.shape = t->shape;
-        out.parts = {t};
-        if (out.shape.size() > 4)
-            throw Error(*t->file + ": tensor '" + t->name + "' has " + std::to_string(out.shape.size()) +
-                        " dimensions; GGUF allows 4");
-        if (arch.llama_layout && (t->name.ends_with("self_attn.q_proj.weight") || t->name.ends_with("self_attn.q_proj.bias") ||
-                                  t->name.ends_with("self_attn.k_proj.weight") || t->name.ends_with("self_attn.k_proj.bias"))) {
-            // HF stores each head's rotary halves apart; llama.cpp's RoPE wants them interleaved.
-            const bool is_k = t->name.find("k_proj") != std::string::npos;
-            out.permute_heads = is_k ? n_head_kv : n_head;
-            const int64_t rows = out.shape.empty() ? 1 : out.shape[0];
-            if (rows % (2 * out.permute_heads) != 0)
-                throw Error(*t->file + ": tensor '" + t->name + "' has " + std::to_string(rows) +
-                            " rows, not a multiple of 2 x " + std::to_string(out.permute_heads) + " heads");
-        }
-        out.type = choose_type(out, outtype);
-        plan.tensors.push_back(std::move(out));
     }
-    if (!pending.empty()) {
-        const auto& [layer, p] = *pending.begin();
-        throw Error(checkpoint.dir() + ": layer " + std::to_string(layer) + " has " + std::to_string(p.seen) + " of " +
-                    std::to_string(3 * n_experts) + " expert tensors (missing or misnamed experts)");
-    }
+    experts.check_complete(checkpoint);
     return plan;
 }
 

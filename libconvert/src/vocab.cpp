@@ -9,7 +9,7 @@ namespace fs = std::filesystem;
 
 namespace convert {
 
-Vocab load_vocab(const std::string& dir, const Hparams& hparams) {
+Vocab load_vocab(const std::string& dir, const HfConfig& hparams) {
     if (fs::is_regular_file(fs::path(dir) / "tokenizer.model")) return load_spm_vocab(dir, hparams);
     return load_bpe_vocab(dir, hparams);
 }

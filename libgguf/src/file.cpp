@@ -12,6 +12,7 @@
 #include <limits>
 
 #include "gguf/error.h"
+#include "gguf/text.h"
 
 namespace gguf {
 
@@ -55,11 +56,7 @@ uint64_t TensorInfo::n_bytes() const {
     return n_elements() / t.block_size * t.type_size;
 }
 
-std::string TensorInfo::shape_string() const {
-    std::string s = "[";
-    for (size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
-    return s + "]";
-}
+std::string TensorInfo::shape_string() const { return shape_text(dims); }
 
 // ---- Mapping ------------------------------------------------------------------------------
 

@@ -181,13 +181,20 @@ void Context::forward(const int32_t* tokens, int n, bool want_logits, float* all
     };
     // a decode step wholly on one GPU is recorded once and replayed: one launch per token
     const int key = n * 2 + (want_logits ? 1 : 0);
-    if (graph_exec_ && n == 1) {
-        if (!graph_exec_->replay(key)) {
+    if (graph_exec_ && n == 1 && !graph_exec_->replay(key)) {
+        if (graph_exec_->recordable()) {
             graph_exec_->capture_begin();
-            body();
+            try {
+                body();
+            } catch (...) {
+                graph_exec_->capture_abort();
+                throw;
+            }
             graph_exec_->capture_end(key);
+        } else {
+            body();
         }
-    } else {
+    } else if (!(graph_exec_ && n == 1)) {
         body();
     }
     n_past_ += n;

@@ -3,6 +3,7 @@
 #include <optional>
 #include <vector>
 
+#include "gguf/arch_keys.h"
 #include "gguf/error.h"
 #include "runtime/error.h"
 
@@ -24,21 +25,26 @@ constexpr ArchEntry kArchs[] = {
     {"qwen3moe", Arch::Qwen3Moe, RopeMode::Neox},
 };
 
+// libgguf's "metadata KEY: WHY" as a runtime::Error.
+template <class F>
+auto wrapped(F read) {
+    try {
+        return read();
+    } catch (const gguf::Error& e) {
+        throw Error(e.what());
+    }
+}
+
+// gguf::ArchKeys (shared with the quantizer's recipes) with the runtime's rules: 32-bit values,
+// required keys, per-layer values that must all agree, and runtime::Error for every defect.
 class Reader {
 public:
-    Reader(const gguf::Metadata& meta, std::string arch) : meta_(meta), arch_(std::move(arch)) {}
+    explicit Reader(const gguf::Metadata& meta) : keys_(meta) {}
 
-    std::string key(const char* suffix) const { return arch_ + "." + suffix; }
+    std::string key(const char* suffix) const { return keys_.key(suffix); }
 
     std::optional<uint64_t> u64(const char* suffix) const {
-        const std::string k = key(suffix);
-        const gguf::Value* v = meta_.find(k);
-        if (!v) return std::nullopt;
-        try {
-            return v->as_u64();
-        } catch (const gguf::Error& e) {
-            throw Error("metadata " + k + ": " + e.what());
-        }
+        return wrapped([&] { return keys_.u64(suffix); });
     }
     uint32_t u32(const char* suffix) const {
         auto v = u64(suffix);
@@ -50,29 +56,18 @@ public:
         return v ? checked32(suffix, *v) : dflt;
     }
     std::optional<double> f64(const char* suffix) const {
-        const std::string k = key(suffix);
-        const gguf::Value* v = meta_.find(k);
-        if (!v) return std::nullopt;
-        try {
-            return v->as_f64();
-        } catch (const gguf::Error& e) {
-            throw Error("metadata " + k + ": " + e.what());
-        }
+        return wrapped([&] { return keys_.f64(suffix); });
     }
     // A key that llama.cpp allows to be a scalar or a per-layer array; this runtime needs one value
     // for all layers, so a non-uniform array is refused by name.
     std::optional<uint32_t> uniform(const char* suffix) const {
-        const std::string k = key(suffix);
-        const gguf::Value* v = meta_.find(k);
-        if (!v) return std::nullopt;
-        if (v->type() != gguf::ValueType::Array) return checked32(suffix, u64(suffix).value());
-        const auto& items = v->as_array().items;
-        if (items.empty()) throw Error("metadata " + k + " is an empty array");
-        const uint64_t first = items.front().as_u64();
-        for (const auto& it : items) {
-            if (it.as_u64() != first) throw Error("metadata " + k + ": per-layer values differ (not supported)");
+        if (!keys_.find(suffix)) return std::nullopt;
+        const std::vector<uint64_t> values = wrapped([&] { return keys_.counts(suffix); });
+        if (values.empty()) throw Error("metadata " + key(suffix) + " is an empty array");
+        for (uint64_t v : values) {
+            if (v != values.front()) throw Error("metadata " + key(suffix) + ": per-layer values differ (not supported)");
         }
-        return checked32(suffix, first);
+        return checked32(suffix, values.front());
     }
 
 private:
@@ -80,18 +75,10 @@ private:
         if (v > UINT32_MAX) throw Error("metadata " + key(suffix) + " = " + std::to_string(v) + " is out of range");
         return static_cast<uint32_t>(v);
     }
-    const gguf::Metadata& meta_;
-    std::string arch_;
+    gguf::ArchKeys keys_;
 };
 
 }  // namespace
-
-const char* arch_label(Arch arch) {
-    for (const auto& e : kArchs) {
-        if (e.arch == arch) return e.name;
-    }
-    return "?";
-}
 
 HParams HParams::from_metadata(const gguf::Metadata& meta) {
     HParams hp;
@@ -110,7 +97,7 @@ HParams HParams::from_metadata(const gguf::Metadata& meta) {
     hp.arch = entry->arch;
     hp.rope_mode = entry->rope;
 
-    const Reader r(meta, hp.arch_name);
+    const Reader r(meta);
     hp.n_ctx_train = r.u32("context_length");
     hp.n_embd = r.u32("embedding_length");
     hp.n_layer = r.u32("block_count");

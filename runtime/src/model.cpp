@@ -6,6 +6,7 @@
 
 #include "cpu/matmul.h"
 #include "gguf/error.h"
+#include "gguf/text.h"
 #include "quant/quant.h"
 #include "residency.h"
 #include "runtime/error.h"
@@ -18,12 +19,6 @@ using gguf::GgmlType;
 namespace {
 
 constexpr uint32_t kMaxExperts = 512;  // llama.cpp's LLAMA_MAX_EXPERTS
-
-std::string shape_text(const std::vector<int64_t>& dims) {
-    std::string s = "[";
-    for (size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
-    return s + "]";
-}
 
 bool can_matmul(GgmlType type) {
     if (cpu::is_float_type(type)) return true;
@@ -86,7 +81,7 @@ private:
             return nullptr;
         }
         if (t->dims != dims) {
-            fail("tensor " + name + " has shape " + shape_text(t->dims) + ", expected " + shape_text(dims));
+            fail("tensor " + name + " has shape " + gguf::shape_text(t->dims) + ", expected " + gguf::shape_text(dims));
         }
         return t;
     }
@@ -148,7 +143,7 @@ void Model::bind_and_place(const ModelOptions& options) {
     const gguf::TensorInfo* embd = file_.find_tensor("token_embd.weight");
     if (!embd) b.fail("tensor token_embd.weight is missing");
     if (embd->dims.size() != 2 || embd->dims[0] != n_embd) {
-        b.fail("tensor token_embd.weight has shape " + shape_text(embd->dims) + ", expected [" +
+        b.fail("tensor token_embd.weight has shape " + gguf::shape_text(embd->dims) + ", expected [" +
                std::to_string(n_embd) + ", n_vocab]");
     }
     if (!quant::can_dequantize(embd->type)) {

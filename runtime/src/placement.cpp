@@ -155,20 +155,6 @@ std::string PlacementPlan::describe() const {
     return out;
 }
 
-std::string format_bytes(uint64_t bytes) {
-    char buf[32];
-    const double b = static_cast<double>(bytes);
-    if (bytes >= (1ull << 30)) {
-        std::snprintf(buf, sizeof buf, "%.2f GiB", b / (1ull << 30));
-    } else if (bytes >= (1ull << 20)) {
-        std::snprintf(buf, sizeof buf, "%.2f MiB", b / (1ull << 20));
-    } else if (bytes >= 1024) {
-        std::snprintf(buf, sizeof buf, "%.2f KiB", b / 1024);
-    } else {
-        std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(bytes));
-    }
-    return buf;
-}
 
 std::string describe_memory(const MemoryBreakdown& memory) {
     std::string out = "memory:\n";

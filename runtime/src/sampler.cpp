@@ -17,11 +17,6 @@ Sampler::Sampler(const SamplerParams& params, int n_vocab)
     recent_.assign(static_cast<size_t>(p_.repeat_last_n), -1);
 }
 
-void Sampler::reset() {
-    recent_next_ = 0;
-    recent_count_ = 0;
-}
-
 void Sampler::accept(int32_t token) {
     if (recent_.empty()) return;
     recent_[recent_next_] = token;

@@ -161,6 +161,10 @@ TEST(Options, Converters) {
     EXPECT_FLOAT_EQ(appcommon::parse_float("0.5", 0, 1), 0.5f);
     EXPECT_THROW(appcommon::parse_float("nan", 0, 1), appcommon::BadValue);
     EXPECT_THROW(appcommon::parse_float("2", 0, 1), appcommon::BadValue);
+    EXPECT_EQ(appcommon::parse_double("0.05", 0, 1), 0.05);  // no detour through float
+    EXPECT_THROW(appcommon::parse_double("1e400", 0, 1e300), appcommon::BadValue);
+    EXPECT_THROW(appcommon::parse_double("0.5x", 0, 1), appcommon::BadValue);
+    EXPECT_THROW(appcommon::parse_double("-1", 0, 1), appcommon::BadValue);
     EXPECT_TRUE(appcommon::parse_on_off("on"));
     EXPECT_FALSE(appcommon::parse_on_off("0"));
     EXPECT_THROW(appcommon::parse_on_off("maybe"), appcommon::BadValue);

@@ -294,7 +294,7 @@ TEST(Convert, BrokenInputsAreOneLineErrors) {
     EXPECT_EQ(convert_error(dir.path), (dir / "config.json").string() + ": key \"hidden_size\" is string, expected an integer");
 
     write_file(dir / "config.json", "{\"architectures\": [\"LlamaForCausalLM\"],");
-    EXPECT_NE(convert_error(dir.path).find("config.json:1:40: unexpected end of input in object"), std::string::npos);
+    EXPECT_NE(convert_error(dir.path).find("config.json:1:40: syntax error while parsing object key - unexpected end of input"), std::string::npos);
 
     write_file(dir / "config.json", config_json("LlamaForCausalLM", s));
     std::vector<TensorSpec> extra = t;

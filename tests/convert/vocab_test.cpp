@@ -14,7 +14,7 @@ using convert::TokenType;
 
 namespace {
 
-convert::Hparams hparams_of(const fs::path& dir) { return convert::Hparams(convert::json::parse_file((dir / "config.json").string()), "config.json"); }
+convert::HfConfig hparams_of(const fs::path& dir) { return convert::HfConfig(convert::json::parse_file((dir / "config.json").string()), "config.json"); }
 
 convert::Vocab load(const fs::path& dir) { return convert::load_vocab(dir.string(), hparams_of(dir)); }
 

@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "format.h"
+#include "format_ops.h"
 #include "gemm_kernels.h"
 #include "quant/quant.h"
 

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "block_common.h"
-#include "format.h"
+#include "format_ops.h"
 #include "quant/float16.h"
 #include "quant/quant.h"
 

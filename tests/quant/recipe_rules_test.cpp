@@ -343,6 +343,16 @@ TEST(RecipeRules, MoeLayersComeFromTheNameAndExpertsGetMxfp4) {
     EXPECT_EQ(type_of(m, "blk.2.attn_q.weight"), T::Q8_0);
     EXPECT_EQ(type_of(m, "blk.2.ffn_gate_inp.weight"), T::F32);
 
+    // Where the architecture stacks attention in 3-D tensors too (bailingmoe3), only the FFN ones
+    // are experts; elsewhere every stacked tensor is.
+    auto stacked = model(s);
+    stacked.push_back(tensor("blk.2.attn_q_stacked.weight", {256, 256, 4}));
+    EXPECT_EQ(type_of(choose("MXFP4_MOE", facts(s, 8, 4, "bailingmoe3"), stacked), "blk.2.attn_q_stacked.weight"),
+              T::Q8_0);
+    EXPECT_EQ(type_of(choose("MXFP4_MOE", facts(s), stacked), "blk.2.attn_q_stacked.weight"), T::MXFP4);
+    EXPECT_EQ(type_of(choose("MXFP4_MOE", facts(s, 8, 4, "bailingmoe3"), stacked), "blk.2.ffn_up_exps.weight"),
+              T::MXFP4);
+
     // An expert tensor must say its layer.
     auto t = model(s);
     t.push_back(tensor("mtp.ffn_down_exps.weight", {768, 256, 4}));

@@ -492,6 +492,27 @@ TEST(CudaOps, SwigluMatchesCpu) {
     }
 }
 
+TEST(CudaOps, SwigluRowsEqualsContiguous) {
+    REQUIRE_GPU();
+    const int64_t n = 1000, ldg = n + 3, ldu = n + 5, ldo = n + 2;
+    for (int rows : {1, 7, 512}) {
+        const std::string what = shape("swiglu_rows", {{"rows", rows}});
+        const auto gate = random_floats(static_cast<size_t>(rows * ldg), 550 + rows, 6.0f);
+        const auto up = random_floats(static_cast<size_t>(rows * ldu), 560 + rows, 2.0f);
+        std::vector<float> ref(static_cast<size_t>(rows * n));
+        for (int r = 0; r < rows; ++r) runtime::cpu::swiglu(gate.data() + r * ldg, up.data() + r * ldu, ref.data() + r * n, n);
+        auto dg = to_device(gate);
+        auto du = to_device(up);
+        DevMem dout(static_cast<size_t>(rows * ldo) * sizeof(float));
+        dout.poison();
+        rc::swiglu_rows(dg->get<float>(), ldg, du->get<float>(), ldu, dout.get<float>(), ldo, n, rows, nullptr);
+        cuda_test::sync();
+        const auto got = dout.download<float>();
+        EXPECT_TRUE(close(what, got.data(), ldo, ref.data(), n, rows, n, 2e-6, 1e-30));
+        EXPECT_TRUE(padding_untouched(what, got, ldo, n, rows));
+    }
+}
+
 TEST(CudaOps, AddRowsAndBiasAreExact) {
     REQUIRE_GPU();
     const int64_t n = 1000, ldx = n + 2, ldy = n + 7;

@@ -1,7 +1,6 @@
 #include "appcommon/json_writer.h"
 
-#include <cmath>
-#include <cstdio>
+#include <nlohmann/json.hpp>
 
 namespace appcommon {
 
@@ -9,29 +8,10 @@ JsonWriter::~JsonWriter() {
     if (stack_.empty()) out_ << '\n';
 }
 
+// nlohmann-json writes the strings and floats: valid UTF-8 passes through, broken UTF-8 (file names,
+// metadata strings, token pieces) becomes U+FFFD so the document stays valid JSON.
 std::string JsonWriter::escape(std::string_view s) {
-    std::string out;
-    out.reserve(s.size() + 2);
-    out += '"';
-    for (unsigned char c : s) {
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            default:
-                if (c < 0x20) {
-                    char buf[8];
-                    std::snprintf(buf, sizeof buf, "\\u%04x", c);
-                    out += buf;
-                } else {
-                    out += static_cast<char>(c);  // UTF-8 passes through unchanged
-                }
-        }
-    }
-    out += '"';
-    return out;
+    return nlohmann::json(std::string(s)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 void JsonWriter::newline() {
@@ -115,13 +95,7 @@ JsonWriter& JsonWriter::value(uint64_t v) {
 
 JsonWriter& JsonWriter::value(double v) {
     before_value();
-    if (!std::isfinite(v)) {
-        out_ << "null";
-        return *this;
-    }
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.17g", v);
-    out_ << buf;
+    out_ << nlohmann::json(v).dump();  // shortest text that reads back as v; null when not finite
     return *this;
 }
 

@@ -63,6 +63,19 @@ float parse_float(const std::string& s, float min, float max) {
     return v;
 }
 
+double parse_double(const std::string& s, double min, double max) {
+    if (s.empty()) throw BadValue{"expected a number, got nothing"};
+    char* end = nullptr;
+    const double v = std::strtod(s.c_str(), &end);
+    if (*end != '\0' || !std::isfinite(v)) throw BadValue{"expected a number, got '" + s + "'"};
+    if (v < min || v > max) {
+        char buf[96];
+        std::snprintf(buf, sizeof buf, "%s is out of range [%g, %g]", s.c_str(), min, max);
+        throw BadValue{buf};
+    }
+    return v;
+}
+
 bool parse_on_off(const std::string& s) {
     for (const char* t : {"on", "true", "1", "yes", "enabled"}) {
         if (s == t) return true;

@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-#include "convert/hparams.h"
+#include "convert/hf_config.h"
 
 namespace convert {
 
@@ -26,7 +26,7 @@ struct Architecture {
 };
 
 // The architecture of a checkpoint; an unknown one throws listing those supported.
-const Architecture& find_architecture(const Hparams& hparams);
+const Architecture& find_architecture(const HfConfig& hparams);
 // "LlamaForCausalLM, MistralForCausalLM, ..." for messages and --help.
 std::string supported_architectures();
 

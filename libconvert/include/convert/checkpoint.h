@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "convert/hparams.h"
+#include "convert/hf_config.h"
 #include "convert/safetensors.h"
 
 namespace convert {
@@ -18,16 +18,16 @@ public:
     static Checkpoint open(const std::string& dir);
 
     const std::string& dir() const { return dir_; }
-    const Hparams& hparams() const { return hparams_; }
+    const HfConfig& hparams() const { return hparams_; }
     // Conversion order, llama.cpp's: weight files sorted by name, each in its header order.
     const std::vector<const SafeTensor*>& tensors() const { return order_; }
     // config.json and the weight files (outputs must never replace one of them).
     const std::vector<std::string>& input_files() const { return inputs_; }
 
 private:
-    Checkpoint(std::string dir, Hparams hparams) : dir_(std::move(dir)), hparams_(std::move(hparams)) {}
+    Checkpoint(std::string dir, HfConfig hparams) : dir_(std::move(dir)), hparams_(std::move(hparams)) {}
     std::string dir_;
-    Hparams hparams_;
+    HfConfig hparams_;
     std::vector<SafetensorsFile> files_;
     std::vector<const SafeTensor*> order_;
     std::vector<std::string> inputs_;

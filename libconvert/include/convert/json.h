@@ -1,6 +1,7 @@
 // A strict JSON (RFC 8259) reader for the small-to-medium documents of a Hugging Face checkpoint
-// (config.json, tokenizer.json, safetensors headers). Objects keep their key order, numbers keep an
-// exact int64 beside the double, and every defect is a convert::Error with line and column.
+// (config.json, tokenizer.json, safetensors headers): nlohmann-json parses, and the tree kept here is
+// what the converter needs. Objects keep their key order, numbers keep an exact int64 beside the
+// double, and every defect is a convert::Error with line and column.
 #pragma once
 
 #include <cstddef>
@@ -69,7 +70,7 @@ public:
     size_t size() const;
 
 private:
-    friend class Parser;
+    friend class Builder;  // json.cpp: fills values from the parser's events
     std::variant<std::monostate, bool, detail::Number, std::string, std::vector<Value>, detail::Object> v_;
 };
 

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "convert/architecture.h"
-#include "convert/hparams.h"
+#include "convert/hf_config.h"
 #include "convert/tensor_plan.h"
 #include "gguf/metadata.h"
 
@@ -27,7 +27,7 @@ void add_general_metadata(gguf::Metadata& m, const Architecture& arch, const std
 
 // <arch>.* hyperparameters and general.file_type, in the order llama.cpp writes them. Settings
 // llama.cpp ignores (an unsupported RoPE scaling type) are reported through `warnings`.
-void add_hparams_metadata(gguf::Metadata& m, const Architecture& arch, const Hparams& hparams, uint32_t file_type,
+void add_hparams_metadata(gguf::Metadata& m, const Architecture& arch, const HfConfig& hparams, uint32_t file_type,
                           std::vector<std::string>& warnings);
 
 }  // namespace convert

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "convert/hparams.h"
+#include "convert/hf_config.h"
 
 namespace convert {
 
@@ -20,7 +20,7 @@ struct RopeConfig {
     double high_freq_factor = 4.0;
 };
 
-RopeConfig read_rope_config(const Hparams& hparams);
+RopeConfig read_rope_config(const HfConfig& hparams);
 
 // llama.cpp's rope_freqs.weight for rope_type llama3: one factor per rotated pair, computed in
 // float32 step by step as PyTorch does.

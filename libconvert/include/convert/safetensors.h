@@ -16,7 +16,6 @@ namespace convert {
 // The element types a checkpoint's weights may have; anything else is rejected when opening.
 enum class Dtype { F32, F16, BF16 };
 
-std::string_view dtype_name(Dtype d);  // "F32", "F16", "BF16" as safetensors spells them
 uint32_t dtype_size(Dtype d);
 
 struct SafeTensor {

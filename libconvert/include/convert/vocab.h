@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "convert/hparams.h"
+#include "convert/hf_config.h"
 #include "gguf/metadata.h"
 
 namespace convert {
@@ -40,7 +40,7 @@ struct Vocab {
 
 // tokenizer.model when present (llama.cpp prefers it), else tokenizer.json. `vocab_size` is
 // config.json's when it has one: the GGUF vocabulary is padded to it with [PADn] tokens.
-Vocab load_vocab(const std::string& dir, const Hparams& hparams);
+Vocab load_vocab(const std::string& dir, const HfConfig& hparams);
 
 // Appends the tokenizer.* keys, in the order the reference GGUFs hold them.
 void add_vocab_metadata(const Vocab& vocab, gguf::Metadata& metadata);

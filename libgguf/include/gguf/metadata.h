@@ -64,7 +64,6 @@ public:
 
     ValueType type() const { return type_; }
     bool is_integer() const;
-    bool is_float() const { return type_ == ValueType::F32 || type_ == ValueType::F64; }
 
     // Checked conversions: the wrong kind of value, or an integer out of range, throws gguf::Error.
     uint64_t as_u64() const;

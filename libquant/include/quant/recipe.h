@@ -1,7 +1,9 @@
 // Quantization recipes: which ggml type every tensor of a model gets, and the streaming job that
 // writes the quantized file. The choices follow llama.cpp's llama-quantize, so a recipe applied
-// here gives the same tensor types as the same recipe applied there. libquant knows nothing of
-// architectures: a tensor's role comes from its GGUF name, the model's shape from its metadata.
+// here gives the same tensor types as the same recipe applied there. A tensor's role comes from its
+// GGUF name and the model's shape from its metadata; the few llama.cpp rules that single out an
+// architecture by name are the ModelFacts predicates below, all in src/recipes/architectures.cpp,
+// the one place libquant names architectures.
 #pragma once
 
 #include <cstdint>
@@ -77,7 +79,7 @@ const Recipe* recipe_for_file_type(uint32_t file_type);
 
 // What the rules need to know of the model, read from its GGUF metadata.
 struct ModelFacts {
-    std::string arch;        // general.architecture; a few rules single out an architecture
+    std::string arch;        // general.architecture; read only by the predicates below
     uint32_t n_layer = 0;    // ARCH.block_count
     uint32_t n_head = 0;     // ARCH.attention.head_count (layer 0 when per layer)
     uint32_t n_head_kv = 0;  // ARCH.attention.head_count_kv, defaulting to n_head
@@ -85,8 +87,14 @@ struct ModelFacts {
 
     // Query heads per KV head (grouped-query attention); 0 when unknown.
     uint32_t gqa() const { return n_head_kv == 0 ? 0 : n_head / n_head_kv; }
-    // The 70B-class models whose attn_v llama.cpp gives extra bits (8 heads share each V).
+
+    // llama.cpp's rules that name an architecture (src/recipes/architectures.cpp):
+    // the 70B-class models whose attn_v gets extra bits (8 heads share each V);
     bool is_70b_class() const;
+    // Falcon's own output-head, ffn_down and attn_output choices;
+    bool falcon_rules() const;
+    // 3-D (stacked) attention tensors beside the experts, which MXFP4_MOE must not take for experts.
+    bool stacks_attention() const;
 
     static ModelFacts from_metadata(const gguf::Metadata& md);
 };

@@ -136,8 +136,12 @@ public:
     // nothing was recorded for that size. Only ops on this executor may be issued in between, and
     // their buffers and arguments must be the same on every replay (positions come from begin()).
     virtual bool replay(int n_tokens) { return (void)n_tokens, false; }
+    // Whether the step about to run may be recorded (asked once per step that has no recording yet).
+    virtual bool recordable() { return false; }
     virtual void capture_begin() {}
     virtual void capture_end(int n_tokens) { (void)n_tokens; }
+    // Ends a recording that an error interrupted, discarding it.
+    virtual void capture_abort() {}
 };
 
 class Backend {

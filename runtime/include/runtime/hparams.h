@@ -54,6 +54,5 @@ struct HParams {
     static HParams from_metadata(const gguf::Metadata& meta);
 };
 
-const char* arch_label(Arch arch);
 
 }  // namespace runtime

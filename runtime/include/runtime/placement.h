@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "gguf/text.h"
 #include "runtime/device.h"
 
 namespace runtime {
@@ -92,7 +93,7 @@ struct DeviceMemory {
 using MemoryBreakdown = std::map<Device, DeviceMemory>;
 
 std::string describe_memory(const MemoryBreakdown& memory);
-// "12.3 MiB"
-std::string format_bytes(uint64_t bytes);
+// "12.34 MiB": libgguf's formatter, the one every tool's reports use.
+using gguf::format_bytes;
 
 }  // namespace runtime

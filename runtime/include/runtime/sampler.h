@@ -28,7 +28,6 @@ public:
     int32_t sample(std::span<const float> logits);
     // Records a token of the sequence (prompt or generated) for the repetition penalty.
     void accept(int32_t token);
-    void reset();
 
 private:
     struct Candidate {

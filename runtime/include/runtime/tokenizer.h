@@ -67,7 +67,6 @@ public:
     size_t n_vocab() const;
     const std::string& token_text(int32_t id) const;  // as stored in the vocabulary
     TokenType token_type(int32_t id) const;
-    int32_t find_token(std::string_view text) const;  // kNoToken when absent
 
     // Special token ids, kNoToken when the model has none.
     int32_t bos() const;

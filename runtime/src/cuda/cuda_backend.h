@@ -49,6 +49,8 @@ public:
     void experts(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out) override;
     void sync() override;
 
+    bool recordable() override;
+    void capture_abort() override;
     bool replay(int n_tokens) override;
     void capture_begin() override;
     void capture_end(int n_tokens) override;
@@ -60,6 +62,7 @@ private:
     void gemm_f32(const Weight& w, int64_t mat, const Tensor& x, float* y, int64_t ldy);
     void gemm_f16(const Weight& w, int64_t mat, const void* x16, int64_t ldx16, int n_rows, float* y, int64_t ldy);
     void experts_grouped(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out);
+    void experts_float(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out);
     void experts_dequantized(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out);
 
     const int ordinal_;
@@ -93,7 +96,8 @@ private:
     int pos0_ = 0;
 
     std::map<int, cudaGraphExec_t> graphs_;  // by batch size
-    cudaGraph_t capturing_ = nullptr;
+    int eager_runs_ = 0;
+    bool host_sync_seen_ = false;
 };
 
 class CudaBackend final : public Backend {

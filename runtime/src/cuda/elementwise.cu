@@ -10,13 +10,25 @@ namespace {
 using gguf::GgmlType;
 constexpr int kThreads = 256;
 
+// silu(g) * u as cpu::swiglu: g / (1 + e^-g) * u, the exponent clamped to [-87, 88] as the CPU's
+__device__ __forceinline__ float swiglu_one(float g, float u) {
+    const float e = expf(fminf(fmaxf(-g, -87.f), 88.f));
+    return __fmul_rn(__fdiv_rn(g, __fadd_rn(1.f, e)), u);
+}
+
 __global__ void swiglu_kernel(const float* gate, const float* up, float* out, int64_t n) {
     const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
     if (i >= n) return;
-    const float g = gate[i];
-    // the CPU's exponential clamps its argument to [-87, 88]
-    const float e = expf(fminf(fmaxf(-g, -87.f), 88.f));
-    out[i] = __fmul_rn(__fdiv_rn(g, __fadd_rn(1.f, e)), up[i]);
+    out[i] = swiglu_one(gate[i], up[i]);
+}
+
+// grid.y = row; x over the row.
+__global__ void swiglu_rows_kernel(const float* gate, int64_t ldg, const float* up, int64_t ldu, float* out,
+                                   int64_t ldo, int64_t n) {
+    const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+    if (i >= n) return;
+    const int64_t r = blockIdx.y;
+    out[r * ldo + i] = swiglu_one(gate[r * ldg + i], up[r * ldu + i]);
 }
 
 // grid.y = row; x over the row.
@@ -144,6 +156,15 @@ void swiglu(const float* gate, const float* up, float* out, int64_t n, cudaStrea
     if (n <= 0) return;
     swiglu_kernel<<<detail::blocks_for(n, kThreads), kThreads, 0, stream>>>(gate, up, out, n);
     detail::check_launch("swiglu");
+}
+
+void swiglu_rows(const float* gate, int64_t ldg, const float* up, int64_t ldu, float* out, int64_t ldo, int64_t n,
+                 int n_rows, cudaStream_t stream) {
+    if (n <= 0 || n_rows <= 0) return;
+    check_rows(n_rows, "swiglu_rows");
+    swiglu_rows_kernel<<<dim3(detail::blocks_for(n, kThreads), n_rows), kThreads, 0, stream>>>(gate, ldg, up, ldu, out,
+                                                                                             ldo, n);
+    detail::check_launch("swiglu_rows");
 }
 
 void add_rows(float* x, int64_t ldx, const float* y, int64_t ldy, int64_t n, int n_rows, cudaStream_t stream) {

@@ -97,6 +97,9 @@ void moe_group(const int32_t* ids, int n_slots, int n_expert, int32_t* counts, i
 
 // out[i] = silu(gate[i]) * up[i] for n contiguous values (out may alias gate or up).
 void swiglu(const float* gate, const float* up, float* out, int64_t n, cudaStream_t stream);
+// The same over n_rows rows of n values with their own strides (out may alias gate or up).
+void swiglu_rows(const float* gate, int64_t ldg, const float* up, int64_t ldu, float* out, int64_t ldo, int64_t n,
+                 int n_rows, cudaStream_t stream);
 // x[r][i] += y[r][i] for n_rows rows of n.
 void add_rows(float* x, int64_t ldx, const float* y, int64_t ldy, int64_t n, int n_rows, cudaStream_t stream);
 // y[r][i] += b[i] for n_rows rows of n.

@@ -370,7 +370,6 @@ TokenType Tokenizer::token_type(int32_t id) const {
     return s_->vocab.types[id];
 }
 
-int32_t Tokenizer::find_token(std::string_view text) const { return s_->vocab.find(text); }
 int32_t Tokenizer::bos() const { return s_->bos; }
 int32_t Tokenizer::eos() const { return s_->eos; }
 int32_t Tokenizer::eot() const { return s_->eot; }

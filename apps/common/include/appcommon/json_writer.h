@@ -1,4 +1,5 @@
-// A small streaming JSON writer for the apps' --json output: correct escaping, commas handled.
+// A small streaming JSON writer for the apps' --json output: commas and indentation handled here,
+// strings and numbers written by nlohmann-json (broken UTF-8 becomes U+FFFD, so the output is always valid).
 #pragma once
 
 #include <cstdint>
@@ -37,6 +38,7 @@ public:
         return value(v);
     }
 
+    // A JSON string literal, quotes included.
     static std::string escape(std::string_view s);
 
 private:

@@ -25,6 +25,8 @@ struct BadValue {
 int parse_int(const std::string& s, int min, int max);
 long long parse_int64(const std::string& s, long long min, long long max);
 float parse_float(const std::string& s, float min, float max);
+// For thresholds compared with double figures (gguf-verify): no rounding to float on the way.
+double parse_double(const std::string& s, double min, double max);
 // on/off, true/false, 1/0, yes/no, enabled/disabled.
 bool parse_on_off(const std::string& s);
 

@@ -1,0 +1,347 @@
+// gguf-verify: one command that proves in CI that a GGUF is sound and good enough. Exit 0 when every check
+// passed (or was skipped), 1 when one failed, 2 for a usage error. Summary on stderr, --json on stdout,
+// --junit FILE for CI systems. `gguf-verify baseline` makes the compact baseline the quality gate reads.
+#include <algorithm>
+#include <cfloat>
+#include <climits>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <set>
+#include <sstream>
+
+#include "appcommon/cli.h"
+#include "appcommon/json_writer.h"
+#include "appcommon/model_options.h"
+#include "appcommon/options.h"
+#include "generation.h"
+#include "gguf/error.h"
+#include "manifest.h"
+#include "model_check.h"
+#include "quant/recipe.h"
+#include "quality.h"
+#include "recipe_check.h"
+#include "report.h"
+#include "runtime/error.h"
+#include "runtime/kld_baseline.h"
+#include "scan.h"
+
+namespace {
+
+using verify::CheckResult;
+
+const std::vector<std::string> kChecks{"structure", "model", "scan", "recipe", "manifest", "quality", "generation"};
+
+std::string read_text(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw std::runtime_error(path + ": cannot open");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+std::set<std::string> check_list(const std::string& list, const char* flag) {
+    std::set<std::string> out;
+    std::stringstream ss(list);
+    std::string name;
+    while (std::getline(ss, name, ',')) {
+        if (std::find(kChecks.begin(), kChecks.end(), name) == kChecks.end()) {
+            throw appcommon::UsageError{std::string(flag) + ": unknown check '" + name +
+                                        "' (structure, model, scan, recipe, manifest, quality, generation)"};
+        }
+        out.insert(name);
+    }
+    return out;
+}
+
+void chunk_progress(int done, int total) {
+    if (!appcommon::stderr_is_terminal()) return;
+    std::fprintf(stderr, "\r\033[K[quality] %d/%d chunks", done, total);
+    if (done == total) std::fprintf(stderr, "\r\033[K");
+}
+
+void byte_progress(uint64_t done, uint64_t total) {
+    std::fprintf(stderr, "\r\033[K[scan] %3.0f%% of %.2f GB", total ? 100.0 * static_cast<double>(done) / total : 100.0,
+                 static_cast<double>(total) / 1e9);
+}
+
+// One check's body: what it throws becomes its failure, so one broken part never hides the others.
+// The model is -m FILE or the one positional argument (llama.cpp's tools take -m; the gate reads
+// better with the file first).
+void take_model(const appcommon::OptionSet& opts, appcommon::CommonOptions& common) {
+    const auto& pos = opts.positional();
+    if (pos.size() > 1) throw appcommon::UsageError{"unexpected argument '" + pos[1] + "'"};
+    if (pos.empty()) return;
+    if (!common.model.empty()) throw appcommon::UsageError{"two models given: -m " + common.model + " and " + pos[0]};
+    common.model = pos[0];
+}
+
+// A number option into a double; `min`/`max` bound it.
+appcommon::OptionSet::OnValue to_double(double& target, double min, double max) {
+    return [&target, min, max](const std::string& v) { target = appcommon::parse_double(v, min, max); };
+}
+appcommon::OptionSet::OnValue to_optional(std::optional<double>& target, double min, double max) {
+    return [&target, min, max](const std::string& v) { target = appcommon::parse_double(v, min, max); };
+}
+
+template <typename F>
+CheckResult guarded(const std::string& name, F&& body) {
+    try {
+        return body();
+    } catch (const appcommon::UsageError&) {
+        throw;
+    } catch (const std::exception& e) {
+        CheckResult r;
+        r.name = name;
+        r.status = verify::Status::Failed;
+        r.figure = "could not run";
+        r.problems.push_back(e.what());
+        return r;
+    }
+}
+
+constexpr const char* kUsage =
+    "Usage: gguf-verify MODEL.gguf [checks and thresholds] [--json] [--junit FILE]\n"
+    "       gguf-verify baseline MODEL-bf16.gguf -f TEXT -o BASE.bin [-c 512] [--chunks N] [--top-k 32]\n\n"
+    "Checks: structure, model, scan, recipe always; manifest with --manifest; quality with --baseline or\n"
+    "--base; generation with --generate. Exit 0: all passed (or skipped), 1: a check failed, 2: usage error.";
+
+int run_baseline(const std::vector<std::string>& args) {
+    appcommon::CommonOptions common;
+    std::string text, out;
+    int chunks = -1;
+    runtime::CompactParams cp;
+    appcommon::OptionSet opts("gguf-verify", "Usage: gguf-verify baseline MODEL-bf16.gguf -f TEXT -o BASE.bin [-c 512] [--chunks N] [--top-k 32]");
+    common.add_to(opts, 512);
+    opts.section("Baseline");
+    opts.value({"-f", "--file"}, "FILE", "text to evaluate (as for perplexity)", &text);
+    opts.value({"-o", "--output"}, "FILE", "compact baseline file to write", &out);
+    opts.value({"--chunks"}, "N", "chunks of -c tokens to evaluate (-1: all)",
+               [&](const std::string& v) { chunks = appcommon::parse_int(v, -1, INT_MAX); });
+    opts.value({"--top-k"}, "N", "tokens stored per position at least (default 32)",
+               [&](const std::string& v) { cp.top_k = appcommon::parse_int(v, 1, INT_MAX); });
+    opts.value({"--max-rest"}, "P", "store more tokens until the probability left over is at most this (1: exactly --top-k; default 0.001)",
+               to_double(cp.max_rest, 0, 1));
+    if (opts.parse(args) == appcommon::OptionSet::Outcome::Exit) return 0;
+    take_model(opts, common);
+    if (text.empty()) throw appcommon::UsageError{"no text given (-f TEXT)"};
+    if (out.empty()) throw appcommon::UsageError{"no output given (-o BASE.bin)"};
+    if (cp.top_k < 1) throw appcommon::UsageError{"--top-k must be at least 1"};
+    if (!(cp.max_rest >= 0 && cp.max_rest <= 1)) throw appcommon::UsageError{"--max-rest must be within [0, 1]"};
+    if (common.ctx_size < 2) throw appcommon::UsageError{"-c must be at least 2"};
+    appcommon::Loaded l = appcommon::load(common, true);
+    const auto tokens = l.tokenizer->encode(read_text(text), true, false);
+    runtime::PerplexityParams p;
+    p.n_ctx = l.context->n_ctx();
+    p.n_chunks = chunks;
+    p.add_bos = l.tokenizer->add_bos();
+    p.bos = l.tokenizer->bos();
+    p.progress = chunk_progress;
+    const auto r = runtime::save_compact_baseline(*l.context, tokens, p, cp, out);
+    const double bytes = static_cast<double>(std::filesystem::file_size(out));
+    std::fprintf(stderr, "base PPL %.4f over %lld positions (%d chunks of %d); wrote %s (%.2f MB)\n", r.ppl,
+                 static_cast<long long>(r.n_scored), r.n_chunks, p.n_ctx, out.c_str(), bytes / 1e6);
+    if (common.json) {
+        appcommon::JsonWriter j(std::cout);
+        j.begin_object()
+            .field("base_ppl", r.ppl)
+            .field("positions", static_cast<int64_t>(r.n_scored))
+            .field("chunks", r.n_chunks)
+            .field("n_ctx", p.n_ctx)
+            .field("file", out)
+            .field("bytes", bytes)
+            .end_object();
+        std::cout << "\n";
+    }
+    return 0;
+}
+
+int run_verify(const std::vector<std::string>& args) {
+    appcommon::CommonOptions common;
+    std::string checks_opt, skip_opt, recipe, manifest, write_manifest, baseline, base, text, generate, write_gen, junit;
+    int chunks = -1, gen_tokens = 32;
+    double max_abs = 1e4;
+    verify::QualityThresholds th;
+    appcommon::OptionSet opts("gguf-verify", kUsage);
+    common.add_to(opts, 512);
+    opts.section("Checks");
+    opts.value({"--checks"}, "LIST", "only these checks (comma-separated)", &checks_opt);
+    opts.value({"--skip"}, "LIST", "leave out these checks (comma-separated)", &skip_opt);
+    opts.value({"--max-abs"}, "X", "scan: largest |weight| allowed (default 1e4)", to_double(max_abs, 0, DBL_MAX));
+    opts.value({"--recipe"}, "NAME", "recipe: check against this recipe (default: general.file_type's)", &recipe);
+    opts.value({"--manifest"}, "FILE", "check the file against this manifest", &manifest);
+    opts.value({"--write-manifest"}, "FILE", "write the file's manifest (XXH3-64 per tensor)", &write_manifest);
+    opts.value({"--baseline"}, "FILE", "quality: compact baseline made by 'gguf-verify baseline'", &baseline);
+    opts.value({"--base"}, "MODEL", "quality: base model evaluated on the fly (needs -f)", &base);
+    opts.value({"-f", "--file"}, "FILE", "quality with --base: the text to evaluate", &text);
+    opts.value({"--chunks"}, "N", "quality with --base: chunks of -c tokens (-1: all)",
+               [&](const std::string& v) { chunks = appcommon::parse_int(v, -1, INT_MAX); });
+    opts.value({"--max-kld"}, "X", "quality: largest mean KLD allowed", to_optional(th.max_kld, 0, DBL_MAX));
+    opts.value({"--max-kld-p99"}, "X", "quality: largest 99th-percentile KLD allowed", to_optional(th.max_kld_p99, 0, DBL_MAX));
+    opts.value({"--min-same-top"}, "PCT", "quality: smallest same-top % allowed", to_optional(th.min_same_top_percent, 0, 100));
+    opts.value({"--max-ppl-ratio"}, "X", "quality: largest PPL / base PPL allowed", to_optional(th.max_ppl_ratio, 0, DBL_MAX));
+    opts.value({"--generate"}, "FILE", "generation: file of PROMPT<TAB>EXPECTED lines", &generate);
+    opts.value({"--write-generations"}, "FILE", "generation: write the greedy continuations here", &write_gen);
+    opts.value({"--gen-tokens"}, "N", "generation: tokens written per prompt (default 32)",
+               [&](const std::string& v) { gen_tokens = appcommon::parse_int(v, 1, INT_MAX); });
+    opts.value({"--junit"}, "FILE", "write a JUnit XML report here", &junit);
+    if (opts.parse(args) == appcommon::OptionSet::Outcome::Exit) return 0;
+    take_model(opts, common);
+    if (common.model.empty()) throw appcommon::UsageError{"no model given"};
+    const bool thresholds = th.max_kld || th.max_kld_p99 || th.min_same_top_percent || th.max_ppl_ratio;
+    if (!baseline.empty() && !base.empty()) throw appcommon::UsageError{"--baseline and --base exclude each other"};
+    if (!base.empty() && text.empty()) throw appcommon::UsageError{"--base needs the text to evaluate (-f TEXT)"};
+    if (thresholds && baseline.empty() && base.empty()) {
+        throw appcommon::UsageError{"quality thresholds need --baseline FILE or --base MODEL"};
+    }
+    if (!manifest.empty() && !write_manifest.empty()) throw appcommon::UsageError{"--manifest and --write-manifest exclude each other"};
+    if (!write_gen.empty() && generate.empty()) throw appcommon::UsageError{"--write-generations needs --generate PROMPTS"};
+    if (gen_tokens < 1) throw appcommon::UsageError{"--gen-tokens must be at least 1"};
+    if (!(max_abs > 0)) throw appcommon::UsageError{"--max-abs must be > 0"};
+    if (!recipe.empty() && !quant::find_recipe(recipe)) throw appcommon::UsageError{"--recipe: unknown recipe '" + recipe + "'"};
+    std::set<std::string> wanted(kChecks.begin(), kChecks.end());
+    if (!checks_opt.empty()) wanted = check_list(checks_opt, "--checks");
+    for (const auto& s : check_list(skip_opt, "--skip")) wanted.erase(s);
+    const runtime::ModelOptions model_options = appcommon::model_options(common);
+    runtime::ContextParams ctx_params = appcommon::context_params(common);
+    const int threads = common.threads;
+
+    std::vector<CheckResult> results;
+    auto skip = [&](const std::string& name, const std::string& why) { results.push_back(CheckResult::skipped(name, why)); };
+    std::optional<gguf::File> file;
+    try {
+        file = gguf::File::open(common.model);
+    } catch (const gguf::Error& e) {
+        // A file the reader rejects: one clear error, and nothing else can be checked.
+        CheckResult r;
+        r.name = "structure";
+        r.status = verify::Status::Failed;
+        r.figure = "not a valid GGUF file";
+        r.problems.push_back(e.what());
+        results.push_back(r);
+        for (size_t i = 1; i < kChecks.size(); ++i) skip(kChecks[i], "the file is not a valid GGUF");
+    }
+    verify::LoadedModel loaded;
+    if (file) {
+        const gguf::File& f = *file;
+        if (wanted.count("structure")) results.push_back(verify::structure_check(f));
+        else skip("structure", "not asked for");
+
+        const bool needs_model = wanted.count("model") || (wanted.count("quality") && (!baseline.empty() || !base.empty())) ||
+                                 (wanted.count("generation") && !generate.empty());
+        if (needs_model) {
+            CheckResult m = guarded("model", [&] { return verify::model_check(common.model, model_options, loaded); });
+            if (wanted.count("model")) results.push_back(m);
+            else if (!loaded.model || !loaded.tokenizer) results.push_back(m);  // the other checks need it
+            else skip("model", "not asked for");
+        } else {
+            skip("model", "not asked for");
+        }
+
+        if (wanted.count("scan")) {
+            verify::ScanOptions so;
+            so.max_abs = max_abs;
+            so.threads = threads;
+            if (appcommon::stderr_is_terminal()) so.progress = byte_progress;
+            results.push_back(guarded("scan", [&] { return verify::scan_check(f, so); }));
+            if (so.progress) std::fprintf(stderr, "\r\033[K");
+        } else {
+            skip("scan", "not asked for");
+        }
+
+        if (wanted.count("recipe")) results.push_back(guarded("recipe", [&] { return verify::recipe_check(f, recipe); }));
+        else skip("recipe", "not asked for");
+
+        if (!wanted.count("manifest")) {
+            skip("manifest", "not asked for");
+        } else if (!write_manifest.empty()) {
+            results.push_back(guarded("manifest", [&] {
+                const auto m = verify::make_manifest(f, threads);
+                verify::write_manifest(m, write_manifest);
+                return CheckResult::skipped("manifest", "wrote " + std::to_string(m.tensors.size()) +
+                                                            " tensor hashes and the metadata hash to " + write_manifest);
+            }));
+        } else if (!manifest.empty()) {
+            results.push_back(guarded("manifest", [&] { return verify::manifest_check(f, manifest, threads); }));
+        } else {
+            skip("manifest", "no --manifest given");
+        }
+
+        const bool have_model = loaded.model && loaded.tokenizer;
+        std::unique_ptr<runtime::Context> ctx;
+        auto context = [&](int n_ctx) -> runtime::Context& {
+            if (!ctx || ctx->n_ctx() < n_ctx) {
+                runtime::ContextParams p = ctx_params;
+                p.n_ctx = n_ctx;
+                ctx.reset();
+                ctx = std::make_unique<runtime::Context>(*loaded.model, p);
+            }
+            return *ctx;
+        };
+        if (!wanted.count("quality")) {
+            skip("quality", "not asked for");
+        } else if (baseline.empty() && base.empty()) {
+            skip("quality", "no --baseline or --base given");
+        } else if (!have_model) {
+            skip("quality", "the model does not load");
+        } else {
+            results.push_back(guarded("quality", [&] {
+                if (!baseline.empty()) {
+                    const auto info = runtime::read_compact_baseline_info(baseline);
+                    auto q = runtime::compare_compact_baseline(context(static_cast<int>(info.n_ctx)), baseline, chunk_progress);
+                    return verify::quality_check(q, th);
+                }
+                auto base_model = runtime::Model::load(base, model_options);
+                runtime::ContextParams bp = ctx_params;
+                runtime::Context base_ctx(*base_model, bp);
+                runtime::Context& test_ctx = context(base_ctx.n_ctx());
+                const auto tokens = loaded.tokenizer->encode(read_text(text), true, false);
+                runtime::PerplexityParams p;
+                p.n_ctx = base_ctx.n_ctx();
+                p.n_chunks = chunks;
+                p.add_bos = loaded.tokenizer->add_bos();
+                p.bos = loaded.tokenizer->bos();
+                p.progress = chunk_progress;
+                return verify::quality_check(runtime::compare_models(base_ctx, test_ctx, tokens, p), th);
+            }));
+        }
+        if (!wanted.count("generation")) {
+            skip("generation", "not asked for");
+        } else if (generate.empty()) {
+            skip("generation", "no --generate given");
+        } else if (!have_model) {
+            skip("generation", "the model does not load");
+        } else {
+            results.push_back(guarded("generation", [&] {
+                return verify::generation_check(context(ctx_params.n_ctx > 0 ? ctx_params.n_ctx : 512), *loaded.tokenizer,
+                                                generate, write_gen, gen_tokens);
+            }));
+        }
+    }
+
+    verify::write_summary(std::cerr, common.model, results);
+    if (common.json) verify::write_json(std::cout, common.model, results);
+    if (!junit.empty()) {
+        std::ofstream out(junit, std::ios::trunc);
+        if (!out) throw std::runtime_error(junit + ": cannot create");
+        verify::write_junit(out, common.model, results);
+        if (!out.flush()) throw std::runtime_error(junit + ": write failed");
+    }
+    return verify::any_failed(results) ? 1 : 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    return appcommon::run_main([&] {
+        if (argc == 1) {
+            std::fprintf(stderr, "%s\n", kUsage);
+            return 2;
+        }
+        const bool baseline = std::string(argv[1]) == "baseline";
+        const std::vector<std::string> args(argv + (baseline ? 2 : 1), argv + argc);
+        return baseline ? run_baseline(args) : run_verify(args);
+    });
+}
