@@ -69,11 +69,8 @@ const uint8_t* CudaBackend::place_weights(std::span<const uint8_t> bytes) {
 }
 
 const float* CudaBackend::place_vector(std::span<const float> values) {
-    return reinterpret_cast<const float*>(place_weights(std::as_bytes(values).size() == 0
-                                                            ? std::span<const uint8_t>()
-                                                            : std::span<const uint8_t>(
-                                                                  reinterpret_cast<const uint8_t*>(values.data()),
-                                                                  values.size_bytes())));
+    const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(values.data()), values.size_bytes());
+    return reinterpret_cast<const float*>(place_weights(bytes));
 }
 
 DeviceBuffer CudaBackend::allocate(size_t bytes) const {
