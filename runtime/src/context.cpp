@@ -264,8 +264,12 @@ void Context::forward(const int32_t* tokens, int n, bool want_logits, float* all
     const int key = n * 2 + (want_logits ? 1 : 0);
     // never while locating a NaN: the probe reads the stream back on the host, which recording forbids
     const bool graphed = graph_exec_ && n == 1 && !probe_;
-    if (graphed && !graph_exec_->replay(key)) {
-        if (graph_exec_->recordable()) {
+    if (!graphed) {
+        body();
+    } else if (!graph_exec_->replay(key)) {
+        if (!graph_exec_->recordable()) {
+            body();
+        } else {
             graph_exec_->capture_begin();
             try {
                 body();
@@ -274,11 +278,7 @@ void Context::forward(const int32_t* tokens, int n, bool want_logits, float* all
                 throw;
             }
             graph_exec_->capture_end(key);
-        } else {
-            body();
         }
-    } else if (!graphed) {
-        body();
     }
     for (auto& [dev, ex] : executors_) {
         if (stop) ex->sync();

@@ -34,6 +34,9 @@ void check_cublas(cublasStatus_t status, const char* what) {
 
 bool is_float(GgmlType t) { return t == GgmlType::F32 || t == GgmlType::F16 || t == GgmlType::BF16; }
 
+// Bytes from one expert's matrix to the next in a stacked expert tensor.
+size_t matrix_stride(const Weight& w) { return static_cast<size_t>(w.n_out) * w.row_bytes; }
+
 }  // namespace
 
 void check(cudaError_t status, const char* what) {
@@ -369,36 +372,36 @@ void CudaExecutor::experts(const LayerWeights& L, const Tensor& x, const Routing
         return;
     }
     // decode: each slot's expert read straight from the ids on the device, no host round trip
-    const size_t mat_gate = static_cast<size_t>(L.gate_exps.n_out) * L.gate_exps.row_bytes;
-    const size_t mat_up = static_cast<size_t>(L.up_exps.n_out) * L.up_exps.row_bytes;
-    const size_t mat_down = static_cast<size_t>(L.down_exps.n_out) * L.down_exps.row_bytes;
     quantize_rows_q8_1(x.data, x.ld, x.cols, n, q8_, stream_);
-    mmvq_ids(L.gate_exps.type, L.gate_exps.data, L.gate_exps.row_bytes, mat_gate, n_embd, n_ff, q8_, K, r.ids, n * K,
+    mmvq_ids(L.gate_exps.type, L.gate_exps.data, L.gate_exps.row_bytes, matrix_stride(L.gate_exps), n_embd, n_ff, q8_, K, r.ids, n * K,
              h_gate_, n_ff, stream_);
-    mmvq_ids(L.up_exps.type, L.up_exps.data, L.up_exps.row_bytes, mat_up, n_embd, n_ff, q8_, K, r.ids, n * K, h_up_,
+    mmvq_ids(L.up_exps.type, L.up_exps.data, L.up_exps.row_bytes, matrix_stride(L.up_exps), n_embd, n_ff, q8_, K, r.ids, n * K, h_up_,
              n_ff, stream_);
     cuda::swiglu(h_gate_, h_up_, h_gate_, static_cast<int64_t>(n) * K * n_ff, stream_);
     quantize_rows_q8_1(h_gate_, n_ff, n_ff, n * K, q8_, stream_);
-    mmvq_ids(L.down_exps.type, L.down_exps.data, L.down_exps.row_bytes, mat_down, n_ff, n_embd, q8_, 1, r.ids, n * K,
+    mmvq_ids(L.down_exps.type, L.down_exps.data, L.down_exps.row_bytes, matrix_stride(L.down_exps), n_ff, n_embd, q8_, 1, r.ids, n * K,
              down_, n_embd, stream_);
+    weighted_sum(r, out);
+}
+
+// out[t] = sum over token t's slots of the slot's weight times its down-projection row (in down_).
+void CudaExecutor::weighted_sum(const Routing& r, const Tensor& out) {
     check(cudaMemsetAsync(out.data, 0, static_cast<size_t>(out.rows) * out.ld * sizeof(float), stream_), "memset");
-    moe_weighted_sum(out.data, out.ld, down_, n_embd, r.weights, n, K, n_embd, stream_);
+    moe_weighted_sum(out.data, out.ld, down_, hp_.n_embd, r.weights, r.n_tokens, r.k, hp_.n_embd, stream_);
 }
 
 // Decode with float experts: f32 mat-vecs reading each slot's expert from the ids on the device.
 void CudaExecutor::experts_float(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out) {
     const int n = r.n_tokens, K = r.k;
     const int64_t n_ff = hp_.n_ff_exp, n_embd = hp_.n_embd;
-    auto stride = [](const Weight& w) { return static_cast<size_t>(w.n_out) * w.row_bytes; };
-    mmv_float_ids(L.gate_exps.type, L.gate_exps.data, L.gate_exps.row_bytes, stride(L.gate_exps), n_embd, n_ff, x.data,
+    mmv_float_ids(L.gate_exps.type, L.gate_exps.data, L.gate_exps.row_bytes, matrix_stride(L.gate_exps), n_embd, n_ff, x.data,
                   x.ld, K, r.ids, n * K, h_gate_, n_ff, stream_);
-    mmv_float_ids(L.up_exps.type, L.up_exps.data, L.up_exps.row_bytes, stride(L.up_exps), n_embd, n_ff, x.data, x.ld, K,
+    mmv_float_ids(L.up_exps.type, L.up_exps.data, L.up_exps.row_bytes, matrix_stride(L.up_exps), n_embd, n_ff, x.data, x.ld, K,
                   r.ids, n * K, h_up_, n_ff, stream_);
     cuda::swiglu(h_gate_, h_up_, h_gate_, static_cast<int64_t>(n) * K * n_ff, stream_);
-    mmv_float_ids(L.down_exps.type, L.down_exps.data, L.down_exps.row_bytes, stride(L.down_exps), n_ff, n_embd, h_gate_,
+    mmv_float_ids(L.down_exps.type, L.down_exps.data, L.down_exps.row_bytes, matrix_stride(L.down_exps), n_ff, n_embd, h_gate_,
                   n_ff, 1, r.ids, n * K, down_, n_embd, stream_);
-    check(cudaMemsetAsync(out.data, 0, static_cast<size_t>(out.rows) * out.ld * sizeof(float), stream_), "memset");
-    moe_weighted_sum(out.data, out.ld, down_, n_embd, r.weights, n, K, n_embd, stream_);
+    weighted_sum(r, out);
 }
 
 // Prefill: the slots grouped by expert on the device, then each active expert's rows multiplied at
@@ -413,21 +416,17 @@ void CudaExecutor::experts_grouped(const LayerWeights& L, const Tensor& x, const
     int32_t* slot_of_group = slot_rows + BK;
     const int32_t* identity = group_identity_;
     group_slots_by_expert(r.ids, n, K, E, offsets, slot_rows, slot_of_group, stream_);
-    const size_t mat_gate = static_cast<size_t>(L.gate_exps.n_out) * L.gate_exps.row_bytes;
-    const size_t mat_up = static_cast<size_t>(L.up_exps.n_out) * L.up_exps.row_bytes;
-    const size_t mat_down = static_cast<size_t>(L.down_exps.n_out) * L.down_exps.row_bytes;
     quantize_rows_q8_1(x.data, x.ld, x.cols, n, q8_, stream_);
-    mmq_ids(L.gate_exps.type, L.gate_exps.data, L.gate_exps.row_bytes, mat_gate, n_embd, n_ff, q8_, offsets, slot_rows,
+    mmq_ids(L.gate_exps.type, L.gate_exps.data, L.gate_exps.row_bytes, matrix_stride(L.gate_exps), n_embd, n_ff, q8_, offsets, slot_rows,
             E, n, h_gate_, n_ff, stream_);
-    mmq_ids(L.up_exps.type, L.up_exps.data, L.up_exps.row_bytes, mat_up, n_embd, n_ff, q8_, offsets, slot_rows, E, n,
+    mmq_ids(L.up_exps.type, L.up_exps.data, L.up_exps.row_bytes, matrix_stride(L.up_exps), n_embd, n_ff, q8_, offsets, slot_rows, E, n,
             h_up_, n_ff, stream_);
     cuda::swiglu(h_gate_, h_up_, h_gate_, static_cast<int64_t>(S) * n_ff, stream_);
     quantize_rows_q8_1(h_gate_, n_ff, n_ff, S, q8_, stream_);
-    mmq_ids(L.down_exps.type, L.down_exps.data, L.down_exps.row_bytes, mat_down, n_ff, n_embd, q8_, offsets, identity,
+    mmq_ids(L.down_exps.type, L.down_exps.data, L.down_exps.row_bytes, matrix_stride(L.down_exps), n_ff, n_embd, q8_, offsets, identity,
             E, n, h_up_, n_embd, stream_);
     scatter_rows(h_up_, n_embd, slot_of_group, S, n_embd, down_, n_embd, stream_);
-    check(cudaMemsetAsync(out.data, 0, static_cast<size_t>(out.rows) * out.ld * sizeof(float), stream_), "memset");
-    moe_weighted_sum(out.data, out.ld, down_, n_embd, r.weights, n, K, n_embd, stream_);
+    weighted_sum(r, out);
 }
 
 // Types without int8 kernels (IQ1-IQ3, TQ, float experts): the slots grouped on the host (one
@@ -474,8 +473,7 @@ void CudaExecutor::experts_dequantized(const LayerWeights& L, const Tensor& x, c
     }
     // back to slot order, then each token's weighted sum
     scatter_rows(h_up_, n_embd, group_dev_ + S, S, n_embd, down_, n_embd, stream_);
-    check(cudaMemsetAsync(out.data, 0, static_cast<size_t>(out.rows) * out.ld * sizeof(float), stream_), "memset");
-    moe_weighted_sum(out.data, out.ld, down_, n_embd, r.weights, n, K, n_embd, stream_);
+    weighted_sum(r, out);
 }
 
 bool CudaExecutor::recordable() {

@@ -62,6 +62,7 @@ private:
     void gemm_f32(const Weight& w, int64_t mat, const Tensor& x, float* y, int64_t ldy);
     void gemm_f16(const Weight& w, int64_t mat, const void* x16, int64_t ldx16, int n_rows, float* y, int64_t ldy);
     void experts_grouped(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out);
+    void weighted_sum(const Routing& r, const Tensor& out);
     void experts_float(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out);
     void experts_dequantized(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out);
 
