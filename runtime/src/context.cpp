@@ -49,6 +49,13 @@ int resolve_threads(int n_threads) {
     return n_threads > 0 ? n_threads : omp_get_max_threads();
 }
 
+// From this many tokens on, a batch streams the host-resident experts to the GPU instead of running
+// them on the CPU (GGUF_STREAM_MIN_TOKENS overrides it, for measuring where the two cross).
+int stream_min_tokens() {
+    const char* env = std::getenv("GGUF_STREAM_MIN_TOKENS");
+    return env && *env ? std::max(1, std::atoi(env)) : 32;
+}
+
 uint64_t physical_memory() {
     const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
     return pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : 0;
@@ -99,7 +106,12 @@ Context::Context(const Model& model, const ContextParams& params)
                             std::to_string(hp.n_ctx_train) +
                             " the model was trained on; output past that position is unreliable");
     }
-    const ContextShape shape{n_ctx_, n_batch_, n_threads_, model.n_vocab()};
+    ContextShape shape{n_ctx_, n_batch_, n_threads_, model.n_vocab()};
+    for (const auto& L : model.weights().layers) {
+        if (L.is_moe() && L.experts_device().is_cpu() && !L.ffn_device().is_cpu()) {
+            shape.streamed_expert_bytes = std::max(shape.streamed_expert_bytes, expert_slot_bytes(L));
+        }
+    }
     const std::vector<double> inv_freq = rope_inv_freq(hp, model.weights().rope_freqs);
     auto exec_for = [&](Device d) {
         auto& ex = executors_[d];
@@ -113,6 +125,17 @@ Context::Context(const Model& model, const ContextParams& params)
         experts_exec_.push_back(L.is_moe() ? exec_for(L.experts_device()) : ffn_exec_.back());
     }
     out_exec_ = exec_for(model.weights().output.device);
+    for (uint32_t il = 0; il < hp.n_layer; ++il) {
+        const LayerWeights& L = model.weights().layers[il];
+        if (L.is_moe() && L.experts_device().is_cpu() && !L.ffn_device().is_cpu()) streamable_.push_back(il);
+    }
+    if (!streamable_.empty() && !ffn_exec_[streamable_.front()]->streams_experts()) {
+        warnings_.push_back("no room on " + ffn_exec_[streamable_.front()]->device().name() +
+                            " for the two expert slots that stream the CPU's experts in for prompts (" +
+                            format_bytes(2 * shape.streamed_expert_bytes) + "): prompts run them on the CPU");
+        streamable_.clear();
+    }
+    stream_min_tokens_ = stream_min_tokens();
     // every step on the same GPU: decode steps can be recorded (GGUF_CUDA_GRAPHS=0 turns that off)
     std::set<Executor*> steps(attn_exec_.begin(), attn_exec_.end());
     steps.insert(ffn_exec_.begin(), ffn_exec_.end());
@@ -240,6 +263,16 @@ void Context::forward(const int32_t* tokens, int n, bool want_logits, float* all
     // only while locating a NaN: the residual stream checked after each stage (see finite_probe.h)
     using Stage = FiniteProbe::Stage;
     bool stop = probe_finite(*at, x, static_cast<int>(Stage::Input), -1);
+    // a large batch streams the CPU's experts in: two layers ahead, one per slot
+    const bool stream = n >= stream_min_tokens_ && !streamable_.empty();
+    size_t next_stage = 0;
+    auto stage_next = [&] {
+        if (!stream || next_stage == streamable_.size()) return;
+        const uint32_t il = streamable_[next_stage++];
+        ffn_exec_[il]->stage_experts(w.layers[il]);
+    };
+    stage_next();
+    stage_next();
     auto body = [&] {
         for (uint32_t il = 0; il < hp.n_layer && !stop; ++il) {
             const LayerWeights& L = w.layers[il];
@@ -249,7 +282,9 @@ void Context::forward(const int32_t* tokens, int n, bool want_logits, float* all
             if ((stop = probe_finite(*at, x, static_cast<int>(Stage::Attention), static_cast<int>(il)))) return;
             x = transfers.move(*at, x, *ffn_exec_[il], Buf::X);
             at = ffn_exec_[il];
-            ffn_block(*at, *experts_exec_[il], transfers, hp, L, x);
+            const bool streamed = stream && L.is_moe() && L.experts_device().is_cpu() && !at->device().is_cpu();
+            ffn_block(*at, streamed ? *at : *experts_exec_[il], transfers, hp, L, x);
+            if (streamed) stage_next();
             if ((stop = probe_finite(*at, x, static_cast<int>(Stage::FeedForward), static_cast<int>(il)))) return;
         }
         if (!want_logits || stop) return;

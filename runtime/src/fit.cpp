@@ -1,6 +1,7 @@
 #include "runtime/fit.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "runtime/error.h"
@@ -15,15 +16,23 @@ uint64_t gpu_bytes(const PlacementPlan& plan, const FitRequest& r, Device gpu) {
     const auto weights = plan.weight_bytes();
     const auto it = weights.find(gpu);
     if (it == weights.end()) return 0;
-    std::set<int> attention_layers;
+    std::set<int> attention_layers, router_layers;
+    std::map<int, uint64_t> host_experts;  // by layer
     bool output = false;
     for (const auto& t : plan.tensors()) {
+        if (t.device.is_cpu() && t.name.find("_exps.") != std::string::npos) host_experts[t.layer] += (t.bytes + 255) / 256 * 256;  // as expert_slot_bytes
         if (t.device != gpu) continue;
         if (t.name.find(".attn_q.weight") != std::string::npos) attention_layers.insert(t.layer);
+        if (t.name.find(".ffn_gate_inp.") != std::string::npos) router_layers.insert(t.layer);
         if (t.name == "output.weight") output = true;
     }
+    // the slots that stream host-resident experts in for prompts (Executor::stage_experts)
+    uint64_t slot = 0;
+    for (const auto& [layer, bytes] : host_experts) {
+        if (router_layers.count(layer)) slot = std::max(slot, bytes);
+    }
     return it->second + r.kv_bytes_per_layer * attention_layers.size() + r.scratch + (output ? r.output_scratch : 0) +
-           r.overhead;
+           static_cast<uint64_t>(r.expert_slots) * slot + r.overhead;
 }
 
 bool has_experts(const std::vector<TensorDesc>& tensors) {

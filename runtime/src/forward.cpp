@@ -21,6 +21,15 @@ int64_t buffer_width(const HParams& hp, Buf id, int64_t n_vocab) {
     return 0;
 }
 
+uint64_t expert_slot_bytes(const LayerWeights& L) {
+    uint64_t total = 0;
+    for (const Weight* w : {&L.gate_exps, &L.up_exps, &L.down_exps}) {
+        const uint64_t bytes = static_cast<uint64_t>(w->n_mat) * static_cast<uint64_t>(w->n_out) * w->row_bytes;
+        total += (bytes + 255) / 256 * 256;
+    }
+    return total;
+}
+
 Tensor Transfers::move(Executor& from, const Tensor& src, Executor& to, Buf id) {
     if (from.device() == to.device()) return src;
     Tensor dst = to.buffer(id, static_cast<int>(src.rows));

@@ -2,9 +2,12 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+
+#include <unistd.h>
 
 #include "cpu/matmul.h"
 #include "gguf/error.h"
@@ -90,6 +93,7 @@ void Model::bind_and_place(const ModelOptions& options) {
         r.kv_bytes_per_layer = kv_layer_bytes(hp, f.n_ctx, f.type_k, f.type_v);
         r.scratch = gpu_scratch_bytes(hp, f.n_batch, f.n_ctx);
         r.output_scratch = static_cast<uint64_t>(f.n_batch) * static_cast<uint64_t>(n_vocab) * sizeof(float);
+        r.expert_slots = 2;  // prompts stream the CPU's experts in (Context::forward)
         const FitResult fit = fit_placement(descs, static_cast<int>(hp.n_layer), r, gpus.front(), placement.overrides);
         placement = fit.options;
         fit_report_ = fit.explanation;
@@ -144,6 +148,43 @@ void Model::bind_and_place(const ModelOptions& options) {
             place_vector(*v, L.attention_device());
         }
         place_vector(L.ffn_norm, L.ffn_device());
+    }
+    pin_streamed_experts();
+}
+
+// Experts that stay in host memory while their layer's router is on a GPU are streamed to it for large
+// batches: page-locked, the copies run at the bus's speed (and the pages cannot be evicted).
+void Model::pin_streamed_experts() {
+    std::vector<std::pair<uintptr_t, uintptr_t>> ranges;
+    Device gpu = Device::cpu();
+    const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGE_SIZE));
+    for (const auto& L : weights_.layers) {
+        if (!L.is_moe() || !L.experts_device().is_cpu() || L.ffn_device().is_cpu()) continue;
+        gpu = L.ffn_device();
+        for (const Weight* w : {&L.gate_exps, &L.up_exps, &L.down_exps}) {
+            const auto begin = reinterpret_cast<uintptr_t>(w->data);
+            const uintptr_t end = begin + static_cast<uintptr_t>(w->n_mat * w->n_out) * w->row_bytes;
+            ranges.emplace_back(begin / page * page, (end + page - 1) / page * page);
+        }
+    }
+    if (ranges.empty()) return;
+    std::sort(ranges.begin(), ranges.end());
+    std::vector<std::pair<uintptr_t, uintptr_t>> merged{ranges.front()};
+    for (const auto& r : ranges) {
+        if (r.first <= merged.back().second) {
+            merged.back().second = std::max(merged.back().second, r.second);
+        } else {
+            merged.push_back(r);
+        }
+    }
+    uint64_t pinned = 0, total = 0;
+    for (const auto& [b, e] : merged) {
+        total += e - b;
+        if (backend_for(gpu).pin_host({reinterpret_cast<const uint8_t*>(b), e - b})) pinned += e - b;
+    }
+    if (pinned < total) {
+        std::fprintf(stderr, "warning: could not page-lock %s of the CPU's experts for %s: prompts copy them more slowly\n",
+                     format_bytes(total - pinned).c_str(), gpu.name().c_str());
     }
 }
 

@@ -18,6 +18,7 @@
 #include "runtime/context.h"
 #include "runtime/model.h"
 #include "runtime/perplexity.h"
+#include "runtime/placement.h"
 #include "runtime/tokenizer.h"
 
 namespace {
@@ -128,12 +129,38 @@ TEST(CudaBackend, LogitsMatchTheCpuOnEveryRecipe) {
     }
 }
 
+// Experts on the CPU: the 96-token prompt streams them to the GPU (two slots, stage_experts), decode
+// runs them on the CPU; then the same with streaming off (the CPU runs the prompt's experts too), and
+// with only the first block's experts on the CPU.
 TEST(CudaBackend, HybridLogitsMatchTheCpu) {
     REQUIRE_GPU();
     REQUIRE_FIXTURE("gguf/tiny-moe-bf16.gguf");
     for (const char* recipe : {"", "Q4_K_M", "MXFP4_MOE"}) {
-        compare(model_file("moe", recipe), on_gpu(true), std::string("moe ") + (*recipe ? recipe : "bf16") + " hybrid");
+        const std::string path = model_file("moe", recipe), name = std::string("moe ") + (*recipe ? recipe : "bf16");
+        compare(path, on_gpu(true), name + " hybrid, streamed");
+        runtime::ModelOptions first = on_gpu(false);
+        first.placement.overrides = runtime::n_cpu_moe_rules(1);
+        compare(path, first, name + " block 0 streamed");
+        ::setenv("GGUF_STREAM_MIN_TOKENS", "100000", 1);
+        compare(path, on_gpu(true), name + " hybrid, CPU experts");
+        ::unsetenv("GGUF_STREAM_MIN_TOKENS");
     }
+}
+
+TEST(CudaBackend, StreamingReservesTwoExpertSlots) {
+    REQUIRE_GPU();
+    REQUIRE_FIXTURE("gguf/tiny-moe-bf16.gguf");
+    const auto model = runtime::Model::load(model_file("moe", "Q4_K_M"), on_gpu(true));
+    const runtime::Context ctx(*model, params());
+    uint64_t slot = 0;
+    for (const auto& L : model->weights().layers) slot = std::max(slot, runtime::expert_slot_bytes(L));
+    ASSERT_GT(slot, 0u);
+    uint64_t gpu_scratch = 0;
+    for (const auto& [dev, m] : ctx.memory()) {
+        if (!dev.is_cpu()) gpu_scratch += m.scratch;
+    }
+    EXPECT_GE(gpu_scratch, 2 * slot);
+    EXPECT_TRUE(ctx.warnings().empty());
 }
 
 TEST(CudaBackend, PerplexityWithinATenthOfAPercent) {

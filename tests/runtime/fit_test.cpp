@@ -11,13 +11,13 @@ using runtime::FitRequest;
 
 // A 4-block MoE model: per block 30 bytes of attention and router, 300 of experts; 100 each for the
 // embedding and the output layer.
-std::vector<runtime::TensorDesc> moe_tensors() {
+std::vector<runtime::TensorDesc> moe_tensors(uint64_t expert_bytes = 100) {
     std::vector<runtime::TensorDesc> t{{"token_embd.weight", 100}, {"output_norm.weight", 0}, {"output.weight", 100}};
     for (int il = 0; il < 4; ++il) {
         const std::string p = "blk." + std::to_string(il) + ".";
         for (const char* name : {"attn_q.weight", "attn_k.weight", "ffn_gate_inp.weight"}) t.push_back({p + name, 10});
         for (const char* name : {"ffn_gate_exps.weight", "ffn_up_exps.weight", "ffn_down_exps.weight"}) {
-            t.push_back({p + name, 100});
+            t.push_back({p + name, expert_bytes});
         }
     }
     return t;
@@ -92,6 +92,26 @@ TEST(Fit, UserRulesComeFirst) {
     EXPECT_EQ(fit.n_cpu_expert_layers, 0);
     ASSERT_EQ(fit.options.overrides.size(), 1u);
     EXPECT_EQ(fit.options.overrides[0].origin, "-ot");
+}
+
+// With streaming, two slots of the largest CPU-resident layer's experts are counted once any layer's
+// experts leave the GPU: with 4 blocks of 3 x 1024 bytes of experts, moving one or two layers' experts
+// saves nothing (the slots take two layers' worth), three save one layer's worth.
+TEST(Fit, StreamingSlotsAreCounted) {
+    constexpr uint64_t kLayerExperts = 3 * 1024, kWholeBig = kWhole + 4 * (kLayerExperts - 300);
+    FitRequest r = request(kWholeBig + 49);
+    r.expert_slots = 2;
+    const auto fit = runtime::fit_placement(moe_tensors(1024), 4, r, kGpu);
+    EXPECT_EQ(fit.n_cpu_expert_layers, 3);
+    EXPECT_EQ(fit.gpu_bytes, kWholeBig - 3 * kLayerExperts + 2 * kLayerExperts);
+    for (uint64_t budget = 300; budget <= kWholeBig + 100; budget += 37) {
+        r.budget = budget;
+        try {
+            EXPECT_LE(runtime::fit_placement(moe_tensors(1024), 4, r, kGpu).gpu_bytes + 50, budget) << budget;
+        } catch (const runtime::Error&) {
+            EXPECT_LT(budget, 100u + 10 + 15 + 20 + 50) << budget;  // the output layer alone
+        }
+    }
 }
 
 TEST(Fit, NoBudgetIsOvershot) {

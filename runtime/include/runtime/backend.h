@@ -23,6 +23,10 @@ struct ContextShape {
     int n_batch = 0;  // most tokens one forward call processes
     int n_threads = 1;
     int64_t n_vocab = 0;
+    // Bytes of the largest layer's experts that live in host memory while the layer's router runs on
+    // this executor's GPU (0: none): such an executor keeps two slots of that size to stream them in
+    // for large batches (stage_experts).
+    uint64_t streamed_expert_bytes = 0;
 };
 
 // One forward call's tokens: n_tokens consecutive positions from pos0.
@@ -129,6 +133,15 @@ public:
     // The routed experts of one layer: out[t] = sum_j w_tj * down_e(silu(gate_e(x_t)) * up_e(x_t)).
     virtual void experts(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out) = 0;
 
+    // Streaming, for batches large enough that copying a layer's host-resident experts over the bus
+    // costs less than computing them on the CPU. Whether this executor keeps the two slots it needs
+    // (the CPU does not; a GPU that had no room for them neither):
+    virtual bool streams_experts() const { return false; }
+    // Queues the copy of L's expert matrices into the next slot, on a copy queue that first waits until
+    // the slot's previous layer has run, so that a layer's copy overlaps the work before it; experts()
+    // on L then reads that copy. Only where streams_experts().
+    virtual void stage_experts(const LayerWeights& L) { (void)L; }
+
     // Waits until everything queued has finished (a no-op where ops run synchronously).
     virtual void sync() = 0;
 
@@ -155,6 +168,10 @@ public:
     // where they now are. The CPU backend reads the mapping in place.
     virtual const uint8_t* place_weights(std::span<const uint8_t> bytes) = 0;
     virtual const float* place_vector(std::span<const float> values) = 0;
+    // Page-locks host memory this backend will copy from (the CPU's experts it streams in), so that the
+    // copies run at the bus's speed and the pages stay resident; the memory must outlive the backend.
+    // Best effort: false where the backend has no use for it or the system refused.
+    virtual bool pin_host(std::span<const uint8_t> bytes) { return (void)bytes, false; }
     // Zeroed memory for a KV cache.
     virtual DeviceBuffer allocate(size_t bytes) const = 0;
 
@@ -163,6 +180,9 @@ public:
     virtual std::unique_ptr<Executor> make_executor(const HParams& hp, const ContextShape& shape,
                                                     std::vector<double> rope_inv_freq) const = 0;
 };
+
+// The bytes a stage_experts slot needs for a layer's experts: each stacked matrix 256-byte aligned.
+uint64_t expert_slot_bytes(const LayerWeights& L);
 
 // The backends this build has, CPU first; the GPU ones only when `gpus` asks for them.
 std::vector<std::unique_ptr<Backend>> create_backends(const std::vector<Device>& gpus);

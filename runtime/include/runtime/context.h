@@ -74,6 +74,10 @@ private:
     std::vector<Executor*> attn_exec_, ffn_exec_, experts_exec_;
     Executor* out_exec_ = nullptr;
     Executor* graph_exec_ = nullptr;  // the one GPU executor of a context that runs wholly there
+    // Layers whose experts are in host memory and whose router runs on a GPU that can stream them in
+    // (stage_experts) for batches of at least stream_min_tokens_ tokens.
+    std::vector<uint32_t> streamable_;
+    int stream_min_tokens_ = 0;
     std::vector<float> embd_;    // the batch's token embeddings, n_batch x n_embd, on the host
     std::vector<float> logits_;  // n_batch x n_vocab
     // host staging for rows, expert ids and weights moving between two devices

@@ -66,6 +66,7 @@ private:
     explicit Model(gguf::File file) : file_(std::move(file)) {}
     void bind_and_place(const ModelOptions& options);
     void make_resident(const ModelOptions& options) const;
+    void pin_streamed_experts();
     Backend& backend_for(Device device) const;
 
     gguf::File file_;

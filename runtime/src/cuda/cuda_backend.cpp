@@ -52,6 +52,7 @@ CudaBackend::CudaBackend(int ordinal) : ordinal_(ordinal) {
 
 CudaBackend::~CudaBackend() {
     cudaSetDevice(ordinal_);
+    for (void* p : pinned_) cudaHostUnregister(p);
     for (void* p : allocations_) cudaFree(p);
     cudaFreeHost(staging_);
 }
@@ -74,6 +75,18 @@ const uint8_t* CudaBackend::place_weights(std::span<const uint8_t> bytes) {
 const float* CudaBackend::place_vector(std::span<const float> values) {
     const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(values.data()), values.size_bytes());
     return reinterpret_cast<const float*>(place_weights(bytes));
+}
+
+bool CudaBackend::pin_host(std::span<const uint8_t> bytes) {
+    check(cudaSetDevice(ordinal_), "cudaSetDevice");
+    // the file is mapped read-only; portable: any context of the process may copy from it
+    void* p = const_cast<uint8_t*>(bytes.data());
+    if (cudaHostRegister(p, bytes.size(), cudaHostRegisterPortable | cudaHostRegisterReadOnly) != cudaSuccess) {
+        cudaGetLastError();
+        return false;
+    }
+    pinned_.push_back(p);
+    return true;
 }
 
 DeviceBuffer CudaBackend::allocate(size_t bytes) const {
@@ -155,13 +168,42 @@ CudaExecutor::CudaExecutor(int ordinal, const HParams& hp, const ContextShape& s
     prepare_device_tables();
     attn_scratch_ = alloc(attention_scratch_bytes(n_batch_, static_cast<int>(hp.n_head),
                                                   static_cast<int>(hp.head_dim_v), n_ctx_));
+    if (hp.is_moe() && shape.streamed_expert_bytes > 0) allocate_expert_slots(shape.streamed_expert_bytes);
+}
+
+// Two slots, so that one layer's experts are copied in while the previous one's run. Without room for
+// them the executor does not stream, and the CPU computes its experts as for small batches.
+void CudaExecutor::allocate_expert_slots(uint64_t bytes) {
+    for (ExpertSlot& s : slots_) {
+        void* p = nullptr;
+        if (cudaMalloc(&p, bytes) != cudaSuccess) {
+            cudaGetLastError();
+            for (ExpertSlot& t : slots_) {
+                if (t.data) cudaFree(t.data), bytes_ -= bytes;
+                t.data = nullptr;
+            }
+            return;
+        }
+        s.data = static_cast<uint8_t*>(p);
+        bytes_ += bytes;
+        check(cudaEventCreateWithFlags(&s.ready, cudaEventDisableTiming), "cudaEventCreate");
+        check(cudaEventCreateWithFlags(&s.done, cudaEventDisableTiming), "cudaEventCreate");
+    }
+    check(cudaStreamCreateWithFlags(&copy_stream_, cudaStreamNonBlocking), "cudaStreamCreate");
 }
 
 CudaExecutor::~CudaExecutor() {
     cudaSetDevice(ordinal_);
     cudaStreamSynchronize(stream_);
+    if (copy_stream_) cudaStreamSynchronize(copy_stream_);
     for (auto& [n, g] : graphs_) cudaGraphExecDestroy(g);
     if (cublas_) cublasDestroy(cublas_);
+    for (ExpertSlot& s : slots_) {
+        if (s.data) cudaFree(s.data);
+        if (s.ready) cudaEventDestroy(s.ready);
+        if (s.done) cudaEventDestroy(s.done);
+    }
+    if (copy_stream_) cudaStreamDestroy(copy_stream_);
     for (void* p : allocations_) cudaFree(p);
     cudaFreeHost(pos0_host_);
     cudaFreeHost(group_host_);
@@ -353,7 +395,49 @@ void CudaExecutor::route(const Tensor& logits, const RouterParams& p, const Rout
                p.normalize, p.scale, out.ids, out.weights, stream_);
 }
 
-void CudaExecutor::experts(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out) {
+void CudaExecutor::stage_experts(const LayerWeights& L) {
+    if (!copy_stream_) throw std::logic_error("CudaExecutor::stage_experts: no expert slots");
+    ExpertSlot& s = slots_[static_cast<size_t>(next_slot_)];
+    next_slot_ ^= 1;
+    if (slots_[static_cast<size_t>(next_slot_)].layer == &L) slots_[static_cast<size_t>(next_slot_)].layer = nullptr;
+    // the slot's previous layer must have run before its bytes are overwritten
+    check(cudaStreamWaitEvent(copy_stream_, s.done, 0), "cudaStreamWaitEvent");
+    s.view.gate_exps = L.gate_exps;
+    s.view.up_exps = L.up_exps;
+    s.view.down_exps = L.down_exps;
+    size_t off = 0;
+    for (Weight* w : {&s.view.gate_exps, &s.view.up_exps, &s.view.down_exps}) {
+        const size_t bytes = static_cast<size_t>(w->n_mat) * matrix_stride(*w);
+        check(cudaMemcpyAsync(s.data + off, w->data, bytes, cudaMemcpyHostToDevice, copy_stream_), "copy experts");
+        w->data = s.data + off;
+        w->device = device();
+        off += (bytes + 255) / 256 * 256;  // as expert_slot_bytes counts them
+    }
+    check(cudaEventRecord(s.ready, copy_stream_), "cudaEventRecord");
+    s.layer = &L;
+}
+
+const LayerWeights& CudaExecutor::staged(const LayerWeights& L) {
+    for (ExpertSlot& s : slots_) {
+        if (s.layer != &L) continue;
+        check(cudaStreamWaitEvent(stream_, s.ready, 0), "cudaStreamWaitEvent");
+        return s.view;
+    }
+    throw std::logic_error("CudaExecutor::experts: the layer's experts are in host memory and were not staged");
+}
+
+void CudaExecutor::experts(const LayerWeights& layer, const Tensor& x, const Routing& r, const Tensor& out) {
+    const bool streamed = layer.experts_device() != device();
+    const LayerWeights& L = streamed ? staged(layer) : layer;
+    run_experts(L, x, r, out);
+    if (streamed) {
+        for (ExpertSlot& s : slots_) {
+            if (s.layer == &layer) check(cudaEventRecord(s.done, stream_), "cudaEventRecord");
+        }
+    }
+}
+
+void CudaExecutor::run_experts(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out) {
     const int n = r.n_tokens, K = r.k;
     const int64_t n_ff = hp_.n_ff_exp, n_embd = hp_.n_embd;
     const bool int8 = mmvq_supported(L.gate_exps.type) && mmvq_supported(L.up_exps.type) &&

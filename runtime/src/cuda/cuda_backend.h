@@ -6,6 +6,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <array>
 #include <map>
 #include <vector>
 
@@ -47,6 +48,8 @@ public:
     void swiglu(const Tensor& gate, const Tensor& up, const Tensor& out) override;
     void route(const Tensor& logits, const RouterParams& p, const Routing& out) override;
     void experts(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out) override;
+    bool streams_experts() const override { return copy_stream_ != nullptr; }
+    void stage_experts(const LayerWeights& L) override;
     void sync() override;
 
     bool recordable() override;
@@ -61,6 +64,7 @@ private:
     void matmul_one(const Weight& w, int64_t mat, const Tensor& x, bool x_quantized, float* y, int64_t ldy);
     void gemm_f32(const Weight& w, int64_t mat, const Tensor& x, float* y, int64_t ldy);
     void gemm_f16(const Weight& w, int64_t mat, const void* x16, int64_t ldx16, int n_rows, float* y, int64_t ldy);
+    void run_experts(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out);
     void experts_grouped(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out);
     void weighted_sum(const Routing& r, const Tensor& out);
     void experts_float(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out);
@@ -96,6 +100,21 @@ private:
     int32_t* ids_host_ = nullptr;    // pinned
     int pos0_ = 0;
 
+    // Streamed experts: a layer's host-resident expert matrices copied into a slot on copy_stream_;
+    // `view` is the layer's experts as they lie in the slot.
+    struct ExpertSlot {
+        uint8_t* data = nullptr;
+        const LayerWeights* layer = nullptr;
+        LayerWeights view;
+        cudaEvent_t ready = nullptr;  // the copy has landed
+        cudaEvent_t done = nullptr;   // the experts that read it have run
+    };
+    void allocate_expert_slots(uint64_t bytes);
+    const LayerWeights& staged(const LayerWeights& L);
+    std::array<ExpertSlot, 2> slots_;
+    int next_slot_ = 0;
+    cudaStream_t copy_stream_ = nullptr;
+
     std::map<int, cudaGraphExec_t> graphs_;  // by batch size
     int eager_runs_ = 0;
     bool host_sync_seen_ = false;
@@ -109,6 +128,7 @@ public:
     Device device() const override { return Device::cuda(ordinal_); }
     const uint8_t* place_weights(std::span<const uint8_t> bytes) override;
     const float* place_vector(std::span<const float> values) override;
+    bool pin_host(std::span<const uint8_t> bytes) override;
     DeviceBuffer allocate(size_t bytes) const override;
     std::unique_ptr<Executor> make_executor(const HParams& hp, const ContextShape& shape,
                                             std::vector<double> rope_inv_freq) const override;
@@ -117,6 +137,7 @@ private:
     const int ordinal_;
     std::vector<void*> allocations_;
     void* staging_ = nullptr;  // pinned, for uploads from the mapped file
+    std::vector<void*> pinned_;  // host ranges registered by pin_host
 };
 
 }  // namespace runtime::cuda
