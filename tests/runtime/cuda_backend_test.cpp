@@ -16,6 +16,8 @@
 #include "gguf/file.h"
 #include "quant/recipe.h"
 #include "runtime/context.h"
+#include "runtime/error.h"
+#include "runtime/fit.h"
 #include "runtime/model.h"
 #include "runtime/perplexity.h"
 #include "runtime/placement.h"
@@ -161,6 +163,65 @@ TEST(CudaBackend, StreamingReservesTwoExpertSlots) {
     }
     EXPECT_GE(gpu_scratch, 2 * slot);
     EXPECT_TRUE(ctx.warnings().empty());
+}
+
+// --fit never plans more than the budget holds: from half of what the whole model needs to one and a half
+// times that, each budget either loads, prompts (streaming the CPU's experts) and decodes with the device memory
+// it allocates (free memory before and after, the CUDA context excluded) within the budget less the
+// context's share, or is refused at load with a clear error (only below every budget that loads).
+TEST(CudaBackend, FitNeverAllocatesMoreThanTheBudget) {
+    REQUIRE_GPU();
+    REQUIRE_FIXTURE("gguf/tiny-moe-bf16.gguf");
+    const std::string path = model_file("moe", "Q4_K_M");
+    const auto ids = runtime::Tokenizer::from_metadata(runtime::Model::load(path)->metadata())
+                         ->encode(text("text/dev_eval.txt").substr(0, 2000), false, false);
+    ASSERT_GE(ids.size(), 72u);
+    runtime::ContextParams p = params();
+    runtime::FitOptions f;
+    f.margin = 0;
+    f.n_ctx = p.n_ctx;
+    f.n_batch = p.n_batch;
+    f.type_k = p.type_k;
+    f.type_v = p.type_v;
+    // what the whole model needs: weights, KV cache and scratch above the context's share
+    runtime::ModelOptions all = on_gpu(false);
+    all.placement.n_gpu_layers = -1;
+    uint64_t whole = 0;
+    {
+        size_t free0 = 0, free1 = 0, total = 0;
+        cudaFree(nullptr);
+        cudaMemGetInfo(&free0, &total);
+        const auto m = runtime::Model::load(path, all);
+        runtime::Context ctx(*m, p);
+        ctx.decode(std::span<const int32_t>(ids.data(), 64));
+        cudaMemGetInfo(&free1, &total);
+        whole = free0 - free1;
+    }
+    bool loaded_once = false;
+    for (int step = 0; step <= 16; ++step) {
+        const uint64_t above = whole / 2 + whole * static_cast<uint64_t>(step) / 16;
+        f.budget = runtime::kCudaContextBytes + above;
+        runtime::ModelOptions o;
+        o.placement.n_gpu_layers = -1;
+        o.fit = f;
+        size_t free0 = 0, free1 = 0, total = 0;
+        cudaMemGetInfo(&free0, &total);
+        try {
+            const auto m = runtime::Model::load(path, o);
+            runtime::Context ctx(*m, p);
+            ctx.decode(std::span<const int32_t>(ids.data(), 64));
+            for (size_t t = 64; t < 72; ++t) ctx.decode({&ids[t], 1});
+            cudaMemGetInfo(&free1, &total);
+            loaded_once = true;
+            std::printf("budget %llu + context: allocated %llu\n", static_cast<unsigned long long>(above),
+                        static_cast<unsigned long long>(free0 - free1));
+            EXPECT_LE(free0 - free1, above) << "step " << step;
+        } catch (const runtime::Error& e) {
+            EXPECT_FALSE(loaded_once) << "a larger budget was refused: " << e.what();
+            EXPECT_NE(std::string(e.what()).find("fit"), std::string::npos) << e.what();
+        }
+    }
+    EXPECT_TRUE(loaded_once);
 }
 
 TEST(CudaBackend, PerplexityWithinATenthOfAPercent) {
