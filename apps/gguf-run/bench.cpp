@@ -15,6 +15,18 @@ namespace gguf_run {
 
 namespace {
 
+// llama-bench's backend column: where the weights are, the GPU first ("CUDA", "CUDA+CPU", "CPU"). The
+// token embedding, which always stays on the CPU, does not count.
+std::string backend_label(const runtime::Model& model) {
+    bool cpu = false, gpu = false;
+    for (const auto& t : model.plan().tensors()) {
+        if (t.name == "token_embd.weight" || t.bytes == 0) continue;
+        (t.device.is_cpu() ? cpu : gpu) = true;
+    }
+    if (!gpu) return "CPU";
+    return cpu ? "CUDA+CPU" : "CUDA";
+}
+
 struct TestResult {
     std::string name;  // "pp512", "tg128"
     int n_tokens;
@@ -90,11 +102,12 @@ int run_bench(const std::vector<std::string>& args) {
     }
 
     const std::string desc_text = model_description(*l.model);
+    const std::string backend = backend_label(*l.model);
     if (common.json) {
         appcommon::JsonWriter j(std::cout);
         j.begin_object().field("model", common.model).field("description", desc_text);
         j.field("size_bytes", l.model->weight_bytes()).field("params", l.model->n_params());
-        j.field("backend", "CPU").field("threads", ctx.n_threads()).field("repetitions", reps);
+        j.field("backend", backend).field("threads", ctx.n_threads()).field("repetitions", reps);
         j.key("tests").begin_array();
         for (const auto& r : results) {
             j.begin_object()
@@ -120,7 +133,7 @@ int run_bench(const std::vector<std::string>& args) {
         char params[32];
         std::snprintf(params, sizeof params, "%.2f M", static_cast<double>(l.model->n_params()) / 1e6);
         std::printf("| %-24s | %10s | %8s | %7s | %7d | %8s | %20s |\n", label.c_str(),
-                    runtime::format_bytes(l.model->weight_bytes()).c_str(), params, "CPU", ctx.n_threads(),
+                    runtime::format_bytes(l.model->weight_bytes()).c_str(), params, backend.c_str(), ctx.n_threads(),
                     r.name.c_str(), tps);
     }
     return 0;

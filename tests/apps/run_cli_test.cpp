@@ -147,6 +147,8 @@ TEST(RunCli, BenchJson) {
     ASSERT_EQ(r.status, 0) << r.err;
     EXPECT_NE(r.out.find("\"test\": \"pp32\""), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("\"test\": \"tg8\""), std::string::npos) << r.out;
+    // the backend column says where the weights are: all on the CPU here
+    EXPECT_NE(r.out.find("\"backend\": \"CPU\""), std::string::npos) << r.out;
 }
 
 TEST(RunCli, PerplexityAndKlDivergence) {
