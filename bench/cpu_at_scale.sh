@@ -4,7 +4,8 @@
 # llama.cpp: .llama/bin/llama-bench, its libraries in .llama/lib, and a copy of ../shared/tools/hostbw.c).
 # Generates the 17 GB synthetic Qwen3-30B-A3B Q4_K_M (gguf-synth), measures host read bandwidth, then
 # gguf-run bench and llama-bench at 1, 8 and 16 threads (pp512/tg128; at one thread pp64/tg64 and one
-# repetition, to stay within ~7 minutes), a GGUF_PROFILE pass and OMP_WAIT_POLICY passive vs active.
+# repetition, to stay within ~8 minutes), the dot kernels alone at each thread count (quant-bench), a
+# GGUF_PROFILE pass and OpenMP's waiting policies.
 # Prints one table; the raw log goes to $OUT/cpu_at_scale.log.
 # Knobs: THREADS="1 8 16", REPS=2, PRESET/TYPE/LAYERS for another model, SKIP_LLAMA=1, KEEP_MODEL=1.
 set -uo pipefail
@@ -67,10 +68,17 @@ for l in sys.stdin:
 done
 
 tmax=$(echo $threads | tr ' ' '\n' | sort -n | tail -1)
-echo "== OMP_WAIT_POLICY at $tmax threads, tg64 $(elapsed)"
-for policy in passive active; do
-  echo "OMP_WAIT_POLICY=$policy"
-  OMP_WAIT_POLICY=$policy $kit/bin/gguf-run bench -m "$model" -p 0 -n 64 -r 1 -t $tmax | grep -E 'tg64'
+echo "== the dot kernels alone, streaming a 2048-column matrix far larger than the caches (GB/s of weights) $(elapsed)"
+for t in $threads; do
+  [ "$t" = 1 ] && continue
+  $kit/bin/quant-bench --types q4_K,q6_K --cols 2048 --rows 16 --dot-rows 262144 --seconds 0.3 --threads $t |
+    grep -E '^[|] (type|q)' | awk -F'|' -v t=$t '{print "threads 1 and " t ":" $2 "|" $8 "|" $9}'
+done
+echo "== OpenMP waiting at $tmax threads, tg64 (unset: libgomp spins ~300k pauses, then sleeps) $(elapsed)"
+for env in "OMP_WAIT_POLICY=passive" "OMP_WAIT_POLICY=active" "GOMP_SPINCOUNT=10000" "OMP_PROC_BIND=close" \
+           "OMP_PROC_BIND=spread"; do
+  echo "$env"
+  env $env $kit/bin/gguf-run bench -m "$model" -p 0 -n 64 -r 1 -t $tmax | grep -E 'tg64'
 done
 echo "== GGUF_PROFILE at $tmax threads: pp128 and tg32 (wall ms per op is what to read here) $(elapsed)"
 GGUF_PROFILE=1 $kit/bin/gguf-run bench -m "$model" -p 128 -n 0 -r 1 -t $tmax 2>&1 | grep -vE '^\| -|^\| model'

@@ -101,8 +101,9 @@ CpuExecutor::CpuExecutor(const HParams& hp, const ContextShape& shape, std::vect
         moe_.expert_count.resize(E);
         moe_.expert_tokens.resize(E * B);
         moe_.expert_slots.resize(E * B);
-        const size_t blocks_ff = (hp.n_ff_exp + 15) / 16, blocks_embd = (hp.n_embd + 15) / 16;
-        moe_.items.resize(E * std::max(2 * blocks_ff, blocks_embd));
+        moe_.active.resize(E);
+        moe_.bounds.resize(T + 1);
+        moe_.act_up.reserve(static_cast<int64_t>(B), hp.n_embd);
         moe_.act_h.reserve(static_cast<int64_t>(B * K), hp.n_ff_exp);
     }
 }
@@ -112,7 +113,8 @@ uint64_t CpuExecutor::bytes() const {
                  vbytes(krow_) + vbytes(kt_) + vbytes(vf_) + act_.bytes();
     for (const auto& v : bufs_) b += vbytes(v);
     b += vbytes(moe_.h_gate) + vbytes(moe_.h_up) + vbytes(moe_.down) + vbytes(moe_.expert_count) +
-         vbytes(moe_.expert_tokens) + vbytes(moe_.expert_slots) + vbytes(moe_.items) + moe_.act_h.bytes();
+         vbytes(moe_.expert_tokens) + vbytes(moe_.expert_slots) + vbytes(moe_.active) + vbytes(moe_.bounds) +
+         moe_.act_up.bytes() + moe_.act_h.bytes();
     return b;
 }
 

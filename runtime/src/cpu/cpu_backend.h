@@ -39,16 +39,14 @@ public:
     void sync() override {}
 
     // The scratch of the experts step (moe.cpp).
-    struct ExpertItem {
-        int32_t expert;
-        int32_t which;  // 0 gate, 1 up, 2 down
-        int32_t r0;
-    };
     struct MoeScratch {
         std::vector<float> h_gate, h_up, down;
         std::vector<int32_t> expert_count, expert_tokens, expert_slots;
-        std::vector<ExpertItem> items;
-        Activations act_h;
+        std::vector<int32_t> active;  // the experts with tokens in this batch, n_active of them
+        int32_t n_active = 0;
+        std::vector<int64_t> bounds;  // each thread's first gate/up row group, n_threads + 1
+        Activations act_up;           // the input rows for up weights of another format than the gate's
+        Activations act_h;            // the hidden rows for the down weights
     };
 
 private:

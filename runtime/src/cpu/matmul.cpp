@@ -249,6 +249,10 @@ bool is_float_type(GgmlType type) {
     return type == GgmlType::F32 || type == GgmlType::F16 || type == GgmlType::BF16;
 }
 
+GgmlType activation_format(GgmlType weight_type) {
+    return is_float_type(weight_type) ? GgmlType::F32 : quant::vec_dot_type(weight_type);
+}
+
 void Activations::reserve(int64_t max_rows, int64_t max_n) {
     // F32 is the widest vec_dot type (4 bytes per value); every block type is smaller
     packed_.assign(static_cast<size_t>(max_rows) * static_cast<size_t>(max_n) * sizeof(float), 0);
@@ -277,6 +281,24 @@ void Activations::prepare(GgmlType weight_type, int n_threads) {
     }
     packed_type_ = act;
     packed_valid_ = true;
+}
+
+void Activations::format(GgmlType weight_type) {
+    if (is_float_type(weight_type)) return;
+    const GgmlType act = quant::vec_dot_type(weight_type);
+    packed_row_bytes_ = gguf::row_size(act, static_cast<uint64_t>(n_));
+    if (packed_row_bytes_ * static_cast<size_t>(n_rows_) > packed_.size()) {
+        throw std::logic_error("Activations::format: buffer not reserved for this size");
+    }
+    packed_type_ = act;
+    packed_valid_ = true;  // once every row is converted: the caller's barrier says when
+}
+
+void Activations::convert_rows(int64_t r0, int64_t r1) {
+    if (!packed_valid_) return;  // float weights read the f32 rows themselves
+    for (int64_t r = r0; r < r1; ++r) {
+        quant::quantize_activations(packed_type_, row(r), packed_.data() + static_cast<size_t>(r) * packed_row_bytes_, n_);
+    }
 }
 
 void matmul_rows(const Weight& w, int64_t mat, const Activations& x, const int32_t* rows, const int32_t* out_rows,
@@ -350,17 +372,10 @@ void matmul_rows(const Weight& w, int64_t mat, const Activations& x, const int32
     }
 }
 
-namespace {
-
-// The activation format a weight type is dotted with (floats dot the f32 rows themselves).
-GgmlType act_type(GgmlType weight) { return is_float_type(weight) ? GgmlType::F32 : quant::vec_dot_type(weight); }
-
-}  // namespace
-
 void matmul_many(std::span<const MatmulJob> jobs, Activations& x, int n_threads) {
     // one parallel loop, so one barrier, where the matrices take the same activation format
     for (const MatmulJob& j : jobs) {
-        if (act_type(j.w->type) != act_type(jobs.front().w->type)) {
+        if (activation_format(j.w->type) != activation_format(jobs.front().w->type)) {
             for (const MatmulJob& each : jobs) matmul(*each.w, 0, x, each.y, each.ldy, n_threads);
             return;
         }

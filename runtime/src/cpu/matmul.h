@@ -13,6 +13,8 @@
 namespace runtime::cpu {
 
 bool is_float_type(gguf::GgmlType type);
+// The activation format a weight type is dotted with (float weights dot the f32 rows themselves).
+gguf::GgmlType activation_format(gguf::GgmlType weight_type);
 
 // Rows of f32 activations feeding one or more matmuls, plus their conversion to one vec_dot type,
 // made on first use and kept until the rows change. Buffers are sized once by reserve().
@@ -22,10 +24,16 @@ public:
     void set(const float* data, int64_t n_rows, int64_t n, int64_t ld);
     // Converts the rows for weights of `weight_type` unless already done (no-op for float weights).
     void prepare(gguf::GgmlType weight_type, int n_threads);
+    // The same in two steps, for callers that convert inside their own parallel region: format() on
+    // one thread before it, then convert_rows() over disjoint ranges covering every row, then a barrier
+    // before any thread reads them.
+    void format(gguf::GgmlType weight_type);
+    void convert_rows(int64_t r0, int64_t r1);
 
     uint64_t bytes() const { return packed_.size(); }
     int64_t n() const { return n_; }
     int64_t n_rows() const { return n_rows_; }
+    int64_t ld() const { return ld_; }
     const float* row(int64_t i) const { return data_ + i * ld_; }
     const uint8_t* packed_row(int64_t i) const { return packed_.data() + static_cast<size_t>(i) * packed_row_bytes_; }
 

@@ -1,8 +1,9 @@
 // The routed experts: softmax router with top-k, and SwiGLU experts with their weighted sum. Tokens
 // are grouped by expert so that each active expert's weights are streamed once per batch.
+#include <omp.h>
+
 #include <algorithm>
 #include <numeric>
-#include <optional>
 
 #include "cpu_backend.h"
 #include "ops.h"
@@ -12,33 +13,49 @@ namespace runtime::cpu {
 
 namespace {
 
-// Output rows per work item. Prompts: 16, so that each expert's rows spread over the threads. Decode
-// (a few tokens, 8-16 experts): 64, so that each thread streams 64 contiguous rows (74 KB of Q4_K
-// gate rows) rather than jumping between 18 KB pieces, which the hardware prefetchers follow less well.
-constexpr int32_t kBlockPrompt = 16, kBlockDecode = 64;
+// Rows are handed out in groups of 16: a multiple of the 4-row tiles, so a row's result does not depend
+// on the thread count, and long enough that each thread streams contiguous runs of a matrix.
+constexpr int64_t kRowGroup = 16;
 
-// One parallel loop over (expert, projection, block of rows) items: with few tokens per expert,
-// parallelising within one expert's matmul would leave threads idle.
-void run_items(const LayerWeights& w, const Activations& acts, bool down_phase, int32_t n_items, int64_t n_rows, int32_t block,
-               float* out_gate, float* out_up, float* out_down, int64_t ld_ff, int64_t ld_embd, int n_threads,
-               int n_batch, CpuExecutor::MoeScratch& s) {
-#pragma omp parallel for num_threads(n_threads) schedule(dynamic, 1)
-    for (int32_t i = 0; i < n_items; ++i) {
-        const auto& item = s.items[static_cast<size_t>(i)];
-        const size_t base = static_cast<size_t>(item.expert) * n_batch;
-        const int n_tok = s.expert_count[static_cast<size_t>(item.expert)];
-        const int32_t* slots = s.expert_slots.data() + base;
-        const int64_t r1 = std::min<int64_t>(n_rows, item.r0 + block);
-        if (down_phase) {
-            // the expert hidden rows are indexed by slot, and so are the outputs
-            matmul_rows(w.down_exps, item.expert, acts, slots, slots, n_tok, item.r0, r1, out_down, ld_embd);
-        } else {
-            const int32_t* tokens = s.expert_tokens.data() + base;
-            const Weight& m = item.which == 0 ? w.gate_exps : w.up_exps;
-            matmul_rows(m, item.expert, acts, tokens, slots, n_tok, item.r0, r1, item.which == 0 ? out_gate : out_up,
-                        ld_ff);
+// Relative cost of a group of one expert's gate and up rows: streaming its weights (about what the
+// tiles spend on two tokens) plus the tokens routed to it. Decode has one token per expert, so the
+// groups weigh the same; prompts route unevenly.
+constexpr int64_t kStreamCost = 2;
+
+// Gate and up rows [r0, r1) of one expert for its tokens, then the activation into the gate rows.
+void gate_up_rows(const LayerWeights& w, int32_t e, const Activations& x, const Activations& x_up, int64_t r0,
+                  int64_t r1, int64_t n_ff, int n_batch, CpuExecutor::MoeScratch& s) {
+    const size_t base = static_cast<size_t>(e) * n_batch;
+    const int n_tok = s.expert_count[static_cast<size_t>(e)];
+    const int32_t* tokens = s.expert_tokens.data() + base;
+    const int32_t* slots = s.expert_slots.data() + base;
+    matmul_rows(w.gate_exps, e, x, tokens, slots, n_tok, r0, r1, s.h_gate.data(), n_ff);
+    matmul_rows(w.up_exps, e, x_up, tokens, slots, n_tok, r0, r1, s.h_up.data(), n_ff);
+    for (int i = 0; i < n_tok; ++i) {
+        const size_t off = static_cast<size_t>(slots[i]) * n_ff + r0;
+        swiglu(s.h_gate.data() + off, s.h_up.data() + off, s.h_gate.data() + off, r1 - r0);
+    }
+}
+
+// Splits the active experts' gate/up row groups into one contiguous run per thread, of about equal
+// cost: s.bounds[t] is thread t's first group (groups are numbered expert by expert in s.active order).
+void split_gate_up(int64_t groups_per_expert, int n_threads, CpuExecutor::MoeScratch& s) {
+    const int n_active = static_cast<int>(s.n_active);
+    int64_t total = 0;
+    for (int i = 0; i < n_active; ++i) total += s.expert_count[static_cast<size_t>(s.active[static_cast<size_t>(i)])] + kStreamCost;
+    total *= groups_per_expert;
+    // thread t starts at the first group whose cost before it reaches t * total / n_threads
+    int t = 1;
+    int64_t before = 0;
+    s.bounds[0] = 0;
+    for (int i = 0; i < n_active && t < n_threads; ++i) {
+        const int64_t cost = s.expert_count[static_cast<size_t>(s.active[static_cast<size_t>(i)])] + kStreamCost;
+        for (int64_t g = 0; g < groups_per_expert && t < n_threads; ++g) {
+            while (t < n_threads && before * n_threads >= total * t) s.bounds[static_cast<size_t>(t++)] = i * groups_per_expert + g;
+            before += cost;
         }
     }
+    while (t <= n_threads) s.bounds[static_cast<size_t>(t++)] = n_active * groups_per_expert;
 }
 
 }  // namespace
@@ -69,70 +86,79 @@ void route_topk(const Tensor& logits, const RouterParams& p, const Routing& out)
 
 void run_experts(const HParams& hp, const LayerWeights& w, Activations& x, const Routing& r, const Tensor& out,
                  int n_threads, int n_batch, CpuExecutor::MoeScratch& s) {
+    ProfileScope prof("experts");
     const int64_t n_embd = hp.n_embd, n_ff = hp.n_ff_exp;
     const int E = static_cast<int>(hp.n_expert), K = r.k;
     const int n_tokens = r.n_tokens;
+    const int n_slots = n_tokens * K;
 
-    std::optional<ProfileScope> prof(std::in_place, "experts.gate_up");
     // group the slots (token t's j-th expert is slot t * K + j) by expert
     std::fill(s.expert_count.begin(), s.expert_count.end(), 0);
-    for (int32_t slot = 0; slot < n_tokens * K; ++slot) {
+    for (int32_t slot = 0; slot < n_slots; ++slot) {
         const int32_t e = r.ids[slot];
         const int32_t c = s.expert_count[static_cast<size_t>(e)]++;
         s.expert_tokens[static_cast<size_t>(e) * n_batch + c] = slot / K;
         s.expert_slots[static_cast<size_t>(e) * n_batch + c] = slot;
     }
+    s.n_active = 0;
+    for (int32_t e = 0; e < E; ++e) {
+        if (s.expert_count[static_cast<size_t>(e)] > 0) s.active[static_cast<size_t>(s.n_active++)] = e;
+    }
 
-    // gate and up projections of every active expert
-    const int32_t block = n_tokens <= 4 ? kBlockDecode : kBlockPrompt;
+    // the input rows in the format of the gate weights, and of the up weights where that differs
     x.prepare(w.gate_exps.type, n_threads);
-    int32_t n_items = 0;
-    for (int32_t e = 0; e < E; ++e) {
-        if (s.expert_count[static_cast<size_t>(e)] == 0) continue;
-        for (int32_t which = 0; which < 2; ++which) {
-            for (int32_t r0 = 0; r0 < n_ff; r0 += block) s.items[static_cast<size_t>(n_items++)] = {e, which, r0};
-        }
+    Activations* x_up = &x;
+    if (activation_format(w.up_exps.type) != activation_format(w.gate_exps.type)) {
+        s.act_up.set(x.row(0), x.n_rows(), x.n(), x.ld());
+        s.act_up.prepare(w.up_exps.type, n_threads);
+        x_up = &s.act_up;
     }
-    if (w.gate_exps.type != w.up_exps.type) {
-        // activations are prepared for one vec_dot type at a time: run the two projections apart
-        int32_t n_gate = 0;
-        for (int32_t i = 0; i < n_items; ++i) {
-            if (s.items[static_cast<size_t>(i)].which == 0) s.items[static_cast<size_t>(n_gate++)] = s.items[static_cast<size_t>(i)];
-        }
-        run_items(w, x, false, n_gate, n_ff, block, s.h_gate.data(), s.h_up.data(), nullptr, n_ff, n_embd, n_threads, n_batch,
-                  s);
-        n_items = 0;
-        for (int32_t e = 0; e < E; ++e) {
-            if (s.expert_count[static_cast<size_t>(e)] == 0) continue;
-            for (int32_t r0 = 0; r0 < n_ff; r0 += block) s.items[static_cast<size_t>(n_items++)] = {e, 1, r0};
-        }
-        x.prepare(w.up_exps.type, n_threads);
-    }
-    run_items(w, x, false, n_items, n_ff, block, s.h_gate.data(), s.h_up.data(), nullptr, n_ff, n_embd, n_threads, n_batch, s);
-
-    prof.emplace("experts.down");
-    const int n_slots = n_tokens * K;
-    swiglu(s.h_gate.data(), s.h_up.data(), s.h_gate.data(), n_slots * n_ff);
-
-    // down projections, then the weighted sum of each token's experts
+    const int64_t groups_ff = (n_ff + kRowGroup - 1) / kRowGroup;
+    const int64_t groups_embd = (n_embd + kRowGroup - 1) / kRowGroup;
+    split_gate_up(groups_ff, n_threads, s);
     s.act_h.set(s.h_gate.data(), n_slots, n_ff, n_ff);
-    s.act_h.prepare(w.down_exps.type, n_threads);
-    n_items = 0;
-    for (int32_t e = 0; e < E; ++e) {
-        if (s.expert_count[static_cast<size_t>(e)] == 0) continue;
-        for (int32_t r0 = 0; r0 < n_embd; r0 += block) s.items[static_cast<size_t>(n_items++)] = {e, 2, r0};
-    }
-    run_items(w, s.act_h, true, n_items, n_embd, block, nullptr, nullptr, s.down.data(), n_ff, n_embd, n_threads, n_batch, s);
+    s.act_h.format(w.down_exps.type);
 
-    prof.emplace("experts.sum");
-    for (int t = 0; t < n_tokens; ++t) {
-        float* o = out.row(t);
-        std::fill(o, o + n_embd, 0.0f);
-        for (int j = 0; j < K; ++j) {
-            const size_t slot = static_cast<size_t>(t * K + j);
-            const float wgt = r.weights[slot];
-            const float* d = s.down.data() + slot * n_embd;
-            for (int64_t i = 0; i < n_embd; ++i) o[i] += wgt * d[i];
+    // One parallel region, two barriers: the gate and up rows of every active expert with the
+    // activation applied (each thread a contiguous run of about equal cost); the hidden rows converted
+    // for the down weights; then each thread's share of the output rows: the down rows of every active
+    // expert and the weighted sum of each token's experts, which needs no further wait.
+#pragma omp parallel num_threads(n_threads)
+    {
+        const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
+        // (the bounds were split for n_threads; a smaller team takes the remaining runs in turn)
+        for (int part = tid; part < n_threads; part += nt) {
+            const int64_t g0 = s.bounds[static_cast<size_t>(part)], g1 = s.bounds[static_cast<size_t>(part) + 1];
+            for (int64_t g = g0; g < g1;) {
+                const int64_t i = g / groups_ff, first = g % groups_ff;
+                const int64_t last = std::min(groups_ff, first + (g1 - g));  // within this expert
+                gate_up_rows(w, s.active[static_cast<size_t>(i)], x, *x_up, first * kRowGroup,
+                             std::min(n_ff, last * kRowGroup), n_ff, n_batch, s);
+                g += last - first;
+            }
+        }
+#pragma omp barrier
+        s.act_h.convert_rows(n_slots * static_cast<int64_t>(tid) / nt, n_slots * static_cast<int64_t>(tid + 1) / nt);
+#pragma omp barrier
+        const int64_t r0 = std::min(n_embd, groups_embd * tid / nt * kRowGroup);
+        const int64_t r1 = std::min(n_embd, groups_embd * (tid + 1) / nt * kRowGroup);
+        if (r0 < r1) {
+            for (int i = 0; i < s.n_active; ++i) {
+                const int32_t e = s.active[static_cast<size_t>(i)];
+                const int32_t* slots = s.expert_slots.data() + static_cast<size_t>(e) * n_batch;
+                matmul_rows(w.down_exps, e, s.act_h, slots, slots, s.expert_count[static_cast<size_t>(e)], r0, r1,
+                            s.down.data(), n_embd);
+            }
+            for (int t = 0; t < n_tokens; ++t) {
+                float* o = out.row(t);
+                std::fill(o + r0, o + r1, 0.0f);
+                for (int j = 0; j < K; ++j) {
+                    const size_t slot = static_cast<size_t>(t * K + j);
+                    const float wgt = r.weights[slot];
+                    const float* d = s.down.data() + slot * n_embd;
+                    for (int64_t c = r0; c < r1; ++c) o[c] += wgt * d[c];
+                }
+            }
         }
     }
 }
