@@ -75,22 +75,16 @@ inline __m256i scaled_block_sums(__m128i scales16, const BlockQ8_K& y) {
 }
 
 // Q4_K and Q5_K: unpacks the 8 sub-block scales and returns the minimums' integer contribution,
-// sum of m_j times the activation sums of sub-block j. The 12 packed bytes are read as three 32-bit
-// words, four 6-bit values per mask (the same values as unpack_scale_min_k4): decoding a row is
-// mostly this for small blocks, and the byte-at-a-time unpack cost about as much as the products.
+// sum of m_j times the activation sums of sub-block j (in SIMD: the scalar loop cost about as much as
+// the products for a 2048-wide row).
 template <typename Block>
 int scale_min_sums(const Block& x, const BlockQ8_K& y, uint8_t* sc) {
-    uint32_t u[3];
-    std::memcpy(u, x.scales, sizeof u);
-    // sub-blocks 0-3 keep their low 6 bits in bytes 0-3 (scales) and 4-7 (mins); sub-blocks 4-7 take
-    // a nibble from bytes 8-11 and their top two bits from the top bits of bytes 0-3 and 4-7
-    const uint32_t sc_lo = u[0] & 0x3f3f3f3fu, m_lo = u[1] & 0x3f3f3f3fu;
-    const uint32_t sc_hi = (u[2] & 0x0f0f0f0fu) | ((u[0] >> 2) & 0x30303030u);
-    const uint32_t m_hi = ((u[2] >> 4) & 0x0f0f0f0fu) | ((u[1] >> 2) & 0x30303030u);
-    std::memcpy(sc, &sc_lo, 4);
-    std::memcpy(sc + 4, &sc_hi, 4);
-    const __m128i mins = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(m_lo | uint64_t{m_hi} << 32)));
-    // the activation sums of the 8 sub-blocks of 32 (pairs of 16; each fits int16: |sum| <= 32 * 127)
+    uint8_t m[8];
+    unpack_scales_mins_k4(x.scales, sc, m);
+    int64_t m8;
+    std::memcpy(&m8, m, 8);
+    const __m128i mins = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(m8));
+    // the activation sums of the 8 sub-blocks of 32 (pairs of 16; each fits int16: |sum| <= 32 * 128)
     const __m128i pairs = _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(y.bsums)),
                                          _mm_loadu_si128(reinterpret_cast<const __m128i*>(y.bsums + 8)));
     __m128i p = _mm_madd_epi16(mins, pairs);

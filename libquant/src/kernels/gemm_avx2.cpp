@@ -97,7 +97,7 @@ void k4_tile(int64_t n, const void* w, size_t stride, const void* const* a, floa
         for (int64_t i = 0; i < n / kQKK; ++i) {
             // the minimums' sums in scalar code: a vector load of bytes just written one by one would stall
             uint8_t sc[8], m[8];
-            for (int j = 0; j < 8; ++j) unpack_scale_min_k4(j, x[i].scales, sc[j], m[j]);
+            unpack_scales_mins_k4(x[i].scales, sc, m);
             __m256i sumi[NC];
             for (auto& v : sumi) v = _mm256_setzero_si256();
             for (int j = 0; j < 4; ++j) {

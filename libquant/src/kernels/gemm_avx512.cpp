@@ -318,12 +318,12 @@ void k4_tile(int64_t n, const void* w, size_t stride, const void* const* a, floa
     for (int64_t i = 0; i < n / kQKK; ++i) {
         for (int r = 0; r < R; ++r) {
             const Block& x = row<Block>(w, stride, r)[i];
-            uint8_t sc[8], m[8], m16[16];
-            for (int j = 0; j < 8; ++j) {
-                unpack_scale_min_k4(j, x.scales, sc[j], m[j]);
-                m16[2 * j] = m16[2 * j + 1] = m[j];  // one minimum per pair of 16-element activation sums
-            }
-            const __m256i mins = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(m16)));
+            uint8_t sc[8];
+            int64_t m8;
+            unpack_scales_mins_k4(x.scales, sc, reinterpret_cast<uint8_t*>(&m8));
+            // one minimum per pair of 16-element activation sums
+            const __m128i m = _mm_cvtsi64_si128(m8);
+            const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m, m));
             __m512i levels[4], scales[4];
             unpack_levels(x, levels);
             for (int j = 0; j < 4; ++j) scales[j] = join(_mm256_set1_epi16(sc[2 * j]), _mm256_set1_epi16(sc[2 * j + 1]));
