@@ -243,17 +243,23 @@ float dot_q4_k_q8_k_avx512(int64_t n, const void* w, const void* a) {
     const auto* x = static_cast<const BlockQ4_K*>(w);
     const auto* y = static_cast<const BlockQ8_K*>(a);
     const __m256i m4 = _mm256_set1_epi8(0x0F);
+    // sub-block scales 2j | 2j + 1 in the two halves: one vpermw per 64 elements, not two broadcasts
+    const __m512i scale_index = join(_mm256_set1_epi16(0), _mm256_set1_epi16(1));
     __m256 acc = _mm256_setzero_ps();
     float sum_min = 0;
     for (int64_t i = 0; i < n / kQKK; ++i) {
         uint8_t sc[8];
         const int summ = scale_min_sums(x[i], y[i], sc);
+        int64_t sc8;
+        std::memcpy(&sc8, sc, 8);
+        const __m512i sc16 = _mm512_zextsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(sc8)));
         __m512i sumi = _mm512_setzero_si512();
         for (int j = 0; j < 4; ++j) {
             const __m256i q = load(x[i].qs + 32 * j);
             const __m512i levels = join(_mm256_and_si256(q, m4), _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
             const __m512i p = _mm512_maddubs_epi16(levels, load512(y[i].qs + 64 * j));
-            const __m512i scales = join(_mm256_set1_epi16(sc[2 * j]), _mm256_set1_epi16(sc[2 * j + 1]));
+            const __m512i scales =
+                _mm512_permutexvar_epi16(_mm512_add_epi16(scale_index, _mm512_set1_epi16(static_cast<int16_t>(2 * j))), sc16);
             sumi = _mm512_add_epi32(sumi, _mm512_madd_epi16(p, scales));
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * fp16(x[i].d)), _mm256_cvtepi32_ps(fold(sumi)), acc);
@@ -266,11 +272,16 @@ float dot_q5_k_q8_k_avx512(int64_t n, const void* w, const void* a) {
     const auto* x = static_cast<const BlockQ5_K*>(w);
     const auto* y = static_cast<const BlockQ8_K*>(a);
     const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1), two = _mm256_set1_epi8(2);
+    // sub-block scales 2j | 2j + 1 in the two halves: one vpermw per 64 elements, not two broadcasts
+    const __m512i scale_index = join(_mm256_set1_epi16(0), _mm256_set1_epi16(1));
     __m256 acc = _mm256_setzero_ps();
     float sum_min = 0;
     for (int64_t i = 0; i < n / kQKK; ++i) {
         uint8_t sc[8];
         const int summ = scale_min_sums(x[i], y[i], sc);
+        int64_t sc8;
+        std::memcpy(&sc8, sc, 8);
+        const __m512i sc16 = _mm512_zextsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(sc8)));
         __m256i qh = load(x[i].qh);
         __m512i sumi = _mm512_setzero_si512();
         // As in the AVX2 kernel: qh moves down 2 bits per 64 and only bits 0 and 1 of a byte are read.
@@ -280,7 +291,8 @@ float dot_q5_k_q8_k_avx512(int64_t n, const void* w, const void* a) {
             const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4),
                                                _mm256_slli_epi16(_mm256_and_si256(qh, two), 3));
             const __m512i p = _mm512_maddubs_epi16(join(lo, hi), load512(y[i].qs + 64 * j));
-            const __m512i scales = join(_mm256_set1_epi16(sc[2 * j]), _mm256_set1_epi16(sc[2 * j + 1]));
+            const __m512i scales =
+                _mm512_permutexvar_epi16(_mm512_add_epi16(scale_index, _mm512_set1_epi16(static_cast<int16_t>(2 * j))), sc16);
             sumi = _mm512_add_epi32(sumi, _mm512_madd_epi16(p, scales));
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * fp16(x[i].d)), _mm256_cvtepi32_ps(fold(sumi)), acc);
