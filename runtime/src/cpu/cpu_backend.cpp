@@ -21,8 +21,8 @@ using gguf::GgmlType;
 
 namespace {
 
-template <typename T>
-uint64_t vbytes(const std::vector<T>& v) {
+template <typename T, typename A>
+uint64_t vbytes(const std::vector<T, A>& v) {
     return v.size() * sizeof(T);
 }
 

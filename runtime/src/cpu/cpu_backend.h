@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "aligned.h"
 #include "matmul.h"
 #include "runtime/backend.h"
 
@@ -40,7 +41,7 @@ public:
 
     // The scratch of the experts step (moe.cpp).
     struct MoeScratch {
-        std::vector<float> h_gate, h_up, down;
+        AlignedVector<float> h_gate, h_up, down;
         std::vector<int32_t> expert_count, expert_tokens, expert_slots;
         std::vector<int32_t> active;  // the experts with tokens in this batch, n_active of them
         int32_t n_active = 0;
@@ -58,13 +59,13 @@ private:
     const std::vector<double> inv_freq_;
     BatchInfo batch_;
     std::vector<float> rope_cos_, rope_sin_;  // n_batch x n_rot/2 angles of this batch
-    std::vector<std::vector<float>> bufs_;    // by Buf
+    std::vector<AlignedVector<float>> bufs_;  // by Buf
     std::vector<int64_t> buf_cols_;
     std::vector<float> sel_weight_;
     std::vector<int32_t> sel_expert_;
     // attention: scores and a key row per thread; the cached keys (transposed) and values in f32,
     // n_ctx positions per KV head
-    std::vector<float> scores_, krow_, kt_, vf_;
+    AlignedVector<float> scores_, krow_, kt_, vf_;
     size_t scores_ld_ = 0;  // n_ctx rounded up for attend()'s last chunk
     size_t kt_ld_ = 0;      // floats from one key dimension's row of positions to the next
     // the input rows of the current matmul, quantized for its weights' dot products
