@@ -54,19 +54,20 @@ void gate_up_rows(const LayerWeights& w, int32_t e, const Activations& x, const 
 // Splits the active experts' gate/up row groups into one contiguous run per thread, of about equal
 // cost: s.bounds[t] is thread t's first group (groups are numbered expert by expert in s.active order).
 void split_gate_up(int64_t groups_per_expert, int n_threads, CpuExecutor::MoeScratch& s) {
-    const int n_active = static_cast<int>(s.n_active);
+    const int n_active = s.n_active;
+    auto cost = [&](int i) { return s.expert_count[static_cast<size_t>(s.active[static_cast<size_t>(i)])] + kStreamCost; };
     int64_t total = 0;
-    for (int i = 0; i < n_active; ++i) total += s.expert_count[static_cast<size_t>(s.active[static_cast<size_t>(i)])] + kStreamCost;
-    total *= groups_per_expert;
+    for (int i = 0; i < n_active; ++i) total += cost(i) * groups_per_expert;
     // thread t starts at the first group whose cost before it reaches t * total / n_threads
     int t = 1;
     int64_t before = 0;
     s.bounds[0] = 0;
     for (int i = 0; i < n_active && t < n_threads; ++i) {
-        const int64_t cost = s.expert_count[static_cast<size_t>(s.active[static_cast<size_t>(i)])] + kStreamCost;
         for (int64_t g = 0; g < groups_per_expert && t < n_threads; ++g) {
-            while (t < n_threads && before * n_threads >= total * t) s.bounds[static_cast<size_t>(t++)] = i * groups_per_expert + g;
-            before += cost;
+            while (t < n_threads && before * n_threads >= total * t) {
+                s.bounds[static_cast<size_t>(t++)] = i * groups_per_expert + g;
+            }
+            before += cost(i);
         }
     }
     while (t <= n_threads) s.bounds[static_cast<size_t>(t++)] = n_active * groups_per_expert;
