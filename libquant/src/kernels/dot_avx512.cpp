@@ -242,7 +242,7 @@ float dot_q3_k_q8_k_avx512(int64_t n, const void* w, const void* a) {
 float dot_q4_k_q8_k_avx512(int64_t n, const void* w, const void* a) {
     const auto* x = static_cast<const BlockQ4_K*>(w);
     const auto* y = static_cast<const BlockQ8_K*>(a);
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
     // sub-block scales 2j | 2j + 1 in the two halves: one vpermw per 64 elements, not two broadcasts
     const __m512i scale_index = join(_mm256_set1_epi16(0), _mm256_set1_epi16(1));
     __m256 acc = _mm256_setzero_ps();
@@ -256,7 +256,8 @@ float dot_q4_k_q8_k_avx512(int64_t n, const void* w, const void* a) {
         __m512i sumi = _mm512_setzero_si512();
         for (int j = 0; j < 4; ++j) {
             const __m256i q = load(x[i].qs + 32 * j);
-            const __m512i levels = join(_mm256_and_si256(q, m4), _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
+            // the bytes and the bytes shifted down by 4 side by side, then one mask for both halves
+            const __m512i levels = _mm512_and_si512(join(q, _mm256_srli_epi16(q, 4)), m4);
             const __m512i p = _mm512_maddubs_epi16(levels, load512(y[i].qs + 64 * j));
             const __m512i scales =
                 _mm512_permutexvar_epi16(_mm512_add_epi16(scale_index, _mm512_set1_epi16(static_cast<int16_t>(2 * j))), sc16);

@@ -289,10 +289,10 @@ void q3_k_tile(int64_t n, const void* w, size_t stride, const void* const* a, fl
 
 // levels[j] holds elements 64j..64j+63: the low nibbles of qs[32j..32j+31], then their high nibbles.
 inline void unpack_levels(const BlockQ4_K& x, __m512i (&levels)[4]) {
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
     for (int j = 0; j < 4; ++j) {
         const __m256i q = load(x.qs + 32 * j);
-        levels[j] = join(_mm256_and_si256(q, m4), _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
+        levels[j] = _mm512_and_si512(join(q, _mm256_srli_epi16(q, 4)), m4);  // one mask for both halves
     }
 }
 
