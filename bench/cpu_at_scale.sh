@@ -6,8 +6,9 @@
 # gguf-run bench and llama-bench at 1, 8 and 16 threads (pp512/tg128; at one thread pp64/tg64 and one
 # repetition, to stay within ~8 minutes), the dot kernels alone at each thread count (quant-bench), a
 # GGUF_PROFILE pass and OpenMP's waiting policies.
-# Prints one table; the raw log goes to $OUT/cpu_at_scale.log.
-# Knobs: THREADS="1 8 16", REPS=2, PRESET/TYPE/LAYERS for another model, SKIP_LLAMA=1, KEEP_MODEL=1.
+# The raw log goes to $OUT/cpu_at_scale.log.
+# Prints the table as soon as the speed runs are done, then the extra passes (EXTRAS=0 skips them).
+# Knobs: THREADS="1 8 16", REPS=2, PRESET/TYPE/LAYERS for another model, SKIP_LLAMA=1, KEEP_MODEL=1, EXTRAS=0.
 set -uo pipefail
 kit=.devkit
 llama=.llama
@@ -43,53 +44,7 @@ if [ -f $llama/hostbw.c ] && gcc -O3 -march=native -fopenmp $llama/hostbw.c -o /
   hostbw=$out/hostbw.txt
 fi
 
-# gguf-run bench and llama-bench, one JSON line per test into results.jsonl
-res=$out/cpu_at_scale.jsonl
-: > "$res"
-for t in $threads; do
-  p=512 n=128 r=$reps
-  [ "$t" = 1 ] && p=64 n=64 r=1
-  echo "== gguf-run, $t threads, pp$p tg$n $(elapsed)"
-  $kit/bin/gguf-run bench -m "$model" -p $p -n $n -r $r -t $t --json > "$out/ours-$t.json" &&
-    python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))
-for x in d["tests"]: print(json.dumps({"engine":"gguf-run","threads":d["threads"],"test":x["test"],"ts":x["tokens_per_second"],"sd":x["stddev"]}))' \
-      "$out/ours-$t.json" | tee -a "$res"
-  if [ -z "${SKIP_LLAMA:-}" ] && [ -x $llama/bin/llama-bench ]; then
-    echo "== llama-bench, $t threads $(elapsed)"
-    # its own libraries only: .devkit/lib's libstdc++ may be older than the one it was built against
-    LD_LIBRARY_PATH=$PWD/$llama/lib $llama/bin/llama-bench -m "$model" -ngl 0 -t $t -p $p -n $n -r $r \
-      -o jsonl 2>"$out/llama-$t.err" | tee "$out/llama-$t.jsonl" |
-      python3 -c 'import json,sys
-for l in sys.stdin:
-    d=json.loads(l); test=("pp%d" % d["n_prompt"]) if d["n_prompt"] else ("tg%d" % d["n_gen"])
-    print(json.dumps({"engine":"llama.cpp","threads":d["n_threads"],"test":test,"ts":d["avg_ts"],"sd":d["stddev_ts"]}))' |
-      tee -a "$res"
-  fi
-done
-
-tmax=$(echo $threads | tr ' ' '\n' | sort -n | tail -1)
-echo "== the dot kernels alone, streaming a 2048-column matrix far larger than the caches (GB/s of weights) $(elapsed)"
-for t in $threads; do
-  [ "$t" = 1 ] && continue
-  $kit/bin/quant-bench --types q4_K,q6_K --cols 2048 --rows 16 --dot-rows 262144 --seconds 0.3 --threads $t |
-    grep -E '^[|] (type|q)' | awk -F'|' -v t=$t '{print "threads 1 and " t ":" $2 "|" $8 "|" $9}'
-done
-echo "== OpenMP waiting at $tmax threads, tg64 (unset: libgomp spins ~300k pauses, then sleeps) $(elapsed)"
-for env in "OMP_WAIT_POLICY=passive" "OMP_WAIT_POLICY=active" "GOMP_SPINCOUNT=10000" "OMP_PROC_BIND=close" \
-           "OMP_PROC_BIND=spread"; do
-  echo "$env"
-  env $env $kit/bin/gguf-run bench -m "$model" -p 0 -n 64 -r 1 -t $tmax | grep -E 'tg64'
-done
-echo "== GGUF_PROFILE at $tmax threads: pp128 and tg32 (wall ms per op is what to read here) $(elapsed)"
-GGUF_PROFILE=1 $kit/bin/gguf-run bench -m "$model" -p 128 -n 0 -r 1 -t $tmax 2>&1 | grep -vE '^\| -|^\| model'
-GGUF_PROFILE=1 $kit/bin/gguf-run bench -m "$model" -p 0 -n 32 -r 1 -t $tmax 2>&1 | grep -vE '^\| -|^\| model'
-
-echo "== load: time to the first token, plain mapping vs --prefault ($tmax threads; the model is in the page cache) $(elapsed)"
-for mode in "" --prefault; do
-  TIMEFORMAT="first token${mode:+ $mode}: %R s wall, %S s sys"
-  time $kit/bin/gguf-run -m "$model" -t $tmax -p tt -n 1 $mode >/dev/null 2>&1
-done
-
+print_table() {
 echo "== table $(elapsed)"
 python3 - "$res" "$out/model.json" "$hostbw" <<'PY'
 import json, re, sys
@@ -127,5 +82,58 @@ for th, test in keys:
     print(f"| {th} | {b if b else '-'} | {bound:.1f} |" if bound else f"| {th} | - | - |", end="")
     print(f" {test} | {f(ours)} | {f(ref)} | {ratio} | {pct} |")
 PY
+}
+
+# gguf-run bench and llama-bench, one JSON line per test into results.jsonl
+res=$out/cpu_at_scale.jsonl
+: > "$res"
+for t in $threads; do
+  p=512 n=128 r=$reps
+  [ "$t" = 1 ] && p=64 n=64 r=1
+  echo "== gguf-run, $t threads, pp$p tg$n $(elapsed)"
+  $kit/bin/gguf-run bench -m "$model" -p $p -n $n -r $r -t $t --json > "$out/ours-$t.json" &&
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))
+for x in d["tests"]: print(json.dumps({"engine":"gguf-run","threads":d["threads"],"test":x["test"],"ts":x["tokens_per_second"],"sd":x["stddev"]}))' \
+      "$out/ours-$t.json" | tee -a "$res"
+  if [ -z "${SKIP_LLAMA:-}" ] && [ -x $llama/bin/llama-bench ]; then
+    echo "== llama-bench, $t threads $(elapsed)"
+    # its own libraries only: .devkit/lib's libstdc++ may be older than the one it was built against
+    LD_LIBRARY_PATH=$PWD/$llama/lib $llama/bin/llama-bench -m "$model" -ngl 0 -t $t -p $p -n $n -r $r \
+      -o jsonl 2>"$out/llama-$t.err" | tee "$out/llama-$t.jsonl" |
+      python3 -c 'import json,sys
+for l in sys.stdin:
+    d=json.loads(l); test=("pp%d" % d["n_prompt"]) if d["n_prompt"] else ("tg%d" % d["n_gen"])
+    print(json.dumps({"engine":"llama.cpp","threads":d["n_threads"],"test":test,"ts":d["avg_ts"],"sd":d["stddev_ts"]}))' |
+      tee -a "$res"
+  fi
+done
+
+# the table first: a device call that runs out of time during the extra passes below still has it
+print_table
+[ "${EXTRAS:-1}" = 0 ] && { [ -n "${KEEP_MODEL:-}" ] || rm -f "$model"; echo "== done $(elapsed)"; exit 0; }
+
+tmax=$(echo $threads | tr ' ' '\n' | sort -n | tail -1)
+echo "== the dot kernels alone, streaming a 2048-column matrix far larger than the caches (GB/s of weights) $(elapsed)"
+for t in $threads; do
+  [ "$t" = 1 ] && continue
+  $kit/bin/quant-bench --types q4_K,q6_K --cols 2048 --rows 16 --dot-rows 262144 --seconds 0.3 --threads $t |
+    grep -E '^[|] (type|q)' | awk -F'|' -v t=$t '{print "threads 1 and " t ":" $2 "|" $8 "|" $9}'
+done
+echo "== OpenMP waiting at $tmax threads, tg64 (unset: libgomp spins ~300k pauses, then sleeps) $(elapsed)"
+for env in "OMP_WAIT_POLICY=passive" "OMP_WAIT_POLICY=active" "GOMP_SPINCOUNT=10000" "OMP_PROC_BIND=close" \
+           "OMP_PROC_BIND=spread"; do
+  echo "$env"
+  env $env $kit/bin/gguf-run bench -m "$model" -p 0 -n 64 -r 1 -t $tmax | grep -E 'tg64'
+done
+echo "== GGUF_PROFILE at $tmax threads: pp128 and tg32 (wall ms per op is what to read here) $(elapsed)"
+GGUF_PROFILE=1 $kit/bin/gguf-run bench -m "$model" -p 128 -n 0 -r 1 -t $tmax 2>&1 | grep -vE '^\| -|^\| model'
+GGUF_PROFILE=1 $kit/bin/gguf-run bench -m "$model" -p 0 -n 32 -r 1 -t $tmax 2>&1 | grep -vE '^\| -|^\| model'
+
+echo "== load: time to the first token, plain mapping vs --prefault ($tmax threads; the model is in the page cache) $(elapsed)"
+for mode in "" --prefault; do
+  TIMEFORMAT="first token${mode:+ $mode}: %R s wall, %S s sys"
+  time $kit/bin/gguf-run -m "$model" -t $tmax -p tt -n 1 $mode >/dev/null 2>&1
+done
+
 [ -n "${KEEP_MODEL:-}" ] || rm -f "$model"
 echo "== done $(elapsed); raw log: $log"
