@@ -203,7 +203,7 @@ int run_chat(const std::vector<std::string>& args) {
         // what the cache now holds past the prompt is the reply; re-tokenizing it next turn may differ,
         // which only shortens the reused prefix
         in_context.resize(static_cast<size_t>(l.context->n_past()), -1);
-        messages.push_back({"assistant", reply});
+        messages.push_back({"assistant", runtime::chat_reply_content(format, reply)});
     }
     print_stats(stats);
     return 0;

@@ -14,6 +14,7 @@ constexpr Architecture kArchitectures[] = {
     {"Qwen2ForCausalLM", "qwen2", false, ExpertLayout::None, false, true},
     {"Qwen3ForCausalLM", "qwen3", false, ExpertLayout::None, true, true},
     {"Qwen3MoeForCausalLM", "qwen3moe", false, ExpertLayout::Qwen, true, false},
+    {"GptOssForCausalLM", "gpt-oss", false, ExpertLayout::GptOss, false, false},
 };
 
 }  // namespace

@@ -19,6 +19,11 @@ constexpr std::string_view kQwen2Regex =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
     "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 constexpr std::string_view kGpt2Regex = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
+// o200k (gpt-oss, GPT-4o): llama.cpp's "gpt-4o"
+constexpr std::string_view kGpt4oRegex =
+    "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|"
+    "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|"
+    "\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
 const json::Value* member(const json::Value* v, std::string_view key) {
     return v && v->is_object() ? v->find(key) : nullptr;
@@ -62,11 +67,12 @@ std::string bpe_pre_tokenizer_name(const json::Value& tok, const std::string& so
                 if (r == kLlama3Regex) return "llama-bpe";
                 if (r == kQwen2Regex) return "qwen2";
                 if (r == kGpt2Regex) return "gpt-2";
+                if (r == kGpt4oRegex) return "gpt-4o";
             }
         }
     }
-    throw Error(source + ": unrecognized BPE pre-tokenizer (supported: GPT-2 byte-level, the Llama 3 and Qwen2 "
-                         "split regexes)");
+    throw Error(source + ": unrecognized BPE pre-tokenizer (supported: GPT-2 byte-level, the Llama 3, Qwen2 "
+                         "and o200k split regexes)");
 }
 
 namespace {

@@ -89,6 +89,10 @@ Checkpoint Checkpoint::open(const std::string& dir_arg) {
             }
             c.order_.push_back(&t);
         }
+        // each file's tensors by name, as llama.cpp reads them (gguf-py sorts a file's header
+        // entries; safetensors writers lay them out by dtype first)
+        std::sort(c.order_.end() - static_cast<std::ptrdiff_t>(f.tensors().size()), c.order_.end(),
+                  [](const SafeTensor* a, const SafeTensor* b) { return a->name < b->name; });
     }
     // A shard that exists but lacks tensors the index promises is as broken as a missing one.
     std::vector<std::string> missing;

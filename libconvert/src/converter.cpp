@@ -21,6 +21,10 @@ namespace {
 
 // ggml's GGML_QNT_VERSION, which llama.cpp records in every file it converts.
 constexpr uint32_t kQuantizationVersion = 2;
+// llama.cpp's LLAMA_FTYPE_MOSTLY_MXFP4_MOE.
+constexpr uint32_t kFileTypeMxfp4Moe = 38;
+
+bool is_float_outtype(OutType t) { return t == OutType::F32 || t == OutType::F16 || t == OutType::BF16; }
 
 std::string directory_name(const std::string& dir) {
     fs::path p = fs::weakly_canonical(fs::absolute(dir));
@@ -56,6 +60,8 @@ ConvertSummary convert_checkpoint(const ConvertOptions& opt) {
     s.architecture = arch.name;
     s.outtype = outtype_name(outtype);
     s.file_type = outtype_file_type(outtype);
+    // llama.cpp records a float conversion of an MXFP4 checkpoint (gpt-oss, its experts kept) as MXFP4_MOE
+    if (arch.experts == ExpertLayout::GptOss && is_float_outtype(outtype)) s.file_type = kFileTypeMxfp4Moe;
     s.name = model_title(directory_name(opt.input_dir));
     s.size_label = size_label(plan);
     s.tokenizer_model = vocab.model;

@@ -144,6 +144,23 @@ void add_hparams_metadata(gguf::Metadata& m, const Architecture& arch, const HfC
     opt_u32("feed_forward_length", {"intermediate_size", "n_inner", "hidden_dim"});
     u32("attention.head_count", h.require_int({"num_attention_heads", "n_heads", "n_head"}), "num_attention_heads");
     opt_u32("attention.head_count_kv", {"num_key_value_heads", "n_kv_heads"});
+    const bool scaled = !rope.scaling_type.empty() && rope.scaling_type != "default";
+    // llama.cpp writes the scaling before the base (not for the llama layout, handled below)
+    const bool yarn = !arch.llama_layout && rope.scaling_type == "yarn" && rope.factor;
+    if (yarn) {
+        m.set(a + ".rope.scaling.type", gguf::Value::string("yarn"));
+        m.set(a + ".rope.scaling.factor", gguf::Value::f32(static_cast<float>(*rope.factor)));
+        if (!rope.original_context)
+            throw Error(h.source() + ": yarn RoPE scaling without original_max_position_embeddings");
+        u32("rope.scaling.original_context_length", *rope.original_context, "original_max_position_embeddings");
+        const auto yarn_f32 = [&](const char* key, const std::optional<double>& v) {
+            if (v) m.set(a + ".rope.scaling." + key, gguf::Value::f32(static_cast<float>(*v)));
+        };
+        yarn_f32("yarn_ext_factor", rope.extrapolation_factor);
+        yarn_f32("yarn_attn_factor", rope.attention_factor);
+        yarn_f32("yarn_beta_fast", rope.beta_fast);
+        yarn_f32("yarn_beta_slow", rope.beta_slow);
+    }
     if (rope.theta) m.set(a + ".rope.freq_base", gguf::Value::f32(static_cast<float>(*rope.theta)));
     opt_f32("attention.layer_norm_rms_epsilon", {"rms_norm_eps", "norm_eps"});
     opt_f32("attention.layer_norm_epsilon", {"layer_norm_eps", "layer_norm_epsilon", "norm_epsilon"});
@@ -154,8 +171,6 @@ void add_hparams_metadata(gguf::Metadata& m, const Architecture& arch, const HfC
         u32("attention.value_length", *head_dim, "head_dim");
     }
     m.set("general.file_type", gguf::Value::u32(file_type));
-
-    const bool scaled = !rope.scaling_type.empty() && rope.scaling_type != "default";
     if (arch.llama_layout) {
         u32("vocab_size", h.require_int({"vocab_size"}), "vocab_size");
         const int64_t head_dim = h.find_int({"head_dim"}).value_or(
@@ -173,13 +188,11 @@ void add_hparams_metadata(gguf::Metadata& m, const Architecture& arch, const HfC
         opt_u32("expert_feed_forward_length", {"moe_intermediate_size"});
         opt_u32("expert_shared_feed_forward_length", {"shared_expert_intermediate_size"});
     }
-    if (rope.scaling_type == "yarn" && rope.factor) {
-        m.set(a + ".rope.scaling.type", gguf::Value::string("yarn"));
-        m.set(a + ".rope.scaling.factor", gguf::Value::f32(static_cast<float>(*rope.factor)));
-        if (!rope.original_context)
-            throw Error(h.source() + ": yarn RoPE scaling without original_max_position_embeddings");
-        u32("rope.scaling.original_context_length", *rope.original_context, "original_max_position_embeddings");
-    } else if (scaled) {
+    if (arch.experts == ExpertLayout::GptOss) {
+        u32("attention.sliding_window", h.require_int({"sliding_window"}), "sliding_window");
+        u32("expert_feed_forward_length", h.require_int({"intermediate_size"}), "intermediate_size");
+    }
+    if (!yarn && scaled) {
         warnings.push_back("RoPE scaling type \"" + rope.scaling_type + "\" is not carried into the GGUF (as in llama.cpp)");
     }
 }

@@ -29,6 +29,11 @@ RopeConfig read_rope_config(const HfConfig& h) {
     else r.original_context = h.find_int({"original_max_position_embeddings"});
     r.low_freq_factor = number("low_freq_factor").value_or(1.0);
     r.high_freq_factor = number("high_freq_factor").value_or(4.0);
+    r.extrapolation_factor = number("extrapolation_factor");
+    r.attention_factor = number("attention_factor");
+    if (!r.attention_factor) r.attention_factor = number("attn_factor");
+    r.beta_fast = number("beta_fast");
+    r.beta_slow = number("beta_slow");
     return r;
 }
 

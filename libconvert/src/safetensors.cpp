@@ -17,13 +17,22 @@ bool parse_dtype(std::string_view s, Dtype& out) {
     if (s == "F32") out = Dtype::F32;
     else if (s == "F16") out = Dtype::F16;
     else if (s == "BF16") out = Dtype::BF16;
+    else if (s == "U8") out = Dtype::U8;  // raw bytes: gpt-oss's MXFP4 expert blocks and scales
     else return false;
     return true;
 }
 
 }  // namespace
 
-uint32_t dtype_size(Dtype d) { return d == Dtype::F32 ? 4 : 2; }
+uint32_t dtype_size(Dtype d) {
+    switch (d) {
+        case Dtype::F32: return 4;
+        case Dtype::F16:
+        case Dtype::BF16: return 2;
+        case Dtype::U8: return 1;
+    }
+    return 0;
+}
 
 uint64_t SafeTensor::n_elements() const {
     uint64_t n = 1;
@@ -90,7 +99,7 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
         t.name = m.key;
         t.file = f.path_.get();
         if (!parse_dtype(dtype->as_string(), t.dtype))
-            throw bad("unsupported dtype " + dtype->as_string() + " (supported: F32, F16, BF16)");
+            throw bad("unsupported dtype " + dtype->as_string() + " (supported: F32, F16, BF16, U8)");
         // Each dimension below 2^40 keeps the element count's product far from overflowing
         // before it is compared with the real byte range.
         uint64_t n = 1;

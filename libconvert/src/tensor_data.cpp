@@ -35,7 +35,9 @@ void to_f32(Dtype src, const uint8_t* in, float* out, int64_t n) {
                 out[i] = quant::bf16_to_f32(h);
             }
             return;
+        case Dtype::U8: break;  // the planner lets raw bytes through only as MXFP4 blocks
     }
+    throw Error("U8 data cannot be converted to floats");
 }
 
 bool same_encoding(Dtype src, gguf::GgmlType dst) {
@@ -76,6 +78,53 @@ void release_pages(std::span<const uint8_t> bytes) {
     if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
+// gpt-oss's MXFP4 experts: per expert and selected row, each group of 32 values becomes ggml's block
+// (the E8M0 scale byte, then 16 bytes whose low nibbles are values 0..15 and high nibbles 16..31);
+// the checkpoint packs values 2j and 2j+1 into byte j (low nibble first) after its scales.
+void produce_mxfp4(const PlannedTensor& t, const std::function<void(std::span<const uint8_t>)>& sink) {
+    const SafeTensor& blocks = *t.mxfp4.blocks;
+    const SafeTensor& scales = *t.mxfp4.scales;
+    const int64_t n_exp = blocks.shape[0], src_rows = blocks.shape[1], groups = blocks.shape[2];
+    const int64_t rows = t.shape[1];
+    std::vector<uint8_t> out(static_cast<size_t>(rows * groups * 17));
+    for (int64_t e = 0; e < n_exp; ++e) {
+        for (int64_t r = 0; r < rows; ++r) {
+            const int64_t src = e * src_rows + t.mxfp4.row_offset + r * t.mxfp4.row_step;
+            const uint8_t* b = blocks.data.data() + static_cast<size_t>(src * groups * 16);
+            const uint8_t* sc = scales.data.data() + static_cast<size_t>(src * groups);
+            uint8_t* o = out.data() + static_cast<size_t>(r * groups * 17);
+            for (int64_t g = 0; g < groups; ++g, b += 16, o += 17) {
+                o[0] = sc[g];
+                uint8_t v[32];
+                for (int j = 0; j < 16; ++j) {
+                    v[2 * j] = b[j] & 0x0F;
+                    v[2 * j + 1] = b[j] >> 4;
+                }
+                for (int j = 0; j < 16; ++j) o[1 + j] = static_cast<uint8_t>(v[j] | (v[j + 16] << 4));
+            }
+        }
+        sink(out);
+    }
+    release_pages(blocks.data);
+    release_pages(scales.data);
+}
+
+// Every inner_step-th element of each innermost row (gpt-oss's interleaved gate/up biases).
+void produce_strided(const PlannedTensor& t, const std::function<void(std::span<const uint8_t>)>& sink) {
+    const SafeTensor& part = *t.parts.front();
+    const int64_t src_len = part.shape.back(), rows = static_cast<int64_t>(part.n_elements()) / src_len;
+    const int64_t len = t.shape.back();
+    const size_t src_row_bytes = static_cast<size_t>(src_len) * dtype_size(part.dtype);
+    std::vector<float> src(static_cast<size_t>(src_len)), picked(static_cast<size_t>(len));
+    std::vector<uint8_t> out(gguf::row_size(t.type, static_cast<uint64_t>(len)));
+    for (int64_t r = 0; r < rows; ++r) {
+        to_f32(part.dtype, part.data.data() + r * src_row_bytes, src.data(), src_len);
+        for (int64_t i = 0; i < len; ++i) picked[static_cast<size_t>(i)] = src[static_cast<size_t>(t.inner_offset + i * t.inner_step)];
+        encode(t.type, picked.data(), out.data(), 1, len, len);
+        sink(out);
+    }
+}
+
 }  // namespace
 
 int64_t permuted_source_row(int64_t r, int64_t rows, int64_t heads) {
@@ -85,6 +134,8 @@ int64_t permuted_source_row(int64_t r, int64_t rows, int64_t heads) {
 }
 
 void produce_tensor_data(const PlannedTensor& t, const std::function<void(std::span<const uint8_t>)>& sink) {
+    if (t.mxfp4.blocks) return produce_mxfp4(t, sink);
+    if (t.inner_step > 1) return produce_strided(t, sink);
     if (t.parts.empty()) {  // computed values, always F32
         if (t.type != gguf::GgmlType::F32) throw Error("tensor '" + t.name + "': computed values must be F32");
         sink({reinterpret_cast<const uint8_t*>(t.values.data()), t.values.size() * sizeof(float)});

@@ -16,7 +16,7 @@ namespace {
 struct BlockName {
     std::string_view hf;
     std::string_view gguf;
-    enum Needs { Always, QkNorm, DenseFfn, MixtralRouter, QwenRouter } needs;
+    enum Needs { Always, QkNorm, DenseFfn, MixtralRouter, QwenRouter, NotGptOss, GptOss } needs;
 };
 constexpr BlockName kBlockNames[] = {
     {"input_layernorm", "attn_norm", BlockName::Always},
@@ -26,7 +26,10 @@ constexpr BlockName kBlockNames[] = {
     {"self_attn.o_proj", "attn_output", BlockName::Always},
     {"self_attn.q_norm", "attn_q_norm", BlockName::QkNorm},
     {"self_attn.k_norm", "attn_k_norm", BlockName::QkNorm},
-    {"post_attention_layernorm", "ffn_norm", BlockName::Always},
+    {"post_attention_layernorm", "ffn_norm", BlockName::NotGptOss},
+    // gpt-oss: llama.cpp's attn_post_norm (it is the norm in front of the MoE), and the biased router
+    {"post_attention_layernorm", "post_attention_norm", BlockName::GptOss},
+    {"mlp.router", "ffn_gate_inp", BlockName::GptOss},
     {"mlp.gate_proj", "ffn_gate", BlockName::DenseFfn},
     {"mlp.up_proj", "ffn_up", BlockName::DenseFfn},
     {"mlp.down_proj", "ffn_down", BlockName::DenseFfn},
@@ -41,6 +44,8 @@ bool applies(const Architecture& a, BlockName::Needs n) {
         case BlockName::DenseFfn: return a.dense_ffn;
         case BlockName::MixtralRouter: return a.experts == ExpertLayout::Mixtral;
         case BlockName::QwenRouter: return a.experts == ExpertLayout::Qwen;
+        case BlockName::NotGptOss: return a.experts != ExpertLayout::GptOss;
+        case BlockName::GptOss: return a.experts == ExpertLayout::GptOss;
     }
     return false;
 }
@@ -90,6 +95,7 @@ bool parse_expert(const Architecture& a, std::string_view name, ExpertPiece& p, 
         marker = "mlp.experts.";
         projections = {"down_proj", "gate_proj", "up_proj"};
     } else {
+        // gpt-oss's fused experts are planned by plan_gpt_oss_experts, not one tensor per expert
         looks_like_expert = false;
         return false;
     }
@@ -131,6 +137,13 @@ uint64_t PlannedTensor::n_elements() const {
 }
 
 std::string gguf_tensor_name(const Architecture& arch, std::string_view hf) {
+    if (arch.experts == ExpertLayout::GptOss && hf.ends_with(".self_attn.sinks")) {
+        // a parameter without .weight in the checkpoint; llama.cpp names it attn_sinks.weight
+        int64_t layer;
+        std::string_view rest;
+        if (split_layer(hf, layer, rest) && rest == "self_attn.sinks") return "blk." + std::to_string(layer) + ".attn_sinks.weight";
+        return "";
+    }
     std::string_view suffix;
     if (hf.ends_with(".weight")) suffix = ".weight";
     else if (hf.ends_with(".bias")) suffix = ".bias";
@@ -258,6 +271,8 @@ PlannedTensor plan_single(const Architecture& arch, const SafeTensor* t, const C
     }
     out.shape = t->shape;
     out.parts = {t};
+    if (t->dtype == Dtype::U8)
+        throw Error(*t->file + ": tensor '" + t->name + "' has dtype U8, which is read only as MXFP4 expert blocks");
     if (out.shape.size() > 4)
         throw Error(*t->file + ": tensor '" + t->name + "' has " + std::to_string(out.shape.size()) +
                     " dimensions; GGUF allows 4");
@@ -275,12 +290,133 @@ PlannedTensor plan_single(const Architecture& arch, const SafeTensor* t, const C
     return out;
 }
 
+// gpt-oss's expert tensors under model.layers.N.mlp.experts.: what follows the prefix, or "".
+std::string_view gpt_oss_expert_part(std::string_view name, int64_t& layer) {
+    constexpr std::string_view marker = "mlp.experts.";
+    std::string_view rest;
+    if (!split_layer(name, layer, rest) || !rest.starts_with(marker)) return {};
+    return rest.substr(marker.size());
+}
+
+void require_shape(const SafeTensor* t, size_t dims, int64_t n_experts, int64_t last) {
+    const bool ok = t->shape.size() == dims && t->shape[0] == n_experts && (last == 0 || t->shape.back() == last);
+    if (!ok)
+        throw Error(*t->file + ": tensor '" + t->name + "' has shape " + gguf::shape_text(t->shape) + ", expected " +
+                    std::to_string(dims) + " dimensions starting with the " + std::to_string(n_experts) + " experts" +
+                    (last ? " and ending with " + std::to_string(last) : ""));
+}
+
+// gpt-oss in llama.cpp's order: first the MXFP4 expert matrices (its converter writes them before
+// any other tensor, each where its scales come: ffn_down_exps, then ffn_gate_exps and ffn_up_exps
+// from the interleaved gate_up rows), then every other tensor, the gate_up bias split into its
+// even (gate) and odd (up) columns.
+void plan_gpt_oss(const Architecture& arch, const Checkpoint& checkpoint, const Counts& c, OutType outtype,
+                  TensorPlan& plan) {
+    const HfConfig& h = checkpoint.hparams();
+    std::map<int64_t, std::map<std::string, const SafeTensor*>> blocks;  // layer -> projection -> blocks
+    std::map<int64_t, int> emitted;
+    const auto expert_name = [](int64_t layer, std::string_view stack, std::string_view suffix) {
+        return "blk." + std::to_string(layer) + "." + std::string(stack) + std::string(suffix);
+    };
+    for (const SafeTensor* t : checkpoint.tensors()) {
+        int64_t layer = 0;
+        const std::string_view part = gpt_oss_expert_part(t->name, layer);
+        if (part.empty()) continue;
+        if (layer >= c.n_layers)
+            throw Error(*t->file + ": tensor '" + t->name + "' is beyond the " + std::to_string(c.n_layers) +
+                        " layers of " + h.source());
+        const bool is_blocks = part.ends_with("_blocks"), is_scales = part.ends_with("_scales");
+        if (part.ends_with("_bias")) continue;
+        const std::string proj(part.substr(0, part.rfind('_')));
+        if ((!is_blocks && !is_scales) || (proj != "gate_up_proj" && proj != "down_proj"))
+            throw Error(*t->file + ": tensor '" + t->name + "' is not one of gpt-oss's MXFP4 expert tensors "
+                        "(checkpoints with dequantized experts are not supported)");
+        if (t->dtype != Dtype::U8)
+            throw Error(*t->file + ": tensor '" + t->name + "' must be U8 (MXFP4 " + (is_blocks ? "blocks" : "scales") + ")");
+        if (is_blocks) {
+            require_shape(t, 4, c.n_experts, 16);
+            blocks[layer][proj] = t;
+            continue;
+        }
+        const auto it = blocks[layer].find(proj);
+        if (it == blocks[layer].end())
+            throw Error(*t->file + ": tensor '" + t->name + "' comes without its " + proj + "_blocks");
+        const SafeTensor* b = it->second;
+        require_shape(t, 3, c.n_experts, 0);
+        if (t->shape[1] != b->shape[1] || t->shape[2] != b->shape[2])
+            throw Error(*t->file + ": tensor '" + t->name + "' has shape " + gguf::shape_text(t->shape) +
+                        ", which does not match its blocks " + gguf::shape_text(b->shape));
+        const int64_t rows = b->shape[1], cols = b->shape[2] * 32;
+        const auto add = [&](std::string_view stack, int64_t step, int64_t offset) {
+            PlannedTensor out;
+            out.name = expert_name(layer, stack, ".weight");
+            out.type = gguf::GgmlType::MXFP4;
+            out.shape = {c.n_experts, rows / step, cols};
+            out.mxfp4 = {b, t, step, offset};
+            plan.tensors.push_back(std::move(out));
+        };
+        if (proj == "down_proj") {
+            add("ffn_down_exps", 1, 0);
+        } else {
+            if (rows % 2 != 0)
+                throw Error(*b->file + ": tensor '" + b->name + "' has an odd number of gate_up rows (" +
+                            std::to_string(rows) + ")");
+            add("ffn_gate_exps", 2, 0);
+            add("ffn_up_exps", 2, 1);
+        }
+        ++emitted[layer];
+    }
+    for (int64_t layer = 0; layer < c.n_layers; ++layer) {
+        if (emitted[layer] != 2)
+            throw Error(checkpoint.dir() + ": layer " + std::to_string(layer) +
+                        " lacks its MXFP4 experts (gate_up_proj and down_proj blocks and scales)");
+    }
+
+    for (const SafeTensor* t : checkpoint.tensors()) {
+        if (is_ignored(t->name)) continue;
+        int64_t layer = 0;
+        const std::string_view part = gpt_oss_expert_part(t->name, layer);
+        if (part.empty()) {
+            plan.tensors.push_back(plan_single(arch, t, c, h, outtype));
+            continue;
+        }
+        if (!part.ends_with("_bias")) continue;  // blocks and scales, planned above
+        if (t->dtype == Dtype::U8) throw Error(*t->file + ": tensor '" + t->name + "' must be a float bias");
+        const auto bias = [&](std::string_view stack, int64_t step, int64_t offset) {
+            PlannedTensor out;
+            out.name = expert_name(layer, stack, ".bias");
+            out.type = gguf::GgmlType::F32;
+            out.shape = {c.n_experts, t->shape[1] / step};
+            out.parts = {t};
+            out.inner_step = step;
+            out.inner_offset = offset;
+            plan.tensors.push_back(std::move(out));
+        };
+        if (part == "down_proj_bias") {
+            require_shape(t, 2, c.n_experts, 0);
+            bias("ffn_down_exps", 1, 0);
+        } else if (part == "gate_up_proj_bias") {
+            require_shape(t, 2, c.n_experts, 0);
+            if (t->shape[1] % 2 != 0)
+                throw Error(*t->file + ": tensor '" + t->name + "' has an odd number of gate_up columns");
+            bias("ffn_gate_exps", 2, 0);
+            bias("ffn_up_exps", 2, 1);
+        } else {
+            throw Error(*t->file + ": cannot map tensor '" + t->name + "' for " + std::string(arch.hf_class));
+        }
+    }
+}
+
 }  // namespace
 
 TensorPlan plan_tensors(const Architecture& arch, const Checkpoint& checkpoint, OutType outtype) {
     const HfConfig& h = checkpoint.hparams();
     const Counts counts = read_counts(arch, h);
     TensorPlan plan;
+    if (arch.experts == ExpertLayout::GptOss) {
+        plan_gpt_oss(arch, checkpoint, counts, outtype, plan);
+        return plan;
+    }
     add_rope_freqs(arch, h, counts, plan);
     ExpertStacker experts(arch, counts, h, outtype);
     for (const SafeTensor* t : checkpoint.tensors()) {

@@ -15,6 +15,7 @@
 #include "finite_probe.h"
 #include "forward.h"
 #include "quant/quant.h"
+#include "rope_yarn.h"
 #include "runtime/error.h"
 #include "runtime/fit.h"
 #include "runtime/gpu_info.h"
@@ -32,6 +33,7 @@ std::vector<const Backend*> attention_backends(const Model& model) {
 // Per rotated pair of a head, the angle per position, with linear scaling and llama 3.1-style
 // frequency factors folded in.
 std::vector<double> rope_inv_freq(const HParams& hp, const std::vector<float>& factors) {
+    if (hp.rope_yarn) return yarn_inv_freq(hp);
     std::vector<double> out;
     for (size_t i = 0; i < hp.n_rot / 2; ++i) {
         double f = hp.rope_freq_scale * std::pow(static_cast<double>(hp.rope_freq_base), -2.0 * static_cast<double>(i) / hp.n_rot);

@@ -1,6 +1,13 @@
 #include "forward.h"
 
+#include "runtime/error.h"
+
 namespace runtime {
+
+void Executor::attention_masked(const KvCache& kv, int il, const Tensor& q, const Tensor& out, const AttentionMask& mask) {
+    if (mask.plain()) return attention(kv, il, q, out);
+    throw Error("the " + device().name() + " backend has no sliding-window or sink attention");
+}
 
 int64_t buffer_width(const HParams& hp, Buf id, int64_t n_vocab) {
     const int64_t n_ff = hp.is_moe() ? 0 : hp.n_ff;
@@ -75,7 +82,13 @@ void attention_block(Executor& ex, const HParams& hp, const LayerWeights& L, KvC
     ex.store_kv(kv, il, k, v);
 
     const Tensor attn = ex.buffer(Buf::Attn, n), proj = ex.buffer(Buf::Proj, n);
-    ex.attention(kv, il, q, attn);
+    const AttentionMask mask{static_cast<int>(hp.window(static_cast<uint32_t>(il))),
+                             L.attn_sinks.empty() ? nullptr : L.attn_sinks.data()};
+    if (mask.plain()) {
+        ex.attention(kv, il, q, attn);
+    } else {
+        ex.attention_masked(kv, il, q, attn, mask);
+    }
     const Executor::MatmulOut o[] = {{&L.wo, proj}};
     ex.matmul(o, attn);
     if (!L.bo.empty()) ex.add_bias(proj, L.bo.data());
@@ -100,9 +113,10 @@ void ffn_block(Executor& ffn, Executor& experts, Transfers& transfers, const HPa
     const Tensor logits = ffn.buffer(Buf::RouterLogits, n);
     const Executor::MatmulOut router[] = {{&L.gate_inp, logits}};
     ffn.matmul(router, xn);
+    if (!L.gate_inp_b.empty()) ffn.add_bias(logits, L.gate_inp_b.data());
     const int k = static_cast<int>(hp.n_expert_used);
     const Routing r = ffn.routing(n, k);
-    ffn.route(logits, {k, hp.expert_weights_norm, hp.expert_weights_scale}, r);
+    ffn.route(logits, {k, hp.expert_weights_norm, hp.expert_weights_scale, hp.router_softmax_topk}, r);
 
     // the experts may live on another device: only the normalised rows, the ids and weights go there,
     // and only their weighted sum comes back

@@ -24,6 +24,7 @@ constexpr ArchEntry kArchs[] = {
     {"qwen2", Arch::Qwen2, RopeMode::Neox},
     {"qwen3", Arch::Qwen3, RopeMode::Neox},
     {"qwen3moe", Arch::Qwen3Moe, RopeMode::Neox},
+    {"gpt-oss", Arch::GptOss, RopeMode::Neox},
 };
 
 // libgguf's "metadata KEY: WHY" as a runtime::Error.
@@ -86,6 +87,44 @@ private:
     gguf::ArchKeys keys_;
 };
 
+// YaRN's parameters, as llama.cpp reads them (defaults: beta_fast 32, beta_slow 1, attention factor 1).
+void read_yarn(const Reader& r, double factor, HParams& hp) {
+    if (!(factor > 1.0)) {
+        throw Error("metadata " + r.key("rope.scaling.factor") + " must be > 1 for yarn scaling");
+    }
+    hp.rope_yarn = true;
+    hp.yarn.n_ctx_orig = r.u32("rope.scaling.original_context_length");
+    if (hp.yarn.n_ctx_orig == 0) throw Error("metadata " + r.key("rope.scaling.original_context_length") + " must be > 0");
+    hp.yarn.beta_fast = static_cast<float>(r.f64("rope.scaling.yarn_beta_fast").value_or(32.0));
+    hp.yarn.beta_slow = static_cast<float>(r.f64("rope.scaling.yarn_beta_slow").value_or(1.0));
+    hp.yarn.attn_factor = static_cast<float>(r.f64("rope.scaling.yarn_attn_factor").value_or(1.0));
+    r.require_positive("rope.scaling.yarn_beta_fast", hp.yarn.beta_fast);
+    r.require_positive("rope.scaling.yarn_beta_slow", hp.yarn.beta_slow);
+    r.require_positive("rope.scaling.yarn_attn_factor", hp.yarn.attn_factor);
+    if (const auto ext = r.f64("rope.scaling.yarn_ext_factor"); ext && *ext != 1.0) {
+        throw Error("metadata " + r.key("rope.scaling.yarn_ext_factor") + " other than 1 is not supported");
+    }
+    // cos and sin are scaled by the attention factor (ggml's and transformers' mscale)
+    hp.rope_attn_factor = static_cast<float>(hp.yarn.attn_factor * (1.0 + 0.1 * std::log(factor)));
+}
+
+// gpt-oss: every layer MoE with biased experts and router, alternating sliding-window and full
+// attention with sinks; the SwiGLU constants are fixed by the architecture (llama.cpp hard-codes
+// them too).
+void read_gpt_oss(const Reader& r, HParams& hp) {
+    hp.n_swa = r.u32("attention.sliding_window");
+    if (hp.n_swa == 0) throw Error("metadata " + r.key("attention.sliding_window") + " must be > 0");
+    hp.swa_period = 2;
+    if (r.u64("attention.sliding_window_pattern")) hp.swa_period = r.u32("attention.sliding_window_pattern");
+    hp.attn_sinks = true;
+    hp.router_softmax_topk = true;
+    hp.expert_weights_norm = false;
+    hp.swiglu_alpha = 1.702f;
+    hp.swiglu_limit = 7.0f;
+    // gpt-oss's config asks for YaRN without rounding (transformers' reference computes it so)
+    hp.yarn.truncate = false;
+}
+
 }  // namespace
 
 HParams HParams::from_metadata(const gguf::Metadata& meta) {
@@ -100,7 +139,7 @@ HParams HParams::from_metadata(const gguf::Metadata& meta) {
         if (hp.arch_name == e.name) entry = &e;
     }
     if (!entry) {
-        throw Error("unsupported architecture '" + hp.arch_name + "' (supported: llama, qwen2, qwen3, qwen3moe)");
+        throw Error("unsupported architecture '" + hp.arch_name + "' (supported: llama, qwen2, qwen3, qwen3moe, gpt-oss)");
     }
     hp.arch = entry->arch;
     hp.rope_mode = entry->rope;
@@ -144,8 +183,11 @@ HParams HParams::from_metadata(const gguf::Metadata& meta) {
 
     const std::string scaling_key = r.key("rope.scaling.type");
     const std::string scaling = meta.get_string_or(scaling_key, "linear");
-    if (scaling != "linear" && scaling != "none") {
-        throw Error("metadata " + scaling_key + " = '" + scaling + "' is not supported (linear or none)");
+    // YaRN is implemented for gpt-oss, the one architecture here whose files use it
+    const bool yarn_ok = hp.arch == Arch::GptOss;
+    if (scaling != "linear" && scaling != "none" && !(scaling == "yarn" && yarn_ok)) {
+        throw Error("metadata " + scaling_key + " = '" + scaling + "' is not supported (" +
+                    (yarn_ok ? "linear, yarn or none)" : "linear or none)"));
     }
     double factor = r.f64("rope.scaling.factor").value_or(0.0);
     if (factor == 0.0) factor = r.f64("rope.scale_linear").value_or(0.0);
@@ -154,6 +196,9 @@ HParams HParams::from_metadata(const gguf::Metadata& meta) {
                     " must be a finite number >= 0");
     }
     hp.rope_freq_scale = factor == 0.0 ? 1.0f : static_cast<float>(1.0 / factor);
+    if (scaling == "yarn") read_yarn(r, factor, hp);
+
+    if (hp.arch == Arch::GptOss) read_gpt_oss(r, hp);
 
     if (hp.n_expert > 0) {
         if (hp.n_expert_used == 0 || hp.n_expert_used > hp.n_expert) {
@@ -162,7 +207,9 @@ HParams HParams::from_metadata(const gguf::Metadata& meta) {
         }
         // as llama.cpp: qwen3moe states the expert width (else n_ff / n_expert_used); mixtral (`llama`)
         // has no such key, its experts are feed_forward_length wide whatever else the file says
-        if (hp.arch == Arch::Qwen3Moe) {
+        if (hp.arch == Arch::GptOss) {
+            hp.n_ff_exp = r.u32("expert_feed_forward_length");
+        } else if (hp.arch == Arch::Qwen3Moe) {
             hp.n_ff_exp = r.u32_or("expert_feed_forward_length", 0);
             if (hp.n_ff_exp == 0) hp.n_ff_exp = hp.n_ff / hp.n_expert_used;
         } else {
@@ -176,7 +223,9 @@ HParams HParams::from_metadata(const gguf::Metadata& meta) {
         }
     } else {
         if (hp.n_expert_used != 0) throw Error("metadata: expert_used_count without expert_count");
-        if (hp.arch == Arch::Qwen3Moe) throw Error("metadata key " + r.key("expert_count") + " is missing");
+        if (hp.arch == Arch::Qwen3Moe || hp.arch == Arch::GptOss) {
+            throw Error("metadata key " + r.key("expert_count") + " is missing");
+        }
         if (hp.n_ff == 0) throw Error("metadata key " + r.key("feed_forward_length") + " is missing or 0");
     }
     return hp;

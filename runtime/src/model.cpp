@@ -114,6 +114,14 @@ void Model::bind_and_place(const ModelOptions& options) {
         if (!dev.is_cpu()) used.push_back(dev);
     }
     backends_ = create_backends(used);
+    if (hp.arch == Arch::GptOss) {
+        for (const auto& b : backends_) {
+            if (!b->supports_gpt_oss()) {
+                throw Error(file_.path() + ": gpt-oss runs on the CPU only for now (the " + b->device().name() +
+                            " backend has no sink or sliding-window attention, biased experts or YaRN): use -ngl 0");
+            }
+        }
+    }
 
     n_params_ = 0;
     for (const auto& t : file_.tensors()) n_params_ += t.n_elements();
@@ -144,10 +152,12 @@ void Model::bind_and_place(const ModelOptions& options) {
                           &L.up_exps, &L.down_exps}) {
             place(*w, w->name);
         }
-        for (Vector* v : {&L.attn_norm, &L.q_norm, &L.k_norm, &L.bq, &L.bk, &L.bv, &L.bo}) {
+        for (Vector* v : {&L.attn_norm, &L.q_norm, &L.k_norm, &L.bq, &L.bk, &L.bv, &L.bo, &L.attn_sinks}) {
             place_vector(*v, L.attention_device());
         }
         place_vector(L.ffn_norm, L.ffn_device());
+        place_vector(L.gate_inp_b, L.ffn_device());
+        for (Vector* v : {&L.gate_exps_b, &L.up_exps_b, &L.down_exps_b}) place_vector(*v, L.experts_device());
     }
     pin_streamed_experts();
 }

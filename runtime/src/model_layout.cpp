@@ -99,7 +99,8 @@ bool bind_weights(const HParams& hp, const gguf::Metadata& metadata, Binder& b, 
         weights.rope_freqs = b.vector("rope_freqs.weight", hp.n_rot / 2).values;
     }
 
-    const bool biased_qkv = hp.arch == Arch::Qwen2;
+    const bool biased_qkv = hp.arch == Arch::Qwen2 || hp.arch == Arch::GptOss;
+    const bool gpt_oss = hp.arch == Arch::GptOss;
     weights.layers.resize(hp.n_layer);
     for (uint32_t il = 0; il < hp.n_layer; ++il) {
         LayerWeights& L = weights.layers[il];
@@ -113,18 +114,26 @@ bool bind_weights(const HParams& hp, const gguf::Metadata& metadata, Binder& b, 
         L.bq = b.vector(p + "attn_q.bias", hp.n_embd_q(), biased_qkv);
         L.bk = b.vector(p + "attn_k.bias", hp.n_embd_k(), biased_qkv);
         L.bv = b.vector(p + "attn_v.bias", hp.n_embd_v(), biased_qkv);
-        L.bo = b.vector(p + "attn_output.bias", n_embd, false);
+        L.bo = b.vector(p + "attn_output.bias", n_embd, gpt_oss);
+        if (hp.attn_sinks) L.attn_sinks = b.vector(p + "attn_sinks.weight", hp.n_head);
         if (hp.has_qk_norm()) {
             L.q_norm = b.vector(p + "attn_q_norm.weight", hp.head_dim_k);
             L.k_norm = b.vector(p + "attn_k_norm.weight", hp.head_dim_k);
         }
-        L.ffn_norm = b.vector(p + "ffn_norm.weight", n_embd);
+        // gpt-oss names its pre-FFN norm after the attention it follows (llama.cpp's attn_post_norm)
+        L.ffn_norm = b.vector(p + (gpt_oss ? "post_attention_norm.weight" : "ffn_norm.weight"), n_embd);
         if (hp.is_moe()) {
             const int64_t E = hp.n_expert, F = hp.n_ff_exp;
             L.gate_inp = b.matrix(p + "ffn_gate_inp.weight", {n_embd, E});
             L.gate_exps = b.matrix(p + "ffn_gate_exps.weight", {n_embd, F, E});
             L.up_exps = b.matrix(p + "ffn_up_exps.weight", {n_embd, F, E});
             L.down_exps = b.matrix(p + "ffn_down_exps.weight", {F, n_embd, E});
+            if (gpt_oss) {
+                L.gate_inp_b = b.vector(p + "ffn_gate_inp.bias", E);
+                L.gate_exps_b = b.vector(p + "ffn_gate_exps.bias", {F, E});
+                L.up_exps_b = b.vector(p + "ffn_up_exps.bias", {F, E});
+                L.down_exps_b = b.vector(p + "ffn_down_exps.bias", {n_embd, E});
+            }
         } else {
             L.ffn_gate = b.matrix(p + "ffn_gate.weight", {n_embd, hp.n_ff});
             L.ffn_up = b.matrix(p + "ffn_up.weight", {n_embd, hp.n_ff});

@@ -46,8 +46,14 @@ public:
     }
 
     Vector vector(const std::string& name, int64_t n, bool required = true) {
-        const gguf::TensorInfo* t = find(name, {n}, required);
+        return vector(name, std::vector<int64_t>{n}, required);
+    }
+    // A small tensor of any shape read whole into f32 (per-expert biases: {width, n_expert}).
+    Vector vector(const std::string& name, const std::vector<int64_t>& dims, bool required = true) {
+        const gguf::TensorInfo* t = find(name, dims, required);
         if (!t) return {};
+        int64_t n = 1;
+        for (int64_t d : dims) n *= d;
         if (!quant::can_dequantize(t->type)) {
             fail("tensor " + name + " has type " + std::string(gguf::type_name(t->type)) + ", which cannot be read");
         }

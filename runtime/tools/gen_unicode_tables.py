@@ -2,8 +2,9 @@
 """Writes runtime/src/tokenizer/unicode_tables.cpp: the Unicode properties the pre-tokenizers need.
 
 Each code point gets one byte: its general-category class in the low three bits (the first letter of
-the Unicode general category: L, M, N, P, S, Z, or C for everything else, unassigned included) and a
-White_Space bit. Runs of equal bytes are stored as sorted ranges so that a lookup is a binary search
+the Unicode general category: L, M, N, P, S, Z, or C for everything else, unassigned included), a
+White_Space bit, and for letters two case bits: Lu or Lt, and Ll (o200k's pre-tokenizer, gpt-oss,
+tells upper-case-like from lower-case-like letters; Lm and Lo have neither bit). Runs of equal bytes are stored as sorted ranges so that a lookup is a binary search
 over ~2k entries, plus a direct table for ASCII, the common case.
 
 Categories come from Python's unicodedata (its Unicode version is written into the output).
@@ -20,6 +21,8 @@ MAX_CODEPOINT = 0x110000
 # Values must match runtime/src/tokenizer/unicode.h.
 CATEGORY = {"C": 0, "L": 1, "M": 2, "N": 3, "P": 4, "S": 5, "Z": 6}
 WHITESPACE_BIT = 0x08
+UPPER_OR_TITLE_BIT = 0x10
+LOWER_BIT = 0x20
 
 WHITE_SPACE = (
     list(range(0x0009, 0x000D + 1))
@@ -30,7 +33,12 @@ WHITE_SPACE = (
 
 
 def props(cp: int, white: set) -> int:
-    value = CATEGORY[unicodedata.category(chr(cp))[0]]
+    category = unicodedata.category(chr(cp))
+    value = CATEGORY[category[0]]
+    if category in ("Lu", "Lt"):
+        value |= UPPER_OR_TITLE_BIT
+    elif category == "Ll":
+        value |= LOWER_BIT
     if cp in white:
         value |= WHITESPACE_BIT
     return value

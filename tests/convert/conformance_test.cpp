@@ -8,11 +8,13 @@
 #include "convert/converter.h"
 #include "fixtures.h"
 #include "gguf/file.h"
+#include "gguf_compare.h"
 #include "hf_checkpoint.h"
 #include "spm_model.h"
 #include "quant/float16.h"
 #include "quant/quant.h"
 
+using testing_support::expect_same_gguf;
 using testing_support::fixture;
 namespace fs = std::filesystem;
 
@@ -37,30 +39,6 @@ gguf::File convert_fixture(const std::string& model, convert::OutType outtype, c
     opt.outtype = outtype;
     convert::convert_checkpoint(opt);
     return gguf::File::open(opt.output_path);
-}
-
-// Every key in the same order with the same type and value, and every tensor the same.
-void expect_same_gguf(const gguf::File& ours, const gguf::File& ref) {
-    const auto& a = ours.metadata().entries();
-    const auto& b = ref.metadata().entries();
-    ASSERT_EQ(a.size(), b.size());
-    for (size_t i = 0; i < a.size(); ++i) {
-        EXPECT_EQ(a[i].first, b[i].first) << "key " << i;
-        EXPECT_TRUE(a[i].second == b[i].second) << a[i].first << ": " << a[i].second.to_display() << " vs "
-                                                << b[i].second.to_display();
-    }
-    ASSERT_EQ(ours.tensors().size(), ref.tensors().size());
-    for (size_t i = 0; i < ours.tensors().size(); ++i) {
-        const gguf::TensorInfo& x = ours.tensors()[i];
-        const gguf::TensorInfo& y = ref.tensors()[i];
-        EXPECT_EQ(x.name, y.name) << "tensor " << i;
-        EXPECT_EQ(x.type, y.type) << x.name;
-        EXPECT_EQ(x.dims, y.dims) << x.name;
-        auto dx = ours.tensor_data(x), dy = ref.tensor_data(y);
-        ASSERT_EQ(dx.size(), dy.size()) << x.name;
-        EXPECT_EQ(std::memcmp(dx.data(), dy.data(), dx.size()), 0) << x.name << ": data differs";
-    }
-    EXPECT_EQ(ours.file_size(), ref.file_size());
 }
 
 }  // namespace

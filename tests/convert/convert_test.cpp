@@ -57,11 +57,12 @@ TEST(Convert, LlamaMapsNamesKeepsOrderAndWritesHparams) {
     s.layers = 1;
     write_checkpoint(dir.path, "LlamaForCausalLM", s, decoder_tensors(s, "F32"));
     gguf::File f = convert_dir(dir.path);
+    // llama.cpp's order: each file's tensors by HF name (lm_head first, model.norm last)
     EXPECT_EQ(tensor_names(f), (std::vector<std::string>{
-                                   "token_embd.weight", "blk.0.attn_norm.weight", "blk.0.attn_q.weight",
-                                   "blk.0.attn_k.weight", "blk.0.attn_v.weight", "blk.0.attn_output.weight",
-                                   "blk.0.ffn_norm.weight", "blk.0.ffn_gate.weight", "blk.0.ffn_up.weight",
-                                   "blk.0.ffn_down.weight", "output_norm.weight", "output.weight"}));
+                                   "output.weight", "token_embd.weight", "blk.0.attn_norm.weight",
+                                   "blk.0.ffn_down.weight", "blk.0.ffn_gate.weight", "blk.0.ffn_up.weight",
+                                   "blk.0.ffn_norm.weight", "blk.0.attn_k.weight", "blk.0.attn_output.weight",
+                                   "blk.0.attn_q.weight", "blk.0.attn_v.weight", "output_norm.weight"}));
     EXPECT_EQ(f.tensor("blk.0.ffn_gate.weight").dims, (std::vector<int64_t>{64, 96}));  // ggml order
     const gguf::Metadata& m = f.metadata();
     EXPECT_EQ(m.get_string("general.architecture"), "llama");
@@ -159,10 +160,11 @@ TEST(Convert, MixtralStacksExpertsGateDownUpAsLlama) {
     EXPECT_EQ(f.metadata().get_u32("llama.expert_count"), 3u);
     EXPECT_EQ(f.metadata().get_u32("llama.expert_used_count"), 2u);
     const std::vector<std::string> names = tensor_names(f);
-    // The stacks stand where the layer's last expert weight was, in w1/w2/w3 order.
-    const std::vector<std::string> layer0(names.begin() + 7, names.begin() + 11);
-    EXPECT_EQ(layer0, (std::vector<std::string>{"blk.0.ffn_gate_inp.weight", "blk.0.ffn_gate_exps.weight",
-                                                "blk.0.ffn_down_exps.weight", "blk.0.ffn_up_exps.weight"}));
+    // The stacks stand where the layer's last expert weight was (names sorted: before the router), in
+    // w1/w2/w3 order.
+    const std::vector<std::string> layer0(names.begin() + 2, names.begin() + 6);
+    EXPECT_EQ(layer0, (std::vector<std::string>{"blk.0.ffn_gate_exps.weight", "blk.0.ffn_down_exps.weight",
+                                                "blk.0.ffn_up_exps.weight", "blk.0.ffn_gate_inp.weight"}));
     EXPECT_EQ(f.tensor("blk.0.ffn_gate_inp.weight").type, gguf::GgmlType::F32);
     const gguf::TensorInfo& down = f.tensor("blk.1.ffn_down_exps.weight");
     EXPECT_EQ(down.dims, (std::vector<int64_t>{32, 64, 3}));
@@ -253,7 +255,7 @@ TEST(Convert, ShardedCheckpointFollowsIndex) {
     write_file(dir / "model.safetensors.index.json", index + "}}");
     gguf::File f = convert_dir(dir.path, convert::OutType::BF16);
     EXPECT_EQ(f.tensors().size(), t.size());
-    EXPECT_EQ(f.tensors().back().name, "output.weight");
+    EXPECT_EQ(f.tensors().back().name, "output_norm.weight");  // model.norm sorts last in its shard
 
     // Hostile variants of the same checkpoint.
     fs::rename(dir / "model-00002-of-00002.safetensors", dir / "moved");
@@ -280,7 +282,7 @@ TEST(Convert, BrokenInputsAreOneLineErrors) {
     EXPECT_EQ(convert_error(dir.path),
               (dir / "config.json").string() +
                   ": architecture GPTNeoXForCausalLM is not supported (supported: LlamaForCausalLM, MistralForCausalLM, "
-                  "MixtralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Qwen3MoeForCausalLM)");
+                  "MixtralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Qwen3MoeForCausalLM, GptOssForCausalLM)");
 
     std::string no_layers = config_json("LlamaForCausalLM", s);
     no_layers.replace(no_layers.find("\"num_hidden_layers\":1,"), 22, "");

@@ -20,7 +20,7 @@ namespace fs = std::filesystem;
 
 struct TensorSpec {
     std::string name;
-    std::string dtype;            // "F32", "F16", "BF16" (or anything, to test rejection)
+    std::string dtype;            // "F32", "F16", "BF16", "U8" (values 0..255) (or anything, to test rejection)
     std::vector<int64_t> shape;
     std::vector<float> values;    // n_elements values; empty: filled from the name
 };
@@ -44,7 +44,9 @@ inline std::string encode(const std::string& dtype, const std::vector<float>& va
     std::string out;
     out.reserve(values.size() * 4);
     for (float f : values) {
-        if (dtype == "F32") {
+        if (dtype == "U8") {
+            out += static_cast<char>(static_cast<uint8_t>(f));
+        } else if (dtype == "F32") {
             out.append(reinterpret_cast<const char*>(&f), 4);
         } else {
             const uint16_t h = dtype == "F16" ? quant::f32_to_f16(f) : quant::f32_to_bf16(f);
@@ -54,7 +56,7 @@ inline std::string encode(const std::string& dtype, const std::vector<float>& va
     return out;
 }
 
-inline uint32_t element_size(const std::string& dtype) { return dtype == "F32" ? 4 : 2; }
+inline uint32_t element_size(const std::string& dtype) { return dtype == "F32" ? 4 : dtype == "U8" ? 1 : 2; }
 
 inline void write_file(const fs::path& p, const std::string& bytes) {
     std::ofstream out(p, std::ios::binary | std::ios::trunc);

@@ -82,7 +82,7 @@ TEST(Safetensors, RejectsUnsupportedDtype) {
     header.replace(header.find("F32"), 3, "I64");
     write_safetensors(dir / "d.safetensors", t, header);
     EXPECT_EQ(open_error(dir / "d.safetensors"),
-              (dir / "d.safetensors").string() + ": tensor 'ids': unsupported dtype I64 (supported: F32, F16, BF16)");
+              (dir / "d.safetensors").string() + ": tensor 'ids': unsupported dtype I64 (supported: F32, F16, BF16, U8)");
 }
 
 TEST(Safetensors, RejectsShapeThatDisagreesWithByteRange) {

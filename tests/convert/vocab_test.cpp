@@ -97,10 +97,17 @@ TEST(BpeVocab, PreTokenizerFromDefinition) {
     EXPECT_EQ(load(dir.path).pre, "llama-bpe");
     write_file(dir / "tokenizer.json", with_pre_tokenizer(split_then_bytelevel(qwen2)));
     EXPECT_EQ(load(dir.path).pre, "qwen2");
+    // o200k (gpt-oss), as its tokenizer.json spells the split
+    const std::string o200k =
+        R"("[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|)"
+        R"([^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|)"
+        R"(\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+")";
+    write_file(dir / "tokenizer.json", with_pre_tokenizer(split_then_bytelevel(o200k)));
+    EXPECT_EQ(load(dir.path).pre, "gpt-4o");
     write_file(dir / "tokenizer.json", with_pre_tokenizer(split_then_bytelevel(R"("\\w+")")));
     EXPECT_EQ(load_error(dir.path), (dir / "tokenizer.json").string() +
-                                        ": unrecognized BPE pre-tokenizer (supported: GPT-2 byte-level, the Llama 3 and "
-                                        "Qwen2 split regexes)");
+                                        ": unrecognized BPE pre-tokenizer (supported: GPT-2 byte-level, the Llama 3, "
+                                        "Qwen2 and o200k split regexes)");
     write_file(dir / "tokenizer.json", R"({"model":{"type":"Unigram","vocab":[]}})");
     EXPECT_NE(load_error(dir.path).find("tokenizer model type Unigram is not supported"), std::string::npos);
 }

@@ -60,6 +60,19 @@ const SplitCase kCases[] = {
     {PreTokenizer::Qwen35, "\u0915\u093F\u0924\u093E\u092C", {"\u0915\u093F\u0924\u093E\u092C"}},
     {PreTokenizer::Qwen35, " \u0301x", {" \u0301x"}},
     {PreTokenizer::Qwen35, "1\u0301!", {"1", "\u0301", "!"}},
+    // o200k: letter runs split at case changes by the real Unicode cases, contractions after any run
+    // (case-insensitive, long s included), slashes joining symbol runs
+    {PreTokenizer::Gpt4o, "CamelCaseWords HTTPServer", {"Camel", "Case", "Words", " HTTPServer"}},
+    {PreTokenizer::Gpt4o, "I'VE been 'told he's", {"I'VE", " been", " '", "told", " he's"}},
+    {PreTokenizer::Gpt4o, "1234567 89", {"123", "456", "7", " ", "89"}},
+    {PreTokenizer::Gpt4o, "path/to//file\n/x", {"path", "/to", "//", "file", "\n", "/x"}},
+    {PreTokenizer::Gpt4o, "  \n  x", {"  \n", " ", " x"}},
+    {PreTokenizer::Gpt4o, "\u0395\u03BB\u03BB\u03B7\u03BD\u03B9\u03BA\u03AC \u041F\u0420\u0418\u0412\u0415\u0422\u043C\u0438\u0440", {"\u0395\u03BB\u03BB\u03B7\u03BD\u03B9\u03BA\u03AC", " \u041F\u0420\u0418\u0412\u0415\u0422\u043C\u0438\u0440"}},
+    {PreTokenizer::Gpt4o, "a\u02B0B", {"a\u02B0", "B"}},
+    {PreTokenizer::Gpt4o, " \u0301x", {" \u0301x"}},
+    {PreTokenizer::Gpt4o, "it'\u017F", {"it'\u017F"}},
+    {PreTokenizer::Gpt4o, "\u4E2D\u6587abc", {"\u4E2D\u6587abc"}},
+    {PreTokenizer::Gpt4o, "x\r\n  \r\n y", {"x", "\r\n  \r\n", " y"}},
 };
 
 TEST(TokenizerPretokenizer, MatchesTheRegexes) {
@@ -69,7 +82,8 @@ TEST(TokenizerPretokenizer, MatchesTheRegexes) {
 }
 
 TEST(TokenizerPretokenizer, EmptyTextHasNoWords) {
-    for (const PreTokenizer pre : {PreTokenizer::Gpt2, PreTokenizer::Llama3, PreTokenizer::Qwen2, PreTokenizer::Qwen35}) {
+    for (const PreTokenizer pre : {PreTokenizer::Gpt2, PreTokenizer::Llama3, PreTokenizer::Qwen2, PreTokenizer::Qwen35,
+                                    PreTokenizer::Gpt4o}) {
         EXPECT_TRUE(split(pre, "").empty());
     }
 }
@@ -80,7 +94,8 @@ TEST(TokenizerPretokenizer, WordsCoverArbitraryBytes) {
     std::string text;
     for (int i = 0; i < 256; ++i) text += static_cast<char>(i);
     text += "\xE4\xBD";  // truncated 3-byte sequence at the end
-    for (const PreTokenizer pre : {PreTokenizer::Gpt2, PreTokenizer::Llama3, PreTokenizer::Qwen2, PreTokenizer::Qwen35}) {
+    for (const PreTokenizer pre : {PreTokenizer::Gpt2, PreTokenizer::Llama3, PreTokenizer::Qwen2, PreTokenizer::Qwen35,
+                                    PreTokenizer::Gpt4o}) {
         std::string joined;
         for (const std::string& w : split(pre, text)) {
             EXPECT_FALSE(w.empty());

@@ -14,6 +14,9 @@ enum class ExpertLayout {
     None,
     Mixtral,  // block_sparse_moe.experts.E.w1/w2/w3 (gate/down/up), stacked in that order
     Qwen,     // mlp.experts.E.down_proj/gate_proj/up_proj, stacked in that order
+    // gpt-oss: fused per-layer MXFP4 tensors mlp.experts.{gate_up,down}_proj_{blocks,scales} (gate and
+    // up rows interleaved) and their biases, kept as MXFP4
+    GptOss,
 };
 
 struct Architecture {

@@ -19,7 +19,7 @@ public:
 
     const std::string& dir() const { return dir_; }
     const HfConfig& hparams() const { return hparams_; }
-    // Conversion order, llama.cpp's: weight files sorted by name, each in its header order.
+    // Conversion order, llama.cpp's: weight files sorted by name, each file's tensors sorted by name.
     const std::vector<const SafeTensor*>& tensors() const { return order_; }
     // config.json, the shard index and the weight files (outputs must never replace one of them).
     const std::vector<std::string>& input_files() const { return inputs_; }

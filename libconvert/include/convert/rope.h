@@ -18,6 +18,8 @@ struct RopeConfig {
     std::optional<int64_t> original_context;
     double low_freq_factor = 1.0;
     double high_freq_factor = 4.0;
+    // YaRN's optional settings, written to the GGUF when present (as llama.cpp does)
+    std::optional<double> extrapolation_factor, attention_factor, beta_fast, beta_slow;
 };
 
 RopeConfig read_rope_config(const HfConfig& hparams);

@@ -13,8 +13,9 @@
 
 namespace convert {
 
-// The element types a checkpoint's weights may have; anything else is rejected when opening.
-enum class Dtype { F32, F16, BF16 };
+// The element types a checkpoint's weights may have; anything else is rejected when opening. U8 is
+// only converted as the blocks and scales of MXFP4 experts (gpt-oss); elsewhere it is refused.
+enum class Dtype { F32, F16, BF16, U8 };
 
 uint32_t dtype_size(Dtype d);
 

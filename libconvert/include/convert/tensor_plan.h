@@ -23,6 +23,17 @@ struct PlannedTensor {
     // > 0: rows are regrouped per head (llama.cpp's Q/K permute for the llama architecture).
     int64_t permute_heads = 0;
     std::vector<float> values;    // data computed by the converter when `parts` is empty
+    // MXFP4 experts (gpt-oss): ggml's blocks assembled from the checkpoint's `blocks` [E, R, G, 16]
+    // (two E2M1 codes a byte, element 2j low) and `scales` [E, R, G] (E8M0), taking rows
+    // row_offset, row_offset + row_step, ... of each expert. `parts` is empty then.
+    struct Mxfp4Source {
+        const SafeTensor* blocks = nullptr;
+        const SafeTensor* scales = nullptr;
+        int64_t row_step = 1, row_offset = 0;
+    } mxfp4;
+    // > 1: the innermost dimension keeps every inner_step-th element from inner_offset (gpt-oss's
+    // gate and up biases, interleaved in one tensor)
+    int64_t inner_step = 1, inner_offset = 0;
 
     std::vector<int64_t> ggml_dims() const;
     uint64_t n_elements() const;

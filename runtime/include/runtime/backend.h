@@ -61,6 +61,17 @@ struct RouterParams {
     int k = 0;
     bool normalize = true;  // renormalise the k weights to sum 1
     float scale = 0.0f;     // 0 and 1 mean unscaled
+    // gpt-oss: the k largest logits are chosen first and their softmax is the weights (instead of
+    // the top k of the softmax over all experts)
+    bool softmax_topk = false;
+};
+
+// What attention sees beyond causality: a sliding window and attention sinks (gpt-oss).
+struct AttentionMask {
+    int window = 0;               // > 0: a token sees the last `window` positions, its own included
+    const float* sinks = nullptr; // per query head, on the executor's device: a logit that joins the
+                                  // softmax's denominator and contributes no value
+    bool plain() const { return window == 0 && sinks == nullptr; }
 };
 
 // The executors' scratch rows, each with room for n_batch rows of its width.
@@ -127,10 +138,17 @@ public:
     virtual void store_kv(KvCache& kv, int il, const Tensor& k, const Tensor& v) = 0;
     // Causal attention of this batch's queries over layer il's cache (positions up to each token's own).
     virtual void attention(const KvCache& kv, int il, const Tensor& q, const Tensor& out) = 0;
+    // attention() with a sliding window and/or sinks. Backends without it refuse (the model check at
+    // load keeps such layers off them, so this is a safety net).
+    virtual void attention_masked(const KvCache& kv, int il, const Tensor& q, const Tensor& out,
+                                  const AttentionMask& mask);
+
     virtual void add(const Tensor& x, const Tensor& y) = 0;  // x += y
     virtual void swiglu(const Tensor& gate, const Tensor& up, const Tensor& out) = 0;
     virtual void route(const Tensor& logits, const RouterParams& p, const Routing& out) = 0;
-    // The routed experts of one layer: out[t] = sum_j w_tj * down_e(silu(gate_e(x_t)) * up_e(x_t)).
+    // The routed experts of one layer: out[t] = sum_j w_tj * down_e(silu(gate_e(x_t)) * up_e(x_t)); with
+    // the layer's expert biases (gpt-oss) each projection adds its expert's bias row, and with
+    // hp.swiglu_limit > 0 the activation is gpt-oss's clamped SwiGLU (see cpu/ops.h swiglu_oai).
     virtual void experts(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out) = 0;
 
     // Streaming, for batches large enough that copying a layer's host-resident experts over the bus
@@ -179,6 +197,9 @@ public:
     // folded in).
     virtual std::unique_ptr<Executor> make_executor(const HParams& hp, const ContextShape& shape,
                                                     std::vector<double> rope_inv_freq) const = 0;
+    // Whether its executors implement what gpt-oss adds: attention_masked (sliding window, sinks),
+    // biased experts with the clamped SwiGLU, the top-k softmax router and YaRN's attention factor.
+    virtual bool supports_gpt_oss() const { return false; }
 };
 
 // The bytes a stage_experts slot needs for a layer's experts: each stacked matrix 256-byte aligned.

@@ -9,11 +9,23 @@
 namespace runtime {
 
 // The architecture families the runtime runs. Mixtral is `Llama` with expert tensors, as in llama.cpp.
-enum class Arch { Llama, Qwen2, Qwen3, Qwen3Moe };
+enum class Arch { Llama, Qwen2, Qwen3, Qwen3Moe, GptOss };
 
 // How RoPE pairs the dimensions of a head. GGUF files of `llama` store Q/K rows permuted so that rotated
 // pairs are adjacent (ggml's "normal" mode); the Qwen families keep HF's layout, pairing i with i + n_rot/2.
 enum class RopeMode { Adjacent, Neox };
+
+// YaRN RoPE scaling (rope.scaling.type = yarn): frequencies blended between interpolation and
+// extrapolation over a ramp of dimensions, and cos/sin scaled by an attention factor.
+struct Yarn {
+    uint32_t n_ctx_orig = 0;  // rope.scaling.original_context_length
+    float beta_fast = 32.0f;  // rope.scaling.yarn_beta_fast
+    float beta_slow = 1.0f;   // rope.scaling.yarn_beta_slow
+    float attn_factor = 1.0f; // rope.scaling.yarn_attn_factor, times 1 + 0.1 ln(factor)
+    // HF's `truncate`: round the ramp's ends to whole dimensions (llama.cpp always does). gpt-oss's
+    // config says false, and its reference (transformers) computes the ramp unrounded.
+    bool truncate = true;
+};
 
 struct HParams {
     Arch arch = Arch::Llama;
@@ -40,10 +52,28 @@ struct HParams {
     uint32_t n_rot = 0;
     RopeMode rope_mode = RopeMode::Adjacent;
     float rope_freq_base = 10000.0f;
-    float rope_freq_scale = 1.0f;  // 1 / rope.scaling.factor (linear scaling)
+    float rope_freq_scale = 1.0f;  // 1 / rope.scaling.factor (linear scaling, or YaRN's factor)
+    bool rope_yarn = false;        // rope.scaling.type = yarn (then `yarn` holds its parameters)
+    Yarn yarn;
+    // The factor cos and sin are multiplied by (YaRN's attention factor; 1 otherwise).
+    float rope_attn_factor = 1.0f;
+
+    // Sliding-window attention (gpt-oss): layers where is_swa(il) see the last n_swa positions
+    // (their own included); 0 means every layer attends to the whole context.
+    uint32_t n_swa = 0;
+    uint32_t swa_period = 0;  // llama.cpp's pattern: layer il is SWA when il % period < period - 1
+    // gpt-oss: attention sinks (attn_sinks), biases on attention, router and experts, the router's
+    // softmax taken over the top-k logits, and the experts' clamped SwiGLU with these constants.
+    bool attn_sinks = false;
+    bool router_softmax_topk = false;
+    float swiglu_alpha = 0.0f;  // 0: plain SwiGLU
+    float swiglu_limit = 0.0f;
 
     bool has_qk_norm() const { return arch == Arch::Qwen3 || arch == Arch::Qwen3Moe; }
     bool is_moe() const { return n_expert > 0; }
+    bool is_swa(uint32_t il) const { return n_swa > 0 && (swa_period == 0 || il % swa_period < swa_period - 1); }
+    // The window layer il attends over (0: the whole context).
+    uint32_t window(uint32_t il) const { return is_swa(il) ? n_swa : 0; }
     uint32_t n_embd_q() const { return n_head * head_dim_k; }
     uint32_t n_embd_k() const { return n_head_kv * head_dim_k; }
     uint32_t n_embd_v() const { return n_head_kv * head_dim_v; }

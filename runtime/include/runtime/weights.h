@@ -43,10 +43,13 @@ struct Vector {
 struct LayerWeights {
     Vector attn_norm, ffn_norm;
     Vector q_norm, k_norm;          // qwen3 / qwen3moe
-    Vector bq, bk, bv, bo;          // qwen2 (q, k, v); optional elsewhere
+    Vector bq, bk, bv, bo;          // qwen2 (q, k, v); gpt-oss (all four); optional elsewhere
+    Vector attn_sinks;              // gpt-oss: one logit per query head that joins each softmax
     Weight wq, wk, wv, wo;
     Weight ffn_gate, ffn_up, ffn_down;          // dense FFN
     Weight gate_inp, gate_exps, up_exps, down_exps;  // MoE: router and stacked experts
+    // gpt-oss: router bias (n_expert) and per-expert biases (n_expert rows of the output width)
+    Vector gate_inp_b, gate_exps_b, up_exps_b, down_exps_b;
 
     bool is_moe() const { return gate_inp.present(); }
     // Each step runs where its weights are: attention where wq is, a dense FFN where its up projection

@@ -134,8 +134,9 @@ void CpuExecutor::begin(const BatchInfo& batch) {
         const double pos = batch.pos0 + t;
         for (size_t i = 0; i < half; ++i) {
             const double theta = pos * inv_freq_[i];
-            rope_cos_[t * half + i] = static_cast<float>(std::cos(theta));
-            rope_sin_[t * half + i] = static_cast<float>(std::sin(theta));
+            // YaRN's attention factor scales both (1 without YaRN)
+            rope_cos_[t * half + i] = static_cast<float>(std::cos(theta) * hp_.rope_attn_factor);
+            rope_sin_[t * half + i] = static_cast<float>(std::sin(theta) * hp_.rope_attn_factor);
         }
     }
 }
@@ -209,6 +210,11 @@ void CpuExecutor::store_kv(KvCache& kv, int il, const Tensor& k, const Tensor& v
 }
 
 void CpuExecutor::attention(const KvCache& kv, int il, const Tensor& q, const Tensor& out) {
+    attention_masked(kv, il, q, out, AttentionMask{});
+}
+
+void CpuExecutor::attention_masked(const KvCache& kv, int il, const Tensor& q, const Tensor& out,
+                                   const AttentionMask& mask) {
     ProfileScope prof("attention");
     const int B = static_cast<int>(q.rows);
     const int hd = static_cast<int>(hp_.head_dim_k);
@@ -220,7 +226,10 @@ void CpuExecutor::attention(const KvCache& kv, int il, const Tensor& q, const Te
     const int n_head_kv = static_cast<int>(hp_.n_head_kv);
     const int64_t ld = static_cast<int64_t>(kt_ld_);
     constexpr int kConvert = 64;  // positions per conversion item
-    const int n_chunks = (n_kv_max + kConvert - 1) / kConvert;
+    // a sliding window: token t sees positions [first(t), pos0 + t]; the batch reads from first(0) on
+    const auto first = [&](int t) { return mask.window > 0 ? std::max(0, batch_.pos0 + t - mask.window + 1) : 0; };
+    const int chunk0 = first(0) / kConvert;
+    const int n_chunks = (n_kv_max + kConvert - 1) / kConvert - chunk0;
     const int group = static_cast<int>(hp_.n_head / hp_.n_head_kv);
     const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
     const int n_pairs = B * static_cast<int>(hp_.n_head);
@@ -236,7 +245,7 @@ void CpuExecutor::attention(const KvCache& kv, int il, const Tensor& q, const Te
 #pragma omp for schedule(static)
         for (int item = 0; item < n_head_kv * n_chunks; ++item) {
             const int g = item / n_chunks;
-            const int p0 = item % n_chunks * kConvert, p1 = std::min(n_kv_max, p0 + kConvert);
+            const int p0 = (chunk0 + item % n_chunks) * kConvert, p1 = std::min(n_kv_max, p0 + kConvert);
             float* kt = kt_.data() + static_cast<size_t>(g) * hd * ld;
             float* vf = vf_.data() + static_cast<size_t>(g) * n_ctx_ * hdv;
             for (int p = p0; p < p1; ++p) {
@@ -257,9 +266,10 @@ void CpuExecutor::attention(const KvCache& kv, int il, const Tensor& q, const Te
                     qs[j] = q.row(t) + (g * group + j) * hd;
                     outs[j] = out.row(t) + (g * group + j) * hdv;
                 }
-                attend_rows(group, qs, scale, kt_.data() + static_cast<size_t>(g) * hd * ld, ld, hd,
-                            vf_.data() + static_cast<size_t>(g) * n_ctx_ * hdv, hdv, batch_.pos0 + t + 1, scores,
-                            static_cast<int64_t>(scores_ld_), outs);
+                const int p0 = first(t);
+                attend_rows(group, qs, scale, kt_.data() + static_cast<size_t>(g) * hd * ld + p0, ld, hd,
+                            vf_.data() + (static_cast<size_t>(g) * n_ctx_ + p0) * hdv, hdv, batch_.pos0 + t + 1 - p0,
+                            scores, static_cast<int64_t>(scores_ld_), outs, mask.sinks ? mask.sinks + g * group : nullptr);
             }
         } else {
 #pragma omp for schedule(dynamic, 1)
@@ -267,10 +277,12 @@ void CpuExecutor::attention(const KvCache& kv, int il, const Tensor& q, const Te
             const int t = pair / static_cast<int>(hp_.n_head);
             const int h = pair % static_cast<int>(hp_.n_head);
             const int g = h / group;
-            const int n_kv = batch_.pos0 + t + 1;  // causal: positions up to this token's own
-            attend(q.row(t) + h * hd, scale, kt_.data() + static_cast<size_t>(g) * hd * ld, ld, hd,
-                   vf_.data() + static_cast<size_t>(g) * n_ctx_ * hdv, hdv, n_kv,
-                   scores_.data() + static_cast<size_t>(tid) * scores_ld_, out.row(t) + h * hdv);
+            const int p0 = first(t);
+            const int n_kv = batch_.pos0 + t + 1 - p0;  // causal: positions up to this token's own
+            attend(q.row(t) + h * hd, scale, kt_.data() + static_cast<size_t>(g) * hd * ld + p0, ld, hd,
+                   vf_.data() + (static_cast<size_t>(g) * n_ctx_ + p0) * hdv, hdv, n_kv,
+                   scores_.data() + static_cast<size_t>(tid) * scores_ld_, out.row(t) + h * hdv,
+                   mask.sinks ? mask.sinks + h : nullptr);
         }
         }
     }

@@ -33,6 +33,8 @@ public:
     void rope(const Tensor& x, int head_dim) override;
     void store_kv(KvCache& kv, int il, const Tensor& k, const Tensor& v) override;
     void attention(const KvCache& kv, int il, const Tensor& q, const Tensor& out) override;
+    void attention_masked(const KvCache& kv, int il, const Tensor& q, const Tensor& out,
+                          const AttentionMask& mask) override;
     void add(const Tensor& x, const Tensor& y) override;
     void swiglu(const Tensor& gate, const Tensor& up, const Tensor& out) override;
     void route(const Tensor& logits, const RouterParams& p, const Routing& out) override;
@@ -81,6 +83,7 @@ public:
     DeviceBuffer allocate(size_t bytes) const override;
     std::unique_ptr<Executor> make_executor(const HParams& hp, const ContextShape& shape,
                                             std::vector<double> rope_inv_freq) const override;
+    bool supports_gpt_oss() const override { return true; }
 };
 
 // The experts step (moe.cpp): groups the slots by expert and runs each active expert once.

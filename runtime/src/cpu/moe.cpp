@@ -32,9 +32,10 @@ int64_t rows_per_call(int n_tok, int64_t n_rows) {
     return n_tok > quant::kGemmCols ? kTokenTileRows : n_rows;
 }
 
-// Gate and up rows [r0, r1) of one expert for its tokens, then the activation into the gate rows.
-void gate_up_rows(const LayerWeights& w, int32_t e, const Activations& x, const Activations& x_up, int64_t r0,
-                  int64_t r1, int64_t n_ff, int n_batch, CpuExecutor::MoeScratch& s) {
+// Gate and up rows [r0, r1) of one expert for its tokens, then the activation into the gate rows
+// (gpt-oss: the expert's gate and up biases first, and the clamped SwiGLU when hp.swiglu_limit > 0).
+void gate_up_rows(const HParams& hp, const LayerWeights& w, int32_t e, const Activations& x, const Activations& x_up,
+                  int64_t r0, int64_t r1, int64_t n_ff, int n_batch, CpuExecutor::MoeScratch& s) {
     const size_t base = static_cast<size_t>(e) * n_batch;
     const int n_tok = s.expert_count[static_cast<size_t>(e)];
     const int32_t* tokens = s.expert_tokens.data() + base;
@@ -47,7 +48,15 @@ void gate_up_rows(const LayerWeights& w, int32_t e, const Activations& x, const 
     }
     for (int i = 0; i < n_tok; ++i) {
         const size_t off = static_cast<size_t>(slots[i]) * n_ff + r0;
-        swiglu(s.h_gate.data() + off, s.h_up.data() + off, s.h_gate.data() + off, r1 - r0);
+        float* g = s.h_gate.data() + off;
+        float* u = s.h_up.data() + off;
+        if (!w.gate_exps_b.empty()) add_expert_bias(g, 0, &e, 1, w.gate_exps_b.data() + r0, n_ff, r1 - r0);
+        if (!w.up_exps_b.empty()) add_expert_bias(u, 0, &e, 1, w.up_exps_b.data() + r0, n_ff, r1 - r0);
+        if (hp.swiglu_limit > 0.0f) {
+            swiglu_oai(g, u, g, r1 - r0, hp.swiglu_alpha, hp.swiglu_limit);
+        } else {
+            swiglu(g, u, g, r1 - r0);
+        }
     }
 }
 
@@ -73,6 +82,19 @@ void split_gate_up(int64_t groups_per_expert, int n_threads, CpuExecutor::MoeScr
     while (t <= n_threads) s.bounds[static_cast<size_t>(t++)] = n_active * groups_per_expert;
 }
 
+// gpt-oss: the K largest logits, then the softmax of those K as the weights.
+void route_softmax_topk(const float* logits, int E, int K, int32_t* order, int32_t* ids, float* weights) {
+    std::iota(order, order + E, 0);
+    std::partial_sort(order, order + K, order + E, [&](int32_t a, int32_t b) {
+        return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+    });
+    for (int j = 0; j < K; ++j) {
+        ids[j] = order[j];
+        weights[j] = logits[order[j]];
+    }
+    softmax(weights, K);
+}
+
 }  // namespace
 
 void route_topk(const Tensor& logits, const RouterParams& p, const Routing& out) {
@@ -82,6 +104,14 @@ void route_topk(const Tensor& logits, const RouterParams& p, const Routing& out)
     const bool scaled = p.scale != 0.0f && p.scale != 1.0f;
     for (int64_t t = 0; t < logits.rows; ++t) {
         float* probs = logits.row(t);
+        if (p.softmax_topk) {
+            float* wt = out.weights + t * K;
+            route_softmax_topk(probs, E, K, order, out.ids + t * K, wt);
+            if (scaled) {
+                for (int j = 0; j < K; ++j) wt[j] *= p.scale;  // a file's expert_weights_scale, as llama.cpp
+            }
+            continue;
+        }
         softmax(probs, E);
         std::iota(order, order + E, 0);
         std::partial_sort(order, order + K, order + E, [&](int32_t a, int32_t b) {
@@ -147,7 +177,7 @@ void run_experts(const HParams& hp, const LayerWeights& w, Activations& x, const
             for (int64_t g = g0; g < g1;) {
                 const int64_t i = g / groups_ff, first = g % groups_ff;
                 const int64_t last = std::min(groups_ff, first + (g1 - g));  // within this expert
-                gate_up_rows(w, s.active[static_cast<size_t>(i)], x, *x_up, first * kRowGroup,
+                gate_up_rows(hp, w, s.active[static_cast<size_t>(i)], x, *x_up, first * kRowGroup,
                              std::min(n_ff, last * kRowGroup), n_ff, n_batch, s);
                 g += last - first;
             }
@@ -167,6 +197,10 @@ void run_experts(const HParams& hp, const LayerWeights& w, Activations& x, const
                     matmul_rows(w.down_exps, e, s.act_h, slots, slots, n_tok, a, std::min(r1, a + step), s.down.data(),
                                 n_embd);
                 }
+            }
+            // gpt-oss: each slot's down rows take their expert's bias before the weighting
+            if (!w.down_exps_b.empty()) {
+                add_expert_bias(s.down.data() + r0, n_embd, r.ids, n_slots, w.down_exps_b.data() + r0, n_embd, r1 - r0);
             }
             for (int t = 0; t < n_tokens; ++t) {
                 float* o = out.row(t);

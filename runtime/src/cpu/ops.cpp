@@ -93,7 +93,8 @@ __attribute__((always_inline)) inline void score_chunk(const float* q, float sca
 }
 
 // softmax over scores[0, n_kv) in place, in attend_body's order; returns 1 / the sum of the exponentials.
-__attribute__((always_inline)) inline float softmax_scores(float* __restrict scores, int n_kv) {
+// A sink (gpt-oss) is one more logit in the max and the sum that has no value row.
+__attribute__((always_inline)) inline float softmax_scores(float* __restrict scores, int n_kv, const float* sink) {
     float mx_lanes[kVec];
     for (int j = 0; j < kVec; ++j) mx_lanes[j] = scores[0];
     int p = 0;
@@ -103,6 +104,7 @@ __attribute__((always_inline)) inline float softmax_scores(float* __restrict sco
     float mx = mx_lanes[0];
     for (int j = 1; j < kVec; ++j) mx = std::max(mx, mx_lanes[j]);
     for (; p < n_kv; ++p) mx = std::max(mx, scores[p]);
+    if (sink) mx = std::max(mx, *sink);
     float sum_lanes[kVec] = {};
     for (p = 0; p + kVec <= n_kv; p += kVec) {
         for (int j = 0; j < kVec; ++j) {
@@ -116,6 +118,7 @@ __attribute__((always_inline)) inline float softmax_scores(float* __restrict sco
         scores[p] = exp_clamped(scores[p] - mx);
         sum += scores[p];
     }
+    if (sink) sum += exp_clamped(*sink - mx);
     return 1.0f / sum;
 }
 
@@ -123,13 +126,14 @@ __attribute__((always_inline)) inline float softmax_scores(float* __restrict sco
 // it inside each target-specific function, where the loops vectorize for that target).
 __attribute__((always_inline)) inline void attend_body(const float* q, float scale, const float* kt, int64_t ld,
                                                        int hd, const float* v, int hdv, int n_kv,
-                                                       float* __restrict scores, float* __restrict out) {
+                                                       float* __restrict scores, float* __restrict out,
+                                                       const float* sink) {
     int p0 = 0;
     for (; p0 + kPositions <= n_kv; p0 += kPositions) score_chunk<kPositions>(q, scale, kt, ld, hd, p0, scores);
     // the last chunk may run past n_kv up to a multiple of kVec: the caller pads kt and scores for it
     for (; p0 < n_kv; p0 += kVec) score_chunk<kVec>(q, scale, kt, ld, hd, p0, scores);
     // softmax; the reductions keep kVec partial results (vectorizable without reassociating floats)
-    const float inv = softmax_scores(scores, n_kv);
+    const float inv = softmax_scores(scores, n_kv, sink);
     int p = 0;
     // out = the weighted sum of the value rows: position p goes to accumulator p % kLanes
     int d0 = 0;
@@ -263,14 +267,15 @@ RT_TARGET_AVX512 void value_rows4_avx512(const float* scores, int64_t lds, const
 template <int R, bool kAvx512 = false>
 __attribute__((always_inline)) inline void attend_rows_body(const float* const* q, float scale, const float* kt,
                                                             int64_t ld, int hd, const float* v, int hdv, int n_kv,
-                                                            float* __restrict scores, int64_t lds, float* const* out) {
+                                                            float* __restrict scores, int64_t lds, float* const* out,
+                                                            const float* sinks) {
     int p0 = 0;
     for (; p0 + kGroupPositions <= n_kv; p0 += kGroupPositions) {
         score_rows<R, kGroupPositions>(q, scale, kt, ld, hd, p0, scores, lds);
     }
     for (; p0 < n_kv; p0 += kVec) score_rows<R, kVec>(q, scale, kt, ld, hd, p0, scores, lds);
     float inv[R];
-    for (int r = 0; r < R; ++r) inv[r] = softmax_scores(scores + r * lds, n_kv);
+    for (int r = 0; r < R; ++r) inv[r] = softmax_scores(scores + r * lds, n_kv, sinks ? sinks + r : nullptr);
     // dims attend_body sums in lanes (whole kDims runs), then the rest one by one as it does
     const int lane_dims = hdv / kDims * kDims;
     for (int d0 = 0; d0 < lane_dims; d0 += kGroupDims) {
@@ -322,30 +327,32 @@ RT_TARGET_AVX2 void swiglu_avx2(const float* gate, const float* up, float* out, 
 }
 
 RT_TARGET_AVX512_WIDE void attend_avx512(const float* q, float scale, const float* kt, int64_t ld, int hd, const float* v,
-                                    int hdv, int n_kv, float* scores, float* out) {
-    attend_body(q, scale, kt, ld, hd, v, hdv, n_kv, scores, out);
+                                    int hdv, int n_kv, float* scores, float* out, const float* sink) {
+    attend_body(q, scale, kt, ld, hd, v, hdv, n_kv, scores, out, sink);
 }
 
 template <int R>
 RT_TARGET_AVX512_WIDE void attend_rows_avx512(const float* const* q, float scale, const float* kt, int64_t ld, int hd,
-                                           const float* v, int hdv, int n_kv, float* scores, int64_t lds, float* const* out) {
-    attend_rows_body<R, true>(q, scale, kt, ld, hd, v, hdv, n_kv, scores, lds, out);
+                                           const float* v, int hdv, int n_kv, float* scores, int64_t lds, float* const* out,
+                                           const float* sinks) {
+    attend_rows_body<R, true>(q, scale, kt, ld, hd, v, hdv, n_kv, scores, lds, out, sinks);
 }
 
 template <int R>
 RT_TARGET_AVX2 void attend_rows_avx2(const float* const* q, float scale, const float* kt, int64_t ld, int hd,
-                                     const float* v, int hdv, int n_kv, float* scores, int64_t lds, float* const* out) {
-    attend_rows_body<R>(q, scale, kt, ld, hd, v, hdv, n_kv, scores, lds, out);
+                                     const float* v, int hdv, int n_kv, float* scores, int64_t lds, float* const* out,
+                                     const float* sinks) {
+    attend_rows_body<R>(q, scale, kt, ld, hd, v, hdv, n_kv, scores, lds, out, sinks);
 }
 
 template <int R>
 void attend_rows_scalar(const float* const* q, float scale, const float* kt, int64_t ld, int hd, const float* v, int hdv,
-                        int n_kv, float* scores, int64_t lds, float* const* out) {
-    attend_rows_body<R>(q, scale, kt, ld, hd, v, hdv, n_kv, scores, lds, out);
+                        int n_kv, float* scores, int64_t lds, float* const* out, const float* sinks) {
+    attend_rows_body<R>(q, scale, kt, ld, hd, v, hdv, n_kv, scores, lds, out, sinks);
 }
 
 using AttendRowsFn = void (*)(const float* const*, float, const float*, int64_t, int, const float*, int, int, float*,
-                              int64_t, float* const*);
+                              int64_t, float* const*, const float*);
 
 template <template <int> class Pick, int... R>
 constexpr std::array<AttendRowsFn, sizeof...(R)> rows_table(std::integer_sequence<int, R...>) {
@@ -365,32 +372,33 @@ struct PickScalar {
 };
 
 RT_TARGET_AVX2 void attend_avx2(const float* q, float scale, const float* kt, int64_t ld, int hd, const float* v,
-                                int hdv, int n_kv, float* scores, float* out) {
-    attend_body(q, scale, kt, ld, hd, v, hdv, n_kv, scores, out);
+                                int hdv, int n_kv, float* scores, float* out, const float* sink) {
+    attend_body(q, scale, kt, ld, hd, v, hdv, n_kv, scores, out, sink);
 }
 
 }  // namespace
 
 void attend(const float* q, float scale, const float* kt, int64_t ld, int hd, const float* v, int hdv, int n_kv,
-            float* scores, float* out) {
+            float* scores, float* out, const float* sink) {
     switch (simd()) {
-        case Simd::Avx512: return attend_avx512(q, scale, kt, ld, hd, v, hdv, n_kv, scores, out);
-        case Simd::Avx2: return attend_avx2(q, scale, kt, ld, hd, v, hdv, n_kv, scores, out);
-        case Simd::Scalar: return attend_body(q, scale, kt, ld, hd, v, hdv, n_kv, scores, out);
+        case Simd::Avx512: return attend_avx512(q, scale, kt, ld, hd, v, hdv, n_kv, scores, out, sink);
+        case Simd::Avx2: return attend_avx2(q, scale, kt, ld, hd, v, hdv, n_kv, scores, out, sink);
+        case Simd::Scalar: return attend_body(q, scale, kt, ld, hd, v, hdv, n_kv, scores, out, sink);
     }
 }
 
 bool attend_rows_pays(int n_rows) { return simd() == Simd::Avx512 && n_rows % 4 == 0; }
 
 void attend_rows(int n_rows, const float* const* q, float scale, const float* kt, int64_t ld, int hd, const float* v,
-                 int hdv, int n_kv, float* scores, int64_t lds, float* const* out) {
+                 int hdv, int n_kv, float* scores, int64_t lds, float* const* out, const float* sinks) {
     static const auto avx512 = rows_table<PickAvx512>(std::make_integer_sequence<int, kAttendRows>{});
     static const auto avx2 = rows_table<PickAvx2>(std::make_integer_sequence<int, kAttendRows>{});
     static const auto scalar = rows_table<PickScalar>(std::make_integer_sequence<int, kAttendRows>{});
     const auto& table = simd() == Simd::Avx512 ? avx512 : simd() == Simd::Avx2 ? avx2 : scalar;
     for (int r0 = 0; r0 < n_rows; r0 += kAttendRows) {
         const int r = std::min(kAttendRows, n_rows - r0);
-        table[static_cast<size_t>(r - 1)](q + r0, scale, kt, ld, hd, v, hdv, n_kv, scores, lds, out + r0);
+        table[static_cast<size_t>(r - 1)](q + r0, scale, kt, ld, hd, v, hdv, n_kv, scores, lds, out + r0,
+                                          sinks ? sinks + r0 : nullptr);
     }
 }
 
@@ -399,6 +407,23 @@ void swiglu(const float* gate, const float* up, float* out, int64_t n) {
         case Simd::Avx512: return swiglu_avx512(gate, up, out, n);
         case Simd::Avx2: return swiglu_avx2(gate, up, out, n);
         case Simd::Scalar: return swiglu_body(gate, up, out, n);
+    }
+}
+
+void swiglu_oai(const float* gate, const float* up, float* out, int64_t n, float alpha, float limit) {
+    for (int64_t i = 0; i < n; ++i) {
+        const float g = std::min(gate[i], limit);
+        const float u = std::clamp(up[i], -limit, limit);
+        out[i] = g / (1.0f + std::exp(-alpha * g)) * (u + 1.0f);
+    }
+}
+
+void add_expert_bias(float* rows, int64_t ld, const int32_t* ids, int64_t n_rows, const float* bias, int64_t bias_ld,
+                     int64_t width) {
+    for (int64_t r = 0; r < n_rows; ++r) {
+        const float* b = bias + static_cast<int64_t>(ids[r]) * bias_ld;
+        float* y = rows + r * ld;
+        for (int64_t i = 0; i < width; ++i) y[i] += b[i];
     }
 }
 

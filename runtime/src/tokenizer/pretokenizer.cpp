@@ -23,6 +23,9 @@ struct Cursor {
     // [^\s\p{L}\p{N}]
     bool other(size_t i) const { return i < n && !whitespace(i) && !letter(i) && !number(i); }
     bool newline(size_t i) const { return i < n && (cps[i] == '\r' || cps[i] == '\n'); }
+    // o200k's letter classes: [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}] and [\p{Ll}\p{Lm}\p{Lo}\p{M}]
+    bool upperish(size_t i) const { return mark(i) || (letter(i) && !(props[i] & unicode::kLower)); }
+    bool lowerish(size_t i) const { return mark(i) || (letter(i) && !(props[i] & unicode::kUpperOrTitle)); }
 
     // Length of the contraction ('s 't 're 've 'm 'll 'd) starting at i, or 0.
     size_t contraction(size_t i, bool ignore_case) const {
@@ -57,6 +60,7 @@ void WordSplitter::split(std::string_view text, std::vector<uint32_t>& word_ends
         case PreTokenizer::Llama3: split_llama3(word_ends, 3, false); break;
         case PreTokenizer::Qwen2: split_llama3(word_ends, 1, false); break;
         case PreTokenizer::Qwen35: split_llama3(word_ends, 1, true); break;
+        case PreTokenizer::Gpt4o: split_gpt4o(word_ends); break;
     }
 }
 
@@ -131,6 +135,83 @@ void WordSplitter::split_llama3(std::vector<uint32_t>& word_ends, size_t max_dig
         }
         // Only whitespace is left here. "\s*[\r\n]+" takes the run up to its last newline; without a
         // newline, "\s+(?!\S)" leaves the last character of a run to lead the following word.
+        size_t ws = 0;
+        size_t newline_end = 0;
+        while (c.whitespace(pos + ws)) {
+            if (c.newline(pos + ws)) newline_end = pos + ws + 1;
+            ++ws;
+        }
+        if (newline_end != 0) {
+            pos = newline_end;
+        } else {
+            pos += (ws > 1 && pos + ws < c.n) ? ws - 1 : ws;
+        }
+        emit();
+    }
+}
+
+namespace {
+
+// Where U*L+ (upper_plus false) or U+L* (true) starting at i ends as the regex's backtracking leaves it,
+// or 0 when it does not match. U and L overlap (Lm, Lo, marks): when the greedy U run is not followed
+// by an L, the run gives back characters until its last L-class one can be the L.
+size_t letter_run_end(const Cursor& c, size_t i, bool upper_plus) {
+    size_t k = i;
+    while (c.upperish(k)) ++k;
+    if (upper_plus) {
+        if (k == i) return 0;
+        while (c.lowerish(k)) ++k;
+        return k;
+    }
+    if (c.lowerish(k)) {
+        while (c.lowerish(k)) ++k;
+        return k;
+    }
+    for (size_t j = k; j > i; --j) {
+        if (c.lowerish(j - 1)) return j;
+    }
+    return 0;
+}
+
+}  // namespace
+
+void WordSplitter::split_gpt4o(std::vector<uint32_t>& word_ends) const {
+    const Cursor c{cps_, props_, cps_.size()};
+    size_t pos = 0;
+    const auto emit = [&] { word_ends.push_back(offsets_[pos]); };
+    while (pos < c.n) {
+        // the two letter alternatives, each first with a leading [^\r\n\p{L}\p{N}], then without
+        size_t end = 0;
+        const bool lead = !c.newline(pos) && !c.letter(pos) && !c.number(pos);
+        for (const bool upper_plus : {false, true}) {
+            if (lead) end = letter_run_end(c, pos + 1, upper_plus);
+            if (!end) end = letter_run_end(c, pos, upper_plus);
+            if (end) break;
+        }
+        if (end) {
+            pos = end;
+            if (pos < c.n) pos += c.contraction(pos, true);
+            // case-insensitive 's also matches U+017F (long s), which case-folds to s
+            if (pos + 1 < c.n && end == pos && c.cps[pos] == '\'' && c.cps[pos + 1] == 0x17F) pos += 2;
+            emit();
+            continue;
+        }
+        if (c.number(pos)) {  // \p{N}{1,3}
+            const size_t run_end = std::min(pos + 3, c.n);
+            while (pos < run_end && c.number(pos)) ++pos;
+            emit();
+            continue;
+        }
+        // " ?[^\s\p{L}\p{N}]+[\r\n/]*"
+        const size_t body = pos + (c.cps[pos] == ' ' ? 1 : 0);
+        if (c.other(body)) {
+            pos = body;
+            while (c.other(pos)) ++pos;
+            while (c.newline(pos) || (pos < c.n && c.cps[pos] == '/')) ++pos;
+            emit();
+            continue;
+        }
+        // Only whitespace is left here, as in split_llama3.
         size_t ws = 0;
         size_t newline_end = 0;
         while (c.whitespace(pos + ws)) {

@@ -14,8 +14,12 @@ namespace runtime::tokenizer_detail {
 //           \s*[\r\n]+|\s+(?!\S)|\s+
 //   Qwen2:  as Llama3 with \p{N} (one digit per word)
 //   Qwen35: as Qwen2 with [\p{L}\p{M}]+ for the letter run and marks excluded from the symbol run
+//   Gpt4o:  (o200k, gpt-oss) [^\r\n\p{L}\p{N}]?U*L+C?|[^\r\n\p{L}\p{N}]?U+L*C?|\p{N}{1,3}|
+//           ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+  with U = [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}],
+//           L = [\p{Ll}\p{Lm}\p{Lo}\p{M}] and C = (?i:'s|'t|'re|'ve|'m|'ll|'d), with the real Unicode
+//           cases (as the tokenizers library matches it; llama.cpp approximates U and L by ASCII case)
 // The contractions' case-insensitivity is ASCII-only, as in llama.cpp.
-enum class PreTokenizer { Gpt2, Llama3, Qwen2, Qwen35 };
+enum class PreTokenizer { Gpt2, Llama3, Qwen2, Qwen35, Gpt4o };
 
 // Cuts `text` (which decode_lenient reads without replacements, see unicode.h) into words. `words`
 // receives the byte offset where each word ends; the first starts at 0 and they cover all of `text`.
@@ -28,6 +32,7 @@ public:
 private:
     void split_gpt2(std::vector<uint32_t>& word_ends) const;
     void split_llama3(std::vector<uint32_t>& word_ends, size_t max_digits, bool marks_are_letters) const;
+    void split_gpt4o(std::vector<uint32_t>& word_ends) const;
 
     PreTokenizer kind_;
     std::vector<uint32_t> cps_;

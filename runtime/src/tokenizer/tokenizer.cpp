@@ -45,6 +45,8 @@ constexpr PreSpec kPreTokenizers[] = {
     {"stablelm2", PreTokenizer::Qwen2, false, false},
     {"megrez", PreTokenizer::Qwen2, false, false},
     {"qwen35", PreTokenizer::Qwen35, false, false},
+    {"gpt-4o", PreTokenizer::Gpt4o, false, false},
+    {"llama4", PreTokenizer::Gpt4o, false, false},
 };
 
 // Tokens llama.cpp treats as ending generation because of their text, whatever the metadata says.

@@ -8,7 +8,8 @@
 
 namespace runtime::unicode {
 
-// One byte per code point: the general-category class in the low bits, White_Space in bit 3.
+// One byte per code point: the general-category class in the low bits, White_Space in bit 3, the
+// letter case in bits 4 and 5.
 // The values are written by runtime/tools/gen_unicode_tables.py and must stay in step with it.
 enum Category : uint8_t {
     kOther = 0,  // C*: control, format, private use, surrogate, unassigned
@@ -21,6 +22,9 @@ enum Category : uint8_t {
 };
 constexpr uint8_t kCategoryMask = 0x07;
 constexpr uint8_t kWhitespace = 0x08;
+// Letters only: Lu or Lt (upper and title case), Ll (lower case); Lm and Lo carry neither.
+constexpr uint8_t kUpperOrTitle = 0x10;
+constexpr uint8_t kLower = 0x20;
 
 struct PropsRange {
     uint32_t first;  // the range runs up to the next entry's `first`

@@ -1,0 +1,233 @@
+// The tiny gpt-oss reference in tests/models/gptoss: hf/ is the checkpoint make_gptoss_reference.py
+// made with transformers (random weights, MXFP4 experts as released, a small BPE with o200k's
+// pre-tokenizer); refs.json and refs*.safetensors hold the expected outputs, whose oracle refs.json
+// names per part (see make_gptoss_reference_local.py: logits from a numpy port of transformers'
+// forward pass, tokenizer ids from Hugging Face's tokenizers library, chat texts from jinja2 set up
+// as transformers sets it up). gguf-convert's file runs with the expected logits (whole rows, then a
+// prompt and one token at a time, across the 16-position sliding window), tokenizes as the HF
+// tokenizer does, renders Harmony as the chat template does, and quantizes to MXFP4_MOE as
+// llama-quantize does.
+//
+// The exact logits come from f32 (here f64) experts; the runtime, like ggml, rounds activations to
+// q8_0 before its MXFP4 dot products, which on this deliberately sensitive random model moves logits
+// by units. So the file with its experts stored as F32 (their exact values) is checked against the
+// exact logits to 1e-3, and the file as converted (MXFP4) against refs-ggml, which applies that
+// rounding: there a value at a rounding boundary may round the other way (the runtime's activations
+// are f32, the reference's f64), and the router and clamp amplify it, so the bound is the top token
+// everywhere and logits within kRoundingBound.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "convert/converter.h"
+#include "convert/json.h"
+#include "gguf/file.h"
+#include "dequantized_copy.h"
+#include "gguf_compare.h"
+#include "quant/recipe.h"
+#include "runtime/chat_template.h"
+#include "runtime/context.h"
+#include "runtime/model.h"
+#include "runtime/tokenizer.h"
+#include "hf_refs.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using testing_support::HfRefs;
+
+fs::path ref_dir() { return fs::path(GGUF_SOURCE_DIR) / "tests" / "models" / "gptoss"; }
+fs::path ref_file(const std::string& name) { return ref_dir() / name; }
+
+struct OutDir {
+    fs::path path = fs::temp_directory_path() / ("gptoss-reference-" + std::to_string(::getpid()));
+    OutDir() { fs::create_directories(path); }
+    ~OutDir() { fs::remove_all(path); }
+};
+
+fs::path out(const std::string& name) {
+    static OutDir dir;
+    return dir.path / name;
+}
+
+// gguf-convert of the reference checkpoint (once per outtype per run).
+std::string converted(convert::OutType outtype, const std::string& name) {
+    const fs::path p = out(name);
+    if (!fs::exists(p)) {
+        convert::ConvertOptions opt;
+        opt.input_dir = ref_file("hf").string();
+        opt.output_path = p.string();
+        opt.outtype = outtype;
+        convert::convert_checkpoint(opt);
+    }
+    return p.string();
+}
+
+struct Agreement {
+    double max_abs_diff = 0;
+    int64_t same_argmax = 0, positions = 0;
+};
+
+void accumulate(Agreement& a, const float* ours, const float* theirs, int64_t n) {
+    int64_t ai = 0, bi = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        a.max_abs_diff = std::max(a.max_abs_diff, std::fabs(double(ours[i]) - theirs[i]));
+        if (ours[i] > ours[ai]) ai = i;
+        if (theirs[i] > theirs[bi]) bi = i;
+    }
+    a.same_argmax += ai == bi;
+    ++a.positions;
+}
+
+constexpr double kRoundingBound = 0.25;
+
+void expect_matches_transformers(const Agreement& a, const std::string& what, double max_diff = 1e-3) {
+    std::printf("%s: max |logit diff| %.3g, same argmax %lld/%lld\n", what.c_str(), a.max_abs_diff,
+                static_cast<long long>(a.same_argmax), static_cast<long long>(a.positions));
+    EXPECT_GT(a.positions, 0);
+    EXPECT_LE(a.max_abs_diff, max_diff) << what;
+    EXPECT_GE(a.same_argmax, static_cast<int64_t>(std::ceil(0.995 * static_cast<double>(a.positions)))) << what;
+}
+
+// gguf-convert's f32 file with the MXFP4 experts stored as F32.
+std::string with_f32_experts() {
+    const fs::path p = out("gptoss-f32-experts.gguf");
+    if (!fs::exists(p)) {
+        testing_support::write_dequantized_copy(converted(convert::OutType::F32, "gptoss-f32.gguf"), p.string(),
+                                                gguf::GgmlType::MXFP4);
+    }
+    return p.string();
+}
+
+// Every row decoded from position 0 with an f32 KV cache; `step` > 0 decodes the first half as one
+// prompt and the rest `step` tokens at a time (the decode path, and windows that span batches).
+Agreement run_rows(const std::string& model_path, const HfRefs& refs, int step, int n_batch) {
+    const auto model = runtime::Model::load(model_path);
+    runtime::ContextParams params;
+    params.n_ctx = static_cast<int>(refs.n_tok);
+    params.n_batch = n_batch;
+    params.type_k = params.type_v = gguf::GgmlType::F32;
+    params.n_threads = 2;
+    runtime::Context ctx(*model, params);
+    Agreement a;
+    const int64_t V = refs.n_vocab;
+    for (int64_t s = 0; s < refs.n_seq; ++s) {
+        ctx.truncate(0);
+        const int32_t* tokens = refs.seq_tokens(s);
+        if (step == 0) {
+            const auto logits = ctx.decode({tokens, static_cast<size_t>(refs.n_tok)}, true);
+            for (int64_t t = 0; t < refs.n_tok; ++t) accumulate(a, logits.data() + t * V, refs.row_logits(s, t), V);
+            continue;
+        }
+        const int64_t half = refs.n_tok / 2;
+        auto logits = ctx.decode({tokens, static_cast<size_t>(half)}, false);
+        accumulate(a, logits.data(), refs.row_logits(s, half - 1), V);
+        for (int64_t t = half; t < refs.n_tok; t += step) {
+            const int64_t n = std::min<int64_t>(step, refs.n_tok - t);
+            logits = ctx.decode({tokens + t, static_cast<size_t>(n)}, false);
+            accumulate(a, logits.data(), refs.row_logits(s, t + n - 1), V);
+        }
+    }
+    return a;
+}
+
+class GptOssReference : public ::testing::Test {
+protected:
+    void SetUp() override {
+        if (!fs::exists(ref_file("refs.json"))) GTEST_SKIP() << ref_dir().string() << " has no reference";
+    }
+};
+
+TEST_F(GptOssReference, LogitsMatchTheReference) {
+    const HfRefs refs = HfRefs::load(ref_file("refs.safetensors").string());
+    ASSERT_GE(refs.n_tok, 64);  // several 16-position windows
+    expect_matches_transformers(run_rows(with_f32_experts(), refs, 0, 512), "experts as F32, whole rows");
+    // as converted, bf16 and f32: MXFP4 experts against q8_0-rounded activations, as ggml computes them
+    const HfRefs ggml = HfRefs::load(ref_file("refs-ggml.safetensors").string());
+    expect_matches_transformers(run_rows(converted(convert::OutType::F32, "gptoss-f32.gguf"), ggml, 0, 512),
+                                "MXFP4 experts, f32 file, whole rows", kRoundingBound);
+    expect_matches_transformers(run_rows(converted(convert::OutType::BF16, "gptoss-bf16.gguf"), ggml, 0, 512),
+                                "MXFP4 experts, bf16 file, whole rows", kRoundingBound);
+}
+
+TEST_F(GptOssReference, DecodingStepByStepMatchesTheReference) {
+    const HfRefs refs = HfRefs::load(ref_file("refs.safetensors").string());
+    expect_matches_transformers(run_rows(with_f32_experts(), refs, 1, 512),
+                                "experts as F32, one token at a time after a 64-token prompt");
+    // batches of 5 that straddle the window's edge, and a prompt split into batches of 16
+    expect_matches_transformers(run_rows(with_f32_experts(), refs, 5, 16), "experts as F32, batches of 16 and of 5");
+    const HfRefs ggml = HfRefs::load(ref_file("refs-ggml.safetensors").string());
+    expect_matches_transformers(run_rows(converted(convert::OutType::F32, "gptoss-f32.gguf"), ggml, 1, 512),
+                                "MXFP4 experts, one token at a time after a 64-token prompt", kRoundingBound);
+}
+
+TEST_F(GptOssReference, TokenizerGivesTheHfTokenizersIds) {
+    const auto json = convert::json::parse_file(ref_file("refs.json").string());
+    const auto tok = runtime::Tokenizer::from_metadata(
+        gguf::File::open(converted(convert::OutType::F32, "gptoss-f32.gguf")).metadata());
+    int checked = 0;
+    for (const auto& c : json["tokenizer_cases"].items()) {
+        const std::string text = c["text"].as_string();
+        std::vector<int32_t> want;
+        for (const auto& id : c["ids"].items()) want.push_back(static_cast<int32_t>(id.as_int()));
+        EXPECT_EQ(tok->encode(text, false, true), want) << "'" << text << "'";
+        EXPECT_EQ(tok->decode(want), text);
+        ++checked;
+    }
+    EXPECT_GE(checked, 10);
+}
+
+TEST_F(GptOssReference, HarmonyRendersAsTheChatTemplate) {
+    const auto json = convert::json::parse_file(ref_file("refs.json").string());
+    if (!json.find("chat_cases")) GTEST_SKIP() << "the reference was made without a chat template";
+    const gguf::File f = gguf::File::open(converted(convert::OutType::F32, "gptoss-f32.gguf"));
+    const auto format = runtime::detect_chat_format(f.metadata().get_string("tokenizer.chat_template"));
+    ASSERT_EQ(format, runtime::ChatFormat::Harmony);
+    for (const auto& c : json["chat_cases"].items()) {
+        std::vector<runtime::ChatMessage> messages;
+        for (const auto& m : c["messages"].items()) messages.push_back({m["role"].as_string(), m["content"].as_string()});
+        runtime::ChatOptions opt;
+        opt.date = json["chat_date"].as_string();
+        if (const auto* effort = c["kwargs"].find("reasoning_effort")) opt.reasoning_effort = effort->as_string();
+        EXPECT_EQ(runtime::format_chat(format, messages, c["add_generation_prompt"].as_bool(), opt),
+                  c["rendered"].as_string());
+    }
+}
+
+// llama-quantize's MXFP4_MOE on gpt-oss (llama_tensor_get_type): the output head q8_0; every other
+// quantizable 2-D matrix q8_0; 3-D expert stacks MXFP4, here copied since they are MXFP4 already;
+// what llama.cpp never quantizes (1-D tensors: norms, sinks; biases, not ".weight"; the router
+// ffn_gate_inp) kept as it is.
+TEST_F(GptOssReference, Mxfp4MoeRecipeAsLlamaQuantize) {
+    const gguf::File in = gguf::File::open(converted(convert::OutType::BF16, "gptoss-bf16.gguf"));
+    quant::PlanInputs inputs;
+    inputs.recipe = quant::find_recipe("MXFP4_MOE");
+    ASSERT_NE(inputs.recipe, nullptr);
+    const quant::QuantPlan plan = quant::make_plan(in, inputs);
+    ASSERT_EQ(plan.tensors.size(), in.tensors().size());
+    int experts = 0, q8 = 0, kept = 0;
+    for (const quant::TensorPlan& t : plan.tensors) {
+        const gguf::TensorInfo& src = in.tensor(t.name);
+        if (t.name.find("_exps.weight") != std::string::npos) {
+            EXPECT_EQ(src.type, gguf::GgmlType::MXFP4) << t.name;
+            EXPECT_EQ(t.to.type, gguf::GgmlType::MXFP4) << t.name;
+            EXPECT_FALSE(t.converts()) << t.name << " must be copied, not requantized";
+            ++experts;
+        } else if (src.dims.size() >= 2 && t.name.ends_with(".weight") && !t.name.ends_with("ffn_gate_inp.weight")) {
+            EXPECT_EQ(t.to.type, gguf::GgmlType::Q8_0) << t.name;
+            ++q8;
+        } else {
+            EXPECT_EQ(t.to.type, src.type) << t.name;
+            ++kept;
+        }
+    }
+    EXPECT_EQ(experts, 12);  // 4 layers x gate, up, down
+    EXPECT_EQ(q8, 2 + 4 * 4);  // token_embd, output; q, k, v, o per layer
+    EXPECT_GT(kept, 0);
+    EXPECT_EQ(plan.metadata.get_u32("general.file_type"), 38u);
+}
+
+}  // namespace
