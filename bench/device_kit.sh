@@ -19,6 +19,8 @@ cp "$build/apps/gguf-run/gguf-run" "$build/apps/gguf-quantize/gguf-quantize" "$b
    "$build/tests/runtime/runtime_gpu_info_device_test" "$build/tests/runtime/runtime_cuda_matmul_test" \
    "$build/runtime/cuda-matmul-bench" \
    "$build/tests/runtime/runtime_cuda_ops_test" "$build/runtime/cuda-ops-bench" .devkit/bin/
+# host read bandwidth for bench/verify_scan.sh; AVX2 rather than -march=native: it runs on another CPU
+gcc -O3 -mavx2 -mfma -fopenmp "$shared/tools/hostbw.c" -o .devkit/bin/hostbw
 strip .devkit/bin/*
 for lib in libboost_program_options.so.1.74.0 libxxhash.so.0 libgomp.so.1 libstdc++.so.6; do
   cp -L "/lib/x86_64-linux-gnu/$lib" .devkit/lib/

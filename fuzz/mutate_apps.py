@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Runs the apps on randomly corrupted copies of a real model and reports any run that did not end
 with exit status 0, 1 or 2 (a signal or an abort is a crash), that printed "nan" with exit 0, or that
-left a file behind (a temp file, or an output of a failed run). Bytes are changed in the metadata head
+left a file behind (a temp file, or an output of a failed run). The tools: gguf-run (generation and
+perplexity), gguf-quantize, gguf-inspect and gguf-verify (every check but quality, writing a manifest). Bytes are changed in the metadata head
 and in the tensor-info tail of the header, where the loaders' checks live, and every other run also in
 the tensor data (where a changed byte can make a NaN or infinite scale).
 Usage: fuzz/mutate_apps.py BUILD_DIR MODEL.gguf [runs] [seed]"""
@@ -21,6 +22,7 @@ commands = [
     [f'{build}/apps/gguf-quantize/gguf-quantize', bad, out, 'Q4_K_M', '2'],
     [f'{build}/apps/gguf-inspect/gguf-inspect', bad, '--layers', '--tensors'],
     [f'{build}/apps/gguf-run/gguf-run', 'perplexity', '-m', bad, '-f', text, '-c', '128', '--chunks', '2', '-t', '1'],
+    [f'{build}/apps/gguf-verify/gguf-verify', bad, '-t', '1', '--write-manifest', out],
 ]
 statuses, crashes = {}, 0
 for i in range(runs):
@@ -39,7 +41,9 @@ for i in range(runs):
     statuses[status] = statuses.get(status, 0) + 1
     left = sorted(set(os.listdir(tmp)) - {'in.gguf', 'text.txt', 'out.gguf'} - {f for f in os.listdir(tmp) if f.startswith('crash-')})
     nan = status == 0 and b'PPL = ' in r.stdout and b'nan' in r.stdout.lower()
-    if status not in (0, 1, 2) or nan or left or (status != 0 and os.path.exists(out)):
+    # gguf-verify writes its manifest even when another check fails: its exit 1 is a verdict, not a failed run
+    failed_output = status != 0 and os.path.exists(out) and 'gguf-verify' not in cmd[0]
+    if status not in (0, 1, 2) or nan or left or failed_output:
         crashes += 1
         keep = os.path.join(tmp, f'crash-{i}.gguf')
         os.rename(bad, keep)

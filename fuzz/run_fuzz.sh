@@ -9,7 +9,9 @@
 # Building needs clang and Debian's libclang-rt-14-dev (apt-get install clang libclang-rt-14-dev).
 # SECONDS=0 only builds. A machine without clang (the GPU machine) can run binaries built elsewhere:
 # copy WORKDIR/fuzz/ there and set GGUF_FUZZ_PREBUILT=1 to skip the build (the sanitizer and
-# libFuzzer runtimes are linked in statically; libc, libstdc++ and libxxhash.so.0 are needed).
+# libFuzzer runtimes, libstdc++ and xxHash are linked in statically: only libc is needed). When $OUT is set
+# (the device tool's output folder), the summary, the findings, the log's last 200 lines and the merged
+# inputs that fuzz/corpus lacks are copied there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_TOTAL=${1:-3600}
@@ -46,7 +48,18 @@ mkdir -p "$WORK/merged"
 findings=$(find "$ART" -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) | wc -l)
 execs=$(grep -o 'exec/s: [0-9]*' "$WORK/fuzz.log" | tail -1 || true)
 stats=$(grep -E '^#[0-9]+' "$WORK/fuzz.log" | tail -1 || true)
-echo "fuzz: ${elapsed}s with $JOBS jobs, exit $rc; last status: ${stats:-none} ${execs}"
-echo "fuzz: corpus $(ls "$CORPUS" | wc -l) files, merged $(ls "$WORK/merged" | wc -l); findings: $findings (in $ART)"
-echo "fuzz: sanitizer reports in the log: $(grep -c -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$WORK/fuzz.log" || true)"
+{
+  echo "fuzz: ${elapsed}s with $JOBS jobs, exit $rc; last status: ${stats:-none} ${execs}"
+  echo "fuzz: corpus $(ls "$CORPUS" | wc -l) files, merged $(ls "$WORK/merged" | wc -l); findings: $findings (in $ART)"
+  echo "fuzz: sanitizer reports in the log: $(grep -c -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$WORK/fuzz.log" || true)"
+} | tee "$WORK/summary.txt"
+if [ -n "${OUT:-}" ]; then
+  mkdir -p "$OUT/fuzz/artifacts" "$OUT/fuzz/new-inputs"
+  cp "$WORK/summary.txt" "$OUT/fuzz/"
+  tail -n 200 "$WORK/fuzz.log" > "$OUT/fuzz/fuzz-log-tail.txt"
+  cp "$ART"/* "$OUT/fuzz/artifacts/" 2>/dev/null || true
+  for f in "$WORK/merged"/*; do
+    [ -e "fuzz/corpus/$(basename "$f")" ] || cp "$f" "$OUT/fuzz/new-inputs/"
+  done
+fi
 [ "$findings" -eq 0 ]

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
+
+#include "gguf/output_file.h"
 
 namespace verify {
 
@@ -68,11 +71,10 @@ std::vector<GenerationCase> read_generation_cases(const std::string& path) {
 }
 
 void write_generation_cases(const std::string& path, const std::vector<GenerationCase>& cases) {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    if (!out) throw std::runtime_error(path + ": cannot create");
+    std::ostringstream out;
     out << "# gguf-verify generation cases: PROMPT<TAB>EXPECTED (greedy), \\n \\t \\\\ escaped\n";
     for (const auto& c : cases) out << escape(c.prompt) << "\t" << escape(c.expected) << "\n";
-    if (!out.flush()) throw std::runtime_error(path + ": write failed");
+    gguf::write_file(path, out.str());
 }
 
 std::string greedy_continuation(runtime::Context& ctx, const runtime::Tokenizer& tok, const std::string& prompt,

@@ -9,12 +9,14 @@
 #include <optional>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "appcommon/cli.h"
 #include "appcommon/json_writer.h"
 #include "appcommon/model_options.h"
 #include "generation.h"
 #include "gguf/error.h"
+#include "gguf/output_file.h"
 #include "manifest.h"
 #include "model_check.h"
 #include "quant/recipe.h"
@@ -88,10 +90,22 @@ constexpr const char* kUsage =
     "Checks: structure, model, scan, recipe always; manifest with --manifest; quality with --baseline or\n"
     "--base; generation with --generate. Exit 0: all passed (or skipped), 1: a check failed, 2: usage error.";
 
+// Throws gguf::Error when one of `outputs` (empty ones ignored) cannot be written: see gguf::check_output_path.
+void check_outputs(const std::vector<std::string>& outputs, std::vector<std::string> inputs, bool replace) {
+    std::erase(inputs, std::string());
+    gguf::OutputPolicy policy;
+    policy.replace_existing = replace;
+    policy.inputs = inputs;
+    for (const auto& out : outputs) {
+        if (!out.empty()) gguf::check_output_path(out, policy);
+    }
+}
+
 int run_baseline(const std::vector<std::string>& args) {
     appcommon::CommonOptions common;
     std::string text, out;
     int chunks = -1;
+    bool force = false;
     runtime::CompactParams cp;
     po::options_description desc("Options");
     common.add_to(desc, 512);
@@ -101,7 +115,8 @@ int run_baseline(const std::vector<std::string>& args) {
         ("chunks", po::value<int>(&chunks)->default_value(-1), "chunks of -c tokens to evaluate (-1: all)")
         ("top-k", po::value<int>(&cp.top_k)->default_value(32), "tokens stored per position at least")
         ("max-rest", po::value<double>(&cp.max_rest)->default_value(1e-3),
-         "store more tokens until the probability left over is at most this (1: exactly --top-k)");
+         "store more tokens until the probability left over is at most this (1: exactly --top-k)")
+        ("force", po::bool_switch(&force), "replace an existing output file");
     po::positional_options_description pos;
     pos.add("model", 1);
     po::variables_map vm;
@@ -114,6 +129,7 @@ int run_baseline(const std::vector<std::string>& args) {
     if (cp.top_k < 1) throw appcommon::UsageError{"--top-k must be at least 1"};
     if (!(cp.max_rest >= 0 && cp.max_rest <= 1)) throw appcommon::UsageError{"--max-rest must be within [0, 1]"};
     if (common.ctx_size < 2) throw appcommon::UsageError{"-c must be at least 2"};
+    check_outputs({out}, {common.model, text}, force);  // before the model is loaded
     appcommon::Loaded l = appcommon::load(common, parsed, true);
     const auto tokens = l.tokenizer->encode(read_text(text), true, false);
     runtime::PerplexityParams p;
@@ -145,6 +161,7 @@ int run_verify(const std::vector<std::string>& args) {
     appcommon::CommonOptions common;
     std::string checks_opt, skip_opt, recipe, manifest, write_manifest, baseline, base, text, generate, write_gen, junit;
     int chunks = -1, gen_tokens = 32;
+    bool force = false;
     double max_abs = 1e4;
     verify::QualityThresholds th;
     double max_kld = -1, max_kld_p99 = -1, min_same_top = -1, max_ppl_ratio = -1;
@@ -168,13 +185,23 @@ int run_verify(const std::vector<std::string>& args) {
         ("generate", po::value<std::string>(&generate), "generation: file of PROMPT<TAB>EXPECTED lines")
         ("write-generations", po::value<std::string>(&write_gen), "generation: write the greedy continuations here")
         ("gen-tokens", po::value<int>(&gen_tokens)->default_value(32), "generation: tokens written per prompt")
-        ("junit", po::value<std::string>(&junit), "write a JUnit XML report here");
+        ("junit", po::value<std::string>(&junit), "write a JUnit XML report here (replaced when it exists)")
+        ("force", po::bool_switch(&force), "replace an existing --write-manifest or --write-generations file");
     po::positional_options_description pos;
     pos.add("model", 1);
     po::variables_map vm;
     po::parsed_options parsed(nullptr);
     if (!appcommon::parse(args, desc, &pos, kUsage, vm, &parsed)) return 0;
     if (common.model.empty()) throw appcommon::UsageError{"no model given"};
+    // a threshold that is not a finite figure in range would make its comparison meaningless
+    for (const auto& [flag, value, top] : {std::tuple{"--max-kld", max_kld, 1e300}, std::tuple{"--max-kld-p99", max_kld_p99, 1e300},
+                                           std::tuple{"--min-same-top", min_same_top, 100.0},
+                                           std::tuple{"--max-ppl-ratio", max_ppl_ratio, 1e300}}) {
+        if (vm.count(flag + 2) && !(value >= 0 && value <= top)) {
+            throw appcommon::UsageError{std::string(flag) + " must be a number within [0, " +
+                                        (top == 100.0 ? "100]" : "inf)") + ", got " + std::to_string(value)};
+        }
+    }
     if (vm.count("max-kld")) th.max_kld = max_kld;
     if (vm.count("max-kld-p99")) th.max_kld_p99 = max_kld_p99;
     if (vm.count("min-same-top")) th.min_same_top_percent = min_same_top;
@@ -193,8 +220,15 @@ int run_verify(const std::vector<std::string>& args) {
     std::set<std::string> wanted(kChecks.begin(), kChecks.end());
     if (!checks_opt.empty()) wanted = check_list(checks_opt, "--checks");
     for (const auto& s : check_list(skip_opt, "--skip")) wanted.erase(s);
+    // a gate that checks nothing would pass anything
+    if (wanted.empty()) throw appcommon::UsageError{"--checks and --skip leave no check to run"};
     const runtime::ModelOptions model_options = appcommon::model_options(common, parsed);
     runtime::ContextParams ctx_params = appcommon::context_params(common);
+    // outputs checked before any work: never one of the inputs; an existing one replaced only with --force,
+    // except the JUnit report, which a CI job rewrites on every run
+    const std::vector<std::string> inputs{common.model, manifest, baseline, base, text, generate};
+    check_outputs({write_manifest, write_gen}, inputs, force);
+    check_outputs({junit}, inputs, true);
     const int threads = common.threads;
 
     std::vector<CheckResult> results;
@@ -313,10 +347,9 @@ int run_verify(const std::vector<std::string>& args) {
     verify::write_summary(std::cerr, common.model, results);
     if (common.json) verify::write_json(std::cout, common.model, results);
     if (!junit.empty()) {
-        std::ofstream out(junit, std::ios::trunc);
-        if (!out) throw std::runtime_error(junit + ": cannot create");
+        std::ostringstream out;
         verify::write_junit(out, common.model, results);
-        if (!out.flush()) throw std::runtime_error(junit + ": write failed");
+        gguf::write_file(junit, out.str());
     }
     return verify::any_failed(results) ? 1 : 0;
 }

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "gguf/output_file.h"
 #include "gguf/checksum.h"
 #include "prefault.h"
 
@@ -53,23 +54,11 @@ Manifest make_manifest(const gguf::File& file, int threads) {
 }
 
 void write_manifest(const Manifest& m, const std::string& path) {
-    const std::string tmp = path + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::trunc);
-        if (!out) throw std::runtime_error(path + ": cannot create " + tmp);
-        out << kHeader << "\n";
-        out << "metadata " << gguf::hex64(m.metadata_hash) << "\n";
-        for (const auto& e : m.tensors) out << "tensor " << gguf::hex64(e.hash) << " " << e.type << " " << e.shape << " " << e.name << "\n";
-        out.close();
-        if (!out) {
-            std::remove(tmp.c_str());
-            throw std::runtime_error(path + ": write failed");
-        }
-    }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-        std::remove(tmp.c_str());
-        throw std::runtime_error(path + ": cannot rename " + tmp + " onto it");
-    }
+    std::ostringstream out;
+    out << kHeader << "\n";
+    out << "metadata " << gguf::hex64(m.metadata_hash) << "\n";
+    for (const auto& e : m.tensors) out << "tensor " << gguf::hex64(e.hash) << " " << e.type << " " << e.shape << " " << e.name << "\n";
+    gguf::write_file(path, out.str());  // through a temp file: an interrupted run leaves nothing behind
 }
 
 Manifest read_manifest(const std::string& path) {

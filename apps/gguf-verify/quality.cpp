@@ -16,6 +16,7 @@ std::string fmt(const char* f, double a, double b = 0, double c = 0) {
 // when lower > limit, and otherwise a fail that says the baseline cannot decide.
 void gate_kld(CheckResult& r, const char* what, const char* flag, double lower, double upper, bool exact,
               std::optional<double> limit) {
+    // written so that a NaN figure fails: a gate must not pass what it cannot compare
     if (!limit || upper <= *limit) return;
     if (exact) {
         r.problems.push_back(std::string(what) + fmt(" %.6f exceeds %g (", upper, *limit) + flag + ")");
@@ -43,10 +44,10 @@ CheckResult quality_check(const runtime::QualityResult& q, const QualityThreshol
     r.figure += fmt("same-top %.3f %% over %.0f positions", same_top, static_cast<double>(q.n_positions));
     gate_kld(r, "mean KLD", "--max-kld", q.mean_kld_lower, q.mean_kld, q.exact, t.max_kld);
     gate_kld(r, "p99 KLD", "--max-kld-p99", q.p99_kld_lower, q.p99_kld, q.exact, t.max_kld_p99);
-    if (t.min_same_top_percent && same_top < *t.min_same_top_percent) {
+    if (t.min_same_top_percent && !(same_top >= *t.min_same_top_percent)) {
         r.problems.push_back(fmt("same-top %.3f %% is below %g %% (--min-same-top)", same_top, *t.min_same_top_percent));
     }
-    if (t.max_ppl_ratio && q.ppl_ratio() > *t.max_ppl_ratio) {
+    if (t.max_ppl_ratio && !(q.ppl_ratio() <= *t.max_ppl_ratio)) {
         r.problems.push_back(fmt("PPL ratio %.4f exceeds %g (--max-ppl-ratio)", q.ppl_ratio(), *t.max_ppl_ratio));
     }
     r.metrics = {{"ppl", q.ppl},

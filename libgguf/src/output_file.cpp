@@ -205,4 +205,16 @@ void TempFile::commit() {
     }
 }
 
+void write_file(const std::string& path, std::string_view bytes) {
+    TempFile temp(resolve_output_path(path));
+    size_t done = 0;
+    while (done < bytes.size()) {
+        const ssize_t n = ::write(temp.fd(), bytes.data() + done, bytes.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) throw Error(path + ": write failed: " + errno_text());
+        done += static_cast<size_t>(n);
+    }
+    temp.commit();  // the destructor closes the descriptor
+}
+
 }  // namespace gguf

@@ -10,12 +10,16 @@
 #include <numeric>
 
 #include "runtime/error.h"
+#include "safe_output.h"
 
 namespace runtime {
 
 namespace {
 
-constexpr char kMagic[8] = {'G', 'V', 'C', 'O', 'M', 'P', 'K', '1'};
+// Version 2 stores ids as gaps and probabilities as float (5 bytes a token instead of 12 in version 1).
+constexpr char kMagic[8] = {'G', 'V', 'C', 'O', 'M', 'P', 'K', '2'};
+// A float holds a probability to within half a unit in the last of its 24 significant bits.
+constexpr double kFloatRelError = 0x1p-24;
 
 struct Header {
     char magic[8];
@@ -24,8 +28,61 @@ struct Header {
 };
 static_assert(sizeof(Header) == 40);
 
-// Per position: logp_next (f32), rest (f64), count (u32), then count pairs of id (i32) and logp (f64).
-uint64_t row_bytes(uint64_t count) { return 4 + 8 + 4 + count * 12; }
+// Per position: logp_next (f32), rest (f64), count and the most likely token's place among the stored ones
+// (varints), then the stored ids in increasing order as gaps (varint: id - previous id - 1, the first from
+// -1), then their probabilities in the same order (f32). Ids sorted make the gaps small (one byte each when
+// the stored tokens are dense); the order by likelihood is rebuilt from the probabilities.
+// The fewest bytes a row of `count` tokens can take.
+uint64_t least_row_bytes(uint64_t count) { return 4 + 8 + 1 + 1 + count * 5; }
+
+void put_varint(std::string& out, uint64_t v) {
+    while (v >= 0x80) {
+        out.push_back(static_cast<char>(v | 0x80));
+        v >>= 7;
+    }
+    out.push_back(static_cast<char>(v));
+}
+
+// False when the stream ends or the value takes more than 5 bytes (more than any count here needs).
+bool get_varint(std::istream& in, uint32_t& v) {
+    uint64_t x = 0;
+    for (int shift = 0; shift < 35; shift += 7) {
+        const int c = in.get();
+        if (c == std::char_traits<char>::eof()) return false;
+        x |= static_cast<uint64_t>(c & 0x7f) << shift;
+        if (!(c & 0x80)) {
+            if (x > 0xffffffffu) return false;
+            v = static_cast<uint32_t>(x);
+            return true;
+        }
+    }
+    return false;
+}
+
+template <typename T>
+void put_raw(std::string& out, const T& v) {
+    out.append(reinterpret_cast<const char*>(&v), sizeof v);
+}
+
+// One row as the file stores it.
+std::string encode_row(const CompactRow& row) {
+    std::vector<size_t> by_id(row.ids.size());
+    std::iota(by_id.begin(), by_id.end(), size_t{0});
+    std::sort(by_id.begin(), by_id.end(), [&](size_t a, size_t b) { return row.ids[a] < row.ids[b]; });
+    std::string out;
+    put_raw(out, row.logp_next);
+    put_raw(out, row.rest);
+    put_varint(out, row.ids.size());
+    const size_t top_place = static_cast<size_t>(std::find(by_id.begin(), by_id.end(), size_t{0}) - by_id.begin());
+    put_varint(out, top_place);
+    int64_t prev = -1;
+    for (size_t j : by_id) {
+        put_varint(out, static_cast<uint64_t>(row.ids[j] - prev - 1));
+        prev = row.ids[j];
+    }
+    for (size_t j : by_id) put_raw(out, static_cast<float>(std::exp(row.logp[j])));
+    return out;
+}
 
 // Log-probabilities of a row of logits, in double.
 void log_softmax(std::span<const float> logits, std::vector<double>& out) {
@@ -118,7 +175,11 @@ CompactRow compact_row(std::span<const float> logits, const CompactParams& param
         }
         rest -= std::exp(lp[static_cast<size_t>(order[k++])]);
     }
-    if (k > static_cast<size_t>(params.top_k)) rest = rest_after(k);  // the running difference, recomputed exactly
+    // a probability too small for a normal float is left in the tail, where the bounds account for it
+    const double log_min_stored = std::log(static_cast<double>(std::numeric_limits<float>::min()));
+    const size_t k_sorted = k;
+    while (k > 1 && lp[static_cast<size_t>(order[k - 1])] < log_min_stored) --k;
+    if (k > static_cast<size_t>(params.top_k) || k < k_sorted) rest = rest_after(k);  // the running difference, recomputed exactly
     CompactRow row;
     row.ids.assign(order.begin(), order.begin() + static_cast<ptrdiff_t>(k));
     for (int32_t id : row.ids) row.logp.push_back(lp[static_cast<size_t>(id)]);
@@ -128,14 +189,18 @@ CompactRow compact_row(std::span<const float> logits, const CompactParams& param
 }
 
 KldBounds kld_bounds(const CompactRow& base, std::span<const double> lq, std::vector<double>& scratch) {
-    // The stored tokens contribute exactly.
-    double top = 0;
+    // The stored tokens contribute exactly, up to the rounding of their probabilities: p log(p/q) moves by
+    // at most |dp| (|log(p/q)| + 1), and |dp| <= rel_error p (doubled: the bound of the bound's own error).
+    double top = 0, slack = 0;
     for (size_t j = 0; j < base.ids.size(); ++j) {
         const double lp = base.logp[j];
-        top += std::exp(lp) * (lp - lq[static_cast<size_t>(base.ids[j])]);
+        const double d = lp - lq[static_cast<size_t>(base.ids[j])];
+        top += std::exp(lp) * d;
+        slack += std::exp(lp) * (std::abs(d) + 1);
     }
+    slack *= 2 * base.rel_error;
     const double r = base.rest;
-    if (r <= 0 || base.ids.empty()) return {top, top};
+    if (r <= 0 || base.ids.empty()) return {top - slack, top + slack};
 
     // The test model's log-probabilities of the tail tokens; stored tokens are pushed out of the way.
     scratch.assign(lq.begin(), lq.end());
@@ -146,13 +211,14 @@ KldBounds kld_bounds(const CompactRow& base, std::span<const double> lq, std::ve
 
     // Lower: the tail as one outcome (log-sum inequality: merging outcomes never raises the KL).
     KldBounds b;
-    b.lower = top + r * (std::log(r) - std::log(q_rest));
+    b.lower = top - slack + r * (std::log(r) - std::log(q_rest));
 
     // Upper: each tail token has base probability at most p_K, the smallest stored one, and together r.
     // p log(p/q) is convex in p, so its maximum over that polytope is at a vertex: m = floor(r / p_K)
     // tokens at p_K, one at the remainder, the rest at 0; by rearrangement the largest shares go to the
     // tokens the test model finds least likely.
-    const double log_pk = base.logp.back();
+    // p_K rounded up by the stored probabilities' error, so that it still caps every tail token
+    const double log_pk = base.logp.back() + 2 * base.rel_error;
     const double pk = std::exp(log_pk);
     size_t m = static_cast<size_t>(std::floor(r / pk));
     double rem = r - static_cast<double>(m) * pk;
@@ -167,7 +233,7 @@ KldBounds kld_bounds(const CompactRow& base, std::span<const double> lq, std::ve
     std::sort(scratch.begin(), scratch.begin() + static_cast<ptrdiff_t>(need));
     for (size_t j = 0; j < m; ++j) tail += pk * (log_pk - scratch[j]);
     if (rem > 0 && m < n_tail) tail += rem * (std::log(rem) - scratch[m]);
-    b.upper = top + tail;
+    b.upper = top + slack + tail;
     // The lower bound can exceed the upper only by rounding when both are tight.
     b.upper = std::max(b.upper, b.lower);
     return b;
@@ -204,43 +270,25 @@ PerplexityResult save_compact_baseline(Context& ctx, std::span<const int32_t> to
         for (int c = 0; c < n_chunks; ++c) chunk_tokens[static_cast<size_t>(c) * params.n_ctx] = params.bos;
     }
 
-    const std::string tmp = path + ".tmp";
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error(path + ": cannot create " + tmp);
+    // through a temp file put in place when complete: an interrupted run leaves nothing behind
+    SafeOutput out(path);
     PerplexityResult r;
     double sum = 0, sum2 = 0;
-    try {
-        out.write(reinterpret_cast<const char*>(&h), sizeof h);
-        out.write(reinterpret_cast<const char*>(chunk_tokens.data()),
-                  static_cast<std::streamsize>(chunk_tokens.size() * sizeof(int32_t)));
-        PerplexityParams p = params;
-        p.add_bos = false;  // already substituted
-        p.n_chunks = n_chunks;
-        r.n_chunks = evaluate_chunks(ctx, chunk_tokens, p, [&](std::span<const float> logits, int32_t next) {
-            const CompactRow row = compact_row(logits, compact, next);
-            const auto count = static_cast<uint32_t>(row.ids.size());
-            const double nll = -static_cast<double>(row.logp_next);
-            sum += nll;
-            sum2 += nll * nll;
-            ++r.n_scored;
-            out.write(reinterpret_cast<const char*>(&row.logp_next), 4);
-            out.write(reinterpret_cast<const char*>(&row.rest), 8);
-            out.write(reinterpret_cast<const char*>(&count), 4);
-            for (size_t j = 0; j < row.ids.size(); ++j) {
-                out.write(reinterpret_cast<const char*>(&row.ids[j]), 4);
-                out.write(reinterpret_cast<const char*>(&row.logp[j]), 8);
-            }
-        });
-        out.close();
-        if (!out) throw Error(path + ": write failed");
-    } catch (...) {
-        std::remove(tmp.c_str());
-        throw;
-    }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-        std::remove(tmp.c_str());
-        throw Error(path + ": cannot rename " + tmp + " onto it");
-    }
+    out.write(&h, sizeof h);
+    out.write(chunk_tokens.data(), chunk_tokens.size() * sizeof(int32_t));
+    PerplexityParams p = params;
+    p.add_bos = false;  // already substituted
+    p.n_chunks = n_chunks;
+    r.n_chunks = evaluate_chunks(ctx, chunk_tokens, p, [&](std::span<const float> logits, int32_t next) {
+        const CompactRow row = compact_row(logits, compact, next);
+        const double nll = -static_cast<double>(row.logp_next);
+        sum += nll;
+        sum2 += nll * nll;
+        ++r.n_scored;
+        const std::string bytes = encode_row(row);
+        out.write(bytes.data(), bytes.size());
+    });
+    out.commit();
     const double n = static_cast<double>(r.n_scored);
     r.mean_nll = sum / n;
     r.ppl = std::exp(r.mean_nll);
@@ -271,13 +319,70 @@ CompactBaselineInfo read_compact_baseline_info(const std::string& path) {
     info.n_positions = uint64_t{h.n_chunks} * (h.n_ctx - 1 - h.first);
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) throw Error(path + ": cannot stat");
-    const uint64_t least = sizeof(Header) + uint64_t{h.n_ctx} * h.n_chunks * 4 + info.n_positions * row_bytes(h.top_k);
+    const uint64_t least = sizeof(Header) + uint64_t{h.n_ctx} * h.n_chunks * 4 + info.n_positions * least_row_bytes(1);
     if (static_cast<uint64_t>(st.st_size) < least) {
         throw Error(path + ": " + std::to_string(st.st_size) + " bytes, fewer than the " + std::to_string(least) +
                     " its header implies (truncated or damaged)");
     }
     return info;
 }
+
+namespace {
+
+// Reads one row (encode_row's layout) into `row`, most likely token first. False when the file ends;
+// damaged contents throw runtime::Error prefixed with `where`: a damaged row must not index out of
+// range nor make the bounds meaningless.
+bool read_row(std::istream& in, const CompactBaselineInfo& info, CompactRow& row, std::vector<int32_t>& ids,
+              std::vector<float>& probs, const std::string& where) {
+    uint32_t count = 0, top_place = 0;
+    in.read(reinterpret_cast<char*>(&row.logp_next), 4);
+    in.read(reinterpret_cast<char*>(&row.rest), 8);
+    if (!in || !get_varint(in, count) || !get_varint(in, top_place)) return false;
+    if (count == 0 || count > info.n_vocab || top_place >= count) {
+        throw Error(where + "damaged (" + std::to_string(count) + " tokens stored)");
+    }
+    if (!(row.rest >= 0 && row.rest <= 1) || !std::isfinite(row.logp_next) || row.logp_next > 0) {
+        throw Error(where + "damaged (remaining mass or next-token log-probability out of range)");
+    }
+    ids.resize(count);
+    int64_t prev = -1;
+    for (uint32_t j = 0; j < count; ++j) {
+        uint32_t gap = 0;
+        if (!get_varint(in, gap)) return false;
+        prev += int64_t{gap} + 1;
+        if (prev >= int64_t{info.n_vocab}) throw Error(where + "damaged token ids");
+        ids[j] = static_cast<int32_t>(prev);
+    }
+    probs.resize(count);
+    in.read(reinterpret_cast<char*>(probs.data()), static_cast<std::streamsize>(count * sizeof(float)));
+    if (!in) return false;
+    double sum = 0;
+    for (float p : probs) {
+        if (!(p > 0 && p <= 1)) throw Error(where + "damaged probabilities");
+        sum += p;
+    }
+    if (sum + row.rest > 1 + 1e-4) throw Error(where + "damaged probabilities (they sum to more than 1)");
+    // most likely first: the stored top, then by probability (ties by id, as compact_row orders them)
+    std::vector<uint32_t> place(count);
+    std::iota(place.begin(), place.end(), 0u);
+    std::sort(place.begin(), place.end(), [&](uint32_t a, uint32_t b) {
+        if ((a == top_place) != (b == top_place)) return a == top_place;
+        return probs[a] > probs[b] || (probs[a] == probs[b] && a < b);
+    });
+    if (probs[place[0]] < probs[place.size() > 1 ? place[1] : place[0]]) {
+        throw Error(where + "damaged (the stored most likely token is not the most likely)");
+    }
+    row.ids.resize(count);
+    row.logp.resize(count);
+    for (uint32_t j = 0; j < count; ++j) {
+        row.ids[j] = ids[place[j]];
+        row.logp[j] = std::log(static_cast<double>(probs[place[j]]));
+    }
+    row.rel_error = kFloatRelError;
+    return true;
+}
+
+}  // namespace
 
 QualityResult compare_compact_baseline(Context& ctx, const std::string& path,
                                        const std::function<void(int, int)>& progress) {
@@ -305,40 +410,14 @@ QualityResult compare_compact_baseline(Context& ctx, const std::string& path,
     CompactRow row;
     uint64_t stored = 0;
     std::vector<double> lq, scratch;
-    std::vector<char> seen(static_cast<size_t>(n_vocab), 0);
+    std::vector<int32_t> order;
+    std::vector<float> probs;
     int64_t position = 0;
     Tally tally;
     const int n_chunks = evaluate_chunks(ctx, tokens, params, [&](std::span<const float> logits, int32_t next) {
-        in.read(reinterpret_cast<char*>(&row.logp_next), 4);
-        in.read(reinterpret_cast<char*>(&row.rest), 8);
-        uint32_t count = 0;
-        in.read(reinterpret_cast<char*>(&count), 4);
         const std::string where = path + ": position " + std::to_string(position) + ": ";
-        if (!in) throw Error(where + "truncated");
-        if (count < static_cast<uint32_t>(info.params.top_k) || count > info.n_vocab) {
-            throw Error(where + "damaged (" + std::to_string(count) + " tokens stored)");
-        }
-        row.ids.resize(count);
-        row.logp.resize(count);
-        stored += count;
-        for (size_t j = 0; j < count; ++j) {
-            in.read(reinterpret_cast<char*>(&row.ids[j]), 4);
-            in.read(reinterpret_cast<char*>(&row.logp[j]), 8);
-        }
-        if (!in) throw Error(where + "truncated");
-        // a damaged row must not index out of range nor make the bounds meaningless
-        if (!(row.rest >= 0 && row.rest <= 1) || !std::isfinite(row.logp_next) || row.logp_next > 0) {
-            throw Error(where + "damaged (remaining mass or next-token log-probability out of range)");
-        }
-        for (size_t j = 0; j < count; ++j) {
-            const int32_t id = row.ids[j];
-            if (id < 0 || id >= n_vocab || seen[static_cast<size_t>(id)]) throw Error(where + "damaged token ids");
-            if (!std::isfinite(row.logp[j]) || row.logp[j] > 0 || (j > 0 && row.logp[j] > row.logp[j - 1])) {
-                throw Error(where + "damaged log-probabilities");
-            }
-            seen[static_cast<size_t>(id)] = 1;
-        }
-        for (int32_t id : row.ids) seen[static_cast<size_t>(id)] = 0;
+        if (!read_row(in, info, row, order, probs, where)) throw Error(where + "truncated");
+        stored += row.ids.size();
         log_softmax(logits, lq);
         const KldBounds b = kld_bounds(row, lq, scratch);
         tally.add(-lq[static_cast<size_t>(next)], -static_cast<double>(row.logp_next), b.lower, b.upper,

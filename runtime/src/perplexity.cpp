@@ -13,9 +13,9 @@
 #include <memory>
 
 #include "gguf/error.h"
-#include "gguf/output_file.h"
 #include "quant/float16.h"
 #include "runtime/error.h"
+#include "safe_output.h"
 
 namespace runtime {
 
@@ -116,28 +116,7 @@ PerplexityResult perplexity(Context& ctx, std::span<const int32_t> tokens, const
 
 PerplexityResult save_kld_base(Context& ctx, std::span<const int32_t> tokens, const PerplexityParams& params,
                    const std::string& path) {
-    // written to a temp file (gguf/output_file.h) put in place when complete: a failed or interrupted
-    // run leaves no half file and no temp file
-    std::unique_ptr<gguf::TempFile> temp;
-    std::FILE* file = nullptr;
-    try {
-        temp = std::make_unique<gguf::TempFile>(gguf::resolve_output_path(path));
-        const int fd = ::dup(temp->fd());
-        file = fd >= 0 ? ::fdopen(fd, "wb") : nullptr;
-        if (!file) throw Error(path + ": cannot create: " + std::strerror(errno));
-    } catch (const gguf::Error& e) {
-        throw Error(e.what());
-    }
-    struct Out {
-        std::FILE* f;
-        bool ok = true;
-        void write(const char* p, std::streamsize n) {
-            if (ok && std::fwrite(p, 1, static_cast<size_t>(n), f) != static_cast<size_t>(n)) ok = false;
-        }
-        ~Out() {
-            if (f) std::fclose(f);
-        }
-    } out{file};
+    SafeOutput out(path);
     const int n_vocab = ctx.n_vocab();
     const int available = params.n_ctx > 0 ? static_cast<int>(tokens.size() / static_cast<size_t>(params.n_ctx)) : 0;
     const int n_chunks = params.n_chunks < 0 ? available : std::min(params.n_chunks, available);
@@ -153,7 +132,7 @@ PerplexityResult save_kld_base(Context& ctx, std::span<const int32_t> tokens, co
     if (params.add_bos) {
         for (uint32_t c = 0; c < h.n_chunks; ++c) chunk_tokens[static_cast<size_t>(c) * params.n_ctx] = params.bos;
     }
-    out.write(reinterpret_cast<const char*>(chunk_tokens.data()), static_cast<std::streamsize>(chunk_tokens.size() * 4));
+    out.write(chunk_tokens.data(), chunk_tokens.size() * 4);
 
     std::vector<uint16_t> row(static_cast<size_t>(n_vocab));
     PerplexityResult r;
@@ -161,9 +140,8 @@ PerplexityResult save_kld_base(Context& ctx, std::span<const int32_t> tokens, co
     PerplexityParams p = params;
     p.add_bos = false;  // already substituted above
     p.n_chunks = static_cast<int>(h.n_chunks);
-    try {
-        if (n_chunks <= 0) evaluate_chunks(ctx, tokens, p, {});  // throws the same error as a perplexity run
-        r.n_chunks = evaluate_chunks(ctx, chunk_tokens, p, [&](std::span<const float> logits, int32_t next) {
+    if (n_chunks <= 0) evaluate_chunks(ctx, tokens, p, {});  // throws the same error as a perplexity run
+    r.n_chunks = evaluate_chunks(ctx, chunk_tokens, p, [&](std::span<const float> logits, int32_t next) {
         const LogSumExp l = log_sum_exp(logits);
         const double nll = l.lse - (static_cast<double>(logits[static_cast<size_t>(next)]) - l.max);
         sum += nll;
@@ -173,17 +151,10 @@ PerplexityResult save_kld_base(Context& ctx, std::span<const int32_t> tokens, co
         for (size_t i = 0; i < row.size(); ++i) row[i] = quant::f32_to_f16(logits[i] - l.max);
         out.write(reinterpret_cast<const char*>(&l.max), 4);
         out.write(reinterpret_cast<const char*>(&lse), 4);
-        out.write(reinterpret_cast<const char*>(row.data()), static_cast<std::streamsize>(row.size() * 2));
-        });
-        finish(r, sum, sum2);  // a non-finite result must not leave a base file behind
-        const bool flushed = std::fflush(out.f) == 0;
-        if (!out.ok || !flushed) throw Error(path + ": write failed: " + std::strerror(errno));
-        std::fclose(out.f);
-        out.f = nullptr;
-        temp->commit();
-    } catch (const gguf::Error& e) {
-        throw Error(e.what());
-    }
+        out.write(row.data(), row.size() * 2);
+    });
+    finish(r, sum, sum2);  // a non-finite result must not leave a base file behind
+    out.commit();
     return r;
 }
 

@@ -87,10 +87,13 @@ PlacementPlan PlacementPlan::build(const std::vector<TensorDesc>& tensors, int n
     PlacementPlan plan;
     plan.rules_ = options.overrides;
     plan.n_layer_ = n_layer;
-    for (const auto& rule : plan.rules_) {
+    for (auto& rule : plan.rules_) {
+        // llama.cpp takes any N (its rules for blocks past the last match nothing), and "--n-cpu-moe 99"
+        // is a common spelling of "all of them", as "-ngl 99" is: clamped, and said so
         if (rule.below_layer > n_layer) {
-            throw Error(rule.origin + ": the model has " + std::to_string(n_layer) + " blocks; use 0.." +
-                        std::to_string(n_layer) + " (or --cpu-moe for every block)");
+            plan.warnings_.push_back(rule.origin + ": the model has " + std::to_string(n_layer) +
+                                     " blocks; the experts of all " + std::to_string(n_layer) + " stay on the CPU");
+            rule.below_layer = n_layer;
         }
         if (!rule.device.is_cpu() && std::find(gpus.begin(), gpus.end(), rule.device) == gpus.end()) {
             throw Error(rule.origin + " " + rule.pattern + "=" + rule.device.name() + ": device " +

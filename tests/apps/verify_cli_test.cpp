@@ -7,6 +7,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -252,10 +253,57 @@ TEST_F(VerifyCli, HostileFilesGiveOneClearError) {
     EXPECT_NE(r.err.find("not a compact baseline"), std::string::npos) << r.err;
 }
 
+// Outputs are checked before any work: never an input, an existing one replaced only with --force (its mode
+// kept), the JUnit report replaced; nothing else is left in the directory.
+TEST_F(VerifyCli, OutputsNeverReplaceInputsOrExistingFiles) {
+    const fs::path model = path("q8_0.gguf");
+    const auto size = fs::file_size(model);
+    auto r = run_app("gguf-verify", q(model) + " --checks manifest --write-manifest " + q(model));
+    EXPECT_EQ(r.status, 1) << r.err;
+    EXPECT_NE(r.err.find("error: "), std::string::npos) << r.err;
+    EXPECT_EQ(fs::file_size(model), size);
+    const fs::path text = path("text-copy.txt");  // a copy: the fixture must survive a failing check
+    fs::copy_file(fixture("text/dev_eval.txt"), text, fs::copy_options::overwrite_existing);
+    r = run_app("gguf-verify", "baseline " + q(model) + " -f " + q(text) + " -o " + q(text) + " --force -c 256 --chunks 1 -t 1");
+    EXPECT_EQ(r.status, 1) << r.err;
+    EXPECT_EQ(fs::file_size(text), fs::file_size(fixture("text/dev_eval.txt")));
+    EXPECT_EQ(r.err.find("base PPL"), std::string::npos) << "the model ran before the output was refused\n" << r.err;
+
+    const fs::path dir = path("outputs");
+    fs::create_directories(dir);
+    const fs::path manifest = dir / "m.manifest";
+    std::ofstream(manifest) << "keep me\n";
+    fs::permissions(manifest, fs::perms::owner_read | fs::perms::owner_write);
+    r = run_app("gguf-verify", q(model) + " --checks manifest --write-manifest " + q(manifest));
+    EXPECT_EQ(r.status, 1) << r.err;
+    EXPECT_NE(r.err.find("--force"), std::string::npos) << r.err;
+    std::ifstream kept(manifest);
+    std::string line;
+    std::getline(kept, line);
+    EXPECT_EQ(line, "keep me");
+    r = run_app("gguf-verify", q(model) + " --checks manifest --write-manifest " + q(manifest) + " --force --junit " +
+                                   q(dir / "v.xml"));
+    EXPECT_EQ(r.status, 0) << r.err;
+    std::ifstream replaced(manifest);
+    std::getline(replaced, line);
+    EXPECT_EQ(line, "# gguf-verify manifest 1");
+    EXPECT_EQ(fs::status(manifest).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+    // the report is rewritten without --force
+    r = run_app("gguf-verify", q(model) + " --checks recipe --junit " + q(dir / "v.xml"));
+    EXPECT_EQ(r.status, 0) << r.err;
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+    std::sort(names.begin(), names.end());
+    EXPECT_EQ(names, (std::vector<std::string>{"m.manifest", "v.xml"}));
+}
+
 TEST_F(VerifyCli, UsageErrorsExitTwo) {
     const std::string m = q(path("q8_0.gguf"));
     for (const std::string& args : {std::string(""), m + " --checks scan,bogus", m + " --max-kld 0.1",
-                                    m + " --base x.gguf", m + " --no-such-flag", m + " --recipe Q9_K", m + " -ngl lots", std::string("baseline ") + m}) {
+                                    m + " --base x.gguf", m + " --no-such-flag", m + " --recipe Q9_K", m + " -ngl lots", std::string("baseline ") + m,
+                                    m + " --max-kld nan --baseline x.bin", m + " --min-same-top nan --baseline x.bin",
+                                    m + " --max-ppl-ratio -1 --baseline x.bin", m + " --min-same-top 101 --baseline x.bin",
+                                    m + " --skip structure,model,scan,recipe,manifest,quality,generation"}) {
         const auto r = run_app("gguf-verify", args);
         EXPECT_EQ(r.status, 2) << args << "\n" << r.err;
     }

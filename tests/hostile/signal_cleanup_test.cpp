@@ -1,5 +1,5 @@
-// SIGINT and SIGTERM (and, for the unnamed temp file, SIGKILL) in the middle of gguf-quantize leave
-// neither a temp file nor an output: the
+// SIGINT and SIGTERM (and, for the unnamed temp file, SIGKILL) in the middle of gguf-quantize, or of
+// gguf-verify writing a compact baseline, leave neither a temp file nor an output: the
 // temp file is unnamed (O_TMPFILE) where the filesystem allows, and a named one (forced here with
 // GGUF_NAMED_TEMP=1, the path filesystems without O_TMPFILE take) is removed by the signal handler.
 #include <gtest/gtest.h>
@@ -8,6 +8,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
+#include <string>
+#include <vector>
 #include <thread>
 
 #include "gguf/output_file.h"
@@ -37,12 +40,26 @@ bool has_named_temp(const fs::path& dir) {
     return false;
 }
 
-class SignalCleanup : public ::testing::TestWithParam<std::tuple<int, bool>> {
+enum class Writer { Quantize, Baseline };
+
+class SignalCleanup : public ::testing::TestWithParam<std::tuple<Writer, int, bool>> {
 protected:
     static void SetUpTestSuite() {
         dir_ = new hostile::TempDir("signal-model");
         // 6 blocks of 512 x 1536: 30 MiB of f32, a second or more of Q4_K_M quantizing on one thread
         hostile::write_big_f32_model(dir_->path / "big.gguf", 512, 1536, 6);
+        // text for a baseline of many chunks: a second or more of evaluation on one thread
+        std::ofstream text(dir_->path / "text.txt");
+        for (int i = 0; i < 400; ++i) text << "def f" << i << "(x):\n    return x * " << i << " + len(str(x))\n\n";
+    }
+    // The command line, the output in `out` last.
+    static std::vector<std::string> command(Writer w, const fs::path& out) {
+        if (w == Writer::Quantize) {
+            return {std::string(GGUF_BUILD_DIR) + "/apps/gguf-quantize/gguf-quantize", (dir_->path / "big.gguf").string(),
+                    (out / "out.gguf").string(), "Q4_K_M", "1"};
+        }
+        return {std::string(GGUF_BUILD_DIR) + "/apps/gguf-verify/gguf-verify", "baseline", hostile::default_model().string(),
+                "-f", (dir_->path / "text.txt").string(), "-c", "64", "-t", "1", "-o", (out / "base.bin").string()};
     }
     static void TearDownTestSuite() { delete dir_; }
     static hostile::TempDir* dir_;
@@ -50,10 +67,11 @@ protected:
 hostile::TempDir* SignalCleanup::dir_ = nullptr;
 
 TEST_P(SignalCleanup, LeavesNothingBehind) {
-    const auto [sig, named] = GetParam();
-    hostile::TempDir out("signal-out-" + std::to_string(sig) + (named ? "-named" : "-unnamed"));
-    const std::string bin = std::string(GGUF_BUILD_DIR) + "/apps/gguf-quantize/gguf-quantize";
-    const std::string in = (dir_->path / "big.gguf").string(), target = (out / "out.gguf").string();
+    const auto [writer, sig, named] = GetParam();
+    hostile::TempDir out("signal-out-" + std::to_string(static_cast<int>(writer)) + "-" + std::to_string(sig) +
+                         (named ? "-named" : "-unnamed"));
+    std::vector<std::string> args = command(writer, out.path);
+    const std::string target = args.back();
     if (sig == SIGKILL && !gguf::TempFile(target).unnamed()) {
         GTEST_SKIP() << "this filesystem has no O_TMPFILE: a SIGKILL leaves the named temp file";
     }
@@ -66,7 +84,10 @@ TEST_P(SignalCleanup, LeavesNothingBehind) {
         ::signal(SIGTERM, SIG_DFL);
         if (named) ::setenv("GGUF_NAMED_TEMP", "1", 1);
         else ::unsetenv("GGUF_NAMED_TEMP");
-        ::execl(bin.c_str(), bin.c_str(), in.c_str(), target.c_str(), "Q4_K_M", "1", static_cast<char*>(nullptr));
+        std::vector<char*> argv;
+        for (auto& a : args) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        ::execv(argv[0], argv.data());
         ::_exit(127);
     }
     // signal only once the temp file is being written
@@ -89,20 +110,26 @@ TEST_P(SignalCleanup, LeavesNothingBehind) {
         ::kill(pid, sig);
         ASSERT_EQ(::waitpid(pid, &status, 0), pid);
     }
-    ASSERT_TRUE(writing) << "the quantize ended before its temp file was seen (status " << status << ")";
+    ASSERT_TRUE(writing) << args[0] << " ended before its temp file was seen (status " << status << ")";
     EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == sig) << "status " << status;
     EXPECT_EQ(out.listing(), std::vector<std::string>{}) << "left behind in " << out.path;
 }
 
+std::string writer_name(Writer w) { return w == Writer::Quantize ? "quantize" : "baseline"; }
+
 // SIGKILL cannot be caught: only the unnamed temp file leaves nothing then, and that is what it is for.
-INSTANTIATE_TEST_SUITE_P(Kill, SignalCleanup, ::testing::Values(std::make_tuple(SIGKILL, false)),
-                         [](const auto&) { return std::string("SIGKILL_unnamed"); });
+INSTANTIATE_TEST_SUITE_P(Kill, SignalCleanup,
+                         ::testing::Combine(::testing::Values(Writer::Quantize, Writer::Baseline), ::testing::Values(SIGKILL),
+                                            ::testing::Values(false)),
+                         [](const auto& info) { return writer_name(std::get<0>(info.param)) + "_SIGKILL_unnamed"; });
 
 INSTANTIATE_TEST_SUITE_P(Signals, SignalCleanup,
-                         ::testing::Combine(::testing::Values(SIGINT, SIGTERM), ::testing::Bool()),
+                         ::testing::Combine(::testing::Values(Writer::Quantize, Writer::Baseline),
+                                            ::testing::Values(SIGINT, SIGTERM), ::testing::Bool()),
                          [](const auto& info) {
-                             return std::string(std::get<0>(info.param) == SIGINT ? "SIGINT" : "SIGTERM") +
-                                    (std::get<1>(info.param) ? "_named" : "_unnamed");
+                             return writer_name(std::get<0>(info.param)) + "_" +
+                                    (std::get<1>(info.param) == SIGINT ? "SIGINT" : "SIGTERM") +
+                                    (std::get<2>(info.param) ? "_named" : "_unnamed");
                          });
 
 }  // namespace

@@ -113,7 +113,14 @@ TEST_F(CompactBaseline, BracketsTheFullComputation) {
             EXPECT_NEAR(compact.ppl, exact.ppl, exact.ppl * 1e-6);
             EXPECT_NEAR(compact.base_ppl, exact.base_ppl, exact.base_ppl * 1e-5);
             EXPECT_NEAR(compact.same_top, exact.same_top, 1e-12);
+            // size: 14 bytes a position and at most 6 a stored token (a float and an id gap of 1-2 bytes)
+            const double row_bytes = static_cast<double>(fs::file_size(file) - 40 - kChunks * kCtx * 4) /
+                                     static_cast<double>(compact.n_positions);
+            EXPECT_LE(row_bytes, 14 + 6 * compact.mean_stored) << recipe;
         }
+        // even on this 4,096-token vocabulary and these uncertain models (~1,300 tokens a position at the
+        // default), smaller than llama.cpp's f16 logits; the size does not grow with the vocabulary
+        EXPECT_LT(fs::file_size(file), static_cast<uint64_t>(base_ppl.n_scored) * base_ctx.n_vocab() * 2);
     }
 }
 
@@ -129,20 +136,30 @@ TEST_F(CompactBaseline, DamagedFilesGiveOneError) {
     EXPECT_THROW(runtime::compare_compact_baseline(ctx, file.string()), runtime::Error);
     // not a baseline at all
     EXPECT_THROW(runtime::compare_compact_baseline(ctx, fixture("text/dev_eval.txt").string()), runtime::Error);
-    // a token id past the vocabulary inside a row
-    runtime::save_compact_baseline(ctx, tokens(*base), p, {4, 1.0}, file.string());
-    {
-        std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
-        f.seekp(static_cast<std::streamoff>(fs::file_size(file) - 12));
-        const int32_t bad = 1 << 30;
-        f.write(reinterpret_cast<const char*>(&bad), 4);
-    }
-    try {
-        runtime::compare_compact_baseline(ctx, file.string());
-        FAIL() << "a damaged row was accepted";
-    } catch (const runtime::Error& e) {
-        EXPECT_NE(std::string(e.what()).find("damaged token ids"), std::string::npos) << e.what();
-    }
+    // a token id past the vocabulary inside the first row: after the 40-byte header, the 256 tokens, the
+    // row's next-token log-probability (4), remaining mass (8), count and top place (a byte each), the
+    // first id's gap becomes the varint 2^28 - 1
+    const auto damage = [&](std::streamoff at, const std::string& bytes, const char* expected) {
+        runtime::save_compact_baseline(ctx, tokens(*base), p, {4, 1.0}, file.string());
+        {
+            std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+            f.seekp(at);
+            f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+        }
+        try {
+            runtime::compare_compact_baseline(ctx, file.string());
+            FAIL() << "a damaged row was accepted";
+        } catch (const runtime::Error& e) {
+            EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << e.what();
+        }
+    };
+    damage(40 + kCtx * 4 + 14, "\xff\xff\xff\x7f", "damaged token ids");
+    // a probability above 1 (the last row's last float becomes 2.0)
+    const float two = 2.0f;
+    damage(static_cast<std::streamoff>(fs::file_size(file) - 4), std::string(reinterpret_cast<const char*>(&two), 4),
+           "damaged probabilities");
+    // no token stored
+    damage(40 + kCtx * 4 + 12, std::string(1, '\0'), "0 tokens stored");
 }
 
 }  // namespace

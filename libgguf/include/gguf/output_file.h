@@ -7,6 +7,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace gguf {
@@ -56,6 +57,9 @@ private:
     int slot_ = -1;     // in the signal handler's table while named
     bool committed_ = false;
 };
+
+// Writes a whole small file (a manifest, a report) through a TempFile; throws gguf::Error naming `path`.
+void write_file(const std::string& path, std::string_view bytes);
 
 // Installs SIGINT/SIGTERM handlers (once, only where the disposition is the default) that remove
 // every live named temp file and then die of the same signal. TempFile calls it itself.

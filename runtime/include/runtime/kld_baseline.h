@@ -19,13 +19,18 @@ namespace runtime {
 // One scored position of the base model.
 struct CompactRow {
     std::vector<int32_t> ids;  // the top-K tokens, most likely first
-    std::vector<double> logp;  // their log-probabilities (double: the bounds stay bounds, not approximately)
-    double rest = 0;           // probability of every other token together
+    std::vector<double> logp;  // their log-probabilities
+    double rest = 0;           // probability of every other token together (exact: stored in double)
     float logp_next = 0;       // log-probability of the token that follows in the text
+    // How far each stored probability may be from the true one, relatively: 0 for a row made in memory,
+    // 2^-24 for one read from a file (probabilities stored as float). The bounds widen by it, so they
+    // stay bounds rather than approximately so.
+    double rel_error = 0;
 };
 
-// What a compact baseline keeps per position: at least the top_k most likely tokens, and more until the
-// mass left over is at most max_rest (1: exactly top_k). The upper bound's slack is at most about
+// What a compact baseline keeps per position: the top_k most likely tokens, and more until the mass left
+// over is at most max_rest (1: exactly top_k); never a token less likely than the smallest normal float
+// (~1e-38), which stays in the left-over mass. The upper bound's slack is at most about
 // max_rest * log(p_K / q_min) per position (docs/verify.md), so max_rest is what makes it tight.
 struct CompactParams {
     int top_k = 32;

@@ -33,7 +33,7 @@ std::vector<PlacementRule> parse_override_rules(std::string_view text);
 // --cpu-moe: the expert tensors of every layer stay on the CPU.
 std::vector<PlacementRule> cpu_moe_rules();
 // --n-cpu-moe N: the expert tensors of layers 0..N-1 stay on the CPU. N above the model's block
-// count is an error when the plan is built (the model is not known here).
+// count is clamped to it when the plan is built (the model is not known here), with a warning.
 std::vector<PlacementRule> n_cpu_moe_rules(int n_layers);
 // One rule putting the expert tensors of the given blocks on `device`.
 std::vector<PlacementRule> expert_layer_rules(const std::vector<int>& layers, Device device, const std::string& origin);
