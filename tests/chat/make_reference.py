@@ -21,6 +21,8 @@ import json
 import os
 import sys
 
+import jinja2
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -96,7 +98,7 @@ def main():
             try:
                 text = render(template, conv["messages"], conv.get("tools"), conv["add_generation_prompt"], variables)
                 results[conv_name] = {"text": text}
-            except Exception as e:  # a template's raise_exception, or an error of the template itself
+            except jinja2.exceptions.TemplateError as e:  # raise_exception, or an error in the template
                 results[conv_name] = {"error": str(e)}
         out["renders"][name] = results
         print(f"{name}: " + ", ".join(f"{k} {'error' if 'error' in v else len(v['text'])}" for k, v in results.items()),
