@@ -10,6 +10,7 @@
 #include "appcommon/cli.h"
 #include "appcommon/json_writer.h"
 #include "appcommon/text.h"
+#include "chat_prompt.h"
 #include "modes.h"
 #include "options.h"
 #include "runtime/chat_template.h"
@@ -99,7 +100,7 @@ struct GenerationOptions {
 
 // What the prompt is and how a conversation goes.
 struct PromptOptions {
-    std::string prompt, prompt_file, system, system_file, chat_template;
+    std::string prompt, prompt_file, system, system_file, chat_template, chat_template_file;
     bool escape = true;  // llama.cpp processes \n, \t... in -p and -sys by default
     bool conversation = false, single_turn = false, display_prompt = false, no_perf = false;
 
@@ -118,10 +119,11 @@ struct PromptOptions {
         opts.value({"-sys", "--system-prompt", "--system"}, "TEXT", "system prompt (chat mode)", &system);
         opts.value({"-sysf", "--system-prompt-file"}, "FILE", "system prompt from FILE (chat mode)", &system_file);
         opts.flag({"-st", "--single-turn"}, "chat mode: answer one message, then exit", &single_turn);
-        opts.value({"--chat-template"}, "NAME", "chat format instead of the model's: chatml, llama3, llama2, gemma, phi3",
+        opts.value({"--chat-template"}, "NAME|JINJA",
+                   "instead of the model's template: chatml, llama3, llama2, gemma, phi3, or a Jinja template's source",
                    &chat_template);
-        opts.flag({"--jinja"}, "use the model's chat template (recognised by its markers; see docs/run.md)", [] {});
-        opts.unsupported({"--chat-template-file"}, true, "not supported yet (needs the Jinja renderer); use --chat-template NAME");
+        opts.value({"--chat-template-file"}, "FILE", "a Jinja chat template instead of the model's", &chat_template_file);
+        opts.flag({"--jinja"}, "render the model's Jinja chat template (always the case; see docs/chat.md)", [] {});
     }
 };
 
@@ -208,14 +210,6 @@ std::string read_text_file(const std::string& path, const char* option) {
     return ss.str();
 }
 
-runtime::ChatFormat chat_format_from_name(const std::string& name) {
-    for (auto f : {runtime::ChatFormat::ChatMl, runtime::ChatFormat::Llama3, runtime::ChatFormat::Llama2,
-                   runtime::ChatFormat::Gemma, runtime::ChatFormat::Phi3}) {
-        if (name == runtime::chat_format_name(f)) return f;
-    }
-    throw appcommon::UsageError{"--chat-template: unknown template '" + name + "' (chatml, llama3, llama2, gemma, phi3)"};
-}
-
 int run_conversation(const CommonOptions& common, const GenerationOptions& gen, const PromptOptions& po);
 
 // Generation and chat take the same options; chat is generation with -cnv.
@@ -250,7 +244,7 @@ int run_text(const std::vector<std::string>& args, bool chat) {
         if (prompt.escape) s = appcommon::process_escapes(s);
     }
     if (chat || prompt.conversation) return run_conversation(common, gen, prompt);
-    for (const char* o : {"-sys", "-sysf", "-st", "--chat-template"}) {
+    for (const char* o : {"-sys", "-sysf", "-st", "--chat-template", "--chat-template-file"}) {
         if (opts.given(o)) throw appcommon::UsageError{std::string(o) + " applies to chat mode: add -cnv or use 'gguf-run chat'"};
     }
     if (!opts.given("-p") && !opts.given("-f")) throw appcommon::UsageError{"no prompt given (-p TEXT or -f FILE)"};
@@ -289,13 +283,10 @@ int run_text(const std::vector<std::string>& args, bool chat) {
 }
 
 int run_conversation(const CommonOptions& common, const GenerationOptions& gen, const PromptOptions& po) {
+    ChatPrompt chat = ChatPrompt::from_options(po.chat_template, po.chat_template_file);
     Loaded l = load(common, true);
-    const runtime::ChatFormat format =
-        po.chat_template.empty()
-            ? runtime::detect_chat_format(l.model->metadata().get_string_or("tokenizer.chat_template", ""))
-            : chat_format_from_name(po.chat_template);
-    std::fprintf(stderr, "chat template: %s%s\n", runtime::chat_format_name(format),
-                 po.chat_template.empty() ? "" : " (--chat-template)");
+    chat.bind(l.model->metadata().get_string_or("tokenizer.chat_template", ""), *l.tokenizer);
+    std::fprintf(stderr, "chat template: %s\n", chat.description().c_str());
     runtime::Sampler sampler(gen.params(), l.context->n_vocab());
     std::vector<runtime::ChatMessage> messages;
     if (!po.system.empty()) messages.push_back({"system", po.system});
@@ -331,9 +322,13 @@ int run_conversation(const CommonOptions& common, const GenerationOptions& gen, 
         }
         if (line.starts_with("//")) line.erase(0, 1);
         messages.push_back({"user", line});
-        const auto tokens = l.tokenizer->encode(runtime::format_chat(format, messages, true), true, true);
+        const std::string prompt = chat.render(messages);
+        const auto tokens = l.tokenizer->encode(prompt, true, true);
         check_fits(*l.context, tokens.size());
-        if (common.verbose) print_tokens(tokens, gen);
+        if (common.verbose) {
+            std::fprintf(stderr, "chat prompt:\n%s\n[end of chat prompt]\n", prompt.c_str());
+            print_tokens(tokens, gen);
+        }
         size_t keep = 0;
         while (keep < in_context.size() && keep < tokens.size() - 1 && in_context[keep] == tokens[keep]) ++keep;
         l.context->truncate(static_cast<int>(keep));

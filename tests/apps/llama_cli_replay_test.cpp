@@ -81,7 +81,7 @@ TEST(LlamaCliReplay, GgufRunTakesLlamaCliAndLlamaServerLines) {
         {"gguf-run", "-m MODEL --port 8080", "--port"},
         {"gguf-run", "-m MODEL --rope-scaling yarn -p hi", "--rope-scaling"},
         {"gguf-run", "-m MODEL --ngl 99 -p hi", "did you mean '-ngl'"},
-        {"gguf-run", "-m MODEL --chat-template-file t.jinja -cnv", "--chat-template-file"},
+        {"gguf-run", "-m MODEL -cnv --jinja --chat-template-file '" GGUF_SOURCE_DIR "/tests/chat/templates/Qwen-Qwen3-0.6B.jinja'" + gen, nullptr},
         {"gguf-run", "-m MODEL -cnv --chat-template vicuna", "--chat-template"},
         {"gguf-run", "bench -m MODEL -m MODEL -p 8,16 -n 2 -pg 8,2 -d 0,4 -t 1 -r 1 -ngl 99 -o csv", nullptr},
         {"gguf-run", "bench -m MODEL -p 8 -n 2 -r 1 -o yaml", "-o"},
