@@ -124,4 +124,51 @@ TEST(LlamaCliReplay, QuantizeInspectAndConvertLines) {
     }, fixture("gguf/tiny-dense-bf16.gguf").string());
 }
 
+// More lines of the kinds users paste from model cards and llama.cpp's READMEs (llama-cli,
+// llama-server, llama-bench, llama-perplexity, llama-quantize), with the long spellings too.
+TEST(LlamaCliReplay, ModelCardAndToolReadmeLines) {
+    REQUIRE_FIXTURE("gguf/tiny-moe-bf16.gguf");
+    const std::string gen = " -n 4 --temp 0 -t 1";
+    const auto dir = std::filesystem::temp_directory_path() / ("replay_more_" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    const std::string text = "'" + fixture("text/dev_eval.txt").string() + "'";
+    const std::string kld = "'" + (dir / "base.kld").string() + "'";
+    const std::string out = "'" + (dir / "out.gguf").string() + "'";
+    replay({
+        // Qwen3's recommended sampling, spelled long, with the KV cache and flash-attention spellings
+        {"gguf-run", "-m MODEL --jinja --temp 0.6 --top-k 20 --top-p 0.95 --min-p 0 --presence-penalty 0 "
+                     "--cache-type-k q8_0 --cache-type-v q8_0 --flash-attn on --n-gpu-layers 99 -cnv -sys 'Be brief.'" + gen, nullptr},
+        {"gguf-run", "-m MODEL --ctx-size 2048 --threads 1 --batch-size 256 --ubatch-size 256 --n-predict 4 --seed 3 "
+                     "--prompt 'def f():' --temp 0 --repeat-penalty 1.0 --no-mmap --mlock", nullptr},
+        {"gguf-run", "-m MODEL -ngl 999 -ctk q4_0 -ctv q4_0 -c 1024 -p 'x' --top-nsigma -1 --typical 1 --mirostat 0" + gen, nullptr},
+        {"gguf-run", "-m MODEL --override-tensor 'blk\\.[0-1]\\.ffn_.*_exps\\.=CPU' -ngl 99 -p 'x'" + gen, nullptr},
+        // llama-bench and llama-perplexity, as their READMEs write them
+        {"gguf-run", "bench -m MODEL -p 32 -n 4 -ngl 99 -fa 1 -ctk q8_0 -ctv q8_0 -b 32 -r 1 -t 1 -o md", nullptr},
+        {"gguf-run", "bench -m MODEL -pg 16,4 -d 0,16 -r 1 -t 1 -o jsonl --progress", "--progress"},
+        {"gguf-run", "perplexity -m MODEL -f " + text + " -c 128 --chunks 2 -b 128 -ngl 99 -fa on -t 1 --kl-divergence-base " + kld, nullptr},
+        {"gguf-run", "perplexity -m MODEL --kl-divergence-base " + kld + " --kl-divergence -t 1", nullptr},
+        {"gguf-run", "perplexity -m MODEL -f " + text + " -c 128 --hellaswag -t 1", "--hellaswag"},
+        // what is refused names the flag
+        {"gguf-run", "-m MODEL --dry-multiplier 0.8 -p x" + gen, "--dry-multiplier"},
+        {"gguf-run", "-m MODEL --reasoning-budget 0 -cnv" + gen, "--reasoning-budget"},
+        {"gguf-run", "-m MODEL -nkvo -p x" + gen, "-nkvo"},
+        {"gguf-run", "-m MODEL --grammar-file g.gbnf -p x" + gen, "--grammar-file"},
+        {"gguf-run", "-m MODEL -ctk q5_1 -p x" + gen, "-ctk"},
+        // llama-quantize
+        {"gguf-quantize", "MODEL " + out + " Q8_0 1", nullptr},
+        {"gguf-quantize", "--allow-requantize " + out + " '" + (dir / "q4.gguf").string() + "' Q4_K_M 1", nullptr},
+        {"gguf-quantize", "--keep-split MODEL " + out + " Q8_0", "--keep-split"},
+    }, fixture("gguf/tiny-moe-bf16.gguf").string());
+    // an existing output is not replaced without --force (a file error: exit 1)
+    const auto again = run_app("gguf-quantize", "'" + fixture("gguf/tiny-moe-bf16.gguf").string() + "' " + out + " Q4_K_M 1");
+    EXPECT_EQ(again.status, 1) << again.err;
+    EXPECT_NE(again.err.find("exists; pass --force to replace it"), std::string::npos) << again.err;
+
+    // more MoE layers on the CPU than the model has blocks: llama.cpp clamps, gguf-run says so and stops
+    const auto many = run_app("gguf-run", "-m '" + fixture("gguf/tiny-moe-bf16.gguf").string() + "' --n-cpu-moe 20 -p x" + gen);
+    EXPECT_EQ(many.status, 1) << many.err;
+    EXPECT_NE(many.err.find("error: --n-cpu-moe 20: the model has 4 blocks"), std::string::npos) << many.err;
+    std::filesystem::remove_all(dir);
+}
+
 }  // namespace

@@ -52,8 +52,19 @@ void CommonOptions::add_to(appcommon::OptionSet& opts, int default_ctx, bool ben
                [this](const std::string& v) { ctx_size = parse_int(v, 0, INT_MAX); });
     opts.value({"-b", "--batch-size"}, "N", "tokens per forward step (default 512)",
                [this](const std::string& v) { batch_size = parse_int(v, 1, INT_MAX); });
-    opts.value({"-ctk", "--cache-type-k"}, "T", "KV cache type of K: f16 (default), f32, q8_0, q4_0", &cache_type_k);
-    opts.value({"-ctv", "--cache-type-v"}, "T", "KV cache type of V: f16 (default), f32, q8_0, q4_0", &cache_type_v);
+    // checked while parsing, so that a type the runtime lacks is a usage error before any loading
+    const auto kv_type = [&opts](std::string* target) {
+        return [target, &opts](const std::string& v) {
+            try {
+                runtime::parse_kv_type(v, opts.current());
+            } catch (const runtime::Error&) {
+                throw BadValue{"KV cache type '" + v + "' is not one of f32, f16, q8_0, q4_0"};
+            }
+            *target = v;
+        };
+    };
+    opts.value({"-ctk", "--cache-type-k"}, "T", "KV cache type of K: f16 (default), f32, q8_0, q4_0", kv_type(&cache_type_k));
+    opts.value({"-ctv", "--cache-type-v"}, "T", "KV cache type of V: f16 (default), f32, q8_0, q4_0", kv_type(&cache_type_v));
     opts.flag({"--prefault"}, "read the CPU weights into RAM at load, with all threads (fast first tokens from a cold disk)",
               &prefault);
     opts.flag({"--mlock"}, "lock the CPU weights in RAM (no eviction under memory pressure)", &mlock);
