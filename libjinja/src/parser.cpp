@@ -114,6 +114,7 @@ private:
     }
 
     NodePtr parse_statement(const std::string& keyword, int line) {
+        Nest nest(*this);
         auto n = std::make_unique<Node>();
         n->line = line;
         std::string end;
@@ -224,8 +225,20 @@ private:
         return e;
     }
 
+    // Nesting limit: a template is untrusted input, and "((((..." must not overflow the stack.
+    struct Nest {
+        Parser& p;
+        explicit Nest(Parser& parser) : p(parser) {
+            if (++p.depth_ > kMaxDepth) p.fail("nested more than " + std::to_string(kMaxDepth) + " deep");
+        }
+        ~Nest() { --p.depth_; }
+    };
+    static constexpr int kMaxDepth = 200;
+    int depth_ = 0;
+
     // `with_condition`: a trailing "if ... else ..." belongs to this expression (not in a for's iterable).
     ExprPtr parse_or(bool with_condition) {
+        Nest nest(*this);
         ExprPtr e = parse_or_only();
         if (with_condition && is_name("if")) {
             const int line = next().line;
@@ -263,6 +276,7 @@ private:
     }
 
     ExprPtr parse_not() {
+        Nest nest(*this);
         if (is_name("not")) {
             const int line = next().line;
             auto n = make(Expr::Kind::Not, line);
@@ -337,6 +351,7 @@ private:
 
     // As Jinja2: "-x|abs" is (-x)|abs, the operand of a sign taking no filters of its own.
     ExprPtr parse_unary(bool with_filters = true) {
+        Nest nest(*this);
         ExprPtr e;
         if (is_op("-") || is_op("+")) {
             const Token& t = next();

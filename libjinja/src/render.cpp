@@ -121,6 +121,18 @@ private:
     }
 
     Flow render(const Node& n) {
+        try {
+            return render_node(n);
+        } catch (const Raised&) {
+            throw;
+        } catch (const Error& err) {
+            const std::string what = err.what();
+            if (what.starts_with("line ")) throw;
+            throw Error("line " + std::to_string(n.line) + ": " + what);
+        }
+    }
+
+    Flow render_node(const Node& n) {
         switch (n.kind) {
             case Node::Kind::Text: out_ += n.text; break;
             case Node::Kind::Output: out_ += eval(*n.expr).to_string(); break;
@@ -222,6 +234,16 @@ private:
     }
 
     Value call_macro(const Node& n, const CallArgs& a) {
+        // a template is untrusted input (it comes with the model): recursion must end in an error,
+        // not a stack overflow
+        if (++macro_depth_ > kMaxMacroDepth) {
+            --macro_depth_;
+            fail(n.line, "macro '" + n.text + "' nested more than " + std::to_string(kMaxMacroDepth) + " deep");
+        }
+        struct Leave {
+            int& depth;
+            ~Leave() { --depth; }
+        } leave{macro_depth_};
         auto frame = std::make_shared<Value::Object>();
         for (size_t i = 0; i < n.params.size(); ++i) {
             const auto& [name, def] = n.params[i];
@@ -384,14 +406,19 @@ private:
         if (op == "*" && (l.is_string() || r.is_string()) && (l.kind() == Value::Kind::Int || r.kind() == Value::Kind::Int)) {
             const std::string& s = l.is_string() ? l.str() : r.str();
             const int64_t n = l.is_string() ? r.as_int() : l.as_int();
+            if (n > 0 && static_cast<double>(n) * static_cast<double>(s.size()) > (1u << 24)) {
+                throw Error("string repetition longer than 16 MiB");
+            }
             std::string out;
-            for (int64_t i = 0; i < n && out.size() < (1u << 24); ++i) out += s;
+            for (int64_t i = 0; i < n; ++i) out += s;
             return Value(out);
         }
         if (l.is_undefined() || r.is_undefined()) throw Error("undefined value in '" + op + "' operation");
         throw Error("unsupported operand type(s) for " + op + ": '" + l.type_name() + "' and '" + r.type_name() + "'");
     }
 
+    static constexpr int kMaxMacroDepth = 64;
+    int macro_depth_ = 0;
     const RenderOptions& options_;
     std::vector<Scope> scopes_;
     std::string out_;

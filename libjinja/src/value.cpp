@@ -192,7 +192,11 @@ void json_string(std::string& out, const std::string& s) {
     out += '"';
 }
 
+// Nesting limit for printing and tojson: a namespace can hold itself, lists can be nested without end.
+constexpr int kMaxNesting = 100;
+
 void json_value(std::string& out, const Value& v, int indent, bool sort_keys, int level) {
+    if (level > kMaxNesting) throw Error("value nested more than " + std::to_string(kMaxNesting) + " deep");
     const auto newline = [&](int lvl) {
         out += '\n';
         out += std::string(static_cast<size_t>(indent * lvl), ' ');
@@ -259,6 +263,16 @@ std::string Value::repr() const {
 }
 
 std::string Value::to_string() const {
+    thread_local int depth = 0;
+    struct Nest {
+        Nest() {
+            if (++depth > kMaxNesting) {
+                depth = 0;
+                throw Error("value nested more than " + std::to_string(kMaxNesting) + " deep");
+            }
+        }
+        ~Nest() { depth = depth > 0 ? depth - 1 : 0; }
+    } nest;
     switch (kind_) {
         case Kind::Undefined: return "";
         case Kind::None: return "None";

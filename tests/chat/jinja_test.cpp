@@ -187,6 +187,23 @@ TEST(Jinja, ErrorsNameTheLine) {
     EXPECT_EQ(error_of("{% for x in none %}{% endfor %}"), "line 1: 'NoneType' object is not iterable");
 }
 
+// Templates come with models: no input may crash the renderer or run without end.
+TEST(Jinja, HostileTemplatesFailCleanly) {
+    EXPECT_EQ(error_of("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}"), "line 1: macro 'f' nested more than 64 deep");
+    EXPECT_EQ(error_of("{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}"), "line 1: nested more than 200 deep");
+    EXPECT_EQ(error_of("{{ " + std::string(5000, '-') + "1 }}"), "line 1: nested more than 200 deep");
+    std::string ifs;
+    for (int i = 0; i < 300; ++i) ifs += "{% if true %}";
+    EXPECT_EQ(error_of(ifs), "line 1: nested more than 200 deep");
+    EXPECT_EQ(error_of("{% set ns = namespace() %}{% set ns.me = ns %}{{ ns }}"), "line 1: value nested more than 100 deep");
+    EXPECT_EQ(error_of("{% set ns = namespace() %}{% set ns.me = ns %}{{ ns | tojson }}"), "line 1: value nested more than 100 deep");
+    EXPECT_EQ(error_of("{{ range(10000000) | length }}"), "line 1: range() too long");
+    EXPECT_EQ(error_of("{{ 1 // 0 }}"), "line 1: integer division or modulo by zero");
+    EXPECT_EQ(error_of("{{ x[::0] }}", R"({"x": [1]})"), "line 1: slice step cannot be zero");
+    EXPECT_EQ(error_of("{{ ('ab' * 100000000) | length }}"), "line 1: string repetition longer than 16 MiB");
+    EXPECT_EQ(error_of("{% for x in 5 %}{% endfor %}"), "line 1: 'int' object is not iterable");
+}
+
 TEST(Jinja, StrftimeNowUsesTheGivenClock) {
     std::tm tm{};
     tm.tm_year = 126;
