@@ -56,8 +56,10 @@ struct GenerationOptions {
         opts.value({"-r", "--reverse-prompt"}, "TEXT", "stop once the output contains TEXT (repeatable)", &stop);
         // Samplers gguf-run does not have yet: their neutral value (what llama.cpp does by default) is
         // accepted, so pasted command lines that spell out defaults run; any other value is refused.
-        neutral_only(opts, {"--presence-penalty"}, "0", 0.0f);
-        neutral_only(opts, {"--frequency-penalty"}, "0", 0.0f);
+        opts.value({"--presence-penalty"}, "X", "subtract X from the logit of a token seen in the last --repeat-last-n (0: off)",
+                   [this](const std::string& v) { sampler.presence_penalty = parse_float(v, -1e9f, 1e9f); });
+        opts.value({"--frequency-penalty"}, "X", "subtract X per occurrence in the last --repeat-last-n (0: off)",
+                   [this](const std::string& v) { sampler.frequency_penalty = parse_float(v, -1e9f, 1e9f); });
         neutral_only(opts, {"--typical", "--typical-p"}, "1", 1.0f);
         neutral_only(opts, {"--mirostat"}, "0", 0.0f);
         neutral_only(opts, {"--dry-multiplier"}, "0", 0.0f);
@@ -67,7 +69,7 @@ struct GenerationOptions {
         opts.unsupported({"--mirostat-lr", "--mirostat-ent", "--dry-base", "--dry-allowed-length", "--dry-penalty-last-n",
                           "--dry-sequence-breaker", "--xtc-threshold", "--dynatemp-exp", "-l", "--logit-bias",
                           "--samplers", "--sampler-seq", "--sampling-seq"},
-                         true, "not supported yet (the sampler chain is fixed: penalty, top-k, top-p, min-p, temperature)");
+                         true, "not supported yet (the sampler chain is fixed: penalties, top-k, top-p, min-p, temperature)");
     }
 
     static void neutral_only(appcommon::OptionSet& opts, appcommon::OptionSet::Names names, const char* neutral,
@@ -190,8 +192,11 @@ void print_tokens(const std::vector<int32_t>& tokens, const GenerationOptions& g
     std::fprintf(stderr, "prompt: %zu tokens:", tokens.size());
     for (int32_t t : tokens) std::fprintf(stderr, " %d", t);
     const auto& p = g.sampler;
-    std::fprintf(stderr, "\nsampler: repeat-penalty %.3f (last %d), top-k %d, top-p %.3f, min-p %.3f, temp %.3f, seed %lld\n",
-                 p.repeat_penalty, p.repeat_last_n, p.top_k, p.top_p, p.min_p, p.temperature, g.seed);
+    std::fprintf(stderr,
+                 "\nsampler: repeat-penalty %.3f, presence-penalty %.3f, frequency-penalty %.3f (last %d), top-k %d, "
+                 "top-p %.3f, min-p %.3f, temp %.3f, seed %lld\n",
+                 p.repeat_penalty, p.presence_penalty, p.frequency_penalty, p.repeat_last_n, p.top_k, p.top_p, p.min_p,
+                 p.temperature, g.seed);
 }
 
 void check_fits(const runtime::Context& ctx, size_t n_tokens) {
