@@ -59,7 +59,7 @@ TEST(RunCli, BadInputOnARealModelExits1) {
     REQUIRE_FIXTURE("gguf/tiny-dense-bf16.gguf");
     expect_error(run_app("gguf-run", dense() + " -c 8 -p 'def a_rather_long_function_name(first, second):' -n 4"), 1,
                  "the context holds 8");
-    expect_error(run_app("gguf-run", dense() + " -ctk q5_K -p hi"), 1, "-ctk");
+    expect_error(run_app("gguf-run", dense() + " -ctk q5_K -p hi"), 2, "-ctk: KV cache type 'q5_K' is not one of");  // usage: before loading
     const std::string model = "-m '" + fixture("gguf/tiny-dense-bf16.gguf").string() + "'";
     expect_error(run_app("gguf-run", model + " -t 100000 -p hi"), 2, "-t must be between 1 and 512");
     expect_error(run_app("gguf-run", model + " -c 2000000000 -p hi"), 1, "of memory; use a smaller -c");
