@@ -3,6 +3,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "appcommon/cli.h"
 #include "runtime/error.h"
 
@@ -70,6 +72,18 @@ void ChatPrompt::bind(const std::string& model_template, const runtime::Tokenize
     }
 }
 
+void ChatPrompt::set_kwargs(const std::string& json) {
+    if (json.empty()) return;
+    nlohmann::ordered_json j;
+    try {
+        j = nlohmann::ordered_json::parse(json);
+    } catch (const nlohmann::json::exception& e) {
+        throw appcommon::UsageError{"--chat-template-kwargs: not valid JSON: " + std::string(e.what())};
+    }
+    if (!j.is_object()) throw appcommon::UsageError{"--chat-template-kwargs: expected a JSON object such as {\"enable_thinking\": false}"};
+    kwargs_ = jinja::Value::from_json(j);
+}
+
 std::string ChatPrompt::render(const std::vector<runtime::ChatMessage>& messages) const {
     if (!jinja_) return runtime::format_chat(format_, messages, true);
     jinja::Value::Array list;
@@ -87,6 +101,9 @@ std::string ChatPrompt::render(const std::vector<runtime::ChatMessage>& messages
     ctx.set("documents", jinja::Value::none());
     ctx.set("bos_token", jinja::Value(bos_text_));
     ctx.set("eos_token", jinja::Value(eos_text_));
+    if (kwargs_.is_object()) {
+        for (const auto& [k, v] : kwargs_.obj().items) ctx.set(k, v);  // as apply_chat_template's **kwargs
+    }
     std::string text;
     try {
         text = jinja_->render(jinja::Value::object(std::move(ctx)));

@@ -23,6 +23,9 @@ public:
     // With neither option the model's template is used (ChatML when it has none); the tokenizer gives
     // bos_token and eos_token.
     void bind(const std::string& model_template, const runtime::Tokenizer& tokenizer);
+    // --chat-template-kwargs: a JSON object whose keys become template variables (enable_thinking...).
+    // Malformed JSON or anything but an object is a UsageError.
+    void set_kwargs(const std::string& json);
 
     // The conversation as prompt text ending with the opening of the assistant's turn. The
     // template's BOS, when the tokenizer adds one itself, is left out so that it is not doubled.
@@ -37,6 +40,7 @@ private:
     runtime::ChatFormat format_ = runtime::ChatFormat::ChatMl;
     std::string bos_text_, eos_text_, description_;
     bool strip_bos_ = false;
+    jinja::Value kwargs_;  // an object, or undefined
 };
 
 }  // namespace gguf_run

@@ -102,7 +102,7 @@ struct GenerationOptions {
 
 // What the prompt is and how a conversation goes.
 struct PromptOptions {
-    std::string prompt, prompt_file, system, system_file, chat_template, chat_template_file;
+    std::string prompt, prompt_file, system, system_file, chat_template, chat_template_file, chat_template_kwargs;
     bool escape = true;  // llama.cpp processes \n, \t... in -p and -sys by default
     bool conversation = false, single_turn = false, display_prompt = false, no_perf = false;
 
@@ -125,6 +125,8 @@ struct PromptOptions {
                    "instead of the model's template: chatml, llama3, llama2, gemma, phi3, or a Jinja template's source",
                    &chat_template);
         opts.value({"--chat-template-file"}, "FILE", "a Jinja chat template instead of the model's", &chat_template_file);
+        opts.value({"--chat-template-kwargs"}, "JSON",
+                   "variables for the Jinja template, e.g. '{\"enable_thinking\": false}'", &chat_template_kwargs);
         opts.flag({"--jinja"}, "render the model's Jinja chat template (always the case; see docs/chat.md)", [] {});
     }
 };
@@ -249,7 +251,7 @@ int run_text(const std::vector<std::string>& args, bool chat) {
         if (prompt.escape) s = appcommon::process_escapes(s);
     }
     if (chat || prompt.conversation) return run_conversation(common, gen, prompt);
-    for (const char* o : {"-sys", "-sysf", "-st", "--chat-template", "--chat-template-file"}) {
+    for (const char* o : {"-sys", "-sysf", "-st", "--chat-template", "--chat-template-file", "--chat-template-kwargs"}) {
         if (opts.given(o)) throw appcommon::UsageError{std::string(o) + " applies to chat mode: add -cnv or use 'gguf-run chat'"};
     }
     if (!opts.given("-p") && !opts.given("-f")) throw appcommon::UsageError{"no prompt given (-p TEXT or -f FILE)"};
@@ -289,6 +291,7 @@ int run_text(const std::vector<std::string>& args, bool chat) {
 
 int run_conversation(const CommonOptions& common, const GenerationOptions& gen, const PromptOptions& po) {
     ChatPrompt chat = ChatPrompt::from_options(po.chat_template, po.chat_template_file);
+    chat.set_kwargs(po.chat_template_kwargs);
     Loaded l = load(common, true);
     chat.bind(l.model->metadata().get_string_or("tokenizer.chat_template", ""), *l.tokenizer);
     std::fprintf(stderr, "chat template: %s\n", chat.description().c_str());

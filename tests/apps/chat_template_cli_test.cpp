@@ -97,6 +97,22 @@ TEST_F(ChatTemplateCli, TemplateFileAndInlineSource) {
     EXPECT_EQ(shown_prompt(inline_source.err), "[SYSTEM] You are a terse assistant.\n[USER] What is 2 + 2?\n>");
 }
 
+// llama.cpp's --chat-template-kwargs: Qwen3's template closes an empty think block when told not to think.
+TEST_F(ChatTemplateCli, KwargsReachTheTemplate) {
+    REQUIRE_FIXTURE(kMoe);
+    const std::string qwen3 = "--chat-template-file " + q(kTemplates / "Qwen-Qwen3-0.6B.jinja");
+    const auto r = chat(fixture(kMoe), qwen3 + " --chat-template-kwargs '{\"enable_thinking\": false}'");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(shown_prompt(r.err), std::string(kQwen3SystemUser) + "<think>\n\n</think>\n\n");
+    const auto bad = chat(fixture(kMoe), qwen3 + " --chat-template-kwargs '[1]'");
+    EXPECT_EQ(bad.status, 2);
+    EXPECT_NE(bad.err.find("error: --chat-template-kwargs: expected a JSON object"), std::string::npos) << bad.err;
+    const auto broken = chat(fixture(kMoe), qwen3 + " --chat-template-kwargs '{enable'");
+    EXPECT_EQ(broken.status, 2);
+    EXPECT_NE(broken.err.find("error: --chat-template-kwargs: not valid JSON"), std::string::npos) << broken.err;
+    EXPECT_EQ(broken.err.find("model:"), std::string::npos) << broken.err;
+}
+
 TEST_F(ChatTemplateCli, TemplateErrorsAreOneLine) {
     REQUIRE_FIXTURE(kMoe);
     // Gemma 2's template refuses a system message with raise_exception

@@ -152,6 +152,7 @@ TEST(LlamaCliReplay, ModelCardAndToolReadmeLines) {
         // what is refused names the flag
         {"gguf-run", "-m MODEL --dry-multiplier 0.8 -p x" + gen, "--dry-multiplier"},
         {"gguf-run", "-m MODEL --reasoning-budget 0 -cnv" + gen, "--reasoning-budget"},
+        {"gguf-run", "-m MODEL -cnv --jinja --chat-template-kwargs '{\"enable_thinking\": false}' -st -p hi" + gen, nullptr},
         {"gguf-run", "-m MODEL -nkvo -p x" + gen, "-nkvo"},
         {"gguf-run", "-m MODEL --grammar-file g.gbnf -p x" + gen, "--grammar-file"},
         {"gguf-run", "-m MODEL -ctk q5_1 -p x" + gen, "-ctk"},

@@ -179,7 +179,8 @@ void add_unsupported_llama_options(appcommon::OptionSet& opts) {
     opts.unsupported({"-sp", "--special"}, false, soon + " (special tokens are not printed)");
     opts.unsupported({"--embedding", "--embeddings", "--pooling", "--rerank"}, false, "gguf-run has no embedding mode");
     opts.unsupported({"--prompt-cache", "--prompt-cache-all", "--prompt-cache-ro", "--slot-save-path"}, true, soon);
-    opts.unsupported({"--reasoning-budget", "--reasoning-format", "--chat-template-kwargs"}, true, soon);
+    opts.unsupported({"--reasoning-budget", "--reasoning-format"}, true,
+                     soon + " (for Qwen3-style templates: --chat-template-kwargs '{\"enable_thinking\": false}')");
     opts.unsupported({"-cb", "--cont-batching", "-kvu", "--kv-unified", "--swa-full", "--cache-reuse"}, false,
                      "server options: gguf-run runs one sequence");
     opts.unsupported({"--host", "--port", "--api-key", "-a", "--alias"}, true, "gguf-run is not a server");
