@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Packs what the benchmarks need on the GPU machine into .devkit/ (git-ignored, carried by the device
 # tool): the Release binaries built here, the shared libraries they need that the machine's image lacks
-# (Boost.Program_options, xxHash, libgomp, libstdc++), the tiny fixture models, and bench/on_device.sh;
+# (xxHash, libgomp, libstdc++), the tiny fixture models, and bench/on_device.sh;
 # gguf-synth and gguf-inspect for bench/cpu_at_scale.sh, which generates its 17 GB model there.
-# That machine has the CUDA toolkit but no Boost or GoogleTest, so nothing is built there.
+# That machine has the CUDA toolkit but no GoogleTest, so nothing is built there.
 # Usage: bench/device_kit.sh [BUILD_DIR]   (default build/, configured with CUDA)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +22,7 @@ cp "$build/apps/gguf-run/gguf-run" "$build/apps/gguf-quantize/gguf-quantize" "$b
 # host read bandwidth for bench/verify_scan.sh; AVX2 rather than -march=native: it runs on another CPU
 gcc -O3 -mavx2 -mfma -fopenmp "$shared/tools/hostbw.c" -o .devkit/bin/hostbw
 strip .devkit/bin/*
-for lib in libboost_program_options.so.1.74.0 libxxhash.so.0 libgomp.so.1 libstdc++.so.6; do
+for lib in libxxhash.so.0 libgomp.so.1 libstdc++.so.6; do
   cp -L "/lib/x86_64-linux-gnu/$lib" .devkit/lib/
 done
 cp "$shared/fixtures/gguf/tiny-dense-bf16.gguf" "$shared/fixtures/gguf/tiny-moe-bf16.gguf" .devkit/models/

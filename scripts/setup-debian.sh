@@ -2,7 +2,7 @@
 # Installs the Debian packages the build and tests need; does nothing when they are all present.
 set -euo pipefail
 
-packages=(g++ cmake ninja-build libxxhash-dev libboost-program-options-dev libgtest-dev libgmock-dev nlohmann-json3-dev time)
+packages=(g++ cmake ninja-build libxxhash-dev libgtest-dev libgmock-dev nlohmann-json3-dev time)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,17 +1,16 @@
 // gguf-convert: a Hugging Face checkpoint directory (config.json, safetensors, tokenizer) to GGUF.
-#include <boost/program_options.hpp>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <optional>
 
 #include "appcommon/cli.h"
 #include "appcommon/json_writer.h"
+#include "appcommon/options.h"
 #include "convert/architecture.h"
 #include "convert/converter.h"
 #include "gguf/output_file.h"
 #include "runtime/model.h"
-
-namespace po = boost::program_options;
 
 namespace {
 
@@ -81,26 +80,28 @@ void print_json(std::ostream& out, const convert::ConvertSummary& s) {
 
 int main(int argc, char** argv) {
     return appcommon::run_main([&] {
-        po::options_description visible(
-            "Usage: gguf-convert HF_DIR -o OUT.gguf [--outtype f32|f16|bf16|q8_0|auto]\n\n"
+        std::string output, outtype_arg = "auto";
+        bool json = false, force = false;
+        appcommon::OptionSet opts(
+            "gguf-convert",
+            "Usage: gguf-convert HF_DIR -o OUT.gguf [--outtype f32|f16|bf16|q8_0|auto] [--force]\n\n"
             "Converts a Hugging Face checkpoint (config.json, safetensors, tokenizer.json or\n"
             "tokenizer.model) to GGUF with llama.cpp's names and metadata.\n"
-            "Architectures:\n" + wrap_list(convert::supported_architectures(), 78) + "\n\nOptions");
-        std::string output, outtype_arg;
-        visible.add_options()
-            ("help,h", "show this help")
-            ("outfile,o", po::value<std::string>(&output), "output GGUF file (written via a temp file, then renamed)")
-            ("outtype", po::value<std::string>(&outtype_arg)->default_value("auto"),
-             "weight type: f32, f16, bf16, q8_0, or auto (the checkpoint's: bf16 stays bf16, else f16); "
-             "norms and other 1-D tensors stay f32")
-            ("force", "replace OUT.gguf if it exists (never an input of the conversion)")
-            ("json", "print a machine-readable summary on stdout");
-        po::variables_map vm;
-        const std::vector<std::string> inputs = appcommon::parse_command_line(argc, argv, visible, vm);
-        if (vm.count("help")) {
-            std::cout << visible << "\n";
-            return 0;
-        }
+            "Architectures:\n" + wrap_list(convert::supported_architectures(), 78));
+        opts.value({"-o", "--outfile"}, "OUT.gguf", "output GGUF file (written via a temp file, then renamed)", &output);
+        opts.value({"--outtype"}, "TYPE",
+                   "f32, f16, bf16, q8_0, or auto (the checkpoint's: bf16 stays bf16, else f16); 1-D tensors stay f32",
+                   &outtype_arg);
+        opts.flag({"--force"}, "replace OUT.gguf if it exists (never an input of the conversion)", &force);
+        opts.flag({"--json"}, "print a machine-readable summary on stdout", &json);
+        // convert_hf_to_gguf.py's options gguf-convert does not have
+        opts.unsupported({"--vocab-only", "--no-lazy", "--use-temp-file", "--bigendian", "--no-tensor-first-split",
+                          "--remote", "--mmproj", "--mistral-format", "--print-supported-models"},
+                         false, "not supported by gguf-convert");
+        opts.unsupported({"--model-name", "--metadata", "--split-max-tensors", "--split-max-size"}, true,
+                         "not supported by gguf-convert yet");
+        if (opts.parse(argc, argv) == appcommon::OptionSet::Outcome::Exit) return 0;
+        const std::vector<std::string>& inputs = opts.positional();
         if (inputs.size() != 1) throw appcommon::UsageError{"expected one HF_DIR"};
         if (output.empty()) throw appcommon::UsageError{"missing -o OUT.gguf"};
         const auto outtype = convert::parse_outtype(outtype_arg);
@@ -110,7 +111,7 @@ int main(int argc, char** argv) {
         opt.input_dir = inputs[0];
         opt.output_path = output;
         opt.outtype = *outtype;
-        opt.replace_existing = vm.count("force") > 0;
+        opt.replace_existing = force;
         // the output path is checked before the checkpoint is read; inputs are checked once known
         gguf::OutputPolicy policy;
         policy.replace_existing = opt.replace_existing;
@@ -133,7 +134,7 @@ int main(int argc, char** argv) {
         }
         if (progress) progress->done();
         for (const std::string& w : s.warnings) std::cerr << "warning: " << w << "\n";
-        if (vm.count("json")) {
+        if (json) {
             print_json(std::cout, s);
         } else {
             std::cout << s.output_path << ": " << s.architecture << " (" << s.hf_architecture << "), " << s.outtype

@@ -8,6 +8,7 @@
 #include "gguf/checksum.h"
 #include "gguf/summary.h"
 #include "gguf/text.h"
+#include "quant/recipe.h"
 
 using appcommon::JsonWriter;
 using gguf::File;
@@ -43,6 +44,19 @@ std::string lpad(std::string s, size_t w) {
 
 }  // namespace
 
+// general.file_type is llama.cpp's ftype id; its name is what users know ("15 (Q4_K_M)").
+static std::string file_type_note(const std::string& key, const gguf::Value& v) {
+    if (key != "general.file_type" || v.type() == gguf::ValueType::Array || v.type() == gguf::ValueType::String) {
+        return "";
+    }
+    try {
+        const quant::Recipe* r = quant::recipe_for_file_type(static_cast<uint32_t>(v.as_u64()));
+        return r ? " (" + std::string(r->name) + ")" : " (unknown to this build)";
+    } catch (const std::exception&) {
+        return "";
+    }
+}
+
 void print_text(std::ostream& out, const File& f, const InspectOptions& opt) {
     const gguf::Summary s = gguf::summarize(f);
     out << "file:          " << f.path() << "\n"
@@ -53,7 +67,12 @@ void print_text(std::ostream& out, const File& f, const InspectOptions& opt) {
         << "file size:     " << gguf::format_bytes(s.file_size) << " (" << s.file_size << " bytes)\n"
         << "tensor data:   " << gguf::format_bytes(s.tensor_bytes) << ", " << fmt("%.3f", s.bits_per_weight())
         << " bits per weight\n"
-        << "tensors:       " << f.tensors().size() << "\n\n";
+        << "tensors:       " << f.tensors().size() << "\n";
+    if (f.n_shards() > 1) {
+        out << "split:         " << f.n_shards() << " files, " << f.shard_path(0) << " ... "
+            << f.shard_path(f.n_shards() - 1) << " (offsets are within each tensor's shard)\n";
+    }
+    out << "\n";
 
     out << "type histogram:\n  " << pad("type", 9) << lpad("tensors", 8) << lpad("bytes", 14) << lpad("share", 9)
         << lpad("bpw", 8) << "\n";
@@ -67,7 +86,7 @@ void print_text(std::ostream& out, const File& f, const InspectOptions& opt) {
     out << "\nmetadata (" << f.metadata().size() << " keys):\n";
     for (const auto& [key, v] : f.metadata().entries()) {
         out << "  " << pad(key, 44) << " " << pad(std::string(gguf::value_type_name(v.type())), 6) << " "
-            << v.to_display(opt.array_preview) << "\n";
+            << v.to_display(opt.array_preview) << file_type_note(key, v) << "\n";
     }
 
     if (opt.layers) {
@@ -91,7 +110,8 @@ void print_text(std::ostream& out, const File& f, const InspectOptions& opt) {
             const auto& t = f.tensors()[i];
             if (!selected(t, opt)) continue;
             out << "  " << pad(t.name, 36) << pad(std::string(gguf::type_name(t.type)), 9) << pad(t.shape_string(), 22)
-                << lpad(std::to_string(t.n_bytes()), 12) << lpad(std::to_string(f.data_offset() + t.offset), 14);
+                << lpad(std::to_string(t.n_bytes()), 12) << lpad(std::to_string(f.absolute_offset(t)), 14);
+            if (f.n_shards() > 1) out << "  shard " << t.shard + 1;
             if (opt.checksums) out << "  " << gguf::hex64(sums[i]);
             out << "\n";
         }
@@ -136,6 +156,9 @@ void print_json(std::ostream& out, const File& f, const InspectOptions& opt) {
     j.field("architecture", s.architecture).field("name", s.name);
     j.field("parameters", s.parameters).field("file_size", s.file_size).field("tensor_bytes", s.tensor_bytes);
     j.field("bits_per_weight", s.bits_per_weight()).field("tensor_count", uint64_t{f.tensors().size()});
+    j.key("shards").begin_array();
+    for (size_t i = 0; i < f.n_shards(); ++i) j.value(f.shard_path(i));
+    j.end_array();
     j.key("types").begin_object();
     for (const auto& [type, ts] : s.by_type) {
         j.key(gguf::type_name(type)).begin_object();
@@ -174,7 +197,8 @@ void print_json(std::ostream& out, const File& f, const InspectOptions& opt) {
             j.key("shape").begin_array();
             for (int64_t d : t.dims) j.value(d);
             j.end_array();
-            j.field("bytes", t.n_bytes()).field("offset", f.data_offset() + t.offset);
+            j.field("bytes", t.n_bytes()).field("offset", f.absolute_offset(t));
+            if (f.n_shards() > 1) j.field("shard", t.shard);
             if (opt.checksums) j.field("xxh64", gguf::hex64(sums[i]));
             j.end_object();
         }

@@ -13,6 +13,7 @@ struct InspectOptions {
     std::optional<std::regex> tensor_filter;  // --tensors REGEX
     bool layers = false;
     bool checksums = false;
+    bool no_tensors = false;  // --no-tensors
     size_t array_preview = 8;
 };
 

@@ -2,17 +2,22 @@
 // importance matrix and per-tensor overrides. Options in, libquant calls out.
 #include <omp.h>
 
-#include <boost/program_options.hpp>
+#include <chrono>
+#include <climits>
+#include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 #include "appcommon/cli.h"
+#include "appcommon/options.h"
+#include "appcommon/text.h"
 #include "appcommon/validate.h"
 #include "gguf/output_file.h"
+#include "gguf/split.h"
 #include "quant/imatrix.h"
 #include "quant/recipe.h"
+#include "output_name.h"
 #include "report.h"
-
-namespace po = boost::program_options;
 
 namespace {
 
@@ -32,15 +37,23 @@ quant::TensorTypeOverride parse_override(const std::string& arg) {
     return {arg.substr(0, eq), parse_type(arg.substr(eq + 1), "--tensor-type")};
 }
 
-bool is_count(const std::string& s) {
-    return !s.empty() && s.size() <= 18 && s.find_first_not_of("0123456789") == std::string::npos;
+// A recipe by name (any case) or by llama.cpp's file-type number ("15" is Q4_K_M), as llama-quantize
+// takes it.
+const quant::Recipe* resolve_recipe(const std::string& arg) {
+    if (const quant::Recipe* r = quant::find_recipe(arg)) return r;
+    if (arg.empty() || arg.size() > 4 || arg.find_first_not_of("0123456789") != std::string::npos) return nullptr;
+    return quant::recipe_for_file_type(static_cast<uint32_t>(std::stoul(arg)));
 }
 
 std::string recipe_list() {
-    std::string s = "Recipes:\n";
+    std::string s = "Recipes (llama.cpp's file-type number first):\n";
     for (const auto& r : quant::recipes()) {
-        s += "  " + std::string(r.name) + std::string(r.name.size() < 10 ? 10 - r.name.size() : 1, ' ') +
-             std::string(r.description) + "\n";
+        // the number selects the recipe that owns it: Q4_K_L and the aliases share theirs
+        const bool owns = quant::recipe_for_file_type(static_cast<uint32_t>(r.file_type)) == &r;
+        char num[8];
+        std::snprintf(num, sizeof num, owns ? "%3u" : "   ", static_cast<unsigned>(r.file_type));
+        s += std::string("  ") + num + "  " + std::string(r.name) +
+             std::string(r.name.size() < 10 ? 10 - r.name.size() : 1, ' ') + std::string(r.description) + "\n";
     }
     return s;
 }
@@ -49,71 +62,113 @@ std::string recipe_list() {
 
 int main(int argc, char** argv) {
     return appcommon::run_main([&] {
-        po::options_description visible(
-            "Usage: gguf-quantize [options] IN.gguf OUT.gguf RECIPE [THREADS]\n"
-            "       gguf-quantize --dry-run [options] IN.gguf [OUT.gguf] RECIPE\n\n"
-            "Quantizes IN.gguf into OUT.gguf (written to a temp file, renamed when complete) choosing each\n"
-            "tensor's type as llama-quantize does for RECIPE. THREADS sets the worker threads.\n\nOptions");
         std::string imatrix_path, token_type, output_type;
         std::vector<std::string> overrides;
-        visible.add_options()
-            ("help,h", "show this help and the recipes")
-            ("imatrix", po::value<std::string>(&imatrix_path), "importance matrix (llama-imatrix GGUF or legacy .dat)")
-            ("tensor-type", po::value<std::vector<std::string>>(&overrides)->composing(),
-             "REGEX=TYPE: tensors whose name REGEX finds get TYPE (repeatable, first match wins)")
-            ("token-embedding-type", po::value<std::string>(&token_type), "type of token_embd.weight")
-            ("output-tensor-type", po::value<std::string>(&output_type), "type of output.weight")
-            ("pure", "the recipe's base type for every tensor it touches: no mixture rules")
-            ("dry-run", "print the plan (per tensor: old -> new type, size, bits per weight) and write nothing")
-            ("force", "replace OUT.gguf if it exists (never the input or the imatrix)")
-            ("allow-foreign-imatrix", "use an imatrix with entries that name no tensor of this model")
-            ("json", "machine-readable output on stdout");
-        po::variables_map vm;
-        std::vector<std::string> args = appcommon::parse_command_line(argc, argv, visible, vm);
-        if (vm.count("help")) {
-            std::cout << visible << "\n" << recipe_list();
-            return 0;
-        }
+        bool pure = false, dry_run = false, json = false;
+        appcommon::OptionSet opts(
+            "gguf-quantize",
+            "Usage: gguf-quantize [options] IN.gguf [OUT.gguf] RECIPE [THREADS]\n"
+            "       gguf-quantize --dry-run [options] IN.gguf [OUT.gguf] RECIPE\n\n"
+            "Quantizes IN.gguf into OUT.gguf (written to a temp file, renamed when complete) choosing each\n"
+            "tensor's type as llama-quantize does for RECIPE: a name (any case) or llama.cpp's file-type\n"
+            "number (15 = Q4_K_M). Without OUT.gguf the output is IN's name with the recipe's in place of\n"
+            "its float type (model-bf16.gguf -> model-Q4_K_M.gguf). THREADS sets the worker threads.\n\n" +
+                recipe_list());
+        opts.value({"--imatrix"}, "FILE", "importance matrix (llama-imatrix GGUF or legacy .dat)", &imatrix_path);
+        opts.value({"--tensor-type"}, "REGEX=TYPE",
+                   "tensors whose name REGEX finds get TYPE (repeatable, first match wins)", &overrides);
+        opts.value({"--token-embedding-type"}, "TYPE", "type of token_embd.weight", &token_type);
+        opts.value({"--output-tensor-type"}, "TYPE", "type of output.weight", &output_type);
+        opts.flag({"--pure"}, "the recipe's base type for every tensor it touches: no mixture rules", &pure);
+        opts.flag({"--dry-run"}, "print the plan (per tensor: old -> new type, size, bits per weight), write nothing",
+                  &dry_run);
+        opts.flag({"--json"}, "machine-readable output on stdout", &json);
+        opts.unsupported({"--leave-output-tensor"}, false,
+                         "not supported yet; --output-tensor-type f16 (or the input's type) keeps output.weight precise");
+        opts.unsupported({"--include-weights", "--exclude-weights"}, true,
+                         "not supported yet: the importance matrix applies to every tensor it has data for");
+        opts.unsupported({"--tensor-type-file"}, true, "not supported yet; repeat --tensor-type REGEX=TYPE");
+        opts.unsupported({"--prune-layers"}, true, "not supported yet");
+        opts.unsupported({"--override-kv"}, true, "not supported yet");
+        bool force = false, allow_foreign_imatrix = false;
+        opts.flag({"--force"}, "replace OUT.gguf if it exists (never the input or the imatrix)", &force);
+        opts.flag({"--allow-foreign-imatrix"}, "use an imatrix with entries that name no tensor of this model",
+                  &allow_foreign_imatrix);
+        bool allow_requantize = false;
+        opts.flag({"--allow-requantize"},
+                  "quantize tensors that are already quantized (warns: quality is below a quant of the f16 model)",
+                  &allow_requantize);
+        bool keep_split = false;
+        uint64_t split_max_size = 0;
+        opts.flag({"--keep-split"}, "cut the output into as many shards as the (split) input, the same tensors in each",
+                  &keep_split);
+        opts.value({"--split-max-size"}, "N(M|G)",
+                   "cut the output into shards of at most this much tensor data (M = 10^6, G = 10^9 bytes)",
+                   [&](const std::string& v) { split_max_size = appcommon::parse_split_size(v); });
+        if (opts.parse(argc, argv) == appcommon::OptionSet::Outcome::Exit) return 0;
+        std::vector<std::string> args = opts.positional();
 
-        const bool dry_run = vm.count("dry-run") > 0, json = vm.count("json") > 0;
-        int threads = 0;
-        if (args.size() >= 3 && is_count(args.back())) {
-            threads = appcommon::check_threads(std::stoll(args.back()), "THREADS");
-            args.pop_back();
-        }
+        // llama-quantize's positional forms: IN RECIPE [THREADS] (output named after the input) and
+        // IN OUT RECIPE [THREADS]; the second argument is the recipe when it names one
         RunInfo run;
         run.dry_run = dry_run;
-        std::string recipe_name;
-        if (args.size() == 3) {
+        const quant::Recipe* recipe = nullptr;
+        std::string threads_arg;
+        if (args.size() >= 2 && (recipe = resolve_recipe(args[1]))) {
+            if (args.size() > 3) throw appcommon::UsageError{"expected IN.gguf RECIPE [THREADS]"};
+            run.input = args[0];
+            if (!dry_run) run.output = default_output(args[0], *recipe);
+            if (args.size() == 3) threads_arg = args[2];
+        } else if (args.size() == 3 || args.size() == 4) {
             run.input = args[0];
             run.output = args[1];
-            recipe_name = args[2];
-        } else if (args.size() == 2 && dry_run) {
-            run.input = args[0];
-            recipe_name = args[1];
+            recipe = resolve_recipe(args[2]);
+            if (!recipe) {
+                throw std::runtime_error("unknown recipe '" + args[2] + "' (a name or llama.cpp's number; see --help)");
+            }
+            if (args.size() == 4) threads_arg = args[3];
         } else {
-            throw appcommon::UsageError{dry_run ? "expected IN.gguf [OUT.gguf] RECIPE"
-                                                : "expected IN.gguf OUT.gguf RECIPE"};
+            throw appcommon::UsageError{args.size() == 2
+                                            ? "expected IN.gguf [OUT.gguf] RECIPE: '" + args[1] + "' is no recipe"
+                                            : "expected IN.gguf [OUT.gguf] RECIPE [THREADS]"};
+        }
+        int threads = 0;
+        if (!threads_arg.empty()) {
+            try {
+                threads = appcommon::check_threads(appcommon::parse_int64(threads_arg, LLONG_MIN, LLONG_MAX), "THREADS");
+            } catch (const appcommon::BadValue& e) {
+                throw appcommon::UsageError{"THREADS: " + e.why};
+            }
         }
 
         quant::PlanInputs inputs;
-        inputs.recipe = quant::find_recipe(recipe_name);
-        if (!inputs.recipe) throw std::runtime_error("unknown recipe '" + recipe_name + "' (see --help for the list)");
+        inputs.recipe = recipe;
         inputs.dry_run = dry_run;
-        inputs.options.pure = vm.count("pure") > 0;
+        inputs.allow_requantize = allow_requantize;
+        inputs.options.pure = pure;
         if (!token_type.empty()) inputs.options.token_embedding_type = parse_type(token_type, "--token-embedding-type");
         if (!output_type.empty()) inputs.options.output_tensor_type = parse_type(output_type, "--output-tensor-type");
         for (const auto& o : overrides) inputs.options.overrides.push_back(parse_override(o));
-        inputs.allow_foreign_imatrix = vm.count("allow-foreign-imatrix") > 0;
+        inputs.allow_foreign_imatrix = allow_foreign_imatrix;
         if (threads > 0) omp_set_num_threads(threads);
 
         // the output is checked before any work: a directory or an existing file fails now, not
         // after the whole model has been quantized
         gguf::OutputPolicy policy;
-        policy.replace_existing = vm.count("force") > 0;
+        policy.replace_existing = force;
         policy.inputs = {run.input};
         if (!imatrix_path.empty()) policy.inputs.push_back(imatrix_path);
-        if (!dry_run) gguf::check_output_path(*run.output, policy);
+        if (keep_split && split_max_size > 0) throw appcommon::UsageError{"give --keep-split or --split-max-size, not both"};
+        const bool split_output = keep_split || split_max_size > 0;
+        // A split output is written whole first, then cut (llama.cpp's shards need the tensor count of
+        // every shard up front); the whole file is a temp file of ours, removed afterwards. The shards'
+        // names are known only once cut: write_shards checks them all with `policy` before writing any.
+        std::string prefix = run.output ? *run.output : std::string();
+        if (prefix.ends_with(".gguf")) prefix.resize(prefix.size() - 5);
+        const std::string whole = split_output ? prefix + ".whole.tmp.gguf" : std::string();
+        gguf::OutputPolicy whole_policy = policy;
+        whole_policy.replace_existing = true;
+        if (!dry_run) gguf::check_output_path(split_output ? whole : *run.output, split_output ? whole_policy : policy);
 
         const gguf::File in = gguf::File::open(run.input);
         std::optional<quant::Imatrix> imatrix;
@@ -125,12 +180,29 @@ int main(int argc, char** argv) {
         const quant::QuantPlan plan = quant::make_plan(in, inputs);
         for (const auto& w : plan.warnings) std::cerr << "warning: " << w << "\n";
 
+        if (keep_split && in.n_shards() == 1) throw appcommon::UsageError{"--keep-split: " + run.input + " is not split"};
         if (!dry_run) {
+            const auto t0 = std::chrono::steady_clock::now();
             appcommon::Progress progress(plan.tensors.size());
-            quant::write_quantized(in, plan, inputs.imatrix, *run.output, [&](size_t i, const quant::QuantPlan& p) {
-                progress.step(tensor_label(p.tensors[i]));
-            }, policy);
-            progress.done();
+            try {
+                quant::write_quantized(in, plan, inputs.imatrix, split_output ? whole : *run.output, [&](size_t i, const quant::QuantPlan& p) {
+                    progress.step(tensor_label(p.tensors[i]));
+                }, split_output ? whole_policy : policy);
+                progress.done();
+                if (split_output) {
+                    const gguf::File out = gguf::File::open_single(whole);
+                    std::vector<uint32_t> shard_of;
+                    for (const auto& t : out.tensors()) shard_of.push_back(keep_split ? in.tensor(t.name).shard : 0);
+                    run.shards = keep_split ? gguf::write_shards(out, prefix, shard_of, {}, policy)
+                                            : gguf::write_split(out, prefix, gguf::SplitLimits{split_max_size, 0}, {}, policy);
+                    std::filesystem::remove(whole);
+                }
+            } catch (...) {
+                progress.done();
+                if (split_output) std::filesystem::remove(whole);
+                throw;
+            }
+            run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         }
         if (json) print_json(std::cout, plan, run);
         else if (dry_run) print_plan_text(std::cout, plan, run);

@@ -73,6 +73,15 @@ void print_summary_text(std::ostream& out, const quant::QuantPlan& plan, const R
                   gguf::format_bytes(plan.to_bytes()).c_str(), bpw(plan.to_bytes(), plan.n_elements()),
                   static_cast<unsigned long long>(plan.file_bytes), plan.n_fallbacks());
     out << line;
+    if (!run.shards.empty()) {
+        out << "shards: " << run.shards.size() << " (" << run.shards.front() << " ... " << run.shards.back() << ")\n";
+    }
+    if (run.seconds > 0) {
+        std::snprintf(line, sizeof line, "time: %.2f s, %s/s read, %.1f M weights/s\n", run.seconds,
+                      gguf::format_bytes(static_cast<uint64_t>(plan.from_bytes() / run.seconds)).c_str(),
+                      plan.n_elements() / run.seconds / 1e6);
+        out << line;
+    }
 }
 
 void print_json(std::ostream& out, const quant::QuantPlan& plan, const RunInfo& run) {
@@ -82,6 +91,14 @@ void print_json(std::ostream& out, const quant::QuantPlan& plan, const RunInfo& 
     j.key("output");
     run.output ? j.value(*run.output) : j.null();
     j.field("dry_run", run.dry_run);
+    j.key("shards").begin_array();
+    for (const auto& p : run.shards) j.value(p);
+    j.end_array();
+    if (!run.dry_run) {
+        j.field("seconds", run.seconds);
+        j.field("input_bytes_per_second", run.seconds > 0 ? plan.from_bytes() / run.seconds : 0.0);
+        j.field("weights_per_second", run.seconds > 0 ? plan.n_elements() / run.seconds : 0.0);
+    }
     j.field("recipe", plan.recipe->name);
     j.field("file_type", static_cast<uint32_t>(plan.recipe->file_type));
     j.key("imatrix");

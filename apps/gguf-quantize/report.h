@@ -4,6 +4,7 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "quant/imatrix.h"
 #include "quant/recipe.h"
@@ -13,6 +14,8 @@ struct RunInfo {
     std::optional<std::string> output;  // absent for --dry-run without OUT
     bool dry_run = false;
     const quant::Imatrix* imatrix = nullptr;
+    double seconds = 0;  // time spent writing; 0 for a dry run
+    std::vector<std::string> shards;  // the files written, when the output was split
 };
 
 // "[ 3/57] blk.0.attn_k.weight  bf16 -> q4_K", the per-tensor label of plans and progress.

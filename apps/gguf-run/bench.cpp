@@ -1,13 +1,17 @@
-// gguf-run bench: prompt processing (pp) and generation (tg) throughput as llama-bench measures them:
-// each test on an empty context with random tokens, after one warm-up run, averaged over repetitions.
+// gguf-run bench: prompt processing (pp), generation (tg) and combined (pp+tg) throughput as llama-bench
+// measures them: each test on a fresh context (after -d tokens of depth, untimed), one warm-up run, then
+// the mean and standard deviation of -r repetitions. llama-bench's comma lists run every combination.
 #include <chrono>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <random>
+#include <sstream>
 
 #include "appcommon/cli.h"
 #include "appcommon/json_writer.h"
+#include "appcommon/validate.h"
 #include "modes.h"
 #include "options.h"
 
@@ -15,9 +19,50 @@ namespace gguf_run {
 
 namespace {
 
+struct Test {
+    int n_prompt = 0, n_gen = 0, n_depth = 0;
+    // llama-bench's names: "pp512", "tg128", "pp512+tg128", with " @ d1024" for a depth
+    std::string name() const {
+        std::string s = n_prompt > 0 && n_gen > 0 ? "pp" + std::to_string(n_prompt) + "+tg" + std::to_string(n_gen)
+                        : n_prompt > 0            ? "pp" + std::to_string(n_prompt)
+                                                  : "tg" + std::to_string(n_gen);
+        return n_depth > 0 ? s + " @ d" + std::to_string(n_depth) : s;
+    }
+};
+
+struct Result {
+    std::string model, label, backend;
+    uint64_t size_bytes = 0, params = 0;
+    int ngl = 0, threads = 0, reps = 0;
+    Test test;
+    std::vector<double> samples;  // tokens per second of each repetition
+    double mean() const {
+        double m = 0;
+        for (double v : samples) m += v / static_cast<double>(samples.size());
+        return m;
+    }
+    double stddev() const {
+        if (samples.size() < 2) return 0;
+        const double m = mean();
+        double var = 0;
+        for (double v : samples) var += (v - m) * (v - m);
+        return std::sqrt(var / static_cast<double>(samples.size() - 1));
+    }
+};
+
+// "64,128" -> {64, 128}; llama-bench also takes FIRST-LAST+STEP ranges, refused here by name.
+std::vector<int> int_list(const std::string& v, int min) {
+    std::vector<int> out;
+    std::stringstream ss(v);
+    for (std::string item; std::getline(ss, item, ',');) out.push_back(appcommon::parse_int(item, min, INT_MAX));
+    if (out.empty()) throw appcommon::BadValue{"expected a number or a comma-separated list"};
+    return out;
+}
+
+// Devices holding weights, from the plan: "CPU", "CUDA0+CPU".
 // llama-bench's backend column: where the weights are, the GPU first ("CUDA", "CUDA+CPU", "CPU"). The
 // token embedding, which always stays on the CPU, does not count.
-std::string backend_label(const runtime::Model& model) {
+std::string backend_of(const runtime::Model& model) {
     bool cpu = false, gpu = false;
     for (const auto& t : model.plan().tensors()) {
         if (t.name == "token_embd.weight" || t.bytes == 0) continue;
@@ -27,114 +72,189 @@ std::string backend_label(const runtime::Model& model) {
     return cpu ? "CUDA+CPU" : "CUDA";
 }
 
-struct TestResult {
-    std::string name;  // "pp512", "tg128"
-    int n_tokens;
-    double mean_tps, stddev_tps;
-};
-
-template <typename Run>
-TestResult measure(const std::string& name, int n_tokens, int reps, Run run) {
-    run();  // warm-up: page in the weights, settle the thread pool
-    std::vector<double> tps;
-    for (int r = 0; r < reps; ++r) {
-        const auto t0 = std::chrono::steady_clock::now();
-        run();
-        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        tps.push_back(n_tokens / s);
+void print_markdown(const std::vector<Result>& results) {
+    std::printf("| %-24s | %10s | %8s | %-10s | %4s | %7s | %16s | %20s |\n", "model", "size", "params", "backend", "ngl",
+                "threads", "test", "t/s");
+    std::printf("| %s | %s: | %s: | %s | %s: | %s: | %s: | %s: |\n", std::string(24, '-').c_str(),
+                std::string(9, '-').c_str(), std::string(7, '-').c_str(), std::string(10, '-').c_str(),
+                std::string(3, '-').c_str(), std::string(6, '-').c_str(), std::string(15, '-').c_str(),
+                std::string(19, '-').c_str());
+    for (const auto& r : results) {
+        char tps[64], params[32];
+        std::snprintf(tps, sizeof tps, "%.2f ± %.2f", r.mean(), r.stddev());
+        std::snprintf(params, sizeof params, "%.2f M", static_cast<double>(r.params) / 1e6);
+        std::printf("| %-24s | %10s | %8s | %-10s | %4d | %7d | %16s | %20s |\n", r.label.c_str(),
+                    runtime::format_bytes(r.size_bytes).c_str(), params, r.backend.c_str(), r.ngl, r.threads,
+                    r.test.name().c_str(), tps);
     }
-    double mean = 0, var = 0;
-    for (double v : tps) mean += v / reps;
-    for (double v : tps) var += (v - mean) * (v - mean);
-    return {name, n_tokens, mean, reps > 1 ? std::sqrt(var / (reps - 1)) : 0.0};
+}
+
+void write_record(appcommon::JsonWriter& j, const Result& r) {
+    j.begin_object()
+        .field("model", r.model)
+        .field("model_type", r.label)
+        .field("size_bytes", r.size_bytes)
+        .field("params", r.params)
+        .field("backend", r.backend)
+        .field("n_gpu_layers", r.ngl)
+        .field("threads", r.threads)
+        .field("n_prompt", r.test.n_prompt)
+        .field("n_gen", r.test.n_gen)
+        .field("n_depth", r.test.n_depth)
+        .field("test", r.test.name())
+        .field("repetitions", r.reps)
+        .field("tokens_per_second", r.mean())
+        .field("stddev", r.stddev());
+    j.key("samples_ts").begin_array();
+    for (double v : r.samples) j.value(v);
+    j.end_array().end_object();
+}
+
+std::string csv_field(const std::string& s) { return "\"" + s + "\""; }
+
+void print_csv(const std::vector<Result>& results) {
+    std::printf("model,model_type,size_bytes,params,backend,n_gpu_layers,threads,n_prompt,n_gen,n_depth,test,"
+                "repetitions,tokens_per_second,stddev\n");
+    for (const auto& r : results) {
+        std::printf("%s,%s,%llu,%llu,%s,%d,%d,%d,%d,%d,%s,%d,%.6f,%.6f\n", csv_field(r.model).c_str(),
+                    csv_field(r.label).c_str(), static_cast<unsigned long long>(r.size_bytes),
+                    static_cast<unsigned long long>(r.params), csv_field(r.backend).c_str(), r.ngl, r.threads,
+                    r.test.n_prompt, r.test.n_gen, r.test.n_depth, csv_field(r.test.name()).c_str(), r.reps, r.mean(),
+                    r.stddev());
+    }
 }
 
 }  // namespace
 
 int run_bench(const std::vector<std::string>& args) {
     CommonOptions common;
-    int n_prompt = 512, n_gen = 128, reps = 5;
-    po::options_description desc("Options");
-    common.add_to(desc, 0);
-    desc.add_options()
-        ("n-prompt,p", po::value<int>(&n_prompt)->default_value(512), "prompt tokens per pp test (0: skip)")
-        ("n-gen,n", po::value<int>(&n_gen)->default_value(128), "tokens per tg test (0: skip)")
-        ("repetitions,r", po::value<int>(&reps)->default_value(5), "repetitions of each test");
-    po::variables_map vm;
-    po::parsed_options parsed(nullptr);
-    if (!parse(args, desc, nullptr, "Usage: gguf-run bench -m MODEL [-p 512] [-n 128] [-r 5] [-t N] [--json]", vm,
-               &parsed)) {
-        return 0;
-    }
-    if (n_prompt < 0 || n_gen < 0 || (n_prompt == 0 && n_gen == 0)) {
-        throw appcommon::UsageError{"-p and -n must be >= 0, and one of them > 0"};
-    }
-    if (reps < 1) throw appcommon::UsageError{"-r must be >= 1"};
-    if (common.ctx_size == 0) common.ctx_size = std::max(n_prompt, n_gen);
-    if (vm["batch-size"].defaulted()) common.batch_size = std::max(n_prompt, 1);
-    // before loading: the context is exactly -c (or the test's size), so a too small one is known now
-    if (std::max(n_prompt, n_gen) > common.ctx_size) {
-        throw appcommon::UsageError{"the context (-c " + std::to_string(common.ctx_size) + ") is smaller than the test"};
-    }
-    Loaded l = load(common, parsed, false);
-    runtime::Context& ctx = *l.context;
-    if (std::max(n_prompt, n_gen) > ctx.n_ctx()) {
-        throw appcommon::UsageError{"the context (-c " + std::to_string(ctx.n_ctx()) + ") is smaller than the test"};
-    }
+    std::vector<int> prompts{512}, gens{128}, depths{0}, threads;
+    std::vector<std::pair<int, int>> pgs;
+    int reps = 5;
+    bool warmup = true;
+    std::string output = "md";
+    appcommon::OptionSet opts("gguf-run",
+                              "Usage: gguf-run bench -m MODEL [-m MODEL...] [-p 512[,N...]] [-n 128[,N...]] [-pg PP,TG]\n"
+                              "                      [-d 0[,N...]] [-t N[,N...]] [-r 5] [-o md|json|jsonl|csv]\n\n"
+                              "Every combination of the lists is measured, as llama-bench does.");
+    common.add_to(opts, 0, true);
+    opts.section("Tests (llama-bench's options; lists are comma-separated)");
+    opts.value({"-p", "--n-prompt"}, "N,...", "prompt lengths of the pp tests (0: none)",
+               [&](const std::string& v) { prompts = int_list(v, 0); });
+    opts.value({"-n", "--n-gen"}, "N,...", "generation lengths of the tg tests (0: none)",
+               [&](const std::string& v) { gens = int_list(v, 0); });
+    opts.value({"-pg"}, "PP,TG", "a pp+tg test: PP prompt tokens then TG generated (repeatable)", [&](const std::string& v) {
+        const auto l = int_list(v, 1);
+        if (l.size() != 2) throw appcommon::BadValue{"expected PP,TG, got '" + v + "'"};
+        pgs.emplace_back(l[0], l[1]);
+    });
+    opts.value({"-d", "--n-depth"}, "N,...", "tokens already in the context before each test (untimed)",
+               [&](const std::string& v) { depths = int_list(v, 0); });
+    opts.value({"-r", "--repetitions"}, "N", "repetitions of each test (default 5)",
+               [&](const std::string& v) { reps = appcommon::parse_int(v, 1, INT_MAX); });
+    opts.value({"-o", "--output"}, "FORMAT", "md (default), json, jsonl or csv", [&](const std::string& v) {
+        if (v != "md" && v != "json" && v != "jsonl" && v != "csv") throw appcommon::BadValue{"md, json, jsonl or csv, got '" + v + "'"};
+        output = v;
+    });
+    opts.flag({"--no-warmup"}, "no warm-up run before each test", [&] { warmup = false; });
+    opts.flag({"--warmup"}, "a warm-up run before each test (the default)", [&] { warmup = true; });
+    opts.unsupported({"-oe", "--output-err", "--progress", "-mmp", "-nopo", "--no-op-offload", "--delay", "-embd",
+                      "--embeddings", "--numa", "--prio", "-C", "--cpu-mask", "--cpu-strict", "--poll"},
+                     true, "not supported yet by gguf-run bench");
+    add_unsupported_llama_options(opts);
+    if (opts.parse(args) == appcommon::OptionSet::Outcome::Exit) return 0;
+    if (!opts.positional().empty()) throw appcommon::UsageError{"unexpected argument '" + opts.positional().front() + "'"};
+    if (common.models.empty()) throw appcommon::UsageError{"no model given (-m MODEL.gguf)"};
+    if (opts.given("--json")) output = "json";
+    if (common.thread_list.empty()) common.thread_list = {0};
 
-    std::mt19937 rng(1234);
-    std::uniform_int_distribution<int32_t> any_token(0, ctx.n_vocab() - 1);
-    std::vector<int32_t> tokens(static_cast<size_t>(std::max(n_prompt, n_gen)));
-    for (auto& t : tokens) t = any_token(rng);
-
-    std::vector<TestResult> results;
-    if (n_prompt > 0) {
-        results.push_back(measure("pp" + std::to_string(n_prompt), n_prompt, reps, [&] {
-            ctx.truncate(0);
-            ctx.decode({tokens.data(), static_cast<size_t>(n_prompt)});
-        }));
-    }
-    if (n_gen > 0) {
-        results.push_back(measure("tg" + std::to_string(n_gen), n_gen, reps, [&] {
-            ctx.truncate(0);
-            for (int i = 0; i < n_gen; ++i) ctx.decode({&tokens[static_cast<size_t>(i)], 1});
-        }));
-    }
-
-    const std::string desc_text = model_description(*l.model);
-    const std::string backend = backend_label(*l.model);
-    if (common.json) {
-        appcommon::JsonWriter j(std::cout);
-        j.begin_object().field("model", common.model).field("description", desc_text);
-        j.field("size_bytes", l.model->weight_bytes()).field("params", l.model->n_params());
-        j.field("backend", backend).field("threads", ctx.n_threads()).field("repetitions", reps);
-        j.key("tests").begin_array();
-        for (const auto& r : results) {
-            j.begin_object()
-                .field("test", r.name)
-                .field("n_tokens", r.n_tokens)
-                .field("tokens_per_second", r.mean_tps)
-                .field("stddev", r.stddev_tps)
-                .end_object();
+    std::vector<Test> tests;
+    for (int d : depths) {
+        for (int p : prompts) {
+            if (p > 0) tests.push_back({p, 0, d});
         }
-        j.end_array().end_object();
-        std::cout << "\n";
-        return 0;
+        for (int n : gens) {
+            if (n > 0) tests.push_back({0, n, d});
+        }
+        for (const auto& [p, n] : pgs) tests.push_back({p, n, d});
     }
-    const std::string label = model_label(*l.model);
-    std::printf("| %-24s | %10s | %8s | %7s | %7s | %8s | %20s |\n", "model", "size", "params", "backend", "threads",
-                "test", "t/s");
-    std::printf("| %s | %s | %s | %s | %s | %s | %s |\n", std::string(24, '-').c_str(), std::string(10, '-').c_str(),
-                std::string(8, '-').c_str(), std::string(7, '-').c_str(), std::string(7, '-').c_str(),
-                std::string(8, '-').c_str(), std::string(20, '-').c_str());
-    for (const auto& r : results) {
-        char tps[64];
-        std::snprintf(tps, sizeof tps, "%.2f ± %.2f", r.mean_tps, r.stddev_tps);
-        char params[32];
-        std::snprintf(params, sizeof params, "%.2f M", static_cast<double>(l.model->n_params()) / 1e6);
-        std::printf("| %-24s | %10s | %8s | %7s | %7d | %8s | %20s |\n", label.c_str(),
-                    runtime::format_bytes(l.model->weight_bytes()).c_str(), params, backend.c_str(), ctx.n_threads(),
-                    r.name.c_str(), tps);
+    if (tests.empty()) throw appcommon::UsageError{"-p and -n are all 0 and no -pg: nothing to measure"};
+    int longest = 0, longest_prompt = 1;
+    for (const Test& t : tests) {
+        longest = std::max(longest, t.n_depth + t.n_prompt + t.n_gen);
+        longest_prompt = std::max({longest_prompt, t.n_prompt, t.n_depth});
+    }
+    if (common.ctx_size == 0) common.ctx_size = longest;
+    if (!opts.given("-b") && !opts.given("--batch-size")) common.batch_size = longest_prompt;
+    // before loading: the context is exactly -c (or the longest test), so a too small one is known now
+    if (longest > common.ctx_size) {
+        throw appcommon::UsageError{"the context (-c " + std::to_string(common.ctx_size) + ") is smaller than the " +
+                                    std::to_string(longest) + " tokens of the longest test"};
+    }
+    for (int n : common.thread_list) {
+        if (n != 0) appcommon::check_threads(n, "-t");  // 0: all cores; all checked before the first model loads
+    }
+
+    std::vector<Result> results;
+    for (const std::string& path : common.models) {
+        for (int n_threads : common.thread_list) {
+            CommonOptions o = common;
+            o.model = path;
+            o.threads = n_threads;
+            Loaded l = load(o, false);
+            runtime::Context& ctx = *l.context;
+            if (longest > ctx.n_ctx()) {
+                throw appcommon::UsageError{"the context (-c " + std::to_string(ctx.n_ctx()) + ") is smaller than the " +
+                                            std::to_string(longest) + " tokens of the longest test"};
+            }
+            std::mt19937 rng(1234);
+            std::uniform_int_distribution<int32_t> any_token(0, ctx.n_vocab() - 1);
+            std::vector<int32_t> tokens(static_cast<size_t>(longest));
+            for (auto& t : tokens) t = any_token(rng);
+            for (const Test& t : tests) {
+                Result r;
+                r.model = path;
+                r.label = model_label(*l.model);
+                r.backend = backend_of(*l.model);
+                r.size_bytes = l.model->weight_bytes();
+                r.params = l.model->n_params();
+                r.ngl = l.model->plan().n_gpu_layers();
+                r.threads = ctx.n_threads();
+                r.reps = reps;
+                r.test = t;
+                // the depth is decoded before the clock starts; then the prompt in one call, then tokens one by one
+                const auto one_run = [&]() {
+                    ctx.truncate(0);
+                    size_t at = 0;
+                    if (t.n_depth > 0) ctx.decode({tokens.data(), static_cast<size_t>(t.n_depth)});
+                    at = static_cast<size_t>(t.n_depth);
+                    const auto t0 = std::chrono::steady_clock::now();
+                    if (t.n_prompt > 0) ctx.decode({tokens.data() + at, static_cast<size_t>(t.n_prompt)});
+                    at += static_cast<size_t>(t.n_prompt);
+                    for (int i = 0; i < t.n_gen; ++i) ctx.decode({&tokens[at + static_cast<size_t>(i)], 1});
+                    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+                };
+                if (warmup) one_run();
+                for (int i = 0; i < reps; ++i) r.samples.push_back((t.n_prompt + t.n_gen) / one_run());
+                results.push_back(std::move(r));
+            }
+        }
+    }
+
+    if (output == "md") {
+        print_markdown(results);
+    } else if (output == "csv") {
+        print_csv(results);
+    } else if (output == "json") {
+        appcommon::JsonWriter j(std::cout);
+        j.begin_array();
+        for (const auto& r : results) write_record(j, r);
+        j.end_array();
+    } else {
+        for (const auto& r : results) {
+            appcommon::JsonWriter j(std::cout, false);
+            write_record(j, r);
+        }
     }
     return 0;
 }

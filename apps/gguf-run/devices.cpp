@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "appcommon/cli.h"
 #include "appcommon/json_writer.h"
 #include "modes.h"
 #include "options.h"
@@ -16,13 +17,11 @@ namespace gguf_run {
 
 int run_devices(const std::vector<std::string>& args) {
     bool json = false, bandwidth = false;
-    po::options_description desc("Options");
-    desc.add_options()
-        ("bandwidth", po::bool_switch(&bandwidth), "measure host<->device copy and device read bandwidth")
-        ("json", po::bool_switch(&json), "machine-readable output")
-        ("help,h", "show this help");
-    po::variables_map vm;
-    if (!parse(args, desc, nullptr, "Usage: gguf-run devices [--bandwidth] [--json]", vm)) return 0;
+    appcommon::OptionSet opts("gguf-run", "Usage: gguf-run devices [--bandwidth] [--json]");
+    opts.flag({"--bandwidth"}, "measure host<->device copy and device read bandwidth", &bandwidth);
+    opts.flag({"--json"}, "machine-readable output", &json);
+    if (opts.parse(args) == appcommon::OptionSet::Outcome::Exit) return 0;
+    if (!opts.positional().empty()) throw appcommon::UsageError{"unexpected argument '" + opts.positional().front() + "'"};
 
     std::string why;
     const std::vector<runtime::GpuInfo> gpus = runtime::query_gpus(&why);

@@ -1,11 +1,16 @@
 // Text generation from a prompt, and chat with the model's chat template; tokens stream to stdout.
 #include <chrono>
+#include <climits>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <unistd.h>
 
 #include "appcommon/cli.h"
 #include "appcommon/json_writer.h"
+#include "appcommon/text.h"
+#include "chat_prompt.h"
 #include "modes.h"
 #include "options.h"
 #include "runtime/chat_template.h"
@@ -25,18 +30,57 @@ struct GenerationOptions {
     bool ignore_eos = false;
     runtime::SamplerParams sampler;
     long long seed = -1;
+    std::vector<std::string> stop;  // -r: stop once the output contains one of these
 
-    void add_to(po::options_description& desc) {
-        desc.add_options()
-            ("n-predict,n", po::value<int>(&n_predict)->default_value(-1), "tokens to generate (-1: until end of text or full context)")
-            ("temp", po::value<float>(&sampler.temperature)->default_value(0.8f), "temperature (0: greedy)")
-            ("top-k", po::value<int>(&sampler.top_k)->default_value(40), "top-k (0: off)")
-            ("top-p", po::value<float>(&sampler.top_p)->default_value(0.95f), "top-p (1: off)")
-            ("min-p", po::value<float>(&sampler.min_p)->default_value(0.05f), "min-p (0: off)")
-            ("repeat-penalty", po::value<float>(&sampler.repeat_penalty)->default_value(1.0f), "repetition penalty (1: off)")
-            ("repeat-last-n", po::value<int>(&sampler.repeat_last_n)->default_value(64), "tokens the penalty looks back on")
-            ("seed,s", po::value<long long>(&seed)->default_value(-1), "random seed (-1: from the clock)")
-            ("ignore-eos", po::bool_switch(&ignore_eos), "keep generating past end-of-text tokens");
+    void add_to(appcommon::OptionSet& opts) {
+        using appcommon::parse_float;
+        using appcommon::parse_int;
+        opts.section("Generation and sampling (llama.cpp's default chain and defaults)");
+        opts.value({"-n", "--predict", "--n-predict"}, "N", "tokens to generate (-1: until end of text or a full context)",
+                   [this](const std::string& v) { n_predict = parse_int(v, -1, INT_MAX); });
+        opts.value({"--temp", "--temperature"}, "T", "temperature (0: greedy; default 0.8)",
+                   [this](const std::string& v) { sampler.temperature = parse_float(v, -1e9f, 1e9f); });
+        opts.value({"--top-k"}, "N", "top-k (0: off; default 40)",
+                   [this](const std::string& v) { sampler.top_k = parse_int(v, -1, INT_MAX); });
+        opts.value({"--top-p"}, "P", "top-p (1: off; default 0.95)",
+                   [this](const std::string& v) { sampler.top_p = parse_float(v, -1e9f, 1e9f); });
+        opts.value({"--min-p"}, "P", "min-p (0: off; default 0.05)",
+                   [this](const std::string& v) { sampler.min_p = parse_float(v, -1e9f, 1e9f); });
+        opts.value({"--repeat-penalty"}, "X", "repetition penalty (1: off, the default)",
+                   [this](const std::string& v) { sampler.repeat_penalty = parse_float(v, -1e9f, 1e9f); });
+        opts.value({"--repeat-last-n"}, "N", "tokens the penalty looks back on (default 64)",
+                   [this](const std::string& v) { sampler.repeat_last_n = parse_int(v, -1, INT_MAX); });
+        opts.value({"-s", "--seed"}, "N", "random seed (-1: from the clock)",
+                   [this](const std::string& v) { seed = appcommon::parse_int64(v, -1, LLONG_MAX); });
+        opts.flag({"--ignore-eos"}, "keep generating past end-of-text tokens", &ignore_eos);
+        opts.value({"-r", "--reverse-prompt"}, "TEXT", "stop once the output contains TEXT (repeatable)", &stop);
+        // Samplers gguf-run does not have yet: their neutral value (what llama.cpp does by default) is
+        // accepted, so pasted command lines that spell out defaults run; any other value is refused.
+        opts.value({"--presence-penalty"}, "X", "subtract X from the logit of a token seen in the last --repeat-last-n (0: off)",
+                   [this](const std::string& v) { sampler.presence_penalty = parse_float(v, -1e9f, 1e9f); });
+        opts.value({"--frequency-penalty"}, "X", "subtract X per occurrence in the last --repeat-last-n (0: off)",
+                   [this](const std::string& v) { sampler.frequency_penalty = parse_float(v, -1e9f, 1e9f); });
+        neutral_only(opts, {"--typical", "--typical-p"}, "1", 1.0f);
+        neutral_only(opts, {"--mirostat"}, "0", 0.0f);
+        neutral_only(opts, {"--dry-multiplier"}, "0", 0.0f);
+        neutral_only(opts, {"--xtc-probability"}, "0", 0.0f);
+        neutral_only(opts, {"--top-nsigma", "--top-n-sigma"}, "-1", -1.0f);
+        neutral_only(opts, {"--dynatemp-range"}, "0", 0.0f);
+        opts.unsupported({"--mirostat-lr", "--mirostat-ent", "--dry-base", "--dry-allowed-length", "--dry-penalty-last-n",
+                          "--dry-sequence-breaker", "--xtc-threshold", "--dynatemp-exp", "-l", "--logit-bias",
+                          "--samplers", "--sampler-seq", "--sampling-seq"},
+                         true, "not supported yet (the sampler chain is fixed: penalties, top-k, top-p, min-p, temperature)");
+    }
+
+    static void neutral_only(appcommon::OptionSet& opts, appcommon::OptionSet::Names names, const char* neutral,
+                             float neutral_value) {
+        opts.value(names, "X", std::string("not supported yet; only ") + neutral + " (off) is accepted",
+                   [neutral, neutral_value](const std::string& v) {
+                       if (appcommon::parse_float(v, -1e9f, 1e9f) != neutral_value) {
+                           throw appcommon::BadValue{std::string("not supported yet; only ") + neutral +
+                                                     " (off) is accepted, got " + v};
+                       }
+                   });
     }
 
     // Before the model is loaded: a bad value must not wait for a multi-gigabyte load to be reported.
@@ -56,6 +100,37 @@ struct GenerationOptions {
     }
 };
 
+// What the prompt is and how a conversation goes.
+struct PromptOptions {
+    std::string prompt, prompt_file, system, system_file, chat_template, chat_template_file, chat_template_kwargs;
+    bool escape = true;  // llama.cpp processes \n, \t... in -p and -sys by default
+    bool conversation = false, single_turn = false, display_prompt = false, no_perf = false;
+
+    void add_to(appcommon::OptionSet& opts, bool chat) {
+        opts.section("Prompt and chat");
+        opts.value({"-p", "--prompt"}, "TEXT",
+                   chat ? "first user message (then stdin)" : "prompt text (special tokens like <|im_start|> are parsed)",
+                   &prompt);
+        opts.value({"-f", "--file"}, "FILE", chat ? "first user message from FILE" : "prompt from FILE", &prompt_file);
+        opts.flag({"-e", "--escape"}, "process escapes (\\n, \\t, \\\\, \\xHH...) in -p and -sys (the default)",
+                  [this] { escape = true; });
+        opts.flag({"--no-escape"}, "take -p and -sys literally", [this] { escape = false; });
+        opts.flag({"--display-prompt"}, "print the prompt before the generated text", &display_prompt);
+        opts.flag({"--no-perf"}, "no timings at the end", &no_perf);
+        opts.flag({"-cnv", "--conversation"}, "chat mode (the same as 'gguf-run chat')", &conversation);
+        opts.value({"-sys", "--system-prompt", "--system"}, "TEXT", "system prompt (chat mode)", &system);
+        opts.value({"-sysf", "--system-prompt-file"}, "FILE", "system prompt from FILE (chat mode)", &system_file);
+        opts.flag({"-st", "--single-turn"}, "chat mode: answer one message, then exit", &single_turn);
+        opts.value({"--chat-template"}, "NAME|JINJA",
+                   "instead of the model's template: chatml, llama3, llama2, gemma, phi3, or a Jinja template's source",
+                   &chat_template);
+        opts.value({"--chat-template-file"}, "FILE", "a Jinja chat template instead of the model's", &chat_template_file);
+        opts.value({"--chat-template-kwargs"}, "JSON",
+                   "variables for the Jinja template, e.g. '{\"enable_thinking\": false}'", &chat_template_kwargs);
+        opts.flag({"--jinja"}, "render the model's Jinja chat template (always the case; see docs/chat.md)", [] {});
+    }
+};
+
 struct Stats {
     int n_prompt = 0, n_gen = 0;
     double prompt_s = 0, gen_s = 0;
@@ -63,6 +138,17 @@ struct Stats {
 
 // Decodes `prompt` (already in ctx up to ctx.n_past()) and samples until EOG, n_predict or a full context.
 // `emit` receives each piece of text as it completes.
+// Whether one of the stop strings ends within the last `fresh` bytes of text (it can only have
+// completed there).
+bool contains_stop(const std::string& text, size_t fresh, const std::vector<std::string>& stops) {
+    for (const auto& s : stops) {
+        if (s.empty() || text.size() < s.size()) continue;
+        const size_t from = text.size() >= fresh + s.size() ? text.size() - fresh - s.size() + 1 : 0;
+        if (fresh > 0 && text.find(s, from) != std::string::npos) return true;
+    }
+    return false;
+}
+
 template <typename Emit>
 std::string generate(runtime::Context& ctx, const runtime::Tokenizer& tok, runtime::Sampler& sampler,
                      const std::vector<int32_t>& new_tokens, const GenerationOptions& g, Stats& stats, Emit emit) {
@@ -83,6 +169,7 @@ std::string generate(runtime::Context& ctx, const runtime::Tokenizer& tok, runti
         text += piece;
         emit(piece);
         ++stats.n_gen;
+        if (contains_stop(text, piece.size(), g.stop)) break;
         if (ctx.n_past() >= ctx.n_ctx()) {
             std::fprintf(stderr, "\n[context full after %d tokens]\n", ctx.n_past());
             break;
@@ -102,6 +189,18 @@ void print_stats(const Stats& s) {
                  s.gen_s > 0 ? s.n_gen / s.gen_s : 0.0);
 }
 
+// -v: the prompt as token ids and pieces, and the sampler settings.
+void print_tokens(const std::vector<int32_t>& tokens, const GenerationOptions& g) {
+    std::fprintf(stderr, "prompt: %zu tokens:", tokens.size());
+    for (int32_t t : tokens) std::fprintf(stderr, " %d", t);
+    const auto& p = g.sampler;
+    std::fprintf(stderr,
+                 "\nsampler: repeat-penalty %.3f, presence-penalty %.3f, frequency-penalty %.3f (last %d), top-k %d, "
+                 "top-p %.3f, min-p %.3f, temp %.3f, seed %lld\n",
+                 p.repeat_penalty, p.presence_penalty, p.frequency_penalty, p.repeat_last_n, p.top_k, p.top_p, p.min_p,
+                 p.temperature, g.seed);
+}
+
 void check_fits(const runtime::Context& ctx, size_t n_tokens) {
     if (n_tokens >= static_cast<size_t>(ctx.n_ctx())) {
         throw runtime::Error("the prompt is " + std::to_string(n_tokens) + " tokens, the context holds " +
@@ -109,27 +208,63 @@ void check_fits(const runtime::Context& ctx, size_t n_tokens) {
     }
 }
 
-}  // namespace
 
-int run_generate(const std::vector<std::string>& args) {
+std::string read_text_file(const std::string& path, const char* option) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw runtime::Error(std::string(option) + ": " + path + ": cannot open");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+int run_conversation(const CommonOptions& common, const GenerationOptions& gen, const PromptOptions& po);
+
+// Generation and chat take the same options; chat is generation with -cnv.
+int run_text(const std::vector<std::string>& args, bool chat) {
     CommonOptions common;
     GenerationOptions gen;
-    std::string prompt;
-    po::options_description desc("Options");
-    common.add_to(desc, 0);
-    desc.add_options()("prompt,p", po::value<std::string>(&prompt), "prompt text (special tokens like <|im_start|> are parsed)");
-    gen.add_to(desc);
-    po::variables_map vm;
-    po::parsed_options parsed(nullptr);
-    if (!parse(args, desc, nullptr, "Usage: gguf-run [generate] -m MODEL -p PROMPT [-n N] [options]", vm, &parsed)) return 0;
-    if (!vm.count("prompt")) throw appcommon::UsageError{"no prompt given (-p TEXT)"};
+    PromptOptions prompt;
+    appcommon::OptionSet opts(
+        "gguf-run",
+        chat ? "Usage: gguf-run chat -m MODEL [-sys TEXT] [options]\n\n"
+               "Reads one user message per line from stdin and answers with the model's chat template.\n"
+               "Lines starting with / are commands: /exit, /reset (see docs/run.md)."
+             : "Usage: gguf-run [generate] -m MODEL -p PROMPT [-n N] [options]\n"
+               "       gguf-run -m MODEL -cnv [-sys TEXT]    chat (as 'gguf-run chat')");
+    common.add_to(opts, 0);
+    prompt.add_to(opts, chat);
+    gen.add_to(opts);
+    add_unsupported_llama_options(opts);
+    if (opts.parse(args) == appcommon::OptionSet::Outcome::Exit) return 0;
+    if (!opts.positional().empty()) {
+        throw appcommon::UsageError{"unexpected argument '" + opts.positional().front() + "'" +
+                                    (chat ? "" : " (the prompt goes after -p)")};
+    }
+    if (!prompt.prompt.empty() && !prompt.prompt_file.empty()) throw appcommon::UsageError{"give -p or -f, not both"};
+    if (!prompt.system.empty() && !prompt.system_file.empty()) throw appcommon::UsageError{"give -sys or -sysf, not both"};
+    if (!prompt.prompt_file.empty()) prompt.prompt = read_text_file(prompt.prompt_file, "-f");
+    else if (prompt.escape) prompt.prompt = appcommon::process_escapes(prompt.prompt);
+    if (!prompt.system_file.empty()) prompt.system = read_text_file(prompt.system_file, "-sysf");
+    else if (prompt.escape) prompt.system = appcommon::process_escapes(prompt.system);
     gen.validate();
+    for (auto& s : gen.stop) {
+        if (prompt.escape) s = appcommon::process_escapes(s);
+    }
+    if (chat || prompt.conversation) return run_conversation(common, gen, prompt);
+    for (const char* o : {"-sys", "-sysf", "-st", "--chat-template", "--chat-template-file", "--chat-template-kwargs"}) {
+        if (opts.given(o)) throw appcommon::UsageError{std::string(o) + " applies to chat mode: add -cnv or use 'gguf-run chat'"};
+    }
+    if (!opts.given("-p") && !opts.given("-f")) throw appcommon::UsageError{"no prompt given (-p TEXT or -f FILE)"};
 
-    Loaded l = load(common, parsed, true);
+    Loaded l = load(common, true);
     runtime::Sampler sampler(gen.params(), l.context->n_vocab());
-    const auto tokens = l.tokenizer->encode(prompt, true, true);
+    const auto tokens = l.tokenizer->encode(prompt.prompt, true, true);
     if (tokens.empty()) throw runtime::Error("the prompt is empty after tokenization");
     check_fits(*l.context, tokens.size());
+    if (common.verbose) print_tokens(tokens, gen);
+    if (prompt.display_prompt && !common.json) {
+        std::fwrite(prompt.prompt.data(), 1, prompt.prompt.size(), stdout);
+    }
 
     Stats stats;
     const std::string text = generate(*l.context, *l.tokenizer, sampler, tokens, gen, stats, [&](const std::string& piece) {
@@ -150,63 +285,96 @@ int run_generate(const std::vector<std::string>& args) {
     } else {
         std::printf("\n");
     }
-    print_stats(stats);
+    if (!prompt.no_perf) print_stats(stats);
     return 0;
 }
 
-int run_chat(const std::vector<std::string>& args) {
-    CommonOptions common;
-    GenerationOptions gen;
-    std::string system;
-    po::options_description desc("Options");
-    common.add_to(desc, 0);
-    desc.add_options()("system", po::value<std::string>(&system), "system prompt");
-    gen.add_to(desc);
-    po::variables_map vm;
-    po::parsed_options parsed(nullptr);
-    if (!parse(args, desc, nullptr,
-               "Usage: gguf-run chat -m MODEL [--system TEXT] [options]\n\n"
-               "Reads one user message per line from stdin and answers with the model's chat template.",
-               vm, &parsed)) {
-        return 0;
-    }
-    gen.validate();
-    Loaded l = load(common, parsed, true);
-    const runtime::ChatFormat format =
-        runtime::detect_chat_format(l.model->metadata().get_string_or("tokenizer.chat_template", ""));
-    std::fprintf(stderr, "chat template: %s\n", runtime::chat_format_name(format));
+int run_conversation(const CommonOptions& common, const GenerationOptions& gen, const PromptOptions& po) {
+    ChatPrompt chat = ChatPrompt::from_options(po.chat_template, po.chat_template_file);
+    chat.set_kwargs(po.chat_template_kwargs);
+    Loaded l = load(common, true);
+    chat.bind(l.model->metadata().get_string_or("tokenizer.chat_template", ""), *l.tokenizer);
+    std::fprintf(stderr, "chat template: %s\n", chat.description().c_str());
     runtime::Sampler sampler(gen.params(), l.context->n_vocab());
     std::vector<runtime::ChatMessage> messages;
-    if (!system.empty()) messages.push_back({"system", system});
+    if (!po.system.empty()) messages.push_back({"system", po.system});
     std::vector<int32_t> in_context;  // the tokens the KV cache holds, to reuse the shared prefix
     const bool interactive = ::isatty(STDIN_FILENO) == 1;
     Stats stats;
-    std::string line;
+    std::string line = po.prompt;
+    bool have_line = !line.empty();
     while (true) {
-        if (interactive) std::fprintf(stderr, "> ");
-        if (!std::getline(std::cin, line)) break;
+        if (!have_line) {
+            if (interactive) std::fprintf(stderr, "> ");
+            if (!std::getline(std::cin, line)) break;
+        }
+        have_line = false;
         if (line.empty()) continue;
+        // Slash commands are for gguf-run, not the model; "//text" sends "/text".
+        if (line[0] == '/' && !line.starts_with("//")) {
+            const std::string cmd = line.substr(0, line.find(' '));
+            if (cmd == "/exit" || cmd == "/quit" || cmd == "/bye") break;
+            if (cmd == "/reset" || cmd == "/clear") {
+                messages.resize(po.system.empty() ? 0 : 1);
+                in_context.clear();
+                l.context->truncate(0);
+                std::fprintf(stderr, "[conversation cleared]\n");
+            } else if (cmd == "/help") {
+                std::fprintf(stderr, "/exit, /quit: end the chat; /reset, /clear: forget the conversation (the system "
+                                     "prompt stays); //text: send a line starting with /text\n");
+            } else {
+                std::fprintf(stderr, "unknown command %s (/help lists them; //text sends a line starting with /)\n",
+                             cmd.c_str());
+            }
+            continue;
+        }
+        if (line.starts_with("//")) line.erase(0, 1);
         messages.push_back({"user", line});
-        const auto tokens = l.tokenizer->encode(runtime::format_chat(format, messages, true), true, true);
+        const std::string prompt = chat.render(messages);
+        const auto tokens = l.tokenizer->encode(prompt, true, true);
         check_fits(*l.context, tokens.size());
+        if (common.verbose) {
+            std::fprintf(stderr, "chat prompt:\n%s\n[end of chat prompt]\n", prompt.c_str());
+            print_tokens(tokens, gen);
+        }
         size_t keep = 0;
         while (keep < in_context.size() && keep < tokens.size() - 1 && in_context[keep] == tokens[keep]) ++keep;
         l.context->truncate(static_cast<int>(keep));
         in_context.assign(tokens.begin(), tokens.end());
         const std::vector<int32_t> fresh(tokens.begin() + static_cast<ptrdiff_t>(keep), tokens.end());
-        const std::string reply = generate(*l.context, *l.tokenizer, sampler, fresh, gen, stats, [](const std::string& piece) {
+        const Stats before = stats;
+        const std::string reply = generate(*l.context, *l.tokenizer, sampler, fresh, gen, stats, [&](const std::string& piece) {
+            if (common.json) return;
             std::fwrite(piece.data(), 1, piece.size(), stdout);
             std::fflush(stdout);
         });
-        std::printf("\n");
+        if (common.json) {
+            // one JSON object per reply, one per line
+            appcommon::JsonWriter j(std::cout, false);
+            j.begin_object()
+                .field("role", "assistant")
+                .field("content", reply)
+                .field("prompt_tokens", stats.n_prompt - before.n_prompt)
+                .field("generated_tokens", stats.n_gen - before.n_gen)
+                .end_object();
+        } else {
+            std::printf("\n");
+        }
         std::fflush(stdout);
         // what the cache now holds past the prompt is the reply; re-tokenizing it next turn may differ,
         // which only shortens the reused prefix
         in_context.resize(static_cast<size_t>(l.context->n_past()), -1);
-        messages.push_back({"assistant", runtime::chat_reply_content(format, reply)});
+        messages.push_back({"assistant", chat.reply_content(reply)});
+        if (po.single_turn) break;
     }
-    print_stats(stats);
+    if (!po.no_perf) print_stats(stats);
     return 0;
 }
+
+}  // namespace
+
+int run_generate(const std::vector<std::string>& args) { return run_text(args, false); }
+
+int run_chat(const std::vector<std::string>& args) { return run_text(args, true); }
 
 }  // namespace gguf_run

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "appcommon/cli.h"
 #include "modes.h"
@@ -12,13 +13,14 @@ namespace {
 
 constexpr const char* kUsage =
     "Usage: gguf-run [generate] -m MODEL -p PROMPT [-n N] [options]   generate text\n"
-    "       gguf-run chat -m MODEL [--system TEXT]                   chat, one message per stdin line\n"
+    "       gguf-run chat -m MODEL [-sys TEXT]                       chat, one message per stdin line (or -cnv)\n"
     "       gguf-run bench -m MODEL [-p 512] [-n 128] [-r 5]          prompt and generation speed\n"
     "       gguf-run perplexity -m MODEL -f TEXT [-c 512]            perplexity / KL divergence\n"
     "       gguf-run devices [--bandwidth]                           CPU and GPUs this build can use\n"
     "\n"
     "Placement (shared by every mode): -ngl N, --n-cpu-moe N, --cpu-moe, -ot REGEX=DEVICE (first match\n"
-    "wins); the plan and memory per device are printed at start. 'gguf-run MODE --help' lists a mode's options.\n";
+    "wins); the plan and memory per device are printed at start. 'gguf-run MODE --help' lists a mode's options;\n"
+    "llama.cpp's spellings are accepted (-ngl, -ctk, -sys, -cnv, -fa...), see docs/cli.md.\n";
 
 }  // namespace
 
@@ -30,10 +32,13 @@ int main(int argc, char** argv) {
             mode = argv[1];
             first = 2;
         }
-        const auto args = gguf_run::normalize_args(argc, argv, first);
+        const std::vector<std::string> args(argv + first, argv + argc);
         if (argc == 1) {
             std::fputs(kUsage, stderr);
             return 2;
+        }
+        for (const auto& a : args) {
+            if (a == "--list-devices") return gguf_run::run_devices({});  // llama.cpp's spelling of the devices mode
         }
         if (mode == "generate") {
             if (args.size() == 1 && (args[0] == "--help" || args[0] == "-h") && first == 1) {

@@ -5,13 +5,11 @@
 
 namespace gguf_run {
 
-namespace po = boost::program_options;
+using appcommon::add_unsupported_llama_options;
 using appcommon::CommonOptions;
 using appcommon::load;
 using appcommon::Loaded;
 using appcommon::model_description;
 using appcommon::model_label;
-using appcommon::normalize_args;
-using appcommon::parse;
 
 }  // namespace gguf_run

@@ -3,11 +3,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <sstream>
 
 #include "appcommon/cli.h"
@@ -42,11 +44,15 @@ void check_text_length(const std::string& path, int n_ctx) {
     }
 }
 
-void progress(int done, int total) {
-    if (!appcommon::stderr_is_terminal()) return;
-    std::fprintf(stderr, "\r[%d/%d] chunks", done, total);
-    if (done == total) std::fprintf(stderr, "\n");
-}
+// Chunks done of total, through appcommon::Progress (made at the first report, when the total is known).
+struct ChunkProgress {
+    std::unique_ptr<appcommon::Progress> bar;
+    void operator()(int done, int total) {
+        if (!bar) bar = std::make_unique<appcommon::Progress>(static_cast<size_t>(total), "chunks");
+        bar->set(static_cast<size_t>(done));
+        if (done == total) bar->done();
+    }
+};
 
 }  // namespace
 
@@ -55,23 +61,22 @@ int run_perplexity(const std::vector<std::string>& args) {
     std::string text_file, kld_base;
     int chunks = -1;
     bool kld = false;
-    po::options_description desc("Options");
-    common.add_to(desc, 512);
-    desc.add_options()
-        ("file,f", po::value<std::string>(&text_file), "text to evaluate")
-        ("chunks", po::value<int>(&chunks)->default_value(-1), "chunks to evaluate (-1: all)")
-        ("kl-divergence-base", po::value<std::string>(&kld_base),
-         "file of base-model distributions: written with -f, read with --kl-divergence")
-        ("kl-divergence", po::bool_switch(&kld), "compare with the distributions saved in --kl-divergence-base");
-    po::variables_map vm;
-    po::parsed_options parsed(nullptr);
-    if (!parse(args, desc, nullptr,
-               "Usage: gguf-run perplexity -m MODEL -f TEXT [-c 512] [--chunks N] [--kl-divergence-base FILE]\n"
-               "       gguf-run perplexity -m MODEL --kl-divergence-base FILE --kl-divergence\n\n"
-               "Chunks of -c tokens, each from position 0; the predictions of each chunk's second half are scored.",
-               vm, &parsed)) {
-        return 0;
-    }
+    appcommon::OptionSet opts(
+        "gguf-run",
+        "Usage: gguf-run perplexity -m MODEL -f TEXT [-c 512] [--chunks N] [--kl-divergence-base FILE]\n"
+        "       gguf-run perplexity -m MODEL --kl-divergence-base FILE --kl-divergence\n\n"
+        "Chunks of -c tokens, each from position 0; the predictions of each chunk's second half are scored.");
+    common.add_to(opts, 512);
+    opts.section("Perplexity");
+    opts.value({"-f", "--file"}, "FILE", "text to evaluate", &text_file);
+    opts.value({"--chunks"}, "N", "chunks to evaluate (-1: all)",
+               [&](const std::string& v) { chunks = appcommon::parse_int(v, -1, INT_MAX); });
+    opts.value({"--kl-divergence-base", "--save-all-logits"}, "FILE",
+               "file of base-model distributions: written with -f, read with --kl-divergence", &kld_base);
+    opts.flag({"--kl-divergence"}, "compare with the distributions saved in --kl-divergence-base", &kld);
+    add_unsupported_llama_options(opts);
+    if (opts.parse(args) == appcommon::OptionSet::Outcome::Exit) return 0;
+    if (!opts.positional().empty()) throw appcommon::UsageError{"unexpected argument '" + opts.positional().front() + "'"};
     if (kld && kld_base.empty()) throw appcommon::UsageError{"--kl-divergence needs --kl-divergence-base FILE"};
     if (!kld && text_file.empty()) throw appcommon::UsageError{"no text given (-f FILE)"};
     // -c 2 and 3 score no position at all (the second half of a chunk predicts nothing inside it)
@@ -88,10 +93,11 @@ int run_perplexity(const std::vector<std::string>& args) {
         gguf::check_output_path(kld_base, policy);
     }
 
-    Loaded l = load(common, parsed, !kld);
+    Loaded l = load(common, !kld);
     runtime::Context& ctx = *l.context;
     if (kld) {
-        const auto r = runtime::compare_kld_base(ctx, kld_base, progress);
+        auto bar = std::make_shared<ChunkProgress>();
+        const auto r = runtime::compare_kld_base(ctx, kld_base, [bar](int d, int t) { (*bar)(d, t); });
         if (common.json) {
             appcommon::JsonWriter j(std::cout);
             j.begin_object()
@@ -122,7 +128,8 @@ int run_perplexity(const std::vector<std::string>& args) {
     p.n_chunks = chunks;
     p.add_bos = l.tokenizer->add_bos();
     p.bos = l.tokenizer->bos();
-    p.progress = progress;
+    auto bar = std::make_shared<ChunkProgress>();
+    p.progress = [bar](int d, int t) { (*bar)(d, t); };
     std::fprintf(stderr, "%zu tokens, chunks of %d, BOS %s\n", tokens.size(), p.n_ctx, p.add_bos ? "yes" : "no");
     const runtime::PerplexityResult r = kld_base.empty() ? runtime::perplexity(ctx, tokens, p)
                                                          : runtime::save_kld_base(ctx, tokens, p, kld_base);

@@ -2,6 +2,8 @@
 // passed (or was skipped), 1 when one failed, 2 for a usage error. Summary on stderr, --json on stdout,
 // --junit FILE for CI systems. `gguf-verify baseline` makes the compact baseline the quality gate reads.
 #include <algorithm>
+#include <cfloat>
+#include <climits>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -14,6 +16,7 @@
 #include "appcommon/cli.h"
 #include "appcommon/json_writer.h"
 #include "appcommon/model_options.h"
+#include "appcommon/options.h"
 #include "generation.h"
 #include "gguf/error.h"
 #include "gguf/output_file.h"
@@ -29,7 +32,6 @@
 
 namespace {
 
-namespace po = boost::program_options;
 using verify::CheckResult;
 
 const std::vector<std::string> kChecks{"structure", "model", "scan", "recipe", "manifest", "quality", "generation"};
@@ -68,6 +70,24 @@ void byte_progress(uint64_t done, uint64_t total) {
 }
 
 // One check's body: what it throws becomes its failure, so one broken part never hides the others.
+// The model is -m FILE or the one positional argument (llama.cpp's tools take -m; the gate reads
+// better with the file first).
+void take_model(const appcommon::OptionSet& opts, appcommon::CommonOptions& common) {
+    const auto& pos = opts.positional();
+    if (pos.size() > 1) throw appcommon::UsageError{"unexpected argument '" + pos[1] + "'"};
+    if (pos.empty()) return;
+    if (!common.model.empty()) throw appcommon::UsageError{"two models given: -m " + common.model + " and " + pos[0]};
+    common.model = pos[0];
+}
+
+// A number option into a double; `min`/`max` bound it.
+appcommon::OptionSet::OnValue to_double(double& target, double min, double max) {
+    return [&target, min, max](const std::string& v) { target = appcommon::parse_double(v, min, max); };
+}
+appcommon::OptionSet::OnValue to_optional(std::optional<double>& target, double min, double max) {
+    return [&target, min, max](const std::string& v) { target = appcommon::parse_double(v, min, max); };
+}
+
 template <typename F>
 CheckResult guarded(const std::string& name, F&& body) {
     try {
@@ -107,30 +127,27 @@ int run_baseline(const std::vector<std::string>& args) {
     int chunks = -1;
     bool force = false;
     runtime::CompactParams cp;
-    po::options_description desc("Options");
-    common.add_to(desc, 512);
-    desc.add_options()
-        ("file,f", po::value<std::string>(&text), "text to evaluate (as for perplexity)")
-        ("output,o", po::value<std::string>(&out), "compact baseline file to write")
-        ("chunks", po::value<int>(&chunks)->default_value(-1), "chunks of -c tokens to evaluate (-1: all)")
-        ("top-k", po::value<int>(&cp.top_k)->default_value(32), "tokens stored per position at least")
-        ("max-rest", po::value<double>(&cp.max_rest)->default_value(1e-3),
-         "store more tokens until the probability left over is at most this (1: exactly --top-k)")
-        ("force", po::bool_switch(&force), "replace an existing output file");
-    po::positional_options_description pos;
-    pos.add("model", 1);
-    po::variables_map vm;
-    po::parsed_options parsed(nullptr);
-    if (!appcommon::parse(args, desc, &pos, "Usage: gguf-verify baseline MODEL-bf16.gguf -f TEXT -o BASE.bin", vm, &parsed)) {
-        return 0;
-    }
+    appcommon::OptionSet opts("gguf-verify", "Usage: gguf-verify baseline MODEL-bf16.gguf -f TEXT -o BASE.bin [-c 512] [--chunks N] [--top-k 32]");
+    common.add_to(opts, 512);
+    opts.section("Baseline");
+    opts.value({"-f", "--file"}, "FILE", "text to evaluate (as for perplexity)", &text);
+    opts.value({"-o", "--output"}, "FILE", "compact baseline file to write", &out);
+    opts.value({"--chunks"}, "N", "chunks of -c tokens to evaluate (-1: all)",
+               [&](const std::string& v) { chunks = appcommon::parse_int(v, -1, INT_MAX); });
+    opts.value({"--top-k"}, "N", "tokens stored per position at least (default 32)",
+               [&](const std::string& v) { cp.top_k = appcommon::parse_int(v, 1, INT_MAX); });
+    opts.value({"--max-rest"}, "P", "store more tokens until the probability left over is at most this (1: exactly --top-k; default 0.001)",
+               to_double(cp.max_rest, 0, 1));
+    opts.flag({"--force"}, "replace an existing output file", &force);
+    if (opts.parse(args) == appcommon::OptionSet::Outcome::Exit) return 0;
+    take_model(opts, common);
     if (text.empty()) throw appcommon::UsageError{"no text given (-f TEXT)"};
     if (out.empty()) throw appcommon::UsageError{"no output given (-o BASE.bin)"};
     if (cp.top_k < 1) throw appcommon::UsageError{"--top-k must be at least 1"};
     if (!(cp.max_rest >= 0 && cp.max_rest <= 1)) throw appcommon::UsageError{"--max-rest must be within [0, 1]"};
     if (common.ctx_size < 2) throw appcommon::UsageError{"-c must be at least 2"};
     check_outputs({out}, {common.model, text}, force);  // before the model is loaded
-    appcommon::Loaded l = appcommon::load(common, parsed, true);
+    appcommon::Loaded l = appcommon::load(common, true);
     const auto tokens = l.tokenizer->encode(read_text(text), true, false);
     runtime::PerplexityParams p;
     p.n_ctx = l.context->n_ctx();
@@ -164,48 +181,33 @@ int run_verify(const std::vector<std::string>& args) {
     bool force = false;
     double max_abs = 1e4;
     verify::QualityThresholds th;
-    double max_kld = -1, max_kld_p99 = -1, min_same_top = -1, max_ppl_ratio = -1;
-    po::options_description desc("Options");
-    common.add_to(desc, 512);
-    desc.add_options()
-        ("checks", po::value<std::string>(&checks_opt), "only these checks (comma-separated)")
-        ("skip", po::value<std::string>(&skip_opt), "leave out these checks (comma-separated)")
-        ("max-abs", po::value<double>(&max_abs)->default_value(1e4), "scan: largest |weight| allowed")
-        ("recipe", po::value<std::string>(&recipe), "recipe: check against this recipe (default: general.file_type's)")
-        ("manifest", po::value<std::string>(&manifest), "check the file against this manifest")
-        ("write-manifest", po::value<std::string>(&write_manifest), "write the file's manifest (XXH3-64 per tensor)")
-        ("baseline", po::value<std::string>(&baseline), "quality: compact baseline made by 'gguf-verify baseline'")
-        ("base", po::value<std::string>(&base), "quality: base model evaluated on the fly (needs -f)")
-        ("file,f", po::value<std::string>(&text), "quality with --base: the text to evaluate")
-        ("chunks", po::value<int>(&chunks)->default_value(-1), "quality with --base: chunks of -c tokens (-1: all)")
-        ("max-kld", po::value<double>(&max_kld), "quality: largest mean KLD allowed")
-        ("max-kld-p99", po::value<double>(&max_kld_p99), "quality: largest 99th-percentile KLD allowed")
-        ("min-same-top", po::value<double>(&min_same_top), "quality: smallest same-top % allowed")
-        ("max-ppl-ratio", po::value<double>(&max_ppl_ratio), "quality: largest PPL / base PPL allowed")
-        ("generate", po::value<std::string>(&generate), "generation: file of PROMPT<TAB>EXPECTED lines")
-        ("write-generations", po::value<std::string>(&write_gen), "generation: write the greedy continuations here")
-        ("gen-tokens", po::value<int>(&gen_tokens)->default_value(32), "generation: tokens written per prompt")
-        ("junit", po::value<std::string>(&junit), "write a JUnit XML report here (replaced when it exists)")
-        ("force", po::bool_switch(&force), "replace an existing --write-manifest or --write-generations file");
-    po::positional_options_description pos;
-    pos.add("model", 1);
-    po::variables_map vm;
-    po::parsed_options parsed(nullptr);
-    if (!appcommon::parse(args, desc, &pos, kUsage, vm, &parsed)) return 0;
+    appcommon::OptionSet opts("gguf-verify", kUsage);
+    common.add_to(opts, 512);
+    opts.section("Checks");
+    opts.value({"--checks"}, "LIST", "only these checks (comma-separated)", &checks_opt);
+    opts.value({"--skip"}, "LIST", "leave out these checks (comma-separated)", &skip_opt);
+    opts.value({"--max-abs"}, "X", "scan: largest |weight| allowed (default 1e4)", to_double(max_abs, 0, DBL_MAX));
+    opts.value({"--recipe"}, "NAME", "recipe: check against this recipe (default: general.file_type's)", &recipe);
+    opts.value({"--manifest"}, "FILE", "check the file against this manifest", &manifest);
+    opts.value({"--write-manifest"}, "FILE", "write the file's manifest (XXH3-64 per tensor)", &write_manifest);
+    opts.value({"--baseline"}, "FILE", "quality: compact baseline made by 'gguf-verify baseline'", &baseline);
+    opts.value({"--base"}, "MODEL", "quality: base model evaluated on the fly (needs -f)", &base);
+    opts.value({"-f", "--file"}, "FILE", "quality with --base: the text to evaluate", &text);
+    opts.value({"--chunks"}, "N", "quality with --base: chunks of -c tokens (-1: all)",
+               [&](const std::string& v) { chunks = appcommon::parse_int(v, -1, INT_MAX); });
+    opts.value({"--max-kld"}, "X", "quality: largest mean KLD allowed", to_optional(th.max_kld, 0, DBL_MAX));
+    opts.value({"--max-kld-p99"}, "X", "quality: largest 99th-percentile KLD allowed", to_optional(th.max_kld_p99, 0, DBL_MAX));
+    opts.value({"--min-same-top"}, "PCT", "quality: smallest same-top % allowed", to_optional(th.min_same_top_percent, 0, 100));
+    opts.value({"--max-ppl-ratio"}, "X", "quality: largest PPL / base PPL allowed", to_optional(th.max_ppl_ratio, 0, DBL_MAX));
+    opts.value({"--generate"}, "FILE", "generation: file of PROMPT<TAB>EXPECTED lines", &generate);
+    opts.value({"--write-generations"}, "FILE", "generation: write the greedy continuations here", &write_gen);
+    opts.value({"--gen-tokens"}, "N", "generation: tokens written per prompt (default 32)",
+               [&](const std::string& v) { gen_tokens = appcommon::parse_int(v, 1, INT_MAX); });
+    opts.value({"--junit"}, "FILE", "write a JUnit XML report here (replaced when it exists)", &junit);
+    opts.flag({"--force"}, "replace an existing --write-manifest or --write-generations file", &force);
+    if (opts.parse(args) == appcommon::OptionSet::Outcome::Exit) return 0;
+    take_model(opts, common);
     if (common.model.empty()) throw appcommon::UsageError{"no model given"};
-    // a threshold that is not a finite figure in range would make its comparison meaningless
-    for (const auto& [flag, value, top] : {std::tuple{"--max-kld", max_kld, 1e300}, std::tuple{"--max-kld-p99", max_kld_p99, 1e300},
-                                           std::tuple{"--min-same-top", min_same_top, 100.0},
-                                           std::tuple{"--max-ppl-ratio", max_ppl_ratio, 1e300}}) {
-        if (vm.count(flag + 2) && !(value >= 0 && value <= top)) {
-            throw appcommon::UsageError{std::string(flag) + " must be a number within [0, " +
-                                        (top == 100.0 ? "100]" : "inf)") + ", got " + std::to_string(value)};
-        }
-    }
-    if (vm.count("max-kld")) th.max_kld = max_kld;
-    if (vm.count("max-kld-p99")) th.max_kld_p99 = max_kld_p99;
-    if (vm.count("min-same-top")) th.min_same_top_percent = min_same_top;
-    if (vm.count("max-ppl-ratio")) th.max_ppl_ratio = max_ppl_ratio;
     const bool thresholds = th.max_kld || th.max_kld_p99 || th.min_same_top_percent || th.max_ppl_ratio;
     if (!baseline.empty() && !base.empty()) throw appcommon::UsageError{"--baseline and --base exclude each other"};
     if (!base.empty() && text.empty()) throw appcommon::UsageError{"--base needs the text to evaluate (-f TEXT)"};
@@ -222,7 +224,7 @@ int run_verify(const std::vector<std::string>& args) {
     for (const auto& s : check_list(skip_opt, "--skip")) wanted.erase(s);
     // a gate that checks nothing would pass anything
     if (wanted.empty()) throw appcommon::UsageError{"--checks and --skip leave no check to run"};
-    const runtime::ModelOptions model_options = appcommon::model_options(common, parsed);
+    const runtime::ModelOptions model_options = appcommon::model_options(common);
     runtime::ContextParams ctx_params = appcommon::context_params(common);
     // outputs checked before any work: never one of the inputs; an existing one replaced only with --force,
     // except the JUnit report, which a CI job rewrites on every run
@@ -363,7 +365,7 @@ int main(int argc, char** argv) {
             return 2;
         }
         const bool baseline = std::string(argv[1]) == "baseline";
-        const auto args = appcommon::normalize_args(argc, argv, baseline ? 2 : 1);
+        const std::vector<std::string> args(argv + (baseline ? 2 : 1), argv + argc);
         return baseline ? run_baseline(args) : run_verify(args);
     });
 }

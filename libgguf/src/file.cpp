@@ -320,12 +320,28 @@ private:
 
 // ---- File ---------------------------------------------------------------------------------
 
-File File::open(const std::string& path) {
+File File::open_single(const std::string& path) {
     File f;
     f.path_ = path;
     f.map_ = Mapping::map_file(path);
     Parser(f.map_->bytes(), path).parse(f);
     return f;
+}
+
+File File::open(const std::string& path) {
+    File f = open_single(path);
+    f.open_other_shards();
+    return f;
+}
+
+uint64_t File::file_size() const {
+    uint64_t n = map_->bytes().size();
+    for (const Shard& s : more_shards_) n += s.map->bytes().size();
+    return n;
+}
+
+uint64_t File::absolute_offset(const TensorInfo& t) const {
+    return (t.shard == 0 ? data_offset_ : more_shards_.at(t.shard - 1).data_offset) + t.offset;
 }
 
 File File::parse(std::span<const uint8_t> bytes, const std::string& name) {
@@ -348,7 +364,9 @@ const TensorInfo& File::tensor(std::string_view name) const {
 }
 
 std::span<const uint8_t> File::tensor_data(const TensorInfo& t) const {
-    return map_->bytes().subspan(data_offset_ + t.offset, t.n_bytes());
+    if (t.shard == 0) return map_->bytes().subspan(data_offset_ + t.offset, t.n_bytes());
+    const Shard& s = more_shards_.at(t.shard - 1);
+    return s.map->bytes().subspan(s.data_offset + t.offset, t.n_bytes());
 }
 
 }  // namespace gguf

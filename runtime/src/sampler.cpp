@@ -14,6 +14,8 @@ void validate_sampler_params(const SamplerParams& p) {
     if (!(p.min_p >= 0 && p.min_p <= 1)) throw Error("min-p must be in [0, 1]");
     if (!(p.repeat_penalty > 0 && std::isfinite(p.repeat_penalty))) throw Error("repeat penalty must be a finite number > 0");
     if (p.repeat_last_n < 0) throw Error("repeat-last-n must be >= 0");
+    if (!std::isfinite(p.presence_penalty)) throw Error("presence penalty must be a finite number");
+    if (!std::isfinite(p.frequency_penalty)) throw Error("frequency penalty must be a finite number");
 }
 
 Sampler::Sampler(const SamplerParams& params, int n_vocab)
@@ -32,16 +34,20 @@ void Sampler::accept(int32_t token) {
 int32_t Sampler::sample(std::span<const float> logits) {
     const size_t n = std::min(logits.size(), cand_.size());
     for (size_t i = 0; i < n; ++i) cand_[i] = {logits[i], static_cast<int32_t>(i)};
-    // the penalty applies once per distinct token, as llama.cpp's: divide positive logits, multiply negative
-    if (p_.repeat_penalty != 1.0f) {
+    // the penalties apply once per distinct token, as llama.cpp's: the repetition penalty divides positive
+    // logits and multiplies negative ones, then c * frequency + presence is subtracted
+    if (p_.repeat_penalty != 1.0f || p_.presence_penalty != 0.0f || p_.frequency_penalty != 0.0f) {
         for (size_t k = 0; k < recent_count_; ++k) {
             const int32_t t = recent_[k];
             if (t < 0 || static_cast<size_t>(t) >= n) continue;
             bool seen = false;
             for (size_t j = 0; j < k; ++j) seen |= recent_[j] == t;
             if (seen) continue;
+            size_t count = 0;
+            for (size_t j = k; j < recent_count_; ++j) count += recent_[j] == t;
             float& l = cand_[static_cast<size_t>(t)].logit;
             l = l > 0 ? l / p_.repeat_penalty : l * p_.repeat_penalty;
+            l -= static_cast<float>(count) * p_.frequency_penalty + p_.presence_penalty;
         }
     }
     const auto by_logit = [](const Candidate& a, const Candidate& b) {

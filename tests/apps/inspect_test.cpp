@@ -81,6 +81,26 @@ TEST(InspectCli, JsonHoldsEveryTensor) {
     EXPECT_NE(r.out.find("\"architecture\": \"llama\""), std::string::npos);
 }
 
+TEST(InspectCli, JsonHoldsEverythingUnlessAskedForLess) {
+    REQUIRE_FIXTURE("gguf/tiny-dense-bf16.gguf");
+    const std::string file = "'" + fixture("gguf/tiny-dense-bf16.gguf").string() + "'";
+    const auto all = run_app("gguf-inspect", file + " --json");
+    ASSERT_EQ(all.status, 0) << all.err;
+    EXPECT_NE(all.out.find("\"tensors\": ["), std::string::npos);
+    EXPECT_NE(all.out.find("\"layers\": ["), std::string::npos);
+    const auto less = run_app("gguf-inspect", file + " --json --no-tensors");
+    EXPECT_EQ(less.out.find("\"tensors\": ["), std::string::npos);
+    // --tensors before the file lists every tensor instead of taking the file name as the filter
+    const auto listed = run_app("gguf-inspect", "--tensors " + file);
+    ASSERT_EQ(listed.status, 0) << listed.err;
+    EXPECT_NE(listed.out.find("blk.5.ffn_down.weight"), std::string::npos);
+    const auto filtered = run_app("gguf-inspect", "--tensors 'blk\\.5\\.' " + file);
+    EXPECT_NE(filtered.out.find("blk.5.ffn_down.weight"), std::string::npos);
+    EXPECT_EQ(filtered.out.find("blk.4.ffn_down.weight"), std::string::npos);
+    // general.file_type with the name llama.cpp gives the id
+    EXPECT_NE(run_app("gguf-inspect", file).out.find("32 (BF16)"), std::string::npos);
+}
+
 TEST(InspectCli, DiffReportsTypeAndMetadataChanges) {
     REQUIRE_FIXTURE("gguf/tiny-dense-bf16.gguf");
     auto a = fixture("gguf/tiny-dense-bf16.gguf").string();

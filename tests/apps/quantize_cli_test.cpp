@@ -88,7 +88,7 @@ fs::path write_odd_model(const fs::path& dir) {
 }
 
 TEST(QuantizeCli, UsageErrorsExitTwo) {
-    expect_one_line_error(run_app("gguf-quantize", ""), 2, "expected IN.gguf OUT.gguf RECIPE");
+    expect_one_line_error(run_app("gguf-quantize", ""), 2, "expected IN.gguf [OUT.gguf] RECIPE");
     expect_one_line_error(run_app("gguf-quantize", "in.gguf out.gguf"), 2, "expected");
     expect_one_line_error(run_app("gguf-quantize", "--bogus in.gguf out.gguf Q8_0"), 2, "--bogus");
     expect_one_line_error(run_app("gguf-quantize", "--tensor-type attn_q in.gguf out.gguf Q8_0"), 2, "REGEX=TYPE");
@@ -126,6 +126,38 @@ TEST(QuantizeCli, BadInputIsAOneLineErrorAndLeavesNoFile) {
     expect_one_line_error(run_app("gguf-quantize", q(truncated) + " " + out + " Q8_0"), 1, truncated.string());
     fs::remove(truncated);
     EXPECT_TRUE(dir.listing().empty()) << "an output or temp file was left behind";
+}
+
+// llama-quantize's forms: IN RECIPE with the output named after the input, numeric file types,
+// --allow-requantize with its warning, and the time and throughput of the run.
+TEST(QuantizeCli, LlamaQuantizeFormsAndRequantize) {
+    REQUIRE_FIXTURE(kDense);
+    TempDir dir;
+    const fs::path model = dir.path() / "Tiny-BF16.gguf";
+    fs::copy_file(fixture(kDense), model);
+    const auto r = run_app("gguf-quantize", q(model) + " 2 1");  // 2: Q4_0, one thread
+    ASSERT_EQ(r.status, 0) << r.err;
+    const fs::path made = dir.path() / "Tiny-Q4_0.gguf";
+    ASSERT_TRUE(fs::exists(made)) << r.out;
+    EXPECT_EQ(gguf::File::open(made.string()).metadata().get_u32("general.file_type"), 2u);
+    EXPECT_NE(r.out.find("time: "), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("M weights/s"), std::string::npos) << r.out;
+
+    const fs::path re = dir.path() / "re.gguf";
+    expect_one_line_error(run_app("gguf-quantize", q(made) + " " + q(re) + " q8_0"), 1, "--allow-requantize");
+    const auto ok = run_app("gguf-quantize", "--allow-requantize --json " + q(made) + " " + q(re) + " 7");
+    ASSERT_EQ(ok.status, 0) << ok.err;
+    EXPECT_NE(ok.err.find("warning: requantizing"), std::string::npos) << ok.err;
+    EXPECT_NE(ok.out.find("\"recipe\": \"Q8_0\""), std::string::npos) << ok.out;
+    EXPECT_NE(ok.out.find("\"seconds\": "), std::string::npos) << ok.out;
+    EXPECT_EQ(gguf::File::open(re.string()).metadata().get_u32("general.file_type"), 7u);
+
+    // a number llama.cpp gives no recipe, and a recipe without sense for the model
+    expect_one_line_error(run_app("gguf-quantize", q(model) + " " + q(re) + " 99"), 1, "unknown recipe '99'");
+    const auto mx = run_app("gguf-quantize", "--dry-run " + q(model) + " MXFP4_MOE");
+    EXPECT_EQ(mx.status, 0) << mx.err;
+    EXPECT_NE(mx.err.find("this model has none"), std::string::npos) << mx.err;
+    EXPECT_EQ(dir.listing(), (std::vector<std::string>{"Tiny-BF16.gguf", "Tiny-Q4_0.gguf", "re.gguf"}));
 }
 
 TEST(QuantizeCli, RefusesToOverwriteItsInput) {

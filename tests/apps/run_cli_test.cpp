@@ -33,6 +33,7 @@ TEST(RunCli, UsageErrorsExit2) {
     expect_error(run_app("gguf-run", "-m x.gguf -ngl lots -p hi"), 2, "-ngl");
     expect_error(run_app("gguf-run", "perplexity -m x.gguf --kl-divergence"), 2, "--kl-divergence-base");
     expect_error(run_app("gguf-run", "bench -m x.gguf -r 0"), 2, "-r");
+    expect_error(run_app("gguf-run", "bench -p 8"), 2, "no model");
 }
 
 TEST(RunCli, HelpListsPlacementOptions) {
@@ -58,7 +59,7 @@ TEST(RunCli, BadInputOnARealModelExits1) {
     REQUIRE_FIXTURE("gguf/tiny-dense-bf16.gguf");
     expect_error(run_app("gguf-run", dense() + " -c 8 -p 'def a_rather_long_function_name(first, second):' -n 4"), 1,
                  "the context holds 8");
-    expect_error(run_app("gguf-run", dense() + " -ctk q5_K -p hi"), 1, "-ctk");
+    expect_error(run_app("gguf-run", dense() + " -ctk q5_K -p hi"), 2, "-ctk: KV cache type 'q5_K' is not one of");  // usage: before loading
     const std::string model = "-m '" + fixture("gguf/tiny-dense-bf16.gguf").string() + "'";
     expect_error(run_app("gguf-run", model + " -t 100000 -p hi"), 2, "-t must be between 1 and 512");
     expect_error(run_app("gguf-run", model + " -c 2000000000 -p hi"), 1, "of memory; use a smaller -c");
@@ -130,6 +131,26 @@ TEST(RunCli, ChatReadsStdin) {
     EXPECT_NE(two.err.find("generation: 12 tokens"), std::string::npos) << two.err;
 }
 
+// Slash commands go to gguf-run, not the model; --json gives one object per reply.
+TEST(RunCli, ChatSlashCommandsAndJson) {
+    REQUIRE_FIXTURE("gguf/tiny-moe-bf16.gguf");
+    const auto input = std::filesystem::temp_directory_path() / ("gguf_run_chat_cmd_" + std::to_string(::getpid()));
+    std::ofstream(input) << "hello\n/bogus\n/reset\n//slash\n/exit\nnever sent\n";
+    const auto r = run_app("gguf-run", "chat " + moe() + " -n 3 --temp 0 --ignore-eos --json < '" + input.string() + "'");
+    std::filesystem::remove(input);
+    ASSERT_EQ(r.status, 0) << r.err;
+    size_t replies = 0;
+    for (size_t at = r.out.find("{\"role\":\"assistant\""); at != std::string::npos;
+         at = r.out.find("{\"role\":\"assistant\"", at + 1)) {
+        ++replies;
+    }
+    EXPECT_EQ(replies, 2u) << r.out;  // "hello" and "/slash"; "never sent" comes after /exit
+    EXPECT_NE(r.out.find("\"generated_tokens\":3"), std::string::npos) << r.out;
+    EXPECT_NE(r.err.find("unknown command /bogus"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("[conversation cleared]"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("generation: 6 tokens"), std::string::npos) << r.err;
+}
+
 TEST(RunCli, DevicesListsTheCpuAndExplainsMissingGpus) {
     const auto r = run_app("gguf-run", "devices --json");
     ASSERT_EQ(r.status, 0) << r.err;
@@ -149,6 +170,34 @@ TEST(RunCli, BenchJson) {
     EXPECT_NE(r.out.find("\"test\": \"tg8\""), std::string::npos) << r.out;
     // the backend column says where the weights are: all on the CPU here
     EXPECT_NE(r.out.find("\"backend\": \"CPU\""), std::string::npos) << r.out;
+}
+
+// llama-bench's lists: every combination of -p, -n, -pg and -d per model and thread count, in each
+// output format.
+TEST(RunCli, BenchListsAndFormats) {
+    REQUIRE_FIXTURE("gguf/tiny-dense-bf16.gguf");
+    const std::string m = "-m '" + fixture("gguf/tiny-dense-bf16.gguf").string() + "'";
+    const auto md = run_app("gguf-run", "bench " + m + " " + m + " -p 8,16 -n 2 -pg 8,2 -d 0,4 -t 1 -r 1");
+    ASSERT_EQ(md.status, 0) << md.err;
+    size_t rows = 0;
+    for (size_t at = md.out.find("| llama bf16"); at != std::string::npos; at = md.out.find("| llama bf16", at + 1)) ++rows;
+    EXPECT_EQ(rows, 16u) << md.out;  // 2 models x 2 depths x (2 pp + 1 tg + 1 pp+tg)
+    for (const char* test : {" pp8 ", " pp16 ", " tg2 ", " pp8+tg2 ", " pp16 @ d4 ", " pp8+tg2 @ d4 "}) {
+        EXPECT_NE(md.out.find(test), std::string::npos) << test << "\n" << md.out;
+    }
+    EXPECT_NE(md.out.find("| CPU "), std::string::npos) << md.out;  // the devices holding weights, from the plan
+
+    const auto jsonl = run_app("gguf-run", "bench " + m + " -p 8 -n 0 -t 1 -r 2 -o jsonl");
+    ASSERT_EQ(jsonl.status, 0) << jsonl.err;
+    EXPECT_EQ(jsonl.out.rfind("{\"model\":", 0), 0u) << jsonl.out;
+    EXPECT_NE(jsonl.out.find("\"samples_ts\":["), std::string::npos) << jsonl.out;
+    const auto csv = run_app("gguf-run", "bench " + m + " -p 8 -n 0 -t 1 -r 1 -o csv");
+    ASSERT_EQ(csv.status, 0) << csv.err;
+    EXPECT_EQ(csv.out.rfind("model,model_type,size_bytes", 0), 0u) << csv.out;
+    EXPECT_NE(csv.out.find(",8,0,0,\"pp8\",1,"), std::string::npos) << csv.out;
+    expect_error(run_app("gguf-run", "bench " + m + " -pg 8"), 2, "-pg");
+    expect_error(run_app("gguf-run", "bench " + m + " -p 0 -n 0"), 2, "nothing to measure");
+    expect_error(run_app("gguf-run", "bench " + m + " -t 1,x"), 2, "-t");
 }
 
 TEST(RunCli, PerplexityAndKlDivergence) {

@@ -303,12 +303,17 @@ TEST_F(VerifyCli, UsageErrorsExitTwo) {
                                     m + " --base x.gguf", m + " --no-such-flag", m + " --recipe Q9_K", m + " -ngl lots", std::string("baseline ") + m,
                                     m + " --max-kld nan --baseline x.bin", m + " --min-same-top nan --baseline x.bin",
                                     m + " --max-ppl-ratio -1 --baseline x.bin", m + " --min-same-top 101 --baseline x.bin",
-                                    m + " --skip structure,model,scan,recipe,manifest,quality,generation"}) {
+                                    m + " --skip structure,model,scan,recipe,manifest,quality,generation",
+                                    m + " extra.gguf", m + " -m other.gguf", m + " --max-kld abc", m + " --min-same-top 101",
+                                    m + " --vram-budget 8G", m + " --fit maybe", m + " -fitt -5"}) {
         const auto r = run_app("gguf-verify", args);
         EXPECT_EQ(r.status, 2) << args << "\n" << r.err;
     }
     // the runtime's placement flags are accepted as gguf-run takes them
-    const auto r = run_app("gguf-verify", m + " -ngl 0 --cpu-moe -ot 'exps=CPU' -t 1 --checks model");
+    auto r = run_app("gguf-verify", m + " -ngl 0 --cpu-moe -ot 'exps=CPU' -t 1 --checks model");
+    EXPECT_EQ(r.status, 0) << r.err;
+    // -m as in llama.cpp's tools, and main's memory options (--fit off plans nothing, --prefault reads the weights)
+    r = run_app("gguf-verify", "-m " + m + " --fit off -fitt 512 --prefault -t 1 --checks model");
     EXPECT_EQ(r.status, 0) << r.err;
 }
 

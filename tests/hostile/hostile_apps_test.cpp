@@ -138,16 +138,16 @@ TEST_F(Hostile, JsonStaysValidUtf8) {
 
 TEST_F(Hostile, BadFlagsFailBeforeLoading) {
     const std::string m = "-m " + q(hostile::default_model()) + " -p hi ";
-    expect_usage_error(run_app("gguf-run", m + "--temp nan"), "temperature");
-    expect_usage_error(run_app("gguf-run", m + "--temp inf"), "temperature");
+    expect_usage_error(run_app("gguf-run", m + "--temp nan"), "--temp: expected a number, got 'nan'");
+    expect_usage_error(run_app("gguf-run", m + "--temp inf"), "--temp: expected a number, got 'inf'");
     expect_usage_error(run_app("gguf-run", m + "--top-p nan"), "top-p");
-    expect_usage_error(run_app("gguf-run", m + "--repeat-penalty nan"), "repeat penalty");
+    expect_usage_error(run_app("gguf-run", m + "--repeat-penalty nan"), "--repeat-penalty: expected a number");
     expect_usage_error(run_app("gguf-run", m + "-n -7"), "-n");
     expect_usage_error(run_app("gguf-run", m + "-t 100000"), "-t must be between 1 and 512");
     expect_usage_error(run_app("gguf-run", m + "-t -3"), "-t must be between 1 and 512");
-    expect_usage_error(run_app("gguf-run", m + "-c -5"), "-c must be >= 0");
+    expect_usage_error(run_app("gguf-run", m + "-c -5"), "-c: -5 is out of range");
     expect_usage_error(run_app("gguf-run", "bench -m " + q(hostile::default_model()) + " -c 64 -p 128 -n 0 -r 1"),
-                       "smaller than the test");
+                       "(-c 64) is smaller than the 128 tokens of the longest test");
     const fs::path empty = out("empty.txt");
     std::ofstream{empty};
     const std::string p = "perplexity -m " + q(hostile::default_model()) + " -f " + q(empty) + " ";

@@ -184,7 +184,8 @@ TEST(RecipePlan, ImatrixEntriesMatchPerExpertOrFail) {
 TEST(RecipePlan, InputsThatCannotBeQuantizedAreRefused) {
     TempDir dir;
     // Shard 1 of 2: the other half of the tensors is elsewhere.
-    const gguf::File split = gguf::File::open(
+    // one shard read alone (File::open would read all shards or refuse)
+    const gguf::File split = gguf::File::open_single(
         write_model(dir / "split.gguf", kModel, {{"split.count", gguf::Value::u16(2)}}).string());
     EXPECT_THROW(quant::make_plan(split, inputs("Q8_0")), quant::Error);
 
@@ -217,6 +218,19 @@ TEST(RecipePlan, WriteFailuresLeaveNoFile) {
         EXPECT_NE(std::string(e.what()).find("tensor 'output.weight'"), std::string::npos) << e.what();
     }
     EXPECT_EQ(dir.n_files(), 1u);
+}
+
+// llama-quantize takes file-type numbers; each names the plain recipe, never Q4_K_L or an alias.
+TEST(RecipePlan, FileTypeNumbersNameTheirRecipe) {
+    EXPECT_EQ(quant::recipe_for_file_type(15)->name, "Q4_K_M");
+    EXPECT_EQ(quant::recipe_for_file_type(7)->name, "Q8_0");
+    EXPECT_EQ(quant::recipe_for_file_type(38)->name, "MXFP4_MOE");
+    EXPECT_EQ(quant::recipe_for_file_type(32)->name, "BF16");
+    EXPECT_EQ(quant::recipe_for_file_type(4), nullptr);  // retired by llama.cpp
+    EXPECT_EQ(quant::recipe_for_file_type(99), nullptr);
+    for (const auto& r : quant::recipes()) {
+        EXPECT_NE(quant::recipe_for_file_type(static_cast<uint32_t>(r.file_type)), nullptr) << r.name;
+    }
 }
 
 }  // namespace

@@ -31,6 +31,34 @@ TEST(Sampler, RepetitionPenaltyDividesPositiveLogits) {
     EXPECT_EQ(s.sample(kLogits), 2);  // 3.0 / 1.5 = 2.0 < 2.9
 }
 
+TEST(Sampler, PresenceAndFrequencyPenaltiesSubtract) {
+    SamplerParams p;
+    p.temperature = 0;
+    p.presence_penalty = 0.05f;
+    Sampler once(p, 5);
+    once.accept(1);
+    once.accept(1);
+    EXPECT_EQ(once.sample(kLogits), 1);  // 3.0 - 0.05 = 2.95 > 2.9: presence counts a token once
+
+    p.presence_penalty = 0;
+    p.frequency_penalty = 0.06f;
+    Sampler freq(p, 5);
+    freq.accept(1);
+    EXPECT_EQ(freq.sample(kLogits), 1);  // 3.0 - 0.06 = 2.94 > 2.9
+    freq.accept(1);
+    EXPECT_EQ(freq.sample(kLogits), 2);  // 3.0 - 2 * 0.06 = 2.88 < 2.9
+
+    p.frequency_penalty = -1.0f;  // negative: encourage repeats
+    Sampler more(p, 5);
+    more.accept(3);
+    EXPECT_EQ(more.sample(kLogits), 1);  // -1 + 1 = 0 < 3
+    more.accept(3);
+    more.accept(3);
+    more.accept(3);
+    more.accept(3);
+    EXPECT_EQ(more.sample(kLogits), 3);  // -1 + 5 = 4 > 3
+}
+
 TEST(Sampler, TopKOneIsGreedyAtAnyTemperature) {
     SamplerParams p;
     p.temperature = 5.0f;

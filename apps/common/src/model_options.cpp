@@ -1,5 +1,7 @@
 #include "appcommon/model_options.h"
 
+#include <cctype>
+#include <climits>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -13,70 +15,177 @@
 
 namespace appcommon {
 
-void CommonOptions::add_to(po::options_description& desc, int default_ctx) {
+namespace {
+
+// -t N: 0 means all cores, otherwise 1..kMaxThreads (checked while parsing, before any model is read).
+int threads_value(const std::string& v, std::string_view option) {
+    const long long n = parse_int64(v, LLONG_MIN, LLONG_MAX);
+    return n == 0 ? 0 : check_threads(n, option);
+}
+
+}  // namespace
+
+void CommonOptions::add_to(appcommon::OptionSet& opts, int default_ctx, bool bench) {
+    using appcommon::BadValue;
+    using appcommon::parse_int;
     ctx_size = default_ctx;
-    desc.add_options()
-        ("help,h", "show this help")
-        ("model,m", po::value<std::string>(&model), "GGUF model file")
-        ("threads,t", po::value<int>(&threads)->default_value(0), "CPU threads (0: all cores)")
-        ("ctx-size,c", po::value<int>(&ctx_size)->default_value(default_ctx),
-         "context size in tokens (0: the model's, at most 4096)")
-        ("batch-size,b", po::value<int>(&batch_size)->default_value(512), "tokens per forward step")
-        ("n-gpu-layers", po::value<std::string>(&n_gpu_layers)->default_value("0"),
-         "-ngl N: layers on the GPU counted from the output layer; 'all' for every layer")
-        ("n-cpu-moe", po::value<int>(), "keep the expert tensors of the first N layers on the CPU")
-        ("cpu-moe", po::bool_switch(), "keep all expert tensors on the CPU")
-        ("override-tensor", po::value<std::vector<std::string>>()->composing(),
-         "-ot REGEX=DEVICE[,...]: tensors matching REGEX go to DEVICE (CPU, CUDA0); first match wins")
-        ("fit", po::value<std::string>(&fit)->implicit_value("on")->default_value("off"),
-         "--fit [on|off]: choose -ngl and which layers' experts stay on the CPU so that the model, KV cache "
-         "and scratch fit the GPU's free memory (or --vram-budget) less --fit-target")
-        ("fit-target", po::value<int>(&fit_target_mib)->default_value(1024), "-fitt MiB: memory --fit leaves free")
-        ("vram-budget", po::value<std::string>(&vram_budget),
-         "SIZE (e.g. 8G, 7500M): plan --fit for a GPU of this much memory instead of the free memory")
-        ("cache-type-k", po::value<std::string>(&cache_type_k)->default_value("f16"), "-ctk: f32, f16, q8_0, q4_0")
-        ("cache-type-v", po::value<std::string>(&cache_type_v)->default_value("f16"), "-ctv: f32, f16, q8_0, q4_0")
-        ("prefault", po::bool_switch(&prefault),
-         "read the CPU weights into RAM at load, with all threads (fast first tokens from a cold disk)")
-        ("mlock", po::bool_switch(&mlock), "lock the CPU weights in RAM (no eviction under memory pressure)")
-        ("json", po::bool_switch(&json), "machine-readable output on stdout");
+    opts.section("Model and context");
+    if (bench) {
+        opts.value({"-m", "--model"}, "FILE", "GGUF model (repeatable: each is measured)", &models);
+        opts.value({"-t", "--threads"}, "N,...", "CPU threads, a comma list (0: all cores)", [this](const std::string& v) {
+            thread_list.clear();
+            size_t start = 0;
+            while (start <= v.size()) {
+                size_t end = v.find(',', start);
+                if (end == std::string::npos) end = v.size();
+                thread_list.push_back(threads_value(v.substr(start, end - start), "-t"));
+                start = end + 1;
+            }
+        });
+    } else {
+        opts.value({"-m", "--model"}, "FILE", "GGUF model", &model);
+        opts.value({"-t", "--threads"}, "N", "CPU threads (0: all cores)",
+                   [this, &opts](const std::string& v) { threads = threads_value(v, opts.current()); });
+    }
+    opts.value({"-c", "--ctx-size"}, "N",
+               "context in tokens (0: the model's, at most 4096; default " + std::to_string(default_ctx) + ")",
+               [this](const std::string& v) { ctx_size = parse_int(v, 0, INT_MAX); });
+    opts.value({"-b", "--batch-size"}, "N", "tokens per forward step (default 512)",
+               [this](const std::string& v) { batch_size = parse_int(v, 1, INT_MAX); });
+    // checked while parsing, so that a type the runtime lacks is a usage error before any loading
+    const auto kv_type = [&opts](std::string* target) {
+        return [target, &opts](const std::string& v) {
+            try {
+                runtime::parse_kv_type(v, opts.current());
+            } catch (const runtime::Error&) {
+                throw BadValue{"KV cache type '" + v + "' is not one of f32, f16, q8_0, q4_0"};
+            }
+            *target = v;
+        };
+    };
+    opts.value({"-ctk", "--cache-type-k"}, "T", "KV cache type of K: f16 (default), f32, q8_0, q4_0", kv_type(&cache_type_k));
+    opts.value({"-ctv", "--cache-type-v"}, "T", "KV cache type of V: f16 (default), f32, q8_0, q4_0", kv_type(&cache_type_v));
+    opts.flag({"--prefault"}, "read the CPU weights into RAM at load, with all threads (fast first tokens from a cold disk)",
+              &prefault);
+    opts.flag({"--mlock"}, "lock the CPU weights in RAM (no eviction under memory pressure)", &mlock);
+    opts.flag({"--json"}, "machine-readable output on stdout", &json);
+    opts.flag({"-v", "--verbose", "--log-verbose"}, "more detail on stderr (prompt tokens, sampler settings)", &verbose);
+    opts.flag({"--log-disable"}, "no start-up report (model, placement, memory) on stderr", &quiet);
+
+    opts.section("Placement (llama.cpp's rules; the plan is printed at start)");
+    opts.value({"-ngl", "--gpu-layers", "--n-gpu-layers"}, "N",
+               "layers on the GPU counted from the output layer; 'all' for every layer", [this](const std::string& v) {
+                   if (v != "all" && v != "auto") parse_int(v, -1, 1 << 20);
+                   n_gpu_layers = v;
+               });
+    opts.value({"-ncmoe", "--n-cpu-moe"}, "N", "keep the expert tensors of the first N layers on the CPU",
+               [this, &opts](const std::string& v) {
+                   parse_int(v, 0, INT_MAX);  // checked against the model's blocks when it is loaded
+                   placement_rules.emplace_back(opts.current(), v);
+               });
+    opts.flag({"-cmoe", "--cpu-moe"}, "keep all expert tensors on the CPU",
+              [this, &opts] { placement_rules.emplace_back(opts.current(), ""); });
+    opts.value({"-ot", "--override-tensor"}, "REGEX=DEV,...",
+               "tensors matching REGEX go to DEV (CPU, CUDA0); first match wins",
+               [this, &opts](const std::string& v) { placement_rules.emplace_back(opts.current(), v); });
+    // llama.cpp's --fit takes on|off; "--fit" alone means on (the next argument is taken unless it is an
+    // option, so a wrong value is named rather than taken for a stray argument)
+    opts.optional_value_if({"-fit", "--fit"}, "on|off",
+                           "choose -ngl and which layers' experts stay on the CPU so that the model, KV cache and "
+                           "scratch fit the GPU's free memory (or --vram-budget) less --fit-target",
+                           [](const std::string& next) { return !next.starts_with("-"); },
+                           [this](const std::string& v) { fit = v.empty() ? "on" : v; });
+    opts.value({"-fitt", "--fit-target"}, "MiB", "memory --fit leaves free (default 1024)",
+               [this](const std::string& v) { fit_target_mib = parse_int(v, 0, INT_MAX); });
+    opts.value({"--vram-budget"}, "SIZE", "plan --fit for a GPU of this much memory (8G, 7500M) instead of the free memory",
+               &vram_budget);
+    opts.value({"-mg", "--main-gpu"}, "N", "the GPU -ngl offloads to: only 0 (CUDA0); other GPUs take tensors via -ot",
+               [](const std::string& v) {
+                   if (parse_int(v, 0, 1 << 10) != 0) throw BadValue{"-ngl offloads to CUDA0 only; use -ot REGEX=CUDA" + v};
+               });
+    opts.value({"-ts", "--tensor-split"}, "N0,N1,...",
+               "share of the layers per GPU: only all on the first GPU (e.g. 1 or 1,0); use -ot for more",
+               [](const std::string& v) {
+                   size_t start = 0;
+                   for (int i = 0; start <= v.size(); ++i) {
+                       size_t end = v.find_first_of(",/", start);
+                       if (end == std::string::npos) end = v.size();
+                       const float share = appcommon::parse_float(v.substr(start, end - start), 0, 1e9f);
+                       if (i > 0 && share != 0) throw BadValue{"splitting layers over several GPUs is not supported yet; use -ot REGEX=CUDA1"};
+                       start = end + 1;
+                   }
+               });
+    opts.value({"-sm", "--split-mode"}, "none|layer", "layers stay whole on one device (row split is not supported)",
+               [](const std::string& v) {
+                   if (v != "none" && v != "layer") throw BadValue{"'" + v + "' is not supported (none or layer)"};
+               });
+    opts.value({"-np", "--parallel"}, "1", "parallel sequences: gguf-run runs one", [](const std::string& v) {
+        if (parse_int(v, 1, 1 << 20) != 1) throw BadValue{"gguf-run decodes one sequence at a time (-np 1)"};
+    });
+
+    opts.section("Accepted for llama.cpp command lines, no effect yet (each prints a note when given)");
+    opts.value({"-ub", "--ubatch-size"}, "N", "no effect: the runtime has no micro-batch yet; -b sets the step",
+               [this, &opts](const std::string& v) {
+                   ubatch_size = parse_int(v, 1, 1 << 30);
+                   std::fprintf(stderr, "note: %s: no effect: the runtime has no micro-batch size yet (-b sets the forward step)\n",
+                                opts.current().c_str());
+               });
+    opts.optional_value({"-fa", "--flash-attn"}, "on|off|auto",
+                        "no effect: no flash-attention switch; each backend has one attention kernel",
+                        {"on", "off", "auto", "1", "0", "true", "false", "enabled", "disabled"}, "on",
+                        [this, &opts](const std::string& v) {
+                            if (v != "auto") appcommon::parse_on_off(v);
+                            flash_attn = v;
+                            std::fprintf(stderr,
+                                         "note: %s %s: no effect: there is no flash-attention switch; each "
+                                         "backend runs its one attention implementation\n",
+                                         opts.current().c_str(), v.c_str());
+                        });
+    opts.ignored({"--no-mmap"}, "", "the model is always memory-mapped (the runtime has no read-into-memory option yet)");
+    opts.flag({"--mmap"}, "memory-map the model (always the case)", [] {});
+    opts.ignored({"-tb", "--threads-batch"}, "N", "-t sets the threads for prompts and generation alike",
+                 [](const std::string& v) { parse_int(v, -1, runtime::ContextParams::kMaxThreads); });
+    opts.ignored({"-co", "--color"}, "", "output is never coloured");
+    if (!bench) opts.flag({"--warmup", "--no-warmup"}, "accepted: generation has no warm-up run", [] {});
+    opts.flag({"--simple-io", "--no-context-shift", "--no-display-prompt", "-no-cnv", "--no-conversation", "--no-jinja"},
+              "accepted: gguf-run behaves so already", [] {});
 }
 
-std::vector<std::string> normalize_args(int argc, char** argv, int first) {
-    static const std::map<std::string, std::string> kSingleDash{{"-ngl", "--n-gpu-layers"},
-                                                                {"-ot", "--override-tensor"},
-                                                                {"-ctk", "--cache-type-k"},
-                                                                {"-ctv", "--cache-type-v"},
-                                                                {"-ncmoe", "--n-cpu-moe"},
-                                                                {"-fitt", "--fit-target"},
-                                                                {"-cmoe", "--cpu-moe"}};
-    std::vector<std::string> out;
-    for (int i = first; i < argc; ++i) {
-        const auto it = kSingleDash.find(argv[i]);
-        out.push_back(it != kSingleDash.end() ? it->second : argv[i]);
-    }
-    return out;
-}
-
-bool parse(const std::vector<std::string>& args, const po::options_description& desc,
-           const po::positional_options_description* positional, const std::string& usage, po::variables_map& vm,
-           po::parsed_options* parsed_out) {
-    po::command_line_parser parser(args);
-    parser.options(desc);
-    if (positional) {
-        parser.positional(*positional);
-    }
-    // no prefix guessing: "-n" must not be read as an abbreviation of a long option
-    parser.style(po::command_line_style::default_style & ~po::command_line_style::allow_guessing);
-    po::parsed_options parsed = parser.run();
-    po::store(parsed, vm);
-    if (vm.count("help")) {
-        std::cout << usage << "\n" << desc << "\n";
-        return false;
-    }
-    po::notify(vm);
-    if (parsed_out) *parsed_out = parsed;
-    return true;
+void add_unsupported_llama_options(appcommon::OptionSet& opts) {
+    const std::string soon = "not supported yet";
+    opts.unsupported({"--grammar", "--grammar-file"}, true, soon + " (grammar-constrained sampling is planned)");
+    opts.unsupported({"-j", "--json-schema", "-jf", "--json-schema-file"}, true,
+                     soon + " (JSON-schema-constrained sampling is planned)");
+    opts.unsupported({"-hf", "-hfr", "--hf-repo", "-hff", "--hf-file", "-hft", "--hf-token", "-mu", "--model-url"}, true,
+                     "gguf-run does not download models; download the GGUF and pass -m FILE");
+    opts.unsupported({"--lora", "--lora-scaled", "--control-vector", "--control-vector-scaled"}, true,
+                     soon + " (adapters); merge the adapter into the model first");
+    opts.unsupported({"-mm", "--mmproj", "--mmproj-url", "--image", "--audio"}, true,
+                     "gguf-run runs text models only");
+    opts.unsupported({"-md", "--model-draft", "--draft", "--draft-max", "--draft-min", "-ngld", "--spec-type"}, true,
+                     soon + " (speculative decoding)");
+    opts.unsupported({"--rope-scaling", "--rope-scale", "--rope-freq-base", "--rope-freq-scale", "--yarn-orig-ctx",
+                      "--yarn-ext-factor", "--yarn-attn-factor", "--yarn-beta-slow", "--yarn-beta-fast"},
+                     true, soon + ": RoPE settings come from the model's metadata");
+    opts.unsupported({"--override-kv"}, true, soon + "; edit the metadata with a GGUF editor");
+    opts.unsupported({"-i", "--interactive", "-if", "--interactive-first"}, false,
+                     "use chat mode: 'gguf-run chat' or -cnv (one message per stdin line)");
+    opts.unsupported({"--in-prefix", "--in-suffix", "--in-prefix-bos"}, true, soon + " (chat mode uses the model's template)");
+    opts.unsupported({"--keep", "--context-shift"}, false, soon + ": generation stops when the context is full");
+    opts.unsupported({"-nkvo", "--no-kv-offload"}, false, soon + ": each layer's KV cache lives with its attention");
+    opts.unsupported({"-dev", "--device"}, true, soon + "; place tensors with -ngl and -ot REGEX=CUDA0");
+    opts.unsupported({"--numa"}, true, soon);
+    opts.unsupported({"--rpc"}, true, "gguf-run has no RPC backend");
+    opts.unsupported({"-sp", "--special"}, false, soon + " (special tokens are not printed)");
+    opts.unsupported({"--embedding", "--embeddings", "--pooling", "--rerank"}, false, "gguf-run has no embedding mode");
+    opts.unsupported({"--prompt-cache", "--prompt-cache-all", "--prompt-cache-ro", "--slot-save-path"}, true, soon);
+    opts.unsupported({"--reasoning-budget", "--reasoning-format"}, true,
+                     soon + " (for Qwen3-style templates: --chat-template-kwargs '{\"enable_thinking\": false}')");
+    opts.unsupported({"-cb", "--cont-batching", "-kvu", "--kv-unified", "--swa-full", "--cache-reuse"}, false,
+                     "server options: gguf-run runs one sequence");
+    opts.unsupported({"--host", "--port", "--api-key", "-a", "--alias"}, true, "gguf-run is not a server");
+    opts.unsupported({"--ppl-stride", "--ppl-output-type", "--hellaswag", "--winogrande", "--multiple-choice"}, true,
+                     soon + " (perplexity scores chunks as llama-perplexity does by default)");
 }
 
 namespace {
@@ -101,30 +210,16 @@ uint64_t parse_size(const std::string& text, const char* option) {
     return static_cast<uint64_t>(v * scale);
 }
 
-runtime::PlacementOptions placement_options(const CommonOptions& o, const po::parsed_options& parsed) {
+runtime::PlacementOptions placement_options(const CommonOptions& o) {
     runtime::PlacementOptions p;
-    if (o.n_gpu_layers == "all" || o.n_gpu_layers == "auto") {
-        p.n_gpu_layers = -1;
-    } else {
-        try {
-            size_t used = 0;
-            p.n_gpu_layers = std::stoi(o.n_gpu_layers, &used);
-            if (used != o.n_gpu_layers.size()) throw std::invalid_argument("trailing");
-        } catch (const std::exception&) {
-            throw appcommon::UsageError{"-ngl expects a number or 'all', got '" + o.n_gpu_layers + "'"};
-        }
-    }
+    p.n_gpu_layers = (o.n_gpu_layers == "all" || o.n_gpu_layers == "auto") ? -1 : std::stoi(o.n_gpu_layers);
     // overrides in the order given: the first matching rule decides, as in llama.cpp
-    for (const auto& opt : parsed.options) {
-        if (opt.string_key == "override-tensor") {
-            for (const auto& v : opt.value) {
-                for (auto& r : runtime::parse_override_rules(v)) p.overrides.push_back(std::move(r));
-            }
-        } else if (opt.string_key == "cpu-moe") {
-            for (auto& r : runtime::cpu_moe_rules()) p.overrides.push_back(std::move(r));
-        } else if (opt.string_key == "n-cpu-moe") {
-            for (auto& r : runtime::n_cpu_moe_rules(std::stoi(opt.value.at(0)))) p.overrides.push_back(std::move(r));
-        }
+    for (const auto& [option, value] : o.placement_rules) {
+        std::vector<runtime::PlacementRule> rules;
+        if (option == "-ot" || option == "--override-tensor") rules = runtime::parse_override_rules(value);
+        else if (option == "-cmoe" || option == "--cpu-moe") rules = runtime::cpu_moe_rules();
+        else rules = runtime::n_cpu_moe_rules(std::stoi(value));
+        for (auto& r : rules) p.overrides.push_back(std::move(r));
     }
     return p;
 }
@@ -174,13 +269,12 @@ runtime::ContextParams context_params(const CommonOptions& o) {
     return cp;
 }
 
-runtime::ModelOptions model_options(const CommonOptions& o, const po::parsed_options& parsed) {
+runtime::ModelOptions model_options(const CommonOptions& o) {
     runtime::ModelOptions mo;
-    mo.placement = placement_options(o, parsed);
+    mo.placement = placement_options(o);
     mo.prefault = o.prefault;
     mo.mlock = o.mlock;
     if (o.fit != "on" && o.fit != "off") throw appcommon::UsageError{"--fit expects on or off, got '" + o.fit + "'"};
-    if (o.fit_target_mib < 0) throw appcommon::UsageError{"--fit-target must be >= 0 MiB"};
     if (!o.vram_budget.empty() && o.fit != "on") throw appcommon::UsageError{"--vram-budget plans for --fit: add --fit"};
     if (o.fit == "on") {
         const runtime::ContextParams cp = context_params(o);
@@ -196,10 +290,10 @@ runtime::ModelOptions model_options(const CommonOptions& o, const po::parsed_opt
     return mo;
 }
 
-Loaded load(const CommonOptions& o, const po::parsed_options& parsed, bool with_tokenizer) {
+Loaded load(const CommonOptions& o, bool with_tokenizer) {
     if (o.model.empty()) throw appcommon::UsageError{"no model given (-m MODEL.gguf)"};
     const runtime::ContextParams cp = context_params(o);
-    const runtime::ModelOptions mo = model_options(o, parsed);
+    const runtime::ModelOptions mo = model_options(o);
 
     Loaded l;
     l.model = runtime::Model::load(o.model, mo);
@@ -210,6 +304,7 @@ Loaded load(const CommonOptions& o, const po::parsed_options& parsed, bool with_
         throw runtime::Error("out of memory creating a context of " + std::to_string(cp.n_ctx) +
                              " tokens (KV cache and scratch); try a smaller -c or -b, or -ctk/-ctv q8_0");
     }
+    if (o.quiet) return l;
     std::fprintf(stderr, "model: %s (%s)\n%s%s", o.model.c_str(), model_description(*l.model).c_str(),
                  l.model->fit_report().c_str(), l.model->plan().describe().c_str());
     std::fprintf(stderr, "context: %d tokens, batch %d, KV cache %s/%s, %d threads\n%s", l.context->n_ctx(),

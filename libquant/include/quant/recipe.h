@@ -75,6 +75,8 @@ struct Recipe {
 std::span<const Recipe> recipes();
 // Case-insensitive; nullptr when unknown.
 const Recipe* find_recipe(std::string_view name);
+// The recipe llama.cpp names by this general.file_type id (15: Q4_K_M); nullptr when none.
+const Recipe* recipe_for_file_type(uint32_t file_type);
 
 // What the rules need to know of the model, read from its GGUF metadata.
 struct ModelFacts {
@@ -187,11 +189,16 @@ struct PlanInputs {
     // imatrix entries that name no tensor of the model mean the imatrix was made for another model:
     // an error unless this is set (--allow-foreign-imatrix), then a warning.
     bool allow_foreign_imatrix = false;
+    // Already quantized tensors are requantized (dequantized, then quantized) with a warning instead of
+    // refused: llama-quantize's --allow-requantize. Errors compound, so quality is below a quant made
+    // from the f32/f16/bf16 model.
+    bool allow_requantize = false;
 };
 
 // Chooses every type, matches imatrix entries and builds the output metadata. Throws
 // quant::Error for what would make the output wrong (a mismatched imatrix entry, a split input,
-// requantizing an already quantized tensor, a type that cannot hold a tensor's rows).
+// requantizing an already quantized tensor unless allowed, a type that cannot hold a tensor's rows).
+// Warns when the recipe means nothing for the model (MXFP4_MOE without expert tensors).
 QuantPlan make_plan(const gguf::File& input, const PlanInputs& inputs);
 
 // Progress after each tensor is written: index (0-based) into plan.tensors.

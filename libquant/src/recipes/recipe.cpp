@@ -84,6 +84,15 @@ const Recipe* find_recipe(std::string_view name) {
     return nullptr;
 }
 
+const Recipe* recipe_for_file_type(uint32_t file_type) {
+    for (const Recipe& r : kRecipes) {
+        // Q4_K_L writes Q4_K_M's id and the aliases repeat their target's: the plain recipe names the id
+        const bool preset = r.token_embedding_type || r.output_type;
+        if (static_cast<uint32_t>(r.file_type) == file_type && !preset && !r.description.starts_with("alias")) return &r;
+    }
+    return nullptr;
+}
+
 bool is_weight_storage_type(GgmlType type) {
     switch (type) {
         case T::F32:

@@ -136,10 +136,12 @@ size_t QuantPlan::n_fallbacks() const {
 
 namespace {
 
+// gguf::File::open reads every shard of a split model; a file parsed alone is only part of one
 void refuse_split_input(const gguf::File& input) {
-    if (const gguf::Value* n = input.metadata().find("split.count"); n && n->is_integer() && n->as_u64() > 1) {
-        throw Error(input.path() + ": input is shard 1 of " + std::to_string(n->as_u64()) +
-                    "; merge the shards first (only single-file models are quantized)");
+    if (const gguf::Value* n = input.metadata().find("split.count");
+        n && n->is_integer() && n->as_u64() > input.n_shards()) {
+        throw Error(input.path() + ": input is one shard of " + std::to_string(n->as_u64()) +
+                    "; open it through its first file so that every shard is read");
     }
 }
 
@@ -246,13 +248,18 @@ QuantPlan make_plan(const gguf::File& input, const PlanInputs& inputs) {
     const std::vector<TypeChoice> choices = choose_types(*inputs.recipe, plan.model, options, ordered);
 
     PlanNotes notes;
+    size_t requantized = 0;
     for (size_t i = 0; i < ordered.size(); ++i) {
         const gguf::TensorInfo& t = ordered[i];
         TensorPlan p = tensor_plan(t, choices[i], plan.warnings);
         if (p.converts()) {
             if (!is_float_source(t.type)) {
-                throw Error(input.path() + ": tensor '" + t.name + "' is " + type_str(t.type) +
-                            "; only f32, f16 and bf16 tensors are quantized (requantizing loses accuracy)");
+                if (!inputs.allow_requantize) {
+                    throw Error(input.path() + ": tensor '" + t.name + "' is " + type_str(t.type) +
+                                "; only f32, f16 and bf16 tensors are quantized (requantizing loses accuracy; "
+                                "--allow-requantize does it anyway)");
+                }
+                ++requantized;
             }
             if (inputs.imatrix) p.imatrix = match_imatrix(*inputs.imatrix, t, notes, plan.warnings);
             if (p.to.requires_imatrix && p.imatrix != ImatrixUse::Used) {
@@ -266,6 +273,21 @@ QuantPlan make_plan(const gguf::File& input, const PlanInputs& inputs) {
         plan.tensors.push_back(std::move(p));
     }
     summarize(notes, input, inputs.imatrix, inputs.allow_foreign_imatrix, plan.warnings);
+
+    if (requantized > 0) {
+        plan.warnings.push_back("requantizing " + std::to_string(requantized) +
+                                " already quantized tensor(s): their rounding errors add up, so the result is worse "
+                                "than the same recipe made from the f32/f16/bf16 model");
+    }
+    if (inputs.recipe->file_type == FileType::MOSTLY_MXFP4_MOE) {
+        bool has_experts = false;
+        for (const auto& t : input.tensors()) has_experts = has_experts || t.name.find("_exps") != std::string::npos;
+        if (!has_experts) {
+            plan.warnings.push_back("MXFP4_MOE puts MXFP4 on expert tensors and this model has none: every tensor "
+                                    "gets the recipe's other type (8.5 bpw, Q8_0's size); Q8_0 or a K-quant fits a "
+                                    "dense model");
+        }
+    }
 
     plan.metadata = output_metadata(input.metadata(), *inputs.recipe, inputs.imatrix);
     gguf::Writer sizer("(plan)");

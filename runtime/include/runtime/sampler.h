@@ -15,7 +15,11 @@ struct SamplerParams {
     float top_p = 0.95f;       // 1: off
     float min_p = 0.05f;       // 0: off
     float repeat_penalty = 1.0f;  // 1: off
-    int repeat_last_n = 64;       // how many recent tokens the penalty looks at
+    int repeat_last_n = 64;       // how many recent tokens the penalties look at
+    // OpenAI-style penalties over the same window, as llama.cpp's: a token seen c times there loses
+    // c * frequency_penalty + presence_penalty from its logit. 0: off.
+    float presence_penalty = 0.0f;
+    float frequency_penalty = 0.0f;
     uint64_t seed = 0;
 };
 
