@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <boost/program_options.hpp>
+#include <filesystem>
 #include <iostream>
 
 #include "appcommon/cli.h"
@@ -11,6 +12,7 @@
 #include "quant/imatrix.h"
 #include "quant/recipe.h"
 #include "report.h"
+#include "targets.h"
 
 namespace po = boost::program_options;
 
@@ -56,6 +58,28 @@ int main(int argc, char** argv) {
             "tensor's type as llama-quantize does for RECIPE. THREADS sets the worker threads.\n\nOptions");
         std::string imatrix_path, token_type, output_type;
         std::vector<std::string> overrides;
+        TargetOptions target;
+        target.cache_dir = default_cache_dir();
+        std::string candidates = "q2_K,q3_K,q4_K,iq4_xs,q5_K,q6_K,q8_0";
+        double verify_max = -1;
+        std::string verify_text;
+        int verify_chunks = 64;
+        po::options_description targets("Choosing types from measured sensitivity (docs/quantize.md)");
+        targets.add_options()
+            ("target-bpw", po::value<double>(), "per-tensor types for this many bits per weight (whole file)")
+            ("target-size", po::value<std::string>(), "per-tensor types for a file of this size (bytes; K/M/G, kB/MB/GB)")
+            ("max-kld", po::value<double>(), "the smallest file whose predicted mean KL divergence is at most this")
+            ("calibration", po::value<std::string>(&target.calibration), "text the sensitivities are measured on")
+            ("calibration-chunks", po::value<int>(&target.calibration_chunks)->default_value(8),
+             "chunks of -c tokens per measurement")
+            ("ctx-size,c", po::value<int>(&target.ctx)->default_value(256), "tokens per calibration chunk")
+            ("candidate-types", po::value<std::string>(&candidates)->default_value(candidates), "types to choose among")
+            ("cache-dir", po::value<std::string>(&target.cache_dir), "calibration cache (default ~/.cache/gguf-suite)")
+            ("no-cache", "measure again and keep nothing")
+            ("verify-kld", po::value<double>(&verify_max),
+             "after writing: mean KLD against IN.gguf on --verify-text must be at most this, else the output is removed (exit 1)")
+            ("verify-text", po::value<std::string>(&verify_text), "held-out text for --verify-kld")
+            ("verify-chunks", po::value<int>(&verify_chunks)->default_value(64), "chunks of -c tokens --verify-kld evaluates");
         visible.add_options()
             ("help,h", "show this help and the recipes")
             ("imatrix", po::value<std::string>(&imatrix_path), "importance matrix (llama-imatrix GGUF or legacy .dat)")
@@ -68,8 +92,31 @@ int main(int argc, char** argv) {
             ("force", "replace OUT.gguf if it exists (never the input or the imatrix)")
             ("allow-foreign-imatrix", "use an imatrix with entries that name no tensor of this model")
             ("json", "machine-readable output on stdout");
+        visible.add(targets);
         po::variables_map vm;
         std::vector<std::string> args = appcommon::parse_command_line(argc, argv, visible, vm);
+        if (vm.count("target-bpw")) target.target_bpw = vm["target-bpw"].as<double>();
+        if (vm.count("target-size")) target.target_size = vm["target-size"].as<std::string>();
+        if (vm.count("max-kld")) target.max_kld = vm["max-kld"].as<double>();
+        if ((target.target_bpw ? 1 : 0) + (target.target_size ? 1 : 0) + (target.max_kld ? 1 : 0) > 1) {
+            throw appcommon::UsageError{"give one of --target-bpw, --target-size, --max-kld"};
+        }
+        if (target.target_bpw && !(*target.target_bpw > 0 && *target.target_bpw <= 32)) {
+            throw appcommon::UsageError{"--target-bpw must be between 0 and 32"};
+        }
+        if (target.max_kld && !(*target.max_kld > 0)) throw appcommon::UsageError{"--max-kld must be positive"};
+        if (target.calibration_chunks < 1) throw appcommon::UsageError{"--calibration-chunks must be at least 1"};
+        if (target.ctx < 4) throw appcommon::UsageError{"-c must be at least 4"};
+        if (verify_chunks < 1) throw appcommon::UsageError{"--verify-chunks must be at least 1"};
+        if (vm.count("verify-kld") && (verify_text.empty() || !(verify_max > 0))) {
+            throw appcommon::UsageError{"--verify-kld needs a positive maximum and --verify-text FILE"};
+        }
+        if (vm.count("no-cache")) target.cache_dir.clear();
+        for (size_t pos = 0; pos <= candidates.size();) {
+            const size_t comma = std::min(candidates.find(',', pos), candidates.size());
+            if (comma > pos) target.candidates.push_back(candidates.substr(pos, comma - pos));
+            pos = comma + 1;
+        }
         if (vm.count("help")) {
             std::cout << visible << "\n" << recipe_list();
             return 0;
@@ -122,6 +169,14 @@ int main(int argc, char** argv) {
             inputs.imatrix = &*imatrix;
             run.imatrix = &*imatrix;
         }
+        std::optional<TargetOutcome> chosen;
+        if (target.active()) {
+            chosen = choose_target_types(run.input, inputs, imatrix, target, threads);
+            run.imatrix = inputs.imatrix;
+            std::cerr << chosen->notes;
+            run.predicted_kld = &chosen->predicted_kld;
+            run.predicted_total = chosen->predicted_total;
+        }
         const quant::QuantPlan plan = quant::make_plan(in, inputs);
         for (const auto& w : plan.warnings) std::cerr << "warning: " << w << "\n";
 
@@ -131,6 +186,15 @@ int main(int argc, char** argv) {
                 progress.step(tensor_label(p.tensors[i]));
             }, policy);
             progress.done();
+            if (verify_max > 0) {
+                const double kld = verify_kld(run.input, *run.output, verify_text, target.ctx, verify_chunks, threads);
+                if (kld > verify_max) {
+                    std::filesystem::remove(*run.output);
+                    throw std::runtime_error(*run.output + ": mean KLD " + std::to_string(kld) + " on " + verify_text +
+                                             " exceeds --verify-kld " + std::to_string(verify_max) + "; output removed");
+                }
+                std::cerr << "verified: mean KLD " << kld << " on " << verify_text << " (at most " << verify_max << ")\n";
+            }
         }
         if (json) print_json(std::cout, plan, run);
         else if (dry_run) print_plan_text(std::cout, plan, run);
