@@ -18,6 +18,7 @@
 #include "quant/recipe.h"
 #include "output_name.h"
 #include "report.h"
+#include "targets.h"
 
 namespace {
 
@@ -105,8 +106,47 @@ int main(int argc, char** argv) {
         opts.value({"--split-max-size"}, "N(M|G)",
                    "cut the output into shards of at most this much tensor data (M = 10^6, G = 10^9 bytes)",
                    [&](const std::string& v) { split_max_size = appcommon::parse_split_size(v); });
+        TargetOptions target;
+        target.cache_dir = default_cache_dir();
+        std::string candidates = "q2_K,q3_K,q4_K,iq4_xs,q5_K,q6_K,q8_0";
+        double verify_max = -1;
+        std::string verify_text;
+        int verify_chunks = 64;
+        bool no_cache = false;
+        opts.section("Choosing types from measured sensitivity (docs/quantize.md)");
+        opts.value({"--target-bpw"}, "X", "per-tensor types for this many bits per weight (whole file)",
+                   [&](const std::string& v) { target.target_bpw = appcommon::parse_double(v, 1e-9, 32); });
+        opts.value({"--target-size"}, "SIZE", "per-tensor types for a file of this size (bytes; K/M/G, kB/MB/GB)",
+                   [&](const std::string& v) { target.target_size = v; });
+        opts.value({"--max-kld"}, "X", "the smallest file whose predicted mean KL divergence is at most this",
+                   [&](const std::string& v) { target.max_kld = appcommon::parse_double(v, 1e-12, 1e9); });
+        opts.value({"--calibration"}, "FILE", "text the sensitivities are measured on", &target.calibration);
+        opts.value({"--calibration-chunks"}, "N", "chunks of -c tokens per measurement (default 8)",
+                   [&](const std::string& v) { target.calibration_chunks = appcommon::parse_int(v, 1, 1 << 20); });
+        opts.value({"-c", "--ctx-size"}, "N", "tokens per calibration chunk (default 256)",
+                   [&](const std::string& v) { target.ctx = appcommon::parse_int(v, 4, 1 << 24); });
+        opts.value({"--candidate-types"}, "LIST", "types to choose among (default " + candidates + ")", &candidates);
+        opts.value({"--cache-dir"}, "DIR", "calibration cache (default ~/.cache/gguf-suite)", &target.cache_dir);
+        opts.flag({"--no-cache"}, "measure again and keep nothing", &no_cache);
+        opts.value({"--verify-kld"}, "MAX",
+                   "after writing: mean KLD against IN.gguf on --verify-text must be at most this, else the output is "
+                   "removed (exit 1)",
+                   [&](const std::string& v) { verify_max = appcommon::parse_double(v, 1e-12, 1e9); });
+        opts.value({"--verify-text"}, "FILE", "held-out text for --verify-kld", &verify_text);
+        opts.value({"--verify-chunks"}, "N", "chunks of -c tokens --verify-kld evaluates (default 64)",
+                   [&](const std::string& v) { verify_chunks = appcommon::parse_int(v, 1, 1 << 20); });
         if (opts.parse(argc, argv) == appcommon::OptionSet::Outcome::Exit) return 0;
         std::vector<std::string> args = opts.positional();
+        if ((target.target_bpw ? 1 : 0) + (target.target_size ? 1 : 0) + (target.max_kld ? 1 : 0) > 1) {
+            throw appcommon::UsageError{"give one of --target-bpw, --target-size, --max-kld"};
+        }
+        if (verify_max > 0 && verify_text.empty()) throw appcommon::UsageError{"--verify-kld needs --verify-text FILE"};
+        if (no_cache) target.cache_dir.clear();
+        for (size_t pos = 0; pos <= candidates.size();) {
+            const size_t comma = std::min(candidates.find(',', pos), candidates.size());
+            if (comma > pos) target.candidates.push_back(candidates.substr(pos, comma - pos));
+            pos = comma + 1;
+        }
 
         // llama-quantize's positional forms: IN RECIPE [THREADS] (output named after the input) and
         // IN OUT RECIPE [THREADS]; the second argument is the recipe when it names one
@@ -177,6 +217,14 @@ int main(int argc, char** argv) {
             inputs.imatrix = &*imatrix;
             run.imatrix = &*imatrix;
         }
+        std::optional<TargetOutcome> chosen;
+        if (target.active()) {
+            chosen = choose_target_types(run.input, inputs, imatrix, target, threads);
+            run.imatrix = inputs.imatrix;
+            std::cerr << chosen->notes;
+            run.predicted_kld = &chosen->predicted_kld;
+            run.predicted_total = chosen->predicted_total;
+        }
         const quant::QuantPlan plan = quant::make_plan(in, inputs);
         for (const auto& w : plan.warnings) std::cerr << "warning: " << w << "\n";
 
@@ -203,6 +251,15 @@ int main(int argc, char** argv) {
                 throw;
             }
             run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            if (verify_max > 0) {
+                const double kld = verify_kld(run.input, *run.output, verify_text, target.ctx, verify_chunks, threads);
+                if (kld > verify_max) {
+                    std::filesystem::remove(*run.output);
+                    throw std::runtime_error(*run.output + ": mean KLD " + std::to_string(kld) + " on " + verify_text +
+                                             " exceeds --verify-kld " + std::to_string(verify_max) + "; output removed");
+                }
+                std::cerr << "verified: mean KLD " << kld << " on " << verify_text << " (at most " << verify_max << ")\n";
+            }
         }
         if (json) print_json(std::cout, plan, run);
         else if (dry_run) print_plan_text(std::cout, plan, run);

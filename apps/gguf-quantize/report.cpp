@@ -53,7 +53,14 @@ void print_plan_text(std::ostream& out, const quant::QuantPlan& plan, const RunI
         const auto& t = plan.tensors[i];
         std::string note;
         if (t.to.fallback_from) note += "  (fallback from " + type_str(*t.to.fallback_from) + ")";
-        if (t.to.source == quant::ChoiceSource::Override) note += "  (--tensor-type)";
+        const auto pred = run.predicted_kld ? run.predicted_kld->find(t.name) : decltype(run.predicted_kld->end()){};
+        if (run.predicted_kld && pred != run.predicted_kld->end()) {
+            char cost[64];
+            std::snprintf(cost, sizeof cost, "  predicted KLD %.6f", pred->second);
+            note += cost;
+        } else if (t.to.source == quant::ChoiceSource::Override) {
+            note += "  (--tensor-type)";
+        }
         if (t.imatrix == quant::ImatrixUse::Missing) note += "  (no imatrix entry)";
         char line[512];
         std::snprintf(line, sizeof line, "[%4zu/%4zu] %-40s %-18s %7s -> %-7s %11s -> %11s %6.2f bpw%s\n", i + 1, n,
@@ -80,6 +87,10 @@ void print_summary_text(std::ostream& out, const quant::QuantPlan& plan, const R
         std::snprintf(line, sizeof line, "time: %.2f s, %s/s read, %.1f M weights/s\n", run.seconds,
                       gguf::format_bytes(static_cast<uint64_t>(plan.from_bytes() / run.seconds)).c_str(),
                       plan.n_elements() / run.seconds / 1e6);
+        out << line;
+    }
+    if (run.predicted_kld) {
+        std::snprintf(line, sizeof line, "predicted mean KLD (sum over the chosen tensors): %.6f\n", run.predicted_total);
         out << line;
     }
 }
@@ -131,6 +142,11 @@ void print_json(std::ostream& out, const quant::QuantPlan& plan, const RunInfo& 
         j.field("from_bytes", t.from_bytes);
         j.field("to_bytes", t.to_bytes);
         j.field("bpw", bpw(t.to_bytes, t.n_elements()));
+        if (run.predicted_kld) {
+            const auto it = run.predicted_kld->find(t.name);
+            j.key("predicted_kld");
+            it != run.predicted_kld->end() ? j.value(it->second) : j.null();
+        }
         j.end_object();
     }
     j.end_array();
@@ -141,6 +157,7 @@ void print_json(std::ostream& out, const quant::QuantPlan& plan, const RunInfo& 
     j.field("bpw", bpw(plan.to_bytes(), plan.n_elements()));
     j.field("file_bytes", plan.file_bytes);
     j.field("fallbacks", static_cast<uint64_t>(plan.n_fallbacks()));
+    if (run.predicted_kld) j.field("predicted_kld", run.predicted_total);
     j.end_object();
     j.key("warnings").begin_array();
     for (const auto& w : plan.warnings) j.value(w);

@@ -1,6 +1,7 @@
 // How gguf-quantize shows a plan: a table for people, JSON for scripts.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -16,6 +17,9 @@ struct RunInfo {
     const quant::Imatrix* imatrix = nullptr;
     double seconds = 0;  // time spent writing; 0 for a dry run
     std::vector<std::string> shards;  // the files written, when the output was split
+    // with --target-bpw / --target-size / --max-kld: each chosen tensor's predicted KL divergence
+    const std::map<std::string, double>* predicted_kld = nullptr;
+    double predicted_total = 0;
 };
 
 // "[ 3/57] blk.0.attn_k.weight  bf16 -> q4_K", the per-tensor label of plans and progress.

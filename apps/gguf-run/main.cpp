@@ -1,4 +1,4 @@
-// gguf-run: run a GGUF model on this machine. Modes: generate (default), chat, bench, perplexity, devices.
+// gguf-run: run a GGUF model on this machine. Modes: generate (default), chat, bench, perplexity, imatrix, devices.
 // Options in, runtime calls out; the modes live beside this file.
 #include <cstdio>
 #include <cstring>
@@ -16,6 +16,7 @@ constexpr const char* kUsage =
     "       gguf-run chat -m MODEL [-sys TEXT]                       chat, one message per stdin line (or -cnv)\n"
     "       gguf-run bench -m MODEL [-p 512] [-n 128] [-r 5]          prompt and generation speed\n"
     "       gguf-run perplexity -m MODEL -f TEXT [-c 512]            perplexity / KL divergence\n"
+    "       gguf-run imatrix -m MODEL -f TEXT [-o imatrix.gguf]      importance matrix (llama.cpp's format)\n"
     "       gguf-run devices [--bandwidth]                           CPU and GPUs this build can use\n"
     "\n"
     "Placement (shared by every mode): -ngl N, --n-cpu-moe N, --cpu-moe, -ot REGEX=DEVICE (first match\n"
@@ -50,7 +51,8 @@ int main(int argc, char** argv) {
         if (mode == "chat") return gguf_run::run_chat(args);
         if (mode == "bench") return gguf_run::run_bench(args);
         if (mode == "perplexity") return gguf_run::run_perplexity(args);
+        if (mode == "imatrix") return gguf_run::run_imatrix(args);
         if (mode == "devices") return gguf_run::run_devices(args);
-        throw appcommon::UsageError{"unknown mode '" + mode + "' (generate, chat, bench, perplexity, devices)"};
+        throw appcommon::UsageError{"unknown mode '" + mode + "' (generate, chat, bench, perplexity, imatrix, devices)"};
     });
 }

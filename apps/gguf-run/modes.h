@@ -10,6 +10,7 @@ int run_generate(const std::vector<std::string>& args);
 int run_chat(const std::vector<std::string>& args);
 int run_bench(const std::vector<std::string>& args);
 int run_perplexity(const std::vector<std::string>& args);
+int run_imatrix(const std::vector<std::string>& args);
 int run_devices(const std::vector<std::string>& args);
 
 }  // namespace gguf_run

@@ -6,11 +6,7 @@
 #include <climits>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <memory>
-#include <sstream>
 
 #include "appcommon/cli.h"
 #include "appcommon/json_writer.h"
@@ -19,42 +15,9 @@
 #include "options.h"
 #include "runtime/error.h"
 #include "runtime/perplexity.h"
+#include "text_input.h"
 
 namespace gguf_run {
-
-namespace {
-
-std::string read_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw runtime::Error(path + ": cannot open");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-// Before the model and its context are allocated: a token holds at least one byte of text (plus
-// a possible BOS or added leading space), so a file this short cannot fill one chunk.
-void check_text_length(const std::string& path, int n_ctx) {
-    std::error_code ec;
-    const auto bytes = std::filesystem::file_size(path, ec);
-    if (ec) throw runtime::Error(path + ": cannot open: " + ec.message());
-    if (bytes + 2 < static_cast<uint64_t>(n_ctx)) {
-        throw runtime::Error(path + ": " + std::to_string(bytes) + " bytes of text cannot fill one chunk of " +
-                             std::to_string(n_ctx) + " tokens (lower -c)");
-    }
-}
-
-// Chunks done of total, through appcommon::Progress (made at the first report, when the total is known).
-struct ChunkProgress {
-    std::unique_ptr<appcommon::Progress> bar;
-    void operator()(int done, int total) {
-        if (!bar) bar = std::make_unique<appcommon::Progress>(static_cast<size_t>(total), "chunks");
-        bar->set(static_cast<size_t>(done));
-        if (done == total) bar->done();
-    }
-};
-
-}  // namespace
 
 int run_perplexity(const std::vector<std::string>& args) {
     CommonOptions common;
@@ -96,8 +59,7 @@ int run_perplexity(const std::vector<std::string>& args) {
     Loaded l = load(common, !kld);
     runtime::Context& ctx = *l.context;
     if (kld) {
-        auto bar = std::make_shared<ChunkProgress>();
-        const auto r = runtime::compare_kld_base(ctx, kld_base, [bar](int d, int t) { (*bar)(d, t); });
+        const auto r = runtime::compare_kld_base(ctx, kld_base, chunk_progress);
         if (common.json) {
             appcommon::JsonWriter j(std::cout);
             j.begin_object()
@@ -122,14 +84,13 @@ int run_perplexity(const std::vector<std::string>& args) {
         return 0;
     }
 
-    const auto tokens = l.tokenizer->encode(read_file(text_file), true, false);
+    const auto tokens = l.tokenizer->encode(read_text_file(text_file), true, false);
     runtime::PerplexityParams p;
     p.n_ctx = ctx.n_ctx();
     p.n_chunks = chunks;
     p.add_bos = l.tokenizer->add_bos();
     p.bos = l.tokenizer->bos();
-    auto bar = std::make_shared<ChunkProgress>();
-    p.progress = [bar](int d, int t) { (*bar)(d, t); };
+    p.progress = chunk_progress;
     std::fprintf(stderr, "%zu tokens, chunks of %d, BOS %s\n", tokens.size(), p.n_ctx, p.add_bos ? "yes" : "no");
     const runtime::PerplexityResult r = kld_base.empty() ? runtime::perplexity(ctx, tokens, p)
                                                          : runtime::save_kld_base(ctx, tokens, p, kld_base);

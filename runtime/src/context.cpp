@@ -160,6 +160,15 @@ Context::Context(const Model& model, const ContextParams& params)
 
 Executor& Context::executor(Device device) { return *executors_.at(device); }
 
+void Context::set_collector(ActivationCollector* c) {
+    for (auto& [dev, ex] : executors_) {
+        if (ex->set_collector(c)) continue;
+        for (auto& [d, e] : executors_) e->set_collector(nullptr);
+        throw Error("imatrix collection runs on the CPU backend: weights placed on " + dev.name() +
+                    " cannot report their inputs (run with -ngl 0)");
+    }
+}
+
 void Context::truncate(int n) {
     if (n < 0 || n > n_past_) {
         throw Error("cannot truncate the context to " + std::to_string(n) + " of " + std::to_string(n_past_) +

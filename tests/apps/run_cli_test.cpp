@@ -1,11 +1,14 @@
 // gguf-run from the outside: exit statuses (0 ok, 1 bad input, 2 usage), one-line errors, and each
 // mode end to end on the tiny fixture models.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 
 #include "fixtures.h"
+#include "quant/imatrix.h"
+#include "quant/imatrix_data.h"
 #include "run_command.h"
 #include "tiny_model.h"
 
@@ -213,6 +216,61 @@ TEST(RunCli, PerplexityAndKlDivergence) {
     EXPECT_NE(k.out.find("\"mean_kld\""), std::string::npos) << k.out;
     EXPECT_NE(k.out.find("\"positions\": 254"), std::string::npos) << k.out;
     std::filesystem::remove(base);
+}
+
+}  // namespace
+
+namespace {
+
+std::string quoted(const std::filesystem::path& p) { return "'" + p.string() + "'"; }
+
+TEST(RunCli, ImatrixWritesBothFormatsAndCombinesFiles) {
+    REQUIRE_FIXTURE("gguf/tiny-dense-bf16.gguf");
+    REQUIRE_FIXTURE("text/calibration.txt");
+    namespace fs = std::filesystem;
+    const fs::path dir = fs::temp_directory_path() / ("run-cli-imatrix-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    const std::string text = quoted(fixture("text/calibration.txt"));
+    const auto a = run_app("gguf-run", "imatrix " + dense() + " -f " + text + " -c 64 --chunks 2 -o " + quoted(dir / "a.gguf"));
+    ASSERT_EQ(a.status, 0) << a.err;
+    EXPECT_NE(a.out.find("42 entries, 2 chunks of 64 tokens"), std::string::npos) << a.out;
+    const quant::ImatrixData da = quant::ImatrixData::load((dir / "a.gguf").string());
+    EXPECT_EQ(da.entries.size(), 42u);  // 6 layers x 7 matrices, no output head
+    EXPECT_EQ(da.chunk_count, 2u);
+    EXPECT_EQ(da.chunk_size, 64u);
+    EXPECT_EQ(da.entries.at("blk.3.ffn_down.weight").counts, (std::vector<int64_t>{128}));
+    EXPECT_EQ(da.entries.at("blk.3.ffn_down.weight").sums.size(), 768u);
+    ASSERT_EQ(da.datasets.size(), 1u);
+    EXPECT_EQ(da.datasets[0], fixture("text/calibration.txt").string());
+
+    // legacy .dat by its suffix; the quantizer reads the same means from both
+    const auto b = run_app("gguf-run", "imatrix " + dense() + " -f " + text + " -c 64 --chunks 2 -o " + quoted(dir / "b.dat"));
+    ASSERT_EQ(b.status, 0) << b.err;
+    const quant::Imatrix ia = quant::Imatrix::load((dir / "a.gguf").string());
+    const quant::Imatrix ib = quant::Imatrix::load((dir / "b.dat").string());
+    EXPECT_TRUE(ib.is_legacy());
+    const auto& va = ia.find("blk.3.ffn_down.weight")->values;
+    const auto& vb = ib.find("blk.3.ffn_down.weight")->values;
+    ASSERT_EQ(va.size(), vb.size());
+    for (size_t i = 0; i < va.size(); ++i) EXPECT_NEAR(va[i], vb[i], 1e-6f * va[i]) << i;
+
+    // combining (no model needed): sums and counts add, and so do the chunks
+    const auto c = run_app("gguf-run", "imatrix --in-file " + quoted(dir / "a.gguf") + " --in-file " + quoted(dir / "b.dat") +
+                                           " -c 64 -o " + quoted(dir / "c.gguf"));
+    ASSERT_EQ(c.status, 0) << c.err;
+    const quant::ImatrixData dc = quant::ImatrixData::load((dir / "c.gguf").string());
+    EXPECT_EQ(dc.chunk_count, 4u);
+    EXPECT_EQ(dc.entries.at("blk.3.ffn_down.weight").counts, (std::vector<int64_t>{256}));
+    EXPECT_NEAR(dc.entries.at("blk.3.ffn_down.weight").sums[5], 2 * da.entries.at("blk.3.ffn_down.weight").sums[5],
+                1e-5 * da.entries.at("blk.3.ffn_down.weight").sums[5]);
+
+    expect_error(run_app("gguf-run", "imatrix " + dense()), 2, "no text given");
+    expect_error(run_app("gguf-run", "imatrix --in-file x.gguf --output-format bin"), 2, "--output-format");
+    expect_error(run_app("gguf-run", "imatrix --in-file " + quoted(dir / "a.gguf") + " -o " + quoted(dir / "a.gguf")), 1,
+                 "a.gguf");
+    expect_error(run_app("gguf-run", "imatrix --in-file " + text + " -o " + quoted(dir / "d.gguf")), 1, "calibration.txt");
+    EXPECT_FALSE(fs::exists(dir / "d.gguf"));
+    fs::remove_all(dir);
 }
 
 }  // namespace

@@ -13,6 +13,8 @@
 
 namespace quant {
 
+class ImatrixData;
+
 struct ImatrixEntry {
     // Row length x matrices values, matrix after matrix: a stacked expert tensor has one vector
     // per expert, so an entry fits a tensor when its size is dims[0] x (experts or 1).
@@ -28,6 +30,9 @@ public:
     static Imatrix load(const std::string& path);
     // The same from bytes the caller keeps alive for the call; `name` stands for the path.
     static Imatrix parse(std::span<const uint8_t> bytes, const std::string& name);
+    // The means of raw sums and counts (quant/imatrix_data.h), as they would be read back from the file
+    // that data writes; `name` stands for the path in messages.
+    static Imatrix from_data(const ImatrixData& data, const std::string& name);
 
     const std::string& path() const { return path_; }
     bool is_legacy() const { return legacy_; }
@@ -46,8 +51,6 @@ private:
     uint32_t chunk_count_ = 0;
     uint32_t chunk_size_ = 0;
     EntryMap entries_;
-
-    friend class ImatrixReader;
 };
 
 }  // namespace quant

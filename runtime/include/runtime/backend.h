@@ -15,6 +15,7 @@
 
 namespace runtime {
 
+class ActivationCollector;
 class KvCache;
 
 // The sizes a context is created with; executors size their scratch from it once.
@@ -162,6 +163,10 @@ public:
 
     // Waits until everything queued has finished (a no-op where ops run synchronously).
     virtual void sync() = 0;
+
+    // Reports the inputs of every matrix product to `c` from now on (null: stop). Returns false where
+    // the executor cannot (the collection then has to run on another backend).
+    virtual bool set_collector(ActivationCollector* c) { return c == nullptr; }
 
     // Recording: where a backend can replay a recorded sequence of operations (CUDA graphs), the ops
     // issued between capture_begin and capture_end are recorded instead of run, then replayed by

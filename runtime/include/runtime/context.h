@@ -48,6 +48,9 @@ public:
     int n_vocab() const { return model_.n_vocab(); }
     // Forgets positions n.. so that decoding continues at n (n = 0 starts a new sequence).
     void truncate(int n);
+    // Every executor reports its matrix products' inputs to `c` (null: stop). Throws runtime::Error
+    // when some weights are on a backend that cannot (imatrix collection runs on the CPU backend).
+    void set_collector(ActivationCollector* c);
 
     const Model& model() const { return model_; }
     const KvCache& kv_cache() const { return kv_; }

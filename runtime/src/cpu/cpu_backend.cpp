@@ -13,6 +13,7 @@
 #include "profile.h"
 #include "quant/float16.h"
 #include "quant/quant.h"
+#include "runtime/activation_collector.h"
 #include "runtime/kv_cache.h"
 
 namespace runtime::cpu {
@@ -173,6 +174,9 @@ void CpuExecutor::rms_norm_heads(const Tensor& x, int head_dim, const float* w, 
 void CpuExecutor::matmul(std::span<const MatmulOut> outs, const Tensor& x) {
     ProfileScope prof(weight_label(outs[0].w->name));  // attn_q also counts K and V when they run together
     act_.set(x.data, x.rows, x.cols, x.ld);
+    if (collector_) {
+        for (const auto& o : outs) collector_->matmul_input(*o.w, x);
+    }
     if (outs.size() == 1) {
         cpu::matmul(*outs[0].w, 0, act_, outs[0].y.data, outs[0].y.ld, n_threads_);
         return;
@@ -314,6 +318,12 @@ void CpuExecutor::route(const Tensor& logits, const RouterParams& p, const Routi
 void CpuExecutor::experts(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out) {
     act_.set(x.data, x.rows, x.cols, x.ld);
     run_experts(hp_, L, act_, r, out, n_threads_, n_batch_, moe_);
+    if (collector_) {
+        // run_experts leaves each slot's hidden row, silu(gate) * up, in h_gate: the down projection's input
+        collector_->expert_input(L.gate_exps, r, x.data, x.ld, false);
+        collector_->expert_input(L.up_exps, r, x.data, x.ld, false);
+        collector_->expert_input(L.down_exps, r, moe_.h_gate.data(), hp_.n_ff_exp, true);
+    }
 }
 
 DeviceBuffer CpuBackend::allocate(size_t bytes) const {

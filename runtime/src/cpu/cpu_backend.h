@@ -40,6 +40,7 @@ public:
     void route(const Tensor& logits, const RouterParams& p, const Routing& out) override;
     void experts(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out) override;
     void sync() override {}
+    bool set_collector(ActivationCollector* c) override { collector_ = c; return true; }
 
     // The scratch of the experts step (moe.cpp).
     struct MoeScratch {
@@ -73,6 +74,7 @@ private:
     // the input rows of the current matmul, quantized for its weights' dot products
     Activations act_;
     MoeScratch moe_;
+    ActivationCollector* collector_ = nullptr;  // importance-matrix statistics, when asked for
 };
 
 class CpuBackend final : public Backend {

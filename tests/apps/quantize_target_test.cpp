@@ -1,0 +1,113 @@
+// gguf-quantize's sensitivity-driven mode end to end on tiny-dense with a small calibration text: the
+// file fits the target, --dry-run shows each tensor's predicted cost, the calibration cache is reused
+// for the same model and text and not for another text, and the --verify-kld gate removes a failing
+// output with exit status 1. Kept small (64-token chunks, one per measurement, two candidate types).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "fixtures.h"
+#include "gguf/file.h"
+#include "run_command.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using testing_support::fixture;
+using testing_support::run_app;
+
+std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
+
+class QuantizeTarget : public ::testing::Test {
+protected:
+    void SetUp() override {
+        REQUIRE_FIXTURE("gguf/tiny-dense-bf16.gguf");
+        REQUIRE_FIXTURE("text/calibration.txt");
+        dir_ = fs::temp_directory_path() / ("quantize-target-" + std::to_string(::getpid()));
+        fs::create_directories(dir_);
+        std::ifstream in(fixture("text/calibration.txt"), std::ios::binary);
+        std::string text(4000, '\0');
+        in.read(text.data(), static_cast<std::streamsize>(text.size()));
+        std::ofstream(dir_ / "calib.txt", std::ios::binary) << text;
+        text[100] = text[100] == 'x' ? 'y' : 'x';
+        std::ofstream(dir_ / "other.txt", std::ios::binary) << text;
+    }
+    void TearDown() override { fs::remove_all(dir_); }
+
+    std::string common(const std::string& text = "calib.txt") const {
+        // layers 1-5 fixed by the user's pattern: only the 9 other matrices are measured and chosen
+        return "--calibration " + q(dir_ / text) + " -c 64 --calibration-chunks 1 --candidate-types q4_K,q8_0 --cache-dir " +
+               q(dir_ / "cache") + " --tensor-type 'blk\\.[1-5]\\.=q4_K' ";
+    }
+    std::string model() const { return q(fixture("gguf/tiny-dense-bf16.gguf")) + " "; }
+    size_t cache_entries() const {
+        return fs::exists(dir_ / "cache") ? static_cast<size_t>(std::distance(fs::directory_iterator(dir_ / "cache"),
+                                                                                fs::directory_iterator{}))
+                                          : 0;
+    }
+    fs::path dir_;
+};
+
+TEST_F(QuantizeTarget, FitsTheSizeReusesTheCacheAndGates) {
+    // the 9 chosen matrices all at q4_K give ~4.17 MB, all at q8_0 ~5.6 MB: 4.8 MB needs a mixture
+    const uint64_t target = 4800000;
+    const auto dry = run_app("gguf-quantize", "--dry-run --target-size " + std::to_string(target) + " " + common() + model() + "Q4_K_M 2");
+    ASSERT_EQ(dry.status, 0) << dry.err;
+    EXPECT_NE(dry.err.find("imatrix collected"), std::string::npos) << dry.err;
+    EXPECT_NE(dry.err.find("sensitivities measured"), std::string::npos) << dry.err;
+    EXPECT_NE(dry.out.find("predicted KLD"), std::string::npos) << dry.out;
+    EXPECT_NE(dry.out.find("-> q8_0"), std::string::npos) << dry.out;
+    EXPECT_NE(dry.out.find("-> q4_K     "), std::string::npos) << dry.out;
+    EXPECT_NE(dry.out.find("(--tensor-type)"), std::string::npos) << dry.out;
+    EXPECT_EQ(cache_entries(), 2u);  // the imatrix and the sensitivities
+
+    // the same model and text: both from the cache, and the file has the size asked for
+    const fs::path out = dir_ / "out.gguf";
+    const auto real = run_app("gguf-quantize", "--target-size " + std::to_string(target) + " " + common() + model() + q(out) + " Q4_K_M 2");
+    ASSERT_EQ(real.status, 0) << real.err;
+    EXPECT_NE(real.err.find("imatrix read from the cache"), std::string::npos) << real.err;
+    EXPECT_NE(real.err.find("sensitivities read from the cache"), std::string::npos) << real.err;
+    EXPECT_LE(fs::file_size(out), target);
+    // at most one upgrade's bytes left unused: token_embd or output from q4_K to q8_0 (524 KB) is the largest
+    EXPECT_GE(fs::file_size(out), target - 524288);
+    EXPECT_NO_THROW(gguf::File::open(out.string()));
+
+    // another text: measured again, beside the first entries
+    const auto other = run_app("gguf-quantize", "--dry-run --target-bpw 5 " + common("other.txt") + model() + "Q4_K_M 2");
+    ASSERT_EQ(other.status, 0) << other.err;
+    EXPECT_NE(other.err.find("sensitivities measured"), std::string::npos) << other.err;
+    EXPECT_EQ(cache_entries(), 4u);
+
+    // the gate: a bound the quant cannot meet removes it and fails; a loose one keeps it
+    const fs::path gated = dir_ / "gated.gguf";
+    const std::string gate = "--verify-text " + q(dir_ / "other.txt") + " --verify-chunks 2 ";
+    const auto fail = run_app("gguf-quantize", "--target-size " + std::to_string(target) + " " + common() + gate +
+                                                   "--verify-kld 1e-9 " + model() + q(gated) + " Q4_K_M 2");
+    EXPECT_EQ(fail.status, 1) << fail.err;
+    EXPECT_NE(fail.err.find("exceeds --verify-kld"), std::string::npos) << fail.err;
+    EXPECT_FALSE(fs::exists(gated));
+    const auto pass = run_app("gguf-quantize", "--target-size " + std::to_string(target) + " " + common() + gate +
+                                                   "--verify-kld 1 " + model() + q(gated) + " Q4_K_M 2");
+    EXPECT_EQ(pass.status, 0) << pass.err;
+    EXPECT_TRUE(fs::exists(gated));
+}
+
+TEST_F(QuantizeTarget, BadTargetsAreErrors) {
+    auto expect = [&](const std::string& args, int status, const std::string& needle) {
+        const auto r = run_app("gguf-quantize", args);
+        EXPECT_EQ(r.status, status) << args << "\n" << r.err;
+        EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
+    };
+    expect("--dry-run --target-bpw 4 --max-kld 0.1 " + common() + model() + "Q4_K_M", 2, "one of");
+    expect("--dry-run --target-bpw 4 " + model() + "Q4_K_M", 2, "--calibration");
+    expect("--dry-run --target-size 4Q " + common() + model() + "Q4_K_M", 2, "unit");
+    expect("--dry-run --target-bpw 40 " + common() + model() + "Q4_K_M", 2, "--target-bpw");
+    expect("--dry-run --verify-kld 0.1 " + model() + "Q4_K_M", 2, "--verify-text");
+    // smaller than the tensors the recipe keeps plus the least the candidates allow
+    expect("--dry-run --target-size 1000000 " + common() + model() + "Q4_K_M", 1, "bytes");
+}
+
+}  // namespace
