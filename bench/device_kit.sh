@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 shared=${GGUF_SHARED_DIR:-../shared}
-cmake --build "$build" --target gguf-run gguf-quantize gguf-verify gguf-inspect gguf-synth quant-bench runtime_gpu_info_device_test \
+cmake --build "$build" --target gguf-cuda gguf-run gguf-quantize gguf-verify gguf-inspect gguf-synth quant-bench runtime_gpu_info_device_test \
   runtime_cuda_matmul_test cuda-matmul-bench runtime_cuda_ops_test cuda-ops-bench
 "$build/apps/gguf-run/gguf-run" devices --json | grep -q '"cuda_build": true' ||
   { echo "error: $build is not a CUDA build" >&2; exit 1; }
@@ -22,6 +22,8 @@ cp "$build/apps/gguf-run/gguf-run" "$build/apps/gguf-quantize/gguf-quantize" "$b
 # host read bandwidth for bench/verify_scan.sh; AVX2 rather than -march=native: it runs on another CPU
 gcc -O3 -mavx2 -mfma -fopenmp "$shared/tools/hostbw.c" -o .devkit/bin/hostbw
 strip .devkit/bin/*
+# the CUDA backend, opened at run time from ../lib beside the binaries (runtime/src/cuda_module.h)
+cp "$build/lib/libgguf-cuda.so" .devkit/lib/ && strip --strip-unneeded .devkit/lib/libgguf-cuda.so
 for lib in libxxhash.so.0 libgomp.so.1 libstdc++.so.6; do
   cp -L "/lib/x86_64-linux-gnu/$lib" .devkit/lib/
 done

@@ -75,8 +75,12 @@ void Model::bind_and_place(const ModelOptions& options) {
     for (const auto& [info, name] : b.bound()) descs.push_back({name, info->n_bytes()});
     // tied: the output layer reads the embedding, a copy of it where the output layer runs (as llama.cpp)
     if (tied) descs.push_back({"output.weight", embd->n_bytes()});
-    const std::vector<Device> gpus = available_gpus();
+    // GPUs are looked for only when the options ask for one: on a CUDA build that loads the CUDA module
     PlacementOptions placement = options.placement;
+    const bool wants_gpu = options.fit || placement.n_gpu_layers != 0 ||
+                           std::any_of(placement.overrides.begin(), placement.overrides.end(),
+                                       [](const PlacementRule& r) { return !r.device.is_cpu(); });
+    const std::vector<Device> gpus = wants_gpu ? available_gpus() : std::vector<Device>{};
     if (options.fit) {
         if (gpus.empty()) throw Error("--fit: no GPU is available (" + std::string(built_with_cuda() ? "none found" : "this build has no CUDA") + ")");
         // -ngl all (or 99) with --fit is the common spelling of "as much on the GPU as fits"

@@ -1,5 +1,6 @@
-// gpu_info.h through the CUDA runtime: device properties, free memory, and bandwidth measured with
-// pinned-memory copies and the streaming-read kernel of stream_read.cu.
+// gpu_info.h's facts through the CUDA runtime (device properties, free memory, and bandwidth measured with
+// pinned-memory copies and the streaming-read kernel of stream_read.cu), for the CUDA module's entry
+// (module.cpp): the runtime reaches them through the module once it is loaded.
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
@@ -7,11 +8,11 @@
 #include <memory>
 #include <string>
 
+#include "cuda/gpu_info_cuda.h"
 #include "cuda/stream_read.h"
 #include "runtime/error.h"
-#include "runtime/gpu_info.h"
 
-namespace runtime {
+namespace runtime::cuda {
 
 namespace {
 
@@ -58,9 +59,7 @@ struct Events {
 
 }  // namespace
 
-bool built_with_cuda() { return true; }
-
-std::string cuda_library_versions() {
+std::string library_versions() {
     int runtime_version = 0;
     cudaRuntimeGetVersion(&runtime_version);
     int major = 0, minor = 0;
@@ -98,7 +97,7 @@ std::vector<GpuInfo> query_gpus(std::string* why) {
     return gpus;
 }
 
-GpuBandwidth measure_gpu_bandwidth(int ordinal, uint64_t bytes) {
+GpuBandwidth measure_bandwidth(int ordinal, uint64_t bytes) {
     check(cudaSetDevice(ordinal), ("CUDA" + std::to_string(ordinal)).c_str());
     bytes = std::max<uint64_t>(bytes / 16 * 16, 16);
     DeviceBuffer device, sums;
@@ -118,9 +117,9 @@ GpuBandwidth measure_gpu_bandwidth(int ordinal, uint64_t bytes) {
     bw.device_to_host_gbs =
         gb / ev.best_seconds(kReps, [&] { cudaMemcpyAsync(host.p, device.p, bytes, cudaMemcpyDeviceToHost); });
     bw.device_read_gbs = gb / ev.best_seconds(kReps, [&] {
-        cuda::launch_stream_read(device.p, bytes / 16, static_cast<float*>(sums.p), kBlocks, kThreads);
+        launch_stream_read(device.p, bytes / 16, static_cast<float*>(sums.p), kBlocks, kThreads);
     });
     return bw;
 }
 
-}  // namespace runtime
+}  // namespace runtime::cuda
