@@ -109,10 +109,11 @@ Context::Context(const Model& model, const ContextParams& params)
                             " the model was trained on; output past that position is unreliable");
     }
     ContextShape shape{n_ctx_, n_batch_, n_threads_, model.n_vocab()};
-    for (const auto& L : model.weights().layers) {
-        if (L.is_moe() && L.experts_device().is_cpu() && !L.ffn_device().is_cpu()) {
-            shape.streamed_expert_bytes = std::max(shape.streamed_expert_bytes, expert_slot_bytes(L));
-        }
+    for (uint32_t il = 0; il < hp.n_layer; ++il) {
+        const LayerWeights& L = model.weights().layers[il];
+        if (!L.experts_streamable()) continue;
+        streamable_.push_back(il);
+        shape.streamed_expert_bytes = std::max(shape.streamed_expert_bytes, expert_slot_bytes(L));
     }
     const std::vector<double> inv_freq = rope_inv_freq(hp, model.weights().rope_freqs);
     auto exec_for = [&](Device d) {
@@ -127,10 +128,6 @@ Context::Context(const Model& model, const ContextParams& params)
         experts_exec_.push_back(L.is_moe() ? exec_for(L.experts_device()) : ffn_exec_.back());
     }
     out_exec_ = exec_for(model.weights().output.device);
-    for (uint32_t il = 0; il < hp.n_layer; ++il) {
-        const LayerWeights& L = model.weights().layers[il];
-        if (L.is_moe() && L.experts_device().is_cpu() && !L.ffn_device().is_cpu()) streamable_.push_back(il);
-    }
     if (!streamable_.empty() && !ffn_exec_[streamable_.front()]->streams_experts()) {
         warnings_.push_back("no room on " + ffn_exec_[streamable_.front()]->device().name() +
                             " for the two expert slots that stream the CPU's experts in for prompts (" +
@@ -293,7 +290,7 @@ void Context::forward(const int32_t* tokens, int n, bool want_logits, float* all
             if ((stop = probe_finite(*at, x, static_cast<int>(Stage::Attention), static_cast<int>(il)))) return;
             x = transfers.move(*at, x, *ffn_exec_[il], Buf::X);
             at = ffn_exec_[il];
-            const bool streamed = stream && L.is_moe() && L.experts_device().is_cpu() && !at->device().is_cpu();
+            const bool streamed = stream && L.experts_streamable();
             ffn_block(*at, streamed ? *at : *experts_exec_[il], transfers, hp, L, x);
             if (streamed) stage_next();
             if ((stop = probe_finite(*at, x, static_cast<int>(Stage::FeedForward), static_cast<int>(il)))) return;

@@ -173,7 +173,7 @@ void Model::pin_streamed_experts() {
     Device gpu = Device::cpu();
     const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGE_SIZE));
     for (const auto& L : weights_.layers) {
-        if (!L.is_moe() || !L.experts_device().is_cpu() || L.ffn_device().is_cpu()) continue;
+        if (!L.experts_streamable()) continue;
         gpu = L.ffn_device();
         for (const Weight* w : {&L.gate_exps, &L.up_exps, &L.down_exps}) {
             const auto begin = reinterpret_cast<uintptr_t>(w->data);

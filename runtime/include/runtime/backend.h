@@ -207,7 +207,9 @@ public:
     virtual bool supports_gpt_oss() const { return false; }
 };
 
-// The bytes a stage_experts slot needs for a layer's experts: each stacked matrix 256-byte aligned.
+// Where each stacked expert matrix starts in a stage_experts slot: 256-byte aligned.
+inline uint64_t slot_aligned(uint64_t bytes) { return (bytes + 255) / 256 * 256; }
+// The bytes a stage_experts slot needs for a layer's experts.
 uint64_t expert_slot_bytes(const LayerWeights& L);
 
 // The backends this build has, CPU first; the GPU ones only when `gpus` asks for them.

@@ -57,6 +57,8 @@ struct LayerWeights {
     Device attention_device() const { return wq.device; }
     Device ffn_device() const { return is_moe() ? gate_inp.device : ffn_up.device; }
     Device experts_device() const { return up_exps.device; }
+    // Experts in host memory while the router runs on a GPU: large batches stream them to that GPU.
+    bool experts_streamable() const { return is_moe() && experts_device().is_cpu() && !ffn_device().is_cpu(); }
 };
 
 struct ModelWeights {

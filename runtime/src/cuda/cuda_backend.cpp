@@ -411,7 +411,7 @@ void CudaExecutor::stage_experts(const LayerWeights& L) {
         check(cudaMemcpyAsync(s.data + off, w->data, bytes, cudaMemcpyHostToDevice, copy_stream_), "copy experts");
         w->data = s.data + off;
         w->device = device();
-        off += (bytes + 255) / 256 * 256;  // as expert_slot_bytes counts them
+        off += slot_aligned(bytes);
     }
     check(cudaEventRecord(s.ready, copy_stream_), "cudaEventRecord");
     s.layer = &L;
