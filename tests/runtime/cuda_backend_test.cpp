@@ -131,8 +131,9 @@ TEST(CudaBackend, LogitsMatchTheCpuOnEveryRecipe) {
     }
 }
 
-// Experts on the CPU: the 96-token prompt streams them to the GPU (two slots, stage_experts), decode
-// runs them on the CPU; then the same with streaming off (the CPU runs the prompt's experts too), and
+// Experts on the CPU: the 96-token prompt streams them to the GPU (two slots, stage_experts; whole
+// layers ahead, or only the used experts as each layer comes), decode runs them on the CPU; then the
+// same with streaming off (the CPU runs the prompt's experts too), and
 // with only the first block's experts on the CPU.
 TEST(CudaBackend, HybridLogitsMatchTheCpu) {
     REQUIRE_GPU();
@@ -140,6 +141,10 @@ TEST(CudaBackend, HybridLogitsMatchTheCpu) {
     for (const char* recipe : {"", "Q4_K_M", "MXFP4_MOE"}) {
         const std::string path = model_file("moe", recipe), name = std::string("moe ") + (*recipe ? recipe : "bf16");
         compare(path, on_gpu(true), name + " hybrid, streamed");
+        // only the experts the batch uses, copied as each layer comes (what skewed routing chooses)
+        ::setenv("GGUF_STREAM_COPY", "used", 1);
+        compare(path, on_gpu(true), name + " hybrid, used experts streamed");
+        ::unsetenv("GGUF_STREAM_COPY");
         runtime::ModelOptions first = on_gpu(false);
         first.placement.overrides = runtime::n_cpu_moe_rules(1);
         compare(path, first, name + " block 0 streamed");
