@@ -624,8 +624,10 @@ void CudaExecutor::experts_dequantized(const LayerWeights& L, const Tensor& x, c
 }
 
 bool CudaExecutor::recordable() {
-    // asked after an eager run of the steps (Context::recorded): none of them may have waited on the host
-    return !host_sync_seen_;
+    // a step is recorded only once an eager run of it has shown that no op waits on the host
+    const bool ok = eager_runs_ > 0 && !host_sync_seen_;
+    ++eager_runs_;
+    return ok;
 }
 
 void CudaExecutor::capture_abort() {
@@ -638,8 +640,8 @@ void CudaExecutor::capture_abort() {
     cudaGetLastError();  // the capture's invalidation error, if any
 }
 
-bool CudaExecutor::replay(int key) {
-    const auto it = graphs_.find(key);
+bool CudaExecutor::replay(int n_tokens) {
+    const auto it = graphs_.find(n_tokens);
     if (it == graphs_.end()) return false;
     check(cudaGraphLaunch(it->second, stream_), "cudaGraphLaunch");
     return true;
@@ -649,14 +651,14 @@ void CudaExecutor::capture_begin() {
     check(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
 }
 
-void CudaExecutor::capture_end(int key) {
+void CudaExecutor::capture_end(int n_tokens) {
     cudaGraph_t graph = nullptr;
     check(cudaStreamEndCapture(stream_, &graph), "cudaStreamEndCapture");
     cudaGraphExec_t exec = nullptr;
     const cudaError_t status = cudaGraphInstantiate(&exec, graph, 0);
     cudaGraphDestroy(graph);
     check(status, "cudaGraphInstantiate");
-    graphs_[key] = exec;
+    graphs_[n_tokens] = exec;
     check(cudaGraphLaunch(exec, stream_), "cudaGraphLaunch");
 }
 
