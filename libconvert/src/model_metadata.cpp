@@ -97,11 +97,12 @@ std::string size_label(const TensorPlan& plan) {
     uint64_t shared = 0, expert = 0, expert_sum = 0, n_expert_tensors = 0;
     for (const PlannedTensor& t : plan.tensors) {
         const uint64_t n = t.n_elements();
-        if (t.name.find("_exps.") != std::string::npos && t.shape.size() >= 2) {
+        // gguf-py counts only stacks of 3 or more dimensions as experts: a 2-D stack of per-expert
+        // bias rows (gpt-oss's ffn_*_exps.bias) is counted whole as shared, as llama.cpp labels it.
+        if (t.name.find("_exps.") != std::string::npos && t.shape.size() >= 3) {
             // The expert count is the stack's outer dimension (one further in for biases).
             const bool bias = t.name.find(".bias") != std::string::npos;
-            const size_t axis = t.shape.size() - (bias ? 2 : 3);
-            const uint64_t count = static_cast<uint64_t>(t.shape[std::min(axis, t.shape.size() - 1)]);
+            const uint64_t count = static_cast<uint64_t>(t.shape[t.shape.size() - (bias ? 2 : 3)]);
             if (count == 0) continue;
             expert += n / count;
             expert_sum += count;

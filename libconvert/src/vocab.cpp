@@ -17,6 +17,9 @@ Vocab load_vocab(const std::string& dir, const HfConfig& hparams) {
 void add_vocab_metadata(const Vocab& v, gguf::Metadata& m) {
     using gguf::Value;
     m.set("tokenizer.ggml.model", Value::string(v.model));
+    // Second, where llama.cpp's converter writes it (its tiny gpt-oss reference file has it there; the
+    // shared tiny-dense/tiny-moe fixture files hold it last, see tests/convert/conformance_test.cpp).
+    m.set("tokenizer.ggml.pre", Value::string(v.pre));
     m.set("tokenizer.ggml.tokens", Value::string_array(v.tokens));
     if (!v.scores.empty()) m.set("tokenizer.ggml.scores", Value::f32_array(v.scores));
     std::vector<int32_t> types(v.types.size());
@@ -44,7 +47,6 @@ void add_vocab_metadata(const Vocab& v, gguf::Metadata& m) {
     if (!names.empty()) m.set("tokenizer.chat_templates", Value::string_array(names));
     if (v.special.chat_template) m.set("tokenizer.chat_template", Value::string(*v.special.chat_template));
     if (v.add_space_prefix) m.set("tokenizer.ggml.add_space_prefix", Value::boolean(*v.add_space_prefix));
-    m.set("tokenizer.ggml.pre", Value::string(v.pre));
 }
 
 }  // namespace convert

@@ -47,3 +47,13 @@ TEST(SizeLabel, MoeCountsOneExpertPath) {
     p.tensors.push_back(tensor("shared.weight", {2902528}));
     EXPECT_EQ(convert::size_label(p), "16x3.7M");
 }
+
+// gpt-oss's expert biases are 2-D stacks [experts, rows]: gguf-py's count takes them as shared
+// parameters, whole (the tiny gpt-oss reference is "8x323K" in llama.cpp's file, not 8x316K).
+TEST(SizeLabel, TwoDimensionalExpertStacksCountAsShared) {
+    convert::TensorPlan p;
+    p.tensors = {tensor("blk.0.ffn_gate_exps.weight", {8, 96, 64}), tensor("blk.0.ffn_gate_exps.bias", {8, 96}),
+                 tensor("shared.weight", {1000})};
+    // 6144 per expert + 768 bias + 1000 shared = 7912 -> "8x7.9K" (the bias as one expert's share: 7.2K)
+    EXPECT_EQ(convert::size_label(p), "8x7.9K");
+}

@@ -129,11 +129,11 @@ TEST(SpecialTokens, TokenizerConfigOutranksConfigAndGenerationConfigFillsGaps) {
     convert::add_vocab_metadata(v, m);
     std::vector<std::string> keys;
     for (const auto& [k, _] : m.entries()) keys.push_back(k);
-    EXPECT_EQ(keys, (std::vector<std::string>{"tokenizer.ggml.model", "tokenizer.ggml.tokens", "tokenizer.ggml.token_type",
-                                              "tokenizer.ggml.merges", "tokenizer.ggml.bos_token_id",
-                                              "tokenizer.ggml.eos_token_id", "tokenizer.ggml.padding_token_id",
-                                              "tokenizer.ggml.add_bos_token", "tokenizer.chat_template",
-                                              "tokenizer.ggml.pre"}));
+    EXPECT_EQ(keys, (std::vector<std::string>{"tokenizer.ggml.model", "tokenizer.ggml.pre", "tokenizer.ggml.tokens",
+                                              "tokenizer.ggml.token_type", "tokenizer.ggml.merges",
+                                              "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
+                                              "tokenizer.ggml.padding_token_id", "tokenizer.ggml.add_bos_token",
+                                              "tokenizer.chat_template"}));
     EXPECT_EQ(m.get_u32("tokenizer.ggml.padding_token_id"), 3u);
     EXPECT_EQ(m.get_int_array("tokenizer.ggml.token_type")[0], 3);
 }

@@ -23,7 +23,12 @@ this project's CPU matmul do. On this deliberately sensitive random model that r
 logits by several units, so the runtime's MXFP4 path is checked against these, and its arithmetic
 against the exact ones with the experts stored as F32.
 
+Once transformers' own refs.safetensors exists (make_gptoss_reference.py's output), only refs-ggml is
+still made here, on transformers' rows: --rows-from REFS reads its tokens, checks this port's exact
+logits against transformers' (it stops if they differ by more than 1e-3) and writes OUT_DIR/refs-ggml.safetensors only.
+
 Usage: python3 make_gptoss_reference_local.py HF_DIR OUT_DIR [--node-dir NODE_DIR]
+       python3 make_gptoss_reference_local.py HF_DIR OUT_DIR --rows-from REFS.safetensors [--sensitivity 1e-6]
 """
 
 import argparse
@@ -62,6 +67,8 @@ def read_safetensors(path):
             arr = np.frombuffer(raw, dtype=np.uint8)
         elif info["dtype"] == "F32":
             arr = np.frombuffer(raw, dtype=np.float32).astype(np.float64)
+        elif info["dtype"] == "I32":
+            arr = np.frombuffer(raw, dtype=np.int32)
         else:
             raise SystemExit(f"error: {path}: tensor {name} has dtype {info['dtype']}")
         out[name] = arr.reshape(info["shape"])
@@ -234,16 +241,63 @@ def render_chats(template, special):
     return out
 
 
+def ggml_rows_for(cfg, weights, refs_path, out_dir):
+    """refs-ggml.safetensors on the rows of transformers' refs.safetensors, after checking this port
+    against transformers' logits on them."""
+    refs = read_safetensors(refs_path)
+    tokens, theirs = refs["tokens"].astype(np.int32), refs["logits"]
+    exact = np.stack([forward(cfg, weights, r.astype(np.int64)) for r in tokens])
+    diff = float(np.abs(exact - theirs).max())
+    same = int((exact.argmax(-1) == theirs.argmax(-1)).sum())
+    print(f"numpy port vs transformers: max |logit diff| {diff:.3g}, same argmax {same}/{tokens.size}")
+    if diff > 1e-3:
+        raise SystemExit("error: the numpy port does not reproduce transformers' logits; refs-ggml not written")
+    ggml = np.stack([forward(cfg, weights, r.astype(np.int64), True) for r in tokens]).astype(np.float32)
+    write_safetensors(os.path.join(out_dir, "refs-ggml.safetensors"), {"tokens": tokens, "logits": ggml})
+    print(f"wrote {out_dir}/refs-ggml.safetensors: logits {ggml.shape}")
+    return tokens, ggml
+
+
+def rounding_sensitivity(cfg, weights, tokens, ggml, rel, trials=4):
+    """How far the q8_0-rounded logits move when the experts' inputs change by `rel` (relative,
+    Gaussian) before rounding: a change of a few float32 ulps, as another summation order gives,
+    flips values at a rounding boundary, and this random model amplifies the flips. This is the
+    scale to which a float32 implementation can match refs-ggml at all."""
+    global q8_0_rounded
+    exact_rounding = q8_0_rounded
+    rng = np.random.default_rng(SEED)
+    worst = np.zeros(tokens.shape)
+    try:
+        q8_0_rounded = lambda x: exact_rounding(x * (1 + rel * rng.standard_normal(x.shape)))
+        for _ in range(trials):
+            moved = np.stack([forward(cfg, weights, r.astype(np.int64), True) for r in tokens])
+            worst = np.maximum(worst, np.abs(moved - ggml).max(axis=-1))
+    finally:
+        q8_0_rounded = exact_rounding
+    for i, row in enumerate(worst):
+        top = np.argsort(-row)[:3]
+        print(f"row {i}: inputs moved by {rel:g} (relative) move logits by up to {row.max():.3g} "
+              f"(positions {', '.join(f'{p}: {row[p]:.3g}' for p in top)}); {int((row > 0.1).sum())} positions > 0.1")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("hf")
     ap.add_argument("out")
     ap.add_argument("--node-dir", help="directory whose node_modules holds the `tokenizers` package")
+    ap.add_argument("--rows-from", help="transformers' refs.safetensors: make only refs-ggml, on its rows")
+    ap.add_argument("--sensitivity", type=float, metavar="REL",
+                    help="with --rows-from: also report how far refs-ggml moves when the experts' inputs move by REL")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.hf, "config.json")) as f:
         cfg = json.load(f)
     weights = read_safetensors(os.path.join(args.hf, "model.safetensors"))
+    if args.rows_from:
+        tokens, ggml = ggml_rows_for(cfg, weights, args.rows_from, args.out)
+        if args.sensitivity:
+            rounding_sensitivity(cfg, weights, tokens, ggml, args.sensitivity)
+        return
     with open(os.path.join(args.hf, "tokenizer.json"), encoding="utf-8") as f:
         tok = json.load(f)
     n_tokens = len(tok["model"]["vocab"]) + sum(1 for t in tok["added_tokens"] if t["content"] not in tok["model"]["vocab"])

@@ -5,20 +5,39 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "gguf/file.h"
 
 namespace testing_support {
 
-inline void expect_same_gguf(const gguf::File& ours, const gguf::File& ref) {
-    const auto& a = ours.metadata().entries();
-    const auto& b = ref.metadata().entries();
+// `moved_keys`: keys that must be present with equal values in both but may stand elsewhere in the
+// order (a reference file made with a key appended afterwards); every other key keeps its position.
+inline void expect_same_gguf(const gguf::File& ours, const gguf::File& ref,
+                             const std::vector<std::string>& moved_keys = {}) {
+    using Entry = std::pair<std::string, gguf::Value>;
+    const auto ordered = [&](const gguf::File& f) {
+        std::vector<const Entry*> out;
+        for (const Entry& e : f.metadata().entries())
+            if (std::find(moved_keys.begin(), moved_keys.end(), e.first) == moved_keys.end()) out.push_back(&e);
+        return out;
+    };
+    const auto a = ordered(ours), b = ordered(ref);
     EXPECT_EQ(a.size(), b.size());
     for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
-        EXPECT_EQ(a[i].first, b[i].first) << "key " << i;
-        EXPECT_TRUE(a[i].second == b[i].second) << a[i].first << ": " << a[i].second.to_display() << " vs "
-                                                << b[i].second.to_display();
+        EXPECT_EQ(a[i]->first, b[i]->first) << "key " << i;
+        EXPECT_TRUE(a[i]->second == b[i]->second) << a[i]->first << ": " << a[i]->second.to_display() << " vs "
+                                                  << b[i]->second.to_display();
+    }
+    for (const std::string& key : moved_keys) {
+        const gguf::Value* x = ours.metadata().find(key);
+        const gguf::Value* y = ref.metadata().find(key);
+        ASSERT_TRUE(x && y) << key << " missing";
+        EXPECT_TRUE(*x == *y) << key << ": " << x->to_display() << " vs " << y->to_display();
     }
     ASSERT_EQ(ours.tensors().size(), ref.tensors().size());
     for (size_t i = 0; i < ours.tensors().size(); ++i) {
