@@ -542,9 +542,9 @@ void group_cpu(const std::vector<int32_t>& ids, int k, int n_experts, std::vecto
 TEST(CudaMatmul, GroupingAndMmqIdsMatchTheCpu) {
     REQUIRE_GPU();
     Failures f;
-    const int n_tok = 37, k = 4, n_experts = 9;
-    // experts 2, 5 and 7 get no slots; expert 3 gets one slot per token (37: two tiles of 32, five of 8); a
-    // token never repeats an expert
+    const int n_tok = 70, k = 4, n_experts = 9;
+    // experts 2, 5 and 7 get no slots; expert 3 gets one slot per token (70: two tiles of 64 with 6 slots in
+    // the second, three of 32, nine of 8); a token never repeats an expert
     std::mt19937 rng(77);
     const std::vector<int32_t> used = {0, 1, 3, 4, 6, 8};
     std::vector<int32_t> ids;
@@ -578,7 +578,18 @@ TEST(CudaMatmul, GroupingAndMmqIdsMatchTheCpu) {
         MmqFn fn;
     };
     std::vector<Kernel> kernels = {{"mmq_ids", rc::mmq_ids}, {"mmq_ids_dp4a", rc::mmq_ids_dp4a}};
-    if (rc::mmq_tensor_cores_available()) kernels.push_back({"mmq_ids_mma", rc::mmq_ids_mma});
+    if (rc::mmq_tensor_cores_available()) {
+        kernels.push_back({"mmq_ids_mma", [](GgmlType t, const void* w, size_t rb, size_t ms, int64_t ni, int64_t no,
+                                             const void* xq, const int32_t* off, const int32_t* rows, int ne, int mpe,
+                                             float* y, int64_t ldy, cudaStream_t st) {
+                               rc::mmq_ids_mma(t, w, rb, ms, ni, no, xq, off, rows, ne, mpe, y, ldy, st, 64);
+                           }});
+        kernels.push_back({"mmq_ids_mma32", [](GgmlType t, const void* w, size_t rb, size_t ms, int64_t ni, int64_t no,
+                                               const void* xq, const int32_t* off, const int32_t* rows, int ne, int mpe,
+                                               float* y, int64_t ldy, cudaStream_t st) {
+                               rc::mmq_ids_mma(t, w, rb, ms, ni, no, xq, off, rows, ne, mpe, y, ldy, st, 32);
+                           }});
+    }
     uint32_t seed = 2000;
     for (GgmlType type : kMmvqTypes) {
         std::vector<DotCheck> checks(kernels.size());

@@ -23,6 +23,10 @@ namespace {
 // Rows up to which matmuls take the int8 mat-vec kernels (each reads the weights once for all its
 // rows); above, weights are dequantized to f16 and multiplied by cuBLAS.
 constexpr int kVecRows = 8;
+// Rows from which a dense quantized matmul dequantizes its weight to f16 for cuBLAS instead of running
+// the int8 tensor-core tiles (mmq_ids with one expert): by cuda-matmul-bench's "dense prefill" rows, one
+// dequantization pass plus cuBLAS's f16 GEMM beats the int8 tiles from a few dozen rows on.
+constexpr int kDequantRows = 64;
 // Elements of the f16 scratch a weight is dequantized into, a slice of rows at a time.
 constexpr int64_t kW16Elems = int64_t{32} << 20;
 
@@ -323,7 +327,7 @@ void CudaExecutor::matmul_one(const Weight& w, int64_t mat, const Tensor& x, boo
         } else {
             gemm_f32(w, mat, x, y, ldy);
         }
-    } else if (mmvq_supported(w.type)) {
+    } else if (mmvq_supported(w.type) && n < kDequantRows) {
         // activations quantized to q8_1 once, as the CPU quantizes them for its dot products
         if (!x_quantized) quantize_rows_q8_1(x.data, x.ld, x.cols, n, q8_, stream_);
         if (n <= kVecRows) {
@@ -344,7 +348,7 @@ void CudaExecutor::matmul(std::span<const MatmulOut> outs, const Tensor& x) {
     bool quantized = false;
     for (const MatmulOut& o : outs) {
         matmul_one(*o.w, 0, x, quantized, o.y.data, o.y.ld);
-        quantized = quantized || (!is_float(o.w->type) && mmvq_supported(o.w->type));
+        quantized = quantized || (!is_float(o.w->type) && mmvq_supported(o.w->type) && x.rows < kDequantRows);
     }
 }
 

@@ -90,8 +90,9 @@ void group_slots_by_expert(const int32_t* ids, int n_tok, int k, int n_experts, 
 // e, activation row slot_rows[g]), r < n_out. max_per_expert bounds every expert's slot count (the grid
 // is sized by it; n_tok is always enough). mmq_ids runs mmq_ids_mma on devices of compute capability 8.0
 // and later, mmq_ids_dp4a before that:
-// - mmq_ids_mma: int8 tensor-core tiles (mma.sync m16n8k32, m16n8k16 for Q3_K/Q6_K) of 64 rows x 32 slots;
-//   the weights are read once per 32 slots of an expert.
+// - mmq_ids_mma: int8 tensor-core tiles (mma.sync m16n8k32, m16n8k16 for Q3_K/Q6_K) of 64 rows x
+//   slot_tile slots (64, the default, or 32); the weights are read once per slot_tile slots of an expert,
+//   and the 8-slot mma tiles past an expert's count are skipped.
 // - mmq_ids_dp4a: tiles of 8 slots, each thread dotting 2-4 rows with dp4a; the weights are read once per
 //   8 slots. The reference the tensor-core kernel can be checked against, and the pre-Ampere path.
 void mmq_ids(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
@@ -99,7 +100,7 @@ void mmq_ids(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, 
              float* y, int64_t ldy, cudaStream_t stream);
 void mmq_ids_mma(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
                  const void* xq, const int32_t* expert_offsets, const int32_t* slot_rows, int n_experts, int max_per_expert,
-                 float* y, int64_t ldy, cudaStream_t stream);
+                 float* y, int64_t ldy, cudaStream_t stream, int slot_tile = 64);
 void mmq_ids_dp4a(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
                   const void* xq, const int32_t* expert_offsets, const int32_t* slot_rows, int n_experts, int max_per_expert,
                   float* y, int64_t ldy, cudaStream_t stream);

@@ -1,12 +1,14 @@
 // MoE prefill on the tensor cores: the grouped expert matmul with int8 mma.sync (sm_80 and later).
 //
-// A thread block computes 64 weight rows x 32 grouped slots of one expert. Per stage of 256 elements it
+// A thread block computes 64 weight rows x NS (64 or 32) grouped slots of one expert. Per stage of 256 elements it
 // decodes the weight rows' units into int8 blocks of 32 with their scales (mma_tiles.cuh) and copies the
 // slots' q8_1 activation blocks into shared memory, with each half-block's exact integer sum; then each
-// warp multiplies its 16 rows by the 32 slots (4 tiles of 8), one int8 mma per 32-element block (two of
-// k16 where the format has a scale per 16), and scales the int32 results into f32 accumulators:
-//   acc += d_act * (sc * dot) - (mn[0] * d_act * sum_a[0..15] + mn[1] * d_act * sum_a[16..31]).
-// Weights are read from memory once per 32 slots (once per expert at typical prefill sizes).
+// warp multiplies its 16 rows by the live slots (tiles of 8 up to the expert's count), one int8 mma per
+// 32-element block (two of k16 where the format has a scale per 16), and scales the int32 results into
+// f32 accumulators:
+//   acc += d_act * (sc * dot) - (mn[0] * d_act * sum_a[0..15] + mn[1] * d_act * sum_a[16..31])
+// (one minimum term with the block's whole sum where mn[0] == mn[1], every format but Q2_K).
+// Weights are read from memory once per NS slots (once per expert at typical prefill sizes).
 #include "cuda/mma_tiles.cuh"
 
 namespace runtime::cuda {
@@ -14,41 +16,48 @@ namespace runtime::cuda {
 namespace {
 
 constexpr int kRowsPerBlock = 64;  // 4 warps x 16 rows
-constexpr int kSlotsPerBlock = 32;  // 4 mma tiles of 8
 constexpr int kStageBlocks = 8;     // 32-element blocks per stage
 constexpr int kStageWords = kStageBlocks * 8;
 constexpr int kStride = kStageWords + 4;  // row pitch in words: rows g = 0..7 hit different banks
 constexpr int kThreads = 128;
 
+// NS slots per block (32 or 64): 64 covers an expert's slots in one tile at typical prefill sizes (512
+// tokens x top-8 of 128 experts: 32 on average), so its weights are decoded once; the 8-slot mma tiles
+// past the expert's count are skipped. At NS = 64 this is exactly the 48 KiB of static shared memory.
+template <int NS>
 struct Shared {
     int w[kRowsPerBlock][kStride];
     float w_sc[kRowsPerBlock][kStageBlocks][2];
     float w_mn[kRowsPerBlock][kStageBlocks][2];
-    int a[kSlotsPerBlock][kStride];
-    float a_d[kSlotsPerBlock][kStageBlocks];
-    float a_sum[kSlotsPerBlock][kStageBlocks][2];  // d * (sum of the half's int8 values)
+    int a[NS][kStride];
+    float a_d[NS][kStageBlocks];
+    // d * (sum of the int8 values): per half where the minimums are per 16 (Q2_K), else [0] holds the
+    // whole block's and [1] is unused
+    float a_sum[NS][kStageBlocks][2];
 };
 
-template <class U>
+template <class U, int NS>
 __global__ void __launch_bounds__(kThreads) mmq_mma_kernel(const uint8_t* W, size_t row_bytes, size_t mat_stride, int n_units,
                                                            int64_t n_out, const BlockQ8_1* x, int64_t x_row_blocks,
                                                            const int32_t* offsets, const int32_t* slot_rows, float* y,
                                                            int64_t ldy) {
     using T = tiles::Traits<U>;
+    constexpr int NT = NS / 8;                                 // mma tiles of 8 slots
     constexpr int kUnitBlocks = U::kElems / 32;                // 32-blocks per unit
     constexpr int kStageUnits = kStageBlocks / kUnitBlocks;    // units per row per stage
-    __shared__ Shared sh;
+    __shared__ Shared<NS> sh;
 
     const int e = blockIdx.z;
-    const int first = offsets[e] + kSlotsPerBlock * static_cast<int>(blockIdx.y);
-    const int count = min(kSlotsPerBlock, offsets[e + 1] - first);
+    const int first = offsets[e] + NS * static_cast<int>(blockIdx.y);
+    const int count = min(NS, offsets[e + 1] - first);
     if (count <= 0) return;  // uniform over the block
+    const int live_tiles = (count + 7) / 8;  // tiles j >= live_tiles hold no slot: not staged, not multiplied
     const int64_t row0 = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock;
     const uint8_t* mat = W + e * mat_stride;
     const int n_blocks = n_units * kUnitBlocks;  // 32-element blocks per row
 
     const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
-    float acc[4][4] = {};  // [slot tile][fragment element]
+    float acc[NT][4] = {};  // [slot tile][fragment element]
 
     for (int u0 = 0; u0 < n_units; u0 += kStageUnits) {
         // weights: (row, unit) items, consecutive threads on consecutive units of a row
@@ -73,9 +82,9 @@ __global__ void __launch_bounds__(kThreads) mmq_mma_kernel(const uint8_t* W, siz
                 }
             }
         }
-        // activations: (slot, block) items
+        // activations: (slot, block) items of the live tiles; slots past the count repeat the last one
         const int b0 = u0 * kUnitBlocks;
-        for (int item = tid; item < kSlotsPerBlock * kStageBlocks; item += kThreads) {
+        for (int item = tid; item < 8 * live_tiles * kStageBlocks; item += kThreads) {
             const int c = item / kStageBlocks, b = item % kStageBlocks;
             int* q = &sh.a[c][b * 8];
             if (b0 + b < n_blocks) {
@@ -89,8 +98,12 @@ __global__ void __launch_bounds__(kThreads) mmq_mma_kernel(const uint8_t* W, siz
                     else s1 = __dp4a(q[w], 0x01010101, s1);
                 }
                 sh.a_d[c][b] = d;
-                sh.a_sum[c][b][0] = d * static_cast<float>(s0);
-                sh.a_sum[c][b][1] = d * static_cast<float>(s1);
+                if constexpr (T::kMinPerHalf) {
+                    sh.a_sum[c][b][0] = d * static_cast<float>(s0);
+                    sh.a_sum[c][b][1] = d * static_cast<float>(s1);
+                } else {
+                    sh.a_sum[c][b][0] = d * static_cast<float>(s0 + s1);
+                }
             } else {
 #pragma unroll
                 for (int w = 0; w < 8; ++w) q[w] = 0;
@@ -107,8 +120,18 @@ __global__ void __launch_bounds__(kThreads) mmq_mma_kernel(const uint8_t* W, siz
             for (int i = 0; i < 4; ++i) a[i] = sh.w[(i & 1) ? r_hi : r_lo][b * 8 + 4 * (i >> 1) + t];
             const float sc_lo0 = sh.w_sc[r_lo][b][0], sc_lo1 = sh.w_sc[r_lo][b][1];
             const float sc_hi0 = sh.w_sc[r_hi][b][0], sc_hi1 = sh.w_sc[r_hi][b][1];
+            float mn_lo0 = 0.f, mn_lo1 = 0.f, mn_hi0 = 0.f, mn_hi1 = 0.f;
+            if constexpr (T::kHasMin) {
+                mn_lo0 = sh.w_mn[r_lo][b][0];
+                mn_hi0 = sh.w_mn[r_hi][b][0];
+                if constexpr (T::kMinPerHalf) {
+                    mn_lo1 = sh.w_mn[r_lo][b][1];
+                    mn_hi1 = sh.w_mn[r_hi][b][1];
+                }
+            }
 #pragma unroll
-            for (int j = 0; j < 4; ++j) {
+            for (int j = 0; j < NT; ++j) {
+                if (j >= live_tiles) break;  // uniform over the block
                 const int c0 = 8 * j + 2 * t;  // this thread's two slots in tile j: c0, c0 + 1
                 const int bq[2] = {sh.a[8 * j + g][b * 8 + t], sh.a[8 * j + g][b * 8 + 4 + t]};
                 const float d0 = sh.a_d[c0][b], d1 = sh.a_d[c0 + 1][b];
@@ -129,14 +152,20 @@ __global__ void __launch_bounds__(kThreads) mmq_mma_kernel(const uint8_t* W, siz
                     acc[j][3] += d1 * sc_hi0 * static_cast<float>(dq[3]);
                 }
                 if constexpr (T::kHasMin) {
-                    const float mn_lo0 = sh.w_mn[r_lo][b][0], mn_lo1 = sh.w_mn[r_lo][b][1];
-                    const float mn_hi0 = sh.w_mn[r_hi][b][0], mn_hi1 = sh.w_mn[r_hi][b][1];
-                    const float s00 = sh.a_sum[c0][b][0], s01 = sh.a_sum[c0][b][1];
-                    const float s10 = sh.a_sum[c0 + 1][b][0], s11 = sh.a_sum[c0 + 1][b][1];
-                    acc[j][0] -= mn_lo0 * s00 + mn_lo1 * s01;
-                    acc[j][1] -= mn_lo0 * s10 + mn_lo1 * s11;
-                    acc[j][2] -= mn_hi0 * s00 + mn_hi1 * s01;
-                    acc[j][3] -= mn_hi0 * s10 + mn_hi1 * s11;
+                    if constexpr (T::kMinPerHalf) {
+                        const float s00 = sh.a_sum[c0][b][0], s01 = sh.a_sum[c0][b][1];
+                        const float s10 = sh.a_sum[c0 + 1][b][0], s11 = sh.a_sum[c0 + 1][b][1];
+                        acc[j][0] -= mn_lo0 * s00 + mn_lo1 * s01;
+                        acc[j][1] -= mn_lo0 * s10 + mn_lo1 * s11;
+                        acc[j][2] -= mn_hi0 * s00 + mn_hi1 * s01;
+                        acc[j][3] -= mn_hi0 * s10 + mn_hi1 * s11;
+                    } else {  // one minimum per 32: one product with the block's sum
+                        const float s0 = sh.a_sum[c0][b][0], s1 = sh.a_sum[c0 + 1][b][0];
+                        acc[j][0] -= mn_lo0 * s0;
+                        acc[j][1] -= mn_lo0 * s1;
+                        acc[j][2] -= mn_hi0 * s0;
+                        acc[j][3] -= mn_hi0 * s1;
+                    }
                 }
             }
         }
@@ -145,7 +174,7 @@ __global__ void __launch_bounds__(kThreads) mmq_mma_kernel(const uint8_t* W, siz
 
     const int64_t rows[2] = {row0 + 16 * warp + g, row0 + 16 * warp + g + 8};
 #pragma unroll
-    for (int j = 0; j < 4; ++j) {
+    for (int j = 0; j < NT; ++j) {
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
             const int c = 8 * j + 2 * t + (i & 1);
@@ -153,6 +182,26 @@ __global__ void __launch_bounds__(kThreads) mmq_mma_kernel(const uint8_t* W, siz
             if (c < count && r < n_out) y[static_cast<int64_t>(first + c) * ldy + r] = acc[j][i];
         }
     }
+}
+
+template <int NS>
+void launch_mma(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
+                const void* xq, const int32_t* expert_offsets, const int32_t* slot_rows, int n_experts, int max_per_expert,
+                float* y, int64_t ldy, cudaStream_t stream) {
+    const int64_t tiles_y = ceil_div(max_per_expert, NS);
+    if (tiles_y > 65535) throw Error("mmq_ids: max_per_expert is too large");
+    units::dispatch(type, [&](auto unit) {
+        using U = decltype(unit);
+        if (n_in <= 0 || n_in % (U::kElems * U::kUnitsPerBlock) != 0) {
+            throw Error("mmq_ids: n_in " + std::to_string(n_in) + " is not a multiple of the block size");
+        }
+        const dim3 grid(static_cast<unsigned>(ceil_div(n_out, kRowsPerBlock)), static_cast<unsigned>(tiles_y),
+                        static_cast<unsigned>(n_experts));
+        mmq_mma_kernel<U, NS><<<grid, kThreads, 0, stream>>>(static_cast<const uint8_t*>(W), row_bytes, mat_stride,
+                                                             static_cast<int>(n_in / U::kElems), n_out,
+                                                             static_cast<const BlockQ8_1*>(xq), n_in / 32, expert_offsets,
+                                                             slot_rows, y, ldy);
+    });
 }
 
 }  // namespace
@@ -166,24 +215,18 @@ bool mmq_tensor_cores_available() {
 
 void mmq_ids_mma(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
                  const void* xq, const int32_t* expert_offsets, const int32_t* slot_rows, int n_experts, int max_per_expert,
-                 float* y, int64_t ldy, cudaStream_t stream) {
+                 float* y, int64_t ldy, cudaStream_t stream, int slot_tile) {
     if (!mmvq_supported(type)) throw Error("mmq_ids: type " + std::to_string(static_cast<int>(type)) + " has no int8 kernel");
     if (n_experts < 1 || n_experts > 65535) throw Error("mmq_ids: n_experts must be in 1..65535");
+    if (slot_tile != 32 && slot_tile != 64) throw Error("mmq_ids: slot tile must be 32 or 64");
     if (n_out <= 0 || max_per_expert <= 0) return;
-    const int64_t tiles_y = ceil_div(max_per_expert, kSlotsPerBlock);
-    if (tiles_y > 65535) throw Error("mmq_ids: max_per_expert is too large");
-    units::dispatch(type, [&](auto unit) {
-        using U = decltype(unit);
-        if (n_in <= 0 || n_in % (U::kElems * U::kUnitsPerBlock) != 0) {
-            throw Error("mmq_ids: n_in " + std::to_string(n_in) + " is not a multiple of the block size");
-        }
-        const dim3 grid(static_cast<unsigned>(ceil_div(n_out, kRowsPerBlock)), static_cast<unsigned>(tiles_y),
-                        static_cast<unsigned>(n_experts));
-        mmq_mma_kernel<U><<<grid, kThreads, 0, stream>>>(static_cast<const uint8_t*>(W), row_bytes, mat_stride,
-                                                         static_cast<int>(n_in / U::kElems), n_out,
-                                                         static_cast<const BlockQ8_1*>(xq), n_in / 32, expert_offsets,
-                                                         slot_rows, y, ldy);
-    });
+    if (slot_tile == 64) {
+        launch_mma<64>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts, max_per_expert, y,
+                       ldy, stream);
+    } else {
+        launch_mma<32>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts, max_per_expert, y,
+                       ldy, stream);
+    }
     check_launch("mmq_ids (tensor cores)");
 }
 
