@@ -379,8 +379,8 @@ void CudaExecutor::attention(const KvCache& kv, int il, const Tensor& q, const T
                     kv.v_row_bytes(), static_cast<int>(q.rows), static_cast<int>(hp_.n_head),
                     static_cast<int>(hp_.n_head_kv), static_cast<int>(hp_.head_dim_k), static_cast<int>(hp_.head_dim_v),
                     scale, pos0_dev_, n_ctx_, out.data, out.ld, attn_scratch_, stream_,
-                    // f32 products: the tensor-core kernel's f16 scores moved perplexity by 0.2% for 10% of speed
-                    AttentionKernel::F32);
+                    // batches on the tensor cores (split f16 operands: f32 accuracy), decode in f32
+                    AttentionKernel::Auto);
 }
 
 void CudaExecutor::add(const Tensor& x, const Tensor& y) {
