@@ -4,8 +4,8 @@
 //   mmvq / mmvq_ids   GB/s of weight bytes read per call (decode). Weights rotate over copies (or
 //                     expert sets) larger than the L2 cache, so the figure is the device memory's.
 //   mmq_ids_mma/dp4a  TFLOP/s (2 * slots * n_in * n_out) of the grouped expert matmul at 512 tokens, both
-//                     kernels (the tensor-core one only where the device has int8 mma; its 64-slot tiles
-//                     with the tight and the loose bound the executor passes, and 32-slot tiles).
+//                     kernels (the tensor-core one only where the device has int8 mma; each MmaTile, the
+//                     default with the tight and with the loose bound the executor passes).
 //   dense prefill     TFLOP/s of a dense matmul at 16..512 tokens: the int8 tiles (quantize + mmq_ids with
 //                     one expert) against dequantize to f16 + cuBLAS (convert + dequantize + GemmEx), the
 //                     choice the executor makes at kDequantRows.
@@ -158,16 +158,21 @@ void bench_mmq_ids(GgmlType type, int64_t n_in, int64_t n_out, const char* what)
     const double flop = 2.0 * n_slots * n_in * n_out;
     struct Variant {
         const char* name;
-        int tile, bound;  // tile 0: the dp4a kernel
+        bool dp4a;
+        rc::MmaTile tile;
+        int bound;
     };
-    const Variant variants[] = {{"mma64", 64, max_per_expert}, {"mma64 loose", 64, n_tok}, {"mma32", 32, max_per_expert},
-                                {"dp4a", 0, max_per_expert}};
+    const Variant variants[] = {{"mma64", false, rc::MmaTile::Slots64, max_per_expert},
+                                {"mma64 loose", false, rc::MmaTile::Slots64, n_tok},
+                                {"mma64 short", false, rc::MmaTile::Slots64Short, max_per_expert},
+                                {"mma32", false, rc::MmaTile::Slots32, max_per_expert},
+                                {"dp4a", true, rc::MmaTile::Slots64, max_per_expert}};
     for (const Variant& v : variants) {
-        if (v.tile != 0 && !rc::mmq_tensor_cores_available()) continue;
+        if (!v.dp4a && !rc::mmq_tensor_cores_available()) continue;
         const double ms = time_ms([&](int) {
             const auto off_p = static_cast<int32_t*>(off.p);
             const auto rows_p = static_cast<int32_t*>(rows.p);
-            if (v.tile == 0) {
+            if (v.dp4a) {
                 rc::mmq_ids_dp4a(type, w.p, rb, mat, n_in, n_out, xq.p, off_p, rows_p, n_experts, v.bound,
                                  static_cast<float*>(y.p), n_out, nullptr);
             } else {

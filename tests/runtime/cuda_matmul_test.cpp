@@ -582,12 +582,18 @@ TEST(CudaMatmul, GroupingAndMmqIdsMatchTheCpu) {
         kernels.push_back({"mmq_ids_mma", [](GgmlType t, const void* w, size_t rb, size_t ms, int64_t ni, int64_t no,
                                              const void* xq, const int32_t* off, const int32_t* rows, int ne, int mpe,
                                              float* y, int64_t ldy, cudaStream_t st) {
-                               rc::mmq_ids_mma(t, w, rb, ms, ni, no, xq, off, rows, ne, mpe, y, ldy, st, 64);
+                               rc::mmq_ids_mma(t, w, rb, ms, ni, no, xq, off, rows, ne, mpe, y, ldy, st, rc::MmaTile::Slots64);
+                           }});
+        kernels.push_back({"mmq_ids_mma64s", [](GgmlType t, const void* w, size_t rb, size_t ms, int64_t ni, int64_t no,
+                                                const void* xq, const int32_t* off, const int32_t* rows, int ne, int mpe,
+                                                float* y, int64_t ldy, cudaStream_t st) {
+                               rc::mmq_ids_mma(t, w, rb, ms, ni, no, xq, off, rows, ne, mpe, y, ldy, st,
+                                               rc::MmaTile::Slots64Short);
                            }});
         kernels.push_back({"mmq_ids_mma32", [](GgmlType t, const void* w, size_t rb, size_t ms, int64_t ni, int64_t no,
                                                const void* xq, const int32_t* off, const int32_t* rows, int ne, int mpe,
                                                float* y, int64_t ldy, cudaStream_t st) {
-                               rc::mmq_ids_mma(t, w, rb, ms, ni, no, xq, off, rows, ne, mpe, y, ldy, st, 32);
+                               rc::mmq_ids_mma(t, w, rb, ms, ni, no, xq, off, rows, ne, mpe, y, ldy, st, rc::MmaTile::Slots32);
                            }});
     }
     uint32_t seed = 2000;

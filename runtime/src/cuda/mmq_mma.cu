@@ -1,6 +1,7 @@
 // MoE prefill on the tensor cores: the grouped expert matmul with int8 mma.sync (sm_80 and later).
 //
-// A thread block computes 64 weight rows x NS (64 or 32) grouped slots of one expert. Per stage of 256 elements it
+// A thread block computes 64 weight rows x NS (64 or 32) grouped slots of one expert. Per stage of SB
+// 32-element blocks (8 or 4) it
 // decodes the weight rows' units into int8 blocks of 32 with their scales (mma_tiles.cuh) and copies the
 // slots' q8_1 activation blocks into shared memory, with each half-block's exact integer sum; then each
 // warp multiplies its 16 rows by the live slots (tiles of 8 up to the expert's count), one int8 mma per
@@ -16,36 +17,36 @@ namespace runtime::cuda {
 namespace {
 
 constexpr int kRowsPerBlock = 64;  // 4 warps x 16 rows
-constexpr int kStageBlocks = 8;     // 32-element blocks per stage
-constexpr int kStageWords = kStageBlocks * 8;
-constexpr int kStride = kStageWords + 4;  // row pitch in words: rows g = 0..7 hit different banks
 constexpr int kThreads = 128;
 
 // NS slots per block (32 or 64): 64 covers an expert's slots in one tile at typical prefill sizes (512
 // tokens x top-8 of 128 experts: 32 on average), so its weights are decoded once; the 8-slot mma tiles
-// past the expert's count are skipped. At NS = 64 this is exactly the 48 KiB of static shared memory.
-template <int NS>
+// past the expert's count are skipped. SB 32-element blocks per stage (8 or 4: 4 halves the shared
+// memory, so twice the blocks fit on a multiprocessor to hide each other's loads).
+template <int NS, int SB>
 struct Shared {
+    static constexpr int kStride = SB * 8 + 4;  // row pitch in words: rows g = 0..7 hit different banks
     int w[kRowsPerBlock][kStride];
-    float w_sc[kRowsPerBlock][kStageBlocks][2];
-    float w_mn[kRowsPerBlock][kStageBlocks][2];
+    float4 w_scmn[kRowsPerBlock][SB];  // (sc[0], sc[1], mn[0], mn[1]) per row and block: one 16-byte load
     int a[NS][kStride];
-    float a_d[NS][kStageBlocks];
-    // d * (sum of the int8 values): per half where the minimums are per 16 (Q2_K), else [0] holds the
-    // whole block's and [1] is unused
-    float a_sum[NS][kStageBlocks][2];
+    // per block and slot (consecutive slots adjacent: a thread's two slots in one 16-byte load): d and
+    // d * (sum of the int8 values), of the whole block or, where the minimums are per 16 (Q2_K), of its
+    // first half; the second half's d * sum in a_s1
+    float2 a_ds[SB][NS];
+    float a_s1[SB][NS];
 };
 
-template <class U, int NS>
+template <class U, int NS, int SB>
 __global__ void __launch_bounds__(kThreads) mmq_mma_kernel(const uint8_t* W, size_t row_bytes, size_t mat_stride, int n_units,
                                                            int64_t n_out, const BlockQ8_1* x, int64_t x_row_blocks,
                                                            const int32_t* offsets, const int32_t* slot_rows, float* y,
                                                            int64_t ldy) {
     using T = tiles::Traits<U>;
-    constexpr int NT = NS / 8;                                 // mma tiles of 8 slots
-    constexpr int kUnitBlocks = U::kElems / 32;                // 32-blocks per unit
-    constexpr int kStageUnits = kStageBlocks / kUnitBlocks;    // units per row per stage
-    __shared__ Shared<NS> sh;
+    constexpr int NT = NS / 8;                     // mma tiles of 8 slots
+    constexpr int kUnitBlocks = U::kElems / 32;    // 32-blocks per unit
+    static_assert(SB % kUnitBlocks == 0, "a stage holds whole units");
+    constexpr int kStageUnits = SB / kUnitBlocks;  // units per row per stage
+    __shared__ __align__(16) Shared<NS, SB> sh;
 
     const int e = blockIdx.z;
     const int first = offsets[e] + NS * static_cast<int>(blockIdx.y);
@@ -70,22 +71,23 @@ __global__ void __launch_bounds__(kThreads) mmq_mma_kernel(const uint8_t* W, siz
                 U::load(wrow + static_cast<size_t>(u / U::kUnitsPerBlock) * U::kBlockBytes, u % U::kUnitsPerBlock, r);
 #pragma unroll
                 for (int s = 0; s < kUnitBlocks; ++s) {
-                    tiles::export_block<U>(r, s, q + 8 * s, sh.w_sc[row][su * kUnitBlocks + s], sh.w_mn[row][su * kUnitBlocks + s]);
+                    float sc[2], mn[2];
+                    tiles::export_block<U>(r, s, q + 8 * s, sc, mn);
+                    sh.w_scmn[row][su * kUnitBlocks + s] = make_float4(sc[0], sc[1], mn[0], mn[1]);
                 }
             } else {  // past the row's end (n_in not a multiple of the stage): zeros contribute nothing
 #pragma unroll
                 for (int s = 0; s < kUnitBlocks; ++s) {
 #pragma unroll
                     for (int w = 0; w < 8; ++w) q[8 * s + w] = 0;
-                    sh.w_sc[row][su * kUnitBlocks + s][0] = sh.w_sc[row][su * kUnitBlocks + s][1] = 0.f;
-                    sh.w_mn[row][su * kUnitBlocks + s][0] = sh.w_mn[row][su * kUnitBlocks + s][1] = 0.f;
+                    sh.w_scmn[row][su * kUnitBlocks + s] = make_float4(0.f, 0.f, 0.f, 0.f);
                 }
             }
         }
         // activations: (slot, block) items of the live tiles; slots past the count repeat the last one
         const int b0 = u0 * kUnitBlocks;
-        for (int item = tid; item < 8 * live_tiles * kStageBlocks; item += kThreads) {
-            const int c = item / kStageBlocks, b = item % kStageBlocks;
+        for (int item = tid; item < 8 * live_tiles * SB; item += kThreads) {
+            const int c = item / SB, b = item % SB;
             int* q = &sh.a[c][b * 8];
             if (b0 + b < n_blocks) {
                 const BlockQ8_1* blk = x + static_cast<int64_t>(slot_rows[first + min(c, count - 1)]) * x_row_blocks + b0 + b;
@@ -97,74 +99,61 @@ __global__ void __launch_bounds__(kThreads) mmq_mma_kernel(const uint8_t* W, siz
                     if (w < 4) s0 = __dp4a(q[w], 0x01010101, s0);
                     else s1 = __dp4a(q[w], 0x01010101, s1);
                 }
-                sh.a_d[c][b] = d;
                 if constexpr (T::kMinPerHalf) {
-                    sh.a_sum[c][b][0] = d * static_cast<float>(s0);
-                    sh.a_sum[c][b][1] = d * static_cast<float>(s1);
+                    sh.a_ds[b][c] = make_float2(d, d * static_cast<float>(s0));
+                    sh.a_s1[b][c] = d * static_cast<float>(s1);
                 } else {
-                    sh.a_sum[c][b][0] = d * static_cast<float>(s0 + s1);
+                    sh.a_ds[b][c] = make_float2(d, d * static_cast<float>(s0 + s1));
                 }
             } else {
 #pragma unroll
                 for (int w = 0; w < 8; ++w) q[w] = 0;
-                sh.a_d[c][b] = sh.a_sum[c][b][0] = sh.a_sum[c][b][1] = 0.f;
+                sh.a_ds[b][c] = make_float2(0.f, 0.f);
+                sh.a_s1[b][c] = 0.f;
             }
         }
         __syncthreads();
 
         const int r_lo = 16 * warp + g, r_hi = r_lo + 8;  // this thread's two rows within the block
 #pragma unroll 2
-        for (int b = 0; b < kStageBlocks; ++b) {
+        for (int b = 0; b < SB; ++b) {
             int a[4];
 #pragma unroll
             for (int i = 0; i < 4; ++i) a[i] = sh.w[(i & 1) ? r_hi : r_lo][b * 8 + 4 * (i >> 1) + t];
-            const float sc_lo0 = sh.w_sc[r_lo][b][0], sc_lo1 = sh.w_sc[r_lo][b][1];
-            const float sc_hi0 = sh.w_sc[r_hi][b][0], sc_hi1 = sh.w_sc[r_hi][b][1];
-            float mn_lo0 = 0.f, mn_lo1 = 0.f, mn_hi0 = 0.f, mn_hi1 = 0.f;
-            if constexpr (T::kHasMin) {
-                mn_lo0 = sh.w_mn[r_lo][b][0];
-                mn_hi0 = sh.w_mn[r_hi][b][0];
-                if constexpr (T::kMinPerHalf) {
-                    mn_lo1 = sh.w_mn[r_lo][b][1];
-                    mn_hi1 = sh.w_mn[r_hi][b][1];
-                }
-            }
+            const float4 wl = sh.w_scmn[r_lo][b], wh = sh.w_scmn[r_hi][b];  // (sc0, sc1, mn0, mn1)
 #pragma unroll
             for (int j = 0; j < NT; ++j) {
                 if (j >= live_tiles) break;  // uniform over the block
                 const int c0 = 8 * j + 2 * t;  // this thread's two slots in tile j: c0, c0 + 1
                 const int bq[2] = {sh.a[8 * j + g][b * 8 + t], sh.a[8 * j + g][b * 8 + 4 + t]};
-                const float d0 = sh.a_d[c0][b], d1 = sh.a_d[c0 + 1][b];
+                const float4 ds = *reinterpret_cast<const float4*>(&sh.a_ds[b][c0]);  // d0, sum0, d1, sum1
                 if constexpr (T::kPerHalf) {
                     int lo[4], hi[4];
                     tiles::mma_k16(a[0], a[1], bq[0], lo);
                     tiles::mma_k16(a[2], a[3], bq[1], hi);
-                    acc[j][0] += d0 * (sc_lo0 * static_cast<float>(lo[0]) + sc_lo1 * static_cast<float>(hi[0]));
-                    acc[j][1] += d1 * (sc_lo0 * static_cast<float>(lo[1]) + sc_lo1 * static_cast<float>(hi[1]));
-                    acc[j][2] += d0 * (sc_hi0 * static_cast<float>(lo[2]) + sc_hi1 * static_cast<float>(hi[2]));
-                    acc[j][3] += d1 * (sc_hi0 * static_cast<float>(lo[3]) + sc_hi1 * static_cast<float>(hi[3]));
+                    acc[j][0] += ds.x * (wl.x * static_cast<float>(lo[0]) + wl.y * static_cast<float>(hi[0]));
+                    acc[j][1] += ds.z * (wl.x * static_cast<float>(lo[1]) + wl.y * static_cast<float>(hi[1]));
+                    acc[j][2] += ds.x * (wh.x * static_cast<float>(lo[2]) + wh.y * static_cast<float>(hi[2]));
+                    acc[j][3] += ds.z * (wh.x * static_cast<float>(lo[3]) + wh.y * static_cast<float>(hi[3]));
                 } else {
                     int dq[4];
                     tiles::mma_k32(a, bq, dq);
-                    acc[j][0] += d0 * sc_lo0 * static_cast<float>(dq[0]);
-                    acc[j][1] += d1 * sc_lo0 * static_cast<float>(dq[1]);
-                    acc[j][2] += d0 * sc_hi0 * static_cast<float>(dq[2]);
-                    acc[j][3] += d1 * sc_hi0 * static_cast<float>(dq[3]);
+                    acc[j][0] += ds.x * wl.x * static_cast<float>(dq[0]);
+                    acc[j][1] += ds.z * wl.x * static_cast<float>(dq[1]);
+                    acc[j][2] += ds.x * wh.x * static_cast<float>(dq[2]);
+                    acc[j][3] += ds.z * wh.x * static_cast<float>(dq[3]);
                 }
                 if constexpr (T::kHasMin) {
+                    acc[j][0] -= wl.z * ds.y;
+                    acc[j][1] -= wl.z * ds.w;
+                    acc[j][2] -= wh.z * ds.y;
+                    acc[j][3] -= wh.z * ds.w;
                     if constexpr (T::kMinPerHalf) {
-                        const float s00 = sh.a_sum[c0][b][0], s01 = sh.a_sum[c0][b][1];
-                        const float s10 = sh.a_sum[c0 + 1][b][0], s11 = sh.a_sum[c0 + 1][b][1];
-                        acc[j][0] -= mn_lo0 * s00 + mn_lo1 * s01;
-                        acc[j][1] -= mn_lo0 * s10 + mn_lo1 * s11;
-                        acc[j][2] -= mn_hi0 * s00 + mn_hi1 * s01;
-                        acc[j][3] -= mn_hi0 * s10 + mn_hi1 * s11;
-                    } else {  // one minimum per 32: one product with the block's sum
-                        const float s0 = sh.a_sum[c0][b][0], s1 = sh.a_sum[c0 + 1][b][0];
-                        acc[j][0] -= mn_lo0 * s0;
-                        acc[j][1] -= mn_lo0 * s1;
-                        acc[j][2] -= mn_hi0 * s0;
-                        acc[j][3] -= mn_hi0 * s1;
+                        const float2 s1 = *reinterpret_cast<const float2*>(&sh.a_s1[b][c0]);
+                        acc[j][0] -= wl.w * s1.x;
+                        acc[j][1] -= wl.w * s1.y;
+                        acc[j][2] -= wh.w * s1.x;
+                        acc[j][3] -= wh.w * s1.y;
                     }
                 }
             }
@@ -184,7 +173,7 @@ __global__ void __launch_bounds__(kThreads) mmq_mma_kernel(const uint8_t* W, siz
     }
 }
 
-template <int NS>
+template <int NS, int SB>
 void launch_mma(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
                 const void* xq, const int32_t* expert_offsets, const int32_t* slot_rows, int n_experts, int max_per_expert,
                 float* y, int64_t ldy, cudaStream_t stream) {
@@ -197,10 +186,10 @@ void launch_mma(GgmlType type, const void* W, size_t row_bytes, size_t mat_strid
         }
         const dim3 grid(static_cast<unsigned>(ceil_div(n_out, kRowsPerBlock)), static_cast<unsigned>(tiles_y),
                         static_cast<unsigned>(n_experts));
-        mmq_mma_kernel<U, NS><<<grid, kThreads, 0, stream>>>(static_cast<const uint8_t*>(W), row_bytes, mat_stride,
-                                                             static_cast<int>(n_in / U::kElems), n_out,
-                                                             static_cast<const BlockQ8_1*>(xq), n_in / 32, expert_offsets,
-                                                             slot_rows, y, ldy);
+        mmq_mma_kernel<U, NS, SB><<<grid, kThreads, 0, stream>>>(static_cast<const uint8_t*>(W), row_bytes, mat_stride,
+                                                                 static_cast<int>(n_in / U::kElems), n_out,
+                                                                 static_cast<const BlockQ8_1*>(xq), n_in / 32,
+                                                                 expert_offsets, slot_rows, y, ldy);
     });
 }
 
@@ -215,17 +204,24 @@ bool mmq_tensor_cores_available() {
 
 void mmq_ids_mma(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
                  const void* xq, const int32_t* expert_offsets, const int32_t* slot_rows, int n_experts, int max_per_expert,
-                 float* y, int64_t ldy, cudaStream_t stream, int slot_tile) {
+                 float* y, int64_t ldy, cudaStream_t stream, MmaTile tile) {
     if (!mmvq_supported(type)) throw Error("mmq_ids: type " + std::to_string(static_cast<int>(type)) + " has no int8 kernel");
     if (n_experts < 1 || n_experts > 65535) throw Error("mmq_ids: n_experts must be in 1..65535");
-    if (slot_tile != 32 && slot_tile != 64) throw Error("mmq_ids: slot tile must be 32 or 64");
     if (n_out <= 0 || max_per_expert <= 0) return;
-    if (slot_tile == 64) {
-        launch_mma<64>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts, max_per_expert, y,
-                       ldy, stream);
-    } else {
-        launch_mma<32>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts, max_per_expert, y,
-                       ldy, stream);
+    switch (tile) {
+        case MmaTile::Slots64:
+            launch_mma<64, 8>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts,
+                              max_per_expert, y, ldy, stream);
+            break;
+        case MmaTile::Slots64Short:
+            launch_mma<64, 4>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts,
+                              max_per_expert, y, ldy, stream);
+            break;
+        case MmaTile::Slots32:
+            launch_mma<32, 8>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts,
+                              max_per_expert, y, ldy, stream);
+            break;
+        default: throw Error("mmq_ids: unknown tile");
     }
     check_launch("mmq_ids (tensor cores)");
 }
