@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 build=${1:-build}
 shared=${GGUF_SHARED_DIR:-../shared}
 cmake --build "$build" --target gguf-run gguf-quantize gguf-verify gguf-inspect gguf-synth quant-bench runtime_gpu_info_device_test \
-  runtime_cuda_matmul_test cuda-matmul-bench runtime_cuda_ops_test cuda-ops-bench
+  runtime_cuda_matmul_test cuda-matmul-bench runtime_cuda_ops_test cuda-ops-bench runtime_cuda_backend_test
 "$build/apps/gguf-run/gguf-run" devices --json | grep -q '"cuda_build": true' ||
   { echo "error: $build is not a CUDA build" >&2; exit 1; }
 rm -rf .devkit && mkdir -p .devkit/bin .devkit/lib .devkit/models
@@ -18,7 +18,8 @@ cp "$build/apps/gguf-run/gguf-run" "$build/apps/gguf-quantize/gguf-quantize" "$b
    "$build/apps/gguf-inspect/gguf-inspect" "$build/apps/gguf-verify/gguf-verify" "$build/bench/gguf-synth" \
    "$build/tests/runtime/runtime_gpu_info_device_test" "$build/tests/runtime/runtime_cuda_matmul_test" \
    "$build/runtime/cuda-matmul-bench" \
-   "$build/tests/runtime/runtime_cuda_ops_test" "$build/runtime/cuda-ops-bench" .devkit/bin/
+   "$build/tests/runtime/runtime_cuda_ops_test" "$build/runtime/cuda-ops-bench" \
+   "$build/tests/runtime/runtime_cuda_backend_test" .devkit/bin/
 strip .devkit/bin/*
 for lib in libboost_program_options.so.1.74.0 libxxhash.so.0 libgomp.so.1 libstdc++.so.6; do
   cp -L "/lib/x86_64-linux-gnu/$lib" .devkit/lib/

@@ -11,6 +11,7 @@
 #include "cuda/backend_kernels.h"
 #include "cuda/matmul_kernels.h"
 #include "cuda/op_kernels.h"
+#include "cuda/prefill_choice.h"
 #include "runtime/error.h"
 #include "runtime/kv_cache.h"
 
@@ -23,10 +24,10 @@ namespace {
 // Rows up to which matmuls take the int8 mat-vec kernels (each reads the weights once for all its
 // rows); above, weights are dequantized to f16 and multiplied by cuBLAS.
 constexpr int kVecRows = 8;
-// Rows from which a dense quantized matmul dequantizes its weight to f16 for cuBLAS instead of running
-// the int8 tensor-core tiles (mmq_ids with one expert): by cuda-matmul-bench's "dense prefill" rows, one
-// dequantization pass plus cuBLAS's f16 GEMM beats the int8 tiles from a few dozen rows on.
-constexpr int kDequantRows = 64;
+// Batches: from prefill_choice().dense_rows rows on, a dense quantized matmul dequantizes its weight to
+// f16 for cuBLAS instead of running the int8 tensor-core tiles (mmq_ids with one expert): one
+// dequantization pass plus cuBLAS's f16 GEMM beats the int8 tiles from a few dozen rows on
+// (cuda-matmul-bench's "dense" rows).
 // Elements of the f16 scratch a weight is dequantized into, a slice of rows at a time.
 constexpr int64_t kW16Elems = int64_t{32} << 20;
 
@@ -40,6 +41,18 @@ bool is_float(GgmlType t) { return t == GgmlType::F32 || t == GgmlType::F16 || t
 
 // Bytes from one expert's matrix to the next in a stacked expert tensor.
 size_t matrix_stride(const Weight& w) { return static_cast<size_t>(w.n_out) * w.row_bytes; }
+
+// The grouped expert matmul in the tile shape prefill_choice() names (where the device has int8 mma).
+void grouped_matmul(const Weight& w, int64_t n_in, int64_t n_out, const void* xq, const int32_t* offsets,
+                    const int32_t* rows, int n_experts, int max_per_expert, float* y, int64_t ldy, cudaStream_t stream) {
+    if (mmq_tensor_cores_available()) {
+        mmq_ids_mma(w.type, w.data, w.row_bytes, matrix_stride(w), n_in, n_out, xq, offsets, rows, n_experts,
+                    max_per_expert, y, ldy, stream, prefill_choice().tile);
+    } else {
+        mmq_ids(w.type, w.data, w.row_bytes, matrix_stride(w), n_in, n_out, xq, offsets, rows, n_experts, max_per_expert,
+                y, ldy, stream);
+    }
+}
 
 }  // namespace
 
@@ -327,7 +340,7 @@ void CudaExecutor::matmul_one(const Weight& w, int64_t mat, const Tensor& x, boo
         } else {
             gemm_f32(w, mat, x, y, ldy);
         }
-    } else if (mmvq_supported(w.type) && n < kDequantRows) {
+    } else if (mmvq_supported(w.type) && n < prefill_choice().dense_rows) {
         // activations quantized to q8_1 once, as the CPU quantizes them for its dot products
         if (!x_quantized) quantize_rows_q8_1(x.data, x.ld, x.cols, n, q8_, stream_);
         if (n <= kVecRows) {
@@ -348,7 +361,8 @@ void CudaExecutor::matmul(std::span<const MatmulOut> outs, const Tensor& x) {
     bool quantized = false;
     for (const MatmulOut& o : outs) {
         matmul_one(*o.w, 0, x, quantized, o.y.data, o.y.ld);
-        quantized = quantized || (!is_float(o.w->type) && mmvq_supported(o.w->type) && x.rows < kDequantRows);
+        quantized = quantized ||
+                    (!is_float(o.w->type) && mmvq_supported(o.w->type) && x.rows < prefill_choice().dense_rows);
     }
 }
 
@@ -380,7 +394,7 @@ void CudaExecutor::attention(const KvCache& kv, int il, const Tensor& q, const T
                     static_cast<int>(hp_.n_head_kv), static_cast<int>(hp_.head_dim_k), static_cast<int>(hp_.head_dim_v),
                     scale, pos0_dev_, n_ctx_, out.data, out.ld, attn_scratch_, stream_,
                     // batches on the tensor cores (split f16 operands: f32 accuracy), decode in f32
-                    AttentionKernel::Auto);
+                    prefill_choice().f32_attention ? AttentionKernel::F32 : AttentionKernel::Auto);
 }
 
 void CudaExecutor::add(const Tensor& x, const Tensor& y) {
@@ -505,14 +519,11 @@ void CudaExecutor::experts_grouped(const LayerWeights& L, const Tensor& x, const
     const int32_t* identity = group_identity_;
     group_slots_by_expert(r.ids, n, K, E, offsets, slot_rows, slot_of_group, stream_);
     quantize_rows_q8_1(x.data, x.ld, x.cols, n, q8_, stream_);
-    mmq_ids(L.gate_exps.type, L.gate_exps.data, L.gate_exps.row_bytes, matrix_stride(L.gate_exps), n_embd, n_ff, q8_, offsets, slot_rows,
-            E, n, h_gate_, n_ff, stream_);
-    mmq_ids(L.up_exps.type, L.up_exps.data, L.up_exps.row_bytes, matrix_stride(L.up_exps), n_embd, n_ff, q8_, offsets, slot_rows, E, n,
-            h_up_, n_ff, stream_);
+    grouped_matmul(L.gate_exps, n_embd, n_ff, q8_, offsets, slot_rows, E, n, h_gate_, n_ff, stream_);
+    grouped_matmul(L.up_exps, n_embd, n_ff, q8_, offsets, slot_rows, E, n, h_up_, n_ff, stream_);
     cuda::swiglu(h_gate_, h_up_, h_gate_, static_cast<int64_t>(S) * n_ff, stream_);
     quantize_rows_q8_1(h_gate_, n_ff, n_ff, S, q8_, stream_);
-    mmq_ids(L.down_exps.type, L.down_exps.data, L.down_exps.row_bytes, matrix_stride(L.down_exps), n_ff, n_embd, q8_, offsets, identity,
-            E, n, h_up_, n_embd, stream_);
+    grouped_matmul(L.down_exps, n_ff, n_embd, q8_, offsets, identity, E, n, h_up_, n_embd, stream_);
     scatter_rows(h_up_, n_embd, slot_of_group, S, n_embd, down_, n_embd, stream_);
     weighted_sum(r, out);
 }
