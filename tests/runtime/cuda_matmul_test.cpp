@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "cuda/matmul_kernels.h"
+#include "cuda/op_kernels.h"
 #include "gguf/types.h"
 #include "quant/float16.h"
 #include "quant/quant.h"
@@ -262,6 +263,28 @@ TEST(CudaMatmul, QuantizeQ8_1MatchesTheCpuFormula) {
         }
     }
     f.report("quantize_rows_q8_1");
+}
+
+// The experts' fused SwiGLU + quantization: bit for bit the two separate kernels (gate values past the
+// exponent clamp included).
+TEST(CudaMatmul, SwigluQuantizeEqualsSwigluThenQuantize) {
+    REQUIRE_GPU();
+    const int64_t n = 768;
+    const int rows = 9;
+    std::vector<float> gate = random_floats(static_cast<size_t>(n * rows), 11, 4.f);
+    const std::vector<float> up = random_floats(static_cast<size_t>(n * rows), 12, 2.f);
+    gate[5] = 100.f;
+    gate[6] = -100.f;
+    for (int j = 0; j < 32; ++j) gate[64 + j] = 0.f;  // an all-zero block of the product
+    DeviceBuffer dg = to_device(gate), du = to_device(up), dh(sizeof(float) * n * rows);
+    DeviceBuffer want(rc::q8_1_row_bytes(n) * rows), got(rc::q8_1_row_bytes(n) * rows);
+    rc::swiglu(dg.as<float>(), du.as<float>(), dh.as<float>(), n * rows, nullptr);
+    rc::quantize_rows_q8_1(dh.as<float>(), n, n, rows, want.as<void>(), nullptr);
+    rc::swiglu_quantize_rows_q8_1(dg.as<float>(), du.as<float>(), n, rows, got.as<void>(), nullptr);
+    sync("swiglu_quantize_rows_q8_1");
+    const size_t bytes = rc::q8_1_row_bytes(n) * rows;
+    EXPECT_EQ(got.download<uint8_t>(bytes), want.download<uint8_t>(bytes));
+    EXPECT_THROW(rc::swiglu_quantize_rows_q8_1(nullptr, nullptr, 40, 1, nullptr, nullptr), runtime::Error);
 }
 
 // --- mmvq -------------------------------------------------------------------------------------------------
@@ -599,6 +622,7 @@ TEST(CudaMatmul, GroupingAndMmqIdsMatchTheCpu) {
     uint32_t seed = 2000;
     for (GgmlType type : kMmvqTypes) {
         std::vector<DotCheck> checks(kernels.size());
+        DotCheck y_rows_check;
         for (int64_t n_in : {int64_t{256}, int64_t{2048}, int64_t{288}}) {  // 288: a partial stage of 32-blocks
             if (n_in % block_elems(type) != 0) continue;
             const int64_t n_out = 70;
@@ -607,6 +631,22 @@ TEST(CudaMatmul, GroupingAndMmqIdsMatchTheCpu) {
             Activations act(n_in, n_tok, ++seed);
             const int64_t ldy = n_out + 2;
             DeviceBuffer dy(sizeof(float) * ldy * n_slots);
+            if (rc::mmq_tensor_cores_available()) {
+                // results written in routing order (y_rows = the slot of each grouped slot), un-permuted here
+                dy.fill(0xff);
+                const std::string label = "mmq_ids_mma y_rows " + shape(type, n_in, n_out, n_slots);
+                rc::mmq_ids_mma(type, dw.as<void>(), ex.row_bytes, ex.mat_stride, n_in, n_out, act.xq.as<void>(),
+                                d_off.as<int32_t>(), d_rows.as<int32_t>(), n_experts, n_slots, dy.as<float>(), ldy, nullptr,
+                                rc::MmaTile::Slots64, d_slots.as<int32_t>());
+                sync(label);
+                const auto y = dy.download<float>(static_cast<size_t>(ldy * n_slots));
+                std::vector<float> grouped(y.size());
+                for (int g = 0; g < n_slots; ++g) {
+                    std::copy_n(y.begin() + slots[g] * ldy, ldy, grouped.begin() + g * ldy);
+                }
+                y_rows_check.run(f, label, ex.dequantized, act.decoded, n_in, n_out, n_slots, grouped, ldy, 5e-5,
+                                 [&](int g) { return rows[g]; }, [&](int g) { return ids[slots[g]]; });
+            }
             for (size_t k = 0; k < kernels.size(); ++k) {
                 // the tensor-core kernel's minimums use exact integer sums: float rounding only
                 const double tol = std::string(kernels[k].name) == "mmq_ids_dp4a" ? tolerance_for(type) : 5e-5;

@@ -43,14 +43,21 @@ bool is_float(GgmlType t) { return t == GgmlType::F32 || t == GgmlType::F16 || t
 size_t matrix_stride(const Weight& w) { return static_cast<size_t>(w.n_out) * w.row_bytes; }
 
 // The grouped expert matmul in the tile shape prefill_choice() names (where the device has int8 mma).
+// With y_rows, grouped slot g's row goes to row y_rows[g] of y: written there directly by the tensor-core
+// kernel, else through `scratch` (rows in grouped order) and a scatter.
 void grouped_matmul(const Weight& w, int64_t n_in, int64_t n_out, const void* xq, const int32_t* offsets,
-                    const int32_t* rows, int n_experts, int max_per_expert, float* y, int64_t ldy, cudaStream_t stream) {
+                    const int32_t* rows, int n_experts, int max_per_expert, float* y, int64_t ldy, cudaStream_t stream,
+                    const int32_t* y_rows = nullptr, float* scratch = nullptr, int n_slots = 0) {
     if (mmq_tensor_cores_available()) {
         mmq_ids_mma(w.type, w.data, w.row_bytes, matrix_stride(w), n_in, n_out, xq, offsets, rows, n_experts,
-                    max_per_expert, y, ldy, stream, prefill_choice().tile);
-    } else {
+                    max_per_expert, y, ldy, stream, prefill_choice().tile, y_rows);
+    } else if (y_rows == nullptr) {
         mmq_ids(w.type, w.data, w.row_bytes, matrix_stride(w), n_in, n_out, xq, offsets, rows, n_experts, max_per_expert,
                 y, ldy, stream);
+    } else {
+        mmq_ids(w.type, w.data, w.row_bytes, matrix_stride(w), n_in, n_out, xq, offsets, rows, n_experts, max_per_expert,
+                scratch, n_out, stream);
+        scatter_rows(scratch, n_out, y_rows, n_slots, n_out, y, ldy, stream);
     }
 }
 
@@ -521,10 +528,10 @@ void CudaExecutor::experts_grouped(const LayerWeights& L, const Tensor& x, const
     quantize_rows_q8_1(x.data, x.ld, x.cols, n, q8_, stream_);
     grouped_matmul(L.gate_exps, n_embd, n_ff, q8_, offsets, slot_rows, E, n, h_gate_, n_ff, stream_);
     grouped_matmul(L.up_exps, n_embd, n_ff, q8_, offsets, slot_rows, E, n, h_up_, n_ff, stream_);
-    cuda::swiglu(h_gate_, h_up_, h_gate_, static_cast<int64_t>(S) * n_ff, stream_);
-    quantize_rows_q8_1(h_gate_, n_ff, n_ff, S, q8_, stream_);
-    grouped_matmul(L.down_exps, n_ff, n_embd, q8_, offsets, identity, E, n, h_up_, n_embd, stream_);
-    scatter_rows(h_up_, n_embd, slot_of_group, S, n_embd, down_, n_embd, stream_);
+    swiglu_quantize_rows_q8_1(h_gate_, h_up_, n_ff, S, q8_, stream_);
+    // the down rows straight back into routing order
+    grouped_matmul(L.down_exps, n_ff, n_embd, q8_, offsets, identity, E, n, down_, n_embd, stream_, slot_of_group, h_up_,
+                   S);
     weighted_sum(r, out);
 }
 

@@ -33,6 +33,10 @@ size_t q8_1_row_bytes(int64_t n);
 
 // n_rows rows of n floats, ld_x floats apart, to rows q8_1_row_bytes(n) apart at xq.
 void quantize_rows_q8_1(const float* x, int64_t ld_x, int64_t n, int64_t n_rows, void* xq, cudaStream_t stream);
+// The same for swiglu(gate, up) (contiguous rows of n), bit for bit what swiglu then quantize_rows_q8_1
+// give, without the intermediate rows.
+void swiglu_quantize_rows_q8_1(const float* gate, const float* up, int64_t n, int64_t n_rows, void* xq,
+                               cudaStream_t stream);
 
 // --- decode: quantized mat-vec -------------------------------------------------------------------------
 
@@ -96,7 +100,8 @@ enum class MmaTile { Slots64, Slots64Short, Slots32 };
 // and later, mmq_ids_dp4a before that:
 // - mmq_ids_mma: int8 tensor-core tiles (mma.sync m16n8k32, m16n8k16 for Q3_K/Q6_K) of 64 rows x 64 or
 //   32 slots (MmaTile); the weights are read once per tile of slots of an expert, and the 8-slot mma
-//   tiles past an expert's count are skipped.
+//   tiles past an expert's count are skipped. With y_rows, grouped slot g's results go to row
+//   y_rows[g] of y instead of row g (slot_of_group: back in routing order, no scatter pass).
 // - mmq_ids_dp4a: tiles of 8 slots, each thread dotting 2-4 rows with dp4a; the weights are read once per
 //   8 slots. The reference the tensor-core kernel can be checked against, and the pre-Ampere path.
 void mmq_ids(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
@@ -104,7 +109,8 @@ void mmq_ids(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, 
              float* y, int64_t ldy, cudaStream_t stream);
 void mmq_ids_mma(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
                  const void* xq, const int32_t* expert_offsets, const int32_t* slot_rows, int n_experts, int max_per_expert,
-                 float* y, int64_t ldy, cudaStream_t stream, MmaTile tile = MmaTile::Slots64);
+                 float* y, int64_t ldy, cudaStream_t stream, MmaTile tile = MmaTile::Slots64,
+                 const int32_t* y_rows = nullptr);
 void mmq_ids_dp4a(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
                   const void* xq, const int32_t* expert_offsets, const int32_t* slot_rows, int n_experts, int max_per_expert,
                   float* y, int64_t ldy, cudaStream_t stream);

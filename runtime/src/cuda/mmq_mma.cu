@@ -40,7 +40,7 @@ template <class U, int NS, int SB>
 __global__ void __launch_bounds__(kThreads) mmq_mma_kernel(const uint8_t* W, size_t row_bytes, size_t mat_stride, int n_units,
                                                            int64_t n_out, const BlockQ8_1* x, int64_t x_row_blocks,
                                                            const int32_t* offsets, const int32_t* slot_rows, float* y,
-                                                           int64_t ldy) {
+                                                           int64_t ldy, const int32_t* y_rows) {
     using T = tiles::Traits<U>;
     constexpr int NT = NS / 8;                     // mma tiles of 8 slots
     constexpr int kUnitBlocks = U::kElems / 32;    // 32-blocks per unit
@@ -168,7 +168,10 @@ __global__ void __launch_bounds__(kThreads) mmq_mma_kernel(const uint8_t* W, siz
         for (int i = 0; i < 4; ++i) {
             const int c = 8 * j + 2 * t + (i & 1);
             const int64_t r = rows[i >> 1];
-            if (c < count && r < n_out) y[static_cast<int64_t>(first + c) * ldy + r] = acc[j][i];
+            if (c < count && r < n_out) {
+                const int64_t out_row = y_rows ? y_rows[first + c] : first + c;
+                y[out_row * ldy + r] = acc[j][i];
+            }
         }
     }
 }
@@ -176,7 +179,7 @@ __global__ void __launch_bounds__(kThreads) mmq_mma_kernel(const uint8_t* W, siz
 template <int NS, int SB>
 void launch_mma(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
                 const void* xq, const int32_t* expert_offsets, const int32_t* slot_rows, int n_experts, int max_per_expert,
-                float* y, int64_t ldy, cudaStream_t stream) {
+                float* y, int64_t ldy, const int32_t* y_rows, cudaStream_t stream) {
     const int64_t tiles_y = ceil_div(max_per_expert, NS);
     if (tiles_y > 65535) throw Error("mmq_ids: max_per_expert is too large");
     units::dispatch(type, [&](auto unit) {
@@ -189,7 +192,7 @@ void launch_mma(GgmlType type, const void* W, size_t row_bytes, size_t mat_strid
         mmq_mma_kernel<U, NS, SB><<<grid, kThreads, 0, stream>>>(static_cast<const uint8_t*>(W), row_bytes, mat_stride,
                                                                  static_cast<int>(n_in / U::kElems), n_out,
                                                                  static_cast<const BlockQ8_1*>(xq), n_in / 32,
-                                                                 expert_offsets, slot_rows, y, ldy);
+                                                                 expert_offsets, slot_rows, y, ldy, y_rows);
     });
 }
 
@@ -204,22 +207,22 @@ bool mmq_tensor_cores_available() {
 
 void mmq_ids_mma(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
                  const void* xq, const int32_t* expert_offsets, const int32_t* slot_rows, int n_experts, int max_per_expert,
-                 float* y, int64_t ldy, cudaStream_t stream, MmaTile tile) {
+                 float* y, int64_t ldy, cudaStream_t stream, MmaTile tile, const int32_t* y_rows) {
     if (!mmvq_supported(type)) throw Error("mmq_ids: type " + std::to_string(static_cast<int>(type)) + " has no int8 kernel");
     if (n_experts < 1 || n_experts > 65535) throw Error("mmq_ids: n_experts must be in 1..65535");
     if (n_out <= 0 || max_per_expert <= 0) return;
     switch (tile) {
         case MmaTile::Slots64:
             launch_mma<64, 8>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts,
-                              max_per_expert, y, ldy, stream);
+                              max_per_expert, y, ldy, y_rows, stream);
             break;
         case MmaTile::Slots64Short:
             launch_mma<64, 4>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts,
-                              max_per_expert, y, ldy, stream);
+                              max_per_expert, y, ldy, y_rows, stream);
             break;
         case MmaTile::Slots32:
             launch_mma<32, 8>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts,
-                              max_per_expert, y, ldy, stream);
+                              max_per_expert, y, ldy, y_rows, stream);
             break;
         default: throw Error("mmq_ids: unknown tile");
     }
