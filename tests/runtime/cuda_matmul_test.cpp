@@ -613,6 +613,18 @@ TEST(CudaMatmul, GroupingAndMmqIdsMatchTheCpu) {
                                rc::mmq_ids_mma(t, w, rb, ms, ni, no, xq, off, rows, ne, mpe, y, ldy, st,
                                                rc::MmaTile::Slots64Short);
                            }});
+        kernels.push_back({"mmq_ids_mma loop", [](GgmlType t, const void* w, size_t rb, size_t ms, int64_t ni, int64_t no,
+                                                  const void* xq, const int32_t* off, const int32_t* rows, int ne, int mpe,
+                                                  float* y, int64_t ldy, cudaStream_t st) {
+                               // one block per (rows, expert) looping over the expert's slot tiles
+                               rc::mmq_ids_mma(t, w, rb, ms, ni, no, xq, off, rows, ne, mpe, y, ldy, st, rc::MmaTile::Slots64,
+                                               nullptr, 1);
+                           }});
+        kernels.push_back({"mmq_ids_mma128", [](GgmlType t, const void* w, size_t rb, size_t ms, int64_t ni, int64_t no,
+                                                const void* xq, const int32_t* off, const int32_t* rows, int ne, int mpe,
+                                                float* y, int64_t ldy, cudaStream_t st) {
+                               rc::mmq_ids_mma(t, w, rb, ms, ni, no, xq, off, rows, ne, mpe, y, ldy, st, rc::MmaTile::Rows128);
+                           }});
         kernels.push_back({"mmq_ids_mma32", [](GgmlType t, const void* w, size_t rb, size_t ms, int64_t ni, int64_t no,
                                                const void* xq, const int32_t* off, const int32_t* rows, int ne, int mpe,
                                                float* y, int64_t ldy, cudaStream_t st) {

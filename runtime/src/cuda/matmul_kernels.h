@@ -90,9 +90,10 @@ void prepare_device_tables();
 void group_slots_by_expert(const int32_t* ids, int n_tok, int k, int n_experts, int32_t* expert_offsets,
                            int32_t* slot_rows, int32_t* slot_of_group, cudaStream_t stream);
 
-// Tile shapes of mmq_ids_mma: 64 slots with stages of 256 elements (the default), 64 slots with stages of
-// 128 (half the shared memory: more blocks per multiprocessor), 32 slots with stages of 256.
-enum class MmaTile { Slots64, Slots64Short, Slots32 };
+// Tile shapes of mmq_ids_mma (rows x slots, elements per stage): Slots64 64 x 64, 256 (the default);
+// Slots64Short 64 x 64, 128 (half the shared memory: more blocks per multiprocessor); Slots32 64 x 32,
+// 256; Rows128 128 x 64, 128 (8 warps: each activation tile staged once for twice the rows).
+enum class MmaTile { Slots64, Slots64Short, Slots32, Rows128 };
 
 // For each expert e and grouped slot g in [offsets[e], offsets[e+1]): y[g * ldy + r] = dot(row r of matrix
 // e, activation row slot_rows[g]), r < n_out. max_per_expert bounds every expert's slot count (the grid
@@ -101,7 +102,9 @@ enum class MmaTile { Slots64, Slots64Short, Slots32 };
 // - mmq_ids_mma: int8 tensor-core tiles (mma.sync m16n8k32, m16n8k16 for Q3_K/Q6_K) of 64 rows x 64 or
 //   32 slots (MmaTile); the weights are read once per tile of slots of an expert, and the 8-slot mma
 //   tiles past an expert's count are skipped. With y_rows, grouped slot g's results go to row
-//   y_rows[g] of y instead of row g (slot_of_group: back in routing order, no scatter pass).
+//   y_rows[g] of y instead of row g (slot_of_group: back in routing order, no scatter pass). The grid
+//   spans grid_slot_tiles slot tiles per expert (0: as few as fill the GPU), each block looping over
+//   every grid_slot_tiles-th tile of its expert, so a loose max_per_expert launches few empty blocks.
 // - mmq_ids_dp4a: tiles of 8 slots, each thread dotting 2-4 rows with dp4a; the weights are read once per
 //   8 slots. The reference the tensor-core kernel can be checked against, and the pre-Ampere path.
 void mmq_ids(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
@@ -110,7 +113,7 @@ void mmq_ids(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, 
 void mmq_ids_mma(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
                  const void* xq, const int32_t* expert_offsets, const int32_t* slot_rows, int n_experts, int max_per_expert,
                  float* y, int64_t ldy, cudaStream_t stream, MmaTile tile = MmaTile::Slots64,
-                 const int32_t* y_rows = nullptr);
+                 const int32_t* y_rows = nullptr, int grid_slot_tiles = 0);
 void mmq_ids_dp4a(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
                   const void* xq, const int32_t* expert_offsets, const int32_t* slot_rows, int n_experts, int max_per_expert,
                   float* y, int64_t ldy, cudaStream_t stream);

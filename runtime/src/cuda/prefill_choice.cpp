@@ -38,6 +38,7 @@ PrefillChoice parse_prefill_choice(const char* spec) {
             if (value == "64") c.tile = MmaTile::Slots64;
             else if (value == "64s") c.tile = MmaTile::Slots64Short;
             else if (value == "32") c.tile = MmaTile::Slots32;
+            else if (value == "128") c.tile = MmaTile::Rows128;
             else throw bad();
         } else {
             throw bad();
