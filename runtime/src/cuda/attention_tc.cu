@@ -136,21 +136,38 @@ __global__ void __launch_bounds__(kTcWarps * 32) attention_tc_kernel(AttnArgs a)
 
     for (int p0 = 0; p0 < kv_end; p0 += kN) {
         __syncthreads();  // the previous tile is consumed (the first time: Q is stored)
-        for (int idx = threadIdx.x; idx < kN * (D / 2); idx += blockDim.x) {
-            const int n = idx / (D / 2), d = 2 * (idx % (D / 2));
-            const int p = p0 + n;
-            float2 kv = make_float2(0.f, 0.f), vv = make_float2(0.f, 0.f);
-            if (p < kv_end) {
-                kv = load_pair(a.tk, a.k + static_cast<size_t>(p) * a.k_row_bytes + g * a.k_head_bytes, d);
-                vv = load_pair(a.tv, a.v + static_cast<size_t>(p) * a.v_row_bytes + g * a.v_head_bytes, d);
+        if (!k_lo && !v_lo) {
+            // f16 cache: the halves are the hi parts as stored (no lo), copied 8 at a time
+            for (int idx = threadIdx.x; idx < kN * (D / 8); idx += blockDim.x) {
+                const int n = idx / (D / 8), d = 8 * (idx % (D / 8));
+                const int p = p0 + n;
+                uint4 kq = make_uint4(0, 0, 0, 0), vq = make_uint4(0, 0, 0, 0);
+                if (p < kv_end) {
+                    kq = *reinterpret_cast<const uint4*>(a.k + static_cast<size_t>(p) * a.k_row_bytes + g * a.k_head_bytes +
+                                                         2 * d);
+                    vq = *reinterpret_cast<const uint4*>(a.v + static_cast<size_t>(p) * a.v_row_bytes + g * a.v_head_bytes +
+                                                         2 * d);
+                }
+                *reinterpret_cast<uint4*>(Kh + n * ld + d) = kq;
+                *reinterpret_cast<uint4*>(Vh + n * ld + d) = vq;
             }
-            uint32_t hi, lo;
-            split_pair(kv.x, kv.y, hi, lo);
-            *reinterpret_cast<uint32_t*>(Kh + n * ld + d) = hi;
-            *reinterpret_cast<uint32_t*>(Kl + n * ld + d) = lo;
-            split_pair(vv.x, vv.y, hi, lo);
-            *reinterpret_cast<uint32_t*>(Vh + n * ld + d) = hi;
-            *reinterpret_cast<uint32_t*>(Vl + n * ld + d) = lo;
+        } else {
+            for (int idx = threadIdx.x; idx < kN * (D / 2); idx += blockDim.x) {
+                const int n = idx / (D / 2), d = 2 * (idx % (D / 2));
+                const int p = p0 + n;
+                float2 kv = make_float2(0.f, 0.f), vv = make_float2(0.f, 0.f);
+                if (p < kv_end) {
+                    kv = load_pair(a.tk, a.k + static_cast<size_t>(p) * a.k_row_bytes + g * a.k_head_bytes, d);
+                    vv = load_pair(a.tv, a.v + static_cast<size_t>(p) * a.v_row_bytes + g * a.v_head_bytes, d);
+                }
+                uint32_t hi, lo;
+                split_pair(kv.x, kv.y, hi, lo);
+                *reinterpret_cast<uint32_t*>(Kh + n * ld + d) = hi;
+                *reinterpret_cast<uint32_t*>(Kl + n * ld + d) = lo;
+                split_pair(vv.x, vv.y, hi, lo);
+                *reinterpret_cast<uint32_t*>(Vh + n * ld + d) = hi;
+                *reinterpret_cast<uint32_t*>(Vl + n * ld + d) = lo;
+            }
         }
         __syncthreads();
 
