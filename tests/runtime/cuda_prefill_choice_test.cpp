@@ -24,6 +24,7 @@ TEST(CudaPrefillChoice, EachSetting) {
     EXPECT_EQ(c.tile, rc::MmaTile::Slots32);
     EXPECT_EQ(rc::parse_prefill_choice("tile=64s").tile, rc::MmaTile::Slots64Short);
     EXPECT_EQ(rc::parse_prefill_choice("tile=128").tile, rc::MmaTile::Rows128);
+    EXPECT_EQ(rc::parse_prefill_choice("tile=pipe").tile, rc::MmaTile::Pipelined);
     EXPECT_EQ(rc::parse_prefill_choice("tile=32,tile=64").tile, rc::MmaTile::Slots64);  // the last one wins
     EXPECT_FALSE(rc::parse_prefill_choice("attn=f32,attn=tc").f32_attention);
 }

@@ -4,8 +4,8 @@
 //   attn=tc|f32     attention for batches: the tensor-core kernel (default) or the f32 one
 //   dense=N         rows from which a dense quantized matmul dequantizes to f16 for cuBLAS (default 64);
 //                   below, the int8 tensor-core tiles (mmq_ids with one expert)
-//   tile=64|64s|32|128  mmq_ids_mma's tile shape for the experts (MmaTile: Slots64, Slots64Short,
-//                   Slots32, Rows128)
+//   tile=64|64s|32|128|pipe  mmq_ids_mma's tile shape for the experts (MmaTile: Slots64, Slots64Short,
+//                   Slots32, Rows128, Pipelined)
 #pragma once
 
 #include "cuda/matmul_kernels.h"
