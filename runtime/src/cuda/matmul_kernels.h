@@ -104,8 +104,8 @@ enum class MmaTile { Slots64, Slots64Short, Slots32, Rows128, Pipelined };
 //   32 slots (MmaTile); the weights are read once per tile of slots of an expert, and the 8-slot mma
 //   tiles past an expert's count are skipped. With y_rows, grouped slot g's results go to row
 //   y_rows[g] of y instead of row g (slot_of_group: back in routing order, no scatter pass). The grid
-//   spans grid_slot_tiles slot tiles per expert (0: as few as fill the GPU), each block looping over
-//   every grid_slot_tiles-th tile of its expert, so a loose max_per_expert launches few empty blocks.
+//   spans every slot tile max_per_expert allows (0, the default) or grid_slot_tiles per expert, each
+//   block then looping over every grid_slot_tiles-th tile of its expert (fewer, longer blocks).
 // - mmq_ids_dp4a: tiles of 8 slots, each thread dotting 2-4 rows with dp4a; the weights are read once per
 //   8 slots. The reference the tensor-core kernel can be checked against, and the pre-Ampere path.
 void mmq_ids(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,

@@ -18,8 +18,6 @@ namespace runtime::cuda {
 
 namespace {
 
-constexpr int64_t kFillBlocks = 1024;  // blocks that fill an H200 several times over (132 SMs)
-
 // Blocks of 64 rows (4 warps) or 128 (8 warps: the activation tiles staged once for twice the rows).
 // NS slots per block (32 or 64): 64 covers an expert's slots in one tile at typical prefill sizes (512
 // tokens x top-8 of 128 experts: 32 on average), so its weights are decoded once; the 8-slot mma tiles
@@ -279,12 +277,11 @@ void launch_mma(GgmlType type, const void* W, size_t row_bytes, size_t mat_strid
                 const void* xq, const int32_t* expert_offsets, const int32_t* slot_rows, int n_experts, int max_per_expert,
                 float* y, int64_t ldy, const int32_t* y_rows, int grid_slot_tiles, cudaStream_t stream) {
     const int64_t tiles_y = ceil_div(max_per_expert, NS);
-    const int64_t blocks_xz = ceil_div(n_out, 16 * NW) * n_experts;
-    // Enough blocks to fill the GPU, no more: with the loose bound (n_tok) most slot tiles of most experts
-    // are empty, and each empty block still costs a launch. Experts at prefill sizes (hundreds of blocks
-    // per slot tile) get one block per (rows, expert), looping over the expert's tiles.
-    int64_t grid_y = grid_slot_tiles > 0 ? grid_slot_tiles : ceil_div(kFillBlocks, blocks_xz);
-    grid_y = std::clamp<int64_t>(grid_y, 1, tiles_y);
+    // Every slot tile the bound allows, in parallel (blocks past an expert's count exit at once), unless
+    // grid_slot_tiles asks for fewer blocks that loop. Not fewer by default: the routing of a batch can be
+    // very uneven (a synthetic model sent each layer's 512 tokens to a few experts), and an expert's tiles
+    // run one after the other in a looping block.
+    const int64_t grid_y = grid_slot_tiles > 0 ? std::min<int64_t>(grid_slot_tiles, tiles_y) : tiles_y;
     if (grid_y > 65535) throw Error("mmq_ids: max_per_expert is too large");
     units::dispatch(type, [&](auto unit) {
         using U = decltype(unit);
