@@ -14,6 +14,7 @@ TEST(CudaPrefillChoice, DefaultsWhenUnset) {
         EXPECT_FALSE(c.f32_attention);
         EXPECT_EQ(c.dense_rows, 64);
         EXPECT_EQ(c.tile, rc::MmaTile::Slots64);
+        EXPECT_TRUE(c.dense_experts);
     }
 }
 
@@ -27,10 +28,12 @@ TEST(CudaPrefillChoice, EachSetting) {
     EXPECT_EQ(rc::parse_prefill_choice("tile=pipe").tile, rc::MmaTile::Pipelined);
     EXPECT_EQ(rc::parse_prefill_choice("tile=32,tile=64").tile, rc::MmaTile::Slots64);  // the last one wins
     EXPECT_FALSE(rc::parse_prefill_choice("attn=f32,attn=tc").f32_attention);
+    EXPECT_FALSE(rc::parse_prefill_choice("moe=int8").dense_experts);
+    EXPECT_TRUE(rc::parse_prefill_choice("moe=int8,moe=auto").dense_experts);
 }
 
 TEST(CudaPrefillChoice, BadSettingsAreErrors) {
-    for (const char* spec : {"attn", "attn=f16", "dense=", "dense=0", "dense=12x", "dense=-3", "tile=16", "speed=max"}) {
+    for (const char* spec : {"attn", "attn=f16", "dense=", "dense=0", "dense=12x", "dense=-3", "tile=16", "moe=f16", "speed=max"}) {
         EXPECT_THROW(rc::parse_prefill_choice(spec), runtime::Error) << spec;
     }
 }

@@ -39,6 +39,12 @@ void check_cublas(cublasStatus_t status, const char* what) {
 
 bool is_float(GgmlType t) { return t == GgmlType::F32 || t == GgmlType::F16 || t == GgmlType::BF16; }
 
+// Batches whose slots fall on at most this many experts, prefill_choice().dense_rows or more per expert on
+// average, multiply those experts as dense matrices (dequantized f16 + cuBLAS, one call per expert and
+// matrix) instead of the grouped int8 kernel. The cap bounds the launches per layer; the synthetic
+// Qwen3-30B-A3B of docs/benchmarks.md routes each layer's 512 tokens to the same 8 experts.
+constexpr int kDenseExpertsMax = 16;
+
 // Bytes from one expert's matrix to the next in a stacked expert tensor.
 size_t matrix_stride(const Weight& w) { return static_cast<size_t>(w.n_out) * w.row_bytes; }
 
@@ -525,6 +531,20 @@ void CudaExecutor::experts_grouped(const LayerWeights& L, const Tensor& x, const
     int32_t* slot_of_group = slot_rows + BK;
     const int32_t* identity = group_identity_;
     group_slots_by_expert(r.ids, n, K, E, offsets, slot_rows, slot_of_group, stream_);
+    if (prefill_choice().dense_experts && S >= prefill_choice().dense_rows && E + 1 <= static_cast<int>(3 * BK)) {
+        // A few experts holding many rows each are dense matrices in all but name: dequantized + cuBLAS as
+        // dense matmuls are. Seeing the counts costs one synchronisation (prefill steps are never recorded).
+        check(cudaMemcpyAsync(group_host_, offsets, (static_cast<size_t>(E) + 1) * sizeof(int32_t), cudaMemcpyDeviceToHost,
+                              stream_),
+              "download expert offsets");
+        check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+        int active = 0;
+        for (int e = 0; e < E; ++e) active += group_host_[e + 1] > group_host_[e];
+        if (active > 0 && active <= kDenseExpertsMax && S >= prefill_choice().dense_rows * active) {
+            experts_f16(L, x, r, out, group_host_, slot_rows, slot_of_group);
+            return;
+        }
+    }
     quantize_rows_q8_1(x.data, x.ld, x.cols, n, q8_, stream_);
     grouped_matmul(L.gate_exps, n_embd, n_ff, q8_, offsets, slot_rows, E, n, h_gate_, n_ff, stream_);
     grouped_matmul(L.up_exps, n_embd, n_ff, q8_, offsets, slot_rows, E, n, h_up_, n_ff, stream_);
@@ -542,7 +562,6 @@ void CudaExecutor::experts_dequantized(const LayerWeights& L, const Tensor& x, c
     host_sync_seen_ = true;  // the grouping reads the ids on the host: such steps cannot be recorded
     const int n = r.n_tokens, K = r.k, S = n * K;
     const int E = static_cast<int>(hp_.n_expert);
-    const int64_t n_ff = hp_.n_ff_exp, n_embd = hp_.n_embd;
     check(cudaMemcpyAsync(ids_host_, r.ids, static_cast<size_t>(S) * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_),
           "download ids");
     check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
@@ -559,10 +578,21 @@ void CudaExecutor::experts_dequantized(const LayerWeights& L, const Tensor& x, c
     check(cudaMemcpyAsync(group_dev_, group_host_, 2 * static_cast<size_t>(S) * sizeof(int32_t), cudaMemcpyHostToDevice,
                           stream_),
           "upload groups");
+    experts_f16(L, x, r, out, count.data(), group_dev_, group_dev_ + S);
+}
+
+// Each active expert's grouped rows times its matrices dequantized to f16, by cuBLAS: offsets (host, n_expert
+// + 1) delimit the experts' grouped slots, rows_dev gives each grouped slot's token row, slots_dev its
+// routing slot. Used for the types without int8 kernels, and for batches that sit on a few experts.
+void CudaExecutor::experts_f16(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out,
+                               const int32_t* offsets, const int32_t* rows_dev, const int32_t* slots_dev) {
+    const int E = static_cast<int>(hp_.n_expert);
+    const int S = offsets[E];  // the grouped slots (every routing slot: route_topk's ids are all valid)
+    const int64_t n_ff = hp_.n_ff_exp, n_embd = hp_.n_embd;
     // rows of x in grouped order, f16
-    gather_rows_f16(x.data, x.ld, group_dev_, S, n_embd, x16_, stream_);
+    gather_rows_f16(x.data, x.ld, rows_dev, S, n_embd, x16_, stream_);
     for (int e = 0; e < E; ++e) {
-        const int g0 = count[static_cast<size_t>(e)], c = count[static_cast<size_t>(e) + 1] - g0;
+        const int g0 = offsets[e], c = offsets[e + 1] - g0;
         if (c == 0) continue;
         gemm_f16(L.gate_exps, e, x16_ + static_cast<size_t>(g0) * n_embd, n_embd, c,
                  h_gate_ + static_cast<size_t>(g0) * n_ff, n_ff);
@@ -572,13 +602,13 @@ void CudaExecutor::experts_dequantized(const LayerWeights& L, const Tensor& x, c
     cuda::swiglu(h_gate_, h_up_, h_gate_, static_cast<int64_t>(S) * n_ff, stream_);
     f32_to_f16_rows(h_gate_, n_ff, n_ff, S, x16_, stream_);
     for (int e = 0; e < E; ++e) {
-        const int g0 = count[static_cast<size_t>(e)], c = count[static_cast<size_t>(e) + 1] - g0;
+        const int g0 = offsets[e], c = offsets[e + 1] - g0;
         if (c == 0) continue;
         gemm_f16(L.down_exps, e, x16_ + static_cast<size_t>(g0) * n_ff, n_ff, c, h_up_ + static_cast<size_t>(g0) * n_embd,
                  n_embd);
     }
     // back to slot order, then each token's weighted sum
-    scatter_rows(h_up_, n_embd, group_dev_ + S, S, n_embd, down_, n_embd, stream_);
+    scatter_rows(h_up_, n_embd, slots_dev, S, n_embd, down_, n_embd, stream_);
     weighted_sum(r, out);
 }
 

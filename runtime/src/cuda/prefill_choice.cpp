@@ -41,6 +41,9 @@ PrefillChoice parse_prefill_choice(const char* spec) {
             else if (value == "128") c.tile = MmaTile::Rows128;
             else if (value == "pipe") c.tile = MmaTile::Pipelined;
             else throw bad();
+        } else if (key == "moe") {
+            if (value != "auto" && value != "int8") throw bad();
+            c.dense_experts = value == "auto";
         } else {
             throw bad();
         }

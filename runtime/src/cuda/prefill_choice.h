@@ -6,6 +6,9 @@
 //                   below, the int8 tensor-core tiles (mmq_ids with one expert)
 //   tile=64|64s|32|128|pipe  mmq_ids_mma's tile shape for the experts (MmaTile: Slots64, Slots64Short,
 //                   Slots32, Rows128, Pipelined)
+//   moe=auto|int8   auto (default): a batch whose slots fall on few experts, dense_rows or more each on
+//                   average, multiplies them as dense matrices (f16 + cuBLAS); int8: always the grouped
+//                   int8 kernel
 #pragma once
 
 #include "cuda/matmul_kernels.h"
@@ -16,6 +19,7 @@ struct PrefillChoice {
     bool f32_attention = false;
     int dense_rows = 64;
     MmaTile tile = MmaTile::Slots64;
+    bool dense_experts = true;
 };
 
 // Parses a comma-separated list of the settings above over the defaults; an unknown key or value is an
