@@ -620,19 +620,6 @@ TEST(CudaMatmul, GroupingAndMmqIdsMatchTheCpu) {
                                rc::mmq_ids_mma(t, w, rb, ms, ni, no, xq, off, rows, ne, mpe, y, ldy, st, rc::MmaTile::Slots64,
                                                nullptr, 1);
                            }});
-        kernels.push_back({"mmq_ids_mma pipe", [](GgmlType t, const void* w, size_t rb, size_t ms, int64_t ni, int64_t no,
-                                                  const void* xq, const int32_t* off, const int32_t* rows, int ne, int mpe,
-                                                  float* y, int64_t ldy, cudaStream_t st) {
-                               rc::mmq_ids_mma(t, w, rb, ms, ni, no, xq, off, rows, ne, mpe, y, ldy, st,
-                                               rc::MmaTile::Pipelined);
-                           }});
-        kernels.push_back({"mmq_ids_mma pipe loop", [](GgmlType t, const void* w, size_t rb, size_t ms, int64_t ni,
-                                                       int64_t no, const void* xq, const int32_t* off, const int32_t* rows,
-                                                       int ne, int mpe, float* y, int64_t ldy, cudaStream_t st) {
-                               // stages of several slot tiles through the same two buffers
-                               rc::mmq_ids_mma(t, w, rb, ms, ni, no, xq, off, rows, ne, mpe, y, ldy, st,
-                                               rc::MmaTile::Pipelined, nullptr, 1);
-                           }});
         kernels.push_back({"mmq_ids_mma128", [](GgmlType t, const void* w, size_t rb, size_t ms, int64_t ni, int64_t no,
                                                 const void* xq, const int32_t* off, const int32_t* rows, int ne, int mpe,
                                                 float* y, int64_t ldy, cudaStream_t st) {

@@ -14,7 +14,7 @@ TEST(CudaPrefillChoice, DefaultsWhenUnset) {
         EXPECT_FALSE(c.f32_attention);
         EXPECT_EQ(c.dense_rows, 64);
         EXPECT_EQ(c.tile, rc::MmaTile::Slots64);
-        EXPECT_TRUE(c.dense_experts);
+        EXPECT_FALSE(c.dense_experts);
     }
 }
 
@@ -25,11 +25,10 @@ TEST(CudaPrefillChoice, EachSetting) {
     EXPECT_EQ(c.tile, rc::MmaTile::Slots32);
     EXPECT_EQ(rc::parse_prefill_choice("tile=64s").tile, rc::MmaTile::Slots64Short);
     EXPECT_EQ(rc::parse_prefill_choice("tile=128").tile, rc::MmaTile::Rows128);
-    EXPECT_EQ(rc::parse_prefill_choice("tile=pipe").tile, rc::MmaTile::Pipelined);
     EXPECT_EQ(rc::parse_prefill_choice("tile=32,tile=64").tile, rc::MmaTile::Slots64);  // the last one wins
     EXPECT_FALSE(rc::parse_prefill_choice("attn=f32,attn=tc").f32_attention);
-    EXPECT_FALSE(rc::parse_prefill_choice("moe=int8").dense_experts);
-    EXPECT_TRUE(rc::parse_prefill_choice("moe=int8,moe=auto").dense_experts);
+    EXPECT_TRUE(rc::parse_prefill_choice("moe=auto").dense_experts);
+    EXPECT_FALSE(rc::parse_prefill_choice("moe=auto,moe=int8").dense_experts);
 }
 
 TEST(CudaPrefillChoice, BadSettingsAreErrors) {

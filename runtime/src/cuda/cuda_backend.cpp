@@ -39,8 +39,9 @@ void check_cublas(cublasStatus_t status, const char* what) {
 
 bool is_float(GgmlType t) { return t == GgmlType::F32 || t == GgmlType::F16 || t == GgmlType::BF16; }
 
-// Batches whose slots fall on at most this many experts, prefill_choice().dense_rows or more per expert on
-// average, multiply those experts as dense matrices (dequantized f16 + cuBLAS, one call per expert and
+// With prefill_choice().dense_experts (opt-in, not yet run on a GPU): batches whose slots fall on at most
+// this many experts, prefill_choice().dense_rows or more per expert on average, multiply those experts as
+// dense matrices (dequantized f16 + cuBLAS, one call per expert and
 // matrix) instead of the grouped int8 kernel. The cap bounds the launches per layer; the synthetic
 // Qwen3-30B-A3B of docs/benchmarks.md routes each layer's 512 tokens to the same 8 experts.
 constexpr int kDenseExpertsMax = 16;

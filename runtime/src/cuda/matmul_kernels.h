@@ -92,9 +92,8 @@ void group_slots_by_expert(const int32_t* ids, int n_tok, int k, int n_experts, 
 
 // Tile shapes of mmq_ids_mma (rows x slots, elements per stage): Slots64 64 x 64, 256 (the default);
 // Slots64Short 64 x 64, 128 (half the shared memory: more blocks per multiprocessor); Slots32 64 x 32,
-// 256; Rows128 128 x 64, 128 (8 warps: each activation tile staged once for twice the rows); Pipelined
-// 64 x 64, 128 with 4 more warps staging the next stage into a second buffer while 4 multiply.
-enum class MmaTile { Slots64, Slots64Short, Slots32, Rows128, Pipelined };
+// 256; Rows128 128 x 64, 128 (8 warps: each activation tile staged once for twice the rows).
+enum class MmaTile { Slots64, Slots64Short, Slots32, Rows128 };
 
 // For each expert e and grouped slot g in [offsets[e], offsets[e+1]): y[g * ldy + r] = dot(row r of matrix
 // e, activation row slot_rows[g]), r < n_out. max_per_expert bounds every expert's slot count (the grid

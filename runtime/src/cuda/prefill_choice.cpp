@@ -39,7 +39,6 @@ PrefillChoice parse_prefill_choice(const char* spec) {
             else if (value == "64s") c.tile = MmaTile::Slots64Short;
             else if (value == "32") c.tile = MmaTile::Slots32;
             else if (value == "128") c.tile = MmaTile::Rows128;
-            else if (value == "pipe") c.tile = MmaTile::Pipelined;
             else throw bad();
         } else if (key == "moe") {
             if (value != "auto" && value != "int8") throw bad();

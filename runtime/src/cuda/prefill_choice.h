@@ -4,11 +4,11 @@
 //   attn=tc|f32     attention for batches: the tensor-core kernel (default) or the f32 one
 //   dense=N         rows from which a dense quantized matmul dequantizes to f16 for cuBLAS (default 64);
 //                   below, the int8 tensor-core tiles (mmq_ids with one expert)
-//   tile=64|64s|32|128|pipe  mmq_ids_mma's tile shape for the experts (MmaTile: Slots64, Slots64Short,
-//                   Slots32, Rows128, Pipelined)
-//   moe=auto|int8   auto (default): a batch whose slots fall on few experts, dense_rows or more each on
-//                   average, multiplies them as dense matrices (f16 + cuBLAS); int8: always the grouped
-//                   int8 kernel
+//   tile=64|64s|32|128  mmq_ids_mma's tile shape for the experts (MmaTile: Slots64, Slots64Short,
+//                   Slots32, Rows128)
+//   moe=int8|auto   int8 (default): the grouped int8 kernel for every batch; auto: a batch whose slots
+//                   fall on at most 16 experts, dense_rows or more each on average, multiplies them as
+//                   dense matrices (f16 + cuBLAS) after one synchronisation (not yet run on a GPU)
 #pragma once
 
 #include "cuda/matmul_kernels.h"
@@ -19,7 +19,7 @@ struct PrefillChoice {
     bool f32_attention = false;
     int dense_rows = 64;
     MmaTile tile = MmaTile::Slots64;
-    bool dense_experts = true;
+    bool dense_experts = false;
 };
 
 // Parses a comma-separated list of the settings above over the defaults; an unknown key or value is an
