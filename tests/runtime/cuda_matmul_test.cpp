@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "cuda/matmul_kernels.h"
+#include "cuda/op_kernels.h"
 #include "gguf/types.h"
 #include "quant/float16.h"
 #include "quant/quant.h"
@@ -262,6 +263,28 @@ TEST(CudaMatmul, QuantizeQ8_1MatchesTheCpuFormula) {
         }
     }
     f.report("quantize_rows_q8_1");
+}
+
+// The experts' fused SwiGLU + quantization: bit for bit the two separate kernels (gate values past the
+// exponent clamp included).
+TEST(CudaMatmul, SwigluQuantizeEqualsSwigluThenQuantize) {
+    REQUIRE_GPU();
+    const int64_t n = 768;
+    const int rows = 9;
+    std::vector<float> gate = random_floats(static_cast<size_t>(n * rows), 11, 4.f);
+    const std::vector<float> up = random_floats(static_cast<size_t>(n * rows), 12, 2.f);
+    gate[5] = 100.f;
+    gate[6] = -100.f;
+    for (int j = 0; j < 32; ++j) gate[64 + j] = 0.f;  // an all-zero block of the product
+    DeviceBuffer dg = to_device(gate), du = to_device(up), dh(sizeof(float) * n * rows);
+    DeviceBuffer want(rc::q8_1_row_bytes(n) * rows), got(rc::q8_1_row_bytes(n) * rows);
+    rc::swiglu(dg.as<float>(), du.as<float>(), dh.as<float>(), n * rows, nullptr);
+    rc::quantize_rows_q8_1(dh.as<float>(), n, n, rows, want.as<void>(), nullptr);
+    rc::swiglu_quantize_rows_q8_1(dg.as<float>(), du.as<float>(), n, rows, got.as<void>(), nullptr);
+    sync("swiglu_quantize_rows_q8_1");
+    const size_t bytes = rc::q8_1_row_bytes(n) * rows;
+    EXPECT_EQ(got.download<uint8_t>(bytes), want.download<uint8_t>(bytes));
+    EXPECT_THROW(rc::swiglu_quantize_rows_q8_1(nullptr, nullptr, 40, 1, nullptr, nullptr), runtime::Error);
 }
 
 // --- mmvq -------------------------------------------------------------------------------------------------
@@ -542,9 +565,9 @@ void group_cpu(const std::vector<int32_t>& ids, int k, int n_experts, std::vecto
 TEST(CudaMatmul, GroupingAndMmqIdsMatchTheCpu) {
     REQUIRE_GPU();
     Failures f;
-    const int n_tok = 37, k = 4, n_experts = 9;
-    // experts 2, 5 and 7 get no slots; expert 3 gets one slot per token (37: two tiles of 32, five of 8); a
-    // token never repeats an expert
+    const int n_tok = 70, k = 4, n_experts = 9;
+    // experts 2, 5 and 7 get no slots; expert 3 gets one slot per token (70: two tiles of 64 with 6 slots in
+    // the second, three of 32, nine of 8); a token never repeats an expert
     std::mt19937 rng(77);
     const std::vector<int32_t> used = {0, 1, 3, 4, 6, 8};
     std::vector<int32_t> ids;
@@ -578,10 +601,40 @@ TEST(CudaMatmul, GroupingAndMmqIdsMatchTheCpu) {
         MmqFn fn;
     };
     std::vector<Kernel> kernels = {{"mmq_ids", rc::mmq_ids}, {"mmq_ids_dp4a", rc::mmq_ids_dp4a}};
-    if (rc::mmq_tensor_cores_available()) kernels.push_back({"mmq_ids_mma", rc::mmq_ids_mma});
+    if (rc::mmq_tensor_cores_available()) {
+        kernels.push_back({"mmq_ids_mma", [](GgmlType t, const void* w, size_t rb, size_t ms, int64_t ni, int64_t no,
+                                             const void* xq, const int32_t* off, const int32_t* rows, int ne, int mpe,
+                                             float* y, int64_t ldy, cudaStream_t st) {
+                               rc::mmq_ids_mma(t, w, rb, ms, ni, no, xq, off, rows, ne, mpe, y, ldy, st, rc::MmaTile::Slots64);
+                           }});
+        kernels.push_back({"mmq_ids_mma64s", [](GgmlType t, const void* w, size_t rb, size_t ms, int64_t ni, int64_t no,
+                                                const void* xq, const int32_t* off, const int32_t* rows, int ne, int mpe,
+                                                float* y, int64_t ldy, cudaStream_t st) {
+                               rc::mmq_ids_mma(t, w, rb, ms, ni, no, xq, off, rows, ne, mpe, y, ldy, st,
+                                               rc::MmaTile::Slots64Short);
+                           }});
+        kernels.push_back({"mmq_ids_mma loop", [](GgmlType t, const void* w, size_t rb, size_t ms, int64_t ni, int64_t no,
+                                                  const void* xq, const int32_t* off, const int32_t* rows, int ne, int mpe,
+                                                  float* y, int64_t ldy, cudaStream_t st) {
+                               // one block per (rows, expert) looping over the expert's slot tiles
+                               rc::mmq_ids_mma(t, w, rb, ms, ni, no, xq, off, rows, ne, mpe, y, ldy, st, rc::MmaTile::Slots64,
+                                               nullptr, 1);
+                           }});
+        kernels.push_back({"mmq_ids_mma128", [](GgmlType t, const void* w, size_t rb, size_t ms, int64_t ni, int64_t no,
+                                                const void* xq, const int32_t* off, const int32_t* rows, int ne, int mpe,
+                                                float* y, int64_t ldy, cudaStream_t st) {
+                               rc::mmq_ids_mma(t, w, rb, ms, ni, no, xq, off, rows, ne, mpe, y, ldy, st, rc::MmaTile::Rows128);
+                           }});
+        kernels.push_back({"mmq_ids_mma32", [](GgmlType t, const void* w, size_t rb, size_t ms, int64_t ni, int64_t no,
+                                               const void* xq, const int32_t* off, const int32_t* rows, int ne, int mpe,
+                                               float* y, int64_t ldy, cudaStream_t st) {
+                               rc::mmq_ids_mma(t, w, rb, ms, ni, no, xq, off, rows, ne, mpe, y, ldy, st, rc::MmaTile::Slots32);
+                           }});
+    }
     uint32_t seed = 2000;
     for (GgmlType type : kMmvqTypes) {
         std::vector<DotCheck> checks(kernels.size());
+        DotCheck y_rows_check;
         for (int64_t n_in : {int64_t{256}, int64_t{2048}, int64_t{288}}) {  // 288: a partial stage of 32-blocks
             if (n_in % block_elems(type) != 0) continue;
             const int64_t n_out = 70;
@@ -590,6 +643,22 @@ TEST(CudaMatmul, GroupingAndMmqIdsMatchTheCpu) {
             Activations act(n_in, n_tok, ++seed);
             const int64_t ldy = n_out + 2;
             DeviceBuffer dy(sizeof(float) * ldy * n_slots);
+            if (rc::mmq_tensor_cores_available()) {
+                // results written in routing order (y_rows = the slot of each grouped slot), un-permuted here
+                dy.fill(0xff);
+                const std::string label = "mmq_ids_mma y_rows " + shape(type, n_in, n_out, n_slots);
+                rc::mmq_ids_mma(type, dw.as<void>(), ex.row_bytes, ex.mat_stride, n_in, n_out, act.xq.as<void>(),
+                                d_off.as<int32_t>(), d_rows.as<int32_t>(), n_experts, n_slots, dy.as<float>(), ldy, nullptr,
+                                rc::MmaTile::Slots64, d_slots.as<int32_t>());
+                sync(label);
+                const auto y = dy.download<float>(static_cast<size_t>(ldy * n_slots));
+                std::vector<float> grouped(y.size());
+                for (int g = 0; g < n_slots; ++g) {
+                    std::copy_n(y.begin() + slots[g] * ldy, ldy, grouped.begin() + g * ldy);
+                }
+                y_rows_check.run(f, label, ex.dequantized, act.decoded, n_in, n_out, n_slots, grouped, ldy, 5e-5,
+                                 [&](int g) { return rows[g]; }, [&](int g) { return ids[slots[g]]; });
+            }
             for (size_t k = 0; k < kernels.size(); ++k) {
                 // the tensor-core kernel's minimums use exact integer sums: float rounding only
                 const double tol = std::string(kernels[k].name) == "mmq_ids_dp4a" ? tolerance_for(type) : 5e-5;

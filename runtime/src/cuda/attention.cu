@@ -250,8 +250,12 @@ void attention(const float* q, int64_t ldq, const void* k_cache, GgmlType tk, si
                     " unsupported (equal, one of 32, 64, 128, 256)");
     }
     if (n_tok > n_ctx) throw Error("attention: batch of " + std::to_string(n_tok) + " exceeds the context");
+    if (kernel == AttentionKernel::TensorCore && !detail::attention_tc_available()) {
+        throw Error("attention: the tensor-core kernel needs compute capability 8.0 or later");
+    }
     const bool tensor_cores =
-        kernel == AttentionKernel::TensorCore || (kernel == AttentionKernel::Auto && n_tok > kAttentionSplitMaxTokens);
+        kernel == AttentionKernel::TensorCore ||
+        (kernel == AttentionKernel::Auto && n_tok > kAttentionSplitMaxTokens && detail::attention_tc_available());
     const int n_splits = tensor_cores ? 1 : plan_splits(n_tok, n_ctx);
     AttnArgs a{};
     a.q = q;

@@ -11,6 +11,7 @@
 #include "cuda/backend_kernels.h"
 #include "cuda/matmul_kernels.h"
 #include "cuda/op_kernels.h"
+#include "cuda/prefill_choice.h"
 #include "runtime/error.h"
 #include "runtime/kv_cache.h"
 
@@ -23,6 +24,10 @@ namespace {
 // Rows up to which matmuls take the int8 mat-vec kernels (each reads the weights once for all its
 // rows); above, weights are dequantized to f16 and multiplied by cuBLAS.
 constexpr int kVecRows = 8;
+// Batches: from prefill_choice().dense_rows rows on, a dense quantized matmul dequantizes its weight to
+// f16 for cuBLAS instead of running the int8 tensor-core tiles (mmq_ids with one expert): one
+// dequantization pass plus cuBLAS's f16 GEMM beats the int8 tiles from a few dozen rows on
+// (cuda-matmul-bench's "dense" rows).
 // Elements of the f16 scratch a weight is dequantized into, a slice of rows at a time.
 constexpr int64_t kW16Elems = int64_t{32} << 20;
 
@@ -34,8 +39,34 @@ void check_cublas(cublasStatus_t status, const char* what) {
 
 bool is_float(GgmlType t) { return t == GgmlType::F32 || t == GgmlType::F16 || t == GgmlType::BF16; }
 
+// With prefill_choice().dense_experts (opt-in, not yet run on a GPU): batches whose slots fall on at most
+// this many experts, prefill_choice().dense_rows or more per expert on average, multiply those experts as
+// dense matrices (dequantized f16 + cuBLAS, one call per expert and
+// matrix) instead of the grouped int8 kernel. The cap bounds the launches per layer; the synthetic
+// Qwen3-30B-A3B of docs/benchmarks.md routes each layer's 512 tokens to the same 8 experts.
+constexpr int kDenseExpertsMax = 16;
+
 // Bytes from one expert's matrix to the next in a stacked expert tensor.
 size_t matrix_stride(const Weight& w) { return static_cast<size_t>(w.n_out) * w.row_bytes; }
+
+// The grouped expert matmul in the tile shape prefill_choice() names (where the device has int8 mma).
+// With y_rows, grouped slot g's row goes to row y_rows[g] of y: written there directly by the tensor-core
+// kernel, else through `scratch` (rows in grouped order) and a scatter.
+void grouped_matmul(const Weight& w, int64_t n_in, int64_t n_out, const void* xq, const int32_t* offsets,
+                    const int32_t* rows, int n_experts, int max_per_expert, float* y, int64_t ldy, cudaStream_t stream,
+                    const int32_t* y_rows = nullptr, float* scratch = nullptr, int n_slots = 0) {
+    if (mmq_tensor_cores_available()) {
+        mmq_ids_mma(w.type, w.data, w.row_bytes, matrix_stride(w), n_in, n_out, xq, offsets, rows, n_experts,
+                    max_per_expert, y, ldy, stream, prefill_choice().tile, y_rows);
+    } else if (y_rows == nullptr) {
+        mmq_ids(w.type, w.data, w.row_bytes, matrix_stride(w), n_in, n_out, xq, offsets, rows, n_experts, max_per_expert,
+                y, ldy, stream);
+    } else {
+        mmq_ids(w.type, w.data, w.row_bytes, matrix_stride(w), n_in, n_out, xq, offsets, rows, n_experts, max_per_expert,
+                scratch, n_out, stream);
+        scatter_rows(scratch, n_out, y_rows, n_slots, n_out, y, ldy, stream);
+    }
+}
 
 }  // namespace
 
@@ -323,7 +354,7 @@ void CudaExecutor::matmul_one(const Weight& w, int64_t mat, const Tensor& x, boo
         } else {
             gemm_f32(w, mat, x, y, ldy);
         }
-    } else if (mmvq_supported(w.type)) {
+    } else if (mmvq_supported(w.type) && n < prefill_choice().dense_rows) {
         // activations quantized to q8_1 once, as the CPU quantizes them for its dot products
         if (!x_quantized) quantize_rows_q8_1(x.data, x.ld, x.cols, n, q8_, stream_);
         if (n <= kVecRows) {
@@ -344,7 +375,8 @@ void CudaExecutor::matmul(std::span<const MatmulOut> outs, const Tensor& x) {
     bool quantized = false;
     for (const MatmulOut& o : outs) {
         matmul_one(*o.w, 0, x, quantized, o.y.data, o.y.ld);
-        quantized = quantized || (!is_float(o.w->type) && mmvq_supported(o.w->type));
+        quantized = quantized ||
+                    (!is_float(o.w->type) && mmvq_supported(o.w->type) && x.rows < prefill_choice().dense_rows);
     }
 }
 
@@ -375,8 +407,8 @@ void CudaExecutor::attention(const KvCache& kv, int il, const Tensor& q, const T
                     kv.v_row_bytes(), static_cast<int>(q.rows), static_cast<int>(hp_.n_head),
                     static_cast<int>(hp_.n_head_kv), static_cast<int>(hp_.head_dim_k), static_cast<int>(hp_.head_dim_v),
                     scale, pos0_dev_, n_ctx_, out.data, out.ld, attn_scratch_, stream_,
-                    // f32 products: the tensor-core kernel's f16 scores moved perplexity by 0.2% for 10% of speed
-                    AttentionKernel::F32);
+                    // batches on the tensor cores (split f16 operands: f32 accuracy), decode in f32
+                    prefill_choice().f32_attention ? AttentionKernel::F32 : AttentionKernel::Auto);
 }
 
 void CudaExecutor::add(const Tensor& x, const Tensor& y) {
@@ -500,16 +532,27 @@ void CudaExecutor::experts_grouped(const LayerWeights& L, const Tensor& x, const
     int32_t* slot_of_group = slot_rows + BK;
     const int32_t* identity = group_identity_;
     group_slots_by_expert(r.ids, n, K, E, offsets, slot_rows, slot_of_group, stream_);
+    if (prefill_choice().dense_experts && S >= prefill_choice().dense_rows && E + 1 <= static_cast<int>(3 * BK)) {
+        // A few experts holding many rows each are dense matrices in all but name: dequantized + cuBLAS as
+        // dense matmuls are. Seeing the counts costs one synchronisation (prefill steps are never recorded).
+        check(cudaMemcpyAsync(group_host_, offsets, (static_cast<size_t>(E) + 1) * sizeof(int32_t), cudaMemcpyDeviceToHost,
+                              stream_),
+              "download expert offsets");
+        check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+        int active = 0;
+        for (int e = 0; e < E; ++e) active += group_host_[e + 1] > group_host_[e];
+        if (active > 0 && active <= kDenseExpertsMax && S >= prefill_choice().dense_rows * active) {
+            experts_f16(L, x, r, out, group_host_, slot_rows, slot_of_group);
+            return;
+        }
+    }
     quantize_rows_q8_1(x.data, x.ld, x.cols, n, q8_, stream_);
-    mmq_ids(L.gate_exps.type, L.gate_exps.data, L.gate_exps.row_bytes, matrix_stride(L.gate_exps), n_embd, n_ff, q8_, offsets, slot_rows,
-            E, n, h_gate_, n_ff, stream_);
-    mmq_ids(L.up_exps.type, L.up_exps.data, L.up_exps.row_bytes, matrix_stride(L.up_exps), n_embd, n_ff, q8_, offsets, slot_rows, E, n,
-            h_up_, n_ff, stream_);
-    cuda::swiglu(h_gate_, h_up_, h_gate_, static_cast<int64_t>(S) * n_ff, stream_);
-    quantize_rows_q8_1(h_gate_, n_ff, n_ff, S, q8_, stream_);
-    mmq_ids(L.down_exps.type, L.down_exps.data, L.down_exps.row_bytes, matrix_stride(L.down_exps), n_ff, n_embd, q8_, offsets, identity,
-            E, n, h_up_, n_embd, stream_);
-    scatter_rows(h_up_, n_embd, slot_of_group, S, n_embd, down_, n_embd, stream_);
+    grouped_matmul(L.gate_exps, n_embd, n_ff, q8_, offsets, slot_rows, E, n, h_gate_, n_ff, stream_);
+    grouped_matmul(L.up_exps, n_embd, n_ff, q8_, offsets, slot_rows, E, n, h_up_, n_ff, stream_);
+    swiglu_quantize_rows_q8_1(h_gate_, h_up_, n_ff, S, q8_, stream_);
+    // the down rows straight back into routing order
+    grouped_matmul(L.down_exps, n_ff, n_embd, q8_, offsets, identity, E, n, down_, n_embd, stream_, slot_of_group, h_up_,
+                   S);
     weighted_sum(r, out);
 }
 
@@ -520,7 +563,6 @@ void CudaExecutor::experts_dequantized(const LayerWeights& L, const Tensor& x, c
     host_sync_seen_ = true;  // the grouping reads the ids on the host: such steps cannot be recorded
     const int n = r.n_tokens, K = r.k, S = n * K;
     const int E = static_cast<int>(hp_.n_expert);
-    const int64_t n_ff = hp_.n_ff_exp, n_embd = hp_.n_embd;
     check(cudaMemcpyAsync(ids_host_, r.ids, static_cast<size_t>(S) * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_),
           "download ids");
     check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
@@ -537,10 +579,21 @@ void CudaExecutor::experts_dequantized(const LayerWeights& L, const Tensor& x, c
     check(cudaMemcpyAsync(group_dev_, group_host_, 2 * static_cast<size_t>(S) * sizeof(int32_t), cudaMemcpyHostToDevice,
                           stream_),
           "upload groups");
+    experts_f16(L, x, r, out, count.data(), group_dev_, group_dev_ + S);
+}
+
+// Each active expert's grouped rows times its matrices dequantized to f16, by cuBLAS: offsets (host, n_expert
+// + 1) delimit the experts' grouped slots, rows_dev gives each grouped slot's token row, slots_dev its
+// routing slot. Used for the types without int8 kernels, and for batches that sit on a few experts.
+void CudaExecutor::experts_f16(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out,
+                               const int32_t* offsets, const int32_t* rows_dev, const int32_t* slots_dev) {
+    const int E = static_cast<int>(hp_.n_expert);
+    const int S = offsets[E];  // the grouped slots (every routing slot: route_topk's ids are all valid)
+    const int64_t n_ff = hp_.n_ff_exp, n_embd = hp_.n_embd;
     // rows of x in grouped order, f16
-    gather_rows_f16(x.data, x.ld, group_dev_, S, n_embd, x16_, stream_);
+    gather_rows_f16(x.data, x.ld, rows_dev, S, n_embd, x16_, stream_);
     for (int e = 0; e < E; ++e) {
-        const int g0 = count[static_cast<size_t>(e)], c = count[static_cast<size_t>(e) + 1] - g0;
+        const int g0 = offsets[e], c = offsets[e + 1] - g0;
         if (c == 0) continue;
         gemm_f16(L.gate_exps, e, x16_ + static_cast<size_t>(g0) * n_embd, n_embd, c,
                  h_gate_ + static_cast<size_t>(g0) * n_ff, n_ff);
@@ -550,13 +603,13 @@ void CudaExecutor::experts_dequantized(const LayerWeights& L, const Tensor& x, c
     cuda::swiglu(h_gate_, h_up_, h_gate_, static_cast<int64_t>(S) * n_ff, stream_);
     f32_to_f16_rows(h_gate_, n_ff, n_ff, S, x16_, stream_);
     for (int e = 0; e < E; ++e) {
-        const int g0 = count[static_cast<size_t>(e)], c = count[static_cast<size_t>(e) + 1] - g0;
+        const int g0 = offsets[e], c = offsets[e + 1] - g0;
         if (c == 0) continue;
         gemm_f16(L.down_exps, e, x16_ + static_cast<size_t>(g0) * n_ff, n_ff, c, h_up_ + static_cast<size_t>(g0) * n_embd,
                  n_embd);
     }
     // back to slot order, then each token's weighted sum
-    scatter_rows(h_up_, n_embd, group_dev_ + S, S, n_embd, down_, n_embd, stream_);
+    scatter_rows(h_up_, n_embd, slots_dev, S, n_embd, down_, n_embd, stream_);
     weighted_sum(r, out);
 }
 

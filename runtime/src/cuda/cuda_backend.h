@@ -69,6 +69,8 @@ private:
     void weighted_sum(const Routing& r, const Tensor& out);
     void experts_float(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out);
     void experts_dequantized(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out);
+    void experts_f16(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out, const int32_t* offsets,
+                     const int32_t* rows_dev, const int32_t* slots_dev);
 
     const int ordinal_;
     const HParams hp_;

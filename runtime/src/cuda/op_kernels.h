@@ -69,9 +69,11 @@ void kv_store_kv(gguf::GgmlType type_k, const float* k, int64_t ld_k, int64_t n_
 // *pos0_dev + n_tok must not exceed n_ctx.
 //
 // Two kernels: F32 computes in f32 on the CUDA cores (matches the CPU to ~1e-6); TensorCore computes the
-// products on the tensor cores from f16 queries, keys, values and probabilities with f32 accumulation
-// (~1e-3 relative; never splits the positions, so it wants batches). Auto takes TensorCore for batches of
-// more than kAttentionSplitMaxTokens tokens, F32 otherwise.
+// products on the tensor cores (compute capability 8.0 and later) from queries, keys, values and
+// probabilities each split into two f16 values (hi + lo: 22 bits), with f32 accumulation and softmax
+// (~1e-6 relative as well; never splits the positions, so it wants batches; operands below 65504).
+// Auto takes TensorCore for batches of more than kAttentionSplitMaxTokens tokens where the device has it,
+// F32 otherwise.
 inline constexpr int kAttentionSplitMaxTokens = 16;
 enum class AttentionKernel { Auto, F32, TensorCore };
 size_t attention_scratch_bytes(int n_tok_max, int n_head, int head_dim_v, int n_ctx);
