@@ -2,6 +2,7 @@
 // Each rounds every operation as the CPU code does (explicit _rn intrinsics: no fused multiply-adds).
 #include "cuda/op_common.cuh"
 #include "cuda/op_kernels.h"
+#include "cuda/swiglu_one.cuh"
 
 namespace runtime::cuda {
 
@@ -9,12 +10,6 @@ namespace {
 
 using gguf::GgmlType;
 constexpr int kThreads = 256;
-
-// silu(g) * u as cpu::swiglu: g / (1 + e^-g) * u, the exponent clamped to [-87, 88] as the CPU's
-__device__ __forceinline__ float swiglu_one(float g, float u) {
-    const float e = expf(fminf(fmaxf(-g, -87.f), 88.f));
-    return __fmul_rn(__fdiv_rn(g, __fadd_rn(1.f, e)), u);
-}
 
 __global__ void swiglu_kernel(const float* gate, const float* up, float* out, int64_t n) {
     const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;

@@ -1,6 +1,7 @@
 // Activations to q8_1: one warp per 32-element block, each thread one element. d = max|x| / 127 in
 // f32 quantizes (x / d rounded to nearest even, as the CPU's q8 paths do), and is stored as half.
 #include "cuda/kernel_common.cuh"
+#include "cuda/q8_1_block.cuh"
 
 namespace runtime::cuda {
 
@@ -14,19 +15,7 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) quantize_q8_1_kernel(cons
     if (i >= n_blocks_total) return;  // whole warps leave together
     const int lane = threadIdx.x % 32;
     const int64_t row = i / nb, b = i % nb;
-    const float v = x[row * ld_x + b * 32 + lane];
-    float amax = fabsf(v);
-    for (int off = 16; off > 0; off /= 2) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, off));
-    const float d = amax / 127.f;
-    const int q = d == 0.f ? 0 : __float2int_rn(__fdiv_rn(v, d));
-    int sum = q;
-    for (int off = 16; off > 0; off /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, off);
-    BlockQ8_1& blk = out[i];
-    blk.qs[lane] = static_cast<int8_t>(q);
-    if (lane == 0) {
-        blk.d = __half_as_ushort(__float2half_rn(d));
-        blk.s = __half_as_ushort(__float2half_rn(__fmul_rn(d, static_cast<float>(sum))));
-    }
+    quantize_block_q8_1(x[row * ld_x + b * 32 + lane], lane, out[i]);
 }
 
 }  // namespace
