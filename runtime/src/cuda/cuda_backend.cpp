@@ -48,6 +48,17 @@ bool fused_moe_enabled() {
     return on;
 }
 
+// The executor's decode fusions (deferred add / router matmul / Q-K step, q8_1 rows from norms and
+// attention, mmvq_multi): GGUF_CUDA_FUSE=1. Off by default: their kernels passed their device tests, but
+// the executor path as a whole has not been checked against the CPU or timed on a device in this form.
+bool executor_fusion_enabled() {
+    static const bool on = [] {
+        const char* v = std::getenv("GGUF_CUDA_FUSE");
+        return v && std::strcmp(v, "1") == 0;
+    }();
+    return on;
+}
+
 // Bytes from one expert's matrix to the next in a stacked expert tensor.
 size_t matrix_stride(const Weight& w) { return static_cast<size_t>(w.n_out) * w.row_bytes; }
 
@@ -128,7 +139,8 @@ void* CudaExecutor::alloc(size_t bytes) {
 
 CudaExecutor::CudaExecutor(int ordinal, const HParams& hp, const ContextShape& shape,
                            const std::vector<double>& rope_inv_freq)
-    : ordinal_(ordinal), hp_(hp), n_batch_(shape.n_batch), n_ctx_(shape.n_ctx), n_vocab_(shape.n_vocab) {
+    : ordinal_(ordinal), hp_(hp), n_batch_(shape.n_batch), n_ctx_(shape.n_ctx), n_vocab_(shape.n_vocab),
+      fuse_(executor_fusion_enabled()) {
     check(cudaSetDevice(ordinal_), "cudaSetDevice");
     check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
     check_cublas(cublasCreate(&cublas_), "cublasCreate");
@@ -319,7 +331,7 @@ void CudaExecutor::sync() {
 
 void CudaExecutor::rms_norm(const Tensor& x, const float* w, float eps, const Tensor& out) {
     // the normalised rows also quantized for the mat-vecs that usually follow (Q/K/V, router + experts, output)
-    void* xq = x.cols % 32 == 0 ? q8_ : nullptr;
+    void* xq = fuse_ && x.cols % 32 == 0 ? q8_ : nullptr;
     const bool fuse = pending_x_.data == x.data && pending_x_.rows == x.rows && pending_x_.ld == x.ld &&
                       pending_x_.cols == x.cols;
     if (fuse) {
@@ -411,7 +423,7 @@ void CudaExecutor::matmul_one(const Weight& w, int64_t mat, const Tensor& x, boo
 
 void CudaExecutor::matmul(std::span<const MatmulOut> outs, const Tensor& x) {
     flush_pending();
-    if (outs.size() == 1 && outs[0].y.data == bufs_[static_cast<size_t>(Buf::RouterLogits)] &&
+    if (fuse_ && outs.size() == 1 && outs[0].y.data == bufs_[static_cast<size_t>(Buf::RouterLogits)] &&
         outs[0].w->type == GgmlType::F32 && x.rows >= 1 && x.rows <= kVecRows && outs[0].w->n_in == x.cols &&
         outs[0].w->n_out <= 512) {
         // the router's logits: deferred to route(), which runs both in one launch (router_topk_f32)
@@ -434,7 +446,7 @@ void CudaExecutor::matmul(std::span<const MatmulOut> outs, const Tensor& x) {
             quantized = true;
             q8_rows_ = x;
         }
-        if (int8 && n <= kVecRows) {
+        if (fuse_ && int8 && n <= kVecRows) {
             // decode: every weight of this type in one launch (Q, K and V where they share a type)
             MmvqMat mats[kMmvqMaxMats];
             int n_mats = 0;
@@ -473,6 +485,7 @@ void CudaExecutor::norm_rope_qk(const Tensor& q, const float* q_norm, const Tens
     wrote(k);
     // deferred: the store_kv of these keys that follows runs with it as one norm_rope_qk_store
     pending_rope_ = {q, k, q_norm, k_norm, head_dim, eps};
+    if (!fuse_) flush_pending();
 }
 
 void CudaExecutor::launch_norm_rope(const PendingRope& p) {
@@ -508,16 +521,17 @@ void CudaExecutor::attention(const KvCache& kv, int il, const Tensor& q, const T
                     // f32 products: the tensor-core kernel's f16 scores moved perplexity by 0.2% for 10% of speed
                     AttentionKernel::F32,
                     // the output rows quantized for the output projection on the way out
-                    q8_);
-    q8_rows_ = out;
+                    fuse_ ? q8_ : nullptr);
+    if (fuse_) q8_rows_ = out;
 }
 
 void CudaExecutor::add(const Tensor& x, const Tensor& y) {
-    // deferred: see flush_add
+    // deferred: see flush_pending
     flush_pending();
     wrote(x);
     pending_x_ = x;
     pending_y_ = y;
+    if (!fuse_) flush_pending();
 }
 
 void CudaExecutor::swiglu(const Tensor& gate, const Tensor& up, const Tensor& out) {

@@ -91,6 +91,7 @@ private:
     const HParams hp_;
     const int n_batch_, n_ctx_;
     const int64_t n_vocab_;
+    const bool fuse_;  // the decode fusions below (GGUF_CUDA_FUSE=1); off: every op is its own launch(es)
     cudaStream_t stream_ = nullptr;
     cublasHandle_t cublas_ = nullptr;
     std::vector<void*> allocations_;
