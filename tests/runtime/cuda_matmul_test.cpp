@@ -217,6 +217,14 @@ struct Activations {
     }
 };
 
+// Turns the shared-memory staging of weight rows on for one test (it is off by default), back off after.
+struct StagingOn {
+    StagingOn() { rc::set_weight_staging(true); }
+    ~StagingOn() { rc::set_weight_staging(false); }
+    StagingOn(const StagingOn&) = delete;
+    StagingOn& operator=(const StagingOn&) = delete;
+};
+
 // --- q8_1 ---------------------------------------------------------------------------------------------
 
 TEST(CudaMatmul, QuantizeQ8_1MatchesTheCpuFormula) {
@@ -289,8 +297,11 @@ TEST(CudaMatmul, SwigluQuantizeEqualsSwigluThenQuantize) {
 
 // --- mmvq -------------------------------------------------------------------------------------------------
 
+// With the weight rows staged through shared memory where the tiles allow (the direct path is checked
+// against this one, bit for bit, by MmvqMultiEqualsOneMmvqPerMatrix).
 TEST(CudaMatmul, MmvqMatchesTheCpuReferenceForEveryTypeShapeAndTokenCount) {
     REQUIRE_GPU();
+    const StagingOn staging;
     Failures f, loose;
     const std::vector<int64_t> n_ins = {256, 2048, 768, 4096};
     const std::vector<int64_t> n_outs = {1, 67, 259};
@@ -331,6 +342,56 @@ TEST(CudaMatmul, MmvqMatchesTheCpuReferenceForEveryTypeShapeAndTokenCount) {
     loose.report("mmvq vs f32 activations");
 }
 
+// Several matrices in one launch give bit for bit what one mmvq launch per matrix gives (mmvq itself is
+// checked against the reference above); an empty matrix between them takes no blocks. The multi launch
+// runs with the shared-memory staging of weight rows turned off, the single launches with it on (where
+// the tiles allow): both paths agree.
+TEST(CudaMatmul, MmvqMultiEqualsOneMmvqPerMatrix) {
+    REQUIRE_GPU();
+    const StagingOn staging;
+    Failures f;
+    uint32_t seed = 3100;
+    const std::vector<int64_t> n_outs = {259, 0, 1, 67};
+    for (GgmlType type : kMmvqTypes) {
+        for (int64_t n_in : {int64_t{256}, int64_t{2048}}) {
+            if (n_in % block_elems(type) != 0) continue;
+            Activations act(n_in, 8, ++seed);
+            const size_t rb = row_bytes_of(type, n_in);
+            std::vector<DeviceBuffer> w, y, y_ref;
+            for (int64_t n_out : n_outs) {
+                const auto wf = random_floats(static_cast<size_t>(std::max<int64_t>(n_out, 1) * n_in), ++seed);
+                w.push_back(to_device(quantize_weights(type, wf, std::max<int64_t>(n_out, 1), n_in, seed)));
+                y.emplace_back(sizeof(float) * (n_out + 3) * 8);
+                y_ref.emplace_back(sizeof(float) * (n_out + 3) * 8);
+            }
+            for (int n_tok : {1, 3, 8}) {
+                std::vector<rc::MmvqMat> mats;
+                for (size_t m = 0; m < n_outs.size(); ++m) {
+                    y[m].fill(0xff);
+                    y_ref[m].fill(0xff);
+                    mats.push_back({w[m].as<void>(), rb, n_outs[m], y[m].as<float>(), n_outs[m] + 3});
+                    rc::mmvq(type, w[m].as<void>(), rb, n_in, n_outs[m], act.xq.as<void>(), n_tok, y_ref[m].as<float>(),
+                             n_outs[m] + 3, nullptr);
+                }
+                rc::set_weight_staging(false);
+                rc::mmvq_multi(type, mats.data(), static_cast<int>(mats.size()), n_in, act.xq.as<void>(), n_tok, nullptr);
+                rc::set_weight_staging(true);
+                const std::string label = shape(type, n_in, 0, n_tok);
+                sync("mmvq_multi " + label);
+                for (size_t m = 0; m < n_outs.size(); ++m) {
+                    const size_t count = static_cast<size_t>((n_outs[m] + 3) * 8);
+                    const auto got = y[m].download<uint32_t>(count), want = y_ref[m].download<uint32_t>(count);
+                    if (got != want) f.add(label + ": matrix " + std::to_string(m) + " differs from its own mmvq launch");
+                }
+            }
+        }
+    }
+    f.report("mmvq_multi");
+    DeviceBuffer dummy(64);
+    const rc::MmvqMat five[5] = {};
+    EXPECT_THROW(rc::mmvq_multi(GgmlType::Q8_0, five, 5, 256, dummy.as<void>(), 1, nullptr), runtime::Error);
+}
+
 // Matrices of several experts, one after another mat_stride bytes apart (with padding between them).
 struct Experts {
     int64_t n_in, n_out;
@@ -338,9 +399,10 @@ struct Experts {
     size_t row_bytes, mat_stride;
     std::vector<float> dequantized;  // n_experts * n_out rows
     std::vector<uint8_t> bytes;
-    Experts(GgmlType type, int64_t n_in_, int64_t n_out_, int n_experts_, uint32_t seed)
+    // pad: bytes between matrices; aligned_pad() keeps each matrix 16-byte aligned
+    Experts(GgmlType type, int64_t n_in_, int64_t n_out_, int n_experts_, uint32_t seed, size_t pad = 64)
         : n_in(n_in_), n_out(n_out_), n_experts(n_experts_), row_bytes(row_bytes_of(type, n_in_)),
-          mat_stride(row_bytes * n_out_ + 64) {
+          mat_stride(row_bytes * n_out_ + pad) {
         bytes.assign(mat_stride * n_experts, 0);
         for (int e = 0; e < n_experts; ++e) {
             const auto wf = random_floats(static_cast<size_t>(n_out * n_in), seed + e);
@@ -349,6 +411,9 @@ struct Experts {
             const auto wd = dequantize_cpu(type, wq, n_out, n_in, row_bytes);
             dequantized.insert(dequantized.end(), wd.begin(), wd.end());
         }
+    }
+    static size_t aligned_pad(GgmlType type, int64_t n_in, int64_t n_out) {
+        return 64 + (16 - row_bytes_of(type, n_in) * n_out % 16) % 16;
     }
 };
 
@@ -406,6 +471,190 @@ TEST(CudaMatmul, MmvqIdsPicksEachSlotsExpertAndActivationRow) {
         std::printf("mmvq_ids %-7s worst |err| / sum|w*a| = %.3g\n", name_of(type).c_str(), check.worst);
     }
     f.report("mmvq_ids");
+}
+
+// --- fused MoE decode: gate/up/SwiGLU by id, down with the routing weights' sum ------------------------------
+
+// Double-precision dot of row r of expert e (of ex) with activation row a_row of act; norm = sum |w a|.
+double ref_dot(const Experts& ex, int e, int64_t r, const std::vector<float>& a, int a_row, double& norm) {
+    const float* w = ex.dequantized.data() + (static_cast<int64_t>(e) * ex.n_out + r) * ex.n_in;
+    const float* x = a.data() + static_cast<int64_t>(a_row) * ex.n_in;
+    double s = 0;
+    norm = 0;
+    for (int64_t i = 0; i < ex.n_in; ++i) {
+        s += static_cast<double>(w[i]) * x[i];
+        norm += std::fabs(static_cast<double>(w[i]) * x[i]);
+    }
+    return s;
+}
+
+double silu(double g) { return g / (1 + std::exp(-g)); }
+
+TEST(CudaMatmul, MmvqIdsGluIsSwigluOfGateAndUpAndQuantizesItsRows) {
+    REQUIRE_GPU();
+    const StagingOn staging;  // aligned experts staged, unaligned read directly; mmvq_ids never stages
+    Failures f;
+    const int n_experts = 6, x_group = 3;
+    // 3 tokens x top-3: expert 4 repeated, 2 and 5 unused, one negative id (an all-zero row)
+    const std::vector<int32_t> ids = {4, 1, -1, 4, 3, 1, 0, 4, 3};
+    const int n_slots = static_cast<int>(ids.size());
+    DeviceBuffer d_ids = to_device(ids);
+    DeviceBuffer counters(sizeof(int32_t) * n_slots);
+    counters.fill(0);
+    uint32_t seed = 1500;
+    for (GgmlType type : kMmvqTypes) {
+        for (int64_t n_in : {int64_t{256}, int64_t{2048}}) {
+            if (n_in % block_elems(type) != 0) continue;
+            // 160: a ragged last row tile for every lane count; 131: not quantizable, h only. Matrices 16-byte
+            // aligned (rows staged through shared memory where the tiles allow) and only 2-byte aligned (not)
+            for (const auto& [n_ff, aligned] : {std::pair<int64_t, bool>{160, true}, {160, false}, {131, true}}) {
+                const bool quantize = n_ff % 32 == 0;
+                const size_t pad = aligned ? Experts::aligned_pad(type, n_in, n_ff) : 66;
+                Experts gate(type, n_in, n_ff, n_experts, seed += 10, pad), up(type, n_in, n_ff, n_experts, seed += 10, pad);
+                DeviceBuffer dg = to_device(gate.bytes), du = to_device(up.bytes);
+                Activations act(n_in, n_slots / x_group, ++seed);
+                const int64_t ldh = n_ff + 7;
+                DeviceBuffer dh(sizeof(float) * ldh * n_slots);
+                const size_t hq_bytes = quantize ? rc::q8_1_row_bytes(n_ff) * n_slots : 16;
+                DeviceBuffer dhq(hq_bytes), dref(hq_bytes);
+                const std::string label = shape(type, n_in, n_ff, n_slots) + (aligned ? " aligned" : " unaligned");
+                for (int round = 0; round < 2; ++round) {  // the second launch needs the counters reset by the first
+                    dh.fill(0xff);
+                    dhq.fill(0x55);
+                    rc::mmvq_ids_glu(type, dg.as<void>(), gate.mat_stride, du.as<void>(), up.mat_stride, gate.row_bytes, n_in,
+                                     n_ff, act.xq.as<void>(), x_group, d_ids.as<int32_t>(), n_slots, dh.as<float>(), ldh,
+                                     quantize ? dhq.as<void>() : nullptr, quantize ? counters.as<int32_t>() : nullptr,
+                                     nullptr);
+                    sync("mmvq_ids_glu " + label);
+                    const auto h = dh.download<float>(static_cast<size_t>(ldh * n_slots));
+                    int bad = 0;
+                    std::string first;
+                    for (int s = 0; s < n_slots; ++s) {
+                        for (int64_t r = 0; r < n_ff; ++r) {
+                            double want = 0, tol = 1e-6;
+                            if (ids[s] >= 0) {
+                                double ng = 0, nu = 0;
+                                const double g = ref_dot(gate, ids[s], r, act.decoded, s / x_group, ng);
+                                const double u = ref_dot(up, ids[s], r, act.decoded, s / x_group, nu);
+                                want = silu(g) * u;
+                                // silu' is at most 1.1: the dots' errors carried through, plus f32 rounding
+                                tol += 1.1 * std::fabs(u) * tolerance_for(type) * ng +
+                                       std::fabs(silu(g)) * tolerance_for(type) * nu + 1e-5 * std::fabs(want);
+                            }
+                            const double got = h[s * ldh + r];
+                            if (!(std::fabs(got - want) <= tol) && bad++ == 0) {
+                                first = "slot " + std::to_string(s) + " row " + std::to_string(r) + " got " +
+                                        std::to_string(got) + " want " + std::to_string(want);
+                            }
+                        }
+                    }
+                    if (bad) f.add(label + " round " + std::to_string(round) + ": " + std::to_string(bad) + " bad, " + first);
+                    // bit for bit what the unfused launches give: mmvq_ids for gate and up, then swiglu
+                    DeviceBuffer hg(sizeof(float) * n_ff * n_slots), hu(sizeof(float) * n_ff * n_slots);
+                    rc::mmvq_ids(type, dg.as<void>(), gate.row_bytes, gate.mat_stride, n_in, n_ff, act.xq.as<void>(),
+                                 x_group, d_ids.as<int32_t>(), n_slots, hg.as<float>(), n_ff, nullptr);
+                    rc::mmvq_ids(type, du.as<void>(), up.row_bytes, up.mat_stride, n_in, n_ff, act.xq.as<void>(), x_group,
+                                 d_ids.as<int32_t>(), n_slots, hu.as<float>(), n_ff, nullptr);
+                    rc::swiglu(hg.as<float>(), hu.as<float>(), hg.as<float>(), n_ff * n_slots, nullptr);
+                    sync("unfused " + label);
+                    const auto h2 = hg.download<float>(static_cast<size_t>(n_ff * n_slots));
+                    for (int s = 0; s < n_slots; ++s) {
+                        if (std::memcmp(&h[s * ldh], &h2[s * n_ff], n_ff * sizeof(float)) != 0) {
+                            f.add(label + ": slot " + std::to_string(s) + " differs from mmvq_ids + swiglu");
+                        }
+                    }
+                    if (!quantize) continue;
+                    // hq equals quantize_rows_q8_1 of the kernel's own h, byte for byte
+                    rc::quantize_rows_q8_1(dh.as<float>(), ldh, n_ff, n_slots, dref.as<void>(), nullptr);
+                    sync("quantize_rows_q8_1 " + label);
+                    if (dhq.download<uint8_t>(hq_bytes) != dref.download<uint8_t>(hq_bytes)) {
+                        f.add(label + " round " + std::to_string(round) + ": hq differs from quantize_rows_q8_1(h)");
+                    }
+                    const auto c = counters.download<int32_t>(static_cast<size_t>(n_slots));
+                    if (std::any_of(c.begin(), c.end(), [](int32_t v) { return v != 0; })) {
+                        f.add(label + ": counters not reset to zero");
+                    }
+                }
+            }
+        }
+    }
+    f.report("mmvq_ids_glu");
+}
+
+TEST(CudaMatmul, MmvqIdsSumIsTheRoutingWeightedSumOfTheSlotsDots) {
+    REQUIRE_GPU();
+    const StagingOn staging;  // aligned experts staged, unaligned read directly; mmvq_ids never stages
+    Failures f;
+    const int n_experts = 6;
+    struct Case {
+        int n_tok, k;
+        std::vector<int32_t> ids;
+    };
+    // k 3 with a repeated expert and a negative id; k 1; k 9 (more slots than warps); k 8 (the model's)
+    const std::vector<Case> cases = {{3, 3, {4, 1, 0, 4, -1, 1, 0, 4, 3}},
+                                     {2, 1, {5, 2}},
+                                     {2, 9, {0, 1, 2, 3, 4, 5, 0, 1, 2, 5, 4, 3, 2, 1, 0, 5, 4, 3}},
+                                     {1, 8, {5, 4, 3, 2, 1, 0, 0, 1}}};
+    uint32_t seed = 2500;
+    for (GgmlType type : kMmvqTypes) {
+        for (const auto& [n_in, aligned] : {std::pair<int64_t, bool>{256, false}, {768, true}, {768, false}}) {
+            if (n_in % block_elems(type) != 0) continue;
+            const int64_t n_out = 131;
+            // 16-byte aligned matrices: staged where the row tiles allow (Q6_K's 630-byte rows 4 at a time)
+            Experts ex(type, n_in, n_out, n_experts, seed += 10, aligned ? Experts::aligned_pad(type, n_in, n_out) : 66);
+            DeviceBuffer dw = to_device(ex.bytes);
+            for (const Case& c : cases) {
+                const int n_slots = c.n_tok * c.k;
+                Activations act(n_in, n_slots, ++seed);
+                std::vector<float> w = random_floats(static_cast<size_t>(n_slots), ++seed, 0.5f);
+                DeviceBuffer d_ids = to_device(c.ids), d_w = to_device(w);
+                const int64_t ldy = n_out + 5;
+                DeviceBuffer dy(sizeof(float) * ldy * c.n_tok);
+                dy.fill(0xff);
+                const std::string label =
+                    shape(type, n_in, n_out, c.n_tok) + " k=" + std::to_string(c.k) + (aligned ? " aligned" : " unaligned");
+                rc::mmvq_ids_sum(type, dw.as<void>(), ex.row_bytes, ex.mat_stride, n_in, n_out, act.xq.as<void>(),
+                                 d_ids.as<int32_t>(), d_w.as<float>(), c.n_tok, c.k, dy.as<float>(), ldy, nullptr);
+                sync("mmvq_ids_sum " + label);
+                const auto y = dy.download<float>(static_cast<size_t>(ldy * c.n_tok));
+                int bad = 0;
+                std::string first;
+                for (int t = 0; t < c.n_tok; ++t) {
+                    for (int64_t r = 0; r < n_out; ++r) {
+                        double want = 0, tol = 1e-6;
+                        for (int j = 0; j < c.k; ++j) {
+                            const int s = t * c.k + j;
+                            if (c.ids[s] < 0) continue;
+                            double norm = 0;
+                            want += w[s] * ref_dot(ex, c.ids[s], r, act.decoded, s, norm);
+                            tol += std::fabs(w[s]) * (tolerance_for(type) * norm + 1e-6);
+                        }
+                        const double got = y[t * ldy + r];
+                        if (!(std::fabs(got - want) <= tol) && bad++ == 0) {
+                            first = "token " + std::to_string(t) + " row " + std::to_string(r) + " got " +
+                                    std::to_string(got) + " want " + std::to_string(want);
+                        }
+                    }
+                }
+                if (bad) f.add(label + ": " + std::to_string(bad) + " bad, " + first);
+                // bit for bit what the unfused launches give: mmvq_ids per slot, then the weighted sum
+                DeviceBuffer down(sizeof(float) * n_out * n_slots), y2(sizeof(float) * n_out * c.n_tok);
+                y2.fill(0);
+                rc::mmvq_ids(type, dw.as<void>(), ex.row_bytes, ex.mat_stride, n_in, n_out, act.xq.as<void>(), 1,
+                             d_ids.as<int32_t>(), n_slots, down.as<float>(), n_out, nullptr);
+                rc::moe_weighted_sum(y2.as<float>(), n_out, down.as<float>(), n_out, d_w.as<float>(), c.n_tok, c.k, n_out,
+                                     nullptr);
+                sync("unfused " + label);
+                const auto want2 = y2.download<float>(static_cast<size_t>(n_out * c.n_tok));
+                for (int t = 0; t < c.n_tok; ++t) {
+                    if (std::memcmp(&y[t * ldy], &want2[t * n_out], n_out * sizeof(float)) != 0) {
+                        f.add(label + ": token " + std::to_string(t) + " differs from mmvq_ids + moe_weighted_sum");
+                    }
+                }
+            }
+        }
+    }
+    f.report("mmvq_ids_sum");
 }
 
 // --- float weights ------------------------------------------------------------------------------------------

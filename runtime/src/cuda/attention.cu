@@ -14,6 +14,7 @@
 #include "cuda/attention_common.cuh"
 #include "cuda/op_common.cuh"
 #include "cuda/op_kernels.h"
+#include "cuda/q8_1_block.cuh"
 
 namespace runtime::cuda {
 
@@ -42,6 +43,17 @@ template <int D, int R>
 constexpr size_t smem_bytes() {
     return sizeof(float) * (static_cast<size_t>(kWarps * R) * D + static_cast<size_t>(kTileN) * (D + 1) +
                             static_cast<size_t>(kTileN) * D);
+}
+
+// An output value of row (t, h), dimension c: stored, and with out_q8 quantized by its warp (the 32 lanes
+// hold 32 consecutive dimensions of one row: a q8_1 block).
+__device__ __forceinline__ void store_out(float* out, int64_t ldo, void* out_q8, int n_head, int t, int h, int D, int c,
+                                          float v) {
+    out[t * ldo + static_cast<int64_t>(h) * D + c] = v;
+    if (out_q8) {
+        const int64_t row_blocks = static_cast<int64_t>(n_head) * D / 32;
+        quantize_block_q8_1(v, c % 32, static_cast<BlockQ8_1*>(out_q8)[t * row_blocks + (h * D + c) / 32]);
+    }
 }
 
 // Block (query tile, KV head g, split). Query row r of the tile is (token, head) = (row / group,
@@ -161,9 +173,8 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(AttnArgs a) {
         const int t = row / a.group, h = g * a.group + row % a.group;
         if (a.part_o == nullptr) {
             const float inv = 1.f / l[i];
-            float* out = a.out + t * a.ldo + static_cast<int64_t>(h) * D;
 #pragma unroll
-            for (int j = 0; j < DL; ++j) out[lane + 32 * j] = o[i][j] * inv;
+            for (int j = 0; j < DL; ++j) store_out(a.out, a.ldo, a.out_q8, a.n_head, t, h, D, lane + 32 * j, o[i][j] * inv);
         } else {
             const int64_t slot = (static_cast<int64_t>(split) * a.n_tok + t) * a.n_head + h;
 #pragma unroll
@@ -176,7 +187,7 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(AttnArgs a) {
 // One block per (token, head), one thread per output dimension: the splits that hold any of the
 // token's positions, weighted by e^(their max - the overall max).
 __global__ void attention_combine(const float* part_o, const float2* part_ml, int n_tok, int n_head, int D,
-                                  int n_splits, const int32_t* pos0_dev, float* out, int64_t ldo) {
+                                  int n_splits, const int32_t* pos0_dev, float* out, int64_t ldo, void* out_q8) {
     const int t = blockIdx.x / n_head, h = blockIdx.x % n_head, c = threadIdx.x;
     const int chunk = split_chunk(*pos0_dev + n_tok, n_splits);
     const int n_live = (*pos0_dev + t + 1 + chunk - 1) / chunk;
@@ -190,7 +201,7 @@ __global__ void attention_combine(const float* part_o, const float2* part_ml, in
         sum = fmaf(ml.y, w, sum);
         acc = fmaf(part_o[slot * D + c], w, acc);
     }
-    out[t * ldo + static_cast<int64_t>(h) * D + c] = acc / sum;
+    store_out(out, ldo, out_q8, n_head, t, h, D, c, acc / sum);
 }
 
 // Few tokens: up to 128 splits, one per kMinChunk positions of the context (enough blocks to fill the GPU
@@ -234,7 +245,7 @@ size_t attention_scratch_bytes(int n_tok_max, int n_head, int head_dim_v, int n_
 void attention(const float* q, int64_t ldq, const void* k_cache, GgmlType tk, size_t k_row_bytes, const void* v_cache,
                GgmlType tv, size_t v_row_bytes, int n_tok, int n_head, int n_head_kv, int head_dim_k, int head_dim_v,
                float scale, const int32_t* pos0_dev, int n_ctx, float* out, int64_t ldo, void* scratch,
-               cudaStream_t stream, AttentionKernel kernel) {
+               cudaStream_t stream, AttentionKernel kernel, void* out_q8) {
     if (n_tok <= 0) return;
     if (!kv_type_ok(tk) || !kv_type_ok(tv)) {
         throw Error("attention: KV cache types " + std::string(gguf::type_name(tk)) + "/" +
@@ -276,6 +287,7 @@ void attention(const float* q, int64_t ldq, const void* k_cache, GgmlType tk, si
     a.n_splits = n_splits;
     a.out = out;
     a.ldo = ldo;
+    a.out_q8 = out_q8;
     if (n_splits > 1) {
         if (scratch == nullptr) throw Error("attention: split attention needs scratch");
         const size_t slots = static_cast<size_t>(n_splits) * n_tok * n_head;
@@ -284,6 +296,7 @@ void attention(const float* q, int64_t ldq, const void* k_cache, GgmlType tk, si
     }
     const int n_rows = n_tok * a.group;
     if (tensor_cores) {
+        if (out_q8) throw Error("attention: the tensor-core kernel writes no q8_1 rows");
         detail::launch_attention_tc(a, D, n_rows, stream);
         detail::check_launch("attention (tensor cores)");
         return;
@@ -298,7 +311,7 @@ void attention(const float* q, int64_t ldq, const void* k_cache, GgmlType tk, si
     detail::check_launch("attention");
     if (n_splits > 1) {
         attention_combine<<<n_tok * n_head, D, 0, stream>>>(a.part_o, a.part_ml, n_tok, n_head, D, n_splits,
-                                                            pos0_dev, out, ldo);
+                                                            pos0_dev, out, ldo, out_q8);
         detail::check_launch("attention combine");
     }
 }

@@ -26,6 +26,7 @@ struct AttnArgs {
     int64_t ldo;
     float* part_o;    // [split][token][head][D] unnormalised sums; null when not split
     float2* part_ml;  // [split][token][head] (running max, sum of exponentials)
+    void* out_q8;     // BlockQ8_1 rows of n_head * D / 32 blocks for the output projection, or null
 };
 
 __device__ __forceinline__ float warp_max(float v) {

@@ -2,6 +2,7 @@
 // Each rounds every operation as the CPU code does (explicit _rn intrinsics: no fused multiply-adds).
 #include "cuda/op_common.cuh"
 #include "cuda/op_kernels.h"
+#include "cuda/swiglu_one.cuh"
 
 namespace runtime::cuda {
 
@@ -9,8 +10,6 @@ namespace {
 
 using gguf::GgmlType;
 constexpr int kThreads = 256;
-
-using detail::swiglu_one;
 
 __global__ void swiglu_kernel(const float* gate, const float* up, float* out, int64_t n) {
     const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;

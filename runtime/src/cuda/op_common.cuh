@@ -9,6 +9,7 @@
 
 #include "quant/blocks.h"
 #include "runtime/error.h"
+#include "cuda/swiglu_one.cuh"
 
 namespace runtime::cuda::detail {
 
@@ -23,13 +24,6 @@ inline void check(cudaError_t err, const char* op) {
 }
 
 inline unsigned blocks_for(int64_t n, int threads) { return static_cast<unsigned>((n + threads - 1) / threads); }
-
-// silu(g) * u as cpu::swiglu: g / (1 + e^-g) * u, the exponent clamped to [-87, 88] as the CPU's (shared
-// by the SwiGLU kernels and the fused SwiGLU + q8_1 quantization of the experts)
-__device__ __forceinline__ float swiglu_one(float g, float u) {
-    const float e = expf(fminf(fmaxf(-g, -87.f), 88.f));
-    return __fmul_rn(__fdiv_rn(g, __fadd_rn(1.f, e)), u);
-}
 
 __device__ __forceinline__ float half_bits_to_float(uint16_t h) { return __half2float(__ushort_as_half(h)); }
 __device__ __forceinline__ uint16_t float_to_half_bits(float f) { return __half_as_ushort(__float2half_rn(f)); }

@@ -2,7 +2,8 @@
 // f32 quantizes (x / d rounded to nearest even, as the CPU's q8 paths do), and is stored as half. The
 // experts' SwiGLU can run in the same pass (the value quantized is then the CPU's swiglu of gate and up).
 #include "cuda/kernel_common.cuh"
-#include "cuda/op_common.cuh"
+#include "cuda/q8_1_block.cuh"
+#include "cuda/swiglu_one.cuh"
 
 namespace runtime::cuda {
 
@@ -19,19 +20,7 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) quantize_q8_1_kernel(cons
     const int lane = threadIdx.x % 32;
     const int64_t row = i / nb, b = i % nb;
     const int64_t at = row * ld_x + b * 32 + lane;
-    const float v = up ? detail::swiglu_one(x[at], up[at]) : x[at];
-    float amax = fabsf(v);
-    for (int off = 16; off > 0; off /= 2) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, off));
-    const float d = amax / 127.f;
-    const int q = d == 0.f ? 0 : __float2int_rn(__fdiv_rn(v, d));
-    int sum = q;
-    for (int off = 16; off > 0; off /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, off);
-    BlockQ8_1& blk = out[i];
-    blk.qs[lane] = static_cast<int8_t>(q);
-    if (lane == 0) {
-        blk.d = __half_as_ushort(__float2half_rn(d));
-        blk.s = __half_as_ushort(__float2half_rn(__fmul_rn(d, static_cast<float>(sum))));
-    }
+    quantize_block_q8_1(up ? swiglu_one(x[at], up[at]) : x[at], lane, out[i]);
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
 // Rotary position embedding in place, with the position read from device memory (graph replay).
+#include "cuda/head_ops.cuh"
 #include "cuda/op_common.cuh"
 #include "cuda/op_kernels.h"
 
@@ -41,25 +42,8 @@ __global__ void norm_rope_qk_kernel(float* q, int64_t ldq, int n_head, const flo
     const int heads = is_q ? n_head : n_head_kv;
     const int t = it / heads;
     float* hd = (is_q ? q + t * ldq : k + t * ldk) + static_cast<int64_t>(it % heads) * head_dim;
-    const float* w = is_q ? q_norm : k_norm;
-    if (w) {
-        double ss = 0.0;
-        for (int i = lane; i < head_dim; i += 32) ss += static_cast<double>(hd[i]) * hd[i];
-        for (int o = 16; o > 0; o /= 2) ss += __shfl_xor_sync(0xffffffffu, ss, o);
-        const float scale = static_cast<float>(1.0 / sqrt(ss / static_cast<double>(head_dim) + eps));
-        for (int i = lane; i < head_dim; i += 32) hd[i] = __fmul_rn(__fmul_rn(hd[i], scale), w[i]);
-        __syncwarp();  // the rotation reads elements other lanes wrote
-    }
-    const double pos = static_cast<double>(*pos0_dev + t);
-    for (int i = lane; i < half; i += 32) {
-        double sd, cd;
-        sincos(pos * inv_freq[i], &sd, &cd);
-        const float c = static_cast<float>(cd), s = static_cast<float>(sd);
-        const int i0 = neox ? i : 2 * i, i1 = neox ? i + half : 2 * i + 1;
-        const float x0 = hd[i0], x1 = hd[i1];
-        hd[i0] = __fsub_rn(__fmul_rn(x0, c), __fmul_rn(x1, s));
-        hd[i1] = __fadd_rn(__fmul_rn(x0, s), __fmul_rn(x1, c));
-    }
+    detail::norm_rope_head(hd, is_q ? q_norm : k_norm, head_dim, eps, half, neox, static_cast<double>(*pos0_dev + t),
+                           inv_freq, lane);
 }
 
 }  // namespace
