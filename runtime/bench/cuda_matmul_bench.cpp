@@ -1,8 +1,10 @@
 // cuda-matmul-bench: speed of the CUDA matrix kernels at the shapes of Qwen3-30B-A3B (hidden 2048, 128
 // experts of 768, top-8, vocabulary 151936), printed as a Markdown table.
 //
-//   mmvq / mmvq_ids   GB/s of weight bytes read per call (decode). Weights rotate over copies (or
-//                     expert sets) larger than the L2 cache, so the figure is the device memory's.
+//   mmvq / mmvq_ids   GB/s of weight bytes read per call (decode), and that as % of 3.9 TB/s (what the
+//                     H200 reaches in practice). Weights rotate over copies (or expert sets) larger than
+//                     the L2 cache, so the figure is the device memory's. At one token, Q4_K and Q6_K
+//                     run twice: the unit kernels ("unit") and the wide ones of mmvq_wide.h ("wide").
 //   mmq_ids_mma/dp4a  TFLOP/s (2 * slots * n_in * n_out) of the grouped expert matmul at 512 tokens, both
 //                     kernels (the tensor-core one only where the device has int8 mma; each MmaTile, the
 //                     default with the tight and with the loose bound the executor passes).
@@ -11,7 +13,8 @@
 //                     choice the executor makes at kDequantRows.
 //   dequantize        GB/s of f16 written (the dequantize + cuBLAS prefill path's first half).
 //
-// Usage: cuda-matmul-bench [device]. Random weights (quantized by libquant) and activations.
+// Usage: cuda-matmul-bench [device] [decode]. Random weights (quantized by libquant) and activations;
+// `decode` runs only the mat-vec rows.
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
@@ -26,6 +29,7 @@
 
 #include "cuda/backend_kernels.h"
 #include "cuda/matmul_kernels.h"
+#include "cuda/mmvq_wide.h"
 #include "gguf/types.h"
 #include "quant/quant.h"
 
@@ -83,6 +87,13 @@ double time_ms(const std::function<void(int)>& f, int reps = 100) {
 }
 
 constexpr size_t kRotateBytes = size_t{512} << 20;  // well past the H200's 50 MB L2
+constexpr double kPeakGBs = 3900;  // device memory bandwidth the H200 reaches in practice
+
+// "unit" or "wide": which one-token kernel a Q4_K / Q6_K mat-vec takes (empty for other cases).
+const char* kernel_name(GgmlType type, int n_tok) {
+    if (n_tok != 1 || (type != GgmlType::Q4_K && type != GgmlType::Q6_K)) return "";
+    return rc::mmvq_wide_enabled() ? " wide" : " unit";
+}
 
 void bench_dense(GgmlType type, int64_t n_in, int64_t n_out, int n_tok, const char* what) {
     const size_t rb = gguf::row_size(type, n_in), mat = rb * n_out;
@@ -95,9 +106,10 @@ void bench_dense(GgmlType type, int64_t n_in, int64_t n_out, int n_tok, const ch
         rc::mmvq(type, static_cast<uint8_t*>(w.p) + (i % copies) * mat, rb, n_in, n_out, xq.p, n_tok, static_cast<float*>(y.p),
                  n_out, nullptr);
     });
-    std::printf("| mmvq %-18s | %-7s | %6lld x %-6lld | %d tok | %8.1f us | %7.0f GB/s |\n", what,
-                std::string(gguf::type_traits(type).name).c_str(), static_cast<long long>(n_out), static_cast<long long>(n_in),
-                n_tok, ms * 1e3, mat / (ms * 1e6));
+    const double gbs = mat / (ms * 1e6);
+    std::printf("| mmvq %-13s%5s | %-7s | %6lld x %-6lld | %d tok | %8.1f us | %7.0f GB/s (%3.0f%%) |\n", what,
+                kernel_name(type, n_tok), std::string(gguf::type_traits(type).name).c_str(), static_cast<long long>(n_out),
+                static_cast<long long>(n_in), n_tok, ms * 1e3, gbs, 100 * gbs / kPeakGBs);
 }
 
 void bench_experts(GgmlType type, int64_t n_in, int64_t n_out, int x_group, const char* what) {
@@ -122,9 +134,10 @@ void bench_experts(GgmlType type, int64_t n_in, int64_t n_out, int x_group, cons
         rc::mmvq_ids(type, w.p, rb, mat, n_in, n_out, xq.p, x_group, static_cast<int32_t*>(d_ids.p) + (i % n_sets) * k, k,
                      static_cast<float*>(y.p), n_out, nullptr);
     });
-    std::printf("| mmvq_ids %-14s | %-7s | %6lld x %-6lld | 8 ids | %8.1f us | %7.0f GB/s |\n", what,
-                std::string(gguf::type_traits(type).name).c_str(), static_cast<long long>(n_out), static_cast<long long>(n_in),
-                ms * 1e3, k * mat / (ms * 1e6));
+    const double gbs = k * mat / (ms * 1e6);
+    std::printf("| mmvq_ids %-9s%5s | %-7s | %6lld x %-6lld | 8 ids | %8.1f us | %7.0f GB/s (%3.0f%%) |\n", what,
+                kernel_name(type, 1), std::string(gguf::type_traits(type).name).c_str(), static_cast<long long>(n_out),
+                static_cast<long long>(n_in), ms * 1e3, gbs, 100 * gbs / kPeakGBs);
 }
 
 void bench_mmq_ids(GgmlType type, int64_t n_in, int64_t n_out, const char* what) {
@@ -250,6 +263,7 @@ void bench_dequant(GgmlType type, int64_t n_in, int64_t n_rows) {
 
 int main(int argc, char** argv) {
     const int device = argc > 1 ? std::atoi(argv[1]) : 0;
+    const bool decode_only = argc > 2 && std::string(argv[2]) == "decode";
     int n = 0;
     if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
         std::fprintf(stderr, "error: no CUDA device\n");
@@ -267,15 +281,33 @@ int main(int argc, char** argv) {
     std::printf("|---|---|---|---|---|---|\n");
     try {
         rc::prepare_device_tables();
-        for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::IQ4_XS, GgmlType::MXFP4}) {
-            bench_experts(t, 2048, 768, 8, "gate/up");
-            bench_experts(t, 768, 2048, 1, "down");
+        // the mat-vecs: Q4_K and Q6_K with the unit kernels, then with the wide ones
+        for (bool wide : {false, true}) {
+            rc::set_mmvq_wide(wide);
+            const std::vector<GgmlType> types = wide ? std::vector<GgmlType>{GgmlType::Q4_K, GgmlType::Q6_K}
+                                                     : std::vector<GgmlType>{GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q8_0,
+                                                                             GgmlType::Q4_0, GgmlType::IQ4_XS, GgmlType::MXFP4};
+            for (GgmlType t : types) {
+                bench_experts(t, 2048, 768, 8, "gate/up");
+                bench_experts(t, 768, 2048, 1, "down");
+            }
+            for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q8_0}) {
+                if (wide && t == GgmlType::Q8_0) continue;
+                for (int n_tok : {1, 8}) {
+                    if (!wide || n_tok == 1) bench_dense(t, 2048, 4096, n_tok, "attention q");
+                }
+                bench_dense(t, 2048, 512, 1, "attention k/v");
+                bench_dense(t, 4096, 2048, 1, "attention o");
+            }
+            for (int n_tok : {1, 4}) {
+                if (!wide || n_tok == 1) bench_dense(GgmlType::Q6_K, 2048, 151936, n_tok, "output");
+            }
         }
-        for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q8_0}) {
-            for (int n_tok : {1, 8}) bench_dense(t, 2048, 4096, n_tok, "attention q");
-            bench_dense(t, 4096, 2048, 1, "attention o");
+        rc::set_mmvq_wide(false);
+        if (decode_only) {
+            ok(cudaDeviceSynchronize(), "final synchronisation");
+            return 0;
         }
-        for (int n_tok : {1, 4}) bench_dense(GgmlType::Q6_K, 2048, 151936, n_tok, "output");
         for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q8_0, GgmlType::Q4_0}) {
             bench_mmq_ids(t, 2048, 768, "gate/up");
             bench_mmq_ids(t, 768, 2048, "down");

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cuda/matmul_kernels.h"
+#include "cuda/mmvq_wide.h"
 #include "cuda/op_kernels.h"
 #include "gguf/types.h"
 #include "quant/quant.h"
@@ -195,6 +196,12 @@ int main() {
                             fused ? "fused" : "unfused", staged ? "staged" : "direct", time_moe_decode(fused));
             }
         }
+        runtime::cuda::set_weight_staging(false);
+        // the unfused step with the wide one-token kernels (mmvq_wide.h) for its three mat-vecs
+        runtime::cuda::set_mmvq_wide(true);
+        std::printf("moe decode (Qwen3-30B-A3B experts, graph of 48 layers), unfused, rows wide    : %7.2f us per layer\n",
+                    time_moe_decode(false));
+        runtime::cuda::set_mmvq_wide(false);
         return 0;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "error: %s\n", e.what());

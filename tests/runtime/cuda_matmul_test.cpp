@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "cuda/matmul_kernels.h"
+#include "cuda/mmvq_wide.h"
 #include "cuda/op_kernels.h"
 #include "gguf/types.h"
 #include "quant/float16.h"
@@ -471,6 +472,105 @@ TEST(CudaMatmul, MmvqIdsPicksEachSlotsExpertAndActivationRow) {
         std::printf("mmvq_ids %-7s worst |err| / sum|w*a| = %.3g\n", name_of(type).c_str(), check.worst);
     }
     f.report("mmvq_ids");
+}
+
+// --- the wide one-token kernels (mmvq_wide.h) --------------------------------------------------------
+
+// Turns the wide Q4_K / Q6_K kernels on for one test (off by default), back to the default after.
+struct WideOn {
+    WideOn() { rc::set_mmvq_wide(true); }
+    ~WideOn() { rc::set_mmvq_wide(false); }
+    WideOn(const WideOn&) = delete;
+    WideOn& operator=(const WideOn&) = delete;
+};
+
+// mmvq and mmvq_ids at one token through the wide kernels, against the CPU reference: row counts that
+// leave a warp or a block partly empty (1, 67, 259), rows of 1 to 16 super-blocks (a warp's four
+// super-block lanes partly idle at 256 and 768), experts picked by id with a repeated and a negative one.
+TEST(CudaMatmul, MmvqWideMatchesTheCpuReference) {
+    REQUIRE_GPU();
+    const WideOn wide;
+    Failures f;
+    uint32_t seed = 7100;
+    for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q6_K}) {
+        DotCheck check;
+        for (int64_t n_in : {int64_t{256}, int64_t{768}, int64_t{2048}, int64_t{4096}}) {
+            Activations act(n_in, 9, ++seed);
+            const size_t rb = row_bytes_of(type, n_in);
+            for (int64_t n_out : {int64_t{1}, int64_t{67}, int64_t{259}}) {
+                const auto wf = random_floats(static_cast<size_t>(n_out * n_in), ++seed);
+                const auto wq = quantize_weights(type, wf, n_out, n_in, seed);
+                const auto wd = dequantize_cpu(type, wq, n_out, n_in, rb);
+                DeviceBuffer dw = to_device(wq);
+                const std::string label = shape(type, n_in, n_out, 1) + " (wide)";
+                if (!rc::mmvq_wide_takes(type, dw.as<void>(), rb, 0, n_in)) {
+                    f.add(label + ": not taken by the wide kernel");
+                    continue;
+                }
+                const int64_t ldy = n_out + 5;
+                DeviceBuffer dy(sizeof(float) * ldy);
+                dy.fill(0xff);  // NaN: unwritten outputs fail
+                rc::mmvq(type, dw.as<void>(), rb, n_in, n_out, act.xq.as<void>(), 1, dy.as<float>(), ldy, nullptr);
+                sync("mmvq " + label);
+                check.run(f, label, wd, act.decoded, n_in, n_out, 1, dy.download<float>(static_cast<size_t>(ldy)), ldy,
+                          tolerance_for(type), [](int t) { return t; }, [](int) { return 0; });
+            }
+            // experts by id: 3 tokens x top-3 sharing their token's row, then one row per slot with id -1
+            const int n_experts = 5;
+            const int64_t n_out = 131;
+            Experts ex(type, n_in, n_out, n_experts, seed += 10, Experts::aligned_pad(type, n_in, n_out));
+            DeviceBuffer dw = to_device(ex.bytes);
+            if (!rc::mmvq_wide_takes(type, dw.as<void>(), ex.row_bytes, ex.mat_stride, n_in)) {
+                f.add(shape(type, n_in, n_out, 9) + ": experts not taken by the wide kernel");
+                continue;
+            }
+            const std::vector<int32_t> ids_grouped = {4, 1, 0, 4, 3, 1, 0, 4, 3}, ids_single = {3, 3, 0, 1, -1, 2};
+            for (int form = 0; form < 2; ++form) {
+                const auto& ids = form == 0 ? ids_grouped : ids_single;
+                const int x_group = form == 0 ? 3 : 1, n_slots = static_cast<int>(ids.size());
+                DeviceBuffer d_ids = to_device(ids);
+                const int64_t ldy = n_out + 3;
+                DeviceBuffer dy(sizeof(float) * ldy * n_slots);
+                dy.fill(0xff);
+                const std::string label = shape(type, n_in, n_out, n_slots) + " ids x_group=" + std::to_string(x_group);
+                rc::mmvq_ids(type, dw.as<void>(), ex.row_bytes, ex.mat_stride, n_in, n_out, act.xq.as<void>(), x_group,
+                             d_ids.as<int32_t>(), n_slots, dy.as<float>(), ldy, nullptr);
+                sync("mmvq_ids " + label);
+                const auto y = dy.download<float>(static_cast<size_t>(ldy * n_slots));
+                std::vector<float> y_valid;
+                std::vector<int> slot_of;
+                for (int s = 0; s < n_slots; ++s) {
+                    if (ids[s] >= 0) {
+                        slot_of.push_back(s);
+                        y_valid.insert(y_valid.end(), y.begin() + s * ldy, y.begin() + (s + 1) * ldy);
+                        continue;
+                    }
+                    for (int64_t r = 0; r < n_out; ++r) {
+                        if (y[s * ldy + r] != 0.f) {
+                            f.add(label + ": slot " + std::to_string(s) + " with id -1 is not zero");
+                            break;
+                        }
+                    }
+                }
+                check.run(f, label, ex.dequantized, act.decoded, n_in, n_out, static_cast<int>(slot_of.size()), y_valid, ldy,
+                          tolerance_for(type), [&](int t) { return slot_of[t] / x_group; },
+                          [&](int t) { return ids[slot_of[t]]; });
+            }
+        }
+        std::printf("mmvq wide %-5s worst |err| / sum|w*a| = %.3g (tolerance %.1g)\n", name_of(type).c_str(), check.worst,
+                    tolerance_for(type));
+    }
+    f.report("mmvq wide");
+    // what it leaves to the unit kernels: other types, misaligned rows, more than one token
+    DeviceBuffer any(4096);
+    auto* base = any.as<uint8_t>();
+    EXPECT_FALSE(rc::mmvq_wide_takes(GgmlType::Q4_0, base, 144, 0, 256));
+    EXPECT_FALSE(rc::mmvq_wide_takes(GgmlType::Q4_K, base + 4, 144, 0, 256));
+    EXPECT_FALSE(rc::mmvq_wide_takes(GgmlType::Q4_K, base, 144, 144 * 3 + 8, 256));
+    EXPECT_FALSE(rc::mmvq_wide_takes(GgmlType::Q6_K, base + 2, 210, 0, 256));
+    EXPECT_TRUE(rc::mmvq_wide_takes(GgmlType::Q6_K, base + 4, 210, 0, 256));
+    rc::set_mmvq_wide(false);
+    EXPECT_FALSE(rc::mmvq_wide_takes(GgmlType::Q4_K, base, 144, 0, 256));
 }
 
 // --- fused MoE decode: gate/up/SwiGLU by id, down with the routing weights' sum ------------------------------
