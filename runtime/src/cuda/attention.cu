@@ -28,7 +28,10 @@ using detail::warp_sum;
 constexpr int kWarps = 8;   // per block
 constexpr int kTileN = 32;  // positions per shared-memory tile: one per lane
 
-constexpr int kMinChunk = 64;  // positions per split at least (two tiles)
+// Positions per split at least: one tile, so that at short context (decode at a few hundred positions)
+// each block loads one tile and the splits spread over as many SMs as the tiles allow (two tiles measured
+// 17.5 us at 512 positions on the H200, a latency of dependent loads rather than bandwidth).
+constexpr int kMinChunk = kTileN;
 
 // Positions per split for this call: the live positions (kv_total = *pos0_dev + n_tok) spread evenly over
 // the splits the grid has, in whole tiles. Computed on the device from the live length, so that a graph
@@ -59,7 +62,7 @@ __device__ __forceinline__ void store_out(float* out, int64_t ldo, void* out_q8,
 // Block (query tile, KV head g, split). Query row r of the tile is (token, head) = (row / group,
 // g * group + row % group); warp w owns rows w*R .. w*R+R-1. In the score step lane l takes position
 // p0 + l for each of the warp's rows; in the value step lane l owns output dimensions l, l+32, ...
-template <int D, int R>
+template <int D, int R, bool kF16>
 __global__ void __launch_bounds__(kWarps * 32) attention_kernel(AttnArgs a) {
     constexpr int M = kWarps * R;
     constexpr int KS = D + 1;  // padded key rows: lanes reading different positions hit different banks
@@ -79,6 +82,30 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(AttnArgs a) {
     const int p_begin = split * chunk;
     if (p_begin >= kv_end) return;  // past the live length: the combine step does not read this split
     const int p_end = min(p_begin + chunk, kv_end);
+
+    // With f16 caches (kF16), each thread's share of a tile of keys and values is loaded into registers
+    // (as raw half pairs) one tile ahead: the first tile's loads are in flight with the queries', the next
+    // tile's while this one is multiplied. Other cache types load each tile when it is stored (holding
+    // their dequantized values in registers would take ~220 registers a thread, one block per SM).
+    constexpr int kPairs = kTileN * (D / 2) / (kWarps * 32);
+    static_assert(kPairs * kWarps * 32 == kTileN * (D / 2), "a tile's pairs spread evenly over the block");
+    __half2 kreg[kF16 ? kPairs : 1], vreg[kF16 ? kPairs : 1];
+    auto load_tile = [&](int p0) {
+        if constexpr (kF16) {
+#pragma unroll
+            for (int i = 0; i < kPairs; ++i) {
+                const int idx = threadIdx.x + i * kWarps * 32;
+                const int n = idx / (D / 2), d = 2 * (idx % (D / 2));
+                const int p = p0 + n;
+                kreg[i] = vreg[i] = __floats2half2_rn(0.f, 0.f);
+                if (p < p_end) {
+                    kreg[i] = *reinterpret_cast<const __half2*>(a.k + static_cast<size_t>(p) * a.k_row_bytes + g * a.k_head_bytes + 2 * d);
+                    vreg[i] = *reinterpret_cast<const __half2*>(a.v + static_cast<size_t>(p) * a.v_row_bytes + g * a.v_head_bytes + 2 * d);
+                }
+            }
+        }
+    };
+    load_tile(p_begin);
 
     for (int idx = threadIdx.x; idx < M * D; idx += blockDim.x) {
         const int row = r0 + idx / D, d = idx % D;
@@ -105,18 +132,31 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(AttnArgs a) {
 
     for (int p0 = p_begin; p0 < p_end; p0 += kTileN) {
         __syncthreads();  // the previous tile is consumed (and, the first time, the queries are stored)
-        for (int idx = threadIdx.x; idx < kTileN * (D / 2); idx += blockDim.x) {
-            const int n = idx / (D / 2), d = 2 * (idx % (D / 2));
-            const int p = p0 + n;
-            float2 kv = make_float2(0.f, 0.f), vv = make_float2(0.f, 0.f);
-            if (p < p_end) {
-                kv = detail::load_pair(a.tk, a.k + static_cast<size_t>(p) * a.k_row_bytes + g * a.k_head_bytes, d);
-                vv = detail::load_pair(a.tv, a.v + static_cast<size_t>(p) * a.v_row_bytes + g * a.v_head_bytes, d);
+        if constexpr (kF16) {
+#pragma unroll
+            for (int i = 0; i < kPairs; ++i) {
+                const int idx = threadIdx.x + i * kWarps * 32;
+                const int n = idx / (D / 2), d = 2 * (idx % (D / 2));
+                const float2 kv = __half22float2(kreg[i]);
+                Ks[n * KS + d] = kv.x;
+                Ks[n * KS + d + 1] = kv.y;
+                *reinterpret_cast<float2*>(Vs + n * D + d) = __half22float2(vreg[i]);
             }
-            Ks[n * KS + d] = kv.x;
-            Ks[n * KS + d + 1] = kv.y;
-            *reinterpret_cast<float2*>(Vs + n * D + d) = vv;
+        } else {
+            for (int idx = threadIdx.x; idx < kTileN * (D / 2); idx += blockDim.x) {
+                const int n = idx / (D / 2), d = 2 * (idx % (D / 2));
+                const int p = p0 + n;
+                float2 kv = make_float2(0.f, 0.f), vv = make_float2(0.f, 0.f);
+                if (p < p_end) {
+                    kv = detail::load_pair(a.tk, a.k + static_cast<size_t>(p) * a.k_row_bytes + g * a.k_head_bytes, d);
+                    vv = detail::load_pair(a.tv, a.v + static_cast<size_t>(p) * a.v_row_bytes + g * a.v_head_bytes, d);
+                }
+                Ks[n * KS + d] = kv.x;
+                Ks[n * KS + d + 1] = kv.y;
+                *reinterpret_cast<float2*>(Vs + n * D + d) = vv;
+            }
         }
+        if (p0 + kTileN < p_end) load_tile(p0 + kTileN);
         __syncthreads();
 
         float s[R];
@@ -215,12 +255,22 @@ bool kv_type_ok(GgmlType t) {
     return t == GgmlType::F32 || t == GgmlType::F16 || t == GgmlType::Q8_0 || t == GgmlType::Q4_0;
 }
 
-template <int D, int R>
-void launch(const AttnArgs& a, dim3 grid, cudaStream_t stream) {
+template <int D, int R, bool kF16>
+void launch_typed(const AttnArgs& a, dim3 grid, cudaStream_t stream) {
     constexpr size_t smem = smem_bytes<D, R>();
     static std::atomic<uint64_t> done{0};
-    detail::allow_smem(attention_kernel<D, R>, smem, done);
-    attention_kernel<D, R><<<grid, kWarps * 32, smem, stream>>>(a);
+    detail::allow_smem(attention_kernel<D, R, kF16>, smem, done);
+    attention_kernel<D, R, kF16><<<grid, kWarps * 32, smem, stream>>>(a);
+}
+
+template <int D, int R>
+void launch(const AttnArgs& a, dim3 grid, cudaStream_t stream) {
+    constexpr int kF16 = static_cast<int>(GgmlType::F16);
+    if (a.tk == kF16 && a.tv == kF16) {
+        launch_typed<D, R, true>(a, grid, stream);
+    } else {
+        launch_typed<D, R, false>(a, grid, stream);
+    }
 }
 
 // R (rows per warp) trades query reuse of each key/value tile against shared memory; one row per warp
