@@ -17,6 +17,7 @@
 #include "cuda/matmul_kernels.h"
 #include "cuda/mmvq_wide.h"
 #include "cuda/op_kernels.h"
+#include "cuda/pdl.h"
 #include "gguf/types.h"
 #include "quant/quant.h"
 
@@ -201,6 +202,16 @@ int main() {
         runtime::cuda::set_mmvq_wide(true);
         std::printf("moe decode (Qwen3-30B-A3B experts, graph of 48 layers), unfused, rows wide    : %7.2f us per layer\n",
                     time_moe_decode(false));
+        // and with programmatic dependent launch (pdl.cuh; compute capability 9.0 and later)
+        runtime::cuda::set_pdl(true);
+        if (runtime::cuda::pdl_enabled()) {
+            std::printf("moe decode (Qwen3-30B-A3B experts, graph of 48 layers), unfused, rows wide+pdl: %7.2f us per layer\n",
+                        time_moe_decode(false));
+            runtime::cuda::set_mmvq_wide(false);
+            std::printf("moe decode (Qwen3-30B-A3B experts, graph of 48 layers), unfused, rows unit+pdl: %7.2f us per layer\n",
+                        time_moe_decode(false));
+        }
+        runtime::cuda::set_pdl(false);
         runtime::cuda::set_mmvq_wide(false);
         return 0;
     } catch (const std::exception& e) {

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cmath>
 
+#include "cuda/pdl.cuh"
 #include "cuda/attention_common.cuh"
 #include "cuda/op_common.cuh"
 #include "cuda/op_kernels.h"
@@ -64,6 +65,7 @@ __device__ __forceinline__ void store_out(float* out, int64_t ldo, void* out_q8,
 // p0 + l for each of the warp's rows; in the value step lane l owns output dimensions l, l+32, ...
 template <int D, int R, bool kF16>
 __global__ void __launch_bounds__(kWarps * 32) attention_kernel(AttnArgs a) {
+    pdl_enter();  // before any memory an earlier kernel writes (pdl.cuh)
     constexpr int M = kWarps * R;
     constexpr int KS = D + 1;  // padded key rows: lanes reading different positions hit different banks
     constexpr int DL = D / 32;
@@ -228,6 +230,7 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(AttnArgs a) {
 // token's positions, weighted by e^(their max - the overall max).
 __global__ void attention_combine(const float* part_o, const float2* part_ml, int n_tok, int n_head, int D,
                                   int n_splits, const int32_t* pos0_dev, float* out, int64_t ldo, void* out_q8) {
+    pdl_enter();  // before any memory an earlier kernel writes (pdl.cuh)
     const int t = blockIdx.x / n_head, h = blockIdx.x % n_head, c = threadIdx.x;
     const int chunk = split_chunk(*pos0_dev + n_tok, n_splits);
     const int n_live = (*pos0_dev + t + 1 + chunk - 1) / chunk;
@@ -260,7 +263,7 @@ void launch_typed(const AttnArgs& a, dim3 grid, cudaStream_t stream) {
     constexpr size_t smem = smem_bytes<D, R>();
     static std::atomic<uint64_t> done{0};
     detail::allow_smem(attention_kernel<D, R, kF16>, smem, done);
-    attention_kernel<D, R, kF16><<<grid, kWarps * 32, smem, stream>>>(a);
+    pdl_launch(attention_kernel<D, R, kF16>, grid, kWarps * 32, smem, stream)(a);
 }
 
 template <int D, int R>
@@ -360,7 +363,7 @@ void attention(const float* q, int64_t ldq, const void* k_cache, GgmlType tk, si
     }
     detail::check_launch("attention");
     if (n_splits > 1) {
-        attention_combine<<<n_tok * n_head, D, 0, stream>>>(a.part_o, a.part_ml, n_tok, n_head, D, n_splits,
+        pdl_launch(attention_combine, n_tok * n_head, D, 0, stream)(a.part_o, a.part_ml, n_tok, n_head, D, n_splits,
                                                             pos0_dev, out, ldo, out_q8);
         detail::check_launch("attention combine");
     }

@@ -1,6 +1,7 @@
 // Stores a batch's keys and/or values into the cache rows at *pos0_dev + t, converting to the cache type.
 #include <algorithm>
 
+#include "cuda/pdl.cuh"
 #include "cuda/head_ops.cuh"
 #include "cuda/op_common.cuh"
 #include "cuda/op_kernels.h"
@@ -23,6 +24,7 @@ struct StoreJob {
 
 // grid.y picks the job (keys, values); one thread per unit of one token's row.
 __global__ void store_kernel(StoreJob k, StoreJob v, int n_tok, const int32_t* pos0_dev) {
+    pdl_enter();  // before any memory an earlier kernel writes (pdl.cuh)
     const StoreJob& job = blockIdx.y == 0 ? k : v;
     const int64_t item = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
     if (item >= n_tok * job.units) return;
@@ -52,6 +54,7 @@ struct QkvStore {
 };
 
 __global__ void __launch_bounds__(kHeadWarps * 32) norm_rope_store_kernel(QkvStore a) {
+    pdl_enter();  // before any memory an earlier kernel writes (pdl.cuh)
     const int item = blockIdx.x * kHeadWarps + threadIdx.x / 32, lane = threadIdx.x % 32;
     const int n_q = a.n_tok * a.n_head, n_k = a.n_tok * a.n_head_kv;
     if (item >= n_q + 2 * n_k) return;
@@ -94,7 +97,7 @@ void launch(const StoreJob& k, const StoreJob& v, int n_jobs, int n_tok, const i
             cudaStream_t stream) {
     constexpr int kThreads = 256;
     const int64_t units = std::max(k.units, n_jobs > 1 ? v.units : 0);
-    store_kernel<<<dim3(detail::blocks_for(n_tok * units, kThreads), n_jobs), kThreads, 0, stream>>>(k, v, n_tok,
+    pdl_launch(store_kernel, dim3(detail::blocks_for(n_tok * units, kThreads), n_jobs), kThreads, 0, stream)(k, v, n_tok,
                                                                                                     pos0_dev);
     detail::check_launch("kv_store");
 }
@@ -151,7 +154,7 @@ void norm_rope_qk_store(float* q, int64_t ldq, int n_head, const float* q_norm, 
     a.k_head_units = static_cast<int>(a.kc.units);
     a.v_head_units = static_cast<int>(a.vc.units);
     const int64_t items = static_cast<int64_t>(n_tok) * (n_head + 2 * n_head_kv);
-    norm_rope_store_kernel<<<detail::blocks_for(items, kHeadWarps), kHeadWarps * 32, 0, stream>>>(a);
+    pdl_launch(norm_rope_store_kernel, detail::blocks_for(items, kHeadWarps), kHeadWarps * 32, 0, stream)(a);
     detail::check_launch("norm_rope_qk_store");
 }
 

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "cuda/pdl.cuh"
 #include "cuda/mmvq_wide.h"
 #include "cuda/quant_units.cuh"
 #include "cuda/stage_rows.cuh"
@@ -35,6 +36,7 @@ struct Mats {
 template <class U, int kNT>
 __global__ void __launch_bounds__(kThreads) mmvq_kernel(Mats mats, int n_units, const BlockQ8_1* x,
                                                         int64_t x_row_blocks, int lanes, int grain) {
+    pdl_enter();  // before any memory an earlier kernel writes (pdl.cuh)
     extern __shared__ uint4 staged[];
     int m = 0;
 #pragma unroll
@@ -73,6 +75,7 @@ __global__ void __launch_bounds__(kThreads) mmvq_ids_kernel(const uint8_t* W, si
                                                             int n_units, int64_t n_out, const BlockQ8_1* x,
                                                             int64_t x_row_blocks, int x_group, const int32_t* ids,
                                                             float* y, int64_t ldy, int lanes) {
+    pdl_enter();  // before any memory an earlier kernel writes (pdl.cuh)
     const int slot = blockIdx.y;
     const int seg = threadIdx.x / lanes, lane = threadIdx.x % lanes;
     const int64_t r = static_cast<int64_t>(blockIdx.x) * (kThreads / lanes) + seg;
@@ -116,7 +119,7 @@ void launch_mmvq(const MmvqMat* mats, int n_mats, int64_t n_in, const void* xq, 
     // every matrix of the launch stages, or none: the shared memory is sized for the widest rows
     size_t smem = 0;
     for (int m = 0; grain && m < n_mats; ++m) smem = std::max(smem, mats[m].row_bytes * static_cast<size_t>(rows_per_block));
-    mmvq_kernel<U, kNT><<<blocks, kThreads, smem, stream>>>(a, n_units, static_cast<const BlockQ8_1*>(xq), n_in / 32, lanes,
+    pdl_launch(mmvq_kernel<U, kNT>, blocks, kThreads, smem, stream)(a, n_units, static_cast<const BlockQ8_1*>(xq), n_in / 32, lanes,
                                                            grain);
 }
 
@@ -194,7 +197,7 @@ void mmvq_ids(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride,
         const int n_units = static_cast<int>(n_in / U::kElems);
         const int lanes = units::lanes_for(n_units);
         const dim3 grid(static_cast<unsigned>(ceil_div(n_out, kThreads / lanes)), static_cast<unsigned>(n_slots));
-        mmvq_ids_kernel<U><<<grid, kThreads, 0, stream>>>(static_cast<const uint8_t*>(W), row_bytes, mat_stride, n_units,
+        pdl_launch(mmvq_ids_kernel<U>, grid, kThreads, 0, stream)(static_cast<const uint8_t*>(W), row_bytes, mat_stride, n_units,
                                                           n_out, static_cast<const BlockQ8_1*>(xq), n_in / 32, x_group,
                                                           ids, y, ldy, lanes);
     });

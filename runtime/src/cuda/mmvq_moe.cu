@@ -6,6 +6,7 @@
 // consecutive units, so a warp reads a contiguous span of the row.
 #include <algorithm>
 
+#include "cuda/pdl.cuh"
 #include "cuda/q8_1_block.cuh"
 #include "cuda/quant_units.cuh"
 #include "cuda/stage_rows.cuh"
@@ -28,6 +29,7 @@ __global__ void __launch_bounds__(2 * kHalf) glu_ids_kernel(const uint8_t* Wg, c
                                                            const BlockQ8_1* x, int64_t x_row_blocks, int x_group,
                                                            const int32_t* ids, float* h, int64_t ldh, BlockQ8_1* hq,
                                                            int32_t* counters, int lanes, int grain) {
+    pdl_enter();  // before any memory an earlier kernel writes (pdl.cuh)
     extern __shared__ uint4 staged[];  // with grain > 0: the tile's gate rows, then its up rows
     __shared__ float part[2][kHalf];
     __shared__ bool last;
@@ -83,6 +85,7 @@ __global__ void __launch_bounds__(32 * kSumWarps) sum_ids_kernel(const uint8_t* 
                                                                  int64_t x_row_blocks, const int32_t* ids,
                                                                  const float* weights, int k, float* y, int64_t ldy,
                                                                  int lanes, int grain) {
+    pdl_enter();  // before any memory an earlier kernel writes (pdl.cuh)
     extern __shared__ uint4 staged[];  // with grain > 0: per warp, the tile's rows of its slot's expert
     __shared__ float part[kMaxK][32];
     const int t = blockIdx.y;
@@ -148,7 +151,7 @@ void mmvq_ids_glu(GgmlType type, const void* Wg, size_t stride_g, const void* Wu
         const size_t chunk = static_cast<size_t>(rows) * row_bytes;
         const int grain = 2 * chunk > kStageMaxBytes ? 0 : std::min(stage_grain(Wg, chunk, stride_g), stage_grain(Wu, chunk, stride_u));
         const size_t smem = grain ? 2 * chunk : 0;
-        glu_ids_kernel<U><<<grid, 2 * kHalf, smem, stream>>>(
+        pdl_launch(glu_ids_kernel<U>, grid, 2 * kHalf, smem, stream)(
             static_cast<const uint8_t*>(Wg), static_cast<const uint8_t*>(Wu), row_bytes, stride_g, stride_u, n_units, n_ff,
             static_cast<const BlockQ8_1*>(xq), n_in / 32, x_group, ids, h, ldh, static_cast<BlockQ8_1*>(hq), counters,
             lanes, grain);
@@ -173,7 +176,7 @@ void mmvq_ids_sum(GgmlType type, const void* W, size_t row_bytes, size_t mat_str
         const size_t chunk = static_cast<size_t>(rows) * row_bytes;
         const int grain = warps * chunk > kStageMaxBytes ? 0 : stage_grain(W, chunk, mat_stride);
         const size_t smem = grain ? warps * chunk : 0;
-        sum_ids_kernel<U><<<grid, 32 * warps, smem, stream>>>(static_cast<const uint8_t*>(W), row_bytes, mat_stride, n_units,
+        pdl_launch(sum_ids_kernel<U>, grid, 32 * warps, smem, stream)(static_cast<const uint8_t*>(W), row_bytes, mat_stride, n_units,
                                                            n_out, static_cast<const BlockQ8_1*>(xq), n_in / 32, ids,
                                                            weights, k, y, ldy, lanes, grain);
     });

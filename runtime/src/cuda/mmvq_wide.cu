@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "cuda/pdl.cuh"
 #include "cuda/kernel_common.cuh"
 #include "cuda/mmvq_wide.h"
 #include "cuda/stage_rows.cuh"
@@ -102,6 +103,19 @@ struct WideArgs {
     int64_t ldy;
 };
 
+// One matrix (no ids): the warp's rows [r0, r0 + n) asked into L2 before pdl_enter, so that under
+// programmatic dependent launch their reads overlap the previous kernel's tail. Expert matrices depend on
+// ids an earlier kernel writes: nothing to prefetch.
+__device__ __forceinline__ void prefetch_rows(const WideArgs& a, int64_t r0, int n, int lane) {
+    if (a.ids || r0 >= a.n_out) return;
+    const int64_t rows = min(static_cast<int64_t>(n), a.n_out - r0);
+    const uint8_t* p = a.W + r0 * a.row_bytes;
+    const size_t bytes = static_cast<size_t>(rows) * a.row_bytes;
+    for (size_t off = static_cast<size_t>(lane) * 128; off < bytes; off += 32 * 128) {
+        asm volatile("prefetch.global.L2 [%0];" ::"l"(p + off));
+    }
+}
+
 __device__ __forceinline__ const uint8_t* slot_matrix(const WideArgs& a, int slot, bool& live) {
     live = true;
     if (!a.ids) return a.W;
@@ -124,6 +138,8 @@ __global__ void __launch_bounds__(32 * kWarpsQ4) mmvq_wide_q4k(WideArgs a) {
     extern __shared__ uint4 smem_raw[];
     const int slot = blockIdx.y, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int64_t r0 = (static_cast<int64_t>(blockIdx.x) * kWarpsQ4 + warp) * kRowsQ4;
+    prefetch_rows(a, r0, kRowsQ4, lane);
+    pdl_enter();  // before any memory an earlier kernel writes (pdl.cuh)
     bool live;
     const uint8_t* mat = slot_matrix(a, slot, live);
     const XStage xs = stage_x(a.x + static_cast<int64_t>(slot / a.x_group) * a.x_row_blocks, a.n_sb * 8,
@@ -175,6 +191,8 @@ __global__ void __launch_bounds__(128) mmvq_wide_q6k(WideArgs a, int grain) {
     uint8_t* smem = reinterpret_cast<uint8_t*>(smem_raw);
     const int slot = blockIdx.y, warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
     const int64_t r0 = (static_cast<int64_t>(blockIdx.x) * warps + warp) * kRows;
+    prefetch_rows(a, r0, kRows, lane);
+    pdl_enter();  // before any memory an earlier kernel writes (pdl.cuh)
     bool live;
     const uint8_t* mat = slot_matrix(a, slot, live);
     const size_t x_bytes = (x_stage_bytes(static_cast<int64_t>(a.n_sb) * 256) + 15) / 16 * 16;
@@ -287,14 +305,14 @@ bool mmvq_wide(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride
     const size_t x_bytes = (x_stage_bytes(n_in) + 15) / 16 * 16;
     if (type == GgmlType::Q4_K) {
         const dim3 grid(static_cast<unsigned>(ceil_div(n_out, int64_t{kWarpsQ4} * kRowsQ4)), static_cast<unsigned>(n_slots));
-        mmvq_wide_q4k<<<grid, 32 * kWarpsQ4, x_bytes, stream>>>(a);
+        pdl_launch(mmvq_wide_q4k, grid, 32 * kWarpsQ4, x_bytes, stream)(a);
     } else {
         const size_t per_warp = kRows * row_bytes;
         const int warps = static_cast<int>(std::clamp<size_t>((kSmemCap - x_bytes) / per_warp, 1, 4));
         const uintptr_t base = reinterpret_cast<uintptr_t>(W);
         const int grain = (base % 16 == 0 && (ids ? mat_stride : 0) % 16 == 0) ? 16 : 4;
         const dim3 grid(static_cast<unsigned>(ceil_div(n_out, int64_t{warps} * kRows)), static_cast<unsigned>(n_slots));
-        mmvq_wide_q6k<<<grid, 32 * warps, x_bytes + warps * per_warp, stream>>>(a, grain);
+        pdl_launch(mmvq_wide_q6k, grid, 32 * warps, x_bytes + warps * per_warp, stream)(a, grain);
     }
     check_launch("mmvq_wide");
     return true;

@@ -1,6 +1,7 @@
 // Activations to q8_1: one warp per 32-element block, each thread one element. d = max|x| / 127 in
 // f32 quantizes (x / d rounded to nearest even, as the CPU's q8 paths do), and is stored as half. The
 // experts' SwiGLU can run in the same pass (the value quantized is then the CPU's swiglu of gate and up).
+#include "cuda/pdl.cuh"
 #include "cuda/kernel_common.cuh"
 #include "cuda/q8_1_block.cuh"
 #include "cuda/swiglu_one.cuh"
@@ -15,6 +16,7 @@ constexpr int kWarpsPerBlock = 8;
 __global__ void __launch_bounds__(32 * kWarpsPerBlock) quantize_q8_1_kernel(const float* x, const float* up, int64_t ld_x,
                                                                             int64_t nb, int64_t n_blocks_total,
                                                                             BlockQ8_1* out) {
+    pdl_enter();  // before any memory an earlier kernel writes (pdl.cuh)
     const int64_t i = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32;
     if (i >= n_blocks_total) return;  // whole warps leave together
     const int lane = threadIdx.x % 32;
@@ -32,7 +34,7 @@ void quantize_rows_q8_1(const float* x, int64_t ld_x, int64_t n, int64_t n_rows,
     if (ld_x < n) throw Error("quantize_rows_q8_1: ld_x is smaller than n");
     if (n_rows <= 0) return;
     const int64_t total = n_rows * (n / 32);
-    quantize_q8_1_kernel<<<static_cast<unsigned>(ceil_div(total, kWarpsPerBlock)), 32 * kWarpsPerBlock, 0, stream>>>(
+    pdl_launch(quantize_q8_1_kernel, static_cast<unsigned>(ceil_div(total, kWarpsPerBlock)), 32 * kWarpsPerBlock, 0, stream)(
         x, nullptr, ld_x, n / 32, total, static_cast<BlockQ8_1*>(xq));
     check_launch("quantize_rows_q8_1");
 }
@@ -44,7 +46,7 @@ void swiglu_quantize_rows_q8_1(const float* gate, const float* up, int64_t n, in
     }
     if (n_rows <= 0) return;
     const int64_t total = n_rows * (n / 32);
-    quantize_q8_1_kernel<<<static_cast<unsigned>(ceil_div(total, kWarpsPerBlock)), 32 * kWarpsPerBlock, 0, stream>>>(
+    pdl_launch(quantize_q8_1_kernel, static_cast<unsigned>(ceil_div(total, kWarpsPerBlock)), 32 * kWarpsPerBlock, 0, stream)(
         gate, up, n, n / 32, total, static_cast<BlockQ8_1*>(xq));
     check_launch("swiglu_quantize_rows_q8_1");
 }

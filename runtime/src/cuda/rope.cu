@@ -1,4 +1,5 @@
 // Rotary position embedding in place, with the position read from device memory (graph replay).
+#include "cuda/pdl.cuh"
 #include "cuda/head_ops.cuh"
 #include "cuda/op_common.cuh"
 #include "cuda/op_kernels.h"
@@ -11,6 +12,7 @@ namespace {
 // every head. x0*c - x1*s and x0*s + x1*c with each product rounded, as the CPU (no fused multiply-add).
 __global__ void rope_kernel(float* x, int64_t ldx, int n_tok, int n_head, int head_dim, int half, bool neox,
                             const int32_t* pos0_dev, const double* inv_freq) {
+    pdl_enter();  // before any memory an earlier kernel writes (pdl.cuh)
     const int64_t item = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
     if (item >= static_cast<int64_t>(n_tok) * half) return;
     const int t = static_cast<int>(item / half), i = static_cast<int>(item % half);
@@ -34,6 +36,7 @@ constexpr int kHeadWarps = 4;
 __global__ void norm_rope_qk_kernel(float* q, int64_t ldq, int n_head, const float* q_norm, float* k, int64_t ldk,
                                     int n_head_kv, const float* k_norm, int n_tok, int head_dim, float eps, int half,
                                     bool neox, const int32_t* pos0_dev, const double* inv_freq) {
+    pdl_enter();  // before any memory an earlier kernel writes (pdl.cuh)
     const int item = blockIdx.x * kHeadWarps + threadIdx.x / 32, lane = threadIdx.x % 32;
     const int n_q = n_tok * n_head;
     if (item >= n_q + n_tok * n_head_kv) return;
@@ -57,7 +60,7 @@ void norm_rope_qk(float* q, int64_t ldq, int n_head, const float* q_norm, float*
                     std::to_string(head_dim));
     }
     const int64_t items = static_cast<int64_t>(n_tok) * (n_head + n_head_kv);
-    norm_rope_qk_kernel<<<detail::blocks_for(items, kHeadWarps), kHeadWarps * 32, 0, stream>>>(
+    pdl_launch(norm_rope_qk_kernel, detail::blocks_for(items, kHeadWarps), kHeadWarps * 32, 0, stream)(
         q, ldq, n_head, q_norm, k, ldk, n_head_kv, k_norm, n_tok, head_dim, eps, n_rot / 2, neox, pos0_dev, inv_freq);
     detail::check_launch("norm_rope_qk");
 }
@@ -71,7 +74,7 @@ void rope(float* x, int64_t ldx, int n_tok, int n_head, int head_dim, int n_rot,
     }
     const int half = n_rot / 2;
     constexpr int kThreads = 128;
-    rope_kernel<<<detail::blocks_for(static_cast<int64_t>(n_tok) * half, kThreads), kThreads, 0, stream>>>(
+    pdl_launch(rope_kernel, detail::blocks_for(static_cast<int64_t>(n_tok) * half, kThreads), kThreads, 0, stream)(
         x, ldx, n_tok, n_head, head_dim, half, neox, pos0_dev, inv_freq);
     detail::check_launch("rope");
 }

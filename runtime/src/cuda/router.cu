@@ -2,6 +2,7 @@
 // following moe.cpp's route() step by step.
 #include <cmath>
 
+#include "cuda/pdl.cuh"
 #include "cuda/op_common.cuh"
 #include "cuda/op_kernels.h"
 
@@ -75,6 +76,7 @@ __device__ void route_one(const float* x, float* probs, int lane, int n_expert, 
 
 __global__ void route_kernel(const float* logits, int64_t ld, int n_tok, int n_expert, int k, bool sigmoid,
                              bool normalize, float scale, int32_t* ids, float* weights) {
+    pdl_enter();  // before any memory an earlier kernel writes (pdl.cuh)
     __shared__ float probs_all[kTokensPerBlock][kMaxExperts];
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int t = blockIdx.x * kTokensPerBlock + warp;
@@ -94,6 +96,7 @@ __global__ void __launch_bounds__(kRouterWarps * 32) router_kernel(const float* 
                                                                    bool sigmoid, bool normalize, float scale,
                                                                    float* logits, int64_t ld, int32_t* counter,
                                                                    int32_t* ids, float* weights) {
+    pdl_enter();  // before any memory an earlier kernel writes (pdl.cuh)
     __shared__ float probs_all[kRouterWarps][kMaxExperts];
     __shared__ bool last;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -210,7 +213,7 @@ void route_topk(const float* logits, int64_t ld, int n_tok, int n_expert, int k,
         throw Error("route_topk: " + std::to_string(k) + " of " + std::to_string(n_expert) +
                     " experts unsupported (at most 32 of 512)");
     }
-    route_kernel<<<detail::blocks_for(n_tok, kTokensPerBlock), kTokensPerBlock * 32, 0, stream>>>(
+    pdl_launch(route_kernel, detail::blocks_for(n_tok, kTokensPerBlock), kTokensPerBlock * 32, 0, stream)(
         logits, ld, n_tok, n_expert, k, sigmoid, normalize, scale, ids, weights);
     detail::check_launch("route_topk");
 }
@@ -228,10 +231,10 @@ void router_topk_f32(const float* W, int64_t n_in, const float* x, int64_t ldx, 
                          reinterpret_cast<uintptr_t>(x) % 16 == 0;
     const unsigned blocks = detail::blocks_for(n_expert, kRouterWarps);
     if (aligned) {
-        router_kernel<true><<<blocks, kRouterWarps * 32, 0, stream>>>(W, n_in, x, ldx, n_tok, n_expert, k, sigmoid,
+        pdl_launch(router_kernel<true>, blocks, kRouterWarps * 32, 0, stream)(W, n_in, x, ldx, n_tok, n_expert, k, sigmoid,
                                                                      normalize, scale, logits, ld, counter, ids, weights);
     } else {
-        router_kernel<false><<<blocks, kRouterWarps * 32, 0, stream>>>(W, n_in, x, ldx, n_tok, n_expert, k, sigmoid,
+        pdl_launch(router_kernel<false>, blocks, kRouterWarps * 32, 0, stream)(W, n_in, x, ldx, n_tok, n_expert, k, sigmoid,
                                                                       normalize, scale, logits, ld, counter, ids, weights);
     }
     detail::check_launch("router_topk_f32");
