@@ -25,6 +25,10 @@ PrefillChoice parse_prefill_choice(const char* spec) {
             if (value != "tc" && value != "f32") throw bad();
             c.f32_attention = value == "f32";
         } else if (key == "dense") {
+            if (value == "off") {
+                c.dense_rows = kDenseOff;
+                continue;
+            }
             size_t used = 0;
             int n = 0;
             try {
