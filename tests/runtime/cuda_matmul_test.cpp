@@ -557,6 +557,26 @@ TEST(CudaMatmul, MmvqWideMatchesTheCpuReference) {
                           tolerance_for(type), [&](int t) { return slot_of[t] / x_group; },
                           [&](int t) { return ids[slot_of[t]]; });
             }
+            // gate and up in one launch: two expert sets of one shape on the same activations
+            Experts ex2(type, n_in, n_out, n_experts, seed += 10, Experts::aligned_pad(type, n_in, n_out));
+            DeviceBuffer dw2 = to_device(ex2.bytes), d_ids = to_device(ids_grouped);
+            const int n_slots = static_cast<int>(ids_grouped.size());
+            const int64_t ldy = n_out + 1;
+            DeviceBuffer ya(sizeof(float) * ldy * n_slots), yb(sizeof(float) * ldy * n_slots);
+            ya.fill(0xff);
+            yb.fill(0xff);
+            const std::string label = shape(type, n_in, n_out, n_slots) + " pair";
+            ASSERT_TRUE(rc::mmvq_wide_pair(type, dw.as<void>(), dw2.as<void>(), ex.row_bytes, ex.mat_stride, n_in, n_out,
+                                           act.xq.as<void>(), 3, d_ids.as<int32_t>(), n_slots, ya.as<float>(), yb.as<float>(),
+                                           ldy, nullptr))
+                << label;
+            sync("mmvq_wide_pair " + label);
+            const auto by_slot = [&](int t) { return t / 3; };
+            const auto expert = [&](int t) { return ids_grouped[t]; };
+            check.run(f, label + " a", ex.dequantized, act.decoded, n_in, n_out, n_slots,
+                      ya.download<float>(static_cast<size_t>(ldy * n_slots)), ldy, tolerance_for(type), by_slot, expert);
+            check.run(f, label + " b", ex2.dequantized, act.decoded, n_in, n_out, n_slots,
+                      yb.download<float>(static_cast<size_t>(ldy * n_slots)), ldy, tolerance_for(type), by_slot, expert);
         }
         std::printf("mmvq wide %-5s worst |err| / sum|w*a| = %.3g (tolerance %.1g)\n", name_of(type).c_str(), check.worst,
                     tolerance_for(type));

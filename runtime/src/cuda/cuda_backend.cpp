@@ -12,6 +12,7 @@
 #include "cuda/backend_kernels.h"
 #include "cuda/matmul_kernels.h"
 #include "cuda/op_kernels.h"
+#include "cuda/mmvq_wide.h"
 #include "cuda/prefill_choice.h"
 #include "runtime/error.h"
 #include "runtime/kv_cache.h"
@@ -670,12 +671,23 @@ void CudaExecutor::run_experts(const LayerWeights& L, const Tensor& x, const Rou
                      hq_, r.ids, r.weights, n, K, out.data, out.ld, stream_);
         return;
     }
-    mmvq_ids(L.gate_exps.type, L.gate_exps.data, L.gate_exps.row_bytes, matrix_stride(L.gate_exps), n_embd, n_ff, q8_, K, r.ids, n * K,
-             h_gate_, n_ff, stream_);
-    mmvq_ids(L.up_exps.type, L.up_exps.data, L.up_exps.row_bytes, matrix_stride(L.up_exps), n_embd, n_ff, q8_, K, r.ids, n * K, h_up_,
-             n_ff, stream_);
-    cuda::swiglu(h_gate_, h_up_, h_gate_, static_cast<int64_t>(n) * K * n_ff, stream_);
-    quantize_rows_q8_1(h_gate_, n_ff, n_ff, n * K, q8_, stream_);
+    // one token with the wide kernels: gate and up in one launch, SwiGLU in the quantization of down's input
+    // (bit for bit swiglu then quantize_rows_q8_1)
+    const bool pair = n == 1 && L.gate_exps.type == L.up_exps.type && L.gate_exps.row_bytes == L.up_exps.row_bytes &&
+                      matrix_stride(L.gate_exps) == matrix_stride(L.up_exps) && n_ff % 32 == 0 &&
+                      mmvq_wide_pair(L.gate_exps.type, L.gate_exps.data, L.up_exps.data, L.gate_exps.row_bytes,
+                                     matrix_stride(L.gate_exps), n_embd, n_ff, q8_, K, r.ids, n * K, h_gate_, h_up_, n_ff,
+                                     stream_);
+    if (pair) {
+        swiglu_quantize_rows_q8_1(h_gate_, h_up_, n_ff, n * K, q8_, stream_);
+    } else {
+        mmvq_ids(L.gate_exps.type, L.gate_exps.data, L.gate_exps.row_bytes, matrix_stride(L.gate_exps), n_embd, n_ff, q8_, K,
+                 r.ids, n * K, h_gate_, n_ff, stream_);
+        mmvq_ids(L.up_exps.type, L.up_exps.data, L.up_exps.row_bytes, matrix_stride(L.up_exps), n_embd, n_ff, q8_, K, r.ids,
+                 n * K, h_up_, n_ff, stream_);
+        cuda::swiglu(h_gate_, h_up_, h_gate_, static_cast<int64_t>(n) * K * n_ff, stream_);
+        quantize_rows_q8_1(h_gate_, n_ff, n_ff, n * K, q8_, stream_);
+    }
     mmvq_ids(L.down_exps.type, L.down_exps.data, L.down_exps.row_bytes, matrix_stride(L.down_exps), n_ff, n_embd, q8_, 1, r.ids, n * K,
              down_, n_embd, stream_);
     weighted_sum(r, out);

@@ -101,7 +101,24 @@ struct WideArgs {
     const int32_t* ids;  // null: one matrix, blockIdx.y 0
     float* y;
     int64_t ldy;
+    // a second matrix set on the same activations (gate and up): blockIdx.y in [n_slots, 2 n_slots) reads
+    // W2 and writes y2; null for one set
+    const uint8_t* W2;
+    float* y2;
+    int n_slots;
 };
+
+// The block's slot and which matrix set it reads (blockIdx.y past n_slots: the second).
+struct SlotOf {
+    int slot;
+    const uint8_t* W;
+    float* y;
+};
+__device__ __forceinline__ SlotOf slot_of_block(const WideArgs& a) {
+    const int b = blockIdx.y;
+    if (a.W2 && b >= a.n_slots) return {b - a.n_slots, a.W2, a.y2};
+    return {b, a.W, a.y};
+}
 
 // One matrix (no ids): the warp's rows [r0, r0 + n) asked into L2 before pdl_enter, so that under
 // programmatic dependent launch their reads overlap the previous kernel's tail. Expert matrices depend on
@@ -109,40 +126,41 @@ struct WideArgs {
 __device__ __forceinline__ void prefetch_rows(const WideArgs& a, int64_t r0, int n, int lane) {
     if (a.ids || r0 >= a.n_out) return;
     const int64_t rows = min(static_cast<int64_t>(n), a.n_out - r0);
-    const uint8_t* p = a.W + r0 * a.row_bytes;
+    const uint8_t* p = slot_of_block(a).W + r0 * a.row_bytes;
     const size_t bytes = static_cast<size_t>(rows) * a.row_bytes;
     for (size_t off = static_cast<size_t>(lane) * 128; off < bytes; off += 32 * 128) {
         asm volatile("prefetch.global.L2 [%0];" ::"l"(p + off));
     }
 }
 
-__device__ __forceinline__ const uint8_t* slot_matrix(const WideArgs& a, int slot, bool& live) {
+__device__ __forceinline__ const uint8_t* slot_matrix(const WideArgs& a, const SlotOf& so, bool& live) {
     live = true;
-    if (!a.ids) return a.W;
-    const int32_t e = a.ids[slot];
+    if (!a.ids) return so.W;
+    const int32_t e = a.ids[so.slot];
     live = e >= 0;
-    return a.W + static_cast<int64_t>(live ? e : 0) * a.mat_stride;
+    return so.W + static_cast<int64_t>(live ? e : 0) * a.mat_stride;
 }
 
 template <int R>
-__device__ __forceinline__ void store_rows(const WideArgs& a, int slot, int64_t r0, const float (&acc)[R], bool live,
-                                           int lane) {
+__device__ __forceinline__ void store_rows(const WideArgs& a, const SlotOf& so, int64_t r0, const float (&acc)[R],
+                                           bool live, int lane) {
 #pragma unroll
     for (int i = 0; i < R; ++i) {
         const float v = warp_sum(acc[i]);
-        if (lane == i && r0 + i < a.n_out) a.y[slot * a.ldy + r0 + i] = live ? v : 0.f;
+        if (lane == i && r0 + i < a.n_out) so.y[so.slot * a.ldy + r0 + i] = live ? v : 0.f;
     }
 }
 
 __global__ void __launch_bounds__(32 * kWarpsQ4) mmvq_wide_q4k(WideArgs a) {
     extern __shared__ uint4 smem_raw[];
-    const int slot = blockIdx.y, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const SlotOf so = slot_of_block(a);
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int64_t r0 = (static_cast<int64_t>(blockIdx.x) * kWarpsQ4 + warp) * kRowsQ4;
     prefetch_rows(a, r0, kRowsQ4, lane);
     pdl_enter();  // before any memory an earlier kernel writes (pdl.cuh)
     bool live;
-    const uint8_t* mat = slot_matrix(a, slot, live);
-    const XStage xs = stage_x(a.x + static_cast<int64_t>(slot / a.x_group) * a.x_row_blocks, a.n_sb * 8,
+    const uint8_t* mat = slot_matrix(a, so, live);
+    const XStage xs = stage_x(a.x + static_cast<int64_t>(so.slot / a.x_group) * a.x_row_blocks, a.n_sb * 8,
                               reinterpret_cast<uint8_t*>(smem_raw), threadIdx.x, blockDim.x);
     __syncthreads();
     float acc[kRowsQ4] = {};
@@ -181,7 +199,7 @@ __global__ void __launch_bounds__(32 * kWarpsQ4) mmvq_wide_q4k(WideArgs a) {
             }
         }
     }
-    store_rows(a, slot, r0, acc, live, lane);
+    store_rows(a, so, r0, acc, live, lane);
 }
 
 // Q6_K: block (row tile, slot) of `warps` warps; the smem holds the activation stage, then per warp its
@@ -189,17 +207,18 @@ __global__ void __launch_bounds__(32 * kWarpsQ4) mmvq_wide_q4k(WideArgs a) {
 __global__ void __launch_bounds__(128) mmvq_wide_q6k(WideArgs a, int grain) {
     extern __shared__ uint4 smem_raw[];
     uint8_t* smem = reinterpret_cast<uint8_t*>(smem_raw);
-    const int slot = blockIdx.y, warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
+    const SlotOf so = slot_of_block(a);
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
     const int64_t r0 = (static_cast<int64_t>(blockIdx.x) * warps + warp) * kRows;
     prefetch_rows(a, r0, kRows, lane);
     pdl_enter();  // before any memory an earlier kernel writes (pdl.cuh)
     bool live;
-    const uint8_t* mat = slot_matrix(a, slot, live);
+    const uint8_t* mat = slot_matrix(a, so, live);
     const size_t x_bytes = (x_stage_bytes(static_cast<int64_t>(a.n_sb) * 256) + 15) / 16 * 16;
     const int n_rows = static_cast<int>(max(int64_t{0}, min(static_cast<int64_t>(kRows), a.n_out - r0)));
     uint8_t* rows = smem + x_bytes + static_cast<size_t>(warp) * kRows * a.row_bytes;
     if (live && n_rows > 0) stage_copy(mat + r0 * a.row_bytes, n_rows * a.row_bytes, rows, lane, 32, grain);
-    const XStage xs = stage_x(a.x + static_cast<int64_t>(slot / a.x_group) * a.x_row_blocks, a.n_sb * 8, smem,
+    const XStage xs = stage_x(a.x + static_cast<int64_t>(so.slot / a.x_group) * a.x_row_blocks, a.n_sb * 8, smem,
                               threadIdx.x, blockDim.x);
     __syncthreads();
     float acc[kRows] = {};
@@ -247,7 +266,7 @@ __global__ void __launch_bounds__(128) mmvq_wide_q6k(WideArgs a, int grain) {
             }
         }
     }
-    store_rows(a, slot, r0, acc, live, lane);
+    store_rows(a, so, r0, acc, live, lane);
 }
 
 // -1: not decided yet (GGUF_CUDA_MMVQ=wide turns it on at first use), 0 off, 1 on
@@ -286,10 +305,15 @@ bool mmvq_wide_takes(GgmlType type, const void* W, size_t row_bytes, size_t mat_
     return false;
 }
 
-bool mmvq_wide(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
-               const void* xq, int x_group, const int32_t* ids, int n_slots, float* y, int64_t ldy, cudaStream_t stream) {
+namespace {
+
+bool launch_wide(GgmlType type, const void* W, const void* W2, size_t row_bytes, size_t mat_stride, int64_t n_in,
+                 int64_t n_out, const void* xq, int x_group, const int32_t* ids, int n_slots, float* y, float* y2,
+                 int64_t ldy, cudaStream_t stream) {
     if (!mmvq_wide_takes(type, W, row_bytes, ids ? mat_stride : 0, n_in)) return false;
+    if (W2 && !mmvq_wide_takes(type, W2, row_bytes, ids ? mat_stride : 0, n_in)) return false;
     if (n_out <= 0 || n_slots <= 0) return true;
+    if (static_cast<int64_t>(n_slots) * (W2 ? 2 : 1) > 65535) throw Error("mmvq_wide: more than 65535 slots");
     WideArgs a{};
     a.W = static_cast<const uint8_t*>(W);
     a.row_bytes = row_bytes;
@@ -302,20 +326,38 @@ bool mmvq_wide(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride
     a.ids = ids;
     a.y = y;
     a.ldy = ldy;
+    a.W2 = static_cast<const uint8_t*>(W2);
+    a.y2 = y2;
+    a.n_slots = n_slots;
+    const unsigned grid_y = static_cast<unsigned>(n_slots * (W2 ? 2 : 1));
     const size_t x_bytes = (x_stage_bytes(n_in) + 15) / 16 * 16;
     if (type == GgmlType::Q4_K) {
-        const dim3 grid(static_cast<unsigned>(ceil_div(n_out, int64_t{kWarpsQ4} * kRowsQ4)), static_cast<unsigned>(n_slots));
+        const dim3 grid(static_cast<unsigned>(ceil_div(n_out, int64_t{kWarpsQ4} * kRowsQ4)), grid_y);
         pdl_launch(mmvq_wide_q4k, grid, 32 * kWarpsQ4, x_bytes, stream)(a);
     } else {
         const size_t per_warp = kRows * row_bytes;
         const int warps = static_cast<int>(std::clamp<size_t>((kSmemCap - x_bytes) / per_warp, 1, 4));
-        const uintptr_t base = reinterpret_cast<uintptr_t>(W);
-        const int grain = (base % 16 == 0 && (ids ? mat_stride : 0) % 16 == 0) ? 16 : 4;
-        const dim3 grid(static_cast<unsigned>(ceil_div(n_out, int64_t{warps} * kRows)), static_cast<unsigned>(n_slots));
-        pdl_launch(mmvq_wide_q6k, grid, 32 * warps, x_bytes + warps * per_warp, stream)(a, grain);
+        const bool aligned16 = reinterpret_cast<uintptr_t>(W) % 16 == 0 && reinterpret_cast<uintptr_t>(W2) % 16 == 0 &&
+                               (ids ? mat_stride : 0) % 16 == 0;
+        const dim3 grid(static_cast<unsigned>(ceil_div(n_out, int64_t{warps} * kRows)), grid_y);
+        pdl_launch(mmvq_wide_q6k, grid, 32 * warps, x_bytes + warps * per_warp, stream)(a, aligned16 ? 16 : 4);
     }
     check_launch("mmvq_wide");
     return true;
+}
+
+}  // namespace
+
+bool mmvq_wide(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
+               const void* xq, int x_group, const int32_t* ids, int n_slots, float* y, int64_t ldy, cudaStream_t stream) {
+    return launch_wide(type, W, nullptr, row_bytes, mat_stride, n_in, n_out, xq, x_group, ids, n_slots, y, nullptr, ldy,
+                       stream);
+}
+
+bool mmvq_wide_pair(GgmlType type, const void* Wa, const void* Wb, size_t row_bytes, size_t mat_stride, int64_t n_in,
+                    int64_t n_out, const void* xq, int x_group, const int32_t* ids, int n_slots, float* ya, float* yb,
+                    int64_t ldy, cudaStream_t stream) {
+    return launch_wide(type, Wa, Wb, row_bytes, mat_stride, n_in, n_out, xq, x_group, ids, n_slots, ya, yb, ldy, stream);
 }
 
 }  // namespace runtime::cuda

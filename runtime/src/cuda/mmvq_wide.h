@@ -36,4 +36,10 @@ bool mmvq_wide_takes(GgmlType type, const void* W, size_t row_bytes, size_t mat_
 bool mmvq_wide(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
                const void* xq, int x_group, const int32_t* ids, int n_slots, float* y, int64_t ldy, cudaStream_t stream);
 
+// The same for two matrix sets of one type and shape on the same activations (a MoE layer's gate and up)
+// in one launch: ya from Wa, yb from Wb. Returns false, launching nothing, unless both fit.
+bool mmvq_wide_pair(GgmlType type, const void* Wa, const void* Wb, size_t row_bytes, size_t mat_stride, int64_t n_in,
+                    int64_t n_out, const void* xq, int x_group, const int32_t* ids, int n_slots, float* ya, float* yb,
+                    int64_t ldy, cudaStream_t stream);
+
 }  // namespace runtime::cuda
