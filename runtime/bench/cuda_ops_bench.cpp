@@ -86,7 +86,8 @@ double time_attention(gguf::GgmlType type, int n_tok, int pos0, int n_ctx, int r
     return 1000.0 * ms / reps;
 }
 
-// Microseconds per layer of the MoE decode step, unfused or fused, replayed as a graph of 48 layers whose
+// Microseconds per layer of the MoE decode step, unfused (with the wide kernels when they are on, as the
+// executor runs it) or fused, replayed as a graph of 48 layers whose
 // experts differ (so the weights come from memory, not L2, as in a model).
 double time_moe_decode(bool fused) {
     using gguf::GgmlType;
@@ -124,10 +125,16 @@ double time_moe_decode(bool fused) {
                              kFf, hq.p, static_cast<int32_t*>(counters.p), stream);
             rc::mmvq_ids_sum(GgmlType::Q6_K, wd.p, rb_d, stride_d, kFf, kEmbd, hq.p, lid, lw, 1, kTop, fo, kEmbd, stream);
         } else {
-            rc::mmvq_ids(GgmlType::Q4_K, wg.p, rb_gu, stride_gu, kEmbd, kFf, xq.p, kTop, lid, kTop, hg, kFf, stream);
-            rc::mmvq_ids(GgmlType::Q4_K, wu.p, rb_gu, stride_gu, kEmbd, kFf, xq.p, kTop, lid, kTop, hu, kFf, stream);
-            rc::swiglu(hg, hu, hg, kTop * kFf, stream);
-            rc::quantize_rows_q8_1(hg, kFf, kFf, kTop, hq.p, stream);
+            // as the executor runs it: with the wide kernels gate and up in one launch, SwiGLU in the quantization
+            if (rc::mmvq_wide_pair(GgmlType::Q4_K, wg.p, wu.p, rb_gu, stride_gu, kEmbd, kFf, xq.p, kTop, lid, kTop, hg, hu,
+                                   kFf, stream)) {
+                rc::swiglu_quantize_rows_q8_1(hg, hu, kFf, kTop, hq.p, stream);
+            } else {
+                rc::mmvq_ids(GgmlType::Q4_K, wg.p, rb_gu, stride_gu, kEmbd, kFf, xq.p, kTop, lid, kTop, hg, kFf, stream);
+                rc::mmvq_ids(GgmlType::Q4_K, wu.p, rb_gu, stride_gu, kEmbd, kFf, xq.p, kTop, lid, kTop, hu, kFf, stream);
+                rc::swiglu(hg, hu, hg, kTop * kFf, stream);
+                rc::quantize_rows_q8_1(hg, kFf, kFf, kTop, hq.p, stream);
+            }
             rc::mmvq_ids(GgmlType::Q6_K, wd.p, rb_d, stride_d, kFf, kEmbd, hq.p, 1, lid, kTop,
                          static_cast<float*>(down.p), kEmbd, stream);
             ok(cudaMemsetAsync(fo, 0, kEmbd * 4, stream), "cudaMemsetAsync");
