@@ -14,7 +14,7 @@
 //   dequantize        GB/s of f16 written (the dequantize + cuBLAS prefill path's first half).
 //
 // Usage: cuda-matmul-bench [device] [decode]. Random weights (quantized by libquant) and activations;
-// `decode` runs only the mat-vec rows.
+// `decode` runs only the mat-vec rows and the grouping of slots by expert.
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
@@ -138,6 +138,31 @@ void bench_experts(GgmlType type, int64_t n_in, int64_t n_out, int x_group, cons
     std::printf("| mmvq_ids %-9s%5s | %-7s | %6lld x %-6lld | 8 ids | %8.1f us | %7.0f GB/s (%3.0f%%) |\n", what,
                 kernel_name(type, 1), std::string(gguf::type_traits(type).name).c_str(), static_cast<long long>(n_out),
                 static_cast<long long>(n_in), ms * 1e3, gbs, 100 * gbs / kPeakGBs);
+}
+
+// group_slots_by_expert at 512 tokens x top-8 of 128: uniform random routing, and every token on the
+// same 8 experts (as the synthetic Qwen3-30B-A3B routes a layer).
+void bench_grouping() {
+    const int n_tok = 512, n_experts = 128, k = 8, n_slots = n_tok * k;
+    for (bool same : {false, true}) {
+        std::vector<int32_t> ids(static_cast<size_t>(n_slots));
+        std::mt19937 rng(5);
+        for (int t = 0; t < n_tok; ++t) {
+            std::vector<int32_t> all(n_experts);
+            std::iota(all.begin(), all.end(), 0);
+            if (!same) std::shuffle(all.begin(), all.end(), rng);
+            std::copy_n(all.begin(), k, ids.begin() + t * k);
+        }
+        Buffer d_ids(sizeof(int32_t) * n_slots), off(sizeof(int32_t) * (n_experts + 1)),
+            rows(sizeof(int32_t) * n_slots), slots(sizeof(int32_t) * n_slots);
+        ok(cudaMemcpy(d_ids.p, ids.data(), sizeof(int32_t) * n_slots, cudaMemcpyHostToDevice), "ids upload");
+        const double ms = time_ms([&](int) {
+            rc::group_slots_by_expert(static_cast<int32_t*>(d_ids.p), n_tok, k, n_experts, static_cast<int32_t*>(off.p),
+                                      static_cast<int32_t*>(rows.p), static_cast<int32_t*>(slots.p), nullptr);
+        }, 50);
+        std::printf("| group_slots_by_expert    | ids     | %s | 512 tok | %8.1f us | |\n",
+                    same ? "all on 8 experts" : "uniform random ", ms * 1e3);
+    }
 }
 
 void bench_mmq_ids(GgmlType type, int64_t n_in, int64_t n_out, const char* what) {
@@ -304,6 +329,7 @@ int main(int argc, char** argv) {
             }
         }
         rc::set_mmvq_wide(false);
+        bench_grouping();
         if (decode_only) {
             ok(cudaDeviceSynchronize(), "final synchronisation");
             return 0;
