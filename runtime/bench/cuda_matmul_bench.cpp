@@ -3,8 +3,7 @@
 //
 //   mmvq / mmvq_ids   GB/s of weight bytes read per call (decode), and that as % of 3.9 TB/s (what the
 //                     H200 reaches in practice). Weights rotate over copies (or expert sets) larger than
-//                     the L2 cache, so the figure is the device memory's. At one token, Q4_K and Q6_K
-//                     run twice: the unit kernels ("unit") and the wide ones of mmvq_wide.h ("wide").
+//                     the L2 cache, so the figure is the device memory's.
 //   mmq_ids_mma/dp4a  TFLOP/s (2 * slots * n_in * n_out) of the grouped expert matmul at 512 tokens, both
 //                     kernels (the tensor-core one only where the device has int8 mma; each MmaTile, the
 //                     default with the tight and with the loose bound the executor passes).
@@ -29,7 +28,6 @@
 
 #include "cuda/backend_kernels.h"
 #include "cuda/matmul_kernels.h"
-#include "cuda/mmvq_wide.h"
 #include "gguf/types.h"
 #include "quant/quant.h"
 
@@ -89,11 +87,6 @@ double time_ms(const std::function<void(int)>& f, int reps = 100) {
 constexpr size_t kRotateBytes = size_t{512} << 20;  // well past the H200's 50 MB L2
 constexpr double kPeakGBs = 3900;  // device memory bandwidth the H200 reaches in practice
 
-// "unit" or "wide": which one-token kernel a Q4_K / Q6_K mat-vec takes (empty for other cases).
-const char* kernel_name(GgmlType type, int n_tok) {
-    if (n_tok != 1 || (type != GgmlType::Q4_K && type != GgmlType::Q6_K)) return "";
-    return rc::mmvq_wide_enabled() ? " wide" : " unit";
-}
 
 void bench_dense(GgmlType type, int64_t n_in, int64_t n_out, int n_tok, const char* what) {
     const size_t rb = gguf::row_size(type, n_in), mat = rb * n_out;
@@ -107,9 +100,9 @@ void bench_dense(GgmlType type, int64_t n_in, int64_t n_out, int n_tok, const ch
                  n_out, nullptr);
     });
     const double gbs = mat / (ms * 1e6);
-    std::printf("| mmvq %-13s%5s | %-7s | %6lld x %-6lld | %d tok | %8.1f us | %7.0f GB/s (%3.0f%%) |\n", what,
-                kernel_name(type, n_tok), std::string(gguf::type_traits(type).name).c_str(), static_cast<long long>(n_out),
-                static_cast<long long>(n_in), n_tok, ms * 1e3, gbs, 100 * gbs / kPeakGBs);
+    std::printf("| mmvq %-18s | %-7s | %6lld x %-6lld | %d tok | %8.1f us | %7.0f GB/s (%3.0f%%) |\n", what,
+                std::string(gguf::type_traits(type).name).c_str(), static_cast<long long>(n_out), static_cast<long long>(n_in),
+                n_tok, ms * 1e3, gbs, 100 * gbs / kPeakGBs);
 }
 
 void bench_experts(GgmlType type, int64_t n_in, int64_t n_out, int x_group, const char* what) {
@@ -135,9 +128,9 @@ void bench_experts(GgmlType type, int64_t n_in, int64_t n_out, int x_group, cons
                      static_cast<float*>(y.p), n_out, nullptr);
     });
     const double gbs = k * mat / (ms * 1e6);
-    std::printf("| mmvq_ids %-9s%5s | %-7s | %6lld x %-6lld | 8 ids | %8.1f us | %7.0f GB/s (%3.0f%%) |\n", what,
-                kernel_name(type, 1), std::string(gguf::type_traits(type).name).c_str(), static_cast<long long>(n_out),
-                static_cast<long long>(n_in), ms * 1e3, gbs, 100 * gbs / kPeakGBs);
+    std::printf("| mmvq_ids %-14s | %-7s | %6lld x %-6lld | 8 ids | %8.1f us | %7.0f GB/s (%3.0f%%) |\n", what,
+                std::string(gguf::type_traits(type).name).c_str(), static_cast<long long>(n_out), static_cast<long long>(n_in),
+                ms * 1e3, gbs, 100 * gbs / kPeakGBs);
 }
 
 // group_slots_by_expert at 512 tokens x top-8 of 128: uniform random routing, and every token on the
@@ -306,29 +299,16 @@ int main(int argc, char** argv) {
     std::printf("|---|---|---|---|---|---|\n");
     try {
         rc::prepare_device_tables();
-        // the mat-vecs: Q4_K and Q6_K with the unit kernels, then with the wide ones
-        for (bool wide : {false, true}) {
-            rc::set_mmvq_wide(wide);
-            const std::vector<GgmlType> types = wide ? std::vector<GgmlType>{GgmlType::Q4_K, GgmlType::Q6_K}
-                                                     : std::vector<GgmlType>{GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q8_0,
-                                                                             GgmlType::Q4_0, GgmlType::IQ4_XS, GgmlType::MXFP4};
-            for (GgmlType t : types) {
-                bench_experts(t, 2048, 768, 8, "gate/up");
-                bench_experts(t, 768, 2048, 1, "down");
-            }
-            for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q8_0}) {
-                if (wide && t == GgmlType::Q8_0) continue;
-                for (int n_tok : {1, 8}) {
-                    if (!wide || n_tok == 1) bench_dense(t, 2048, 4096, n_tok, "attention q");
-                }
-                bench_dense(t, 2048, 512, 1, "attention k/v");
-                bench_dense(t, 4096, 2048, 1, "attention o");
-            }
-            for (int n_tok : {1, 4}) {
-                if (!wide || n_tok == 1) bench_dense(GgmlType::Q6_K, 2048, 151936, n_tok, "output");
-            }
+        for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::IQ4_XS, GgmlType::MXFP4}) {
+            bench_experts(t, 2048, 768, 8, "gate/up");
+            bench_experts(t, 768, 2048, 1, "down");
         }
-        rc::set_mmvq_wide(false);
+        for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q8_0}) {
+            for (int n_tok : {1, 8}) bench_dense(t, 2048, 4096, n_tok, "attention q");
+            bench_dense(t, 2048, 512, 1, "attention k/v");
+            bench_dense(t, 4096, 2048, 1, "attention o");
+        }
+        for (int n_tok : {1, 4}) bench_dense(GgmlType::Q6_K, 2048, 151936, n_tok, "output");
         bench_grouping();
         if (decode_only) {
             ok(cudaDeviceSynchronize(), "final synchronisation");

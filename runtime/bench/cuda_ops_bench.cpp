@@ -3,9 +3,10 @@
 // with f16 and q8_0 caches. Prints microseconds per call, and for decode the rate at which the cache is
 // read, for prefill the arithmetic rate (4 * heads * head_dim flops per (query, key) pair, causal), for the
 // f32 and the tensor-core kernel. Then the MoE decode step of Qwen3-30B-A3B (2048 -> 768 Q4_K gate and
-// up, 768 -> 2048 Q6_K down, top-8 of 128 experts) as the eight unfused launches and as the two fused
-// ones (mmvq_ids_glu + mmvq_ids_sum), each captured in a CUDA graph of 48 layers as decode runs it, with
-// the weight rows read directly and staged through shared memory (set_weight_staging).
+// up, 768 -> 2048 Q6_K down, top-8 of 128 experts) as the executor launches it (eight launches), captured
+// in a CUDA graph of 48 layers as decode runs it, with the weight rows read directly and staged through
+// shared memory (set_weight_staging), and with programmatic dependent launch (pdl.cuh) where the device
+// has it.
 #include <cuda_runtime_api.h>
 
 #include <cmath>
@@ -15,7 +16,6 @@
 #include <vector>
 
 #include "cuda/matmul_kernels.h"
-#include "cuda/mmvq_wide.h"
 #include "cuda/op_kernels.h"
 #include "cuda/pdl.h"
 #include "gguf/types.h"
@@ -86,10 +86,9 @@ double time_attention(gguf::GgmlType type, int n_tok, int pos0, int n_ctx, int r
     return 1000.0 * ms / reps;
 }
 
-// Microseconds per layer of the MoE decode step, unfused (with the wide kernels when they are on, as the
-// executor runs it) or fused, replayed as a graph of 48 layers whose
+// Microseconds per layer of the MoE decode step as the executor runs it, replayed as a graph of 48 layers whose
 // experts differ (so the weights come from memory, not L2, as in a model).
-double time_moe_decode(bool fused) {
+double time_moe_decode() {
     using gguf::GgmlType;
     namespace rc = runtime::cuda;
     constexpr int kExperts = 128, kTop = 8, kEmbd = 2048, kFf = 768, kLayers = 48;
@@ -104,12 +103,10 @@ double time_moe_decode(bool fused) {
     std::vector<float> w(kLayers * kTop, 1.0f / kTop), xh(kEmbd);
     for (int i = 0; i < kEmbd; ++i) xh[i] = std::sin(static_cast<float>(i));
     Buf d_ids(ids.size() * 4), d_w(w.size() * 4), x(kEmbd * 4), out(kEmbd * 4), xq(rc::q8_1_row_bytes(kEmbd)),
-        h_g(kTop * kFf * 4), h_u(kTop * kFf * 4), hq(rc::q8_1_row_bytes(kFf) * kTop), down(kTop * kEmbd * 4),
-        counters(kTop * 4);
+        h_g(kTop * kFf * 4), h_u(kTop * kFf * 4), hq(rc::q8_1_row_bytes(kFf) * kTop), down(kTop * kEmbd * 4);
     ok(cudaMemcpy(d_ids.p, ids.data(), ids.size() * 4, cudaMemcpyHostToDevice), "cudaMemcpy");
     ok(cudaMemcpy(d_w.p, w.data(), w.size() * 4, cudaMemcpyHostToDevice), "cudaMemcpy");
     ok(cudaMemcpy(x.p, xh.data(), xh.size() * 4, cudaMemcpyHostToDevice), "cudaMemcpy");
-    ok(cudaMemset(counters.p, 0, kTop * 4), "cudaMemset");
     cudaStream_t stream;
     ok(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
     auto* fx = static_cast<float*>(x.p);
@@ -120,26 +117,14 @@ double time_moe_decode(bool fused) {
         const int32_t* lid = static_cast<int32_t*>(d_ids.p) + l * kTop;
         const float* lw = static_cast<float*>(d_w.p) + l * kTop;
         rc::quantize_rows_q8_1(fx, kEmbd, kEmbd, 1, xq.p, stream);
-        if (fused) {
-            rc::mmvq_ids_glu(GgmlType::Q4_K, wg.p, stride_gu, wu.p, stride_gu, rb_gu, kEmbd, kFf, xq.p, kTop, lid, kTop, hg,
-                             kFf, hq.p, static_cast<int32_t*>(counters.p), stream);
-            rc::mmvq_ids_sum(GgmlType::Q6_K, wd.p, rb_d, stride_d, kFf, kEmbd, hq.p, lid, lw, 1, kTop, fo, kEmbd, stream);
-        } else {
-            // as the executor runs it: with the wide kernels gate and up in one launch, SwiGLU in the quantization
-            if (rc::mmvq_wide_pair(GgmlType::Q4_K, wg.p, wu.p, rb_gu, stride_gu, kEmbd, kFf, xq.p, kTop, lid, kTop, hg, hu,
-                                   kFf, stream)) {
-                rc::swiglu_quantize_rows_q8_1(hg, hu, kFf, kTop, hq.p, stream);
-            } else {
-                rc::mmvq_ids(GgmlType::Q4_K, wg.p, rb_gu, stride_gu, kEmbd, kFf, xq.p, kTop, lid, kTop, hg, kFf, stream);
-                rc::mmvq_ids(GgmlType::Q4_K, wu.p, rb_gu, stride_gu, kEmbd, kFf, xq.p, kTop, lid, kTop, hu, kFf, stream);
-                rc::swiglu(hg, hu, hg, kTop * kFf, stream);
-                rc::quantize_rows_q8_1(hg, kFf, kFf, kTop, hq.p, stream);
-            }
-            rc::mmvq_ids(GgmlType::Q6_K, wd.p, rb_d, stride_d, kFf, kEmbd, hq.p, 1, lid, kTop,
-                         static_cast<float*>(down.p), kEmbd, stream);
-            ok(cudaMemsetAsync(fo, 0, kEmbd * 4, stream), "cudaMemsetAsync");
-            rc::moe_weighted_sum(fo, kEmbd, static_cast<float*>(down.p), kEmbd, lw, 1, kTop, kEmbd, stream);
-        }
+        rc::mmvq_ids(GgmlType::Q4_K, wg.p, rb_gu, stride_gu, kEmbd, kFf, xq.p, kTop, lid, kTop, hg, kFf, stream);
+        rc::mmvq_ids(GgmlType::Q4_K, wu.p, rb_gu, stride_gu, kEmbd, kFf, xq.p, kTop, lid, kTop, hu, kFf, stream);
+        rc::swiglu(hg, hu, hg, kTop * kFf, stream);
+        rc::quantize_rows_q8_1(hg, kFf, kFf, kTop, hq.p, stream);
+        rc::mmvq_ids(GgmlType::Q6_K, wd.p, rb_d, stride_d, kFf, kEmbd, hq.p, 1, lid, kTop,
+                     static_cast<float*>(down.p), kEmbd, stream);
+        ok(cudaMemsetAsync(fo, 0, kEmbd * 4, stream), "cudaMemsetAsync");
+        rc::moe_weighted_sum(fo, kEmbd, static_cast<float*>(down.p), kEmbd, lw, 1, kTop, kEmbd, stream);
     };
     cudaGraph_t graph;
     ok(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
@@ -199,27 +184,17 @@ int main() {
         }
         for (bool staged : {false, true}) {
             runtime::cuda::set_weight_staging(staged);
-            for (bool fused : {false, true}) {
-                std::printf("moe decode (Qwen3-30B-A3B experts, graph of 48 layers), %-7s, rows %-8s: %7.2f us per layer\n",
-                            fused ? "fused" : "unfused", staged ? "staged" : "direct", time_moe_decode(fused));
-            }
+            std::printf("moe decode (Qwen3-30B-A3B experts, graph of 48 layers), rows %-8s    : %7.2f us per layer\n",
+                        staged ? "staged" : "direct", time_moe_decode());
         }
         runtime::cuda::set_weight_staging(false);
-        // the unfused step with the wide one-token kernels (mmvq_wide.h) for its three mat-vecs
-        runtime::cuda::set_mmvq_wide(true);
-        std::printf("moe decode (Qwen3-30B-A3B experts, graph of 48 layers), unfused, rows wide    : %7.2f us per layer\n",
-                    time_moe_decode(false));
-        // and with programmatic dependent launch (pdl.cuh; compute capability 9.0 and later)
+        // with programmatic dependent launch (pdl.cuh; compute capability 9.0 and later)
         runtime::cuda::set_pdl(true);
         if (runtime::cuda::pdl_enabled()) {
-            std::printf("moe decode (Qwen3-30B-A3B experts, graph of 48 layers), unfused, rows wide+pdl: %7.2f us per layer\n",
-                        time_moe_decode(false));
-            runtime::cuda::set_mmvq_wide(false);
-            std::printf("moe decode (Qwen3-30B-A3B experts, graph of 48 layers), unfused, rows unit+pdl: %7.2f us per layer\n",
-                        time_moe_decode(false));
+            std::printf("moe decode (Qwen3-30B-A3B experts, graph of 48 layers), rows direct, pdl: %7.2f us per layer\n",
+                        time_moe_decode());
         }
         runtime::cuda::set_pdl(false);
-        runtime::cuda::set_mmvq_wide(false);
         return 0;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "error: %s\n", e.what());

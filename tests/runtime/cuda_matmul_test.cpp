@@ -16,7 +16,6 @@
 #include <vector>
 
 #include "cuda/matmul_kernels.h"
-#include "cuda/mmvq_wide.h"
 #include "cuda/op_kernels.h"
 #include "cuda/pdl.h"
 #include "gguf/types.h"
@@ -475,140 +474,20 @@ TEST(CudaMatmul, MmvqIdsPicksEachSlotsExpertAndActivationRow) {
     f.report("mmvq_ids");
 }
 
-// --- the wide one-token kernels (mmvq_wide.h) --------------------------------------------------------
-
-// Turns the wide Q4_K / Q6_K kernels on for one test (off by default), back to the default after.
-struct WideOn {
-    WideOn() { rc::set_mmvq_wide(true); }
-    ~WideOn() { rc::set_mmvq_wide(false); }
-    WideOn(const WideOn&) = delete;
-    WideOn& operator=(const WideOn&) = delete;
-};
-
-// mmvq and mmvq_ids at one token through the wide kernels, against the CPU reference: row counts that
-// leave a warp or a block partly empty (1, 67, 259), rows of 1 to 16 super-blocks (a warp's four
-// super-block lanes partly idle at 256 and 768), experts picked by id with a repeated and a negative one.
-TEST(CudaMatmul, MmvqWideMatchesTheCpuReference) {
-    REQUIRE_GPU();
-    const WideOn wide;
-    Failures f;
-    uint32_t seed = 7100;
-    for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q6_K}) {
-        DotCheck check;
-        for (int64_t n_in : {int64_t{256}, int64_t{768}, int64_t{2048}, int64_t{4096}}) {
-            Activations act(n_in, 9, ++seed);
-            const size_t rb = row_bytes_of(type, n_in);
-            for (int64_t n_out : {int64_t{1}, int64_t{67}, int64_t{259}}) {
-                const auto wf = random_floats(static_cast<size_t>(n_out * n_in), ++seed);
-                const auto wq = quantize_weights(type, wf, n_out, n_in, seed);
-                const auto wd = dequantize_cpu(type, wq, n_out, n_in, rb);
-                DeviceBuffer dw = to_device(wq);
-                const std::string label = shape(type, n_in, n_out, 1) + " (wide)";
-                if (!rc::mmvq_wide_takes(type, dw.as<void>(), rb, 0, n_in)) {
-                    f.add(label + ": not taken by the wide kernel");
-                    continue;
-                }
-                const int64_t ldy = n_out + 5;
-                DeviceBuffer dy(sizeof(float) * ldy);
-                dy.fill(0xff);  // NaN: unwritten outputs fail
-                rc::mmvq(type, dw.as<void>(), rb, n_in, n_out, act.xq.as<void>(), 1, dy.as<float>(), ldy, nullptr);
-                sync("mmvq " + label);
-                check.run(f, label, wd, act.decoded, n_in, n_out, 1, dy.download<float>(static_cast<size_t>(ldy)), ldy,
-                          tolerance_for(type), [](int t) { return t; }, [](int) { return 0; });
-            }
-            // experts by id: 3 tokens x top-3 sharing their token's row, then one row per slot with id -1
-            const int n_experts = 5;
-            const int64_t n_out = 131;
-            Experts ex(type, n_in, n_out, n_experts, seed += 10, Experts::aligned_pad(type, n_in, n_out));
-            DeviceBuffer dw = to_device(ex.bytes);
-            if (!rc::mmvq_wide_takes(type, dw.as<void>(), ex.row_bytes, ex.mat_stride, n_in)) {
-                f.add(shape(type, n_in, n_out, 9) + ": experts not taken by the wide kernel");
-                continue;
-            }
-            const std::vector<int32_t> ids_grouped = {4, 1, 0, 4, 3, 1, 0, 4, 3}, ids_single = {3, 3, 0, 1, -1, 2};
-            for (int form = 0; form < 2; ++form) {
-                const auto& ids = form == 0 ? ids_grouped : ids_single;
-                const int x_group = form == 0 ? 3 : 1, n_slots = static_cast<int>(ids.size());
-                DeviceBuffer d_ids = to_device(ids);
-                const int64_t ldy = n_out + 3;
-                DeviceBuffer dy(sizeof(float) * ldy * n_slots);
-                dy.fill(0xff);
-                const std::string label = shape(type, n_in, n_out, n_slots) + " ids x_group=" + std::to_string(x_group);
-                rc::mmvq_ids(type, dw.as<void>(), ex.row_bytes, ex.mat_stride, n_in, n_out, act.xq.as<void>(), x_group,
-                             d_ids.as<int32_t>(), n_slots, dy.as<float>(), ldy, nullptr);
-                sync("mmvq_ids " + label);
-                const auto y = dy.download<float>(static_cast<size_t>(ldy * n_slots));
-                std::vector<float> y_valid;
-                std::vector<int> slot_of;
-                for (int s = 0; s < n_slots; ++s) {
-                    if (ids[s] >= 0) {
-                        slot_of.push_back(s);
-                        y_valid.insert(y_valid.end(), y.begin() + s * ldy, y.begin() + (s + 1) * ldy);
-                        continue;
-                    }
-                    for (int64_t r = 0; r < n_out; ++r) {
-                        if (y[s * ldy + r] != 0.f) {
-                            f.add(label + ": slot " + std::to_string(s) + " with id -1 is not zero");
-                            break;
-                        }
-                    }
-                }
-                check.run(f, label, ex.dequantized, act.decoded, n_in, n_out, static_cast<int>(slot_of.size()), y_valid, ldy,
-                          tolerance_for(type), [&](int t) { return slot_of[t] / x_group; },
-                          [&](int t) { return ids[slot_of[t]]; });
-            }
-            // gate and up in one launch: two expert sets of one shape on the same activations
-            Experts ex2(type, n_in, n_out, n_experts, seed += 10, Experts::aligned_pad(type, n_in, n_out));
-            DeviceBuffer dw2 = to_device(ex2.bytes), d_ids = to_device(ids_grouped);
-            const int n_slots = static_cast<int>(ids_grouped.size());
-            const int64_t ldy = n_out + 1;
-            DeviceBuffer ya(sizeof(float) * ldy * n_slots), yb(sizeof(float) * ldy * n_slots);
-            ya.fill(0xff);
-            yb.fill(0xff);
-            const std::string label = shape(type, n_in, n_out, n_slots) + " pair";
-            ASSERT_TRUE(rc::mmvq_wide_pair(type, dw.as<void>(), dw2.as<void>(), ex.row_bytes, ex.mat_stride, n_in, n_out,
-                                           act.xq.as<void>(), 3, d_ids.as<int32_t>(), n_slots, ya.as<float>(), yb.as<float>(),
-                                           ldy, nullptr))
-                << label;
-            sync("mmvq_wide_pair " + label);
-            const auto by_slot = [&](int t) { return t / 3; };
-            const auto expert = [&](int t) { return ids_grouped[t]; };
-            check.run(f, label + " a", ex.dequantized, act.decoded, n_in, n_out, n_slots,
-                      ya.download<float>(static_cast<size_t>(ldy * n_slots)), ldy, tolerance_for(type), by_slot, expert);
-            check.run(f, label + " b", ex2.dequantized, act.decoded, n_in, n_out, n_slots,
-                      yb.download<float>(static_cast<size_t>(ldy * n_slots)), ldy, tolerance_for(type), by_slot, expert);
-        }
-        std::printf("mmvq wide %-5s worst |err| / sum|w*a| = %.3g (tolerance %.1g)\n", name_of(type).c_str(), check.worst,
-                    tolerance_for(type));
-    }
-    f.report("mmvq wide");
-    // what it leaves to the unit kernels: other types, misaligned rows, more than one token
-    DeviceBuffer any(4096);
-    auto* base = any.as<uint8_t>();
-    EXPECT_FALSE(rc::mmvq_wide_takes(GgmlType::Q4_0, base, 144, 0, 256));
-    EXPECT_FALSE(rc::mmvq_wide_takes(GgmlType::Q4_K, base + 4, 144, 0, 256));
-    EXPECT_FALSE(rc::mmvq_wide_takes(GgmlType::Q4_K, base, 144, 144 * 3 + 8, 256));
-    EXPECT_FALSE(rc::mmvq_wide_takes(GgmlType::Q6_K, base + 2, 210, 0, 256));
-    EXPECT_TRUE(rc::mmvq_wide_takes(GgmlType::Q6_K, base + 4, 210, 0, 256));
-    rc::set_mmvq_wide(false);
-    EXPECT_FALSE(rc::mmvq_wide_takes(GgmlType::Q4_K, base, 144, 0, 256));
-}
-
 // --- programmatic dependent launch (pdl.cuh) ----------------------------------------------------------
 
-// A chain of dependent decode kernels (norm, quantize, wide and unit mat-vecs, experts by id, SwiGLU,
-// residual adds) over 12 "layers": launched with the programmatic attribute, eagerly and as a replayed
+// A chain of dependent decode kernels (norm, quantize, mat-vecs, experts by id, SwiGLU, residual adds)
+// over 12 "layers": launched with the programmatic attribute, eagerly and as a replayed
 // CUDA graph, it gives bit for bit what plain launches give. A kernel that read its input before
 // griddepcontrol.wait would see the previous layer's values, not these. (On devices before compute
 // capability 9.0 set_pdl stays off and the comparison is trivially equal.)
 TEST(CudaMatmul, ProgrammaticLaunchChainEqualsPlainLaunches) {
     REQUIRE_GPU();
-    const WideOn wide;
     const int64_t n = 2048, n_ff = 768;
     const int n_layers = 12, n_experts = 4, k = 2;
     const auto wf = random_floats(static_cast<size_t>(n * n), 901, 0.05f);
-    DeviceBuffer w_sq = to_device(quantize_weights(GgmlType::Q4_K, wf, n, n, 901));          // wide
-    DeviceBuffer w_q8 = to_device(quantize_weights(GgmlType::Q8_0, wf, n, n, 902));          // unit kernel
+    DeviceBuffer w_sq = to_device(quantize_weights(GgmlType::Q4_K, wf, n, n, 901));
+    DeviceBuffer w_q8 = to_device(quantize_weights(GgmlType::Q8_0, wf, n, n, 902));
     Experts gate(GgmlType::Q4_K, n, n_ff, n_experts, 903, Experts::aligned_pad(GgmlType::Q4_K, n, n_ff));
     Experts up(GgmlType::Q4_K, n, n_ff, n_experts, 913, Experts::aligned_pad(GgmlType::Q4_K, n, n_ff));
     Experts down(GgmlType::Q6_K, n_ff, n, n_experts, 923, Experts::aligned_pad(GgmlType::Q6_K, n_ff, n));
@@ -670,190 +549,6 @@ TEST(CudaMatmul, ProgrammaticLaunchChainEqualsPlainLaunches) {
     rc::set_pdl(false);
     cudaStreamDestroy(stream);
     std::printf("programmatic dependent launch %s on this device\n", on ? "tested" : "not available (compared plain launches)");
-}
-
-// --- fused MoE decode: gate/up/SwiGLU by id, down with the routing weights' sum ------------------------------
-
-// Double-precision dot of row r of expert e (of ex) with activation row a_row of act; norm = sum |w a|.
-double ref_dot(const Experts& ex, int e, int64_t r, const std::vector<float>& a, int a_row, double& norm) {
-    const float* w = ex.dequantized.data() + (static_cast<int64_t>(e) * ex.n_out + r) * ex.n_in;
-    const float* x = a.data() + static_cast<int64_t>(a_row) * ex.n_in;
-    double s = 0;
-    norm = 0;
-    for (int64_t i = 0; i < ex.n_in; ++i) {
-        s += static_cast<double>(w[i]) * x[i];
-        norm += std::fabs(static_cast<double>(w[i]) * x[i]);
-    }
-    return s;
-}
-
-double silu(double g) { return g / (1 + std::exp(-g)); }
-
-TEST(CudaMatmul, MmvqIdsGluIsSwigluOfGateAndUpAndQuantizesItsRows) {
-    REQUIRE_GPU();
-    const StagingOn staging;  // aligned experts staged, unaligned read directly; mmvq_ids never stages
-    Failures f;
-    const int n_experts = 6, x_group = 3;
-    // 3 tokens x top-3: expert 4 repeated, 2 and 5 unused, one negative id (an all-zero row)
-    const std::vector<int32_t> ids = {4, 1, -1, 4, 3, 1, 0, 4, 3};
-    const int n_slots = static_cast<int>(ids.size());
-    DeviceBuffer d_ids = to_device(ids);
-    DeviceBuffer counters(sizeof(int32_t) * n_slots);
-    counters.fill(0);
-    uint32_t seed = 1500;
-    for (GgmlType type : kMmvqTypes) {
-        for (int64_t n_in : {int64_t{256}, int64_t{2048}}) {
-            if (n_in % block_elems(type) != 0) continue;
-            // 160: a ragged last row tile for every lane count; 131: not quantizable, h only. Matrices 16-byte
-            // aligned (rows staged through shared memory where the tiles allow) and only 2-byte aligned (not)
-            for (const auto& [n_ff, aligned] : {std::pair<int64_t, bool>{160, true}, {160, false}, {131, true}}) {
-                const bool quantize = n_ff % 32 == 0;
-                const size_t pad = aligned ? Experts::aligned_pad(type, n_in, n_ff) : 66;
-                Experts gate(type, n_in, n_ff, n_experts, seed += 10, pad), up(type, n_in, n_ff, n_experts, seed += 10, pad);
-                DeviceBuffer dg = to_device(gate.bytes), du = to_device(up.bytes);
-                Activations act(n_in, n_slots / x_group, ++seed);
-                const int64_t ldh = n_ff + 7;
-                DeviceBuffer dh(sizeof(float) * ldh * n_slots);
-                const size_t hq_bytes = quantize ? rc::q8_1_row_bytes(n_ff) * n_slots : 16;
-                DeviceBuffer dhq(hq_bytes), dref(hq_bytes);
-                const std::string label = shape(type, n_in, n_ff, n_slots) + (aligned ? " aligned" : " unaligned");
-                for (int round = 0; round < 2; ++round) {  // the second launch needs the counters reset by the first
-                    dh.fill(0xff);
-                    dhq.fill(0x55);
-                    rc::mmvq_ids_glu(type, dg.as<void>(), gate.mat_stride, du.as<void>(), up.mat_stride, gate.row_bytes, n_in,
-                                     n_ff, act.xq.as<void>(), x_group, d_ids.as<int32_t>(), n_slots, dh.as<float>(), ldh,
-                                     quantize ? dhq.as<void>() : nullptr, quantize ? counters.as<int32_t>() : nullptr,
-                                     nullptr);
-                    sync("mmvq_ids_glu " + label);
-                    const auto h = dh.download<float>(static_cast<size_t>(ldh * n_slots));
-                    int bad = 0;
-                    std::string first;
-                    for (int s = 0; s < n_slots; ++s) {
-                        for (int64_t r = 0; r < n_ff; ++r) {
-                            double want = 0, tol = 1e-6;
-                            if (ids[s] >= 0) {
-                                double ng = 0, nu = 0;
-                                const double g = ref_dot(gate, ids[s], r, act.decoded, s / x_group, ng);
-                                const double u = ref_dot(up, ids[s], r, act.decoded, s / x_group, nu);
-                                want = silu(g) * u;
-                                // silu' is at most 1.1: the dots' errors carried through, plus f32 rounding
-                                tol += 1.1 * std::fabs(u) * tolerance_for(type) * ng +
-                                       std::fabs(silu(g)) * tolerance_for(type) * nu + 1e-5 * std::fabs(want);
-                            }
-                            const double got = h[s * ldh + r];
-                            if (!(std::fabs(got - want) <= tol) && bad++ == 0) {
-                                first = "slot " + std::to_string(s) + " row " + std::to_string(r) + " got " +
-                                        std::to_string(got) + " want " + std::to_string(want);
-                            }
-                        }
-                    }
-                    if (bad) f.add(label + " round " + std::to_string(round) + ": " + std::to_string(bad) + " bad, " + first);
-                    // bit for bit what the unfused launches give: mmvq_ids for gate and up, then swiglu
-                    DeviceBuffer hg(sizeof(float) * n_ff * n_slots), hu(sizeof(float) * n_ff * n_slots);
-                    rc::mmvq_ids(type, dg.as<void>(), gate.row_bytes, gate.mat_stride, n_in, n_ff, act.xq.as<void>(),
-                                 x_group, d_ids.as<int32_t>(), n_slots, hg.as<float>(), n_ff, nullptr);
-                    rc::mmvq_ids(type, du.as<void>(), up.row_bytes, up.mat_stride, n_in, n_ff, act.xq.as<void>(), x_group,
-                                 d_ids.as<int32_t>(), n_slots, hu.as<float>(), n_ff, nullptr);
-                    rc::swiglu(hg.as<float>(), hu.as<float>(), hg.as<float>(), n_ff * n_slots, nullptr);
-                    sync("unfused " + label);
-                    const auto h2 = hg.download<float>(static_cast<size_t>(n_ff * n_slots));
-                    for (int s = 0; s < n_slots; ++s) {
-                        if (std::memcmp(&h[s * ldh], &h2[s * n_ff], n_ff * sizeof(float)) != 0) {
-                            f.add(label + ": slot " + std::to_string(s) + " differs from mmvq_ids + swiglu");
-                        }
-                    }
-                    if (!quantize) continue;
-                    // hq equals quantize_rows_q8_1 of the kernel's own h, byte for byte
-                    rc::quantize_rows_q8_1(dh.as<float>(), ldh, n_ff, n_slots, dref.as<void>(), nullptr);
-                    sync("quantize_rows_q8_1 " + label);
-                    if (dhq.download<uint8_t>(hq_bytes) != dref.download<uint8_t>(hq_bytes)) {
-                        f.add(label + " round " + std::to_string(round) + ": hq differs from quantize_rows_q8_1(h)");
-                    }
-                    const auto c = counters.download<int32_t>(static_cast<size_t>(n_slots));
-                    if (std::any_of(c.begin(), c.end(), [](int32_t v) { return v != 0; })) {
-                        f.add(label + ": counters not reset to zero");
-                    }
-                }
-            }
-        }
-    }
-    f.report("mmvq_ids_glu");
-}
-
-TEST(CudaMatmul, MmvqIdsSumIsTheRoutingWeightedSumOfTheSlotsDots) {
-    REQUIRE_GPU();
-    const StagingOn staging;  // aligned experts staged, unaligned read directly; mmvq_ids never stages
-    Failures f;
-    const int n_experts = 6;
-    struct Case {
-        int n_tok, k;
-        std::vector<int32_t> ids;
-    };
-    // k 3 with a repeated expert and a negative id; k 1; k 9 (more slots than warps); k 8 (the model's)
-    const std::vector<Case> cases = {{3, 3, {4, 1, 0, 4, -1, 1, 0, 4, 3}},
-                                     {2, 1, {5, 2}},
-                                     {2, 9, {0, 1, 2, 3, 4, 5, 0, 1, 2, 5, 4, 3, 2, 1, 0, 5, 4, 3}},
-                                     {1, 8, {5, 4, 3, 2, 1, 0, 0, 1}}};
-    uint32_t seed = 2500;
-    for (GgmlType type : kMmvqTypes) {
-        for (const auto& [n_in, aligned] : {std::pair<int64_t, bool>{256, false}, {768, true}, {768, false}}) {
-            if (n_in % block_elems(type) != 0) continue;
-            const int64_t n_out = 131;
-            // 16-byte aligned matrices: staged where the row tiles allow (Q6_K's 630-byte rows 4 at a time)
-            Experts ex(type, n_in, n_out, n_experts, seed += 10, aligned ? Experts::aligned_pad(type, n_in, n_out) : 66);
-            DeviceBuffer dw = to_device(ex.bytes);
-            for (const Case& c : cases) {
-                const int n_slots = c.n_tok * c.k;
-                Activations act(n_in, n_slots, ++seed);
-                std::vector<float> w = random_floats(static_cast<size_t>(n_slots), ++seed, 0.5f);
-                DeviceBuffer d_ids = to_device(c.ids), d_w = to_device(w);
-                const int64_t ldy = n_out + 5;
-                DeviceBuffer dy(sizeof(float) * ldy * c.n_tok);
-                dy.fill(0xff);
-                const std::string label =
-                    shape(type, n_in, n_out, c.n_tok) + " k=" + std::to_string(c.k) + (aligned ? " aligned" : " unaligned");
-                rc::mmvq_ids_sum(type, dw.as<void>(), ex.row_bytes, ex.mat_stride, n_in, n_out, act.xq.as<void>(),
-                                 d_ids.as<int32_t>(), d_w.as<float>(), c.n_tok, c.k, dy.as<float>(), ldy, nullptr);
-                sync("mmvq_ids_sum " + label);
-                const auto y = dy.download<float>(static_cast<size_t>(ldy * c.n_tok));
-                int bad = 0;
-                std::string first;
-                for (int t = 0; t < c.n_tok; ++t) {
-                    for (int64_t r = 0; r < n_out; ++r) {
-                        double want = 0, tol = 1e-6;
-                        for (int j = 0; j < c.k; ++j) {
-                            const int s = t * c.k + j;
-                            if (c.ids[s] < 0) continue;
-                            double norm = 0;
-                            want += w[s] * ref_dot(ex, c.ids[s], r, act.decoded, s, norm);
-                            tol += std::fabs(w[s]) * (tolerance_for(type) * norm + 1e-6);
-                        }
-                        const double got = y[t * ldy + r];
-                        if (!(std::fabs(got - want) <= tol) && bad++ == 0) {
-                            first = "token " + std::to_string(t) + " row " + std::to_string(r) + " got " +
-                                    std::to_string(got) + " want " + std::to_string(want);
-                        }
-                    }
-                }
-                if (bad) f.add(label + ": " + std::to_string(bad) + " bad, " + first);
-                // bit for bit what the unfused launches give: mmvq_ids per slot, then the weighted sum
-                DeviceBuffer down(sizeof(float) * n_out * n_slots), y2(sizeof(float) * n_out * c.n_tok);
-                y2.fill(0);
-                rc::mmvq_ids(type, dw.as<void>(), ex.row_bytes, ex.mat_stride, n_in, n_out, act.xq.as<void>(), 1,
-                             d_ids.as<int32_t>(), n_slots, down.as<float>(), n_out, nullptr);
-                rc::moe_weighted_sum(y2.as<float>(), n_out, down.as<float>(), n_out, d_w.as<float>(), c.n_tok, c.k, n_out,
-                                     nullptr);
-                sync("unfused " + label);
-                const auto want2 = y2.download<float>(static_cast<size_t>(n_out * c.n_tok));
-                for (int t = 0; t < c.n_tok; ++t) {
-                    if (std::memcmp(&y[t * ldy], &want2[t * n_out], n_out * sizeof(float)) != 0) {
-                        f.add(label + ": token " + std::to_string(t) + " differs from mmvq_ids + moe_weighted_sum");
-                    }
-                }
-            }
-        }
-    }
-    f.report("mmvq_ids_sum");
 }
 
 // --- float weights ------------------------------------------------------------------------------------------

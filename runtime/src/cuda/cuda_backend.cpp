@@ -12,7 +12,6 @@
 #include "cuda/backend_kernels.h"
 #include "cuda/matmul_kernels.h"
 #include "cuda/op_kernels.h"
-#include "cuda/mmvq_wide.h"
 #include "cuda/prefill_choice.h"
 #include "runtime/error.h"
 #include "runtime/kv_cache.h"
@@ -32,8 +31,6 @@ constexpr int kVecRows = 8;
 // (cuda-matmul-bench's "dense" rows).
 // Elements of the f16 scratch a weight is dequantized into, a slice of rows at a time.
 constexpr int64_t kW16Elems = int64_t{32} << 20;
-// Most experts per token the fused decode kernels take (mmvq_ids_sum's limit).
-constexpr int kMaxFusedK = 64;
 
 void check_cublas(cublasStatus_t status, const char* what) {
     if (status != CUBLAS_STATUS_SUCCESS) {
@@ -49,17 +46,6 @@ bool is_float(GgmlType t) { return t == GgmlType::F32 || t == GgmlType::F16 || t
 // matrix) instead of the grouped int8 kernel. The cap bounds the launches per layer; the synthetic
 // Qwen3-30B-A3B of docs/benchmarks.md routes each layer's 512 tokens to the same 8 experts.
 constexpr int kDenseExpertsMax = 16;
-
-// The MoE decode step as two fused launches (mmvq_ids_glu, mmvq_ids_sum) instead of the mmvq_ids
-// sequence: GGUF_CUDA_FUSED_MOE=1. Off by default: on the H200 it measured the same time (26.5 us per
-// layer either way) and it has not yet been checked end to end on a device.
-bool fused_moe_enabled() {
-    static const bool on = [] {
-        const char* v = std::getenv("GGUF_CUDA_FUSED_MOE");
-        return v && std::strcmp(v, "1") == 0;
-    }();
-    return on;
-}
 
 // The executor's decode fusions (deferred add / router matmul / Q-K step, q8_1 rows from norms and
 // attention, mmvq_multi): GGUF_CUDA_FUSE=1. Off by default: their kernels passed their device tests, but
@@ -202,12 +188,9 @@ CudaExecutor::CudaExecutor(int ordinal, const HParams& hp, const ContextShape& s
         check(cudaMallocHost(&group_host_, 3 * B * K * sizeof(int32_t)), "cudaMallocHost");
         check(cudaMallocHost(&ids_host_, B * K * sizeof(int32_t)), "cudaMallocHost");
         widest = std::max<int64_t>(widest, hp.n_ff_exp);
-        // the fused decode experts: SwiGLU rows quantized for the down projection, per-slot counters
-        const size_t dec_slots = static_cast<size_t>(std::min(n_batch_, kVecRows)) * K;
-        hq_ = alloc(dec_slots * q8_1_row_bytes(hp.n_ff_exp / 32 * 32));
-        glu_counters_ = static_cast<int32_t*>(alloc((dec_slots + 1) * sizeof(int32_t)));
-        check(cudaMemset(glu_counters_, 0, (dec_slots + 1) * sizeof(int32_t)), "cudaMemset");
-        router_counter_ = glu_counters_ + dec_slots;
+        // the fused router's counter (router_topk_f32), zero between launches
+        router_counter_ = static_cast<int32_t*>(alloc(sizeof(int32_t)));
+        check(cudaMemset(router_counter_, 0, sizeof(int32_t)), "cudaMemset");
     }
     // 0..B*K-1 (rows in their own order) and, for every n <= n_batch, the offsets {0, n} of one group
     std::vector<int32_t> table(B * K);
@@ -661,33 +644,12 @@ void CudaExecutor::run_experts(const LayerWeights& L, const Tensor& x, const Rou
     }
     // decode: each slot's expert read straight from the ids on the device, no host round trip
     if (!x_quantized) quantize_rows_q8_1(x.data, x.ld, x.cols, n, q8_, stream_);
-    if (fused_moe_enabled() && L.gate_exps.type == L.up_exps.type && L.gate_exps.row_bytes == L.up_exps.row_bytes &&
-        n_ff % 32 == 0 && K <= kMaxFusedK) {
-        // two launches: gate, up and SwiGLU with the result quantized for down; down with the weighted sum
-        mmvq_ids_glu(L.gate_exps.type, L.gate_exps.data, matrix_stride(L.gate_exps), L.up_exps.data,
-                     matrix_stride(L.up_exps), L.gate_exps.row_bytes, n_embd, n_ff, q8_, K, r.ids, n * K, h_gate_, n_ff,
-                     hq_, glu_counters_, stream_);
-        mmvq_ids_sum(L.down_exps.type, L.down_exps.data, L.down_exps.row_bytes, matrix_stride(L.down_exps), n_ff, n_embd,
-                     hq_, r.ids, r.weights, n, K, out.data, out.ld, stream_);
-        return;
-    }
-    // one token with the wide kernels: gate and up in one launch, SwiGLU in the quantization of down's input
-    // (bit for bit swiglu then quantize_rows_q8_1)
-    const bool pair = n == 1 && L.gate_exps.type == L.up_exps.type && L.gate_exps.row_bytes == L.up_exps.row_bytes &&
-                      matrix_stride(L.gate_exps) == matrix_stride(L.up_exps) && n_ff % 32 == 0 &&
-                      mmvq_wide_pair(L.gate_exps.type, L.gate_exps.data, L.up_exps.data, L.gate_exps.row_bytes,
-                                     matrix_stride(L.gate_exps), n_embd, n_ff, q8_, K, r.ids, n * K, h_gate_, h_up_, n_ff,
-                                     stream_);
-    if (pair) {
-        swiglu_quantize_rows_q8_1(h_gate_, h_up_, n_ff, n * K, q8_, stream_);
-    } else {
-        mmvq_ids(L.gate_exps.type, L.gate_exps.data, L.gate_exps.row_bytes, matrix_stride(L.gate_exps), n_embd, n_ff, q8_, K,
-                 r.ids, n * K, h_gate_, n_ff, stream_);
-        mmvq_ids(L.up_exps.type, L.up_exps.data, L.up_exps.row_bytes, matrix_stride(L.up_exps), n_embd, n_ff, q8_, K, r.ids,
-                 n * K, h_up_, n_ff, stream_);
-        cuda::swiglu(h_gate_, h_up_, h_gate_, static_cast<int64_t>(n) * K * n_ff, stream_);
-        quantize_rows_q8_1(h_gate_, n_ff, n_ff, n * K, q8_, stream_);
-    }
+    mmvq_ids(L.gate_exps.type, L.gate_exps.data, L.gate_exps.row_bytes, matrix_stride(L.gate_exps), n_embd, n_ff, q8_, K,
+             r.ids, n * K, h_gate_, n_ff, stream_);
+    mmvq_ids(L.up_exps.type, L.up_exps.data, L.up_exps.row_bytes, matrix_stride(L.up_exps), n_embd, n_ff, q8_, K, r.ids,
+             n * K, h_up_, n_ff, stream_);
+    cuda::swiglu(h_gate_, h_up_, h_gate_, static_cast<int64_t>(n) * K * n_ff, stream_);
+    quantize_rows_q8_1(h_gate_, n_ff, n_ff, n * K, q8_, stream_);
     mmvq_ids(L.down_exps.type, L.down_exps.data, L.down_exps.row_bytes, matrix_stride(L.down_exps), n_ff, n_embd, q8_, 1, r.ids, n * K,
              down_, n_embd, stream_);
     weighted_sum(r, out);

@@ -105,8 +105,6 @@ private:
     float* weights_ = nullptr;
     float *h_gate_ = nullptr, *h_up_ = nullptr, *down_ = nullptr;  // per expert slot
     void* q8_ = nullptr;          // activation rows quantized to q8_1
-    void* hq_ = nullptr;          // decode: the experts' SwiGLU rows quantized to q8_1 (by mmvq_ids_glu)
-    int32_t* glu_counters_ = nullptr;  // mmvq_ids_glu's per-slot counters, zero between launches
     uint16_t* x16_ = nullptr;     // activation rows in f16 for cuBLAS
     uint16_t* w16_ = nullptr;     // dequantized weight rows for cuBLAS
     int64_t w16_elems_ = 0;

@@ -70,30 +70,11 @@ void mmvq_ids(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride,
               const void* xq, int x_group, const int32_t* ids, int n_slots, float* y, int64_t ldy,
               cudaStream_t stream);
 
-// The mat-vecs (mmvq, mmvq_multi, mmvq_ids_glu, mmvq_ids_sum) copy a block's weight rows into shared
+// The mat-vecs (mmvq, mmvq_multi) copy a block's weight rows into shared
 // memory with wide loads first where their alignment allows (stage_rows.cuh); results are the same bit for
 // bit either way. Off unless GGUF_CUDA_STAGE=1 (not yet shown to help on a device); this switch is for
 // tests and benchmarks (process-wide).
 void set_weight_staging(bool on);
-
-// MoE decode, gate and up of every slot in one launch (mmvq_moe.cu): for each slot s < n_slots and row
-// r < n_ff, h[s * ldh + r] = silu(g) * u (as cpu::swiglu) with g, u the dots of row r of gate and up
-// matrix ids[s] (at Wg + e * stride_g, Wu + e * stride_u; both of `type`, rows row_bytes apart) with
-// activation row s / x_group. A negative id gives silu(0) * 0 = 0. Where hq is given, each slot's row of
-// h is also written to hq as quantize_rows_q8_1(n_ff) would (rows q8_1_row_bytes(n_ff) apart) by the
-// last block to finish that slot; `counters` then holds n_slots ints of device memory that are zero
-// before the call and are left zero (allocate them zeroed once).
-void mmvq_ids_glu(GgmlType type, const void* Wg, size_t stride_g, const void* Wu, size_t stride_u, size_t row_bytes,
-                  int64_t n_in, int64_t n_ff, const void* xq, int x_group, const int32_t* ids, int n_slots, float* h,
-                  int64_t ldh, void* hq, int32_t* counters, cudaStream_t stream);
-
-// MoE decode down projection with the routing weights applied: for t < n_tok and r < n_out,
-// y[t * ldy + r] = sum over j < k (ascending) of weights[t*k + j] * dot(row r of matrix ids[t*k + j],
-// activation row t*k + j), each product and sum rounded as moe_weighted_sum does (a negative id adds
-// weight * 0). k is 1..64. Replaces mmvq_ids + memset + moe_weighted_sum.
-void mmvq_ids_sum(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
-                  const void* xq, const int32_t* ids, const float* weights, int n_tok, int k, float* y, int64_t ldy,
-                  cudaStream_t stream);
 
 // Float weights (F32, F16, BF16) times float activations x (rows ldx floats apart), in f32 arithmetic.
 bool mmv_float_supported(GgmlType type);

@@ -11,7 +11,6 @@
 #include <cstring>
 
 #include "cuda/pdl.cuh"
-#include "cuda/mmvq_wide.h"
 #include "cuda/quant_units.cuh"
 #include "cuda/stage_rows.cuh"
 
@@ -151,18 +150,6 @@ void mmvq_multi(GgmlType type, const MmvqMat* mats, int n_mats, int64_t n_in, co
     check_shape(type, n_in, "mmvq");
     if (n_tok < 1 || n_tok > kMaxTokens) throw Error("mmvq: n_tok " + std::to_string(n_tok) + " is outside 1..8");
     if (n_mats < 1 || n_mats > kMmvqMaxMats) throw Error("mmvq_multi: " + std::to_string(n_mats) + " matrices (1..4)");
-    if (n_tok == 1) {
-        // the bandwidth-shaped kernels where every matrix fits them (mmvq_wide.h)
-        bool wide = true;
-        for (int m = 0; m < n_mats && wide; ++m) wide = mmvq_wide_takes(type, mats[m].W, mats[m].row_bytes, 0, n_in);
-        if (wide) {
-            for (int m = 0; m < n_mats; ++m) {
-                mmvq_wide(type, mats[m].W, mats[m].row_bytes, 0, n_in, mats[m].n_out, xq, 1, nullptr, 1, mats[m].y,
-                          mats[m].ldy, stream);
-            }
-            return;
-        }
-    }
     units::dispatch(type, [&](auto unit) {
         using U = decltype(unit);
         switch (n_tok) {
@@ -191,7 +178,6 @@ void mmvq_ids(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride,
     if (x_group < 1) throw Error("mmvq_ids: x_group must be at least 1");
     if (n_slots > 65535) throw Error("mmvq_ids: more than 65535 slots");
     if (n_out <= 0 || n_slots <= 0) return;
-    if (mmvq_wide(type, W, row_bytes, mat_stride, n_in, n_out, xq, x_group, ids, n_slots, y, ldy, stream)) return;
     units::dispatch(type, [&](auto unit) {
         using U = decltype(unit);
         const int n_units = static_cast<int>(n_in / U::kElems);
