@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <stdexcept>
 
 #include "cuda/backend_kernels.h"
@@ -216,6 +217,12 @@ CudaExecutor::CudaExecutor(int ordinal, const HParams& hp, const ContextShape& s
     attn_scratch_ = alloc(attention_scratch_bytes(n_batch_, static_cast<int>(hp.n_head),
                                                   static_cast<int>(hp.head_dim_v), n_ctx_));
     if (hp.is_moe() && shape.streamed_expert_bytes > 0) allocate_expert_slots(shape.streamed_expert_bytes);
+    // for tests and measurements: GGUF_STREAM_COPY=layers (always whole layers ahead) or used (always
+    // the used experts as each layer comes); the default chooses by the batch's routing
+    if (const char* env = std::getenv("GGUF_STREAM_COPY")) {
+        const std::string v = env;
+        stream_copy_ = v == "layers" ? StreamCopy::Layers : v == "used" ? StreamCopy::Used : StreamCopy::Auto;
+    }
 }
 
 // Two slots, so that one layer's experts are copied in while the previous one's run. Without room for
@@ -302,6 +309,7 @@ void CudaExecutor::begin(const BatchInfo& batch) {
     // the host copy must not change before the stream has read it
     check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
     *pos0_host_ = batch.pos0;
+    sparse_batch_ = stream_copy_ == StreamCopy::Used;
     check(cudaMemcpyAsync(pos0_dev_, pos0_host_, sizeof(int32_t), cudaMemcpyHostToDevice, stream_), "cudaMemcpyAsync");
 }
 
@@ -577,48 +585,102 @@ void CudaExecutor::route(const Tensor& logits, const RouterParams& p, const Rout
                p.normalize, p.scale, out.ids, out.weights, stream_);
 }
 
-void CudaExecutor::stage_experts(const LayerWeights& L) {
-    flush_pending();
-    if (!copy_stream_) throw std::logic_error("CudaExecutor::stage_experts: no expert slots");
+// The next slot, its view pointing at where L's three expert tensors go in it.
+CudaExecutor::ExpertSlot& CudaExecutor::take_slot(const LayerWeights& L) {
     ExpertSlot& s = slots_[static_cast<size_t>(next_slot_)];
     next_slot_ ^= 1;
     if (slots_[static_cast<size_t>(next_slot_)].layer == &L) slots_[static_cast<size_t>(next_slot_)].layer = nullptr;
-    // the slot's previous layer must have run before its bytes are overwritten
-    check(cudaStreamWaitEvent(copy_stream_, s.done, 0), "cudaStreamWaitEvent");
     s.view.gate_exps = L.gate_exps;
     s.view.up_exps = L.up_exps;
     s.view.down_exps = L.down_exps;
     size_t off = 0;
     for (Weight* w : {&s.view.gate_exps, &s.view.up_exps, &s.view.down_exps}) {
-        const size_t bytes = static_cast<size_t>(w->n_mat) * matrix_stride(*w);
-        check(cudaMemcpyAsync(s.data + off, w->data, bytes, cudaMemcpyHostToDevice, copy_stream_), "copy experts");
         w->data = s.data + off;
         w->device = device();
-        off += slot_aligned(bytes);
+        off += slot_aligned(static_cast<size_t>(w->n_mat) * matrix_stride(*w));
     }
-    check(cudaEventRecord(s.ready, copy_stream_), "cudaEventRecord");
     s.layer = &L;
+    return s;
 }
 
-const LayerWeights& CudaExecutor::staged(const LayerWeights& L) {
+void CudaExecutor::stage_experts(const LayerWeights& L) {
+    flush_pending();
+    if (!copy_stream_) throw std::logic_error("CudaExecutor::stage_experts: no expert slots");
+    // a batch that routes to few experts copies only those, as each layer comes (experts())
+    if (sparse_batch_) return;
+    ExpertSlot& s = take_slot(L);
+    // the slot's previous layer must have run before its bytes are overwritten
+    check(cudaStreamWaitEvent(copy_stream_, s.done, 0), "cudaStreamWaitEvent");
+    const Weight* from[] = {&L.gate_exps, &L.up_exps, &L.down_exps};
+    const Weight* to[] = {&s.view.gate_exps, &s.view.up_exps, &s.view.down_exps};
+    for (int i = 0; i < 3; ++i) {
+        const size_t bytes = static_cast<size_t>(from[i]->n_mat) * matrix_stride(*from[i]);
+        check(cudaMemcpyAsync(const_cast<uint8_t*>(to[i]->data), from[i]->data, bytes, cudaMemcpyHostToDevice,
+                              copy_stream_),
+              "copy experts");
+    }
+    check(cudaEventRecord(s.ready, copy_stream_), "cudaEventRecord");
+}
+
+// Only the experts the batch routes to, copied on the compute stream into the next slot (each at its
+// place, so the kernels index it as the whole tensor).
+const LayerWeights& CudaExecutor::copy_used(const LayerWeights& L, const std::vector<char>& used) {
+    ExpertSlot& s = take_slot(L);
+    check(cudaStreamWaitEvent(stream_, s.ready, 0), "cudaStreamWaitEvent");  // a copy still landing there
+    const Weight* from[] = {&L.gate_exps, &L.up_exps, &L.down_exps};
+    const Weight* to[] = {&s.view.gate_exps, &s.view.up_exps, &s.view.down_exps};
+    const int E = static_cast<int>(used.size());
+    for (int i = 0; i < 3; ++i) {
+        const size_t stride = matrix_stride(*from[i]);
+        for (int e0 = 0; e0 < E;) {
+            if (!used[static_cast<size_t>(e0)]) {
+                ++e0;
+                continue;
+            }
+            int e1 = e0;
+            while (e1 < E && used[static_cast<size_t>(e1)]) ++e1;
+            check(cudaMemcpyAsync(const_cast<uint8_t*>(to[i]->data) + e0 * stride, from[i]->data + e0 * stride,
+                                  static_cast<size_t>(e1 - e0) * stride, cudaMemcpyHostToDevice, stream_),
+                  "copy used experts");
+            e0 = e1;
+        }
+    }
+    return s.view;
+}
+
+const LayerWeights* CudaExecutor::staged(const LayerWeights& L) {
     for (ExpertSlot& s : slots_) {
         if (s.layer != &L) continue;
         check(cudaStreamWaitEvent(stream_, s.ready, 0), "cudaStreamWaitEvent");
-        return s.view;
+        return &s.view;
     }
-    throw std::logic_error("CudaExecutor::experts: the layer's experts are in host memory and were not staged");
+    return nullptr;
 }
 
 void CudaExecutor::experts(const LayerWeights& layer, const Tensor& x, const Routing& r, const Tensor& out) {
     flush_pending();
-    const bool streamed = layer.experts_device() != device();
-    const LayerWeights& L = streamed ? staged(layer) : layer;
-    run_experts(L, x, r, out);
-    if (streamed) {
-        for (ExpertSlot& s : slots_) {
-            if (s.layer == &layer) check(cudaEventRecord(s.done, stream_), "cudaEventRecord");
-        }
+    if (layer.experts_device() == device()) {
+        run_experts(layer, x, r, out);
+        return;
     }
+    // Streamed: which experts the batch uses (a few bytes, one wait) decides how the next layers come
+    // in. When most are used, the whole layers copied ahead (stage_experts) overlap the work before
+    // them; when few are (short prompts, skewed routing), copying just those as each layer comes moves
+    // far fewer bytes.
+    const size_t slots = static_cast<size_t>(r.n_tokens) * static_cast<size_t>(r.k);
+    check(cudaMemcpyAsync(ids_host_, r.ids, slots * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_), "download ids");
+    check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+    std::vector<char>& used = used_experts_;
+    used.assign(hp_.n_expert, 0);
+    for (size_t i = 0; i < slots; ++i) used[static_cast<size_t>(ids_host_[i])] = 1;
+    const int n_used = static_cast<int>(std::count(used.begin(), used.end(), 1));
+    const LayerWeights* staged_view = staged(layer);
+    const LayerWeights& L = staged_view ? *staged_view : copy_used(layer, used);
+    run_experts(L, x, r, out);
+    for (ExpertSlot& s : slots_) {
+        if (s.layer == &layer) check(cudaEventRecord(s.done, stream_), "cudaEventRecord");
+    }
+    if (stream_copy_ == StreamCopy::Auto) sparse_batch_ = n_used * 4 <= static_cast<int>(hp_.n_expert);
 }
 
 void CudaExecutor::run_experts(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out) {

@@ -136,10 +136,15 @@ private:
         cudaEvent_t done = nullptr;   // the experts that read it have run
     };
     void allocate_expert_slots(uint64_t bytes);
-    const LayerWeights& staged(const LayerWeights& L);
+    ExpertSlot& take_slot(const LayerWeights& L);
+    const LayerWeights* staged(const LayerWeights& L);
+    const LayerWeights& copy_used(const LayerWeights& L, const std::vector<char>& used);
     std::array<ExpertSlot, 2> slots_;
     int next_slot_ = 0;
     cudaStream_t copy_stream_ = nullptr;
+    bool sparse_batch_ = false;  // this batch's last streamed layer used at most a quarter of the experts
+    enum class StreamCopy { Auto, Layers, Used } stream_copy_ = StreamCopy::Auto;
+    std::vector<char> used_experts_;
 
     std::map<int, cudaGraphExec_t> graphs_;  // by batch size
     int eager_runs_ = 0;
