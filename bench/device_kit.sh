@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 build=${1:-build}
 shared=${GGUF_SHARED_DIR:-../shared}
 cmake --build "$build" --target gguf-cuda gguf-run gguf-quantize gguf-verify gguf-inspect gguf-synth quant-bench runtime_gpu_info_device_test \
-  runtime_cuda_matmul_test cuda-matmul-bench runtime_cuda_ops_test cuda-ops-bench
+  runtime_cuda_matmul_test cuda-matmul-bench runtime_cuda_ops_test cuda-ops-bench runtime_cuda_backend_test
 "$build/apps/gguf-run/gguf-run" devices --json | grep -q '"cuda_build": true' ||
   { echo "error: $build is not a CUDA build" >&2; exit 1; }
 rm -rf .devkit && mkdir -p .devkit/bin .devkit/lib .devkit/models
@@ -18,7 +18,8 @@ cp "$build/apps/gguf-run/gguf-run" "$build/apps/gguf-quantize/gguf-quantize" "$b
    "$build/apps/gguf-inspect/gguf-inspect" "$build/apps/gguf-verify/gguf-verify" "$build/bench/gguf-synth" \
    "$build/tests/runtime/runtime_gpu_info_device_test" "$build/tests/runtime/runtime_cuda_matmul_test" \
    "$build/runtime/cuda-matmul-bench" \
-   "$build/tests/runtime/runtime_cuda_ops_test" "$build/runtime/cuda-ops-bench" .devkit/bin/
+   "$build/tests/runtime/runtime_cuda_ops_test" "$build/runtime/cuda-ops-bench" \
+   "$build/tests/runtime/runtime_cuda_backend_test" .devkit/bin/
 # host read bandwidth for bench/verify_scan.sh; AVX2 rather than -march=native: it runs on another CPU
 gcc -O3 -mavx2 -mfma -fopenmp "$shared/tools/hostbw.c" -o .devkit/bin/hostbw
 strip .devkit/bin/*

@@ -16,6 +16,8 @@
 #include <vector>
 
 #include "cuda/matmul_kernels.h"
+#include "cuda/op_kernels.h"
+#include "cuda/pdl.h"
 #include "gguf/types.h"
 #include "quant/float16.h"
 #include "quant/quant.h"
@@ -216,6 +218,14 @@ struct Activations {
     }
 };
 
+// Turns the shared-memory staging of weight rows on for one test (it is off by default), back off after.
+struct StagingOn {
+    StagingOn() { rc::set_weight_staging(true); }
+    ~StagingOn() { rc::set_weight_staging(false); }
+    StagingOn(const StagingOn&) = delete;
+    StagingOn& operator=(const StagingOn&) = delete;
+};
+
 // --- q8_1 ---------------------------------------------------------------------------------------------
 
 TEST(CudaMatmul, QuantizeQ8_1MatchesTheCpuFormula) {
@@ -264,10 +274,35 @@ TEST(CudaMatmul, QuantizeQ8_1MatchesTheCpuFormula) {
     f.report("quantize_rows_q8_1");
 }
 
+// The experts' fused SwiGLU + quantization: bit for bit the two separate kernels (gate values past the
+// exponent clamp included).
+TEST(CudaMatmul, SwigluQuantizeEqualsSwigluThenQuantize) {
+    REQUIRE_GPU();
+    const int64_t n = 768;
+    const int rows = 9;
+    std::vector<float> gate = random_floats(static_cast<size_t>(n * rows), 11, 4.f);
+    const std::vector<float> up = random_floats(static_cast<size_t>(n * rows), 12, 2.f);
+    gate[5] = 100.f;
+    gate[6] = -100.f;
+    for (int j = 0; j < 32; ++j) gate[64 + j] = 0.f;  // an all-zero block of the product
+    DeviceBuffer dg = to_device(gate), du = to_device(up), dh(sizeof(float) * n * rows);
+    DeviceBuffer want(rc::q8_1_row_bytes(n) * rows), got(rc::q8_1_row_bytes(n) * rows);
+    rc::swiglu(dg.as<float>(), du.as<float>(), dh.as<float>(), n * rows, nullptr);
+    rc::quantize_rows_q8_1(dh.as<float>(), n, n, rows, want.as<void>(), nullptr);
+    rc::swiglu_quantize_rows_q8_1(dg.as<float>(), du.as<float>(), n, rows, got.as<void>(), nullptr);
+    sync("swiglu_quantize_rows_q8_1");
+    const size_t bytes = rc::q8_1_row_bytes(n) * rows;
+    EXPECT_EQ(got.download<uint8_t>(bytes), want.download<uint8_t>(bytes));
+    EXPECT_THROW(rc::swiglu_quantize_rows_q8_1(nullptr, nullptr, 40, 1, nullptr, nullptr), runtime::Error);
+}
+
 // --- mmvq -------------------------------------------------------------------------------------------------
 
+// With the weight rows staged through shared memory where the tiles allow (the direct path is checked
+// against this one, bit for bit, by MmvqMultiEqualsOneMmvqPerMatrix).
 TEST(CudaMatmul, MmvqMatchesTheCpuReferenceForEveryTypeShapeAndTokenCount) {
     REQUIRE_GPU();
+    const StagingOn staging;
     Failures f, loose;
     const std::vector<int64_t> n_ins = {256, 2048, 768, 4096};
     const std::vector<int64_t> n_outs = {1, 67, 259};
@@ -308,6 +343,56 @@ TEST(CudaMatmul, MmvqMatchesTheCpuReferenceForEveryTypeShapeAndTokenCount) {
     loose.report("mmvq vs f32 activations");
 }
 
+// Several matrices in one launch give bit for bit what one mmvq launch per matrix gives (mmvq itself is
+// checked against the reference above); an empty matrix between them takes no blocks. The multi launch
+// runs with the shared-memory staging of weight rows turned off, the single launches with it on (where
+// the tiles allow): both paths agree.
+TEST(CudaMatmul, MmvqMultiEqualsOneMmvqPerMatrix) {
+    REQUIRE_GPU();
+    const StagingOn staging;
+    Failures f;
+    uint32_t seed = 3100;
+    const std::vector<int64_t> n_outs = {259, 0, 1, 67};
+    for (GgmlType type : kMmvqTypes) {
+        for (int64_t n_in : {int64_t{256}, int64_t{2048}}) {
+            if (n_in % block_elems(type) != 0) continue;
+            Activations act(n_in, 8, ++seed);
+            const size_t rb = row_bytes_of(type, n_in);
+            std::vector<DeviceBuffer> w, y, y_ref;
+            for (int64_t n_out : n_outs) {
+                const auto wf = random_floats(static_cast<size_t>(std::max<int64_t>(n_out, 1) * n_in), ++seed);
+                w.push_back(to_device(quantize_weights(type, wf, std::max<int64_t>(n_out, 1), n_in, seed)));
+                y.emplace_back(sizeof(float) * (n_out + 3) * 8);
+                y_ref.emplace_back(sizeof(float) * (n_out + 3) * 8);
+            }
+            for (int n_tok : {1, 3, 8}) {
+                std::vector<rc::MmvqMat> mats;
+                for (size_t m = 0; m < n_outs.size(); ++m) {
+                    y[m].fill(0xff);
+                    y_ref[m].fill(0xff);
+                    mats.push_back({w[m].as<void>(), rb, n_outs[m], y[m].as<float>(), n_outs[m] + 3});
+                    rc::mmvq(type, w[m].as<void>(), rb, n_in, n_outs[m], act.xq.as<void>(), n_tok, y_ref[m].as<float>(),
+                             n_outs[m] + 3, nullptr);
+                }
+                rc::set_weight_staging(false);
+                rc::mmvq_multi(type, mats.data(), static_cast<int>(mats.size()), n_in, act.xq.as<void>(), n_tok, nullptr);
+                rc::set_weight_staging(true);
+                const std::string label = shape(type, n_in, 0, n_tok);
+                sync("mmvq_multi " + label);
+                for (size_t m = 0; m < n_outs.size(); ++m) {
+                    const size_t count = static_cast<size_t>((n_outs[m] + 3) * 8);
+                    const auto got = y[m].download<uint32_t>(count), want = y_ref[m].download<uint32_t>(count);
+                    if (got != want) f.add(label + ": matrix " + std::to_string(m) + " differs from its own mmvq launch");
+                }
+            }
+        }
+    }
+    f.report("mmvq_multi");
+    DeviceBuffer dummy(64);
+    const rc::MmvqMat five[5] = {};
+    EXPECT_THROW(rc::mmvq_multi(GgmlType::Q8_0, five, 5, 256, dummy.as<void>(), 1, nullptr), runtime::Error);
+}
+
 // Matrices of several experts, one after another mat_stride bytes apart (with padding between them).
 struct Experts {
     int64_t n_in, n_out;
@@ -315,9 +400,10 @@ struct Experts {
     size_t row_bytes, mat_stride;
     std::vector<float> dequantized;  // n_experts * n_out rows
     std::vector<uint8_t> bytes;
-    Experts(GgmlType type, int64_t n_in_, int64_t n_out_, int n_experts_, uint32_t seed)
+    // pad: bytes between matrices; aligned_pad() keeps each matrix 16-byte aligned
+    Experts(GgmlType type, int64_t n_in_, int64_t n_out_, int n_experts_, uint32_t seed, size_t pad = 64)
         : n_in(n_in_), n_out(n_out_), n_experts(n_experts_), row_bytes(row_bytes_of(type, n_in_)),
-          mat_stride(row_bytes * n_out_ + 64) {
+          mat_stride(row_bytes * n_out_ + pad) {
         bytes.assign(mat_stride * n_experts, 0);
         for (int e = 0; e < n_experts; ++e) {
             const auto wf = random_floats(static_cast<size_t>(n_out * n_in), seed + e);
@@ -326,6 +412,9 @@ struct Experts {
             const auto wd = dequantize_cpu(type, wq, n_out, n_in, row_bytes);
             dequantized.insert(dequantized.end(), wd.begin(), wd.end());
         }
+    }
+    static size_t aligned_pad(GgmlType type, int64_t n_in, int64_t n_out) {
+        return 64 + (16 - row_bytes_of(type, n_in) * n_out % 16) % 16;
     }
 };
 
@@ -383,6 +472,83 @@ TEST(CudaMatmul, MmvqIdsPicksEachSlotsExpertAndActivationRow) {
         std::printf("mmvq_ids %-7s worst |err| / sum|w*a| = %.3g\n", name_of(type).c_str(), check.worst);
     }
     f.report("mmvq_ids");
+}
+
+// --- programmatic dependent launch (pdl.cuh) ----------------------------------------------------------
+
+// A chain of dependent decode kernels (norm, quantize, mat-vecs, experts by id, SwiGLU, residual adds)
+// over 12 "layers": launched with the programmatic attribute, eagerly and as a replayed
+// CUDA graph, it gives bit for bit what plain launches give. A kernel that read its input before
+// griddepcontrol.wait would see the previous layer's values, not these. (On devices before compute
+// capability 9.0 set_pdl stays off and the comparison is trivially equal.)
+TEST(CudaMatmul, ProgrammaticLaunchChainEqualsPlainLaunches) {
+    REQUIRE_GPU();
+    const int64_t n = 2048, n_ff = 768;
+    const int n_layers = 12, n_experts = 4, k = 2;
+    const auto wf = random_floats(static_cast<size_t>(n * n), 901, 0.05f);
+    DeviceBuffer w_sq = to_device(quantize_weights(GgmlType::Q4_K, wf, n, n, 901));
+    DeviceBuffer w_q8 = to_device(quantize_weights(GgmlType::Q8_0, wf, n, n, 902));
+    Experts gate(GgmlType::Q4_K, n, n_ff, n_experts, 903, Experts::aligned_pad(GgmlType::Q4_K, n, n_ff));
+    Experts up(GgmlType::Q4_K, n, n_ff, n_experts, 913, Experts::aligned_pad(GgmlType::Q4_K, n, n_ff));
+    Experts down(GgmlType::Q6_K, n_ff, n, n_experts, 923, Experts::aligned_pad(GgmlType::Q6_K, n_ff, n));
+    DeviceBuffer dg = to_device(gate.bytes), du = to_device(up.bytes), dd = to_device(down.bytes);
+    DeviceBuffer ids = to_device(std::vector<int32_t>{3, 1});
+    DeviceBuffer weights = to_device(std::vector<float>{0.7f, 0.3f});
+    DeviceBuffer norm_w = to_device(random_floats(static_cast<size_t>(n), 904, 1.f));
+    DeviceBuffer x0 = to_device(random_floats(static_cast<size_t>(n), 905, 1.f));
+    DeviceBuffer x(sizeof(float) * n), h(sizeof(float) * n), y(sizeof(float) * n), xq(rc::q8_1_row_bytes(n)),
+        g(sizeof(float) * k * n_ff), u(sizeof(float) * k * n_ff), hq(rc::q8_1_row_bytes(n_ff) * k),
+        dn(sizeof(float) * k * n);
+    const size_t rb = row_bytes_of(GgmlType::Q4_K, n), rb8 = row_bytes_of(GgmlType::Q8_0, n);
+    cudaStream_t stream;
+    cuda_ok(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
+    auto chain = [&] {
+        // from the same start every time (a device copy: it can be captured)
+        cuda_ok(cudaMemcpyAsync(x.as<void>(), x0.as<void>(), sizeof(float) * n, cudaMemcpyDeviceToDevice, stream), "x0");
+        for (int l = 0; l < n_layers; ++l) {
+            rc::rms_norm(x.as<float>(), n, norm_w.as<float>(), h.as<float>(), n, n, 1, 1e-6f, stream);
+            rc::quantize_rows_q8_1(h.as<float>(), n, n, 1, xq.as<void>(), stream);
+            rc::mmvq(l % 2 ? GgmlType::Q8_0 : GgmlType::Q4_K, (l % 2 ? w_q8 : w_sq).as<void>(), l % 2 ? rb8 : rb, n, n,
+                     xq.as<void>(), 1, y.as<float>(), n, stream);
+            rc::add_rows(x.as<float>(), n, y.as<float>(), n, n, 1, stream);
+            rc::rms_norm(x.as<float>(), n, norm_w.as<float>(), h.as<float>(), n, n, 1, 1e-6f, stream);
+            rc::quantize_rows_q8_1(h.as<float>(), n, n, 1, xq.as<void>(), stream);
+            rc::mmvq_ids(GgmlType::Q4_K, dg.as<void>(), gate.row_bytes, gate.mat_stride, n, n_ff, xq.as<void>(), k,
+                         ids.as<int32_t>(), k, g.as<float>(), n_ff, stream);
+            rc::mmvq_ids(GgmlType::Q4_K, du.as<void>(), up.row_bytes, up.mat_stride, n, n_ff, xq.as<void>(), k,
+                         ids.as<int32_t>(), k, u.as<float>(), n_ff, stream);
+            rc::swiglu(g.as<float>(), u.as<float>(), g.as<float>(), k * n_ff, stream);
+            rc::quantize_rows_q8_1(g.as<float>(), n_ff, n_ff, k, hq.as<void>(), stream);
+            rc::mmvq_ids(GgmlType::Q6_K, dd.as<void>(), down.row_bytes, down.mat_stride, n_ff, n, hq.as<void>(), 1,
+                         ids.as<int32_t>(), k, dn.as<float>(), n, stream);
+            rc::moe_weighted_sum(x.as<float>(), n, dn.as<float>(), n, weights.as<float>(), 1, k, n, stream);
+        }
+    };
+    rc::set_pdl(false);
+    chain();
+    cuda_ok(cudaStreamSynchronize(stream), "plain chain");
+    const auto want = x.download<uint32_t>(static_cast<size_t>(n));
+    rc::set_pdl(true);
+    const bool on = rc::pdl_enabled();
+    chain();
+    cuda_ok(cudaStreamSynchronize(stream), "programmatic chain");
+    EXPECT_EQ(x.download<uint32_t>(static_cast<size_t>(n)), want) << "eager, programmatic launches";
+    cudaGraph_t graph;
+    cuda_ok(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "begin capture");
+    chain();
+    cuda_ok(cudaStreamEndCapture(stream, &graph), "end capture");
+    cudaGraphExec_t exec;
+    cuda_ok(cudaGraphInstantiate(&exec, graph, 0), "instantiate");
+    for (int rep = 0; rep < 3; ++rep) {
+        cuda_ok(cudaGraphLaunch(exec, stream), "graph launch");
+        cuda_ok(cudaStreamSynchronize(stream), "graph replay");
+        EXPECT_EQ(x.download<uint32_t>(static_cast<size_t>(n)), want) << "graph replay " << rep;
+    }
+    cudaGraphExecDestroy(exec);
+    cudaGraphDestroy(graph);
+    rc::set_pdl(false);
+    cudaStreamDestroy(stream);
+    std::printf("programmatic dependent launch %s on this device\n", on ? "tested" : "not available (compared plain launches)");
 }
 
 // --- float weights ------------------------------------------------------------------------------------------
@@ -542,9 +708,9 @@ void group_cpu(const std::vector<int32_t>& ids, int k, int n_experts, std::vecto
 TEST(CudaMatmul, GroupingAndMmqIdsMatchTheCpu) {
     REQUIRE_GPU();
     Failures f;
-    const int n_tok = 37, k = 4, n_experts = 9;
-    // experts 2, 5 and 7 get no slots; expert 3 gets one slot per token (37: two tiles of 32, five of 8); a
-    // token never repeats an expert
+    const int n_tok = 70, k = 4, n_experts = 9;
+    // experts 2, 5 and 7 get no slots; expert 3 gets one slot per token (70: two tiles of 64 with 6 slots in
+    // the second, three of 32, nine of 8); a token never repeats an expert
     std::mt19937 rng(77);
     const std::vector<int32_t> used = {0, 1, 3, 4, 6, 8};
     std::vector<int32_t> ids;
@@ -578,10 +744,40 @@ TEST(CudaMatmul, GroupingAndMmqIdsMatchTheCpu) {
         MmqFn fn;
     };
     std::vector<Kernel> kernels = {{"mmq_ids", rc::mmq_ids}, {"mmq_ids_dp4a", rc::mmq_ids_dp4a}};
-    if (rc::mmq_tensor_cores_available()) kernels.push_back({"mmq_ids_mma", rc::mmq_ids_mma});
+    if (rc::mmq_tensor_cores_available()) {
+        kernels.push_back({"mmq_ids_mma", [](GgmlType t, const void* w, size_t rb, size_t ms, int64_t ni, int64_t no,
+                                             const void* xq, const int32_t* off, const int32_t* rows, int ne, int mpe,
+                                             float* y, int64_t ldy, cudaStream_t st) {
+                               rc::mmq_ids_mma(t, w, rb, ms, ni, no, xq, off, rows, ne, mpe, y, ldy, st, rc::MmaTile::Slots64);
+                           }});
+        kernels.push_back({"mmq_ids_mma64s", [](GgmlType t, const void* w, size_t rb, size_t ms, int64_t ni, int64_t no,
+                                                const void* xq, const int32_t* off, const int32_t* rows, int ne, int mpe,
+                                                float* y, int64_t ldy, cudaStream_t st) {
+                               rc::mmq_ids_mma(t, w, rb, ms, ni, no, xq, off, rows, ne, mpe, y, ldy, st,
+                                               rc::MmaTile::Slots64Short);
+                           }});
+        kernels.push_back({"mmq_ids_mma loop", [](GgmlType t, const void* w, size_t rb, size_t ms, int64_t ni, int64_t no,
+                                                  const void* xq, const int32_t* off, const int32_t* rows, int ne, int mpe,
+                                                  float* y, int64_t ldy, cudaStream_t st) {
+                               // one block per (rows, expert) looping over the expert's slot tiles
+                               rc::mmq_ids_mma(t, w, rb, ms, ni, no, xq, off, rows, ne, mpe, y, ldy, st, rc::MmaTile::Slots64,
+                                               nullptr, 1);
+                           }});
+        kernels.push_back({"mmq_ids_mma128", [](GgmlType t, const void* w, size_t rb, size_t ms, int64_t ni, int64_t no,
+                                                const void* xq, const int32_t* off, const int32_t* rows, int ne, int mpe,
+                                                float* y, int64_t ldy, cudaStream_t st) {
+                               rc::mmq_ids_mma(t, w, rb, ms, ni, no, xq, off, rows, ne, mpe, y, ldy, st, rc::MmaTile::Rows128);
+                           }});
+        kernels.push_back({"mmq_ids_mma32", [](GgmlType t, const void* w, size_t rb, size_t ms, int64_t ni, int64_t no,
+                                               const void* xq, const int32_t* off, const int32_t* rows, int ne, int mpe,
+                                               float* y, int64_t ldy, cudaStream_t st) {
+                               rc::mmq_ids_mma(t, w, rb, ms, ni, no, xq, off, rows, ne, mpe, y, ldy, st, rc::MmaTile::Slots32);
+                           }});
+    }
     uint32_t seed = 2000;
     for (GgmlType type : kMmvqTypes) {
         std::vector<DotCheck> checks(kernels.size());
+        DotCheck y_rows_check;
         for (int64_t n_in : {int64_t{256}, int64_t{2048}, int64_t{288}}) {  // 288: a partial stage of 32-blocks
             if (n_in % block_elems(type) != 0) continue;
             const int64_t n_out = 70;
@@ -590,6 +786,22 @@ TEST(CudaMatmul, GroupingAndMmqIdsMatchTheCpu) {
             Activations act(n_in, n_tok, ++seed);
             const int64_t ldy = n_out + 2;
             DeviceBuffer dy(sizeof(float) * ldy * n_slots);
+            if (rc::mmq_tensor_cores_available()) {
+                // results written in routing order (y_rows = the slot of each grouped slot), un-permuted here
+                dy.fill(0xff);
+                const std::string label = "mmq_ids_mma y_rows " + shape(type, n_in, n_out, n_slots);
+                rc::mmq_ids_mma(type, dw.as<void>(), ex.row_bytes, ex.mat_stride, n_in, n_out, act.xq.as<void>(),
+                                d_off.as<int32_t>(), d_rows.as<int32_t>(), n_experts, n_slots, dy.as<float>(), ldy, nullptr,
+                                rc::MmaTile::Slots64, d_slots.as<int32_t>());
+                sync(label);
+                const auto y = dy.download<float>(static_cast<size_t>(ldy * n_slots));
+                std::vector<float> grouped(y.size());
+                for (int g = 0; g < n_slots; ++g) {
+                    std::copy_n(y.begin() + slots[g] * ldy, ldy, grouped.begin() + g * ldy);
+                }
+                y_rows_check.run(f, label, ex.dequantized, act.decoded, n_in, n_out, n_slots, grouped, ldy, 5e-5,
+                                 [&](int g) { return rows[g]; }, [&](int g) { return ids[slots[g]]; });
+            }
             for (size_t k = 0; k < kernels.size(); ++k) {
                 // the tensor-core kernel's minimums use exact integer sums: float rounding only
                 const double tol = std::string(kernels[k].name) == "mmq_ids_dp4a" ? tolerance_for(type) : 5e-5;

@@ -10,6 +10,7 @@
 #include <random>
 
 #include "cpu/ops.h"
+#include "cuda/matmul_kernels.h"
 #include "cuda/op_kernels.h"
 #include "cuda_test_support.h"
 #include "gguf/types.h"
@@ -102,6 +103,41 @@ TEST(CudaOps, AddRmsNormMatchesCpu) {
             }
         }
     }
+}
+
+// The norms' optional q8_1 copy of their output rows equals quantize_rows_q8_1 of those rows, byte for byte.
+TEST(CudaOps, NormsWriteTheQ8_1RowsQuantizeWouldWrite) {
+    REQUIRE_GPU();
+    const float eps = 1e-6f;
+    uint32_t seed = 70;
+    for (int64_t n : {32, 2048, 4096 + 96}) {
+        for (int rows : {1, 3, 9}) {
+            for (bool add : {false, true}) {
+                const std::string what = shape(add ? "add_rms_norm+q8_1" : "rms_norm+q8_1", {{"n", n}, {"rows", rows}});
+                const int64_t ldx = n + 3, ldo = n + 5;
+                const size_t q8_bytes = rc::q8_1_row_bytes(n) * static_cast<size_t>(rows);
+                auto dx = to_device(random_floats(static_cast<size_t>(rows * ldx), seed++, 3.0f));
+                auto dy = to_device(random_floats(static_cast<size_t>(rows * ldx), seed++, 3.0f));
+                auto dw = to_device(random_floats(static_cast<size_t>(n), seed++, 2.0f));
+                DevMem dout(static_cast<size_t>(rows * ldo) * sizeof(float)), dq(q8_bytes), dref(q8_bytes);
+                dq.poison(0x55);
+                if (add) {
+                    rc::add_rms_norm(dx->get<float>(), ldx, dy->get<float>(), ldx, dw->get<float>(), dout.get<float>(), ldo,
+                                     n, rows, eps, nullptr, dq.get());
+                } else {
+                    rc::rms_norm(dx->get<float>(), ldx, dw->get<float>(), dout.get<float>(), ldo, n, rows, eps, nullptr,
+                                 dq.get());
+                }
+                rc::quantize_rows_q8_1(dout.get<float>(), ldo, n, rows, dref.get(), nullptr);
+                cuda_test::sync();
+                EXPECT_EQ(dq.download<uint8_t>(), dref.download<uint8_t>()) << what;
+            }
+        }
+    }
+    // a row that is not whole q8_1 blocks cannot be quantized
+    DevMem buf(4096);
+    EXPECT_THROW(rc::rms_norm(buf.get<float>(), 40, nullptr, buf.get<float>(), 40, 40, 1, eps, nullptr, buf.get()),
+                 runtime::Error);
 }
 
 TEST(CudaOps, RmsNormHeadsMatchesCpu) {
@@ -345,6 +381,72 @@ TEST(CudaOps, NormRopeQkEqualsSeparateKernels) {
     }
 }
 
+// The fused Q/K norm + RoPE + both cache stores: bit for bit norm_rope_qk then kv_store_kv (themselves
+// checked against the CPU above), on caches pre-filled with a pattern that must survive outside the rows
+// written.
+TEST(CudaOps, NormRopeQkStoreEqualsNormRopeThenStores) {
+    REQUIRE_GPU();
+    struct Case {
+        int n_tok, pos0, n_head, n_head_kv, hd, n_rot;
+        bool neox, norms;
+        GgmlType tk, tv;
+    };
+    const Case cases[] = {{1, 0, 32, 4, 128, 128, true, true, GgmlType::F16, GgmlType::F16},
+                          {7, 50, 16, 2, 64, 64, false, true, GgmlType::Q8_0, GgmlType::Q4_0},
+                          {33, 3, 8, 4, 128, 64, true, false, GgmlType::F32, GgmlType::Q8_0},
+                          {3, 90, 4, 4, 256, 256, true, true, GgmlType::Q4_0, GgmlType::F16},
+                          {5, 9, 8, 2, 32, 32, false, false, GgmlType::F16, GgmlType::F32}};
+    const float eps = 1e-6f;
+    const int n_ctx = 128;
+    uint32_t seed = 270;
+    for (const Case& c : cases) {
+        const std::string what = shape("norm_rope_qk_store", {{"n_tok", c.n_tok}, {"pos0", c.pos0}, {"head_dim", c.hd},
+                                                              {"n_rot", c.n_rot}, {"neox", c.neox}, {"norms", c.norms},
+                                                              {"tk", static_cast<double>(c.tk)}, {"tv", static_cast<double>(c.tv)}});
+        const int64_t nk = static_cast<int64_t>(c.n_head_kv) * c.hd;
+        const int64_t ldq = static_cast<int64_t>(c.n_head) * c.hd + 2, ldk = nk + 6, ldv = nk + 10;
+        const auto q = random_floats(static_cast<size_t>(c.n_tok * ldq), seed++, 2.0f);
+        const auto k = random_floats(static_cast<size_t>(c.n_tok * ldk), seed++, 2.0f);
+        const auto v = random_floats(static_cast<size_t>(c.n_tok * ldv), seed++, 2.0f);
+        auto dqw = to_device(random_floats(static_cast<size_t>(c.hd), seed++, 2.0f));
+        auto dkw = to_device(random_floats(static_cast<size_t>(c.hd), seed++, 2.0f));
+        auto df = to_device(inv_freqs(c.n_rot, 10000.0, 1.0, {}));
+        auto dpos = to_device(std::vector<int32_t>{c.pos0});
+        auto dv = to_device(v);
+        const size_t rk = gguf::row_size(c.tk, nk), rv = gguf::row_size(c.tv, nk);
+        std::vector<std::vector<uint8_t>> results;
+        for (int fused = 0; fused < 2; ++fused) {
+            auto dq = to_device(q);
+            auto dk = to_device(k);
+            DevMem kc(rk * n_ctx), vc(rv * n_ctx);
+            kc.poison(0xAB);
+            vc.poison(0xAB);
+            const float* qn = c.norms ? dqw->get<float>() : nullptr;
+            const float* kn = c.norms ? dkw->get<float>() : nullptr;
+            if (fused) {
+                rc::norm_rope_qk_store(dq->get<float>(), ldq, c.n_head, qn, dk->get<float>(), ldk, c.n_head_kv, kn,
+                                       dv->get<float>(), ldv, c.n_tok, c.hd, eps, c.n_rot, c.neox, dpos->get<int32_t>(),
+                                       df->get<double>(), c.tk, kc.get(), rk, c.tv, vc.get(), rv, nullptr);
+            } else {
+                rc::norm_rope_qk(dq->get<float>(), ldq, c.n_head, qn, dk->get<float>(), ldk, c.n_head_kv, kn, c.n_tok, c.hd,
+                                 eps, c.n_rot, c.neox, dpos->get<int32_t>(), df->get<double>(), nullptr);
+                rc::kv_store_kv(c.tk, dk->get<float>(), ldk, nk, kc.get(), rk, c.tv, dv->get<float>(), ldv, nk, vc.get(), rv,
+                                c.n_tok, dpos->get<int32_t>(), nullptr);
+            }
+            cuda_test::sync();
+            results.push_back(dq->download<uint8_t>());
+            results.push_back(dk->download<uint8_t>());
+            results.push_back(kc.download<uint8_t>());
+            results.push_back(vc.download<uint8_t>());
+        }
+        const char* names[] = {"Q", "K", "K cache", "V cache"};
+        for (int i = 0; i < 4; ++i) {
+            EXPECT_TRUE(cuda_test::same_bytes(what + " " + names[i], results[4 + i].data(), results[i].data(),
+                                              results[i].size()));
+        }
+    }
+}
+
 void route_reference(const float* logits, int E, int K, bool sigmoid, bool normalize, float scale, int32_t* ids,
                      float* weights) {
     std::vector<float> probs(logits, logits + E);
@@ -415,6 +517,66 @@ TEST(CudaOps, RouteTopkMatchesCpu) {
                              << ref_ids[first] << ")";
         EXPECT_TRUE(close(what + " weights", w.data(), c.K, ref_w.data(), c.K, c.n_tok, c.K, 1e-5, 1e-7));
     }
+}
+
+// The fused router: its logits against double-precision dots, its choice bit for bit what route_topk makes
+// of those logits; run twice per case (the counter must be left zero for the next launch).
+TEST(CudaOps, RouterTopkF32IsTheMatVecThenRouteTopk) {
+    REQUIRE_GPU();
+    struct Case {
+        int n_tok, E, K;
+        int64_t n_in, ldx;
+        bool sigmoid, normalize;
+        float scale;
+    };
+    const Case cases[] = {{1, 128, 8, 2048, 2048, false, true, 0.f},   // Qwen3-30B-A3B
+                          {8, 128, 8, 2048, 2052, false, true, 0.f},   // the most decode tokens
+                          {3, 60, 4, 2047, 2049, false, false, 2.5f},  // unaligned rows, a ragged last block
+                          {2, 512, 32, 256, 256, true, true, 0.f},     // the limits, sigmoid gating
+                          {5, 9, 1, 64, 70, false, true, 1.f}};
+    uint32_t seed = 4400;
+    DevMem counter(sizeof(int32_t));
+    cuda_test::ok(cudaMemset(counter.get(), 0, sizeof(int32_t)), "cudaMemset");
+    for (const Case& c : cases) {
+        const std::string what = shape("router_topk_f32", {{"n_tok", c.n_tok}, {"n_expert", c.E}, {"k", c.K},
+                                                           {"n_in", c.n_in}, {"sigmoid", c.sigmoid}});
+        const int64_t ld = c.E + 3;
+        const auto w = random_floats(static_cast<size_t>(c.E * c.n_in), seed++, 0.05f);
+        const auto x = random_floats(static_cast<size_t>(c.n_tok * c.ldx), seed++, 1.0f);
+        std::vector<float> ref(static_cast<size_t>(c.n_tok * c.E));
+        for (int t = 0; t < c.n_tok; ++t) {
+            for (int e = 0; e < c.E; ++e) {
+                double d = 0;
+                for (int64_t i = 0; i < c.n_in; ++i) d += static_cast<double>(w[e * c.n_in + i]) * x[t * c.ldx + i];
+                ref[static_cast<size_t>(t * c.E + e)] = static_cast<float>(d);
+            }
+        }
+        auto dwt = to_device(w);
+        auto dx = to_device(x);
+        DevMem dl(static_cast<size_t>(c.n_tok * ld) * sizeof(float)), dids(sizeof(int32_t) * c.n_tok * c.K),
+            dw(sizeof(float) * c.n_tok * c.K), rids(sizeof(int32_t) * c.n_tok * c.K), rw(sizeof(float) * c.n_tok * c.K);
+        for (int round = 0; round < 2; ++round) {
+            dl.poison();
+            dids.poison();
+            dw.poison();
+            rc::router_topk_f32(dwt->get<float>(), c.n_in, dx->get<float>(), c.ldx, c.n_tok, c.E, c.K, c.sigmoid,
+                                c.normalize, c.scale, dl.get<float>(), ld, counter.get<int32_t>(), dids.get<int32_t>(),
+                                dw.get<float>(), nullptr);
+            rc::route_topk(dl.get<float>(), ld, c.n_tok, c.E, c.K, c.sigmoid, c.normalize, c.scale, rids.get<int32_t>(),
+                           rw.get<float>(), nullptr);
+            cuda_test::sync();
+            const auto logits = dl.download<float>();
+            EXPECT_TRUE(close(what + " logits", logits.data(), ld, ref.data(), c.E, c.n_tok, c.E, 1e-5, 1e-5));
+            EXPECT_TRUE(padding_untouched(what + " logits", logits, ld, c.E, c.n_tok));
+            EXPECT_EQ(dids.download<int32_t>(), rids.download<int32_t>()) << what << " round " << round;
+            const auto got_w = dw.download<float>(), want_w = rw.download<float>();
+            EXPECT_TRUE(cuda_test::same_bytes(what + " weights", got_w.data(), want_w.data(), got_w.size() * sizeof(float)));
+            EXPECT_EQ(counter.download<int32_t>()[0], 0) << what << ": counter not reset";
+        }
+    }
+    EXPECT_THROW(rc::router_topk_f32(nullptr, 64, nullptr, 64, 9, 8, 2, false, true, 0, nullptr, 8, nullptr, nullptr,
+                                     nullptr, nullptr),
+                 runtime::Error);
 }
 
 TEST(CudaOps, MoeGroupListsSlotsByExpert) {

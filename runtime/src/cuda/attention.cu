@@ -11,9 +11,11 @@
 #include <atomic>
 #include <cmath>
 
+#include "cuda/pdl.cuh"
 #include "cuda/attention_common.cuh"
 #include "cuda/op_common.cuh"
 #include "cuda/op_kernels.h"
+#include "cuda/q8_1_block.cuh"
 
 namespace runtime::cuda {
 
@@ -27,7 +29,10 @@ using detail::warp_sum;
 constexpr int kWarps = 8;   // per block
 constexpr int kTileN = 32;  // positions per shared-memory tile: one per lane
 
-constexpr int kMinChunk = 64;  // positions per split at least (two tiles)
+// Positions per split at least: one tile, so that at short context (decode at a few hundred positions)
+// each block loads one tile and the splits spread over as many SMs as the tiles allow (two tiles measured
+// 17.5 us at 512 positions on the H200, a latency of dependent loads rather than bandwidth).
+constexpr int kMinChunk = kTileN;
 
 // Positions per split for this call: the live positions (kv_total = *pos0_dev + n_tok) spread evenly over
 // the splits the grid has, in whole tiles. Computed on the device from the live length, so that a graph
@@ -44,11 +49,23 @@ constexpr size_t smem_bytes() {
                             static_cast<size_t>(kTileN) * D);
 }
 
+// An output value of row (t, h), dimension c: stored, and with out_q8 quantized by its warp (the 32 lanes
+// hold 32 consecutive dimensions of one row: a q8_1 block).
+__device__ __forceinline__ void store_out(float* out, int64_t ldo, void* out_q8, int n_head, int t, int h, int D, int c,
+                                          float v) {
+    out[t * ldo + static_cast<int64_t>(h) * D + c] = v;
+    if (out_q8) {
+        const int64_t row_blocks = static_cast<int64_t>(n_head) * D / 32;
+        quantize_block_q8_1(v, c % 32, static_cast<BlockQ8_1*>(out_q8)[t * row_blocks + (h * D + c) / 32]);
+    }
+}
+
 // Block (query tile, KV head g, split). Query row r of the tile is (token, head) = (row / group,
 // g * group + row % group); warp w owns rows w*R .. w*R+R-1. In the score step lane l takes position
 // p0 + l for each of the warp's rows; in the value step lane l owns output dimensions l, l+32, ...
-template <int D, int R>
+template <int D, int R, bool kF16>
 __global__ void __launch_bounds__(kWarps * 32) attention_kernel(AttnArgs a) {
+    pdl_enter();  // before any memory an earlier kernel writes (pdl.cuh)
     constexpr int M = kWarps * R;
     constexpr int KS = D + 1;  // padded key rows: lanes reading different positions hit different banks
     constexpr int DL = D / 32;
@@ -67,6 +84,30 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(AttnArgs a) {
     const int p_begin = split * chunk;
     if (p_begin >= kv_end) return;  // past the live length: the combine step does not read this split
     const int p_end = min(p_begin + chunk, kv_end);
+
+    // With f16 caches (kF16), each thread's share of a tile of keys and values is loaded into registers
+    // (as raw half pairs) one tile ahead: the first tile's loads are in flight with the queries', the next
+    // tile's while this one is multiplied. Other cache types load each tile when it is stored (holding
+    // their dequantized values in registers would take ~220 registers a thread, one block per SM).
+    constexpr int kPairs = kTileN * (D / 2) / (kWarps * 32);
+    static_assert(kPairs * kWarps * 32 == kTileN * (D / 2), "a tile's pairs spread evenly over the block");
+    __half2 kreg[kF16 ? kPairs : 1], vreg[kF16 ? kPairs : 1];
+    auto load_tile = [&](int p0) {
+        if constexpr (kF16) {
+#pragma unroll
+            for (int i = 0; i < kPairs; ++i) {
+                const int idx = threadIdx.x + i * kWarps * 32;
+                const int n = idx / (D / 2), d = 2 * (idx % (D / 2));
+                const int p = p0 + n;
+                kreg[i] = vreg[i] = __floats2half2_rn(0.f, 0.f);
+                if (p < p_end) {
+                    kreg[i] = *reinterpret_cast<const __half2*>(a.k + static_cast<size_t>(p) * a.k_row_bytes + g * a.k_head_bytes + 2 * d);
+                    vreg[i] = *reinterpret_cast<const __half2*>(a.v + static_cast<size_t>(p) * a.v_row_bytes + g * a.v_head_bytes + 2 * d);
+                }
+            }
+        }
+    };
+    load_tile(p_begin);
 
     for (int idx = threadIdx.x; idx < M * D; idx += blockDim.x) {
         const int row = r0 + idx / D, d = idx % D;
@@ -93,18 +134,31 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(AttnArgs a) {
 
     for (int p0 = p_begin; p0 < p_end; p0 += kTileN) {
         __syncthreads();  // the previous tile is consumed (and, the first time, the queries are stored)
-        for (int idx = threadIdx.x; idx < kTileN * (D / 2); idx += blockDim.x) {
-            const int n = idx / (D / 2), d = 2 * (idx % (D / 2));
-            const int p = p0 + n;
-            float2 kv = make_float2(0.f, 0.f), vv = make_float2(0.f, 0.f);
-            if (p < p_end) {
-                kv = detail::load_pair(a.tk, a.k + static_cast<size_t>(p) * a.k_row_bytes + g * a.k_head_bytes, d);
-                vv = detail::load_pair(a.tv, a.v + static_cast<size_t>(p) * a.v_row_bytes + g * a.v_head_bytes, d);
+        if constexpr (kF16) {
+#pragma unroll
+            for (int i = 0; i < kPairs; ++i) {
+                const int idx = threadIdx.x + i * kWarps * 32;
+                const int n = idx / (D / 2), d = 2 * (idx % (D / 2));
+                const float2 kv = __half22float2(kreg[i]);
+                Ks[n * KS + d] = kv.x;
+                Ks[n * KS + d + 1] = kv.y;
+                *reinterpret_cast<float2*>(Vs + n * D + d) = __half22float2(vreg[i]);
             }
-            Ks[n * KS + d] = kv.x;
-            Ks[n * KS + d + 1] = kv.y;
-            *reinterpret_cast<float2*>(Vs + n * D + d) = vv;
+        } else {
+            for (int idx = threadIdx.x; idx < kTileN * (D / 2); idx += blockDim.x) {
+                const int n = idx / (D / 2), d = 2 * (idx % (D / 2));
+                const int p = p0 + n;
+                float2 kv = make_float2(0.f, 0.f), vv = make_float2(0.f, 0.f);
+                if (p < p_end) {
+                    kv = detail::load_pair(a.tk, a.k + static_cast<size_t>(p) * a.k_row_bytes + g * a.k_head_bytes, d);
+                    vv = detail::load_pair(a.tv, a.v + static_cast<size_t>(p) * a.v_row_bytes + g * a.v_head_bytes, d);
+                }
+                Ks[n * KS + d] = kv.x;
+                Ks[n * KS + d + 1] = kv.y;
+                *reinterpret_cast<float2*>(Vs + n * D + d) = vv;
+            }
         }
+        if (p0 + kTileN < p_end) load_tile(p0 + kTileN);
         __syncthreads();
 
         float s[R];
@@ -161,9 +215,8 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(AttnArgs a) {
         const int t = row / a.group, h = g * a.group + row % a.group;
         if (a.part_o == nullptr) {
             const float inv = 1.f / l[i];
-            float* out = a.out + t * a.ldo + static_cast<int64_t>(h) * D;
 #pragma unroll
-            for (int j = 0; j < DL; ++j) out[lane + 32 * j] = o[i][j] * inv;
+            for (int j = 0; j < DL; ++j) store_out(a.out, a.ldo, a.out_q8, a.n_head, t, h, D, lane + 32 * j, o[i][j] * inv);
         } else {
             const int64_t slot = (static_cast<int64_t>(split) * a.n_tok + t) * a.n_head + h;
 #pragma unroll
@@ -176,7 +229,8 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(AttnArgs a) {
 // One block per (token, head), one thread per output dimension: the splits that hold any of the
 // token's positions, weighted by e^(their max - the overall max).
 __global__ void attention_combine(const float* part_o, const float2* part_ml, int n_tok, int n_head, int D,
-                                  int n_splits, const int32_t* pos0_dev, float* out, int64_t ldo) {
+                                  int n_splits, const int32_t* pos0_dev, float* out, int64_t ldo, void* out_q8) {
+    pdl_enter();  // before any memory an earlier kernel writes (pdl.cuh)
     const int t = blockIdx.x / n_head, h = blockIdx.x % n_head, c = threadIdx.x;
     const int chunk = split_chunk(*pos0_dev + n_tok, n_splits);
     const int n_live = (*pos0_dev + t + 1 + chunk - 1) / chunk;
@@ -190,7 +244,7 @@ __global__ void attention_combine(const float* part_o, const float2* part_ml, in
         sum = fmaf(ml.y, w, sum);
         acc = fmaf(part_o[slot * D + c], w, acc);
     }
-    out[t * ldo + static_cast<int64_t>(h) * D + c] = acc / sum;
+    store_out(out, ldo, out_q8, n_head, t, h, D, c, acc / sum);
 }
 
 // Few tokens: up to 128 splits, one per kMinChunk positions of the context (enough blocks to fill the GPU
@@ -204,12 +258,22 @@ bool kv_type_ok(GgmlType t) {
     return t == GgmlType::F32 || t == GgmlType::F16 || t == GgmlType::Q8_0 || t == GgmlType::Q4_0;
 }
 
-template <int D, int R>
-void launch(const AttnArgs& a, dim3 grid, cudaStream_t stream) {
+template <int D, int R, bool kF16>
+void launch_typed(const AttnArgs& a, dim3 grid, cudaStream_t stream) {
     constexpr size_t smem = smem_bytes<D, R>();
     static std::atomic<uint64_t> done{0};
-    detail::allow_smem(attention_kernel<D, R>, smem, done);
-    attention_kernel<D, R><<<grid, kWarps * 32, smem, stream>>>(a);
+    detail::allow_smem(attention_kernel<D, R, kF16>, smem, done);
+    pdl_launch(attention_kernel<D, R, kF16>, grid, kWarps * 32, smem, stream)(a);
+}
+
+template <int D, int R>
+void launch(const AttnArgs& a, dim3 grid, cudaStream_t stream) {
+    constexpr int kF16 = static_cast<int>(GgmlType::F16);
+    if (a.tk == kF16 && a.tv == kF16) {
+        launch_typed<D, R, true>(a, grid, stream);
+    } else {
+        launch_typed<D, R, false>(a, grid, stream);
+    }
 }
 
 // R (rows per warp) trades query reuse of each key/value tile against shared memory; one row per warp
@@ -234,7 +298,7 @@ size_t attention_scratch_bytes(int n_tok_max, int n_head, int head_dim_v, int n_
 void attention(const float* q, int64_t ldq, const void* k_cache, GgmlType tk, size_t k_row_bytes, const void* v_cache,
                GgmlType tv, size_t v_row_bytes, int n_tok, int n_head, int n_head_kv, int head_dim_k, int head_dim_v,
                float scale, const int32_t* pos0_dev, int n_ctx, float* out, int64_t ldo, void* scratch,
-               cudaStream_t stream, AttentionKernel kernel) {
+               cudaStream_t stream, AttentionKernel kernel, void* out_q8) {
     if (n_tok <= 0) return;
     if (!kv_type_ok(tk) || !kv_type_ok(tv)) {
         throw Error("attention: KV cache types " + std::string(gguf::type_name(tk)) + "/" +
@@ -250,8 +314,12 @@ void attention(const float* q, int64_t ldq, const void* k_cache, GgmlType tk, si
                     " unsupported (equal, one of 32, 64, 128, 256)");
     }
     if (n_tok > n_ctx) throw Error("attention: batch of " + std::to_string(n_tok) + " exceeds the context");
+    if (kernel == AttentionKernel::TensorCore && !detail::attention_tc_available()) {
+        throw Error("attention: the tensor-core kernel needs compute capability 8.0 or later");
+    }
     const bool tensor_cores =
-        kernel == AttentionKernel::TensorCore || (kernel == AttentionKernel::Auto && n_tok > kAttentionSplitMaxTokens);
+        kernel == AttentionKernel::TensorCore ||
+        (kernel == AttentionKernel::Auto && n_tok > kAttentionSplitMaxTokens && detail::attention_tc_available());
     const int n_splits = tensor_cores ? 1 : plan_splits(n_tok, n_ctx);
     AttnArgs a{};
     a.q = q;
@@ -272,6 +340,7 @@ void attention(const float* q, int64_t ldq, const void* k_cache, GgmlType tk, si
     a.n_splits = n_splits;
     a.out = out;
     a.ldo = ldo;
+    a.out_q8 = out_q8;
     if (n_splits > 1) {
         if (scratch == nullptr) throw Error("attention: split attention needs scratch");
         const size_t slots = static_cast<size_t>(n_splits) * n_tok * n_head;
@@ -280,6 +349,7 @@ void attention(const float* q, int64_t ldq, const void* k_cache, GgmlType tk, si
     }
     const int n_rows = n_tok * a.group;
     if (tensor_cores) {
+        if (out_q8) throw Error("attention: the tensor-core kernel writes no q8_1 rows");
         detail::launch_attention_tc(a, D, n_rows, stream);
         detail::check_launch("attention (tensor cores)");
         return;
@@ -293,8 +363,8 @@ void attention(const float* q, int64_t ldq, const void* k_cache, GgmlType tk, si
     }
     detail::check_launch("attention");
     if (n_splits > 1) {
-        attention_combine<<<n_tok * n_head, D, 0, stream>>>(a.part_o, a.part_ml, n_tok, n_head, D, n_splits,
-                                                            pos0_dev, out, ldo);
+        pdl_launch(attention_combine, n_tok * n_head, D, 0, stream)(a.part_o, a.part_ml, n_tok, n_head, D, n_splits,
+                                                            pos0_dev, out, ldo, out_q8);
         detail::check_launch("attention combine");
     }
 }

@@ -1,5 +1,5 @@
-// What the two attention kernels (attention.cu: f32 on the CUDA cores; attention_tc.cu: f16 tensor-core
-// tiles for batches) share: their arguments, warp reductions and the shared-memory opt-in.
+// What the two attention kernels (attention.cu: f32 on the CUDA cores; attention_tc.cu: tensor-core tiles
+// of split f16 operands for batches) share: their arguments, warp reductions and the shared-memory opt-in.
 #pragma once
 
 #include <atomic>
@@ -26,6 +26,7 @@ struct AttnArgs {
     int64_t ldo;
     float* part_o;    // [split][token][head][D] unnormalised sums; null when not split
     float2* part_ml;  // [split][token][head] (running max, sum of exponentials)
+    void* out_q8;     // BlockQ8_1 rows of n_head * D / 32 blocks for the output projection, or null
 };
 
 __device__ __forceinline__ float warp_max(float v) {
@@ -52,7 +53,9 @@ void allow_smem(Kernel kernel, size_t bytes, std::atomic<uint64_t>& done) {
     done.fetch_or(bit);
 }
 
-// The tensor-core kernel for one head size (32, 64, 128 or 256), no split: a.n_splits must be 1.
+// The tensor-core kernel for one head size (32, 64, 128 or 256), no split: a.n_splits must be 1. It runs
+// on compute capability 8.0 and later (mma.sync m16n8k16), which attention_tc_available tells.
 void launch_attention_tc(const AttnArgs& a, int head_dim, int n_rows, cudaStream_t stream);
+bool attention_tc_available();
 
 }  // namespace runtime::cuda::detail

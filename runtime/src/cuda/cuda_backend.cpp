@@ -13,6 +13,7 @@
 #include "cuda/backend_kernels.h"
 #include "cuda/matmul_kernels.h"
 #include "cuda/op_kernels.h"
+#include "cuda/prefill_choice.h"
 #include "runtime/error.h"
 #include "runtime/kv_cache.h"
 
@@ -25,6 +26,10 @@ namespace {
 // Rows up to which matmuls take the int8 mat-vec kernels (each reads the weights once for all its
 // rows); above, weights are dequantized to f16 and multiplied by cuBLAS.
 constexpr int kVecRows = 8;
+// Batches: from prefill_choice().dense_rows rows on, a dense quantized matmul dequantizes its weight to
+// f16 for cuBLAS instead of running the int8 tensor-core tiles (mmq_ids with one expert): one
+// dequantization pass plus cuBLAS's f16 GEMM beats the int8 tiles from a few dozen rows on
+// (cuda-matmul-bench's "dense" rows).
 // Elements of the f16 scratch a weight is dequantized into, a slice of rows at a time.
 constexpr int64_t kW16Elems = int64_t{32} << 20;
 
@@ -36,8 +41,45 @@ void check_cublas(cublasStatus_t status, const char* what) {
 
 bool is_float(GgmlType t) { return t == GgmlType::F32 || t == GgmlType::F16 || t == GgmlType::BF16; }
 
+// With prefill_choice().dense_experts (opt-in, not yet run on a GPU): batches whose slots fall on at most
+// this many experts, prefill_choice().dense_rows or more per expert on average, multiply those experts as
+// dense matrices (dequantized f16 + cuBLAS, one call per expert and
+// matrix) instead of the grouped int8 kernel. The cap bounds the launches per layer; the synthetic
+// Qwen3-30B-A3B of docs/benchmarks.md routes each layer's 512 tokens to the same 8 experts.
+constexpr int kDenseExpertsMax = 16;
+
+// The executor's decode fusions (deferred add / router matmul / Q-K step, q8_1 rows from norms and
+// attention, mmvq_multi): GGUF_CUDA_FUSE=1. Off by default: their kernels passed their device tests, but
+// the executor path as a whole has not been checked against the CPU or timed on a device in this form.
+bool executor_fusion_enabled() {
+    static const bool on = [] {
+        const char* v = std::getenv("GGUF_CUDA_FUSE");
+        return v && std::strcmp(v, "1") == 0;
+    }();
+    return on;
+}
+
 // Bytes from one expert's matrix to the next in a stacked expert tensor.
 size_t matrix_stride(const Weight& w) { return static_cast<size_t>(w.n_out) * w.row_bytes; }
+
+// The grouped expert matmul in the tile shape prefill_choice() names (where the device has int8 mma).
+// With y_rows, grouped slot g's row goes to row y_rows[g] of y: written there directly by the tensor-core
+// kernel, else through `scratch` (rows in grouped order) and a scatter.
+void grouped_matmul(const Weight& w, int64_t n_in, int64_t n_out, const void* xq, const int32_t* offsets,
+                    const int32_t* rows, int n_experts, int max_per_expert, float* y, int64_t ldy, cudaStream_t stream,
+                    const int32_t* y_rows = nullptr, float* scratch = nullptr, int n_slots = 0) {
+    if (mmq_tensor_cores_available()) {
+        mmq_ids_mma(w.type, w.data, w.row_bytes, matrix_stride(w), n_in, n_out, xq, offsets, rows, n_experts,
+                    max_per_expert, y, ldy, stream, prefill_choice().tile, y_rows);
+    } else if (y_rows == nullptr) {
+        mmq_ids(w.type, w.data, w.row_bytes, matrix_stride(w), n_in, n_out, xq, offsets, rows, n_experts, max_per_expert,
+                y, ldy, stream);
+    } else {
+        mmq_ids(w.type, w.data, w.row_bytes, matrix_stride(w), n_in, n_out, xq, offsets, rows, n_experts, max_per_expert,
+                scratch, n_out, stream);
+        scatter_rows(scratch, n_out, y_rows, n_slots, n_out, y, ldy, stream);
+    }
+}
 
 }  // namespace
 
@@ -116,7 +158,8 @@ void* CudaExecutor::alloc(size_t bytes) {
 
 CudaExecutor::CudaExecutor(int ordinal, const HParams& hp, const ContextShape& shape,
                            const std::vector<double>& rope_inv_freq)
-    : ordinal_(ordinal), hp_(hp), n_batch_(shape.n_batch), n_ctx_(shape.n_ctx), n_vocab_(shape.n_vocab) {
+    : ordinal_(ordinal), hp_(hp), n_batch_(shape.n_batch), n_ctx_(shape.n_ctx), n_vocab_(shape.n_vocab),
+      fuse_(executor_fusion_enabled()) {
     check(cudaSetDevice(ordinal_), "cudaSetDevice");
     check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
     check_cublas(cublasCreate(&cublas_), "cublasCreate");
@@ -146,6 +189,9 @@ CudaExecutor::CudaExecutor(int ordinal, const HParams& hp, const ContextShape& s
         check(cudaMallocHost(&group_host_, 3 * B * K * sizeof(int32_t)), "cudaMallocHost");
         check(cudaMallocHost(&ids_host_, B * K * sizeof(int32_t)), "cudaMallocHost");
         widest = std::max<int64_t>(widest, hp.n_ff_exp);
+        // the fused router's counter (router_topk_f32), zero between launches
+        router_counter_ = static_cast<int32_t*>(alloc(sizeof(int32_t)));
+        check(cudaMemset(router_counter_, 0, sizeof(int32_t)), "cudaMemset");
     }
     // 0..B*K-1 (rows in their own order) and, for every n <= n_batch, the offsets {0, n} of one group
     std::vector<int32_t> table(B * K);
@@ -230,8 +276,35 @@ Tensor CudaExecutor::buffer(Buf id, int rows) {
 
 Routing CudaExecutor::routing(int n_tokens, int k) { return {ids_, weights_, n_tokens, k, device()}; }
 
+void CudaExecutor::flush_pending() {
+    if (pending_rope_.q.data) {
+        const PendingRope p = pending_rope_;
+        pending_rope_ = {};
+        launch_norm_rope(p);
+    }
+    if (pending_router_w_) {
+        const Weight* w = pending_router_w_;
+        pending_router_w_ = nullptr;
+        matmul_one(*w, 0, pending_router_x_, false, pending_router_y_.data, pending_router_y_.ld);
+    }
+    if (!pending_x_.data) return;
+    const Tensor x = pending_x_, y = pending_y_;
+    pending_x_ = {};
+    add_rows(x.data, x.ld, y.data, y.ld, x.cols, static_cast<int>(x.rows), stream_);
+}
+
+bool CudaExecutor::q8_holds(const Tensor& x) const {
+    return x.data && x.data == q8_rows_.data && x.rows == q8_rows_.rows && x.cols == q8_rows_.cols && x.ld == q8_rows_.ld;
+}
+
+void CudaExecutor::wrote(const Tensor& t) {
+    if (t.data == q8_rows_.data) q8_rows_ = {};
+}
+
 void CudaExecutor::begin(const BatchInfo& batch) {
     check(cudaSetDevice(ordinal_), "cudaSetDevice");
+    flush_pending();
+    q8_rows_ = {};
     pos0_ = batch.pos0;
     // the host copy must not change before the stream has read it
     check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
@@ -241,6 +314,8 @@ void CudaExecutor::begin(const BatchInfo& batch) {
 }
 
 void CudaExecutor::upload(const Tensor& host, const Tensor& dst) {
+    flush_pending();
+    wrote(dst);
     check(cudaMemcpy2DAsync(dst.data, dst.ld * sizeof(float), host.data, host.ld * sizeof(float),
                             host.cols * sizeof(float), host.rows, cudaMemcpyHostToDevice, stream_),
           "upload");
@@ -248,6 +323,7 @@ void CudaExecutor::upload(const Tensor& host, const Tensor& dst) {
 }
 
 void CudaExecutor::download(const Tensor& src, const Tensor& host) {
+    flush_pending();
     check(cudaMemcpy2DAsync(host.data, host.ld * sizeof(float), src.data, src.ld * sizeof(float),
                             src.cols * sizeof(float), src.rows, cudaMemcpyDeviceToHost, stream_),
           "download");
@@ -255,6 +331,7 @@ void CudaExecutor::download(const Tensor& src, const Tensor& host) {
 }
 
 void CudaExecutor::upload(const Routing& host, const Routing& dst) {
+    flush_pending();
     const size_t n = static_cast<size_t>(host.n_tokens) * static_cast<size_t>(host.k);
     check(cudaMemcpyAsync(dst.ids, host.ids, n * sizeof(int32_t), cudaMemcpyHostToDevice, stream_), "upload ids");
     check(cudaMemcpyAsync(dst.weights, host.weights, n * sizeof(float), cudaMemcpyHostToDevice, stream_),
@@ -262,6 +339,7 @@ void CudaExecutor::upload(const Routing& host, const Routing& dst) {
 }
 
 void CudaExecutor::download(const Routing& src, const Routing& host) {
+    flush_pending();
     const size_t n = static_cast<size_t>(src.n_tokens) * static_cast<size_t>(src.k);
     check(cudaMemcpyAsync(host.ids, src.ids, n * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_), "download ids");
     check(cudaMemcpyAsync(host.weights, src.weights, n * sizeof(float), cudaMemcpyDeviceToHost, stream_),
@@ -269,13 +347,31 @@ void CudaExecutor::download(const Routing& src, const Routing& host) {
     check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
 }
 
-void CudaExecutor::sync() { check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize"); }
+void CudaExecutor::sync() {
+    flush_pending();
+    check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+}
 
 void CudaExecutor::rms_norm(const Tensor& x, const float* w, float eps, const Tensor& out) {
-    cuda::rms_norm(x.data, x.ld, w, out.data, out.ld, x.cols, static_cast<int>(x.rows), eps, stream_);
+    // the normalised rows also quantized for the mat-vecs that usually follow (Q/K/V, router + experts, output)
+    void* xq = fuse_ && x.cols % 32 == 0 ? q8_ : nullptr;
+    const bool fuse = pending_x_.data == x.data && pending_x_.rows == x.rows && pending_x_.ld == x.ld &&
+                      pending_x_.cols == x.cols;
+    if (fuse) {
+        pending_x_ = {};
+        wrote(x);
+        add_rms_norm(x.data, x.ld, pending_y_.data, pending_y_.ld, w, out.data, out.ld, x.cols, static_cast<int>(x.rows),
+                     eps, stream_, xq);
+    } else {
+        flush_pending();
+        cuda::rms_norm(x.data, x.ld, w, out.data, out.ld, x.cols, static_cast<int>(x.rows), eps, stream_, xq);
+    }
+    q8_rows_ = xq ? out : Tensor{};
 }
 
 void CudaExecutor::rms_norm_heads(const Tensor& x, int head_dim, const float* w, float eps) {
+    flush_pending();
+    wrote(x);
     cuda::rms_norm_heads(x.data, x.ld, w, static_cast<int>(x.rows), static_cast<int>(x.cols / head_dim), head_dim, eps,
                          stream_);
 }
@@ -332,7 +428,7 @@ void CudaExecutor::matmul_one(const Weight& w, int64_t mat, const Tensor& x, boo
         } else {
             gemm_f32(w, mat, x, y, ldy);
         }
-    } else if (mmvq_supported(w.type)) {
+    } else if (mmvq_supported(w.type) && n < prefill_choice().dense_rows) {
         // activations quantized to q8_1 once, as the CPU quantizes them for its dot products
         if (!x_quantized) quantize_rows_q8_1(x.data, x.ld, x.cols, n, q8_, stream_);
         if (n <= kVecRows) {
@@ -349,50 +445,125 @@ void CudaExecutor::matmul_one(const Weight& w, int64_t mat, const Tensor& x, boo
 }
 
 void CudaExecutor::matmul(std::span<const MatmulOut> outs, const Tensor& x) {
-    // the activation rows are quantized once for all the weights that take them
-    bool quantized = false;
-    for (const MatmulOut& o : outs) {
-        matmul_one(*o.w, 0, x, quantized, o.y.data, o.y.ld);
-        quantized = quantized || (!is_float(o.w->type) && mmvq_supported(o.w->type));
+    flush_pending();
+    if (fuse_ && outs.size() == 1 && outs[0].y.data == bufs_[static_cast<size_t>(Buf::RouterLogits)] &&
+        outs[0].w->type == GgmlType::F32 && x.rows >= 1 && x.rows <= kVecRows && outs[0].w->n_in == x.cols &&
+        outs[0].w->n_out <= 512) {
+        // the router's logits: deferred to route(), which runs both in one launch (router_topk_f32)
+        pending_router_w_ = outs[0].w;
+        pending_router_x_ = x;
+        pending_router_y_ = outs[0].y;
+        wrote(outs[0].y);
+        return;
     }
+    // the activation rows are quantized once for all the weights that take them (or already were, by a norm)
+    bool quantized = q8_holds(x);
+    const int n = static_cast<int>(x.rows);
+    std::vector<char> done(outs.size(), 0);
+    for (size_t i = 0; i < outs.size(); ++i) {
+        if (done[i]) continue;
+        const Weight& w = *outs[i].w;
+        // int8 rows for the mat-vecs and the int8 tiles; from dense_rows on, matmul_one takes f16 + cuBLAS
+        const bool int8 = !is_float(w.type) && mmvq_supported(w.type) && n < prefill_choice().dense_rows;
+        if (int8 && !quantized) {
+            quantize_rows_q8_1(x.data, x.ld, x.cols, n, q8_, stream_);
+            quantized = true;
+            q8_rows_ = x;
+        }
+        if (fuse_ && int8 && n <= kVecRows) {
+            // decode: every weight of this type in one launch (Q, K and V where they share a type)
+            MmvqMat mats[kMmvqMaxMats];
+            int n_mats = 0;
+            for (size_t j = i; j < outs.size() && n_mats < kMmvqMaxMats; ++j) {
+                const Weight& wj = *outs[j].w;
+                if (done[j] || wj.type != w.type || wj.n_in != w.n_in) continue;
+                mats[n_mats++] = {wj.row(0, 0), wj.row_bytes, wj.n_out, outs[j].y.data, outs[j].y.ld};
+                done[j] = 1;
+            }
+            mmvq_multi(w.type, mats, n_mats, w.n_in, q8_, n, stream_);
+            continue;
+        }
+        matmul_one(w, 0, x, quantized, outs[i].y.data, outs[i].y.ld);
+        done[i] = 1;
+    }
+    for (const MatmulOut& o : outs) wrote(o.y);
 }
 
 void CudaExecutor::add_bias(const Tensor& y, const float* b) {
+    flush_pending();
+    wrote(y);
     cuda::add_bias(y.data, y.ld, b, y.cols, static_cast<int>(y.rows), stream_);
 }
 
 void CudaExecutor::rope(const Tensor& x, int head_dim) {
+    flush_pending();
+    wrote(x);
     cuda::rope(x.data, x.ld, static_cast<int>(x.rows), static_cast<int>(x.cols / head_dim), head_dim,
                static_cast<int>(hp_.n_rot), hp_.rope_mode == RopeMode::Neox, pos0_dev_, inv_freq_, stream_);
 }
 
 void CudaExecutor::norm_rope_qk(const Tensor& q, const float* q_norm, const Tensor& k, const float* k_norm, int head_dim,
                                 float eps) {
-    cuda::norm_rope_qk(q.data, q.ld, static_cast<int>(q.cols / head_dim), q_norm, k.data, k.ld,
-                       static_cast<int>(k.cols / head_dim), k_norm, static_cast<int>(q.rows), head_dim, eps,
+    flush_pending();
+    wrote(q);
+    wrote(k);
+    // deferred: the store_kv of these keys that follows runs with it as one norm_rope_qk_store
+    pending_rope_ = {q, k, q_norm, k_norm, head_dim, eps};
+    if (!fuse_) flush_pending();
+}
+
+void CudaExecutor::launch_norm_rope(const PendingRope& p) {
+    cuda::norm_rope_qk(p.q.data, p.q.ld, static_cast<int>(p.q.cols / p.head_dim), p.q_norm, p.k.data, p.k.ld,
+                       static_cast<int>(p.k.cols / p.head_dim), p.k_norm, static_cast<int>(p.q.rows), p.head_dim, p.eps,
                        static_cast<int>(hp_.n_rot), hp_.rope_mode == RopeMode::Neox, pos0_dev_, inv_freq_, stream_);
 }
 
 void CudaExecutor::store_kv(KvCache& kv, int il, const Tensor& k, const Tensor& v) {
+    const PendingRope p = pending_rope_;
+    if (p.q.data && p.k.data == k.data && p.k.rows == k.rows && v.cols == k.cols && p.k.cols == k.cols) {
+        pending_rope_ = {};
+        norm_rope_qk_store(p.q.data, p.q.ld, static_cast<int>(p.q.cols / p.head_dim), p.q_norm, k.data, k.ld,
+                           static_cast<int>(k.cols / p.head_dim), p.k_norm, v.data, v.ld, static_cast<int>(k.rows),
+                           p.head_dim, p.eps, static_cast<int>(hp_.n_rot), hp_.rope_mode == RopeMode::Neox, pos0_dev_,
+                           inv_freq_, kv.type_k(), kv.k_row(il, 0), kv.k_row_bytes(), kv.type_v(), kv.v_row(il, 0),
+                           kv.v_row_bytes(), stream_);
+        return;
+    }
+    flush_pending();
     kv_store_kv(kv.type_k(), k.data, k.ld, k.cols, kv.k_row(il, 0), kv.k_row_bytes(), kv.type_v(), v.data, v.ld, v.cols,
                 kv.v_row(il, 0), kv.v_row_bytes(), static_cast<int>(k.rows), pos0_dev_, stream_);
 }
 
 void CudaExecutor::attention(const KvCache& kv, int il, const Tensor& q, const Tensor& out) {
+    flush_pending();
+    wrote(out);
     const float scale = 1.0f / std::sqrt(static_cast<float>(hp_.head_dim_k));
+    const bool f32_kernel = prefill_choice().f32_attention;
+    const bool q8_out = fuse_ && (f32_kernel || q.rows <= kAttentionSplitMaxTokens);
     cuda::attention(q.data, q.ld, kv.k_row(il, 0), kv.type_k(), kv.k_row_bytes(), kv.v_row(il, 0), kv.type_v(),
                     kv.v_row_bytes(), static_cast<int>(q.rows), static_cast<int>(hp_.n_head),
                     static_cast<int>(hp_.n_head_kv), static_cast<int>(hp_.head_dim_k), static_cast<int>(hp_.head_dim_v),
                     scale, pos0_dev_, n_ctx_, out.data, out.ld, attn_scratch_, stream_,
-                    // f32 products: the tensor-core kernel's f16 scores moved perplexity by 0.2% for 10% of speed
-                    AttentionKernel::F32);
+                    // batches on the tensor cores (split f16 operands: f32 accuracy), decode in f32
+                    f32_kernel ? AttentionKernel::F32 : AttentionKernel::Auto,
+                    // fused: the output rows quantized for the output projection on the way out (the f32
+                    // kernel only; Auto takes it for kAttentionSplitMaxTokens tokens or fewer)
+                    q8_out ? q8_ : nullptr);
+    if (q8_out) q8_rows_ = out;
 }
 
 void CudaExecutor::add(const Tensor& x, const Tensor& y) {
-    add_rows(x.data, x.ld, y.data, y.ld, x.cols, static_cast<int>(x.rows), stream_);
+    // deferred: see flush_pending
+    flush_pending();
+    wrote(x);
+    pending_x_ = x;
+    pending_y_ = y;
+    if (!fuse_) flush_pending();
 }
 
 void CudaExecutor::swiglu(const Tensor& gate, const Tensor& up, const Tensor& out) {
+    flush_pending();
+    wrote(out);
     if (gate.ld != gate.cols || up.ld != up.cols || out.ld != out.cols) {
         throw std::logic_error("CudaExecutor::swiglu: rows must be contiguous");
     }
@@ -400,6 +571,16 @@ void CudaExecutor::swiglu(const Tensor& gate, const Tensor& up, const Tensor& ou
 }
 
 void CudaExecutor::route(const Tensor& logits, const RouterParams& p, const Routing& out) {
+    if (pending_router_w_ && logits.data == pending_router_y_.data && logits.rows == pending_router_x_.rows &&
+        p.k <= 32) {
+        const Weight& w = *pending_router_w_;
+        pending_router_w_ = nullptr;
+        router_topk_f32(reinterpret_cast<const float*>(w.data), w.n_in, pending_router_x_.data, pending_router_x_.ld,
+                        static_cast<int>(logits.rows), static_cast<int>(logits.cols), p.k, false, p.normalize, p.scale,
+                        logits.data, logits.ld, router_counter_, out.ids, out.weights, stream_);
+        return;
+    }
+    flush_pending();
     route_topk(logits.data, logits.ld, static_cast<int>(logits.rows), static_cast<int>(logits.cols), p.k, false,
                p.normalize, p.scale, out.ids, out.weights, stream_);
 }
@@ -423,6 +604,7 @@ CudaExecutor::ExpertSlot& CudaExecutor::take_slot(const LayerWeights& L) {
 }
 
 void CudaExecutor::stage_experts(const LayerWeights& L) {
+    flush_pending();
     if (!copy_stream_) throw std::logic_error("CudaExecutor::stage_experts: no expert slots");
     // a batch that routes to few experts copies only those, as each layer comes (experts())
     if (sparse_batch_) return;
@@ -476,6 +658,7 @@ const LayerWeights* CudaExecutor::staged(const LayerWeights& L) {
 }
 
 void CudaExecutor::experts(const LayerWeights& layer, const Tensor& x, const Routing& r, const Tensor& out) {
+    flush_pending();
     if (layer.experts_device() == device()) {
         run_experts(layer, x, r, out);
         return;
@@ -501,6 +684,9 @@ void CudaExecutor::experts(const LayerWeights& layer, const Tensor& x, const Rou
 }
 
 void CudaExecutor::run_experts(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out) {
+    const bool x_quantized = q8_holds(x);
+    // the paths below quantize into q8_ (x, or the expert rows), and write out
+    q8_rows_ = {};
     const int n = r.n_tokens, K = r.k;
     const int64_t n_ff = hp_.n_ff_exp, n_embd = hp_.n_embd;
     const bool int8 = mmvq_supported(L.gate_exps.type) && mmvq_supported(L.up_exps.type) &&
@@ -519,11 +705,11 @@ void CudaExecutor::run_experts(const LayerWeights& L, const Tensor& x, const Rou
         return;
     }
     // decode: each slot's expert read straight from the ids on the device, no host round trip
-    quantize_rows_q8_1(x.data, x.ld, x.cols, n, q8_, stream_);
-    mmvq_ids(L.gate_exps.type, L.gate_exps.data, L.gate_exps.row_bytes, matrix_stride(L.gate_exps), n_embd, n_ff, q8_, K, r.ids, n * K,
-             h_gate_, n_ff, stream_);
-    mmvq_ids(L.up_exps.type, L.up_exps.data, L.up_exps.row_bytes, matrix_stride(L.up_exps), n_embd, n_ff, q8_, K, r.ids, n * K, h_up_,
-             n_ff, stream_);
+    if (!x_quantized) quantize_rows_q8_1(x.data, x.ld, x.cols, n, q8_, stream_);
+    mmvq_ids(L.gate_exps.type, L.gate_exps.data, L.gate_exps.row_bytes, matrix_stride(L.gate_exps), n_embd, n_ff, q8_, K,
+             r.ids, n * K, h_gate_, n_ff, stream_);
+    mmvq_ids(L.up_exps.type, L.up_exps.data, L.up_exps.row_bytes, matrix_stride(L.up_exps), n_embd, n_ff, q8_, K, r.ids,
+             n * K, h_up_, n_ff, stream_);
     cuda::swiglu(h_gate_, h_up_, h_gate_, static_cast<int64_t>(n) * K * n_ff, stream_);
     quantize_rows_q8_1(h_gate_, n_ff, n_ff, n * K, q8_, stream_);
     mmvq_ids(L.down_exps.type, L.down_exps.data, L.down_exps.row_bytes, matrix_stride(L.down_exps), n_ff, n_embd, q8_, 1, r.ids, n * K,
@@ -563,16 +749,27 @@ void CudaExecutor::experts_grouped(const LayerWeights& L, const Tensor& x, const
     int32_t* slot_of_group = slot_rows + BK;
     const int32_t* identity = group_identity_;
     group_slots_by_expert(r.ids, n, K, E, offsets, slot_rows, slot_of_group, stream_);
+    if (prefill_choice().dense_experts && S >= prefill_choice().dense_rows && E + 1 <= static_cast<int>(3 * BK)) {
+        // A few experts holding many rows each are dense matrices in all but name: dequantized + cuBLAS as
+        // dense matmuls are. Seeing the counts costs one synchronisation (prefill steps are never recorded).
+        check(cudaMemcpyAsync(group_host_, offsets, (static_cast<size_t>(E) + 1) * sizeof(int32_t), cudaMemcpyDeviceToHost,
+                              stream_),
+              "download expert offsets");
+        check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+        int active = 0;
+        for (int e = 0; e < E; ++e) active += group_host_[e + 1] > group_host_[e];
+        if (active > 0 && active <= kDenseExpertsMax && S >= prefill_choice().dense_rows * active) {
+            experts_f16(L, x, r, out, group_host_, slot_rows, slot_of_group);
+            return;
+        }
+    }
     quantize_rows_q8_1(x.data, x.ld, x.cols, n, q8_, stream_);
-    mmq_ids(L.gate_exps.type, L.gate_exps.data, L.gate_exps.row_bytes, matrix_stride(L.gate_exps), n_embd, n_ff, q8_, offsets, slot_rows,
-            E, n, h_gate_, n_ff, stream_);
-    mmq_ids(L.up_exps.type, L.up_exps.data, L.up_exps.row_bytes, matrix_stride(L.up_exps), n_embd, n_ff, q8_, offsets, slot_rows, E, n,
-            h_up_, n_ff, stream_);
-    cuda::swiglu(h_gate_, h_up_, h_gate_, static_cast<int64_t>(S) * n_ff, stream_);
-    quantize_rows_q8_1(h_gate_, n_ff, n_ff, S, q8_, stream_);
-    mmq_ids(L.down_exps.type, L.down_exps.data, L.down_exps.row_bytes, matrix_stride(L.down_exps), n_ff, n_embd, q8_, offsets, identity,
-            E, n, h_up_, n_embd, stream_);
-    scatter_rows(h_up_, n_embd, slot_of_group, S, n_embd, down_, n_embd, stream_);
+    grouped_matmul(L.gate_exps, n_embd, n_ff, q8_, offsets, slot_rows, E, n, h_gate_, n_ff, stream_);
+    grouped_matmul(L.up_exps, n_embd, n_ff, q8_, offsets, slot_rows, E, n, h_up_, n_ff, stream_);
+    swiglu_quantize_rows_q8_1(h_gate_, h_up_, n_ff, S, q8_, stream_);
+    // the down rows straight back into routing order
+    grouped_matmul(L.down_exps, n_ff, n_embd, q8_, offsets, identity, E, n, down_, n_embd, stream_, slot_of_group, h_up_,
+                   S);
     weighted_sum(r, out);
 }
 
@@ -583,7 +780,6 @@ void CudaExecutor::experts_dequantized(const LayerWeights& L, const Tensor& x, c
     host_sync_seen_ = true;  // the grouping reads the ids on the host: such steps cannot be recorded
     const int n = r.n_tokens, K = r.k, S = n * K;
     const int E = static_cast<int>(hp_.n_expert);
-    const int64_t n_ff = hp_.n_ff_exp, n_embd = hp_.n_embd;
     check(cudaMemcpyAsync(ids_host_, r.ids, static_cast<size_t>(S) * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_),
           "download ids");
     check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
@@ -600,10 +796,21 @@ void CudaExecutor::experts_dequantized(const LayerWeights& L, const Tensor& x, c
     check(cudaMemcpyAsync(group_dev_, group_host_, 2 * static_cast<size_t>(S) * sizeof(int32_t), cudaMemcpyHostToDevice,
                           stream_),
           "upload groups");
+    experts_f16(L, x, r, out, count.data(), group_dev_, group_dev_ + S);
+}
+
+// Each active expert's grouped rows times its matrices dequantized to f16, by cuBLAS: offsets (host, n_expert
+// + 1) delimit the experts' grouped slots, rows_dev gives each grouped slot's token row, slots_dev its
+// routing slot. Used for the types without int8 kernels, and for batches that sit on a few experts.
+void CudaExecutor::experts_f16(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out,
+                               const int32_t* offsets, const int32_t* rows_dev, const int32_t* slots_dev) {
+    const int E = static_cast<int>(hp_.n_expert);
+    const int S = offsets[E];  // the grouped slots (every routing slot: route_topk's ids are all valid)
+    const int64_t n_ff = hp_.n_ff_exp, n_embd = hp_.n_embd;
     // rows of x in grouped order, f16
-    gather_rows_f16(x.data, x.ld, group_dev_, S, n_embd, x16_, stream_);
+    gather_rows_f16(x.data, x.ld, rows_dev, S, n_embd, x16_, stream_);
     for (int e = 0; e < E; ++e) {
-        const int g0 = count[static_cast<size_t>(e)], c = count[static_cast<size_t>(e) + 1] - g0;
+        const int g0 = offsets[e], c = offsets[e + 1] - g0;
         if (c == 0) continue;
         gemm_f16(L.gate_exps, e, x16_ + static_cast<size_t>(g0) * n_embd, n_embd, c,
                  h_gate_ + static_cast<size_t>(g0) * n_ff, n_ff);
@@ -613,17 +820,18 @@ void CudaExecutor::experts_dequantized(const LayerWeights& L, const Tensor& x, c
     cuda::swiglu(h_gate_, h_up_, h_gate_, static_cast<int64_t>(S) * n_ff, stream_);
     f32_to_f16_rows(h_gate_, n_ff, n_ff, S, x16_, stream_);
     for (int e = 0; e < E; ++e) {
-        const int g0 = count[static_cast<size_t>(e)], c = count[static_cast<size_t>(e) + 1] - g0;
+        const int g0 = offsets[e], c = offsets[e + 1] - g0;
         if (c == 0) continue;
         gemm_f16(L.down_exps, e, x16_ + static_cast<size_t>(g0) * n_ff, n_ff, c, h_up_ + static_cast<size_t>(g0) * n_embd,
                  n_embd);
     }
     // back to slot order, then each token's weighted sum
-    scatter_rows(h_up_, n_embd, group_dev_ + S, S, n_embd, down_, n_embd, stream_);
+    scatter_rows(h_up_, n_embd, slots_dev, S, n_embd, down_, n_embd, stream_);
     weighted_sum(r, out);
 }
 
 bool CudaExecutor::recordable() {
+    flush_pending();
     // a step is recorded only once an eager run of it has shown that no op waits on the host
     const bool ok = eager_runs_ > 0 && !host_sync_seen_;
     ++eager_runs_;
@@ -638,20 +846,28 @@ void CudaExecutor::capture_abort() {
         if (graph) cudaGraphDestroy(graph);
     }
     cudaGetLastError();  // the capture's invalidation error, if any
+    pending_x_ = {};
+    pending_router_w_ = nullptr;
+    pending_rope_ = {};
+    q8_rows_ = {};
 }
 
 bool CudaExecutor::replay(int n_tokens) {
     const auto it = graphs_.find(n_tokens);
     if (it == graphs_.end()) return false;
+    flush_pending();
+    q8_rows_ = {};
     check(cudaGraphLaunch(it->second, stream_), "cudaGraphLaunch");
     return true;
 }
 
 void CudaExecutor::capture_begin() {
+    flush_pending();
     check(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
 }
 
 void CudaExecutor::capture_end(int n_tokens) {
+    flush_pending();  // the step's last add belongs to the recording
     cudaGraph_t graph = nullptr;
     check(cudaStreamEndCapture(stream_, &graph), "cudaStreamEndCapture");
     cudaGraphExec_t exec = nullptr;

@@ -60,6 +60,23 @@ public:
 
 private:
     void* alloc(size_t bytes);
+    // Three ops are deferred until the next op, to run fused with it: the residual add (an rms_norm of the
+    // same rows makes it one add_rms_norm launch), the router's matmul into Buf::RouterLogits (the route()
+    // of those logits makes it one router_topk_f32 launch) and norm_rope_qk (the store_kv of those keys
+    // makes it one norm_rope_qk_store launch). Every other op, copy, sync and capture step launches what is
+    // pending first.
+    void flush_pending();
+    struct PendingRope {
+        Tensor q, k;
+        const float *q_norm = nullptr, *k_norm = nullptr;
+        int head_dim = 0;
+        float eps = 0.f;
+    };
+    void launch_norm_rope(const PendingRope& p);
+    // q8_ holds the q8_1 rows of the tensor q8_rows_ describes (written by a norm or a quantization), so
+    // a matmul of those rows skips its quantization; an op that writes the tensor forgets it.
+    bool q8_holds(const Tensor& x) const;
+    void wrote(const Tensor& t);
     // One weight times rows of x: int8 mat-vec for a few rows, dequantize + cuBLAS for many.
     void matmul_one(const Weight& w, int64_t mat, const Tensor& x, bool x_quantized, float* y, int64_t ldy);
     void gemm_f32(const Weight& w, int64_t mat, const Tensor& x, float* y, int64_t ldy);
@@ -69,11 +86,14 @@ private:
     void weighted_sum(const Routing& r, const Tensor& out);
     void experts_float(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out);
     void experts_dequantized(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out);
+    void experts_f16(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out, const int32_t* offsets,
+                     const int32_t* rows_dev, const int32_t* slots_dev);
 
     const int ordinal_;
     const HParams hp_;
     const int n_batch_, n_ctx_;
     const int64_t n_vocab_;
+    const bool fuse_;  // the decode fusions below (GGUF_CUDA_FUSE=1); off: every op is its own launch(es)
     cudaStream_t stream_ = nullptr;
     cublasHandle_t cublas_ = nullptr;
     std::vector<void*> allocations_;
@@ -99,6 +119,12 @@ private:
     int32_t* group_host_ = nullptr;  // pinned
     int32_t* ids_host_ = nullptr;    // pinned
     int pos0_ = 0;
+    Tensor pending_x_, pending_y_;  // the deferred x += y (pending_x_.data null: none)
+    const Weight* pending_router_w_ = nullptr;  // the deferred router matmul (null: none)
+    Tensor pending_router_x_, pending_router_y_;
+    int32_t* router_counter_ = nullptr;  // router_topk_f32's counter, zero between launches
+    PendingRope pending_rope_;            // the deferred norm_rope_qk (q.data null: none)
+    Tensor q8_rows_;                // what q8_ holds (data null: nothing known)
 
     // Streamed experts: a layer's host-resident expert matrices copied into a slot on copy_stream_;
     // `view` is the layer's experts as they lie in the slot.

@@ -1,7 +1,9 @@
 // Element-wise steps (SwiGLU, residual and bias adds, the MoE weighted sum) and the embedding lookup.
 // Each rounds every operation as the CPU code does (explicit _rn intrinsics: no fused multiply-adds).
+#include "cuda/pdl.cuh"
 #include "cuda/op_common.cuh"
 #include "cuda/op_kernels.h"
+#include "cuda/swiglu_one.cuh"
 
 namespace runtime::cuda {
 
@@ -10,13 +12,8 @@ namespace {
 using gguf::GgmlType;
 constexpr int kThreads = 256;
 
-// silu(g) * u as cpu::swiglu: g / (1 + e^-g) * u, the exponent clamped to [-87, 88] as the CPU's
-__device__ __forceinline__ float swiglu_one(float g, float u) {
-    const float e = expf(fminf(fmaxf(-g, -87.f), 88.f));
-    return __fmul_rn(__fdiv_rn(g, __fadd_rn(1.f, e)), u);
-}
-
 __global__ void swiglu_kernel(const float* gate, const float* up, float* out, int64_t n) {
+    pdl_enter();  // before any memory an earlier kernel writes (pdl.cuh)
     const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
     if (i >= n) return;
     out[i] = swiglu_one(gate[i], up[i]);
@@ -25,6 +22,7 @@ __global__ void swiglu_kernel(const float* gate, const float* up, float* out, in
 // grid.y = row; x over the row.
 __global__ void swiglu_rows_kernel(const float* gate, int64_t ldg, const float* up, int64_t ldu, float* out,
                                    int64_t ldo, int64_t n) {
+    pdl_enter();  // before any memory an earlier kernel writes (pdl.cuh)
     const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
     if (i >= n) return;
     const int64_t r = blockIdx.y;
@@ -33,6 +31,7 @@ __global__ void swiglu_rows_kernel(const float* gate, int64_t ldg, const float* 
 
 // grid.y = row; x over the row.
 __global__ void add_rows_kernel(float* x, int64_t ldx, const float* y, int64_t ldy, int64_t n) {
+    pdl_enter();  // before any memory an earlier kernel writes (pdl.cuh)
     const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
     if (i >= n) return;
     x[blockIdx.y * ldx + i] += y[blockIdx.y * ldy + i];
@@ -40,6 +39,7 @@ __global__ void add_rows_kernel(float* x, int64_t ldx, const float* y, int64_t l
 
 __global__ void moe_sum_kernel(float* x, int64_t ldx, const float* down, int64_t ld_down, const float* weights, int k,
                                int64_t n) {
+    pdl_enter();  // before any memory an earlier kernel writes (pdl.cuh)
     const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
     if (i >= n) return;
     const int t = blockIdx.y;
@@ -154,7 +154,7 @@ void check_rows(int n_rows, const char* op) {
 
 void swiglu(const float* gate, const float* up, float* out, int64_t n, cudaStream_t stream) {
     if (n <= 0) return;
-    swiglu_kernel<<<detail::blocks_for(n, kThreads), kThreads, 0, stream>>>(gate, up, out, n);
+    pdl_launch(swiglu_kernel, detail::blocks_for(n, kThreads), kThreads, 0, stream)(gate, up, out, n);
     detail::check_launch("swiglu");
 }
 
@@ -162,7 +162,7 @@ void swiglu_rows(const float* gate, int64_t ldg, const float* up, int64_t ldu, f
                  int n_rows, cudaStream_t stream) {
     if (n <= 0 || n_rows <= 0) return;
     check_rows(n_rows, "swiglu_rows");
-    swiglu_rows_kernel<<<dim3(detail::blocks_for(n, kThreads), n_rows), kThreads, 0, stream>>>(gate, ldg, up, ldu, out,
+    pdl_launch(swiglu_rows_kernel, dim3(detail::blocks_for(n, kThreads), n_rows), kThreads, 0, stream)(gate, ldg, up, ldu, out,
                                                                                              ldo, n);
     detail::check_launch("swiglu_rows");
 }
@@ -170,14 +170,14 @@ void swiglu_rows(const float* gate, int64_t ldg, const float* up, int64_t ldu, f
 void add_rows(float* x, int64_t ldx, const float* y, int64_t ldy, int64_t n, int n_rows, cudaStream_t stream) {
     if (n <= 0 || n_rows <= 0) return;
     check_rows(n_rows, "add_rows");
-    add_rows_kernel<<<dim3(detail::blocks_for(n, kThreads), n_rows), kThreads, 0, stream>>>(x, ldx, y, ldy, n);
+    pdl_launch(add_rows_kernel, dim3(detail::blocks_for(n, kThreads), n_rows), kThreads, 0, stream)(x, ldx, y, ldy, n);
     detail::check_launch("add_rows");
 }
 
 void add_bias(float* y, int64_t ldy, const float* b, int64_t n, int n_rows, cudaStream_t stream) {
     if (n <= 0 || n_rows <= 0) return;
     check_rows(n_rows, "add_bias");
-    add_rows_kernel<<<dim3(detail::blocks_for(n, kThreads), n_rows), kThreads, 0, stream>>>(y, ldy, b, 0, n);
+    pdl_launch(add_rows_kernel, dim3(detail::blocks_for(n, kThreads), n_rows), kThreads, 0, stream)(y, ldy, b, 0, n);
     detail::check_launch("add_bias");
 }
 
@@ -185,7 +185,7 @@ void moe_weighted_sum(float* x, int64_t ldx, const float* down, int64_t ld_down,
                       int k, int64_t n, cudaStream_t stream) {
     if (n <= 0 || n_tok <= 0) return;
     check_rows(n_tok, "moe_weighted_sum");
-    moe_sum_kernel<<<dim3(detail::blocks_for(n, kThreads), n_tok), kThreads, 0, stream>>>(x, ldx, down, ld_down,
+    pdl_launch(moe_sum_kernel, dim3(detail::blocks_for(n, kThreads), n_tok), kThreads, 0, stream)(x, ldx, down, ld_down,
                                                                                          weights, k, n);
     detail::check_launch("moe_weighted_sum");
 }

@@ -33,6 +33,10 @@ size_t q8_1_row_bytes(int64_t n);
 
 // n_rows rows of n floats, ld_x floats apart, to rows q8_1_row_bytes(n) apart at xq.
 void quantize_rows_q8_1(const float* x, int64_t ld_x, int64_t n, int64_t n_rows, void* xq, cudaStream_t stream);
+// The same for swiglu(gate, up) (contiguous rows of n), bit for bit what swiglu then quantize_rows_q8_1
+// give, without the intermediate rows.
+void swiglu_quantize_rows_q8_1(const float* gate, const float* up, int64_t n, int64_t n_rows, void* xq,
+                               cudaStream_t stream);
 
 // --- decode: quantized mat-vec -------------------------------------------------------------------------
 
@@ -45,12 +49,32 @@ bool mmvq_supported(GgmlType type);
 void mmvq(GgmlType type, const void* W, size_t row_bytes, int64_t n_in, int64_t n_out, const void* xq, int n_tok,
           float* y, int64_t ldy, cudaStream_t stream);
 
+// Several matrices of one type on the same activations in one launch (Q, K and V; gate and up): for each
+// m < n_mats (1..kMmvqMaxMats), mmvq(type, mats[m].W, mats[m].row_bytes, n_in, mats[m].n_out, xq, n_tok,
+// mats[m].y, mats[m].ldy), bit for bit. `mats` is read on the host.
+inline constexpr int kMmvqMaxMats = 4;
+struct MmvqMat {
+    const void* W;
+    size_t row_bytes;
+    int64_t n_out;
+    float* y;
+    int64_t ldy;
+};
+void mmvq_multi(GgmlType type, const MmvqMat* mats, int n_mats, int64_t n_in, const void* xq, int n_tok,
+                cudaStream_t stream);
+
 // MoE decode: for each slot s < n_slots, y[s * ldy + r] = dot(row r of matrix ids[s], activation row
 // s / x_group), matrix e at W + e * mat_stride. ids are read on the device (no host round trip); x_group
 // is the number of slots sharing one activation row (top-k for gate/up, 1 for down).
 void mmvq_ids(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
               const void* xq, int x_group, const int32_t* ids, int n_slots, float* y, int64_t ldy,
               cudaStream_t stream);
+
+// The mat-vecs (mmvq, mmvq_multi) copy a block's weight rows into shared
+// memory with wide loads first where their alignment allows (stage_rows.cuh); results are the same bit for
+// bit either way. Off unless GGUF_CUDA_STAGE=1 (not yet shown to help on a device); this switch is for
+// tests and benchmarks (process-wide).
+void set_weight_staging(bool on);
 
 // Float weights (F32, F16, BF16) times float activations x (rows ldx floats apart), in f32 arithmetic.
 bool mmv_float_supported(GgmlType type);
@@ -86,12 +110,21 @@ void prepare_device_tables();
 void group_slots_by_expert(const int32_t* ids, int n_tok, int k, int n_experts, int32_t* expert_offsets,
                            int32_t* slot_rows, int32_t* slot_of_group, cudaStream_t stream);
 
+// Tile shapes of mmq_ids_mma (rows x slots, elements per stage): Slots64 64 x 64, 256 (the default);
+// Slots64Short 64 x 64, 128 (half the shared memory: more blocks per multiprocessor); Slots32 64 x 32,
+// 256; Rows128 128 x 64, 128 (8 warps: each activation tile staged once for twice the rows).
+enum class MmaTile { Slots64, Slots64Short, Slots32, Rows128 };
+
 // For each expert e and grouped slot g in [offsets[e], offsets[e+1]): y[g * ldy + r] = dot(row r of matrix
 // e, activation row slot_rows[g]), r < n_out. max_per_expert bounds every expert's slot count (the grid
 // is sized by it; n_tok is always enough). mmq_ids runs mmq_ids_mma on devices of compute capability 8.0
 // and later, mmq_ids_dp4a before that:
-// - mmq_ids_mma: int8 tensor-core tiles (mma.sync m16n8k32, m16n8k16 for Q3_K/Q6_K) of 64 rows x 32 slots;
-//   the weights are read once per 32 slots of an expert.
+// - mmq_ids_mma: int8 tensor-core tiles (mma.sync m16n8k32, m16n8k16 for Q3_K/Q6_K) of 64 rows x 64 or
+//   32 slots (MmaTile); the weights are read once per tile of slots of an expert, and the 8-slot mma
+//   tiles past an expert's count are skipped. With y_rows, grouped slot g's results go to row
+//   y_rows[g] of y instead of row g (slot_of_group: back in routing order, no scatter pass). The grid
+//   spans every slot tile max_per_expert allows (0, the default) or grid_slot_tiles per expert, each
+//   block then looping over every grid_slot_tiles-th tile of its expert (fewer, longer blocks).
 // - mmq_ids_dp4a: tiles of 8 slots, each thread dotting 2-4 rows with dp4a; the weights are read once per
 //   8 slots. The reference the tensor-core kernel can be checked against, and the pre-Ampere path.
 void mmq_ids(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
@@ -99,7 +132,8 @@ void mmq_ids(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, 
              float* y, int64_t ldy, cudaStream_t stream);
 void mmq_ids_mma(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
                  const void* xq, const int32_t* expert_offsets, const int32_t* slot_rows, int n_experts, int max_per_expert,
-                 float* y, int64_t ldy, cudaStream_t stream);
+                 float* y, int64_t ldy, cudaStream_t stream, MmaTile tile = MmaTile::Slots64,
+                 const int32_t* y_rows = nullptr, int grid_slot_tiles = 0);
 void mmq_ids_dp4a(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
                   const void* xq, const int32_t* expert_offsets, const int32_t* slot_rows, int n_experts, int max_per_expert,
                   float* y, int64_t ldy, cudaStream_t stream);

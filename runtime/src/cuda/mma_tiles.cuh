@@ -15,14 +15,15 @@ template <class U>
 struct Traits {
     static constexpr bool kPerHalf = false;  // sc[0] == sc[1]: one k32 product per block
     static constexpr bool kHasMin = false;
+    static constexpr bool kMinPerHalf = false;  // mn[0] != mn[1] possible (else one product per block)
 };
-template <> struct Traits<units::Q4_1> { static constexpr bool kPerHalf = false, kHasMin = true; };
-template <> struct Traits<units::Q5_1> { static constexpr bool kPerHalf = false, kHasMin = true; };
-template <> struct Traits<units::Q4_K> { static constexpr bool kPerHalf = false, kHasMin = true; };
-template <> struct Traits<units::Q5_K> { static constexpr bool kPerHalf = false, kHasMin = true; };
-template <> struct Traits<units::Q2_K> { static constexpr bool kPerHalf = false, kHasMin = true; };
-template <> struct Traits<units::Q3_K> { static constexpr bool kPerHalf = true, kHasMin = false; };
-template <> struct Traits<units::Q6_K> { static constexpr bool kPerHalf = true, kHasMin = false; };
+template <> struct Traits<units::Q4_1> { static constexpr bool kPerHalf = false, kHasMin = true, kMinPerHalf = false; };
+template <> struct Traits<units::Q5_1> { static constexpr bool kPerHalf = false, kHasMin = true, kMinPerHalf = false; };
+template <> struct Traits<units::Q4_K> { static constexpr bool kPerHalf = false, kHasMin = true, kMinPerHalf = false; };
+template <> struct Traits<units::Q5_K> { static constexpr bool kPerHalf = false, kHasMin = true, kMinPerHalf = false; };
+template <> struct Traits<units::Q2_K> { static constexpr bool kPerHalf = false, kHasMin = true, kMinPerHalf = true; };
+template <> struct Traits<units::Q3_K> { static constexpr bool kPerHalf = true, kHasMin = false, kMinPerHalf = false; };
+template <> struct Traits<units::Q6_K> { static constexpr bool kPerHalf = true, kHasMin = false, kMinPerHalf = false; };
 
 // Block s (0 .. kElems/32 - 1) of a decoded unit: q words to q[0..7], scales and minimums to sc[0..1],
 // mn[0..1].

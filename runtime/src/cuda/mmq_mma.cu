@@ -1,158 +1,211 @@
 // MoE prefill on the tensor cores: the grouped expert matmul with int8 mma.sync (sm_80 and later).
 //
-// A thread block computes 64 weight rows x 32 grouped slots of one expert. Per stage of 256 elements it
+// A thread block computes 64 weight rows x NS (64 or 32) grouped slots of one expert. Per stage of SB
+// 32-element blocks (8 or 4) it
 // decodes the weight rows' units into int8 blocks of 32 with their scales (mma_tiles.cuh) and copies the
 // slots' q8_1 activation blocks into shared memory, with each half-block's exact integer sum; then each
-// warp multiplies its 16 rows by the 32 slots (4 tiles of 8), one int8 mma per 32-element block (two of
-// k16 where the format has a scale per 16), and scales the int32 results into f32 accumulators:
-//   acc += d_act * (sc * dot) - (mn[0] * d_act * sum_a[0..15] + mn[1] * d_act * sum_a[16..31]).
-// Weights are read from memory once per 32 slots (once per expert at typical prefill sizes).
+// warp multiplies its 16 rows by the live slots (tiles of 8 up to the expert's count), one int8 mma per
+// 32-element block (two of k16 where the format has a scale per 16), and scales the int32 results into
+// f32 accumulators:
+//   acc += d_act * (sc * dot) - (mn[0] * d_act * sum_a[0..15] + mn[1] * d_act * sum_a[16..31])
+// (one minimum term with the block's whole sum where mn[0] == mn[1], every format but Q2_K).
+// Weights are read from memory once per NS slots (once per expert at typical prefill sizes).
+#include <algorithm>
+
 #include "cuda/mma_tiles.cuh"
 
 namespace runtime::cuda {
 
 namespace {
 
-constexpr int kRowsPerBlock = 64;  // 4 warps x 16 rows
-constexpr int kSlotsPerBlock = 32;  // 4 mma tiles of 8
-constexpr int kStageBlocks = 8;     // 32-element blocks per stage
-constexpr int kStageWords = kStageBlocks * 8;
-constexpr int kStride = kStageWords + 4;  // row pitch in words: rows g = 0..7 hit different banks
-constexpr int kThreads = 128;
 
+// Blocks of 64 rows (4 warps) or 128 (8 warps: the activation tiles staged once for twice the rows).
+// NS slots per block (32 or 64): 64 covers an expert's slots in one tile at typical prefill sizes (512
+// tokens x top-8 of 128 experts: 32 on average), so its weights are decoded once; the 8-slot mma tiles
+// past the expert's count are skipped. SB 32-element blocks per stage (8 or 4: 4 halves the shared
+// memory, so twice the blocks fit on a multiprocessor to hide each other's loads).
+template <int NS, int SB, int kRowsPerBlock>
 struct Shared {
+    static constexpr int kStride = SB * 8 + 4;  // row pitch in words: rows g = 0..7 hit different banks
     int w[kRowsPerBlock][kStride];
-    float w_sc[kRowsPerBlock][kStageBlocks][2];
-    float w_mn[kRowsPerBlock][kStageBlocks][2];
-    int a[kSlotsPerBlock][kStride];
-    float a_d[kSlotsPerBlock][kStageBlocks];
-    float a_sum[kSlotsPerBlock][kStageBlocks][2];  // d * (sum of the half's int8 values)
+    float4 w_scmn[kRowsPerBlock][SB];  // (sc[0], sc[1], mn[0], mn[1]) per row and block: one 16-byte load
+    int a[NS][kStride];
+    // per block and slot (consecutive slots adjacent: a thread's two slots in one 16-byte load): d and
+    // d * (sum of the int8 values), of the whole block or, where the minimums are per 16 (Q2_K), of its
+    // first half; the second half's d * sum in a_s1
+    float2 a_ds[SB][NS];
+    float a_s1[SB][NS];
 };
 
-template <class U>
-__global__ void __launch_bounds__(kThreads) mmq_mma_kernel(const uint8_t* W, size_t row_bytes, size_t mat_stride, int n_units,
+// NW warps of 16 rows each: kRowsPerBlock = 16 NW rows per block.
+template <class U, int NS, int SB, int NW>
+__global__ void __launch_bounds__(32 * NW) mmq_mma_kernel(const uint8_t* W, size_t row_bytes, size_t mat_stride, int n_units,
                                                            int64_t n_out, const BlockQ8_1* x, int64_t x_row_blocks,
                                                            const int32_t* offsets, const int32_t* slot_rows, float* y,
-                                                           int64_t ldy) {
+                                                           int64_t ldy, const int32_t* y_rows) {
     using T = tiles::Traits<U>;
-    constexpr int kUnitBlocks = U::kElems / 32;                // 32-blocks per unit
-    constexpr int kStageUnits = kStageBlocks / kUnitBlocks;    // units per row per stage
-    __shared__ Shared sh;
+    constexpr int kRowsPerBlock = 16 * NW, kThreads = 32 * NW;
+    constexpr int NT = NS / 8;                     // mma tiles of 8 slots
+    constexpr int kUnitBlocks = U::kElems / 32;    // 32-blocks per unit
+    static_assert(SB % kUnitBlocks == 0, "a stage holds whole units");
+    constexpr int kStageUnits = SB / kUnitBlocks;  // units per row per stage
+    __shared__ __align__(16) Shared<NS, SB, kRowsPerBlock> sh;
 
     const int e = blockIdx.z;
-    const int first = offsets[e] + kSlotsPerBlock * static_cast<int>(blockIdx.y);
-    const int count = min(kSlotsPerBlock, offsets[e + 1] - first);
-    if (count <= 0) return;  // uniform over the block
     const int64_t row0 = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock;
     const uint8_t* mat = W + e * mat_stride;
     const int n_blocks = n_units * kUnitBlocks;  // 32-element blocks per row
-
     const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
-    float acc[4][4] = {};  // [slot tile][fragment element]
 
-    for (int u0 = 0; u0 < n_units; u0 += kStageUnits) {
-        // weights: (row, unit) items, consecutive threads on consecutive units of a row
-        for (int item = tid; item < kRowsPerBlock * kStageUnits; item += kThreads) {
-            const int row = item / kStageUnits, su = item % kStageUnits, u = u0 + su;
-            int* q = &sh.w[row][su * kUnitBlocks * 8];
-            if (u < n_units) {
-                const uint8_t* wrow = mat + min(row0 + row, n_out - 1) * row_bytes;  // rows past the end: not written
-                typename U::Regs r;
-                U::load(wrow + static_cast<size_t>(u / U::kUnitsPerBlock) * U::kBlockBytes, u % U::kUnitsPerBlock, r);
-#pragma unroll
-                for (int s = 0; s < kUnitBlocks; ++s) {
-                    tiles::export_block<U>(r, s, q + 8 * s, sh.w_sc[row][su * kUnitBlocks + s], sh.w_mn[row][su * kUnitBlocks + s]);
-                }
-            } else {  // past the row's end (n_in not a multiple of the stage): zeros contribute nothing
-#pragma unroll
-                for (int s = 0; s < kUnitBlocks; ++s) {
-#pragma unroll
-                    for (int w = 0; w < 8; ++w) q[8 * s + w] = 0;
-                    sh.w_sc[row][su * kUnitBlocks + s][0] = sh.w_sc[row][su * kUnitBlocks + s][1] = 0.f;
-                    sh.w_mn[row][su * kUnitBlocks + s][0] = sh.w_mn[row][su * kUnitBlocks + s][1] = 0.f;
+    // slot tiles blockIdx.y, blockIdx.y + gridDim.y, ... of the expert, until past its count
+    for (int tile = blockIdx.y;; tile += gridDim.y) {
+        const int first = offsets[e] + NS * tile;
+        const int count = min(NS, offsets[e + 1] - first);
+        if (count <= 0) break;  // uniform over the block
+        const int live_tiles = (count + 7) / 8;  // tiles j >= live_tiles hold no slot: not staged, not multiplied
+        float acc[NT][4] = {};  // [slot tile][fragment element]
+
+        for (int u0 = 0; u0 < n_units; u0 += kStageUnits) {
+            // weights: (row, unit) items, consecutive threads on consecutive units of a row
+            for (int item = tid; item < kRowsPerBlock * kStageUnits; item += kThreads) {
+                const int row = item / kStageUnits, su = item % kStageUnits, u = u0 + su;
+                int* q = &sh.w[row][su * kUnitBlocks * 8];
+                if (u < n_units) {
+                    const uint8_t* wrow = mat + min(row0 + row, n_out - 1) * row_bytes;  // rows past the end: not written
+                    typename U::Regs r;
+                    U::load(wrow + static_cast<size_t>(u / U::kUnitsPerBlock) * U::kBlockBytes, u % U::kUnitsPerBlock, r);
+    #pragma unroll
+                    for (int s = 0; s < kUnitBlocks; ++s) {
+                        float sc[2], mn[2];
+                        tiles::export_block<U>(r, s, q + 8 * s, sc, mn);
+                        sh.w_scmn[row][su * kUnitBlocks + s] = make_float4(sc[0], sc[1], mn[0], mn[1]);
+                    }
+                } else {  // past the row's end (n_in not a multiple of the stage): zeros contribute nothing
+    #pragma unroll
+                    for (int s = 0; s < kUnitBlocks; ++s) {
+    #pragma unroll
+                        for (int w = 0; w < 8; ++w) q[8 * s + w] = 0;
+                        sh.w_scmn[row][su * kUnitBlocks + s] = make_float4(0.f, 0.f, 0.f, 0.f);
+                    }
                 }
             }
-        }
-        // activations: (slot, block) items
-        const int b0 = u0 * kUnitBlocks;
-        for (int item = tid; item < kSlotsPerBlock * kStageBlocks; item += kThreads) {
-            const int c = item / kStageBlocks, b = item % kStageBlocks;
-            int* q = &sh.a[c][b * 8];
-            if (b0 + b < n_blocks) {
-                const BlockQ8_1* blk = x + static_cast<int64_t>(slot_rows[first + min(c, count - 1)]) * x_row_blocks + b0 + b;
-                const float d = q8_1_ds(blk).x;
-                int s0 = 0, s1 = 0;
-#pragma unroll
-                for (int w = 0; w < 8; ++w) {
-                    q[w] = q8_1_word(blk, w);
-                    if (w < 4) s0 = __dp4a(q[w], 0x01010101, s0);
-                    else s1 = __dp4a(q[w], 0x01010101, s1);
-                }
-                sh.a_d[c][b] = d;
-                sh.a_sum[c][b][0] = d * static_cast<float>(s0);
-                sh.a_sum[c][b][1] = d * static_cast<float>(s1);
-            } else {
-#pragma unroll
-                for (int w = 0; w < 8; ++w) q[w] = 0;
-                sh.a_d[c][b] = sh.a_sum[c][b][0] = sh.a_sum[c][b][1] = 0.f;
-            }
-        }
-        __syncthreads();
-
-        const int r_lo = 16 * warp + g, r_hi = r_lo + 8;  // this thread's two rows within the block
-#pragma unroll 2
-        for (int b = 0; b < kStageBlocks; ++b) {
-            int a[4];
-#pragma unroll
-            for (int i = 0; i < 4; ++i) a[i] = sh.w[(i & 1) ? r_hi : r_lo][b * 8 + 4 * (i >> 1) + t];
-            const float sc_lo0 = sh.w_sc[r_lo][b][0], sc_lo1 = sh.w_sc[r_lo][b][1];
-            const float sc_hi0 = sh.w_sc[r_hi][b][0], sc_hi1 = sh.w_sc[r_hi][b][1];
-#pragma unroll
-            for (int j = 0; j < 4; ++j) {
-                const int c0 = 8 * j + 2 * t;  // this thread's two slots in tile j: c0, c0 + 1
-                const int bq[2] = {sh.a[8 * j + g][b * 8 + t], sh.a[8 * j + g][b * 8 + 4 + t]};
-                const float d0 = sh.a_d[c0][b], d1 = sh.a_d[c0 + 1][b];
-                if constexpr (T::kPerHalf) {
-                    int lo[4], hi[4];
-                    tiles::mma_k16(a[0], a[1], bq[0], lo);
-                    tiles::mma_k16(a[2], a[3], bq[1], hi);
-                    acc[j][0] += d0 * (sc_lo0 * static_cast<float>(lo[0]) + sc_lo1 * static_cast<float>(hi[0]));
-                    acc[j][1] += d1 * (sc_lo0 * static_cast<float>(lo[1]) + sc_lo1 * static_cast<float>(hi[1]));
-                    acc[j][2] += d0 * (sc_hi0 * static_cast<float>(lo[2]) + sc_hi1 * static_cast<float>(hi[2]));
-                    acc[j][3] += d1 * (sc_hi0 * static_cast<float>(lo[3]) + sc_hi1 * static_cast<float>(hi[3]));
+            // activations: (slot, block) items of the live tiles; slots past the count repeat the last one
+            const int b0 = u0 * kUnitBlocks;
+            for (int item = tid; item < 8 * live_tiles * SB; item += kThreads) {
+                const int c = item / SB, b = item % SB;
+                int* q = &sh.a[c][b * 8];
+                if (b0 + b < n_blocks) {
+                    const int64_t x_row = slot_rows[first + min(c, count - 1)];
+                    const BlockQ8_1* blk = x + x_row * x_row_blocks + b0 + b;
+                    const float d = q8_1_ds(blk).x;
+                    int s0 = 0, s1 = 0;
+    #pragma unroll
+                    for (int w = 0; w < 8; ++w) {
+                        q[w] = q8_1_word(blk, w);
+                        if (w < 4) s0 = __dp4a(q[w], 0x01010101, s0);
+                        else s1 = __dp4a(q[w], 0x01010101, s1);
+                    }
+                    if constexpr (T::kMinPerHalf) {
+                        sh.a_ds[b][c] = make_float2(d, d * static_cast<float>(s0));
+                        sh.a_s1[b][c] = d * static_cast<float>(s1);
+                    } else {
+                        sh.a_ds[b][c] = make_float2(d, d * static_cast<float>(s0 + s1));
+                    }
                 } else {
-                    int dq[4];
-                    tiles::mma_k32(a, bq, dq);
-                    acc[j][0] += d0 * sc_lo0 * static_cast<float>(dq[0]);
-                    acc[j][1] += d1 * sc_lo0 * static_cast<float>(dq[1]);
-                    acc[j][2] += d0 * sc_hi0 * static_cast<float>(dq[2]);
-                    acc[j][3] += d1 * sc_hi0 * static_cast<float>(dq[3]);
+    #pragma unroll
+                    for (int w = 0; w < 8; ++w) q[w] = 0;
+                    sh.a_ds[b][c] = make_float2(0.f, 0.f);
+                    sh.a_s1[b][c] = 0.f;
                 }
-                if constexpr (T::kHasMin) {
-                    const float mn_lo0 = sh.w_mn[r_lo][b][0], mn_lo1 = sh.w_mn[r_lo][b][1];
-                    const float mn_hi0 = sh.w_mn[r_hi][b][0], mn_hi1 = sh.w_mn[r_hi][b][1];
-                    const float s00 = sh.a_sum[c0][b][0], s01 = sh.a_sum[c0][b][1];
-                    const float s10 = sh.a_sum[c0 + 1][b][0], s11 = sh.a_sum[c0 + 1][b][1];
-                    acc[j][0] -= mn_lo0 * s00 + mn_lo1 * s01;
-                    acc[j][1] -= mn_lo0 * s10 + mn_lo1 * s11;
-                    acc[j][2] -= mn_hi0 * s00 + mn_hi1 * s01;
-                    acc[j][3] -= mn_hi0 * s10 + mn_hi1 * s11;
+            }
+            __syncthreads();
+
+            const int r_lo = 16 * warp + g, r_hi = r_lo + 8;  // this thread's two rows within the block
+    #pragma unroll 2
+            for (int b = 0; b < SB; ++b) {
+                int a[4];
+    #pragma unroll
+                for (int i = 0; i < 4; ++i) a[i] = sh.w[(i & 1) ? r_hi : r_lo][b * 8 + 4 * (i >> 1) + t];
+                const float4 wl = sh.w_scmn[r_lo][b], wh = sh.w_scmn[r_hi][b];  // (sc0, sc1, mn0, mn1)
+    #pragma unroll
+                for (int j = 0; j < NT; ++j) {
+                    if (j >= live_tiles) break;  // uniform over the block
+                    const int c0 = 8 * j + 2 * t;  // this thread's two slots in tile j: c0, c0 + 1
+                    const int bq[2] = {sh.a[8 * j + g][b * 8 + t], sh.a[8 * j + g][b * 8 + 4 + t]};
+                    const float4 ds = *reinterpret_cast<const float4*>(&sh.a_ds[b][c0]);  // d0, sum0, d1, sum1
+                    if constexpr (T::kPerHalf) {
+                        int lo[4], hi[4];
+                        tiles::mma_k16(a[0], a[1], bq[0], lo);
+                        tiles::mma_k16(a[2], a[3], bq[1], hi);
+                        acc[j][0] += ds.x * (wl.x * static_cast<float>(lo[0]) + wl.y * static_cast<float>(hi[0]));
+                        acc[j][1] += ds.z * (wl.x * static_cast<float>(lo[1]) + wl.y * static_cast<float>(hi[1]));
+                        acc[j][2] += ds.x * (wh.x * static_cast<float>(lo[2]) + wh.y * static_cast<float>(hi[2]));
+                        acc[j][3] += ds.z * (wh.x * static_cast<float>(lo[3]) + wh.y * static_cast<float>(hi[3]));
+                    } else {
+                        int dq[4];
+                        tiles::mma_k32(a, bq, dq);
+                        acc[j][0] += ds.x * wl.x * static_cast<float>(dq[0]);
+                        acc[j][1] += ds.z * wl.x * static_cast<float>(dq[1]);
+                        acc[j][2] += ds.x * wh.x * static_cast<float>(dq[2]);
+                        acc[j][3] += ds.z * wh.x * static_cast<float>(dq[3]);
+                    }
+                    if constexpr (T::kHasMin) {
+                        acc[j][0] -= wl.z * ds.y;
+                        acc[j][1] -= wl.z * ds.w;
+                        acc[j][2] -= wh.z * ds.y;
+                        acc[j][3] -= wh.z * ds.w;
+                        if constexpr (T::kMinPerHalf) {
+                            const float2 s1 = *reinterpret_cast<const float2*>(&sh.a_s1[b][c0]);
+                            acc[j][0] -= wl.w * s1.x;
+                            acc[j][1] -= wl.w * s1.y;
+                            acc[j][2] -= wh.w * s1.x;
+                            acc[j][3] -= wh.w * s1.y;
+                        }
+                    }
+                }
+            }
+            __syncthreads();
+        }
+
+        const int64_t rows[2] = {row0 + 16 * warp + g, row0 + 16 * warp + g + 8};
+    #pragma unroll
+        for (int j = 0; j < NT; ++j) {
+    #pragma unroll
+            for (int i = 0; i < 4; ++i) {
+                const int c = 8 * j + 2 * t + (i & 1);
+                const int64_t r = rows[i >> 1];
+                if (c < count && r < n_out) {
+                    const int64_t out_row = y_rows ? y_rows[first + c] : first + c;
+                    y[out_row * ldy + r] = acc[j][i];
                 }
             }
         }
-        __syncthreads();
-    }
+    }  // slot tiles
+}
 
-    const int64_t rows[2] = {row0 + 16 * warp + g, row0 + 16 * warp + g + 8};
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {
-#pragma unroll
-        for (int i = 0; i < 4; ++i) {
-            const int c = 8 * j + 2 * t + (i & 1);
-            const int64_t r = rows[i >> 1];
-            if (c < count && r < n_out) y[static_cast<int64_t>(first + c) * ldy + r] = acc[j][i];
+template <int NS, int SB, int NW>
+void launch_mma(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
+                const void* xq, const int32_t* expert_offsets, const int32_t* slot_rows, int n_experts, int max_per_expert,
+                float* y, int64_t ldy, const int32_t* y_rows, int grid_slot_tiles, cudaStream_t stream) {
+    const int64_t tiles_y = ceil_div(max_per_expert, NS);
+    // Every slot tile the bound allows, in parallel (blocks past an expert's count exit at once), unless
+    // grid_slot_tiles asks for fewer blocks that loop. Not fewer by default: the routing of a batch can be
+    // very uneven (a synthetic model sent each layer's 512 tokens to a few experts), and an expert's tiles
+    // run one after the other in a looping block.
+    const int64_t grid_y = grid_slot_tiles > 0 ? std::min<int64_t>(grid_slot_tiles, tiles_y) : tiles_y;
+    if (grid_y > 65535) throw Error("mmq_ids: max_per_expert is too large");
+    units::dispatch(type, [&](auto unit) {
+        using U = decltype(unit);
+        if (n_in <= 0 || n_in % (U::kElems * U::kUnitsPerBlock) != 0) {
+            throw Error("mmq_ids: n_in " + std::to_string(n_in) + " is not a multiple of the block size");
         }
-    }
+        const dim3 grid(static_cast<unsigned>(ceil_div(n_out, 16 * NW)), static_cast<unsigned>(grid_y),
+                        static_cast<unsigned>(n_experts));
+        mmq_mma_kernel<U, NS, SB, NW><<<grid, 32 * NW, 0, stream>>>(static_cast<const uint8_t*>(W), row_bytes, mat_stride,
+                                                                 static_cast<int>(n_in / U::kElems), n_out,
+                                                                 static_cast<const BlockQ8_1*>(xq), n_in / 32,
+                                                                 expert_offsets, slot_rows, y, ldy, y_rows);
+    });
 }
 
 }  // namespace
@@ -166,24 +219,30 @@ bool mmq_tensor_cores_available() {
 
 void mmq_ids_mma(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
                  const void* xq, const int32_t* expert_offsets, const int32_t* slot_rows, int n_experts, int max_per_expert,
-                 float* y, int64_t ldy, cudaStream_t stream) {
+                 float* y, int64_t ldy, cudaStream_t stream, MmaTile tile, const int32_t* y_rows,
+                 int grid_slot_tiles) {
     if (!mmvq_supported(type)) throw Error("mmq_ids: type " + std::to_string(static_cast<int>(type)) + " has no int8 kernel");
     if (n_experts < 1 || n_experts > 65535) throw Error("mmq_ids: n_experts must be in 1..65535");
     if (n_out <= 0 || max_per_expert <= 0) return;
-    const int64_t tiles_y = ceil_div(max_per_expert, kSlotsPerBlock);
-    if (tiles_y > 65535) throw Error("mmq_ids: max_per_expert is too large");
-    units::dispatch(type, [&](auto unit) {
-        using U = decltype(unit);
-        if (n_in <= 0 || n_in % (U::kElems * U::kUnitsPerBlock) != 0) {
-            throw Error("mmq_ids: n_in " + std::to_string(n_in) + " is not a multiple of the block size");
-        }
-        const dim3 grid(static_cast<unsigned>(ceil_div(n_out, kRowsPerBlock)), static_cast<unsigned>(tiles_y),
-                        static_cast<unsigned>(n_experts));
-        mmq_mma_kernel<U><<<grid, kThreads, 0, stream>>>(static_cast<const uint8_t*>(W), row_bytes, mat_stride,
-                                                         static_cast<int>(n_in / U::kElems), n_out,
-                                                         static_cast<const BlockQ8_1*>(xq), n_in / 32, expert_offsets,
-                                                         slot_rows, y, ldy);
-    });
+    switch (tile) {
+        case MmaTile::Slots64:
+            launch_mma<64, 8, 4>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts,
+                              max_per_expert, y, ldy, y_rows, grid_slot_tiles, stream);
+            break;
+        case MmaTile::Slots64Short:
+            launch_mma<64, 4, 4>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts,
+                              max_per_expert, y, ldy, y_rows, grid_slot_tiles, stream);
+            break;
+        case MmaTile::Slots32:
+            launch_mma<32, 8, 4>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts,
+                                 max_per_expert, y, ldy, y_rows, grid_slot_tiles, stream);
+            break;
+        case MmaTile::Rows128:
+            launch_mma<64, 4, 8>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts,
+                                 max_per_expert, y, ldy, y_rows, grid_slot_tiles, stream);
+            break;
+        default: throw Error("mmq_ids: unknown tile");
+    }
     check_launch("mmq_ids (tensor cores)");
 }
 

@@ -1,6 +1,7 @@
 // Mat-vec for float weights (F32, F16, BF16) and float activations, for decode: the same segment layout
 // as mmvq (a power-of-two group of threads per row, consecutive threads on consecutive 8-element
 // chunks, each chunk dotted with every token), 16-byte loads where rows and activations are aligned.
+#include "cuda/pdl.cuh"
 #include "cuda/quant_units.cuh"
 
 namespace runtime::cuda {
@@ -75,6 +76,7 @@ __device__ __forceinline__ void row_dot_float(const uint8_t* row, int64_t n_in, 
 template <GgmlType T, bool kAligned, int kNT>
 __global__ void __launch_bounds__(kThreads) mmv_float_kernel(const uint8_t* W, size_t row_bytes, int64_t n_in, int64_t n_out,
                                                              const float* x, int64_t ldx, float* y, int64_t ldy, int lanes) {
+    pdl_enter();  // before any memory an earlier kernel writes (pdl.cuh)
     const int seg = threadIdx.x / lanes, lane = threadIdx.x % lanes;
     const int64_t r = static_cast<int64_t>(blockIdx.x) * (kThreads / lanes) + seg;
     const bool valid = r < n_out;
@@ -95,6 +97,7 @@ __global__ void __launch_bounds__(kThreads) mmv_float_ids_kernel(const uint8_t* 
                                                                  int64_t n_in, int64_t n_out, const float* x, int64_t ldx,
                                                                  int x_group, const int32_t* ids, float* y, int64_t ldy,
                                                                  int lanes) {
+    pdl_enter();  // before any memory an earlier kernel writes (pdl.cuh)
     const int slot = blockIdx.y;
     const int seg = threadIdx.x / lanes, lane = threadIdx.x % lanes;
     const int64_t r = static_cast<int64_t>(blockIdx.x) * (kThreads / lanes) + seg;
@@ -147,14 +150,14 @@ void mmv_float(GgmlType type, const void* W, size_t row_bytes, int64_t n_in, int
         constexpr GgmlType T = decltype(tag)::value;
         constexpr bool A = decltype(aligned)::value;
         switch (n_tok) {
-            case 1: mmv_float_kernel<T, A, 1><<<blocks, kThreads, 0, stream>>>(w, row_bytes, n_in, n_out, x, ldx, y, ldy, lanes); break;
-            case 2: mmv_float_kernel<T, A, 2><<<blocks, kThreads, 0, stream>>>(w, row_bytes, n_in, n_out, x, ldx, y, ldy, lanes); break;
-            case 3: mmv_float_kernel<T, A, 3><<<blocks, kThreads, 0, stream>>>(w, row_bytes, n_in, n_out, x, ldx, y, ldy, lanes); break;
-            case 4: mmv_float_kernel<T, A, 4><<<blocks, kThreads, 0, stream>>>(w, row_bytes, n_in, n_out, x, ldx, y, ldy, lanes); break;
-            case 5: mmv_float_kernel<T, A, 5><<<blocks, kThreads, 0, stream>>>(w, row_bytes, n_in, n_out, x, ldx, y, ldy, lanes); break;
-            case 6: mmv_float_kernel<T, A, 6><<<blocks, kThreads, 0, stream>>>(w, row_bytes, n_in, n_out, x, ldx, y, ldy, lanes); break;
-            case 7: mmv_float_kernel<T, A, 7><<<blocks, kThreads, 0, stream>>>(w, row_bytes, n_in, n_out, x, ldx, y, ldy, lanes); break;
-            default: mmv_float_kernel<T, A, 8><<<blocks, kThreads, 0, stream>>>(w, row_bytes, n_in, n_out, x, ldx, y, ldy, lanes); break;
+            case 1: pdl_launch(mmv_float_kernel<T, A, 1>, blocks, kThreads, 0, stream)(w, row_bytes, n_in, n_out, x, ldx, y, ldy, lanes); break;
+            case 2: pdl_launch(mmv_float_kernel<T, A, 2>, blocks, kThreads, 0, stream)(w, row_bytes, n_in, n_out, x, ldx, y, ldy, lanes); break;
+            case 3: pdl_launch(mmv_float_kernel<T, A, 3>, blocks, kThreads, 0, stream)(w, row_bytes, n_in, n_out, x, ldx, y, ldy, lanes); break;
+            case 4: pdl_launch(mmv_float_kernel<T, A, 4>, blocks, kThreads, 0, stream)(w, row_bytes, n_in, n_out, x, ldx, y, ldy, lanes); break;
+            case 5: pdl_launch(mmv_float_kernel<T, A, 5>, blocks, kThreads, 0, stream)(w, row_bytes, n_in, n_out, x, ldx, y, ldy, lanes); break;
+            case 6: pdl_launch(mmv_float_kernel<T, A, 6>, blocks, kThreads, 0, stream)(w, row_bytes, n_in, n_out, x, ldx, y, ldy, lanes); break;
+            case 7: pdl_launch(mmv_float_kernel<T, A, 7>, blocks, kThreads, 0, stream)(w, row_bytes, n_in, n_out, x, ldx, y, ldy, lanes); break;
+            default: pdl_launch(mmv_float_kernel<T, A, 8>, blocks, kThreads, 0, stream)(w, row_bytes, n_in, n_out, x, ldx, y, ldy, lanes); break;
         }
     });
     check_launch("mmv_float");
@@ -170,7 +173,7 @@ void mmv_float_ids(GgmlType type, const void* W, size_t row_bytes, size_t mat_st
     const int lanes = lanes_for_float(n_in);
     const dim3 grid(static_cast<unsigned>(ceil_div(n_out, kThreads / lanes)), static_cast<unsigned>(n_slots));
     dispatch_float(type, all_aligned(W, row_bytes, mat_stride, x, ldx, n_in), [&](auto tag, auto aligned) {
-        mmv_float_ids_kernel<decltype(tag)::value, decltype(aligned)::value><<<grid, kThreads, 0, stream>>>(
+        pdl_launch(mmv_float_ids_kernel<decltype(tag)::value, decltype(aligned)::value>, grid, kThreads, 0, stream)(
             static_cast<const uint8_t*>(W), row_bytes, mat_stride, n_in, n_out, x, ldx, x_group, ids, y, ldy, lanes);
     });
     check_launch("mmv_float_ids");

@@ -5,7 +5,14 @@
 // row's units once when rows are short) owns one weight row; consecutive threads take consecutive units,
 // so a warp reads a contiguous span of the row. Every unit is decoded to int8 words once and dotted with
 // all tokens' activations (which stay in L1/L2: every row reads the same ones).
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+#include "cuda/pdl.cuh"
 #include "cuda/quant_units.cuh"
+#include "cuda/stage_rows.cuh"
 
 namespace runtime::cuda {
 
@@ -13,18 +20,47 @@ namespace {
 
 constexpr int kThreads = 128;
 
+// The matrices of one launch: matrix m takes blocks [first_block[m], first_block[m + 1]).
+struct Mats {
+    const uint8_t* W[kMmvqMaxMats];
+    size_t row_bytes[kMmvqMaxMats];
+    int64_t n_out[kMmvqMaxMats];
+    float* y[kMmvqMaxMats];
+    int64_t ldy[kMmvqMaxMats];
+    unsigned first_block[kMmvqMaxMats + 1];
+};
+
+// With grain > 0, the block's rows go through shared memory first, copied with loads of `grain` bytes
+// (stage_rows.cuh).
 template <class U, int kNT>
-__global__ void __launch_bounds__(kThreads) mmvq_kernel(const uint8_t* W, size_t row_bytes, int n_units, int64_t n_out,
-                                                        const BlockQ8_1* x, int64_t x_row_blocks, float* y,
-                                                        int64_t ldy, int lanes) {
+__global__ void __launch_bounds__(kThreads) mmvq_kernel(Mats mats, int n_units, const BlockQ8_1* x,
+                                                        int64_t x_row_blocks, int lanes, int grain) {
+    pdl_enter();  // before any memory an earlier kernel writes (pdl.cuh)
+    extern __shared__ uint4 staged[];
+    int m = 0;
+#pragma unroll
+    for (int i = 1; i < kMmvqMaxMats; ++i) m += blockIdx.x >= mats.first_block[i];
+    const uint8_t* W = mats.W[m];
+    const size_t row_bytes = mats.row_bytes[m];
+    const int64_t n_out = mats.n_out[m], ldy = mats.ldy[m];
+    float* y = mats.y[m];
     const int seg = threadIdx.x / lanes, lane = threadIdx.x % lanes;
-    const int64_t r = static_cast<int64_t>(blockIdx.x) * (kThreads / lanes) + seg;
+    const int64_t r0 = static_cast<int64_t>(blockIdx.x - mats.first_block[m]) * (kThreads / lanes);
+    const int64_t r = r0 + seg;
     const bool valid = r < n_out;
+    const uint8_t* row = W + r * row_bytes;
+    if (grain) {
+        const int64_t n_rows = min(static_cast<int64_t>(kThreads / lanes), n_out - r0);
+        stage_copy(W + r0 * row_bytes, static_cast<size_t>(n_rows) * row_bytes, reinterpret_cast<uint8_t*>(staged), threadIdx.x,
+                   kThreads, grain);
+        __syncthreads();
+        row = reinterpret_cast<const uint8_t*>(staged) + seg * row_bytes;
+    }
     const BlockQ8_1* xs[kNT];
 #pragma unroll
     for (int t = 0; t < kNT; ++t) xs[t] = x + t * x_row_blocks;
     float acc[kNT] = {};
-    if (valid) units::row_dot<U, kNT>(W + r * row_bytes, n_units, lane, lanes, xs, kNT, acc);
+    if (valid) units::row_dot<U, kNT>(row, n_units, lane, lanes, xs, kNT, acc);
 #pragma unroll
     for (int t = 0; t < kNT; ++t) {
         const float v = units::segment_sum(acc[t], lanes);
@@ -38,6 +74,7 @@ __global__ void __launch_bounds__(kThreads) mmvq_ids_kernel(const uint8_t* W, si
                                                             int n_units, int64_t n_out, const BlockQ8_1* x,
                                                             int64_t x_row_blocks, int x_group, const int32_t* ids,
                                                             float* y, int64_t ldy, int lanes) {
+    pdl_enter();  // before any memory an earlier kernel writes (pdl.cuh)
     const int slot = blockIdx.y;
     const int seg = threadIdx.x / lanes, lane = threadIdx.x % lanes;
     const int64_t r = static_cast<int64_t>(blockIdx.x) * (kThreads / lanes) + seg;
@@ -58,41 +95,81 @@ void check_shape(GgmlType type, int64_t n_in, const char* what) {
 }
 
 template <class U, int kNT>
-void launch_mmvq(const void* W, size_t row_bytes, int64_t n_in, int64_t n_out, const void* xq, float* y, int64_t ldy,
-                 cudaStream_t stream) {
+void launch_mmvq(const MmvqMat* mats, int n_mats, int64_t n_in, const void* xq, cudaStream_t stream) {
     const int n_units = static_cast<int>(n_in / U::kElems);
     const int lanes = units::lanes_for(n_units);
     const int64_t rows_per_block = kThreads / lanes;
-    mmvq_kernel<U, kNT><<<static_cast<unsigned>(ceil_div(n_out, rows_per_block)), kThreads, 0, stream>>>(
-        static_cast<const uint8_t*>(W), row_bytes, n_units, n_out, static_cast<const BlockQ8_1*>(xq), n_in / 32, y,
-        ldy, lanes);
+    Mats a{};
+    unsigned blocks = 0;
+    int grain = 16;  // the narrowest any matrix needs; 0 when one cannot be staged
+    for (int m = 0; m < kMmvqMaxMats; ++m) {
+        a.first_block[m] = blocks;
+        if (m >= n_mats) continue;
+        grain = std::min(grain, stage_grain(mats[m].W, mats[m].row_bytes * static_cast<size_t>(rows_per_block), 0));
+        a.W[m] = static_cast<const uint8_t*>(mats[m].W);
+        a.row_bytes[m] = mats[m].row_bytes;
+        a.n_out[m] = mats[m].n_out;
+        a.y[m] = mats[m].y;
+        a.ldy[m] = mats[m].ldy;
+        blocks += static_cast<unsigned>(ceil_div(mats[m].n_out, rows_per_block));
+    }
+    a.first_block[kMmvqMaxMats] = blocks;
+    if (blocks == 0) return;
+    // every matrix of the launch stages, or none: the shared memory is sized for the widest rows
+    size_t smem = 0;
+    for (int m = 0; grain && m < n_mats; ++m) smem = std::max(smem, mats[m].row_bytes * static_cast<size_t>(rows_per_block));
+    pdl_launch(mmvq_kernel<U, kNT>, blocks, kThreads, smem, stream)(a, n_units, static_cast<const BlockQ8_1*>(xq), n_in / 32, lanes,
+                                                           grain);
 }
 
+// -1: not decided yet (GGUF_CUDA_STAGE=1 turns it on at first use), 0 off, 1 on
+std::atomic<int> g_staging{-1};
+
 }  // namespace
+
+bool staging_enabled() {
+    int s = g_staging.load(std::memory_order_relaxed);
+    if (s < 0) {
+        const char* v = std::getenv("GGUF_CUDA_STAGE");
+        s = v && std::strcmp(v, "1") == 0 ? 1 : 0;
+        int expected = -1;
+        g_staging.compare_exchange_strong(expected, s);
+        s = g_staging.load(std::memory_order_relaxed);
+    }
+    return s == 1;
+}
+
+void set_weight_staging(bool on) { g_staging.store(on ? 1 : 0); }
 
 bool mmvq_supported(GgmlType type) {
     return units::dispatch(type, [](auto) {});
 }
 
-void mmvq(GgmlType type, const void* W, size_t row_bytes, int64_t n_in, int64_t n_out, const void* xq, int n_tok,
-          float* y, int64_t ldy, cudaStream_t stream) {
+void mmvq_multi(GgmlType type, const MmvqMat* mats, int n_mats, int64_t n_in, const void* xq, int n_tok,
+                cudaStream_t stream) {
     check_shape(type, n_in, "mmvq");
     if (n_tok < 1 || n_tok > kMaxTokens) throw Error("mmvq: n_tok " + std::to_string(n_tok) + " is outside 1..8");
-    if (n_out <= 0) return;
+    if (n_mats < 1 || n_mats > kMmvqMaxMats) throw Error("mmvq_multi: " + std::to_string(n_mats) + " matrices (1..4)");
     units::dispatch(type, [&](auto unit) {
         using U = decltype(unit);
         switch (n_tok) {
-            case 1: launch_mmvq<U, 1>(W, row_bytes, n_in, n_out, xq, y, ldy, stream); break;
-            case 2: launch_mmvq<U, 2>(W, row_bytes, n_in, n_out, xq, y, ldy, stream); break;
-            case 3: launch_mmvq<U, 3>(W, row_bytes, n_in, n_out, xq, y, ldy, stream); break;
-            case 4: launch_mmvq<U, 4>(W, row_bytes, n_in, n_out, xq, y, ldy, stream); break;
-            case 5: launch_mmvq<U, 5>(W, row_bytes, n_in, n_out, xq, y, ldy, stream); break;
-            case 6: launch_mmvq<U, 6>(W, row_bytes, n_in, n_out, xq, y, ldy, stream); break;
-            case 7: launch_mmvq<U, 7>(W, row_bytes, n_in, n_out, xq, y, ldy, stream); break;
-            default: launch_mmvq<U, 8>(W, row_bytes, n_in, n_out, xq, y, ldy, stream); break;
+            case 1: launch_mmvq<U, 1>(mats, n_mats, n_in, xq, stream); break;
+            case 2: launch_mmvq<U, 2>(mats, n_mats, n_in, xq, stream); break;
+            case 3: launch_mmvq<U, 3>(mats, n_mats, n_in, xq, stream); break;
+            case 4: launch_mmvq<U, 4>(mats, n_mats, n_in, xq, stream); break;
+            case 5: launch_mmvq<U, 5>(mats, n_mats, n_in, xq, stream); break;
+            case 6: launch_mmvq<U, 6>(mats, n_mats, n_in, xq, stream); break;
+            case 7: launch_mmvq<U, 7>(mats, n_mats, n_in, xq, stream); break;
+            default: launch_mmvq<U, 8>(mats, n_mats, n_in, xq, stream); break;
         }
     });
     check_launch("mmvq");
+}
+
+void mmvq(GgmlType type, const void* W, size_t row_bytes, int64_t n_in, int64_t n_out, const void* xq, int n_tok,
+          float* y, int64_t ldy, cudaStream_t stream) {
+    const MmvqMat m{W, row_bytes, n_out, y, ldy};
+    mmvq_multi(type, &m, 1, n_in, xq, n_tok, stream);
 }
 
 void mmvq_ids(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
@@ -106,7 +183,7 @@ void mmvq_ids(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride,
         const int n_units = static_cast<int>(n_in / U::kElems);
         const int lanes = units::lanes_for(n_units);
         const dim3 grid(static_cast<unsigned>(ceil_div(n_out, kThreads / lanes)), static_cast<unsigned>(n_slots));
-        mmvq_ids_kernel<U><<<grid, kThreads, 0, stream>>>(static_cast<const uint8_t*>(W), row_bytes, mat_stride, n_units,
+        pdl_launch(mmvq_ids_kernel<U>, grid, kThreads, 0, stream)(static_cast<const uint8_t*>(W), row_bytes, mat_stride, n_units,
                                                           n_out, static_cast<const BlockQ8_1*>(xq), n_in / 32, x_group,
                                                           ids, y, ldy, lanes);
     });

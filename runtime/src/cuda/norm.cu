@@ -1,6 +1,8 @@
 // RMSNorm over rows and over the heads of a row (the Q/K norms).
+#include "cuda/pdl.cuh"
 #include "cuda/op_common.cuh"
 #include "cuda/op_kernels.h"
+#include "cuda/q8_1_block.cuh"
 
 namespace runtime::cuda {
 
@@ -22,23 +24,33 @@ __device__ double block_sum(double v) {
 
 // One block per row. The scale is computed as on the CPU (double sum of squares, 1/sqrt in double,
 // rounded to float) and applied as (x * scale) * w, each product rounded.
+// With xq (n a multiple of 32), the normalised row is also quantized to q8_1: in the last loop each warp
+// holds 32 consecutive elements per step (the stride, 256, is a multiple of 32), one q8_1 block.
+__device__ __forceinline__ void store_normed(float v, int64_t i, float* o, BlockQ8_1* xq_row) {
+    o[i] = v;
+    if (xq_row) quantize_block_q8_1(v, static_cast<int>(i % 32), xq_row[i / 32]);
+}
+
 __global__ void rms_norm_kernel(const float* x, int64_t ldx, const float* w, float* y, int64_t ldy, int64_t n,
-                                float eps) {
+                                float eps, BlockQ8_1* xq) {
+    pdl_enter();  // before any memory an earlier kernel writes (pdl.cuh)
     const float* xr = x + blockIdx.x * ldx;
     float* yr = y + blockIdx.x * ldy;
     double ss = 0.0;
     for (int64_t i = threadIdx.x; i < n; i += kNormThreads) ss += static_cast<double>(xr[i]) * xr[i];
     ss = block_sum(ss);
     const float scale = static_cast<float>(1.0 / sqrt(ss / static_cast<double>(n) + eps));
+    BlockQ8_1* xq_row = xq ? xq + blockIdx.x * (n / 32) : nullptr;
     for (int64_t i = threadIdx.x; i < n; i += kNormThreads) {
         const float v = __fmul_rn(xr[i], scale);
-        yr[i] = w ? __fmul_rn(v, w[i]) : v;
+        store_normed(w ? __fmul_rn(v, w[i]) : v, i, yr, xq_row);
     }
 }
 
 // x += y, then the norm of the sum: each thread reads back only the elements it wrote.
 __global__ void add_rms_norm_kernel(float* x, int64_t ldx, const float* y, int64_t ldy, const float* w, float* out,
-                                    int64_t ldo, int64_t n, float eps) {
+                                    int64_t ldo, int64_t n, float eps, BlockQ8_1* xq) {
+    pdl_enter();  // before any memory an earlier kernel writes (pdl.cuh)
     float* xr = x + blockIdx.x * ldx;
     const float* yr = y + blockIdx.x * ldy;
     float* o = out + blockIdx.x * ldo;
@@ -50,9 +62,10 @@ __global__ void add_rms_norm_kernel(float* x, int64_t ldx, const float* y, int64
     }
     ss = block_sum(ss);
     const float scale = static_cast<float>(1.0 / sqrt(ss / static_cast<double>(n) + eps));
+    BlockQ8_1* xq_row = xq ? xq + blockIdx.x * (n / 32) : nullptr;
     for (int64_t i = threadIdx.x; i < n; i += kNormThreads) {
         const float v = __fmul_rn(xr[i], scale);
-        o[i] = w ? __fmul_rn(v, w[i]) : v;
+        store_normed(w ? __fmul_rn(v, w[i]) : v, i, o, xq_row);
     }
 }
 
@@ -61,6 +74,7 @@ constexpr int kHeadWarps = 4;
 // One warp per (token, head), in place.
 __global__ void rms_norm_heads_kernel(float* x, int64_t ldx, const float* w, int n_tok, int n_head, int head_dim,
                                       float eps) {
+    pdl_enter();  // before any memory an earlier kernel writes (pdl.cuh)
     const int item = blockIdx.x * kHeadWarps + threadIdx.x / 32, lane = threadIdx.x % 32;
     if (item >= n_tok * n_head) return;
     float* h = x + (item / n_head) * ldx + static_cast<int64_t>(item % n_head) * head_dim;
@@ -77,16 +91,19 @@ __global__ void rms_norm_heads_kernel(float* x, int64_t ldx, const float* w, int
 }  // namespace
 
 void rms_norm(const float* x, int64_t ldx, const float* w, float* y, int64_t ldy, int64_t n, int n_rows, float eps,
-              cudaStream_t stream) {
+              cudaStream_t stream, void* xq) {
     if (n_rows <= 0 || n <= 0) return;
-    rms_norm_kernel<<<n_rows, kNormThreads, 0, stream>>>(x, ldx, w, y, ldy, n, eps);
+    if (xq && n % 32 != 0) throw Error("rms_norm: a q8_1 copy needs n a multiple of 32, not " + std::to_string(n));
+    pdl_launch(rms_norm_kernel, n_rows, kNormThreads, 0, stream)(x, ldx, w, y, ldy, n, eps, static_cast<BlockQ8_1*>(xq));
     detail::check_launch("rms_norm");
 }
 
 void add_rms_norm(float* x, int64_t ldx, const float* y, int64_t ldy, const float* w, float* out, int64_t ldo,
-                  int64_t n, int n_rows, float eps, cudaStream_t stream) {
+                  int64_t n, int n_rows, float eps, cudaStream_t stream, void* xq) {
     if (n_rows <= 0 || n <= 0) return;
-    add_rms_norm_kernel<<<n_rows, kNormThreads, 0, stream>>>(x, ldx, y, ldy, w, out, ldo, n, eps);
+    if (xq && n % 32 != 0) throw Error("add_rms_norm: a q8_1 copy needs n a multiple of 32, not " + std::to_string(n));
+    pdl_launch(add_rms_norm_kernel, n_rows, kNormThreads, 0, stream)(x, ldx, y, ldy, w, out, ldo, n, eps,
+                                                             static_cast<BlockQ8_1*>(xq));
     detail::check_launch("add_rms_norm");
 }
 
@@ -94,8 +111,8 @@ void rms_norm_heads(float* x, int64_t ldx, const float* w, int n_tok, int n_head
                     cudaStream_t stream) {
     if (n_tok <= 0 || n_head <= 0) return;
     if (head_dim <= 0 || head_dim > 1024) throw Error("rms_norm_heads: head size " + std::to_string(head_dim) + " unsupported");
-    rms_norm_heads_kernel<<<detail::blocks_for(static_cast<int64_t>(n_tok) * n_head, kHeadWarps), kHeadWarps * 32, 0,
-                            stream>>>(x, ldx, w, n_tok, n_head, head_dim, eps);
+    pdl_launch(rms_norm_heads_kernel, detail::blocks_for(static_cast<int64_t>(n_tok) * n_head, kHeadWarps), kHeadWarps * 32, 0,
+                            stream)(x, ldx, w, n_tok, n_head, head_dim, eps);
     detail::check_launch("rms_norm_heads");
 }
 

@@ -9,6 +9,7 @@
 
 #include "quant/blocks.h"
 #include "runtime/error.h"
+#include "cuda/swiglu_one.cuh"
 
 namespace runtime::cuda::detail {
 

@@ -19,14 +19,16 @@
 namespace runtime::cuda {
 
 // y[r] = x[r] / sqrt(mean(x[r]^2) + eps) * w for n_rows rows of n floats (w null: no scale). The sum of
-// squares is taken in double, as on the CPU. y may alias x.
+// squares is taken in double, as on the CPU. y may alias x. Where xq is given (n a multiple of 32), the
+// rows of y are also written there as quantize_rows_q8_1(y, n) would (bit for bit): the next mat-vec
+// needs no quantization launch.
 void rms_norm(const float* x, int64_t ldx, const float* w, float* y, int64_t ldy, int64_t n, int n_rows, float eps,
-              cudaStream_t stream);
+              cudaStream_t stream, void* xq = nullptr);
 
 // The residual add fused with the next norm: x[r] += y[r] (written back), then out[r] = rms_norm(x[r]) * w
-// as rms_norm computes it (w may be null). One pass over the row instead of two launches.
+// as rms_norm computes it (w may be null). One pass over the row instead of two launches. xq as rms_norm.
 void add_rms_norm(float* x, int64_t ldx, const float* y, int64_t ldy, const float* w, float* out, int64_t ldo,
-                  int64_t n, int n_rows, float eps, cudaStream_t stream);
+                  int64_t n, int n_rows, float eps, cudaStream_t stream, void* xq = nullptr);
 
 // The Q/K norms: rms_norm of every head (head_dim floats, heads contiguous within a row) in place, with the
 // same head_dim weights for each head. head_dim <= 1024.
@@ -59,6 +61,15 @@ void kv_store_kv(gguf::GgmlType type_k, const float* k, int64_t ld_k, int64_t n_
                  gguf::GgmlType type_v, const float* v, int64_t ld_v, int64_t n_v, void* v_cache, size_t v_row_bytes,
                  int n_tok, const int32_t* pos0_dev, cudaStream_t stream);
 
+// norm_rope_qk, then kv_store_kv of the rotated keys and of v, in one launch (bit for bit those two
+// calls): Q and K heads of head_dim floats normalised and rotated in place, K and V (head_dim each, n_head_kv
+// heads) written to cache rows *pos0_dev + t.
+void norm_rope_qk_store(float* q, int64_t ldq, int n_head, const float* q_norm, float* k, int64_t ldk, int n_head_kv,
+                        const float* k_norm, const float* v, int64_t ldv, int n_tok, int head_dim, float eps, int n_rot,
+                        bool neox, const int32_t* pos0_dev, const double* inv_freq, gguf::GgmlType type_k,
+                        void* k_cache, size_t k_row_bytes, gguf::GgmlType type_v, void* v_cache, size_t v_row_bytes,
+                        cudaStream_t stream);
+
 // Causal attention over the cache, flash-attention style (online softmax), with GQA: query head h reads KV
 // head h / (n_head / n_head_kv). Token t (query row q + t*ldq, head h at h*head_dim_k) attends to positions
 // 0 .. *pos0_dev + t of the cache (which must already hold this batch's keys and values); output row
@@ -66,19 +77,24 @@ void kv_store_kv(gguf::GgmlType type_k, const float* k, int64_t ld_k, int64_t n_
 // Cache types F32, F16, Q8_0, Q4_0; head_dim_k == head_dim_v in {32, 64, 128, 256}. Scores are
 // scale * q.k, as on the CPU. Few tokens (<= kAttentionSplitMaxTokens) split the positions over blocks and
 // combine the parts (scratch must hold attention_scratch_bytes); more tokens use one block per query tile.
-// *pos0_dev + n_tok must not exceed n_ctx.
+// *pos0_dev + n_tok must not exceed n_ctx. Where out_q8 is given (F32 kernel only), the output rows are
+// also written there as quantize_rows_q8_1(out, n_head * head_dim_v) would, bit for bit: the output
+// projection needs no quantization launch.
 //
 // Two kernels: F32 computes in f32 on the CUDA cores (matches the CPU to ~1e-6); TensorCore computes the
-// products on the tensor cores from f16 queries, keys, values and probabilities with f32 accumulation
-// (~1e-3 relative; never splits the positions, so it wants batches). Auto takes TensorCore for batches of
-// more than kAttentionSplitMaxTokens tokens, F32 otherwise.
+// products on the tensor cores (compute capability 8.0 and later) from queries, keys, values and
+// probabilities each split into two f16 values (hi + lo: 22 bits), with f32 accumulation and softmax
+// (~1e-6 relative as well; never splits the positions, so it wants batches; operands below 65504).
+// Auto takes TensorCore for batches of more than kAttentionSplitMaxTokens tokens where the device has it,
+// F32 otherwise.
 inline constexpr int kAttentionSplitMaxTokens = 16;
 enum class AttentionKernel { Auto, F32, TensorCore };
 size_t attention_scratch_bytes(int n_tok_max, int n_head, int head_dim_v, int n_ctx);
 void attention(const float* q, int64_t ldq, const void* k_cache, gguf::GgmlType tk, size_t k_row_bytes,
                const void* v_cache, gguf::GgmlType tv, size_t v_row_bytes, int n_tok, int n_head, int n_head_kv,
                int head_dim_k, int head_dim_v, float scale, const int32_t* pos0_dev, int n_ctx, float* out,
-               int64_t ldo, void* scratch, cudaStream_t stream, AttentionKernel kernel = AttentionKernel::Auto);
+               int64_t ldo, void* scratch, cudaStream_t stream, AttentionKernel kernel = AttentionKernel::Auto,
+               void* out_q8 = nullptr);
 
 // MoE router: per token, probabilities over n_expert logits (softmax over all experts, or an independent
 // sigmoid each), the k most probable (ties to the lower index), and their weights: renormalised to sum 1
@@ -86,6 +102,14 @@ void attention(const float* q, int64_t ldq, const void* k_cache, gguf::GgmlType 
 // 0 or 1. ids and weights are [n_tok][k]. n_expert <= 512, k <= 32.
 void route_topk(const float* logits, int64_t ld, int n_tok, int n_expert, int k, bool sigmoid, bool normalize,
                 float scale, int32_t* ids, float* weights, cudaStream_t stream);
+
+// The router mat-vec and route_topk in one launch, for decode (1..8 tokens) with f32 router weights: logits
+// [t][e] = W[e] . x[t] (W n_expert rows of n_in floats, written to logits, rows ld apart), then, by the last
+// block to finish, route_topk of those logits. counter: one int of device memory, zero before the call and
+// left zero (allocate it zeroed once).
+void router_topk_f32(const float* W, int64_t n_in, const float* x, int64_t ldx, int n_tok, int n_expert, int k,
+                     bool sigmoid, bool normalize, float scale, float* logits, int64_t ld, int32_t* counter,
+                     int32_t* ids, float* weights, cudaStream_t stream);
 
 // Groups the routed slots by expert for the expert matmuls, as moe.cpp does on the CPU: slot s = t*k + j
 // (ids[s] from route_topk, n_slots = n_tok * k) goes to its expert's list; lists are in ascending slot order.

@@ -1,4 +1,6 @@
 // Rotary position embedding in place, with the position read from device memory (graph replay).
+#include "cuda/pdl.cuh"
+#include "cuda/head_ops.cuh"
 #include "cuda/op_common.cuh"
 #include "cuda/op_kernels.h"
 
@@ -10,6 +12,7 @@ namespace {
 // every head. x0*c - x1*s and x0*s + x1*c with each product rounded, as the CPU (no fused multiply-add).
 __global__ void rope_kernel(float* x, int64_t ldx, int n_tok, int n_head, int head_dim, int half, bool neox,
                             const int32_t* pos0_dev, const double* inv_freq) {
+    pdl_enter();  // before any memory an earlier kernel writes (pdl.cuh)
     const int64_t item = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
     if (item >= static_cast<int64_t>(n_tok) * half) return;
     const int t = static_cast<int>(item / half), i = static_cast<int>(item % half);
@@ -33,6 +36,7 @@ constexpr int kHeadWarps = 4;
 __global__ void norm_rope_qk_kernel(float* q, int64_t ldq, int n_head, const float* q_norm, float* k, int64_t ldk,
                                     int n_head_kv, const float* k_norm, int n_tok, int head_dim, float eps, int half,
                                     bool neox, const int32_t* pos0_dev, const double* inv_freq) {
+    pdl_enter();  // before any memory an earlier kernel writes (pdl.cuh)
     const int item = blockIdx.x * kHeadWarps + threadIdx.x / 32, lane = threadIdx.x % 32;
     const int n_q = n_tok * n_head;
     if (item >= n_q + n_tok * n_head_kv) return;
@@ -41,25 +45,8 @@ __global__ void norm_rope_qk_kernel(float* q, int64_t ldq, int n_head, const flo
     const int heads = is_q ? n_head : n_head_kv;
     const int t = it / heads;
     float* hd = (is_q ? q + t * ldq : k + t * ldk) + static_cast<int64_t>(it % heads) * head_dim;
-    const float* w = is_q ? q_norm : k_norm;
-    if (w) {
-        double ss = 0.0;
-        for (int i = lane; i < head_dim; i += 32) ss += static_cast<double>(hd[i]) * hd[i];
-        for (int o = 16; o > 0; o /= 2) ss += __shfl_xor_sync(0xffffffffu, ss, o);
-        const float scale = static_cast<float>(1.0 / sqrt(ss / static_cast<double>(head_dim) + eps));
-        for (int i = lane; i < head_dim; i += 32) hd[i] = __fmul_rn(__fmul_rn(hd[i], scale), w[i]);
-        __syncwarp();  // the rotation reads elements other lanes wrote
-    }
-    const double pos = static_cast<double>(*pos0_dev + t);
-    for (int i = lane; i < half; i += 32) {
-        double sd, cd;
-        sincos(pos * inv_freq[i], &sd, &cd);
-        const float c = static_cast<float>(cd), s = static_cast<float>(sd);
-        const int i0 = neox ? i : 2 * i, i1 = neox ? i + half : 2 * i + 1;
-        const float x0 = hd[i0], x1 = hd[i1];
-        hd[i0] = __fsub_rn(__fmul_rn(x0, c), __fmul_rn(x1, s));
-        hd[i1] = __fadd_rn(__fmul_rn(x0, s), __fmul_rn(x1, c));
-    }
+    detail::norm_rope_head(hd, is_q ? q_norm : k_norm, head_dim, eps, half, neox, static_cast<double>(*pos0_dev + t),
+                           inv_freq, lane);
 }
 
 }  // namespace
@@ -73,7 +60,7 @@ void norm_rope_qk(float* q, int64_t ldq, int n_head, const float* q_norm, float*
                     std::to_string(head_dim));
     }
     const int64_t items = static_cast<int64_t>(n_tok) * (n_head + n_head_kv);
-    norm_rope_qk_kernel<<<detail::blocks_for(items, kHeadWarps), kHeadWarps * 32, 0, stream>>>(
+    pdl_launch(norm_rope_qk_kernel, detail::blocks_for(items, kHeadWarps), kHeadWarps * 32, 0, stream)(
         q, ldq, n_head, q_norm, k, ldk, n_head_kv, k_norm, n_tok, head_dim, eps, n_rot / 2, neox, pos0_dev, inv_freq);
     detail::check_launch("norm_rope_qk");
 }
@@ -87,7 +74,7 @@ void rope(float* x, int64_t ldx, int n_tok, int n_head, int head_dim, int n_rot,
     }
     const int half = n_rot / 2;
     constexpr int kThreads = 128;
-    rope_kernel<<<detail::blocks_for(static_cast<int64_t>(n_tok) * half, kThreads), kThreads, 0, stream>>>(
+    pdl_launch(rope_kernel, detail::blocks_for(static_cast<int64_t>(n_tok) * half, kThreads), kThreads, 0, stream)(
         x, ldx, n_tok, n_head, head_dim, half, neox, pos0_dev, inv_freq);
     detail::check_launch("rope");
 }

@@ -2,6 +2,7 @@
 // following moe.cpp's route() step by step.
 #include <cmath>
 
+#include "cuda/pdl.cuh"
 #include "cuda/op_common.cuh"
 #include "cuda/op_kernels.h"
 
@@ -13,24 +14,20 @@ constexpr int kMaxExperts = 512;
 constexpr int kMaxK = 32;
 constexpr int kTokensPerBlock = 4;  // one warp per token
 
-__global__ void route_kernel(const float* logits, int64_t ld, int n_tok, int n_expert, int k, bool sigmoid,
-                             bool normalize, float scale, int32_t* ids, float* weights) {
-    __shared__ float probs_all[kTokensPerBlock][kMaxExperts];
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    const int t = blockIdx.x * kTokensPerBlock + warp;
-    if (t >= n_tok) return;  // whole warps leave; the block never synchronises
-    float* probs = probs_all[warp];
-    const float* x = logits + t * ld;
+// One token's routing by one warp: x its n_expert logits (read through L2: the fused router writes them
+// from other blocks of the same launch), probs n_expert floats of scratch (shared memory).
+__device__ void route_one(const float* x, float* probs, int lane, int n_expert, int k, bool sigmoid, bool normalize,
+                          float scale, int32_t* ids, float* weights) {
     if (sigmoid) {
-        for (int e = lane; e < n_expert; e += 32) probs[e] = 1.f / (1.f + expf(-x[e]));
+        for (int e = lane; e < n_expert; e += 32) probs[e] = 1.f / (1.f + expf(-__ldcg(x + e)));
     } else {
         // softmax as cpu::softmax: exponentials of x - max, their sum in double, one float reciprocal
         float mx = -INFINITY;
-        for (int e = lane; e < n_expert; e += 32) mx = fmaxf(mx, x[e]);
+        for (int e = lane; e < n_expert; e += 32) mx = fmaxf(mx, __ldcg(x + e));
         for (int o = 16; o > 0; o /= 2) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
         double sum = 0.0;
         for (int e = lane; e < n_expert; e += 32) {
-            probs[e] = expf(x[e] - mx);
+            probs[e] = expf(__ldcg(x + e) - mx);
             sum += probs[e];
         }
         for (int o = 16; o > 0; o /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, o);
@@ -72,9 +69,78 @@ __global__ void route_kernel(const float* logits, int64_t ld, int n_tok, int n_e
     const float norm = normalize ? 1.f / fmaxf(sum, 6.103515625e-5f) : 1.f;
     const bool scaled = scale != 0.f && scale != 1.f;
     if (lane < k) {
-        ids[t * k + lane] = chosen_id;
-        weights[t * k + lane] = __fmul_rn(__fmul_rn(chosen_p, norm), scaled ? scale : 1.f);
+        ids[lane] = chosen_id;
+        weights[lane] = __fmul_rn(__fmul_rn(chosen_p, norm), scaled ? scale : 1.f);
     }
+}
+
+__global__ void route_kernel(const float* logits, int64_t ld, int n_tok, int n_expert, int k, bool sigmoid,
+                             bool normalize, float scale, int32_t* ids, float* weights) {
+    pdl_enter();  // before any memory an earlier kernel writes (pdl.cuh)
+    __shared__ float probs_all[kTokensPerBlock][kMaxExperts];
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int t = blockIdx.x * kTokensPerBlock + warp;
+    if (t >= n_tok) return;  // whole warps leave; the block never synchronises
+    route_one(logits + t * ld, probs_all[warp], lane, n_expert, k, sigmoid, normalize, scale, ids + t * k,
+              weights + t * k);
+}
+
+constexpr int kRouterWarps = 8;  // logit rows per block of the fused router, one per warp
+constexpr int kRouterMaxTokens = 8;
+
+// Block b: warp w computes logit row e = b * 8 + w of every token (f32 weights, float4 loads where aligned);
+// the last block to finish (counted in *counter, which it resets) routes every token, a warp per token.
+template <bool kAligned>
+__global__ void __launch_bounds__(kRouterWarps * 32) router_kernel(const float* W, int64_t n_in, const float* x,
+                                                                   int64_t ldx, int n_tok, int n_expert, int k,
+                                                                   bool sigmoid, bool normalize, float scale,
+                                                                   float* logits, int64_t ld, int32_t* counter,
+                                                                   int32_t* ids, float* weights) {
+    pdl_enter();  // before any memory an earlier kernel writes (pdl.cuh)
+    __shared__ float probs_all[kRouterWarps][kMaxExperts];
+    __shared__ bool last;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int e = blockIdx.x * kRouterWarps + warp;
+    if (e < n_expert) {
+        const float* row = W + e * n_in;
+        float acc[kRouterMaxTokens] = {};
+        if constexpr (kAligned) {
+            for (int64_t c = lane; c < n_in / 4; c += 32) {
+                const float4 w = reinterpret_cast<const float4*>(row)[c];
+#pragma unroll
+                for (int t = 0; t < kRouterMaxTokens; ++t) {
+                    if (t < n_tok) {
+                        const float4 v = reinterpret_cast<const float4*>(x + t * ldx)[c];
+                        acc[t] += w.x * v.x + w.y * v.y + w.z * v.z + w.w * v.w;
+                    }
+                }
+            }
+        } else {
+            for (int64_t i = lane; i < n_in; i += 32) {
+                const float w = row[i];
+#pragma unroll
+                for (int t = 0; t < kRouterMaxTokens; ++t) {
+                    if (t < n_tok) acc[t] += w * x[t * ldx + i];
+                }
+            }
+        }
+#pragma unroll
+        for (int t = 0; t < kRouterMaxTokens; ++t) {
+            float v = acc[t];
+            for (int o = 16; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
+            if (t < n_tok && lane == 0) logits[t * ld + e] = v;
+        }
+    }
+    __threadfence();  // the logits visible before this block is counted
+    __syncthreads();
+    if (threadIdx.x == 0) last = atomicAdd(counter, 1) == static_cast<int>(gridDim.x) - 1;
+    __syncthreads();
+    if (!last) return;
+    for (int t = warp; t < n_tok; t += kRouterWarps) {
+        route_one(logits + t * ld, probs_all[warp], lane, n_expert, k, sigmoid, normalize, scale, ids + t * k,
+                  weights + t * k);
+    }
+    if (threadIdx.x == 0) *counter = 0;  // ready for the next launch
 }
 
 constexpr int kGroupThreads = kMaxExperts;  // one thread per expert
@@ -147,9 +213,31 @@ void route_topk(const float* logits, int64_t ld, int n_tok, int n_expert, int k,
         throw Error("route_topk: " + std::to_string(k) + " of " + std::to_string(n_expert) +
                     " experts unsupported (at most 32 of 512)");
     }
-    route_kernel<<<detail::blocks_for(n_tok, kTokensPerBlock), kTokensPerBlock * 32, 0, stream>>>(
+    pdl_launch(route_kernel, detail::blocks_for(n_tok, kTokensPerBlock), kTokensPerBlock * 32, 0, stream)(
         logits, ld, n_tok, n_expert, k, sigmoid, normalize, scale, ids, weights);
     detail::check_launch("route_topk");
+}
+
+void router_topk_f32(const float* W, int64_t n_in, const float* x, int64_t ldx, int n_tok, int n_expert, int k,
+                     bool sigmoid, bool normalize, float scale, float* logits, int64_t ld, int32_t* counter,
+                     int32_t* ids, float* weights, cudaStream_t stream) {
+    if (n_tok <= 0) return;
+    if (n_tok > kRouterMaxTokens) throw Error("router_topk_f32: more than 8 tokens");
+    if (n_expert < 1 || n_expert > kMaxExperts || k < 1 || k > kMaxK || k > n_expert) {
+        throw Error("router_topk_f32: " + std::to_string(k) + " of " + std::to_string(n_expert) +
+                    " experts unsupported (at most 32 of 512)");
+    }
+    const bool aligned = n_in % 4 == 0 && ldx % 4 == 0 && reinterpret_cast<uintptr_t>(W) % 16 == 0 &&
+                         reinterpret_cast<uintptr_t>(x) % 16 == 0;
+    const unsigned blocks = detail::blocks_for(n_expert, kRouterWarps);
+    if (aligned) {
+        pdl_launch(router_kernel<true>, blocks, kRouterWarps * 32, 0, stream)(W, n_in, x, ldx, n_tok, n_expert, k, sigmoid,
+                                                                     normalize, scale, logits, ld, counter, ids, weights);
+    } else {
+        pdl_launch(router_kernel<false>, blocks, kRouterWarps * 32, 0, stream)(W, n_in, x, ldx, n_tok, n_expert, k, sigmoid,
+                                                                      normalize, scale, logits, ld, counter, ids, weights);
+    }
+    detail::check_launch("router_topk_f32");
 }
 
 }  // namespace runtime::cuda

@@ -1,0 +1,40 @@
+// pdl.cuh's switch: read once from GGUF_CUDA_PDL and the current device's compute capability.
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+#include "cuda/pdl.cuh"
+
+namespace runtime::cuda {
+
+namespace {
+
+// -1: not decided yet, 0 off, 1 on
+std::atomic<int> g_pdl{-1};
+
+}  // namespace
+
+bool pdl_enabled() {
+    int s = g_pdl.load(std::memory_order_relaxed);
+    if (s < 0) {
+        const char* v = std::getenv("GGUF_CUDA_PDL");
+        int dev = 0, major = 0;
+        const bool capable = cudaGetDevice(&dev) == cudaSuccess &&
+                             cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess &&
+                             major >= 9;
+        s = v && std::strcmp(v, "1") == 0 && capable ? 1 : 0;
+        int expected = -1;
+        g_pdl.compare_exchange_strong(expected, s);
+        s = g_pdl.load(std::memory_order_relaxed);
+    }
+    return s == 1;
+}
+
+void set_pdl(bool on) {
+    int dev = 0, major = 0;
+    const bool capable = cudaGetDevice(&dev) == cudaSuccess &&
+                         cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess && major >= 9;
+    g_pdl.store(on && capable ? 1 : 0);
+}
+
+}  // namespace runtime::cuda
