@@ -14,11 +14,8 @@ constexpr int kGroupThreads = 1024;
 constexpr int kThreads = 128;
 constexpr int kTile = 8;  // slots per tile: the register accumulators of units::row_dot
 
-// Counts with shared-memory atomics, scans the counts (thread 0), then places the slots chunk by chunk
-// (one slot per thread): within a warp __match_any_sync finds the lanes holding the same expert and a
-// lane's rank among them, and the warps of a chunk place theirs one warp after another, each advancing
-// its experts' next free position, so the placement is stable (slot order within an expert). It replaced
-// a warp-per-expert scan of all slots (88 us per call at 512 tokens x top-8 of 128 on the H200).
+// Warp w counts (pass 0) or places (pass 1) the slots of experts w, w + 32, ...; a ballot over 32
+// consecutive slots finds the matches and their order, so the placement is stable.
 __global__ void __launch_bounds__(kGroupThreads) group_kernel(const int32_t* ids, int n_slots, int k, int n_experts,
                                                              bool stage, int32_t* offsets, int32_t* slot_rows,
                                                              int32_t* slot_of_group) {
@@ -26,15 +23,18 @@ __global__ void __launch_bounds__(kGroupThreads) group_kernel(const int32_t* ids
     int32_t* start = shared;                  // n_experts + 1
     int32_t* staged = shared + n_experts + 1;  // n_slots when `stage`
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, n_warps = blockDim.x / 32;
-    for (int e = threadIdx.x; e <= n_experts; e += blockDim.x) start[e] = 0;
     if (stage) {
         for (int s = threadIdx.x; s < n_slots; s += blockDim.x) staged[s] = ids[s];
+        __syncthreads();
     }
-    __syncthreads();
     const int32_t* src = stage ? staged : ids;
-    for (int s = threadIdx.x; s < n_slots; s += blockDim.x) {
-        const int e = src[s];
-        if (e >= 0 && e < n_experts) atomicAdd(&start[e], 1);
+    for (int e = warp; e < n_experts; e += n_warps) {
+        int count = 0;
+        for (int base = 0; base < n_slots; base += 32) {
+            const int s = base + lane;
+            count += __popc(__ballot_sync(0xffffffffu, s < n_slots && src[s] == e));
+        }
+        if (lane == 0) start[e] = count;
     }
     __syncthreads();
     if (threadIdx.x == 0) {
@@ -49,22 +49,18 @@ __global__ void __launch_bounds__(kGroupThreads) group_kernel(const int32_t* ids
         offsets[n_experts] = sum;
     }
     __syncthreads();
-    for (int c = 0; c < n_slots; c += blockDim.x) {
-        const int s = c + threadIdx.x;
-        const int e = s < n_slots ? src[s] : -1;
-        const bool valid = e >= 0 && e < n_experts;
-        const unsigned peers = __match_any_sync(0xffffffffu, valid ? e : -1);
-        const int rank = __popc(peers & ((1u << lane) - 1u));
-        const bool leader = lane == __ffs(peers) - 1;
-        for (int w = 0; w < n_warps; ++w) {
-            if (warp == w && valid) {
-                const int at = start[e] + rank;
+    for (int e = warp; e < n_experts; e += n_warps) {
+        int pos = start[e];
+        for (int base = 0; base < n_slots; base += 32) {
+            const int s = base + lane;
+            const bool match = s < n_slots && src[s] == e;
+            const unsigned mask = __ballot_sync(0xffffffffu, match);
+            if (match) {
+                const int at = pos + __popc(mask & ((1u << lane) - 1u));
                 slot_rows[at] = s / k;
                 slot_of_group[at] = s;
             }
-            __syncwarp();
-            if (warp == w && valid && leader) start[e] += __popc(peers);
-            __syncthreads();
+            pos += __popc(mask);
         }
     }
 }
