@@ -104,6 +104,20 @@ std::shared_ptr<const Mapping> Mapping::borrow(std::span<const uint8_t> bytes) {
     return std::shared_ptr<const Mapping>(new Mapping(bytes.data(), bytes.size(), false));
 }
 
+void Mapping::release(std::span<const uint8_t> part) const {
+    if (!owned_ || part.empty()) return;
+    const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+    // whole pages inside `part` only: a page shared with a neighbouring tensor stays mapped
+    const uintptr_t begin = (reinterpret_cast<uintptr_t>(part.data()) + page - 1) & ~(page - 1);
+    const uintptr_t end = reinterpret_cast<uintptr_t>(part.data() + part.size()) & ~(page - 1);
+    if (end <= begin) return;
+    void* p = reinterpret_cast<void*>(begin);
+#ifdef MADV_PAGEOUT
+    ::madvise(p, end - begin, MADV_PAGEOUT);
+#endif
+    ::madvise(p, end - begin, MADV_DONTNEED);
+}
+
 Mapping::~Mapping() {
     if (owned_ && data_) ::munmap(const_cast<uint8_t*>(data_), size_);
 }
@@ -367,6 +381,10 @@ std::span<const uint8_t> File::tensor_data(const TensorInfo& t) const {
     if (t.shard == 0) return map_->bytes().subspan(data_offset_ + t.offset, t.n_bytes());
     const Shard& s = more_shards_.at(t.shard - 1);
     return s.map->bytes().subspan(s.data_offset + t.offset, t.n_bytes());
+}
+
+void File::release_tensor_data(const TensorInfo& t) const {
+    (t.shard == 0 ? *map_ : *more_shards_.at(t.shard - 1).map).release(tensor_data(t));
 }
 
 }  // namespace gguf

@@ -2,8 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
 
 #include "gguf/error.h"
 #include "gguf/file.h"
@@ -120,5 +125,63 @@ TEST(Writer, SameFileDetectsLinks) {
     fs::create_symlink(a, b);
     EXPECT_TRUE(same_file(a.string(), b.string()));
     EXPECT_FALSE(same_file(a.string(), (dir / "missing").string()));
+    fs::remove_all(dir);
+}
+
+namespace {
+
+// Resident kibibytes of the mapping that holds `p`, from /proc/self/smaps.
+uint64_t resident_kib_of(const void* p) {
+    std::ifstream smaps("/proc/self/smaps");
+    const auto addr = reinterpret_cast<uintptr_t>(p);
+    std::string line;
+    bool inside = false;
+    while (std::getline(smaps, line)) {
+        uintptr_t lo = 0, hi = 0;
+        if (std::sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2 && line.find(':') > line.find(' ')) {
+            inside = addr >= lo && addr < hi;
+        } else if (inside && line.rfind("Rss:", 0) == 0) {
+            return std::stoull(line.substr(4));
+        }
+    }
+    return 0;
+}
+
+}  // namespace
+
+// A tensor released after use leaves this process's resident set and reads back the same afterwards;
+// a borrowed buffer (File::parse) is left as it is.
+TEST(Mapping, ReleasedTensorPagesLeaveTheResidentSetAndReadBack) {
+    fs::path dir = temp_dir();
+    fs::path out = dir / "release.gguf";
+    std::vector<float> values(2 << 20);
+    for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i % 1000) * 0.5f;
+    {
+        Writer w(out.string());
+        w.metadata().set("general.architecture", Value::string("llama"));
+        w.add_tensor("big", GgmlType::F32, {1024, 2048});
+        w.write_data({reinterpret_cast<const uint8_t*>(values.data()), values.size() * sizeof(float)});
+        w.finish();
+    }
+    const File f = File::open(out.string());
+    const TensorInfo& t = f.tensor("big");
+    const auto data = f.tensor_data(t);
+    const auto read_all = [&] {
+        uint64_t sum = 0;
+        for (size_t i = 0; i < data.size(); i += 4096) sum += data[i];
+        return sum;
+    };
+    const uint64_t before = read_all();
+    EXPECT_GE(resident_kib_of(data.data()), 7u * 1024);  // 8 MiB of tensor read
+    f.release_tensor_data(t);
+    EXPECT_LT(resident_kib_of(data.data()), 64u);  // the header's page or two at most
+    EXPECT_EQ(read_all(), before);
+    EXPECT_EQ(std::memcmp(data.data(), values.data(), data.size()), 0);
+
+    std::ifstream in(out, std::ios::binary);
+    std::vector<uint8_t> copy((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const File parsed = File::parse(copy);
+    parsed.release_tensor_data(parsed.tensor("big"));
+    EXPECT_EQ(std::memcmp(parsed.tensor_data(parsed.tensor("big")).data(), values.data(), data.size()), 0);
     fs::remove_all(dir);
 }

@@ -43,6 +43,11 @@ public:
     Mapping(const Mapping&) = delete;
     Mapping& operator=(const Mapping&) = delete;
     std::span<const uint8_t> bytes() const { return {data_, size_}; }
+    // Drops the pages of `part` (inside bytes()) from this process's memory: asked out of the page cache
+    // where no one else maps them (MADV_PAGEOUT), then unmapped from this process (MADV_DONTNEED), which
+    // on a read-only file mapping loses nothing: a later read maps them again. Borrowed buffers are left
+    // alone.
+    void release(std::span<const uint8_t> part) const;
 
 private:
     Mapping(const uint8_t* data, size_t size, bool owned) : data_(data), size_(size), owned_(owned) {}
@@ -83,6 +88,9 @@ public:
 
     // Zero-copy view of a tensor's bytes inside the mapping.
     std::span<const uint8_t> tensor_data(const TensorInfo& t) const;
+    // Done with a tensor's bytes: its pages leave this process's memory (Mapping::release), so that
+    // streaming a model larger than RAM keeps the resident set at what is being worked on.
+    void release_tensor_data(const TensorInfo& t) const;
 
 private:
     // Shards 1.. of a split model; shard 0 is this file itself.

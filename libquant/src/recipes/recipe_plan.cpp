@@ -1,6 +1,4 @@
 // Planning a quantized file (types, sizes, imatrix matching, header) and streaming it out.
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -77,20 +75,6 @@ gguf::Metadata output_metadata(const gguf::Metadata& in, const Recipe& recipe, c
 void declare(gguf::Writer& w, const QuantPlan& plan) {
     w.metadata() = plan.metadata;
     for (const auto& t : plan.tensors) w.add_tensor(t.name, t.to.type, t.dims);
-}
-
-// Lets the kernel drop the input pages of a tensor already written, so that reading a model much
-// larger than RAM does not crowd out everything else. MADV_PAGEOUT never loses data (a later
-// access reads the pages back), so it is safe on any buffer.
-void release_input(std::span<const uint8_t> bytes) {
-#ifdef MADV_PAGEOUT
-    const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
-    const uintptr_t begin = reinterpret_cast<uintptr_t>(bytes.data()) & ~(page - 1);
-    const uintptr_t end = reinterpret_cast<uintptr_t>(bytes.data() + bytes.size());
-    if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_PAGEOUT);
-#else
-    (void)bytes;
-#endif
 }
 
 // Every tensor written is checked for NaN/Inf; `first_row` places rows of a slab within the tensor.
@@ -373,7 +357,7 @@ void write_quantized(const gguf::File& input, const QuantPlan& plan, const Imatr
                     }
                 }
             }
-            release_input(src);
+            input.release_tensor_data(*src_info);
             if (progress) progress(ti, plan);
         }
         w.finish();
