@@ -63,24 +63,24 @@ void SamplingOptions::add_to(appcommon::OptionSet& opts) {
                    }
                });
     opts.value({"--typical", "--typical-p"}, "P", "locally typical sampling (1: off, the default)",
-               [&s](const std::string& v) { s.typical_p = parse_float(v, -1e9f, 1e9f); });
+               [&s](const std::string& v) { s.typical_p = parse_float(v, 0.0f, 1.0f); });
     opts.value({"--top-nsigma", "--top-n-sigma"}, "N", "keep logits within N standard deviations of the top (-1: off)",
                [&s](const std::string& v) { s.top_n_sigma = parse_float(v, -1e9f, 1e9f); });
     opts.value({"--xtc-probability"}, "P", "XTC: chance of excluding the top choices (0: off)",
-               [&s](const std::string& v) { s.xtc_probability = parse_float(v, -1e9f, 1e9f); });
+               [&s](const std::string& v) { s.xtc_probability = parse_float(v, 0.0f, 1.0f); });
     opts.value({"--xtc-threshold"}, "P", "XTC: probability a top choice must reach (default 0.1; > 0.5: off)",
-               [&s](const std::string& v) { s.xtc_threshold = parse_float(v, -1e9f, 1e9f); });
+               [&s](const std::string& v) { s.xtc_threshold = parse_float(v, 0.0f, 1.0f); });
     opts.value({"--dynatemp-range"}, "X", "dynamic temperature: temp -/+ X by the entropy (0: off)",
-               [&s](const std::string& v) { s.dynatemp_range = parse_float(v, -1e9f, 1e9f); });
+               [&s](const std::string& v) { s.dynatemp_range = parse_float(v, 0.0f, 1e9f); });
     opts.value({"--dynatemp-exp"}, "X", "dynamic temperature exponent (default 1)",
                [&s](const std::string& v) { s.dynatemp_exponent = parse_float(v, -1e9f, 1e9f); });
     opts.value({"--dry-multiplier"}, "X", "DRY repetition penalty (0: off)",
-               [&s](const std::string& v) { s.dry_multiplier = parse_float(v, -1e9f, 1e9f); });
-    opts.value({"--dry-base"}, "X", "DRY base (default 1.75)", [&s](const std::string& v) { s.dry_base = parse_float(v, -1e9f, 1e9f); });
+               [&s](const std::string& v) { s.dry_multiplier = parse_float(v, 0.0f, 1e9f); });
+    opts.value({"--dry-base"}, "X", "DRY base (default 1.75)", [&s](const std::string& v) { s.dry_base = parse_float(v, 0.0f, 1e9f); });
     opts.value({"--dry-allowed-length"}, "N", "DRY: repeats longer than N are penalised (default 2)",
-               [&s](const std::string& v) { s.dry_allowed_length = parse_int(v, INT_MIN, INT_MAX); });
+               [&s](const std::string& v) { s.dry_allowed_length = parse_int(v, 0, INT_MAX); });
     opts.value({"--dry-penalty-last-n"}, "N", "DRY: tokens to look back on (default 64; 0: off)",
-               [&s](const std::string& v) { s.dry_penalty_last_n = parse_int(v, INT_MIN, INT_MAX); });
+               [&s](const std::string& v) { s.dry_penalty_last_n = parse_int(v, 0, INT_MAX); });
     opts.value({"--dry-sequence-breaker"}, "TEXT",
                "DRY sequence breaker (repeatable; replaces the defaults \\n : \" *; 'none': no breakers)",
                [&s, cleared = false](const std::string& v) mutable {
@@ -90,11 +90,11 @@ void SamplingOptions::add_to(appcommon::OptionSet& opts) {
                    else s.dry_sequence_breakers.push_back(v);
                });
     opts.value({"--mirostat"}, "N", "mirostat instead of the chain: 1 or 2 (0: off)",
-               [&s](const std::string& v) { s.mirostat = parse_int(v, INT_MIN, INT_MAX); });
+               [&s](const std::string& v) { s.mirostat = parse_int(v, 0, 2); });
     opts.value({"--mirostat-lr"}, "ETA", "mirostat learning rate (default 0.1)",
-               [&s](const std::string& v) { s.mirostat_eta = parse_float(v, -1e9f, 1e9f); });
+               [&s](const std::string& v) { s.mirostat_eta = parse_float(v, 0.0f, 1e9f); });
     opts.value({"--mirostat-ent"}, "TAU", "mirostat target entropy (default 5)",
-               [&s](const std::string& v) { s.mirostat_tau = parse_float(v, -1e9f, 1e9f); });
+               [&s](const std::string& v) { s.mirostat_tau = parse_float(v, 0.0f, 1e9f); });
     opts.value({"-l", "--logit-bias"}, "ID(+|-)BIAS", "add BIAS to token ID's logit, e.g. 15043+1, 2-inf (repeatable)",
                [&s](const std::string& v) { s.logit_bias.push_back(parse_logit_bias(v)); });
     opts.section("Constrained output (docs/run.md#grammars)");
@@ -107,18 +107,29 @@ void SamplingOptions::add_to(appcommon::OptionSet& opts) {
 void SamplingOptions::finish() {
     const int given = !grammar.empty() + !grammar_file.empty() + !json_schema.empty() + !json_schema_file.empty();
     if (given > 1) throw appcommon::UsageError{"give one of --grammar, --grammar-file, --json-schema, --json-schema-file"};
+    // a bad grammar or schema names the option it came from (and the file)
+    std::string source;
     try {
-        if (!grammar.empty()) sampler.grammar = grammar;
-        if (!grammar_file.empty()) sampler.grammar = read_file(grammar_file, "--grammar-file");
-        std::string schema = json_schema;
-        if (!json_schema_file.empty()) schema = read_file(json_schema_file, "--json-schema-file");
-        if (!schema.empty()) sampler.grammar = grammar::json_schema_to_gbnf(schema);
+        if (!grammar.empty()) {
+            source = "--grammar: ";
+            sampler.grammar = grammar;
+        } else if (!grammar_file.empty()) {
+            sampler.grammar = read_file(grammar_file, "--grammar-file");
+            source = "--grammar-file: " + grammar_file + ": ";
+        } else if (!json_schema.empty() || !json_schema_file.empty()) {
+            const bool file = !json_schema_file.empty();
+            const std::string schema = file ? read_file(json_schema_file, "--json-schema-file") : json_schema;
+            source = file ? "--json-schema-file: " + json_schema_file + ": " : "--json-schema: ";
+            sampler.grammar = grammar::json_schema_to_gbnf(schema);
+        }
+        if (!sampler.grammar.empty()) grammar::Grammar::parse(sampler.grammar);
+        source.clear();
         runtime::validate_sampler_params(sampler);
     } catch (const grammar::Error& e) {
-        throw appcommon::UsageError{e.what()};
+        throw appcommon::UsageError{source + e.what()};
     } catch (const runtime::Error& e) {
         if (std::string(e.what()).find(": cannot open") != std::string::npos) throw;
-        throw appcommon::UsageError{e.what()};
+        throw appcommon::UsageError{source + e.what()};
     }
 }
 
