@@ -105,6 +105,7 @@ private:
     std::string constant(const Json& v) { return literal(v.dump()) + " " + use("ws"); }
 
     std::string resolve_ref(const std::string& ref, const std::string& at) {
+        if (ref == "#") return "root";  // the whole schema
         if (const auto it = refs_.find(ref); it != refs_.end()) return it->second;
         if (!ref.starts_with("#/")) fail(at, "$ref '" + ref + "': only references into this document (#/...) are supported");
         const Json* node = &root_;

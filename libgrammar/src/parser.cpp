@@ -280,7 +280,7 @@ private:
                 case 'r': return '\r';
                 case 'n': return '\n';
                 case '\\': case '"': case '[': case ']': case '-': case '^': return static_cast<uint32_t>(e);
-                default: --pos_; fail(std::string("unknown escape '\\") + e + "'");
+                default: pos_ -= 2; fail(std::string("unknown escape '\\") + e + "'");
             }
         }
         const auto [cp, len] = utf8::decode_one(src_.substr(pos_));

@@ -24,6 +24,8 @@ std::string Grammar::to_string() const {
         out += r.name + " ::=";
         for (size_t a = 0; a < r.alternatives.size(); ++a) {
             if (a) out += " |";
+            // an empty alternative is written "" (a bare "|" at the end of a line would continue the rule)
+            if (r.alternatives[a].size() == 1) out += " \"\"";
             for (const Element& e : r.alternatives[a]) {
                 switch (e.kind) {
                     case ElementKind::End: break;
