@@ -27,7 +27,11 @@ Vocabulary::Vocabulary(std::vector<std::string> pieces, std::vector<std::string>
             const int need = utf8::sequence_length(static_cast<unsigned char>(s[pos]));
             ok = need > 1 && s.size() - pos < static_cast<size_t>(need);
             for (size_t i = pos + 1; ok && i < s.size(); ++i) ok = (static_cast<unsigned char>(s[i]) & 0xC0) == 0x80;
-            if (ok) d.partial = std::string(s.substr(pos));
+            if (ok) {
+                d.partial = std::string(s.substr(pos));
+                const auto [lo, hi] = utf8::partial_range(d.partial);
+                ok = lo <= hi;
+            }
             break;
         }
         d.valid = ok;
@@ -129,6 +133,7 @@ void Matcher::advance_token(const std::vector<Stack>& stacks, int32_t id, std::v
 
 bool Matcher::partial_fits(const std::vector<Stack>& stacks, const std::string& partial) const {
     const auto [lo, hi] = utf8::partial_range(partial);
+    if (lo > hi) return false;
     for (const Stack& s : stacks) {
         if (!s.empty() && s.back()->kind == ElementKind::Chars && s.back()->matches_any(lo, hi)) return true;
     }

@@ -186,6 +186,14 @@ TEST(GbnfMatcher, CharactersSplitAcrossTokens) {
     EXPECT_TRUE(m.allows(3));
     m.accept(3);
     EXPECT_TRUE(m.allows(5));
+    // overlong forms and surrogates are no characters, whole or cut: "\xF0\x84" could only start an
+    // overlong U+4xxx, "\xE0\x80\x80" is an overlong NUL, "\xED\xA0" starts a surrogate
+    const std::vector<std::string> bad{"\xF0\x84", "\xE0\x80\x80", "\xED\xA0", "\xE6\xBC\xA2", ""};
+    const Vocabulary bv(bad, bad, {false, false, false, false, true});
+    const Grammar not_a = Grammar::parse("root ::= [^a]+");
+    Matcher any(not_a, bv);
+    EXPECT_EQ((std::vector<bool>{any.allows(0), any.allows(1), any.allows(2), any.allows(3)}),
+              (std::vector<bool>{false, false, false, true}));
     // a first byte whose characters all lie outside the class is refused at once
     const Grammar ascii = Grammar::parse("root ::= [a-z]+");
     Matcher a(ascii, v);
@@ -207,8 +215,9 @@ TEST(GbnfMatcher, TokenReferences) {
     m.accept(0);
     m.accept(1);
     EXPECT_TRUE(m.complete());
-    EXPECT_THROW(Matcher(Grammar::parse("root ::= <nope>"), v), grammar::Error);
-    EXPECT_THROW(Matcher(Grammar::parse("root ::= <[99]>"), v), grammar::Error);
+    const Grammar unknown_text = Grammar::parse("root ::= <nope>"), unknown_id = Grammar::parse("root ::= <[99]>");
+    EXPECT_THROW(Matcher(unknown_text, v), grammar::Error);
+    EXPECT_THROW(Matcher(unknown_id, v), grammar::Error);
 }
 
 // The mask from the prefix walk equals token-by-token checks on a vocabulary the size of Qwen3's

@@ -45,6 +45,8 @@ class Matcher {
 public:
     // Keeps references to both; resolves <text> token references (an unknown one throws grammar::Error).
     Matcher(const Grammar& grammar, const Vocabulary& vocab);
+    Matcher(Grammar&&, const Vocabulary&) = delete;  // would outlive the grammar
+    Matcher(const Grammar&, Vocabulary&&) = delete;
 
     // Back to the start of the root rule.
     void reset();
