@@ -169,7 +169,7 @@ void print_stats(const Stats& s) {
 void print_tokens(const std::vector<int32_t>& tokens, const GenerationOptions& g) {
     std::fprintf(stderr, "prompt: %zu tokens:", tokens.size());
     for (int32_t t : tokens) std::fprintf(stderr, " %d", t);
-    std::fprintf(stderr, "\n%s, seed %lld\n", g.sampling.describe().c_str(), g.seed);
+    std::fprintf(stderr, "\nseed %lld\n%s\n", g.seed, g.sampling.describe().c_str());
 }
 
 void check_fits(const runtime::Context& ctx, size_t n_tokens) {

@@ -62,6 +62,8 @@ void SamplingOptions::add_to(appcommon::OptionSet& opts) {
                        throw appcommon::BadValue{e.what()};
                    }
                });
+    opts.value({"--min-keep"}, "N", "top-p, min-p, typical-p and XTC keep at least N tokens (default 0)",
+               [&s](const std::string& v) { s.min_keep = parse_int(v, 0, INT_MAX); });
     opts.value({"--typical", "--typical-p"}, "P", "locally typical sampling (1: off, the default)",
                [&s](const std::string& v) { s.typical_p = parse_float(v, 0.0f, 1.0f); });
     opts.value({"--top-nsigma", "--top-n-sigma"}, "N", "keep logits within N standard deviations of the top (-1: off)",

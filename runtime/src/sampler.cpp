@@ -23,6 +23,7 @@ void validate_sampler_params(const SamplerParams& p) {
     if (!(p.xtc_threshold >= 0 && p.xtc_threshold <= 1)) throw Error("xtc-threshold must be in [0, 1] (> 0.5: off)");
     if (!(p.repeat_penalty > 0 && std::isfinite(p.repeat_penalty))) throw Error("repeat penalty must be a finite number > 0");
     if (p.repeat_last_n < 0) throw Error("repeat-last-n must be >= 0");
+    if (p.min_keep < 0) throw Error("min-keep must be >= 0");
     if (!std::isfinite(p.presence_penalty)) throw Error("presence penalty must be a finite number");
     if (!std::isfinite(p.frequency_penalty)) throw Error("frequency penalty must be a finite number");
     if (!(p.dry_multiplier >= 0 && std::isfinite(p.dry_multiplier))) throw Error("dry-multiplier must be a finite number >= 0");
@@ -130,6 +131,7 @@ void Sampler::apply_grammar_mask() {
 }
 
 void Sampler::apply_chain() {
+    const auto keep = static_cast<size_t>(p_.min_keep);
     for (SamplerStage stage : p_.order) {
         switch (stage) {
             case SamplerStage::Penalties:
@@ -143,10 +145,10 @@ void Sampler::apply_chain() {
                 break;
             case SamplerStage::TopNSigma: apply_top_n_sigma(cand_, p_.top_n_sigma); break;
             case SamplerStage::TopK: apply_top_k(cand_, p_.top_k); break;
-            case SamplerStage::TypicalP: apply_typical(cand_, p_.typical_p); break;
-            case SamplerStage::TopP: apply_top_p(cand_, p_.top_p); break;
-            case SamplerStage::MinP: apply_min_p(cand_, p_.min_p); break;
-            case SamplerStage::Xtc: apply_xtc(cand_, p_.xtc_probability, p_.xtc_threshold, xtc_rng_); break;
+            case SamplerStage::TypicalP: apply_typical(cand_, p_.typical_p, keep); break;
+            case SamplerStage::TopP: apply_top_p(cand_, p_.top_p, keep); break;
+            case SamplerStage::MinP: apply_min_p(cand_, p_.min_p, keep); break;
+            case SamplerStage::Xtc: apply_xtc(cand_, p_.xtc_probability, p_.xtc_threshold, xtc_rng_, keep); break;
             case SamplerStage::Temperature:
                 apply_temperature(cand_, p_.temperature, p_.dynatemp_range, p_.dynatemp_exponent);
                 break;

@@ -102,29 +102,36 @@ void apply_top_k(Candidates& c, int k) {
     truncate(c, n);
 }
 
-void apply_top_p(Candidates& c, float p) {
+void apply_top_p(Candidates& c, float p, size_t min_keep) {
     if (p >= 1.0f || c.items.empty()) return;
     softmax(c, true);
     double cum = 0;
     for (size_t i = 0; i < c.items.size(); ++i) {
         cum += c.items[i].p;
-        if (cum >= p) {
+        if (cum >= p && i + 1 >= min_keep) {
             truncate(c, i + 1);
             return;
         }
     }
 }
 
-void apply_min_p(Candidates& c, float p) {
+void apply_min_p(Candidates& c, float p, size_t min_keep) {
     if (p <= 0.0f || c.items.empty()) return;
     float mx = c.items[0].logit;
     for (const Candidate& x : c.items) mx = std::max(mx, x.logit);
     // p_i >= p * p_max  <=>  logit_i >= max + log(p)
     const float cut = mx + std::log(p);
-    keep_if(c, [cut](const Candidate& x) { return x.logit >= cut; });
+    const auto n = static_cast<size_t>(
+        std::count_if(c.items.begin(), c.items.end(), [cut](const Candidate& x) { return x.logit >= cut; }));
+    if (n >= min_keep) {
+        keep_if(c, [cut](const Candidate& x) { return x.logit >= cut; });
+    } else {  // too few pass: the min_keep most probable
+        sort_by_logit(c);
+        truncate(c, min_keep);
+    }
 }
 
-void apply_typical(Candidates& c, float p) {
+void apply_typical(Candidates& c, float p, size_t min_keep) {
     if (p >= 1.0f || c.items.empty()) return;
     softmax(c, true);
     double entropy = 0;
@@ -142,7 +149,7 @@ void apply_typical(Candidates& c, float p) {
     size_t keep = order.size();
     for (size_t i = 0; i < order.size(); ++i) {
         cum += c.items[order[i]].p;
-        if (cum > p) {
+        if (cum > p && i + 1 >= min_keep) {
             keep = i + 1;
             break;
         }
@@ -176,7 +183,7 @@ void apply_top_n_sigma(Candidates& c, float n) {
     keep_if(c, [cut](const Candidate& x) { return x.logit >= cut; });
 }
 
-void apply_xtc(Candidates& c, float probability, float threshold, std::mt19937_64& rng) {
+void apply_xtc(Candidates& c, float probability, float threshold, std::mt19937_64& rng, size_t min_keep) {
     if (probability <= 0.0f || threshold > 0.5f || c.items.size() < 2) return;
     const float chance = std::uniform_real_distribution<float>(0.0f, 1.0f)(rng);
     if (chance > probability) return;
@@ -184,6 +191,7 @@ void apply_xtc(Candidates& c, float probability, float threshold, std::mt19937_6
     size_t last_above = 0;  // the least probable token with p >= threshold
     for (size_t i = 0; i < c.items.size() && c.items[i].p >= threshold; ++i) last_above = i;
     if (last_above == 0) return;  // fewer than two tokens reach the threshold: nothing is excluded
+    if (c.items.size() - last_above < min_keep) return;
     c.items.erase(c.items.begin(), c.items.begin() + static_cast<ptrdiff_t>(last_above));
     c.identity = false;
 }

@@ -123,6 +123,12 @@ TEST(LlamaCliReplay, VersionAndVerbose) {
     EXPECT_EQ(v.status, 0) << v.err;
     EXPECT_NE(v.err.find("prompt: "), std::string::npos) << v.err;
     EXPECT_NE(v.err.find("sampler: "), std::string::npos) << v.err;
+    // -v shows the chain in the order given and the grammar a JSON schema became
+    const auto chain = run_app("gguf-run", "-m '" + fixture("gguf/tiny-dense-bf16.gguf").string() +
+                                               "' -v -p hi -n 1 -t 1 --samplers 'min_p;temp' -j '{\"type\": \"boolean\"}'");
+    EXPECT_EQ(chain.status, 0) << chain.err;
+    EXPECT_NE(chain.err.find("chain min_p;temperature"), std::string::npos) << chain.err;
+    EXPECT_NE(chain.err.find("root ::= boolean"), std::string::npos) << chain.err;
 }
 
 TEST(LlamaCliReplay, QuantizeInspectAndConvertLines) {

@@ -111,6 +111,22 @@ TEST(SamplerStages, XtcRemovesAllTopChoicesButTheLeastProbable) {
     EXPECT_NEAR(excluded, 1000, 120);
 }
 
+TEST(SamplerStages, MinKeepLeavesAtLeastThatMany) {
+    auto tp = from_probs(kP);
+    apply_top_p(tp, 0.4f, 3);  // 0.5 reaches 0.4, but three must stay
+    EXPECT_EQ(ids(tp), (std::vector<int32_t>{0, 1, 2}));
+    auto mp = from_probs(kP);
+    apply_min_p(mp, 0.9f, 2);  // only 0.5 passes 0.45: the two most probable
+    EXPECT_EQ(ids(mp), (std::vector<int32_t>{0, 1}));
+    auto ty = from_probs(kP);
+    apply_typical(ty, 0.2f, 3);  // order 1, 0, 2, 3 (see above): three kept
+    EXPECT_EQ(ids(ty), (std::vector<int32_t>{1, 0, 2}));
+    std::mt19937_64 rng(1);
+    auto xt = from_probs(kP);
+    apply_xtc(xt, 1.0f, 0.2f, rng, 4);  // removing 0.5 would leave 3 < 4: nothing removed
+    EXPECT_EQ(xt.items.size(), 4u);
+}
+
 TEST(SamplerStages, TemperatureScalesAndZeroIsGreedy) {
     auto c = from_logits({1.0f, 2.0f});
     apply_temperature(c, 0.5f, 0.0f, 1.0f);

@@ -43,6 +43,7 @@ struct SamplerParams {
     float top_p = 0.95f;       // 1: off
     float min_p = 0.05f;       // 0: off
     float typical_p = 1.0f;    // 1: off
+    int min_keep = 0;          // top-p, min-p, typical-p and XTC keep at least this many tokens
     float top_n_sigma = -1.0f; // <= 0: off
     float xtc_probability = 0.0f;  // 0: off
     float xtc_threshold = 0.1f;    // > 0.5: off

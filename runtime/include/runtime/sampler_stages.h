@@ -31,19 +31,20 @@ void sort_by_logit(Candidates& c);
 void apply_penalties(Candidates& c, std::span<const int32_t> window, float repeat, float frequency, float presence);
 // Keeps the k largest (k <= 0: all).
 void apply_top_k(Candidates& c, int k);
+// min_keep (llama.cpp's --min-keep): top-p, min-p, typical-p and XTC leave at least this many tokens.
 // Keeps the most probable tokens until their probabilities sum to at least p (p >= 1: off).
-void apply_top_p(Candidates& c, float p);
+void apply_top_p(Candidates& c, float p, size_t min_keep = 0);
 // Keeps the tokens with probability >= p times the largest (p <= 0: off).
-void apply_min_p(Candidates& c, float p);
+void apply_min_p(Candidates& c, float p, size_t min_keep = 0);
 // Locally typical sampling: orders tokens by |-log p - entropy| and keeps them until their probabilities
 // sum to more than p (p >= 1: off).
-void apply_typical(Candidates& c, float p);
+void apply_typical(Candidates& c, float p, size_t min_keep = 0);
 // Keeps the tokens whose logit is within n standard deviations (of the finite logits) of the largest
 // (n <= 0: off).
 void apply_top_n_sigma(Candidates& c, float n);
 // Exclude Top Choices: with the given probability, removes every token with p >= threshold but the least
 // probable of them, when at least two qualify (probability <= 0 or threshold > 0.5: off).
-void apply_xtc(Candidates& c, float probability, float threshold, std::mt19937_64& rng);
+void apply_xtc(Candidates& c, float probability, float threshold, std::mt19937_64& rng, size_t min_keep = 0);
 // Divides the logits by the temperature; temp <= 0 keeps only the largest. With range > 0 the temperature
 // is temp - range + 2 * range * (entropy / max entropy)^exponent (clamped at 0 below).
 void apply_temperature(Candidates& c, float temp, float range, float exponent);
