@@ -126,6 +126,13 @@ private:
 
     // The GBNF of one schema node.
     std::string visit(const Json& s, const std::string& at, const std::string& hint) {
+        // schemas are user input: nesting is bounded so that it cannot overflow the stack
+        struct Depth {
+            int& d;
+            explicit Depth(int& v) : d(++v) {}
+            ~Depth() { --d; }
+        } depth(depth_);
+        if (depth_ > 64) fail(at, "schemas nest deeper than 64");
         if (s.is_boolean()) {
             if (!s.get<bool>()) fail(at, "the schema 'false' accepts nothing");
             return use("value");
@@ -275,6 +282,7 @@ private:
     const Json& root_;
     std::map<std::string, std::string> rules_;
     std::map<std::string, std::string> refs_;
+    int depth_ = 0;
 };
 
 }  // namespace

@@ -68,10 +68,14 @@ Matcher::Matcher(const Grammar& grammar, const Vocabulary& vocab) : g_(grammar),
     reset();
 }
 
-void Matcher::expand(Stack stack, std::vector<Stack>& out) const {
+void Matcher::expand(Stack stack, std::vector<Stack>& out, int depth) const {
     if (stack.empty() || stack.back()->kind != ElementKind::RuleRef) {
         out.push_back(std::move(stack));
         return;
+    }
+    // a chain of rules each starting with the next: bounded so that a hostile grammar cannot overflow the stack
+    if (depth > kMaxChain) {
+        throw Error("grammar: more than " + std::to_string(kMaxChain) + " rules start one inside another");
     }
     const Element* ref = stack.back();
     stack.pop_back();
@@ -79,7 +83,7 @@ void Matcher::expand(Stack stack, std::vector<Stack>& out) const {
     for (const Alternative& alt : g_.rules()[ref->rule].alternatives) {
         Stack s = stack;
         if (alt[0].kind != ElementKind::End) s.push_back(&alt[0]);
-        expand(std::move(s), out);
+        expand(std::move(s), out, depth + 1);
     }
 }
 

@@ -2,7 +2,6 @@
 // are expanded into copies plus generated right-recursive rules (x* is r ::= x r | ""), so the matcher
 // only knows characters, tokens, rule references and alternatives.
 #include <algorithm>
-#include <functional>
 #include <map>
 
 #include "grammar/grammar.h"
@@ -156,6 +155,7 @@ private:
                 last_start = seq.size();
                 seq.push_back(parse_token());
             } else if (c == '(') {
+                if (++depth_ > kMaxNesting) fail("parentheses nest deeper than " + std::to_string(kMaxNesting));
                 ++pos_;
                 skip(true);
                 const uint32_t id = generated_rule(rule);
@@ -164,6 +164,7 @@ private:
                 skip(true);
                 if (peek() != ')') fail("expected ')'");
                 ++pos_;
+                --depth_;
                 last_start = seq.size();
                 seq.push_back(ref(id));
             } else if (word_char(c)) {
@@ -227,6 +228,9 @@ private:
     void repeat(Seq& seq, size_t from, size_t min, size_t max, const std::string& rule) {
         const Seq item(seq.begin() + static_cast<ptrdiff_t>(from), seq.end());
         seq.resize(from);
+        // copies of the item: bounded, so that "x"{100000}{...}-style sources cannot exhaust memory
+        elements_ += item.size() * std::max<size_t>(min, max == SIZE_MAX ? min + 1 : max);
+        if (elements_ > kMaxElements) fail("the grammar expands to more than " + std::to_string(kMaxElements) + " elements");
         for (size_t i = 0; i < min; ++i) seq.insert(seq.end(), item.begin(), item.end());
         if (max == SIZE_MAX) {
             // r ::= item r | ""
@@ -359,26 +363,51 @@ private:
                 }
             }
         }
-        // edges to the rules that can come first; a cycle among them is left recursion
-        std::vector<int> state(rules.size(), 0);  // 0 new, 1 on the path, 2 done
-        std::function<void(size_t)> visit = [&](size_t r) {
-            state[r] = 1;
+        // edges to the rules that can come first; a cycle among them is left recursion. Kahn's algorithm
+        // (no recursion, so a chain of 100k rules cannot overflow the stack): rules left over lie on a cycle.
+        std::vector<std::vector<uint32_t>> first(rules.size()), before(rules.size());
+        std::vector<size_t> indegree(rules.size(), 0);
+        for (size_t r = 0; r < rules.size(); ++r) {
             for (const auto& alt : rules[r].alternatives) {
                 for (const auto& e : alt) {
                     if (e.kind != ElementKind::RuleRef) break;
-                    if (state[e.rule] == 1) {
-                        throw Error("grammar: rule '" + base_name(rules[e.rule].name) + "' is left-recursive (it can "
-                                    "reach itself before matching any character)");
-                    }
-                    if (state[e.rule] == 0) visit(e.rule);
+                    first[r].push_back(e.rule);
+                    before[e.rule].push_back(static_cast<uint32_t>(r));
+                    ++indegree[e.rule];
                     if (!nullable[e.rule]) break;
                 }
             }
-            state[r] = 2;
-        };
-        for (size_t r = 0; r < rules.size(); ++r) {
-            if (state[r] == 0) visit(r);
         }
+        std::vector<uint32_t> ready;
+        for (size_t r = 0; r < rules.size(); ++r) {
+            if (indegree[r] == 0) ready.push_back(static_cast<uint32_t>(r));
+        }
+        size_t done = 0;
+        while (!ready.empty()) {
+            const uint32_t r = ready.back();
+            ready.pop_back();
+            ++done;
+            for (uint32_t next : first[r]) {
+                if (--indegree[next] == 0) ready.push_back(next);
+            }
+        }
+        if (done == rules.size()) return;
+        // a rule on a cycle: each left-over rule is reached from another left-over one, so walking back
+        // along those edges must come round
+        std::vector<bool> seen(rules.size(), false);
+        uint32_t r = 0;
+        while (indegree[r] == 0) ++r;
+        while (!seen[r]) {
+            seen[r] = true;
+            for (uint32_t prev : before[r]) {
+                if (indegree[prev] > 0) {
+                    r = prev;
+                    break;
+                }
+            }
+        }
+        throw Error("grammar: rule '" + base_name(rules[r].name) + "' is left-recursive (it can reach itself before "
+                    "matching any character)");
     }
 
     // Generated rules are named "<rule>_<n>": errors name the rule the user wrote.
@@ -395,6 +424,10 @@ private:
     std::vector<bool> defined_;
     std::vector<size_t> first_use_;
     int generated_ = 0;
+    int depth_ = 0;
+    size_t elements_ = 0;
+    static constexpr int kMaxNesting = 100;
+    static constexpr size_t kMaxElements = 4'000'000;
 };
 
 Grammar Grammar::parse(std::string_view source) { return Parser(source).run(); }

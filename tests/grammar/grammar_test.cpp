@@ -145,6 +145,24 @@ TEST(Gbnf, MalformedGrammarsNameThePosition) {
     }
 }
 
+// Grammars are user input: sizes that would exhaust the stack or memory are errors.
+TEST(Gbnf, HostileSizesAreErrors) {
+    EXPECT_NE(parse_error("root ::= " + std::string(1000, '(') + "\"a\"" + std::string(1000, ')')).find("nest deeper"),
+              std::string::npos);
+    EXPECT_NE(parse_error("root ::= \"" + std::string(50, 'a') + "\"{100000}").find("expands to more than"), std::string::npos);
+    // a chain of 100k rules: parses (no recursion in the checks), and matching refuses it cleanly
+    std::string chain = "root ::= r0\n";
+    for (int i = 0; i < 100000; ++i) chain += "r" + std::to_string(i) + " ::= r" + std::to_string(i + 1) + "\n";
+    chain += "r100000 ::= \"x\"\n";
+    const Grammar g = Grammar::parse(chain);
+    const Vocabulary v = byte_vocab();
+    EXPECT_THROW(Matcher(g, v), grammar::Error);
+    // a long left-recursive cycle is found without recursion
+    std::string cycle = "root ::= c0\n";
+    for (int i = 0; i < 50000; ++i) cycle += "c" + std::to_string(i) + " ::= c" + std::to_string((i + 1) % 50000) + " \"x\" | \"y\"\n";
+    EXPECT_NE(parse_error(cycle).find("left-recursive"), std::string::npos);
+}
+
 TEST(Gbnf, NewlinesContinueAfterBarsAndInsideParentheses) {
     const std::string g = "root ::=\n  \"a\" (\n  \"b\" |\n  \"c\"\n  ) |\n  \"d\"  # comment\n\n# more\n";
     EXPECT_TRUE(accepts(g, "ab"));
@@ -324,6 +342,10 @@ TEST(JsonSchema, UnsupportedOrBadSchemasAreErrors) {
         {R"({"type": )", "not valid JSON"},
         {"false", "accepts nothing"},
     };
+    std::string deep;
+    for (int i = 0; i < 1000; ++i) deep += R"({"items": )";
+    deep += "{}" + std::string(1000, '}');
+    EXPECT_THROW(grammar::json_schema_to_gbnf(deep), grammar::Error);
     for (const auto& [schema, want] : cases) {
         try {
             grammar::json_schema_to_gbnf(schema);

@@ -66,7 +66,8 @@ private:
         std::vector<Stack> stacks;
         std::string partial;  // bytes of a character started by the last token
     };
-    void expand(Stack stack, std::vector<Stack>& out) const;
+    static constexpr int kMaxChain = 20000;
+    void expand(Stack stack, std::vector<Stack>& out, int depth = 0) const;
     void advance(const std::vector<Stack>& stacks, uint32_t cp, std::vector<Stack>& out) const;
     static void dedupe(std::vector<Stack>& stacks);
     // The state after the token's bytes, or no stacks when they do not match.
