@@ -364,3 +364,44 @@ TEST(SamplerChain, NewParametersAreChecked) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(SamplerChain, GrammarConstrainsTheDrawAndEndsWithEndOfGeneration) {
+    // 0 "a", 1 "b", 2 "c", 3 "ab", 4 end of generation; the model prefers "c", then the end
+    runtime::SamplerVocab vocab;
+    vocab.pieces = {"a", "b", "c", "ab", ""};
+    vocab.texts = vocab.pieces;
+    vocab.end_of_generation = {false, false, false, false, true};
+    runtime::SamplerParams p;
+    p.temperature = 0;
+    p.grammar = "root ::= \"ab\" \"c\"";
+    runtime::Sampler s(p, 5, vocab);
+    const std::vector<float> logits{1.0f, 2.0f, 10.0f, 0.5f, 5.0f};
+    std::vector<int32_t> out;
+    for (int i = 0; i < 4; ++i) {
+        out.push_back(s.sample(logits));
+        if (out.back() == 4) break;
+        s.accept_generated(out.back());
+    }
+    EXPECT_EQ(out, (std::vector<int32_t>{0, 1, 2, 4}));  // "a" (masked greedy), "b", "c", then only the end
+    EXPECT_TRUE(s.grammar_complete());
+    s.reset_grammar();
+    EXPECT_FALSE(s.grammar_complete());
+    // with sampling instead of greedy every draw still follows the grammar
+    p.temperature = 1.5f;
+    p.top_k = 0;
+    p.min_p = 0;
+    for (uint64_t seed = 0; seed < 20; ++seed) {
+        p.seed = seed;
+        runtime::Sampler r(p, 5, vocab);
+        std::string text;
+        for (int32_t t; (t = r.sample(logits)) != 4;) {
+            r.accept_generated(t);
+            text += vocab.pieces[static_cast<size_t>(t)];
+        }
+        EXPECT_EQ(text, "abc") << seed;
+    }
+}
+
+}  // namespace
