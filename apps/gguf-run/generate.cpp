@@ -139,7 +139,9 @@ std::string generate(runtime::Context& ctx, const runtime::Tokenizer& tok, runti
     t0 = Clock::now();
     for (int i = 0; g.n_predict < 0 || i < g.n_predict; ++i) {
         const int32_t next = sampler.sample(logits);
-        if (!g.ignore_eos && tok.is_eog(next)) break;
+        // an end-of-generation token ends the text unless --ignore-eos; under a complete grammar it is the only
+        // token left, so it ends the text then too
+        if (tok.is_eog(next) && (!g.ignore_eos || sampler.grammar_complete())) break;
         sampler.accept_generated(next);
         const std::string piece = decoder.push(next);
         text += piece;

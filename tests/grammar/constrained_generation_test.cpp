@@ -72,6 +72,13 @@ TEST(ConstrainedGeneration, JsonGrammarOutputParsesAsJson) {
     EXPECT_GT(finished, 0);
 }
 
+TEST(ConstrainedGeneration, ACompleteGrammarEndsTheTextEvenWithIgnoreEos) {
+    REQUIRE_FIXTURE("gguf/tiny-dense-bf16.gguf");
+    const Generated g = generate("gguf/tiny-dense-bf16.gguf", "-p x -n 50 --ignore-eos --grammar 'root ::= \"yes\" | \"no\"'");
+    EXPECT_TRUE(g.text == "yes" || g.text == "no") << g.text;
+    EXPECT_LT(g.tokens, 50);
+}
+
 TEST(ConstrainedGeneration, OtherGrammarsAreFollowed) {
     REQUIRE_FIXTURE("gguf/tiny-dense-bf16.gguf");
     for (const char* file : {"arithmetic.gbnf", "list.gbnf", "chess.gbnf", "c.gbnf", "unicode.gbnf"}) {
