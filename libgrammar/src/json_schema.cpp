@@ -144,7 +144,10 @@ private:
                                                         "enum", "const", "anyOf", "oneOf", "$ref"};
             if (!known.contains(key) && !kAnnotations.contains(key)) fail(at, "'" + key + "' is not supported");
         }
-        if (s.contains("$ref")) return resolve_ref(s["$ref"].get<std::string>(), at);
+        if (s.contains("$ref")) {
+            if (!s["$ref"].is_string()) fail(at, "'$ref' must be a string");
+            return resolve_ref(s["$ref"].get<std::string>(), at);
+        }
         if (s.contains("const")) return constant(s["const"]);
         if (s.contains("enum")) {
             if (!s["enum"].is_array() || s["enum"].empty()) fail(at, "'enum' must be a non-empty array");
@@ -169,8 +172,10 @@ private:
         }
         const Json& type = s["type"];
         if (type.is_array()) {
+            if (type.empty()) fail(at, "'type' must not be an empty array");
             std::string alts;
             for (const auto& t : type) {
+                if (!t.is_string()) fail(at, "'type' must be a string or an array of strings");
                 Json one = s;
                 one["type"] = t;
                 alts += (alts.empty() ? "" : " | ") + add(hint + "-" + t.get<std::string>(), visit(one, at, hint));
@@ -232,8 +237,13 @@ private:
         std::vector<std::string> required, optional;  // key-value rules, in the order of "properties"
         std::set<std::string> req;
         if (s.contains("required")) {
-            for (const auto& r : s["required"]) req.insert(r.get<std::string>());
+            if (!s["required"].is_array()) fail(at, "'required' must be an array of property names");
+            for (const auto& r : s["required"]) {
+                if (!r.is_string()) fail(at, "'required' must be an array of property names");
+                req.insert(r.get<std::string>());
+            }
         }
+        if (s.contains("properties") && !s["properties"].is_object()) fail(at, "'properties' must be an object");
         if (s.contains("properties")) {
             for (const auto& [name, sub] : s["properties"].items()) {
                 const std::string kv =
@@ -291,10 +301,16 @@ std::string json_schema_to_gbnf(std::string_view schema_json) {
     Json root;
     try {
         root = Json::parse(schema_json);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for a number like 1E999
         throw Error(std::string("json-schema: not valid JSON: ") + e.what());
     }
-    std::string gbnf = Converter(root).run();
+    std::string gbnf;
+    try {
+        gbnf = Converter(root).run();
+    } catch (const nlohmann::json::exception& e) {
+        // a value of the wrong JSON type where the checks above do not look (the schema is user input)
+        throw Error(std::string("json-schema: ") + e.what());
+    }
     Grammar::parse(gbnf);  // the converter's own check: what it writes must parse
     return gbnf;
 }

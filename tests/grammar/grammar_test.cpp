@@ -341,6 +341,12 @@ TEST(JsonSchema, UnsupportedOrBadSchemasAreErrors) {
         {R"({"type": "object", "required": ["a"]})", "required property 'a' has no schema"},
         {R"({"type": )", "not valid JSON"},
         {"false", "accepts nothing"},
+        {"1E888888888888888888", "not valid JSON"},  // found by grammar-fuzz: nlohmann's number overflow
+        {R"({"$ref": 3})", "'$ref' must be a string"},
+        {R"({"type": [1]})", "'type' must be a string or an array of strings"},
+        {R"({"properties": {"a": {}}, "required": "a"})", "'required' must be an array"},
+        {R"({"properties": []})", "'properties' must be an object"},
+        {R"({"type": "array", "minItems": "2"})", "'minItems' must be a non-negative integer"},
     };
     std::string deep;
     for (int i = 0; i < 1000; ++i) deep += R"({"items": )";
