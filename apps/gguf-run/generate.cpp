@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <sstream>
 #include <unistd.h>
 
@@ -174,6 +175,12 @@ void print_tokens(const std::vector<int32_t>& tokens, const GenerationOptions& g
     std::fprintf(stderr, "\nseed %lld\n%s\n", g.seed, g.sampling.describe().c_str());
 }
 
+std::unique_ptr<runtime::Sampler> make_sampler_ptr(const runtime::SamplerParams& p, const runtime::Context& ctx,
+                                                   const runtime::Tokenizer& tok) {
+    if (!p.needs_vocabulary()) return std::make_unique<runtime::Sampler>(p, ctx.n_vocab());
+    return std::make_unique<runtime::Sampler>(p, ctx.n_vocab(), runtime::SamplerVocab::from_tokenizer(tok));
+}
+
 void check_fits(const runtime::Context& ctx, size_t n_tokens) {
     if (n_tokens >= static_cast<size_t>(ctx.n_ctx())) {
         throw runtime::Error("the prompt is " + std::to_string(n_tokens) + " tokens, the context holds " +
@@ -230,7 +237,8 @@ int run_text(const std::vector<std::string>& args, bool chat) {
     if (!opts.given("-p") && !opts.given("-f")) throw appcommon::UsageError{"no prompt given (-p TEXT or -f FILE)"};
 
     Loaded l = load(common, true);
-    runtime::Sampler sampler(gen.params(), l.context->n_vocab(), runtime::SamplerVocab::from_tokenizer(*l.tokenizer));
+    const auto sampler_owner = make_sampler_ptr(gen.params(), *l.context, *l.tokenizer);
+    runtime::Sampler& sampler = *sampler_owner;
     const auto tokens = l.tokenizer->encode(prompt.prompt, true, true);
     if (tokens.empty()) throw runtime::Error("the prompt is empty after tokenization");
     check_fits(*l.context, tokens.size());
@@ -268,7 +276,8 @@ int run_conversation(const CommonOptions& common, const GenerationOptions& gen, 
     Loaded l = load(common, true);
     chat.bind(l.model->metadata().get_string_or("tokenizer.chat_template", ""), *l.tokenizer);
     std::fprintf(stderr, "chat template: %s\n", chat.description().c_str());
-    runtime::Sampler sampler(gen.params(), l.context->n_vocab(), runtime::SamplerVocab::from_tokenizer(*l.tokenizer));
+    const auto sampler_owner = make_sampler_ptr(gen.params(), *l.context, *l.tokenizer);
+    runtime::Sampler& sampler = *sampler_owner;
     std::vector<runtime::ChatMessage> messages;
     if (!po.system.empty()) messages.push_back({"system", po.system});
     std::vector<int32_t> in_context;  // the tokens the KV cache holds, to reuse the shared prefix

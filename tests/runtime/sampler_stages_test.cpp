@@ -359,7 +359,13 @@ TEST(SamplerChain, NewParametersAreChecked) {
     bad([](SamplerParams& p) { p.top_n_sigma = NAN; });
     bad([](SamplerParams& p) { p.grammar = "root ::= ("; });
     SamplerParams g;
+    EXPECT_FALSE(g.needs_vocabulary());
+    g.dry_multiplier = 0.5f;
+    EXPECT_TRUE(g.needs_vocabulary());  // DRY's breakers are text
+    g.dry_sequence_breakers.clear();
+    EXPECT_FALSE(g.needs_vocabulary());
     g.grammar = "root ::= \"a\"";
+    EXPECT_TRUE(g.needs_vocabulary());
     EXPECT_THROW(Sampler(g, 4), Error);  // a grammar needs the vocabulary
 }
 

@@ -67,6 +67,10 @@ struct SamplerParams {
     std::vector<SamplerStage> order = default_sampler_order();
     std::string grammar;  // GBNF source; empty: unconstrained
     uint64_t seed = 0;
+
+    // Whether the sampler needs the vocabulary's text (a grammar, DRY's sequence breakers): without, the
+    // caller can skip building SamplerVocab (a few MB for a 150k-token vocabulary).
+    bool needs_vocabulary() const { return !grammar.empty() || (dry_multiplier > 0 && !dry_sequence_breakers.empty()); }
 };
 
 // Throws runtime::Error naming the first parameter out of range (NaN included) or a grammar that does
