@@ -1,6 +1,5 @@
 #include "sampling_options.h"
 
-#include <cerrno>
 #include <climits>
 #include <cmath>
 #include <cstdlib>
@@ -32,7 +31,6 @@ std::pair<int32_t, float> parse_logit_bias(const std::string& v) {
     const int id = appcommon::parse_int(v.substr(0, sign), 0, INT_MAX);
     const std::string num = v.substr(sign + 1);
     char* end = nullptr;
-    errno = 0;
     const float bias = std::strtof(num.c_str(), &end);
     if (end != num.c_str() + num.size() || num[0] == '+' || num[0] == '-' || std::isnan(bias)) throw bad();
     return {id, v[sign] == '-' ? -bias : bias};
