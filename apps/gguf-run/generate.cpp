@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <sstream>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include "chat_prompt.h"
 #include "modes.h"
 #include "options.h"
+#include "sampling_options.h"
 #include "runtime/chat_template.h"
 #include "runtime/error.h"
 #include "runtime/sampler.h"
@@ -28,7 +30,7 @@ double seconds_since(Clock::time_point t) { return std::chrono::duration<double>
 struct GenerationOptions {
     int n_predict = -1;
     bool ignore_eos = false;
-    runtime::SamplerParams sampler;
+    SamplingOptions sampling;
     long long seed = -1;
     std::vector<std::string> stop;  // -r: stop once the output contains one of these
 
@@ -39,62 +41,36 @@ struct GenerationOptions {
         opts.value({"-n", "--predict", "--n-predict"}, "N", "tokens to generate (-1: until end of text or a full context)",
                    [this](const std::string& v) { n_predict = parse_int(v, -1, INT_MAX); });
         opts.value({"--temp", "--temperature"}, "T", "temperature (0: greedy; default 0.8)",
-                   [this](const std::string& v) { sampler.temperature = parse_float(v, -1e9f, 1e9f); });
+                   [this](const std::string& v) { sampling.sampler.temperature = parse_float(v, -1e9f, 1e9f); });
         opts.value({"--top-k"}, "N", "top-k (0: off; default 40)",
-                   [this](const std::string& v) { sampler.top_k = parse_int(v, -1, INT_MAX); });
+                   [this](const std::string& v) { sampling.sampler.top_k = parse_int(v, -1, INT_MAX); });
         opts.value({"--top-p"}, "P", "top-p (1: off; default 0.95)",
-                   [this](const std::string& v) { sampler.top_p = parse_float(v, -1e9f, 1e9f); });
+                   [this](const std::string& v) { sampling.sampler.top_p = parse_float(v, -1e9f, 1e9f); });
         opts.value({"--min-p"}, "P", "min-p (0: off; default 0.05)",
-                   [this](const std::string& v) { sampler.min_p = parse_float(v, -1e9f, 1e9f); });
+                   [this](const std::string& v) { sampling.sampler.min_p = parse_float(v, -1e9f, 1e9f); });
         opts.value({"--repeat-penalty"}, "X", "repetition penalty (1: off, the default)",
-                   [this](const std::string& v) { sampler.repeat_penalty = parse_float(v, -1e9f, 1e9f); });
+                   [this](const std::string& v) { sampling.sampler.repeat_penalty = parse_float(v, -1e9f, 1e9f); });
         opts.value({"--repeat-last-n"}, "N", "tokens the penalty looks back on (default 64)",
-                   [this](const std::string& v) { sampler.repeat_last_n = parse_int(v, -1, INT_MAX); });
+                   [this](const std::string& v) { sampling.sampler.repeat_last_n = parse_int(v, -1, INT_MAX); });
         opts.value({"-s", "--seed"}, "N", "random seed (-1: from the clock)",
                    [this](const std::string& v) { seed = appcommon::parse_int64(v, -1, LLONG_MAX); });
         opts.flag({"--ignore-eos"}, "keep generating past end-of-text tokens", &ignore_eos);
         opts.value({"-r", "--reverse-prompt"}, "TEXT", "stop once the output contains TEXT (repeatable)", &stop);
-        // Samplers gguf-run does not have yet: their neutral value (what llama.cpp does by default) is
-        // accepted, so pasted command lines that spell out defaults run; any other value is refused.
         opts.value({"--presence-penalty"}, "X", "subtract X from the logit of a token seen in the last --repeat-last-n (0: off)",
-                   [this](const std::string& v) { sampler.presence_penalty = parse_float(v, -1e9f, 1e9f); });
+                   [this](const std::string& v) { sampling.sampler.presence_penalty = parse_float(v, -1e9f, 1e9f); });
         opts.value({"--frequency-penalty"}, "X", "subtract X per occurrence in the last --repeat-last-n (0: off)",
-                   [this](const std::string& v) { sampler.frequency_penalty = parse_float(v, -1e9f, 1e9f); });
-        neutral_only(opts, {"--typical", "--typical-p"}, "1", 1.0f);
-        neutral_only(opts, {"--mirostat"}, "0", 0.0f);
-        neutral_only(opts, {"--dry-multiplier"}, "0", 0.0f);
-        neutral_only(opts, {"--xtc-probability"}, "0", 0.0f);
-        neutral_only(opts, {"--top-nsigma", "--top-n-sigma"}, "-1", -1.0f);
-        neutral_only(opts, {"--dynatemp-range"}, "0", 0.0f);
-        opts.unsupported({"--mirostat-lr", "--mirostat-ent", "--dry-base", "--dry-allowed-length", "--dry-penalty-last-n",
-                          "--dry-sequence-breaker", "--xtc-threshold", "--dynatemp-exp", "-l", "--logit-bias",
-                          "--samplers", "--sampler-seq", "--sampling-seq"},
-                         true, "not supported yet (the sampler chain is fixed: penalties, top-k, top-p, min-p, temperature)");
-    }
-
-    static void neutral_only(appcommon::OptionSet& opts, appcommon::OptionSet::Names names, const char* neutral,
-                             float neutral_value) {
-        opts.value(names, "X", std::string("not supported yet; only ") + neutral + " (off) is accepted",
-                   [neutral, neutral_value](const std::string& v) {
-                       if (appcommon::parse_float(v, -1e9f, 1e9f) != neutral_value) {
-                           throw appcommon::BadValue{std::string("not supported yet; only ") + neutral +
-                                                     " (off) is accepted, got " + v};
-                       }
-                   });
+                   [this](const std::string& v) { sampling.sampler.frequency_penalty = parse_float(v, -1e9f, 1e9f); });
+        sampling.add_to(opts);
     }
 
     // Before the model is loaded: a bad value must not wait for a multi-gigabyte load to be reported.
-    void validate() const {
+    void validate() {
         if (n_predict < -1) throw appcommon::UsageError{"-n must be -1 (no limit) or >= 0"};
-        try {
-            runtime::validate_sampler_params(sampler);
-        } catch (const runtime::Error& e) {
-            throw appcommon::UsageError{e.what()};
-        }
+        sampling.finish();
     }
 
     runtime::SamplerParams params() const {
-        runtime::SamplerParams p = sampler;
+        runtime::SamplerParams p = sampling.sampler;
         p.seed = seed >= 0 ? static_cast<uint64_t>(seed) : static_cast<uint64_t>(Clock::now().time_since_epoch().count());
         return p;
     }
@@ -153,6 +129,7 @@ template <typename Emit>
 std::string generate(runtime::Context& ctx, const runtime::Tokenizer& tok, runtime::Sampler& sampler,
                      const std::vector<int32_t>& new_tokens, const GenerationOptions& g, Stats& stats, Emit emit) {
     auto t0 = Clock::now();
+    sampler.reset_grammar();  // each reply matches the grammar from its root
     auto logits = ctx.decode(new_tokens);
     for (int32_t t : new_tokens) sampler.accept(t);
     stats.n_prompt += static_cast<int>(new_tokens.size());
@@ -163,8 +140,10 @@ std::string generate(runtime::Context& ctx, const runtime::Tokenizer& tok, runti
     t0 = Clock::now();
     for (int i = 0; g.n_predict < 0 || i < g.n_predict; ++i) {
         const int32_t next = sampler.sample(logits);
-        if (!g.ignore_eos && tok.is_eog(next)) break;
-        sampler.accept(next);
+        // an end-of-generation token ends the text unless --ignore-eos; under a complete grammar it is the only
+        // token left, so it ends the text then too
+        if (tok.is_eog(next) && (!g.ignore_eos || sampler.grammar_complete())) break;
+        sampler.accept_generated(next);
         const std::string piece = decoder.push(next);
         text += piece;
         emit(piece);
@@ -193,12 +172,13 @@ void print_stats(const Stats& s) {
 void print_tokens(const std::vector<int32_t>& tokens, const GenerationOptions& g) {
     std::fprintf(stderr, "prompt: %zu tokens:", tokens.size());
     for (int32_t t : tokens) std::fprintf(stderr, " %d", t);
-    const auto& p = g.sampler;
-    std::fprintf(stderr,
-                 "\nsampler: repeat-penalty %.3f, presence-penalty %.3f, frequency-penalty %.3f (last %d), top-k %d, "
-                 "top-p %.3f, min-p %.3f, temp %.3f, seed %lld\n",
-                 p.repeat_penalty, p.presence_penalty, p.frequency_penalty, p.repeat_last_n, p.top_k, p.top_p, p.min_p,
-                 p.temperature, g.seed);
+    std::fprintf(stderr, "\nseed %lld\n%s\n", g.seed, g.sampling.describe().c_str());
+}
+
+std::unique_ptr<runtime::Sampler> make_sampler_ptr(const runtime::SamplerParams& p, const runtime::Context& ctx,
+                                                   const runtime::Tokenizer& tok) {
+    if (!p.needs_vocabulary()) return std::make_unique<runtime::Sampler>(p, ctx.n_vocab());
+    return std::make_unique<runtime::Sampler>(p, ctx.n_vocab(), runtime::SamplerVocab::from_tokenizer(tok));
 }
 
 void check_fits(const runtime::Context& ctx, size_t n_tokens) {
@@ -257,7 +237,8 @@ int run_text(const std::vector<std::string>& args, bool chat) {
     if (!opts.given("-p") && !opts.given("-f")) throw appcommon::UsageError{"no prompt given (-p TEXT or -f FILE)"};
 
     Loaded l = load(common, true);
-    runtime::Sampler sampler(gen.params(), l.context->n_vocab());
+    const auto sampler_owner = make_sampler_ptr(gen.params(), *l.context, *l.tokenizer);
+    runtime::Sampler& sampler = *sampler_owner;
     const auto tokens = l.tokenizer->encode(prompt.prompt, true, true);
     if (tokens.empty()) throw runtime::Error("the prompt is empty after tokenization");
     check_fits(*l.context, tokens.size());
@@ -295,7 +276,8 @@ int run_conversation(const CommonOptions& common, const GenerationOptions& gen, 
     Loaded l = load(common, true);
     chat.bind(l.model->metadata().get_string_or("tokenizer.chat_template", ""), *l.tokenizer);
     std::fprintf(stderr, "chat template: %s\n", chat.description().c_str());
-    runtime::Sampler sampler(gen.params(), l.context->n_vocab());
+    const auto sampler_owner = make_sampler_ptr(gen.params(), *l.context, *l.tokenizer);
+    runtime::Sampler& sampler = *sampler_owner;
     std::vector<runtime::ChatMessage> messages;
     if (!po.system.empty()) messages.push_back({"system", po.system});
     std::vector<int32_t> in_context;  // the tokens the KV cache holds, to reuse the shared prefix

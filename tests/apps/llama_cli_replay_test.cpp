@@ -47,6 +47,8 @@ TEST(LlamaCliReplay, GgufRunTakesLlamaCliAndLlamaServerLines) {
     const std::string gen = " -n 4 --temp 0 -t 1";
     const auto prompt_file = std::filesystem::temp_directory_path() / ("replay_prompt_" + std::to_string(::getpid()));
     std::ofstream(prompt_file) << "def add(a, b):\n";
+    const auto grammar_file = std::filesystem::temp_directory_path() / ("replay_grammar_" + std::to_string(::getpid()) + ".gbnf");
+    std::ofstream(grammar_file) << "# a bulleted list\nroot ::= (\"* \" line \"\\n\"){1,3}\nline ::= [^\\n]+\n";
     replay({
         // the MoE offload line the seeds run, with a system prompt and the model's template (--n-cpu-moe 20
         // on the fixture's 4 blocks: clamped with a warning, see below)
@@ -62,14 +64,31 @@ TEST(LlamaCliReplay, GgufRunTakesLlamaCliAndLlamaServerLines) {
         {"gguf-run", "chat -m MODEL --chat-template chatml -sys hi" + gen, nullptr},
         {"gguf-run", "bench -m MODEL -p 16 -n 4 -r 1 -ngl 99 -fa 1 -t 1", nullptr},
         {"gguf-run", "perplexity -m MODEL -f '" + fixture("text/dev_eval.txt").string() + "' -c 128 --chunks 1 -b 128 -t 1", nullptr},
-        // what gguf-run does not do (yet) is refused by name
-        {"gguf-run", "-m MODEL --grammar 'root ::= \"a\"' -p hi" + gen, "--grammar"},
-        {"gguf-run", "-m MODEL --json-schema '{}' -p hi" + gen, "--json-schema"},
-        {"gguf-run", "-m MODEL -j '{}' -p hi" + gen, "-j"},
+        // grammars and JSON schemas (llama.cpp's README and grammars/README.md)
+        {"gguf-run", "-m MODEL --grammar 'root ::= \"a\"' -p hi" + gen, nullptr},
+        {"gguf-run", "-m MODEL --json-schema '{}' -p hi" + gen, nullptr},
+        {"gguf-run", "-m MODEL -j '{\"type\": \"object\", \"properties\": {\"name\": {\"type\": \"string\"}, "
+                     "\"age\": {\"type\": \"integer\"}}, \"required\": [\"name\"]}' -p hi" + gen, nullptr},
+        {"gguf-run", "-m MODEL --grammar-file '" + grammar_file.string() + "' -p 'Some prompt'" + gen, nullptr},
+        {"gguf-run", "-m MODEL --grammar 'root ::= item+' -p hi" + gen, "--grammar"},
+        {"gguf-run", "-m MODEL -j '{\"type\": \"string\", \"pattern\": \"^a+$\"}' -p hi" + gen, "-j"},
+        {"gguf-run", "-m MODEL --grammar 'root ::= \"a\"' --json-schema '{}' -p hi" + gen, "--grammar"},
+        // the samplers of llama.cpp's docs, with their spellings
+        {"gguf-run", "-m MODEL --mirostat 2 --mirostat-lr 0.05 --mirostat-ent 3.0 -p hi" + gen, nullptr},
+        {"gguf-run", "-m MODEL --dry-multiplier 0.8 --dry-base 1.75 --dry-allowed-length 2 --dry-penalty-last-n 128 "
+                     "--dry-sequence-breaker '\\n' --dry-sequence-breaker none -p hi" + gen, nullptr},
+        {"gguf-run", "-m MODEL --xtc-probability 0.5 --xtc-threshold 0.1 --top-nsigma 1.5 --typical 0.9 -p hi -n 4 -t 1", nullptr},
+        {"gguf-run", "-m MODEL -l 15+1 --logit-bias 2-inf --logit-bias 3-0.5 -p hi" + gen, nullptr},
+        {"gguf-run", "-m MODEL --samplers 'penalties;dry;top_k;typ_p;min_p;xtc;temperature' -p hi -n 4 -t 1", nullptr},
+        {"gguf-run", "-m MODEL --sampling-seq edkypmxt --dynatemp-range 0.5 --dynatemp-exp 1.2 -p hi -n 4 -t 1", nullptr},
+        {"gguf-run", "-m MODEL --samplers 'top_k;bogus' -p hi" + gen, "--samplers"},
+        {"gguf-run", "-m MODEL --mirostat 3 -p hi" + gen, "--mirostat"},
+        {"gguf-run", "-m MODEL --logit-bias 15043 -p hi" + gen, "--logit-bias"},
+        {"gguf-run", "-m MODEL --dry-penalty-last-n -1 -p hi" + gen, "--dry-penalty-last-n"},
         {"gguf-run", "-m MODEL --presence-penalty 1.5 --frequency-penalty 0.5 -p hi" + gen, nullptr},
         {"gguf-run", "-m MODEL --presence-penalty nan -p hi" + gen, "--presence-penalty"},
-        {"gguf-run", "-m MODEL --mirostat 2 -p hi" + gen, "--mirostat"},
-        {"gguf-run", "-m MODEL --samplers 'top_k;temperature' -p hi" + gen, "--samplers"},
+        {"gguf-run", "-m MODEL --mirostat 2 -p hi" + gen, nullptr},
+        {"gguf-run", "-m MODEL --samplers 'top_k;temperature' -p hi" + gen, nullptr},
         {"gguf-run", "-m MODEL -i -p hi" + gen, "-i"},
         {"gguf-run", "-hf unsloth/Qwen3-30B-A3B-GGUF:Q4_K_M -p hi", "-hf"},
         {"gguf-run", "-m MODEL --lora adapter.gguf -p hi", "--lora"},
@@ -89,6 +108,7 @@ TEST(LlamaCliReplay, GgufRunTakesLlamaCliAndLlamaServerLines) {
         {"gguf-run", "bench -m MODEL -p 8 -n 2 -r 1 --progress", "--progress"},
     }, fixture("gguf/tiny-moe-bf16.gguf").string());
     std::filesystem::remove(prompt_file);
+    std::filesystem::remove(grammar_file);
 }
 
 TEST(LlamaCliReplay, VersionAndVerbose) {
@@ -103,6 +123,12 @@ TEST(LlamaCliReplay, VersionAndVerbose) {
     EXPECT_EQ(v.status, 0) << v.err;
     EXPECT_NE(v.err.find("prompt: "), std::string::npos) << v.err;
     EXPECT_NE(v.err.find("sampler: "), std::string::npos) << v.err;
+    // -v shows the chain in the order given and the grammar a JSON schema became
+    const auto chain = run_app("gguf-run", "-m '" + fixture("gguf/tiny-dense-bf16.gguf").string() +
+                                               "' -v -p hi -n 1 -t 1 --samplers 'min_p;temp' -j '{\"type\": \"boolean\"}'");
+    EXPECT_EQ(chain.status, 0) << chain.err;
+    EXPECT_NE(chain.err.find("chain min_p;temperature"), std::string::npos) << chain.err;
+    EXPECT_NE(chain.err.find("root ::= boolean"), std::string::npos) << chain.err;
 }
 
 TEST(LlamaCliReplay, QuantizeInspectAndConvertLines) {
@@ -135,6 +161,12 @@ TEST(LlamaCliReplay, ModelCardAndToolReadmeLines) {
     const std::string text = "'" + fixture("text/dev_eval.txt").string() + "'";
     const std::string kld = "'" + (dir / "base.kld").string() + "'";
     const std::string out = "'" + (dir / "out.gguf").string() + "'";
+    const auto grammar = dir / "arithmetic.gbnf", schema = dir / "schema.json";
+    std::ofstream(grammar) << "root ::= equation+\nequation ::= expression \" = \" number \"\\n\"\n"
+                              "expression ::= operand (\" \"? [-+*/] \" \"? operand)*\n"
+                              "operand ::= number | name | \"(\" expression \")\"\n"
+                              "number ::= [0-9]{1,6}\nname ::= [a-z_] [a-z0-9_]{0,15}\n";
+    std::ofstream(schema) << R"({"type": "array", "items": {"type": "number"}, "minItems": 1, "maxItems": 3})";
     replay({
         // Qwen3's recommended sampling, spelled long, with the KV cache and flash-attention spellings
         {"gguf-run", "-m MODEL --jinja --temp 0.6 --top-k 20 --top-p 0.95 --min-p 0 --presence-penalty 0 "
@@ -150,11 +182,13 @@ TEST(LlamaCliReplay, ModelCardAndToolReadmeLines) {
         {"gguf-run", "perplexity -m MODEL --kl-divergence-base " + kld + " --kl-divergence -t 1", nullptr},
         {"gguf-run", "perplexity -m MODEL -f " + text + " -c 128 --hellaswag -t 1", "--hellaswag"},
         // what is refused names the flag
-        {"gguf-run", "-m MODEL --dry-multiplier 0.8 -p x" + gen, "--dry-multiplier"},
+        {"gguf-run", "-m MODEL --dry-multiplier 0.8 -p x" + gen, nullptr},
         {"gguf-run", "-m MODEL --reasoning-budget 0 -cnv" + gen, "--reasoning-budget"},
         {"gguf-run", "-m MODEL -cnv --jinja --chat-template-kwargs '{\"enable_thinking\": false}' -st -p hi" + gen, nullptr},
         {"gguf-run", "-m MODEL -nkvo -p x" + gen, "-nkvo"},
-        {"gguf-run", "-m MODEL --grammar-file g.gbnf -p x" + gen, "--grammar-file"},
+        {"gguf-run", "-m MODEL --grammar-file '" + grammar.string() + "' -p x" + gen, nullptr},
+        {"gguf-run", "-m MODEL --json-schema-file '" + schema.string() + "' -p x" + gen, nullptr},
+        {"gguf-run", "-m MODEL -jf '" + schema.string() + "' --grammar-file '" + grammar.string() + "' -p x" + gen, "--grammar-file"},
         {"gguf-run", "-m MODEL -ctk q5_1 -p x" + gen, "-ctk"},
         // llama-quantize
         {"gguf-quantize", "MODEL " + out + " Q8_0 1", nullptr},

@@ -153,9 +153,9 @@ void CommonOptions::add_to(appcommon::OptionSet& opts, int default_ctx, bool ben
 
 void add_unsupported_llama_options(appcommon::OptionSet& opts) {
     const std::string soon = "not supported yet";
-    opts.unsupported({"--grammar", "--grammar-file"}, true, soon + " (grammar-constrained sampling is planned)");
-    opts.unsupported({"-j", "--json-schema", "-jf", "--json-schema-file"}, true,
-                     soon + " (JSON-schema-constrained sampling is planned)");
+    // generation and chat have them (gguf-run's sampling options); bench and perplexity do not sample
+    opts.unsupported({"--grammar", "--grammar-file", "-j", "--json-schema", "-jf", "--json-schema-file"}, true,
+                     "only generation and chat sample tokens");
     opts.unsupported({"-hf", "-hfr", "--hf-repo", "-hff", "--hf-file", "-hft", "--hf-token", "-mu", "--model-url"}, true,
                      "gguf-run does not download models; download the GGUF and pass -m FILE");
     opts.unsupported({"--lora", "--lora-scaled", "--control-vector", "--control-vector-scaled"}, true,
