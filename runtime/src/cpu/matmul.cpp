@@ -7,7 +7,9 @@
 #include <stdexcept>
 
 #include "quant/float16.h"
+#include "aligned.h"
 #include "quant/gemm.h"
+#include "quant/panel.h"
 #include "quant/quant.h"
 #include "simd.h"
 
@@ -238,6 +240,38 @@ bool single_row_takes_dot(const Weight& w) {
     }
 }
 
+// Tokens from which a batched matmul repacks its rows into panels (quant/panel.h) rather than running
+// the 4 x 4 tiles: packing 16 rows costs about what the panel kernel spends on a few tokens.
+constexpr int kPanelMinTokens = 8;
+
+// The calling thread's panel buffer, grown to `bytes` (prompts only: decode never packs).
+uint8_t* panel_scratch(size_t bytes) {
+    thread_local AlignedVector<uint8_t> scratch;
+    if (scratch.size() < bytes) scratch.resize(bytes);
+    return scratch.data();
+}
+
+// Rows [r0, r0 + 16 * groups) of matrix `mat` through the panel kernels: each group of 16 rows packed
+// once, then multiplied with the tokens kPanelCols at a time.
+void panel_rows(const quant::PanelKernels& k, const Weight& w, int64_t mat, const Activations& x, const int32_t* rows,
+                const int32_t* out_rows, int n_tok, int64_t r0, int64_t groups, float* y, int64_t ldy) {
+    uint8_t* panel = panel_scratch(k.bytes(w.n_in));
+    const void* as[quant::kPanelCols];
+    float* outs[quant::kPanelCols];
+    for (int64_t g = 0; g < groups; ++g) {
+        const int64_t rt = r0 + g * quant::kPanelRows;
+        k.pack(w.n_in, w.row(mat, rt), w.row_bytes, panel);
+        for (int t0 = 0; t0 < n_tok; t0 += quant::kPanelCols) {
+            const int nt = std::min(quant::kPanelCols, n_tok - t0);
+            for (int j = 0; j < nt; ++j) {
+                as[j] = x.packed_row(rows ? rows[t0 + j] : t0 + j);
+                outs[j] = y + (out_rows ? out_rows[t0 + j] : t0 + j) * ldy + rt;
+            }
+            k.gemm(w.n_in, panel, as, nt, outs);
+        }
+    }
+}
+
 // Asks for `bytes` from p into L2, a cache line at a time.
 inline void prefetch_l2(const uint8_t* p, size_t bytes) {
     for (size_t off = 0; off < bytes; off += 64) _mm_prefetch(reinterpret_cast<const char*>(p + off), _MM_HINT_T1);
@@ -338,17 +372,24 @@ void matmul_rows(const Weight& w, int64_t mat, const Activations& x, const int32
     // block-quantized: tiles of kGemmRows weight rows x up to kGemmCols tokens, so each weight block is
     // unpacked once per tile; a token's result depends only on its row tile, not on the batch around it.
     // Tokens outside, rows inside: a token's outputs for the rows of [r0, r1) fill one cache line.
+    int64_t r = r0;
+    if (n_tok >= kPanelMinTokens) {
+        if (const quant::PanelKernels* k = quant::panel_kernels(w.type)) {
+            const int64_t groups = (r1 - r0) / quant::kPanelRows;
+            panel_rows(*k, w, mat, x, rows, out_rows, n_tok, r0, groups, y, ldy);
+            r = r0 + groups * quant::kPanelRows;
+        }
+    }
     const quant::GemmFn gemm = n_tok > 1 || !single_row_takes_dot(w) ? quant::gemm_function(w.type) : nullptr;
     const quant::DotFn dot = quant::dot_function(w.type);
-    int64_t r = r0;
     if (gemm) {
-        const int64_t r_tiles = r0 + (r1 - r0) / quant::kGemmRows * quant::kGemmRows;
+        const int64_t r_tiles = r + (r1 - r) / quant::kGemmRows * quant::kGemmRows;
         const void* as[quant::kGemmCols];
         float out[quant::kGemmRows * quant::kGemmCols];
         for (int t0 = 0; t0 < n_tok; t0 += quant::kGemmCols) {
             const int nt = std::min(quant::kGemmCols, n_tok - t0);
             for (int j = 0; j < nt; ++j) as[j] = x.packed_row(rows ? rows[t0 + j] : t0 + j);
-            for (int64_t rt = r0; rt < r_tiles; rt += quant::kGemmRows) {
+            for (int64_t rt = r; rt < r_tiles; rt += quant::kGemmRows) {
                 // A tile reads its rows' blocks in turn, four short interleaved streams that the hardware
                 // prefetchers barely follow (Q6_K from DRAM: 3.8 GB/s); asking for the next tile's rows
                 // first lets them stream (9 GB/s). Later token groups find them in cache.
