@@ -60,7 +60,8 @@ TEST_P(PanelTest, MatchesScalarDot) {
     const GgmlType act = quant::vec_dot_type(type);
     std::mt19937 rng(11);
     std::normal_distribution<float> normal(0.0f, 1.0f);
-    for (const int64_t n : {int64_t{256}, int64_t{768}, int64_t{2048}}) {
+    for (const int64_t n : {int64_t{256}, int64_t{768}, int64_t{2048}, int64_t{96}}) {
+        if (n % gguf::type_traits(type).block_size != 0) continue;
         const size_t w_bytes = gguf::row_size(type, n), a_bytes = gguf::row_size(act, n);
         const size_t stride = w_bytes + 3;  // the caller's stride, not the row size
         std::vector<float> f(static_cast<size_t>(n));
@@ -81,10 +82,18 @@ TEST_P(PanelTest, ExtremeValuesDoNotOverflow) {
     const GgmlType type = GetParam();
     if (!quant::panel_kernels(type)) GTEST_SKIP() << "no panel kernel on this CPU";
     const int64_t n = 2048;
-    const size_t w_bytes = gguf::row_size(type, n), a_bytes = gguf::row_size(GgmlType::Q8_K, n);
+    const GgmlType act = quant::vec_dot_type(type);
+    const size_t w_bytes = gguf::row_size(type, n), a_bytes = gguf::row_size(act, n);
     // every quant and scale at its largest magnitude: all bits set, then the fp16 scales made finite
     std::vector<uint8_t> w(w_bytes * quant::kPanelRows, 0xff), a(a_bytes * quant::kPanelCols);
-    for (int64_t b = 0; b < n / quant::kQKK * quant::kPanelRows; ++b) {
+    if (type == GgmlType::Q8_0) {
+        for (int64_t b = 0; b < n / quant::kQK * quant::kPanelRows; ++b) {
+            auto* x = reinterpret_cast<quant::BlockQ8_0*>(w.data()) + b;
+            x->d = quant::f32_to_f16(0.5f);
+            std::memset(x->qs, b % 2 ? 0x80 : 0x7f, quant::kQK);  // -128 and 127
+        }
+    }
+    for (int64_t b = 0; type != GgmlType::Q8_0 && b < n / quant::kQKK * quant::kPanelRows; ++b) {
         if (type == GgmlType::Q4_K) {
             auto* x = reinterpret_cast<quant::BlockQ4_K*>(w.data()) + b;
             x->d = quant::f32_to_f16(0.5f);
@@ -95,7 +104,14 @@ TEST_P(PanelTest, ExtremeValuesDoNotOverflow) {
             for (int j = 0; j < 16; ++j) x->scales[j] = j % 2 ? -128 : 127;
         }
     }
-    for (int c = 0; c < quant::kPanelCols; ++c) {
+    for (int c = 0; c < quant::kPanelCols && act == GgmlType::Q8_0; ++c) {
+        auto* y = reinterpret_cast<quant::BlockQ8_0*>(a.data() + c * a_bytes);
+        for (int64_t b = 0; b < n / quant::kQK; ++b) {
+            y[b].d = quant::f32_to_f16(1.0f);
+            std::memset(y[b].qs, c % 2 ? 0x7f : 0x80, quant::kQK);
+        }
+    }
+    for (int c = 0; c < quant::kPanelCols && act == GgmlType::Q8_K; ++c) {
         auto* y = reinterpret_cast<quant::BlockQ8_K*>(a.data() + c * a_bytes);
         for (int64_t b = 0; b < n / quant::kQKK; ++b) {
             y[b].d = 1.0f;
@@ -107,7 +123,7 @@ TEST_P(PanelTest, ExtremeValuesDoNotOverflow) {
     check(type, n, w.data(), w_bytes, a, a_bytes);
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, PanelTest, ::testing::Values(GgmlType::Q4_K, GgmlType::Q6_K),
+INSTANTIATE_TEST_SUITE_P(Types, PanelTest, ::testing::Values(GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q8_0),
                          [](const auto& info) { return std::string(gguf::type_name(info.param)); });
 
 }  // namespace

@@ -35,7 +35,8 @@ struct PanelKernels {
 };
 
 // The panel kernels for weights of `type` on this CPU, or nullptr where there are none (then the
-// tiles of gemm.h serve). Today: Q4_K and Q6_K, with AVX-512 VNNI (GGUF_SIMD caps them off).
+// tiles of gemm.h serve). Today: Q4_K, Q6_K and Q8_0, with AVX-512 VNNI (GGUF_SIMD=avx2 or
+// GGUF_PANELS=off turns them off).
 const PanelKernels* panel_kernels(gguf::GgmlType type);
 
 }  // namespace quant

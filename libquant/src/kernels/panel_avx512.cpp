@@ -1,6 +1,6 @@
-// AVX-512 VNNI panel kernels (quant/panel.h) for Q4_K and Q6_K weights times Q8_K activations.
+// AVX-512 VNNI panel kernels (quant/panel.h): Q4_K and Q6_K weights times Q8_K activations, Q8_0 times Q8_0.
 //
-// Panel layout, per super-block of 256 inputs (one after the other for the row's super-blocks):
+// Panel layout, per super-block of 256 inputs (Q8_0: per block of 32), one after the other along the rows:
 //   q[64][16][4]  the quants as bytes: vector g holds inputs 4g..4g+3 of each of the 16 rows
 //   then the type's scales as 16-lane vectors (one lane per row), documented at each struct.
 // pack() reads the 16 rows' blocks with 32-bit gathers (lane r at row r), so each gather yields one
@@ -8,6 +8,7 @@
 // unpack_scales_mins_k4, sixteen rows at a time.
 #include <cstring>
 
+#include "dot_x86.h"
 #include "dot_x86_512.h"
 #include "gemm_kernels.h"
 #include "quant/blocks.h"
@@ -217,6 +218,67 @@ void q6_k_panel(int64_t n, const void* panel, const void* const* a, float* const
     store_rows(acc, out);
 }
 
+// ---- Q8_0: x = d * q, blocks of 32 ---------------------------------------------------------------
+
+// vpdpbusd takes unsigned bytes on one side: the activations are flipped to a + 128 (a xor 0x80) per
+// block, and 128 times each weight row's block sum, kept in the panel, comes off again.
+struct PanelQ8_0 {
+    int8_t q[kQK / 4][P * 4];
+    int32_t sums128[P];  // 128 * the sum of the row's 32 quants
+    float d[P];
+};
+static_assert(sizeof(PanelQ8_0) % 64 == 0);
+
+size_t q8_0_bytes(int64_t n) { return static_cast<size_t>(n / kQK) * sizeof(PanelQ8_0); }
+
+void q8_0_pack(int64_t n, const void* w, size_t stride, void* panel) {
+    const __m512i rows = row_offsets(stride);
+    const __m512i ones = _mm512_set1_epi8(1);
+    auto* out = static_cast<PanelQ8_0*>(panel);
+    for (int64_t b = 0; b < n / kQK; ++b, ++out) {
+        const uint8_t* base = static_cast<const uint8_t*>(w) + b * sizeof(BlockQ8_0);
+        _mm512_store_ps(out->d, halves(gather_rows(base, rows, offsetof(BlockQ8_0, d)), 0));
+        __m512i sum = _mm512_setzero_si512();
+        for (int g = 0; g < kQK / 4; ++g) {
+            const __m512i v = gather_rows(base, rows, offsetof(BlockQ8_0, qs) + 4 * g);
+            _mm512_store_si512(out->q[g], v);
+            sum = _mm512_dpbusd_epi32(sum, ones, v);
+        }
+        _mm512_store_si512(out->sums128, _mm512_slli_epi32(sum, 7));
+    }
+}
+
+template <int NC>
+void q8_0_panel(int64_t n, const void* panel, const void* const* a, float* const* out) {
+    __m512 acc[NC];
+    for (auto& v : acc) v = _mm512_setzero_ps();
+    const auto* p = static_cast<const PanelQ8_0*>(panel);
+    alignas(32) uint8_t flipped[NC][kQK];
+    const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
+    for (int64_t b = 0; b < n / kQK; ++b, ++p) {
+        const BlockQ8_0* y[NC];
+        for (int c = 0; c < NC; ++c) {
+            y[c] = static_cast<const BlockQ8_0*>(a[c]) + b;
+            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[c]->qs));
+            _mm256_store_si256(reinterpret_cast<__m256i*>(flipped[c]), _mm256_xor_si256(v, bias));
+        }
+        __m512i t[NC];
+        for (auto& v : t) v = _mm512_setzero_si512();
+        for (int g = 0; g < kQK / 4; ++g) {
+            const __m512i q = _mm512_load_si512(p->q[g]);
+            for (int c = 0; c < NC; ++c) t[c] = _mm512_dpbusd_epi32(t[c], bcast32(flipped[c] + 4 * g), q);
+        }
+        const __m512i sums128 = _mm512_load_si512(p->sums128);
+        const __m512 d = _mm512_load_ps(p->d);
+        for (int c = 0; c < NC; ++c) {
+            // rounded as the scalar dot rounds: sumi * (dw * da), added per block
+            const __m512 da = _mm512_set1_ps(fp16(y[c]->d));
+            acc[c] = _mm512_add_ps(acc[c], _mm512_mul_ps(to_float(_mm512_sub_epi32(t[c], sums128)), _mm512_mul_ps(d, da)));
+        }
+    }
+    store_rows(acc, out);
+}
+
 template <int NC>
 struct Q4KPanel {
     static void run(int64_t n, const void* p, const void* const* a, float* const* o) { q4_k_panel<NC>(n, p, a, o); }
@@ -224,6 +286,11 @@ struct Q4KPanel {
 template <int NC>
 struct Q6KPanel {
     static void run(int64_t n, const void* p, const void* const* a, float* const* o) { q6_k_panel<NC>(n, p, a, o); }
+};
+
+template <int NC>
+struct Q8_0Panel {
+    static void run(int64_t n, const void* p, const void* const* a, float* const* o) { q8_0_panel<NC>(n, p, a, o); }
 };
 
 // Calls K<NC>::run with NC the constant for nc (1..kPanelCols).
@@ -245,7 +312,9 @@ void by_panel_cols(int64_t n, const void* panel, const void* const* a, int nc, f
 
 extern const PanelKernels panel_q4_k_avx512vnni;
 extern const PanelKernels panel_q6_k_avx512vnni;
+extern const PanelKernels panel_q8_0_avx512vnni;
 const PanelKernels panel_q4_k_avx512vnni{q4_k_bytes, q4_k_pack, by_panel_cols<Q4KPanel>};
 const PanelKernels panel_q6_k_avx512vnni{q6_k_bytes, q6_k_pack, by_panel_cols<Q6KPanel>};
+const PanelKernels panel_q8_0_avx512vnni{q8_0_bytes, q8_0_pack, by_panel_cols<Q8_0Panel>};
 
 }  // namespace quant
