@@ -8,6 +8,7 @@
 
 #include "quant/float16.h"
 #include "aligned.h"
+#include "profile.h"
 #include "quant/gemm.h"
 #include "quant/panel.h"
 #include "quant/quant.h"
@@ -272,6 +273,22 @@ void panel_rows(const quant::PanelKernels& k, const Weight& w, int64_t mat, cons
     }
 }
 
+// f(b) for b in [0, n_blocks), each thread a contiguous run of about n_blocks / n_threads (as a static
+// schedule), with GGUF_PROFILE's per-thread stamps.
+template <typename F>
+void for_blocks(int64_t n_blocks, int n_threads, F&& f) {
+    const bool stamped = profiling();
+    if (stamped) region_stamps().start(n_threads);
+#pragma omp parallel num_threads(n_threads)
+    {
+        const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
+        if (stamped) region_stamps().mark(tid, 0);
+        for (int64_t b = n_blocks * tid / nt; b < n_blocks * (tid + 1) / nt; ++b) f(b);
+        if (stamped) region_stamps().mark(tid, 1);
+    }
+    if (stamped) region_stamps().report("matmul:", {"rows"});
+}
+
 // Asks for `bytes` from p into L2, a cache line at a time.
 inline void prefetch_l2(const uint8_t* p, size_t bytes) {
     for (size_t off = 0; off < bytes; off += 64) _mm_prefetch(reinterpret_cast<const char*>(p + off), _MM_HINT_T1);
@@ -427,8 +444,7 @@ void matmul_many(std::span<const MatmulJob> jobs, Activations& x, int n_threads)
     const int64_t block = 16;
     int64_t n_blocks = 0;
     for (const MatmulJob& j : jobs) n_blocks += (j.w->n_out + block - 1) / block;
-#pragma omp parallel for num_threads(n_threads) schedule(static)
-    for (int64_t b = 0; b < n_blocks; ++b) {
+    for_blocks(n_blocks, n_threads, [&](int64_t b) {
         int64_t first = b;  // the block's index within its matrix
         for (const MatmulJob& j : jobs) {
             const int64_t blocks = (j.w->n_out + block - 1) / block;
@@ -439,7 +455,7 @@ void matmul_many(std::span<const MatmulJob> jobs, Activations& x, int n_threads)
             }
             first -= blocks;
         }
-    }
+    });
 }
 
 void matmul(const Weight& w, int64_t mat, Activations& x, float* y, int64_t ldy, int n_threads) {
@@ -447,11 +463,10 @@ void matmul(const Weight& w, int64_t mat, Activations& x, float* y, int64_t ldy,
     const int n_tok = static_cast<int>(x.n_rows());
     const int64_t block = 16;
     const int64_t n_blocks = (w.n_out + block - 1) / block;
-#pragma omp parallel for num_threads(n_threads) schedule(static)
-    for (int64_t b = 0; b < n_blocks; ++b) {
+    for_blocks(n_blocks, n_threads, [&](int64_t b) {
         const int64_t r0 = b * block;
         matmul_rows(w, mat, x, nullptr, nullptr, n_tok, r0, std::min(w.n_out, r0 + block), y, ldy);
-    }
+    });
 }
 
 }  // namespace runtime::cpu
