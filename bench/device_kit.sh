@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 shared=${GGUF_SHARED_DIR:-../shared}
-cpu_targets="gguf-run gguf-quantize gguf-verify gguf-inspect gguf-synth quant-bench"
+cpu_targets="gguf-run gguf-quantize gguf-verify gguf-inspect gguf-synth quant-bench cpu-moe-bench"
 cuda_targets="gguf-cuda runtime_gpu_info_device_test runtime_cuda_matmul_test cuda-matmul-bench runtime_cuda_ops_test cuda-ops-bench
   runtime_cuda_backend_test"
 if [ -n "${CPU:-}" ]; then
@@ -22,7 +22,8 @@ else
 fi
 rm -rf .devkit && mkdir -p .devkit/bin .devkit/lib .devkit/models
 cp "$build/apps/gguf-run/gguf-run" "$build/apps/gguf-quantize/gguf-quantize" "$build/libquant/quant-bench" \
-   "$build/apps/gguf-inspect/gguf-inspect" "$build/apps/gguf-verify/gguf-verify" "$build/bench/gguf-synth" .devkit/bin/
+   "$build/apps/gguf-inspect/gguf-inspect" "$build/apps/gguf-verify/gguf-verify" "$build/bench/gguf-synth" \
+   "$build/runtime/cpu-moe-bench" .devkit/bin/
 if [ -z "${CPU:-}" ]; then
   cp "$build/tests/runtime/runtime_gpu_info_device_test" "$build/tests/runtime/runtime_cuda_matmul_test" \
      "$build/runtime/cuda-matmul-bench" \
