@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <stdexcept>
 
 #include "quant/float16.h"
@@ -243,7 +244,15 @@ bool single_row_takes_dot(const Weight& w) {
 
 // Tokens from which a batched matmul repacks its rows into panels (quant/panel.h) rather than running
 // the 4 x 4 tiles: packing 16 rows costs about what the panel kernel spends on a few tokens.
-constexpr int kPanelMinTokens = 8;
+// GGUF_PANEL_MIN=N moves the threshold (1: decode too), for measuring the paths against each other.
+int panel_min_tokens() {
+    static const int n = [] {
+        const char* e = std::getenv("GGUF_PANEL_MIN");
+        const int v = e ? std::atoi(e) : 0;
+        return v >= 1 ? v : 8;
+    }();
+    return n;
+}
 
 // The calling thread's panel buffer, grown to `bytes` (prompts only: decode never packs).
 uint8_t* panel_scratch(size_t bytes) {
@@ -292,6 +301,19 @@ void for_blocks(int64_t n_blocks, int n_threads, F&& f) {
 // Asks for `bytes` from p into L2, a cache line at a time.
 inline void prefetch_l2(const uint8_t* p, size_t bytes) {
     for (size_t off = 0; off < bytes; off += 64) _mm_prefetch(reinterpret_cast<const char*>(p + off), _MM_HINT_T1);
+}
+
+// GGUF_PREFETCH_ROWS=N: the per-row dot (decode) asks for the row N ahead of the one it reads (default
+// 0: none, the hardware prefetchers alone; on one Zen 4 thread N = 2 and 4 made decode 10-20% slower).
+// An experiment knob: on the GPU machine's host the experts step streams a third of what its dot
+// kernel can (docs/benchmarks.md), and whether missing prefetches are why is still to be measured.
+int prefetch_rows() {
+    static const int n = [] {
+        const char* e = std::getenv("GGUF_PREFETCH_ROWS");
+        const int v = e ? std::atoi(e) : 0;
+        return v > 0 ? v : 0;
+    }();
+    return n;
 }
 
 }  // namespace
@@ -390,7 +412,7 @@ void matmul_rows(const Weight& w, int64_t mat, const Activations& x, const int32
     // unpacked once per tile; a token's result depends only on its row tile, not on the batch around it.
     // Tokens outside, rows inside: a token's outputs for the rows of [r0, r1) fill one cache line.
     int64_t r = r0;
-    if (n_tok >= kPanelMinTokens) {
+    if (n_tok >= panel_min_tokens()) {
         if (const quant::PanelKernels* k = quant::panel_kernels(w.type)) {
             const int64_t groups = (r1 - r0) / quant::kPanelRows;
             panel_rows(*k, w, mat, x, rows, out_rows, n_tok, r0, groups, y, ldy);
@@ -422,8 +444,10 @@ void matmul_rows(const Weight& w, int64_t mat, const Activations& x, const int32
         }
         r = r_tiles;
     }
+    const int ahead = prefetch_rows();
     for (; r < r1; ++r) {
         const uint8_t* wr = w.row(mat, r);
+        if (ahead && r + ahead < r1) prefetch_l2(w.row(mat, r + ahead), w.row_bytes);
         for (int t = 0; t < n_tok; ++t) {
             y[(out_rows ? out_rows[t] : t) * ldy + r] = dot(n, wr, x.packed_row(rows ? rows[t] : t));
         }
