@@ -3,6 +3,7 @@
 // to the activation quantization error; batched and single-row results agree.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -137,6 +138,54 @@ TEST(MatmulLarge, SingleRowOnAStreamingMatrixMatchesTheBatch) {
             EXPECT_NEAR(y1[r], y[n_out + r], 1e-4 * std::max(1.0, std::fabs(ref))) << gguf::type_name(type) << " row " << r;
         }
         EXPECT_LE(err / norm, 1e-2) << gguf::type_name(type);
+    }
+}
+
+}  // namespace
+
+namespace {
+
+// A batch of 8 or more tokens takes the panels (quant/panel.h) where the CPU has them: every row,
+// in the full 16-row panels and in the rows left over, agrees with the per-row dot, whatever the
+// thread count.
+TEST(MatmulPanels, BatchMatchesPerRowDots) {
+    const int64_t n_in = 512, n_out = 37;
+    const int n_tok = 11;
+    std::mt19937 rng(5);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q8_0}) {
+        std::vector<float> wf(static_cast<size_t>(n_in * n_out)), x(static_cast<size_t>(n_in * n_tok));
+        for (auto& v : wf) v = normal(rng);
+        for (auto& v : x) v = normal(rng);
+        runtime::Weight w;
+        w.type = type;
+        w.n_in = n_in;
+        w.n_out = n_out;
+        w.row_bytes = gguf::row_size(type, n_in);
+        std::vector<uint8_t> bytes(w.row_bytes * n_out);
+        quant::quantize_rows(type, wf.data(), bytes.data(), n_out, n_in);
+        w.data = bytes.data();
+
+        const GgmlType act = quant::vec_dot_type(type);
+        std::vector<uint8_t> a(gguf::row_size(act, n_in));
+        std::vector<float> y1, y3;
+        for (int threads : {1, 3}) {
+            Activations acts;
+            acts.reserve(n_tok, n_in);
+            acts.set(x.data(), n_tok, n_in, n_in);
+            std::vector<float>& y = threads == 1 ? y1 : y3;
+            y.assign(static_cast<size_t>(n_out * n_tok), 0.0f);
+            runtime::cpu::matmul(w, 0, acts, y.data(), n_out, threads);
+        }
+        EXPECT_EQ(y1, y3) << gguf::type_name(type);
+        for (int t = 0; t < n_tok; ++t) {
+            quant::quantize_activation_row(act, x.data() + t * n_in, a.data(), n_in);
+            for (int64_t r = 0; r < n_out; ++r) {
+                const float want = quant::vec_dot(type, n_in, w.row(0, r), a.data());
+                EXPECT_NEAR(y1[t * n_out + r], want, 1e-4f * std::max(1.0f, std::fabs(want)))
+                    << gguf::type_name(type) << " token " << t << " row " << r;
+            }
+        }
     }
 }
 

@@ -27,6 +27,11 @@ uint64_t vbytes(const std::vector<T, A>& v) {
     return v.size() * sizeof(T);
 }
 
+// Row-wise ops over a batch's tokens: split over the threads for prompts (at 16 threads a 512-token
+// batch's norms, RoPE and residual adds cost as much as a layer's attention when run on one thread);
+// a few rows (decode) are cheaper on the calling thread than the fork and join of a parallel region.
+constexpr int64_t kParallelRows = 32;
+
 // One head of a cached key or value row in f32, whatever the cache type.
 void head_to_f32(GgmlType type, const uint8_t* src, float* dst, int n) {
     if (type == GgmlType::F16) {
@@ -40,11 +45,13 @@ void head_to_f32(GgmlType type, const uint8_t* src, float* dst, int n) {
 
 // Rows of f32 into cache rows of `type` (row_bytes apart). F32 and F16 are converted here directly:
 // this runs for every token and libquant's entry point opens a parallel region.
-void store_rows(GgmlType type, const Tensor& src, uint8_t* dst, size_t row_bytes) {
+void store_rows(GgmlType type, const Tensor& src, uint8_t* dst, size_t row_bytes, int n_threads) {
     if (type != GgmlType::F32 && type != GgmlType::F16 && src.ld == src.cols) {
         quant::quantize_rows(type, src.data, dst, src.rows, src.cols);  // one call: it runs in parallel
         return;
     }
+    // a prompt's rows over the threads; a token's row here (see for_rows)
+#pragma omp parallel for num_threads(n_threads) schedule(static) if (src.rows >= kParallelRows)
     for (int64_t r = 0; r < src.rows; ++r) {
         const float* s = src.row(r);
         uint8_t* d = dst + static_cast<size_t>(r) * row_bytes;
@@ -57,6 +64,17 @@ void store_rows(GgmlType type, const Tensor& src, uint8_t* dst, size_t row_bytes
             quant::quantize_rows(type, s, d, 1, src.cols);
         }
     }
+}
+
+
+template <typename F>
+void for_rows(int64_t n_rows, int n_threads, F&& f) {
+    if (n_rows < kParallelRows || n_threads <= 1) {
+        for (int64_t t = 0; t < n_rows; ++t) f(t);
+        return;
+    }
+#pragma omp parallel for num_threads(n_threads) schedule(static)
+    for (int64_t t = 0; t < n_rows; ++t) f(t);
 }
 
 }  // namespace
@@ -158,17 +176,40 @@ void CpuExecutor::copy(const Routing& src, const Routing& dst) {
 
 void CpuExecutor::rms_norm(const Tensor& x, const float* w, float eps, const Tensor& out) {
     ProfileScope prof("rms_norm");
-    for (int64_t t = 0; t < x.rows; ++t) cpu::rms_norm(x.row(t), w, out.row(t), x.cols, eps);
+    for_rows(x.rows, n_threads_, [&](int64_t t) { cpu::rms_norm(x.row(t), w, out.row(t), x.cols, eps); });
 }
 
 void CpuExecutor::rms_norm_heads(const Tensor& x, int head_dim, const float* w, float eps) {
     ProfileScope prof("rms_norm_heads");
-    for (int64_t t = 0; t < x.rows; ++t) {
-        for (int64_t h = 0; h < x.cols / head_dim; ++h) {
-            float* p = x.row(t) + h * head_dim;
-            cpu::rms_norm(p, w, p, head_dim, eps);
-        }
+    for_rows(x.rows, n_threads_, [&](int64_t t) { norm_heads_row(x.row(t), x.cols, head_dim, w, eps); });
+}
+
+void CpuExecutor::norm_heads_row(float* row, int64_t cols, int head_dim, const float* w, float eps) {
+    for (int64_t h = 0; h < cols / head_dim; ++h) {
+        float* p = row + h * head_dim;
+        cpu::rms_norm(p, w, p, head_dim, eps);
     }
+}
+
+void CpuExecutor::rope_row(float* row, int64_t cols, int head_dim, int64_t t) const {
+    const size_t half = inv_freq_.size();
+    const float* c = rope_cos_.data() + t * half;
+    const float* s = rope_sin_.data() + t * half;
+    for (int64_t h = 0; h < cols / head_dim; ++h) {
+        cpu::rope(row + h * head_dim, c, s, static_cast<int>(hp_.n_rot), hp_.rope_mode);
+    }
+}
+
+void CpuExecutor::norm_rope_qk(const Tensor& q, const float* q_norm, const Tensor& k, const float* k_norm, int head_dim,
+                               float eps) {
+    ProfileScope prof("norm_rope_qk");
+    // per token: the same steps in the same order as the base class's four passes, in one
+    for_rows(q.rows, n_threads_, [&](int64_t t) {
+        if (q_norm) norm_heads_row(q.row(t), q.cols, head_dim, q_norm, eps);
+        if (k_norm) norm_heads_row(k.row(t), k.cols, head_dim, k_norm, eps);
+        rope_row(q.row(t), q.cols, head_dim, t);
+        rope_row(k.row(t), k.cols, head_dim, t);
+    });
 }
 
 void CpuExecutor::matmul(std::span<const MatmulOut> outs, const Tensor& x) {
@@ -189,28 +230,21 @@ void CpuExecutor::matmul(std::span<const MatmulOut> outs, const Tensor& x) {
 }
 
 void CpuExecutor::add_bias(const Tensor& y, const float* b) {
-    for (int64_t t = 0; t < y.rows; ++t) {
+    for_rows(y.rows, n_threads_, [&](int64_t t) {
         float* r = y.row(t);
         for (int64_t i = 0; i < y.cols; ++i) r[i] += b[i];
-    }
+    });
 }
 
 void CpuExecutor::rope(const Tensor& x, int head_dim) {
     ProfileScope prof("rope");
-    const size_t half = inv_freq_.size();
-    for (int64_t t = 0; t < x.rows; ++t) {
-        const float* c = rope_cos_.data() + t * half;
-        const float* s = rope_sin_.data() + t * half;
-        for (int64_t h = 0; h < x.cols / head_dim; ++h) {
-            cpu::rope(x.row(t) + h * head_dim, c, s, static_cast<int>(hp_.n_rot), hp_.rope_mode);
-        }
-    }
+    for_rows(x.rows, n_threads_, [&](int64_t t) { rope_row(x.row(t), x.cols, head_dim, t); });
 }
 
 void CpuExecutor::store_kv(KvCache& kv, int il, const Tensor& k, const Tensor& v) {
     ProfileScope prof("store_kv");
-    store_rows(kv.type_k(), k, kv.k_row(il, batch_.pos0), kv.k_row_bytes());
-    store_rows(kv.type_v(), v, kv.v_row(il, batch_.pos0), kv.v_row_bytes());
+    store_rows(kv.type_k(), k, kv.k_row(il, batch_.pos0), kv.k_row_bytes(), n_threads_);
+    store_rows(kv.type_v(), v, kv.v_row(il, batch_.pos0), kv.v_row_bytes(), n_threads_);
 }
 
 void CpuExecutor::attention(const KvCache& kv, int il, const Tensor& q, const Tensor& out) {
@@ -294,25 +328,26 @@ void CpuExecutor::attention_masked(const KvCache& kv, int il, const Tensor& q, c
 
 void CpuExecutor::add(const Tensor& x, const Tensor& y) {
     ProfileScope prof("add");
-    for (int64_t t = 0; t < x.rows; ++t) {
+    for_rows(x.rows, n_threads_, [&](int64_t t) {
         float* a = x.row(t);
         const float* b = y.row(t);
         for (int64_t i = 0; i < x.cols; ++i) a[i] += b[i];
-    }
+    });
 }
 
 void CpuExecutor::swiglu(const Tensor& gate, const Tensor& up, const Tensor& out) {
     ProfileScope prof("swiglu");
-    if (gate.ld == gate.cols && up.ld == up.cols && out.ld == out.cols) {
-        cpu::swiglu(gate.data, up.data, out.data, gate.rows * gate.cols);
-        return;
-    }
-    for (int64_t t = 0; t < gate.rows; ++t) cpu::swiglu(gate.row(t), up.row(t), out.row(t), gate.cols);
+    for_rows(gate.rows, n_threads_, [&](int64_t t) { cpu::swiglu(gate.row(t), up.row(t), out.row(t), gate.cols); });
 }
 
 void CpuExecutor::route(const Tensor& logits, const RouterParams& p, const Routing& out) {
     ProfileScope prof("route");
-    route_topk(logits, p, out);
+    // a token at a time: route_topk's work is per row
+    for_rows(logits.rows, n_threads_, [&](int64_t t) {
+        const Tensor l{logits.row(t), 1, logits.cols, logits.ld, logits.device};
+        const Routing r{out.ids + t * out.k, out.weights + t * out.k, 1, out.k, out.device};
+        route_topk(l, p, r);
+    });
 }
 
 void CpuExecutor::experts(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out) {

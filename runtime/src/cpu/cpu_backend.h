@@ -31,6 +31,8 @@ public:
     void matmul(std::span<const MatmulOut> outs, const Tensor& x) override;
     void add_bias(const Tensor& y, const float* b) override;
     void rope(const Tensor& x, int head_dim) override;
+    void norm_rope_qk(const Tensor& q, const float* q_norm, const Tensor& k, const float* k_norm, int head_dim,
+                      float eps) override;
     void store_kv(KvCache& kv, int il, const Tensor& k, const Tensor& v) override;
     void attention(const KvCache& kv, int il, const Tensor& q, const Tensor& out) override;
     void attention_masked(const KvCache& kv, int il, const Tensor& q, const Tensor& out,
@@ -55,6 +57,8 @@ public:
 
 private:
     static void copy(const Tensor& src, const Tensor& dst);
+    static void norm_heads_row(float* row, int64_t cols, int head_dim, const float* w, float eps);
+    void rope_row(float* row, int64_t cols, int head_dim, int64_t t) const;  // token t of the batch
     static void copy(const Routing& src, const Routing& dst);
 
     const HParams hp_;

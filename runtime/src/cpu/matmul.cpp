@@ -4,10 +4,14 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <stdexcept>
 
 #include "quant/float16.h"
+#include "aligned.h"
+#include "profile.h"
 #include "quant/gemm.h"
+#include "quant/panel.h"
 #include "quant/quant.h"
 #include "simd.h"
 
@@ -238,9 +242,78 @@ bool single_row_takes_dot(const Weight& w) {
     }
 }
 
+// Tokens from which a batched matmul repacks its rows into panels (quant/panel.h) rather than running
+// the 4 x 4 tiles: packing 16 rows costs about what the panel kernel spends on a few tokens.
+// GGUF_PANEL_MIN=N moves the threshold (1: decode too), for measuring the paths against each other.
+int panel_min_tokens() {
+    static const int n = [] {
+        const char* e = std::getenv("GGUF_PANEL_MIN");
+        const int v = e ? std::atoi(e) : 0;
+        return v >= 1 ? v : 8;
+    }();
+    return n;
+}
+
+// The calling thread's panel buffer, grown to `bytes` (prompts only: decode never packs).
+uint8_t* panel_scratch(size_t bytes) {
+    thread_local AlignedVector<uint8_t> scratch;
+    if (scratch.size() < bytes) scratch.resize(bytes);
+    return scratch.data();
+}
+
+// Rows [r0, r0 + 16 * groups) of matrix `mat` through the panel kernels: each group of 16 rows packed
+// once, then multiplied with the tokens kPanelCols at a time.
+void panel_rows(const quant::PanelKernels& k, const Weight& w, int64_t mat, const Activations& x, const int32_t* rows,
+                const int32_t* out_rows, int n_tok, int64_t r0, int64_t groups, float* y, int64_t ldy) {
+    uint8_t* panel = panel_scratch(k.bytes(w.n_in));
+    const void* as[quant::kPanelCols];
+    float* outs[quant::kPanelCols];
+    for (int64_t g = 0; g < groups; ++g) {
+        const int64_t rt = r0 + g * quant::kPanelRows;
+        k.pack(w.n_in, w.row(mat, rt), w.row_bytes, panel);
+        for (int t0 = 0; t0 < n_tok; t0 += quant::kPanelCols) {
+            const int nt = std::min(quant::kPanelCols, n_tok - t0);
+            for (int j = 0; j < nt; ++j) {
+                as[j] = x.packed_row(rows ? rows[t0 + j] : t0 + j);
+                outs[j] = y + (out_rows ? out_rows[t0 + j] : t0 + j) * ldy + rt;
+            }
+            k.gemm(w.n_in, panel, as, nt, outs);
+        }
+    }
+}
+
+// f(b) for b in [0, n_blocks), each thread a contiguous run of about n_blocks / n_threads (as a static
+// schedule), with GGUF_PROFILE's per-thread stamps.
+template <typename F>
+void for_blocks(int64_t n_blocks, int n_threads, F&& f) {
+    const bool stamped = profiling();
+    if (stamped) region_stamps().start(n_threads);
+#pragma omp parallel num_threads(n_threads)
+    {
+        const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
+        if (stamped) region_stamps().mark(tid, 0);
+        for (int64_t b = n_blocks * tid / nt; b < n_blocks * (tid + 1) / nt; ++b) f(b);
+        if (stamped) region_stamps().mark(tid, 1);
+    }
+    if (stamped) region_stamps().report("matmul:", {"rows"});
+}
+
 // Asks for `bytes` from p into L2, a cache line at a time.
 inline void prefetch_l2(const uint8_t* p, size_t bytes) {
     for (size_t off = 0; off < bytes; off += 64) _mm_prefetch(reinterpret_cast<const char*>(p + off), _MM_HINT_T1);
+}
+
+// GGUF_PREFETCH_ROWS=N: the per-row dot (decode) asks for the row N ahead of the one it reads (default
+// 0: none, the hardware prefetchers alone; on one Zen 4 thread N = 2 and 4 made decode 10-20% slower).
+// An experiment knob: on the GPU machine's host the experts step streams a third of what its dot
+// kernel can (docs/benchmarks.md), and whether missing prefetches are why is still to be measured.
+int prefetch_rows() {
+    static const int n = [] {
+        const char* e = std::getenv("GGUF_PREFETCH_ROWS");
+        const int v = e ? std::atoi(e) : 0;
+        return v > 0 ? v : 0;
+    }();
+    return n;
 }
 
 }  // namespace
@@ -338,17 +411,24 @@ void matmul_rows(const Weight& w, int64_t mat, const Activations& x, const int32
     // block-quantized: tiles of kGemmRows weight rows x up to kGemmCols tokens, so each weight block is
     // unpacked once per tile; a token's result depends only on its row tile, not on the batch around it.
     // Tokens outside, rows inside: a token's outputs for the rows of [r0, r1) fill one cache line.
+    int64_t r = r0;
+    if (n_tok >= panel_min_tokens()) {
+        if (const quant::PanelKernels* k = quant::panel_kernels(w.type)) {
+            const int64_t groups = (r1 - r0) / quant::kPanelRows;
+            panel_rows(*k, w, mat, x, rows, out_rows, n_tok, r0, groups, y, ldy);
+            r = r0 + groups * quant::kPanelRows;
+        }
+    }
     const quant::GemmFn gemm = n_tok > 1 || !single_row_takes_dot(w) ? quant::gemm_function(w.type) : nullptr;
     const quant::DotFn dot = quant::dot_function(w.type);
-    int64_t r = r0;
     if (gemm) {
-        const int64_t r_tiles = r0 + (r1 - r0) / quant::kGemmRows * quant::kGemmRows;
+        const int64_t r_tiles = r + (r1 - r) / quant::kGemmRows * quant::kGemmRows;
         const void* as[quant::kGemmCols];
         float out[quant::kGemmRows * quant::kGemmCols];
         for (int t0 = 0; t0 < n_tok; t0 += quant::kGemmCols) {
             const int nt = std::min(quant::kGemmCols, n_tok - t0);
             for (int j = 0; j < nt; ++j) as[j] = x.packed_row(rows ? rows[t0 + j] : t0 + j);
-            for (int64_t rt = r0; rt < r_tiles; rt += quant::kGemmRows) {
+            for (int64_t rt = r; rt < r_tiles; rt += quant::kGemmRows) {
                 // A tile reads its rows' blocks in turn, four short interleaved streams that the hardware
                 // prefetchers barely follow (Q6_K from DRAM: 3.8 GB/s); asking for the next tile's rows
                 // first lets them stream (9 GB/s). Later token groups find them in cache.
@@ -364,8 +444,10 @@ void matmul_rows(const Weight& w, int64_t mat, const Activations& x, const int32
         }
         r = r_tiles;
     }
+    const int ahead = prefetch_rows();
     for (; r < r1; ++r) {
         const uint8_t* wr = w.row(mat, r);
+        if (ahead && r + ahead < r1) prefetch_l2(w.row(mat, r + ahead), w.row_bytes);
         for (int t = 0; t < n_tok; ++t) {
             y[(out_rows ? out_rows[t] : t) * ldy + r] = dot(n, wr, x.packed_row(rows ? rows[t] : t));
         }
@@ -386,8 +468,7 @@ void matmul_many(std::span<const MatmulJob> jobs, Activations& x, int n_threads)
     const int64_t block = 16;
     int64_t n_blocks = 0;
     for (const MatmulJob& j : jobs) n_blocks += (j.w->n_out + block - 1) / block;
-#pragma omp parallel for num_threads(n_threads) schedule(static)
-    for (int64_t b = 0; b < n_blocks; ++b) {
+    for_blocks(n_blocks, n_threads, [&](int64_t b) {
         int64_t first = b;  // the block's index within its matrix
         for (const MatmulJob& j : jobs) {
             const int64_t blocks = (j.w->n_out + block - 1) / block;
@@ -398,7 +479,7 @@ void matmul_many(std::span<const MatmulJob> jobs, Activations& x, int n_threads)
             }
             first -= blocks;
         }
-    }
+    });
 }
 
 void matmul(const Weight& w, int64_t mat, Activations& x, float* y, int64_t ldy, int n_threads) {
@@ -406,11 +487,10 @@ void matmul(const Weight& w, int64_t mat, Activations& x, float* y, int64_t ldy,
     const int n_tok = static_cast<int>(x.n_rows());
     const int64_t block = 16;
     const int64_t n_blocks = (w.n_out + block - 1) / block;
-#pragma omp parallel for num_threads(n_threads) schedule(static)
-    for (int64_t b = 0; b < n_blocks; ++b) {
+    for_blocks(n_blocks, n_threads, [&](int64_t b) {
         const int64_t r0 = b * block;
         matmul_rows(w, mat, x, nullptr, nullptr, n_tok, r0, std::min(w.n_out, r0 + block), y, ldy);
-    }
+    });
 }
 
 }  // namespace runtime::cpu

@@ -168,9 +168,12 @@ void run_experts(const HParams& hp, const LayerWeights& w, Activations& x, const
     // activation applied (each thread a contiguous run of about equal cost); the hidden rows converted
     // for the down weights; then each thread's share of the output rows: the down rows of every active
     // expert and the weighted sum of each token's experts, which needs no further wait.
+    const bool stamped = profiling();
+    if (stamped) region_stamps().start(n_threads);
 #pragma omp parallel num_threads(n_threads)
     {
         const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
+        if (stamped) region_stamps().mark(tid, 0);
         // (the bounds were split for n_threads; a smaller team takes the remaining runs in turn)
         for (int part = tid; part < n_threads; part += nt) {
             const int64_t g0 = s.bounds[static_cast<size_t>(part)], g1 = s.bounds[static_cast<size_t>(part) + 1];
@@ -182,9 +185,11 @@ void run_experts(const HParams& hp, const LayerWeights& w, Activations& x, const
                 g += last - first;
             }
         }
+        if (stamped) region_stamps().mark(tid, 1);
 #pragma omp barrier
         s.act_h.convert_rows(n_slots * static_cast<int64_t>(tid) / nt, n_slots * static_cast<int64_t>(tid + 1) / nt);
 #pragma omp barrier
+        if (stamped) region_stamps().mark(tid, 2);
         const int64_t r0 = std::min(n_embd, groups_embd * tid / nt * kRowGroup);
         const int64_t r1 = std::min(n_embd, groups_embd * (tid + 1) / nt * kRowGroup);
         if (r0 < r1) {
@@ -213,7 +218,9 @@ void run_experts(const HParams& hp, const LayerWeights& w, Activations& x, const
                 }
             }
         }
+        if (stamped) region_stamps().mark(tid, 3);
     }
+    if (stamped) region_stamps().report("experts:", {"gate/up", "barrier+convert+barrier", "down+sum"});
 }
 
 }  // namespace runtime::cpu

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 
 namespace runtime::cpu {
@@ -17,6 +18,31 @@ inline const char* weight_label(const std::string& name) {
     const size_t dot = name.find('.', 4);
     return dot == std::string::npos ? name.c_str() : name.c_str() + dot + 1;
 }
+
+// For the parts of an op (phases of a parallel region, how long threads wait): a monotonic clock in ns,
+// and a part's wall time added to its own counter, listed under the ops and kept out of their totals.
+// Only while profiling().
+int64_t profile_clock();
+void profile_part(const char* name, int64_t wall_ns);
+
+// Where a parallel region's time goes (GGUF_PROFILE): each thread stamps the end of each phase, and
+// report() adds, per phase, the mean and the slowest thread's time, plus the fork (until the last
+// thread is in) and the join (from the last thread's end until the caller goes on). Static storage:
+// one region at a time (the executor's ops do not nest), nothing allocated per call.
+class RegionStamps {
+public:
+    static constexpr int kMaxPhases = 3, kMaxThreads = 512;
+    void start(int n_threads);
+    void mark(int tid, int phase) { stamps_[tid][phase] = profile_clock(); }  // phase 0: the thread is in
+    // `phases` names phases 1..n (n <= kMaxPhases); counters are "<prefix> <name> mean" and so on.
+    void report(const char* prefix, std::initializer_list<const char*> phases);
+
+private:
+    int64_t t0_ = 0;
+    int n_threads_ = 0;
+    int64_t stamps_[kMaxThreads][kMaxPhases + 1] = {};
+};
+RegionStamps& region_stamps();
 
 class ProfileScope {
 public:
