@@ -1,0 +1,72 @@
+// The vector vocabulary of the kernels written once for both instruction sets (dot_simd.inc), in its
+// AVX2 form: 8 floats, one 32-block of bytes per integer vector, and the 64-byte "wide" vector as a
+// pair of 256-bit registers. Included only by files compiled with -mavx2 -mfma -mf16c; like
+// dot_x86.h it lives in an unnamed namespace so no copy is shared with a file of another level.
+#pragma once
+
+#include "dot_x86.h"
+
+namespace quant {
+namespace {
+
+struct Simd {
+    // --- floats
+    using F = __m256;
+    static constexpr int kFloats = 8;
+    static F fzero() { return _mm256_setzero_ps(); }
+    static F fadd(F a, F b) { return _mm256_add_ps(a, b); }
+    static F fmadd(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
+    static float reduce(F v) { return hsum(v); }
+    static F load_f32(const float* p) { return _mm256_loadu_ps(p); }
+    static F load_f16(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+    static F load_bf16(const uint16_t* p) {
+        const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+        return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+    }
+
+    // --- 32-blocks: kBlocks blocks per integer vector I
+    using I = __m256i;
+    static constexpr int kBlocks = 1;
+    template <typename Block, typename Bytes>
+    static I blocks(const Block* x, Bytes bytes) { return bytes(x[0]); }
+    static I ones8() { return _mm256_set1_epi8(1); }
+    static I dot_u8_i8(I u, I s) { return quant::dot_u8_i8(u, s); }
+    static I dot_i8_i8(I w, I a) { return quant::dot_i8_i8(w, a); }
+    static F to_float(I v) { return _mm256_cvtepi32_ps(v); }
+    // the float scale of each block, in the lanes of that block's sums
+    static F block_scales(const float* s) { return _mm256_set1_ps(s[0]); }
+
+    // --- 64-byte vectors (a quarter of a K-quant super-block): two registers
+    struct W {
+        __m256i lo, hi;
+    };
+    static W wzero() { return {_mm256_setzero_si256(), _mm256_setzero_si256()}; }
+    static W join(__m256i lo, __m256i hi) { return {lo, hi}; }
+    static W load64(const void* p) { return {load(p), load(static_cast<const uint8_t*>(p) + 32)}; }
+    static W set8(char v) { return {_mm256_set1_epi8(v), _mm256_set1_epi8(v)}; }
+    static W and_(W a, W b) { return {_mm256_and_si256(a.lo, b.lo), _mm256_and_si256(a.hi, b.hi)}; }
+    static W or_(W a, W b) { return {_mm256_or_si256(a.lo, b.lo), _mm256_or_si256(a.hi, b.hi)}; }
+    static W srli16(W a, int k) { return {_mm256_srli_epi16(a.lo, k), _mm256_srli_epi16(a.hi, k)}; }
+    static W add32(W a, W b) { return {_mm256_add_epi32(a.lo, b.lo), _mm256_add_epi32(a.hi, b.hi)}; }
+    // sums of u * s over byte pairs (no saturation: see dot_avx2.cpp), times int16 scales over pairs
+    static W scaled_dot(W u, W s, W scales) {
+        return {_mm256_madd_epi16(_mm256_maddubs_epi16(u.lo, s.lo), scales.lo),
+                _mm256_madd_epi16(_mm256_maddubs_epi16(u.hi, s.hi), scales.hi)};
+    }
+    // the 16 int32 sums added pairwise into 8 (exact), as the float accumulators take them
+    static __m256i fold(W v) { return _mm256_add_epi32(v.lo, v.hi); }
+
+    // Sub-block scales as int16 lanes of a W. Four sub-blocks of 16 elements, given as values:
+    static W scales_16x4(int s0, int s1, int s2, int s3) { return {scale_pair(s0, s1), scale_pair(s2, s3)}; }
+    // Two sub-blocks of 32, from the 8 unsigned scales of a Q4_K/Q5_K super-block (k, k + 1):
+    using Scales8 = const uint8_t*;
+    static Scales8 scales8(const uint8_t* sc) { return sc; }
+    static W scales_32x2(Scales8 sc, int k) { return {_mm256_set1_epi16(sc[k]), _mm256_set1_epi16(sc[k + 1])}; }
+    // Four sub-blocks of 16 from the 16 signed scales of a Q6_K super-block (k .. k + 3):
+    using Scales16 = const int8_t*;
+    static Scales16 scales16(const int8_t* sc, __m128i) { return sc; }
+    static W scales_16x4(Scales16 sc, int k) { return scales_16x4(sc[k], sc[k + 1], sc[k + 2], sc[k + 3]); }
+};
+
+}  // namespace
+}  // namespace quant
