@@ -55,6 +55,24 @@ struct Simd {
     }
     // the 16 int32 sums added pairwise into 8 (exact), as the float accumulators take them
     static __m256i fold(W v) { return _mm256_add_epi32(v.lo, v.hi); }
+    static W set16(int16_t v) { return {_mm256_set1_epi16(v), _mm256_set1_epi16(v)}; }
+    // per byte (unsigned), how many of the bounds a <= b it reaches: 0, 1 or 2
+    static W bounds_reached(W v, uint8_t a, uint8_t b) {
+        auto count = [&](__m256i x) {
+            auto at_least = [&](uint8_t bound) {
+                return _mm256_cmpeq_epi8(_mm256_max_epu8(x, _mm256_set1_epi8(static_cast<char>(bound))), x);
+            };
+            return _mm256_sub_epi8(_mm256_setzero_si256(), _mm256_add_epi8(at_least(a), at_least(b)));
+        };
+        return {count(v.lo), count(v.hi)};
+    }
+    // Minus the 16 activation sums of a Q8_K block, as int32 sums that fold() adds up pairwise.
+    static W minus_block_sums(const BlockQ8_K& y) { return {_mm256_madd_epi16(load(y.bsums), _mm256_set1_epi16(-1)), _mm256_setzero_si256()}; }
+    // Float accumulators of whole-block integer sums, scaled by one float per block: 8 lanes (folded).
+    using WAcc = __m256;
+    static WAcc wacc_zero() { return _mm256_setzero_ps(); }
+    static WAcc wacc_add(WAcc acc, float d, W sumi) { return _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(fold(sumi)), acc); }
+    static float wacc_sum(WAcc acc) { return hsum(acc); }
 
     // Sub-block scales as int16 lanes of a W. Four sub-blocks of 16 elements, given as values:
     static W scales_16x4(int s0, int s1, int s2, int s3) { return {scale_pair(s0, s1), scale_pair(s2, s3)}; }

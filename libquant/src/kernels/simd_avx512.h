@@ -50,6 +50,21 @@ struct Simd {
     static W add32(W a, W b) { return _mm512_add_epi32(a, b); }
     static W scaled_dot(W u, W s, W scales) { return _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), scales); }
     static __m256i fold(W v) { return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1)); }
+    static W set16(int16_t v) { return _mm512_set1_epi16(v); }
+    static W bounds_reached(W v, uint8_t a, uint8_t b) {
+        const __m512i one = _mm512_set1_epi8(1);
+        return _mm512_add_epi8(_mm512_maskz_mov_epi8(_mm512_cmpge_epu8_mask(v, _mm512_set1_epi8(static_cast<char>(a))), one),
+                               _mm512_maskz_mov_epi8(_mm512_cmpge_epu8_mask(v, _mm512_set1_epi8(static_cast<char>(b))), one));
+    }
+    // one int32 lane per activation sum
+    static W minus_block_sums(const BlockQ8_K& y) {
+        return _mm512_maskz_cvtepi16_epi32(0xffff, _mm256_sub_epi16(_mm256_setzero_si256(), load(y.bsums)));
+    }
+    // 16 lanes: the integer sums need no folding
+    using WAcc = __m512;
+    static WAcc wacc_zero() { return _mm512_setzero_ps(); }
+    static WAcc wacc_add(WAcc acc, float d, W sumi) { return _mm512_fmadd_ps(_mm512_set1_ps(d), to_float(sumi), acc); }
+    static float wacc_sum(WAcc acc) { return hsum(acc); }
 
     static W scales_16x4(int s0, int s1, int s2, int s3) { return join(scale_pair(s0, s1), scale_pair(s2, s3)); }
     // Table forms: the scales widened to int16 once per super-block, then one vpermw per 64 elements
