@@ -23,7 +23,7 @@ inline __m512i dot_scaled(__m512i u, __m512i s, __m512i scales) {
 }
 
 template <typename Block>
-inline const Block* row(const void* w, size_t stride, int r) {
+inline const Block* row_of(const void* w, size_t stride, int r) {
     return reinterpret_cast<const Block*>(static_cast<const uint8_t*>(w) + static_cast<size_t>(r) * stride);
 }
 
@@ -34,7 +34,7 @@ inline void store(const __m512 (&acc)[R][NC], float* out) {
     }
 }
 
-// --- Q8_0 x Q8_0 --------------------------------------------------------------------------------
+// --- Q8_0 and Q4_0 x Q8_0 -----------------------------------------------------------------------
 
 // Blocks b and b+1 of a row (b+1 only when `two`; else zeros with scale 0): quants and per-lane scales.
 inline void q8_0_pair(const BlockQ8_0* x, bool two, __m512i& q, __m512& d) {
@@ -43,83 +43,31 @@ inline void q8_0_pair(const BlockQ8_0* x, bool two, __m512i& q, __m512& d) {
     d = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(fp16(x[0].d)), _mm512_set1_ps(two ? fp16(x[1].d) : 0.0f));
 }
 
-template <int NC>
-void q8_0_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
-    const __m512i ones = _mm512_set1_epi16(1);
-    __m512 acc[R][NC];
-    for (auto& ar : acc) {
-        for (auto& v : ar) v = _mm512_setzero_ps();
-    }
-    const int64_t nb = n / kQK;
-    for (int64_t b = 0; b < nb; b += 2) {
-        const bool two = b + 1 < nb;
-        __m512i av[NC];
-        __m512 da[NC];
-        for (int c = 0; c < NC; ++c) q8_0_pair(static_cast<const BlockQ8_0*>(a[c]) + b, two, av[c], da[c]);
-        for (int r = 0; r < R; ++r) {
-            __m512i q;
-            __m512 dw;
-            q8_0_pair(row<BlockQ8_0>(w, stride, r) + b, two, q, dw);
-            // no vpsignb in AVX-512: |w| times a negated where w < 0 (|a| <= 127 keeps that exact)
-            const __m512i qa = _mm512_abs_epi8(q);
-            const __mmask64 negative = _mm512_movepi8_mask(q);
-            for (int c = 0; c < NC; ++c) {
-                const __m512i s = _mm512_mask_sub_epi8(av[c], negative, _mm512_setzero_si512(), av[c]);
-                const __m512 sums = _mm512_cvtepi32_ps(dot_scaled(qa, s, ones));
-                acc[r][c] = _mm512_fmadd_ps(sums, _mm512_mul_ps(dw, da[c]), acc[r][c]);
-            }
-        }
-    }
-    store(acc, out);
-}
-
-// With VNNI, vpdpbusd multiplies unsigned by signed bytes into int32 without the int16 saturation of
-// maddubs: w + 128 (w xor 0x80) times a, minus 128 times the sums of a, which are set up once per
-// activation row as the accumulator's starting value.
-template <int NC>
-__attribute__((target("avx512vnni"))) void q8_0_tile_vnni(int64_t n, const void* w, size_t stride, const void* const* a,
-                                                          float* out) {
-    const __m512i offset = _mm512_set1_epi8(static_cast<char>(0x80));
-    __m512 acc[R][NC];
-    for (auto& ar : acc) {
-        for (auto& v : ar) v = _mm512_setzero_ps();
-    }
-    const int64_t nb = n / kQK;
-    for (int64_t b = 0; b < nb; b += 2) {
-        const bool two = b + 1 < nb;
-        __m512i av[NC], minus_128_sums[NC];
-        __m512 da[NC];
-        for (int c = 0; c < NC; ++c) {
-            q8_0_pair(static_cast<const BlockQ8_0*>(a[c]) + b, two, av[c], da[c]);
-            minus_128_sums[c] = _mm512_sub_epi32(_mm512_setzero_si512(),
-                                                 _mm512_dpbusd_epi32(_mm512_setzero_si512(), offset, av[c]));
-        }
-        for (int r = 0; r < R; ++r) {
-            __m512i q;
-            __m512 dw;
-            q8_0_pair(row<BlockQ8_0>(w, stride, r) + b, two, q, dw);
-            const __m512i qu = _mm512_xor_si512(q, offset);
-            for (int c = 0; c < NC; ++c) {
-                const __m512 sums = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(minus_128_sums[c], qu, av[c]));
-                acc[r][c] = _mm512_fmadd_ps(sums, _mm512_mul_ps(dw, da[c]), acc[r][c]);
-            }
-        }
-    }
-    store(acc, out);
-}
-
-// --- Q4_0 x Q8_0 --------------------------------------------------------------------------------
-
 // Blocks b and b+1 of a Q4_0 row as levels 0..15 (x = d * (level - 8)), as q8_0_pair lays them out.
 inline void q4_0_pair(const BlockQ4_0* x, bool two, __m512i& q, __m512& d) {
     q = join(nibbles32(x[0].qs), two ? nibbles32(x[1].qs) : _mm256_setzero_si256());
     d = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(fp16(x[0].d)), _mm512_set1_ps(two ? fp16(x[1].d) : 0.0f));
 }
 
-// levels times a by maddubs (no saturation below 16), minus 8 times the sums of a per 4 bytes.
-template <int NC>
-void q4_0_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
-    const __m512i ones = _mm512_set1_epi16(1);
+// An activation row's blocks b and b+1, and what a scheme derives from them once per tile step.
+struct Column {
+    __m512i q, extra;
+    __m512 d;
+};
+
+// A weight row's blocks b and b+1 as a scheme prepares them.
+struct Row {
+    __m512i q;
+    __m512 d;
+    __mmask64 negative = 0;
+};
+
+// The 32-block tiles walk both rows and columns two blocks at a time: per step each activation row is
+// loaded (Scheme::column), then each weight row (Scheme::row) meets every activation row in one
+// integer product (Scheme::sums), scaled into the row x column float accumulator. Always inlined, so
+// the VNNI schemes' instructions land in their callers, which are compiled for VNNI.
+template <int NC, class Scheme>
+[[gnu::always_inline]] inline void pair_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
     __m512 acc[R][NC];
     for (auto& ar : acc) {
         for (auto& v : ar) v = _mm512_setzero_ps();
@@ -127,55 +75,102 @@ void q4_0_tile(int64_t n, const void* w, size_t stride, const void* const* a, fl
     const int64_t nb = n / kQK;
     for (int64_t b = 0; b < nb; b += 2) {
         const bool two = b + 1 < nb;
-        __m512i av[NC], minus_8_sums[NC];
-        __m512 da[NC];
-        for (int c = 0; c < NC; ++c) {
-            q8_0_pair(static_cast<const BlockQ8_0*>(a[c]) + b, two, av[c], da[c]);
-            const __m512i sums = dot_scaled(_mm512_set1_epi8(1), av[c], ones);
-            minus_8_sums[c] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sums, 3));
-        }
+        Column col[NC];
+        for (int c = 0; c < NC; ++c) Scheme::column(static_cast<const BlockQ8_0*>(a[c]) + b, two, col[c]);
         for (int r = 0; r < R; ++r) {
-            __m512i q;
-            __m512 dw;
-            q4_0_pair(row<BlockQ4_0>(w, stride, r) + b, two, q, dw);
+            const Row x = Scheme::row(w, stride, r, b, two);
             for (int c = 0; c < NC; ++c) {
-                const __m512i s = _mm512_add_epi32(minus_8_sums[c], dot_scaled(q, av[c], ones));
-                acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, da[c]), acc[r][c]);
+                const __m512 sums = _mm512_cvtepi32_ps(Scheme::sums(x, col[c]));
+                acc[r][c] = _mm512_fmadd_ps(sums, _mm512_mul_ps(x.d, col[c].d), acc[r][c]);
             }
         }
     }
     store(acc, out);
 }
 
+// Q8_0 with maddubs. No vpsignb in AVX-512: |w| times a negated where w < 0 (|a| <= 127 keeps that exact).
+struct Q8_0Scheme {
+    static void column(const BlockQ8_0* y, bool two, Column& c) { q8_0_pair(y, two, c.q, c.d); }
+    static Row row(const void* w, size_t stride, int r, int64_t b, bool two) {
+        Row x;
+        q8_0_pair(row_of<BlockQ8_0>(w, stride, r) + b, two, x.q, x.d);
+        x.negative = _mm512_movepi8_mask(x.q);
+        x.q = _mm512_abs_epi8(x.q);
+        return x;
+    }
+    static __m512i sums(const Row& x, const Column& c) {
+        const __m512i s = _mm512_mask_sub_epi8(c.q, x.negative, _mm512_setzero_si512(), c.q);
+        return dot_scaled(x.q, s, _mm512_set1_epi16(1));
+    }
+};
+
+// With VNNI, vpdpbusd multiplies unsigned by signed bytes into int32 without the int16 saturation of
+// maddubs: w + 128 (w xor 0x80) times a, minus 128 times the sums of a, which are set up once per
+// activation row as the accumulator's starting value.
+struct Q8_0VnniScheme {
+    __attribute__((target("avx512vnni"))) static void column(const BlockQ8_0* y, bool two, Column& c) {
+        q8_0_pair(y, two, c.q, c.d);
+        const __m512i offset = _mm512_set1_epi8(static_cast<char>(0x80));
+        c.extra = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), offset, c.q));
+    }
+    static Row row(const void* w, size_t stride, int r, int64_t b, bool two) {
+        Row x;
+        q8_0_pair(row_of<BlockQ8_0>(w, stride, r) + b, two, x.q, x.d);
+        x.q = _mm512_xor_si512(x.q, _mm512_set1_epi8(static_cast<char>(0x80)));
+        return x;
+    }
+    __attribute__((target("avx512vnni"))) static __m512i sums(const Row& x, const Column& c) {
+        return _mm512_dpbusd_epi32(c.extra, x.q, c.q);
+    }
+};
+
+// Q4_0: levels times a by maddubs (no saturation below 16), minus 8 times the sums of a per 4 bytes.
+struct Q4_0Scheme {
+    static void column(const BlockQ8_0* y, bool two, Column& c) {
+        q8_0_pair(y, two, c.q, c.d);
+        const __m512i sums = dot_scaled(_mm512_set1_epi8(1), c.q, _mm512_set1_epi16(1));
+        c.extra = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sums, 3));
+    }
+    static Row row(const void* w, size_t stride, int r, int64_t b, bool two) {
+        Row x;
+        q4_0_pair(row_of<BlockQ4_0>(w, stride, r) + b, two, x.q, x.d);
+        return x;
+    }
+    static __m512i sums(const Row& x, const Column& c) {
+        return _mm512_add_epi32(c.extra, dot_scaled(x.q, c.q, _mm512_set1_epi16(1)));
+    }
+};
+
 // The same with VNNI: one vpdpbusd per product, the offset in the accumulator's start.
+struct Q4_0VnniScheme {
+    __attribute__((target("avx512vnni"))) static void column(const BlockQ8_0* y, bool two, Column& c) {
+        q8_0_pair(y, two, c.q, c.d);
+        c.extra = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                   _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), c.q));
+    }
+    static Row row(const void* w, size_t stride, int r, int64_t b, bool two) { return Q4_0Scheme::row(w, stride, r, b, two); }
+    __attribute__((target("avx512vnni"))) static __m512i sums(const Row& x, const Column& c) {
+        return _mm512_dpbusd_epi32(c.extra, x.q, c.q);
+    }
+};
+
+template <int NC>
+void q8_0_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
+    pair_tile<NC, Q8_0Scheme>(n, w, stride, a, out);
+}
+template <int NC>
+__attribute__((target("avx512vnni"))) void q8_0_tile_vnni(int64_t n, const void* w, size_t stride, const void* const* a,
+                                                          float* out) {
+    pair_tile<NC, Q8_0VnniScheme>(n, w, stride, a, out);
+}
+template <int NC>
+void q4_0_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
+    pair_tile<NC, Q4_0Scheme>(n, w, stride, a, out);
+}
 template <int NC>
 __attribute__((target("avx512vnni"))) void q4_0_tile_vnni(int64_t n, const void* w, size_t stride, const void* const* a,
                                                           float* out) {
-    __m512 acc[R][NC];
-    for (auto& ar : acc) {
-        for (auto& v : ar) v = _mm512_setzero_ps();
-    }
-    const int64_t nb = n / kQK;
-    for (int64_t b = 0; b < nb; b += 2) {
-        const bool two = b + 1 < nb;
-        __m512i av[NC], minus_8_sums[NC];
-        __m512 da[NC];
-        for (int c = 0; c < NC; ++c) {
-            q8_0_pair(static_cast<const BlockQ8_0*>(a[c]) + b, two, av[c], da[c]);
-            minus_8_sums[c] = _mm512_sub_epi32(_mm512_setzero_si512(),
-                                               _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), av[c]));
-        }
-        for (int r = 0; r < R; ++r) {
-            __m512i q;
-            __m512 dw;
-            q4_0_pair(row<BlockQ4_0>(w, stride, r) + b, two, q, dw);
-            for (int c = 0; c < NC; ++c) {
-                const __m512 sums = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(minus_8_sums[c], q, av[c]));
-                acc[r][c] = _mm512_fmadd_ps(sums, _mm512_mul_ps(dw, da[c]), acc[r][c]);
-            }
-        }
-    }
-    store(acc, out);
+    pair_tile<NC, Q4_0VnniScheme>(n, w, stride, a, out);
 }
 
 // --- Q2_K x Q8_K --------------------------------------------------------------------------------
@@ -194,7 +189,7 @@ void q2_k_tile(int64_t n, const void* w, size_t stride, const void* const* a, fl
     }
     for (int64_t i = 0; i < n / kQKK; ++i) {
         for (int r = 0; r < R; ++r) {
-            const BlockQ2_K& x = row<BlockQ2_K>(w, stride, r)[i];
+            const BlockQ2_K& x = row_of<BlockQ2_K>(w, stride, r)[i];
             const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x.scales));
             const __m512i sc4 = _mm512_broadcast_i32x4(_mm_and_si128(sc, m4));
             // levels[k] holds elements 64k..64k+63 (0..3): bit pairs 2s and 2s + 2 of a 32-byte run of qs,
@@ -259,7 +254,7 @@ void q3_k_tile(int64_t n, const void* w, size_t stride, const void* const* a, fl
     }
     for (int64_t i = 0; i < n / kQKK; ++i) {
         for (int r = 0; r < R; ++r) {
-            const BlockQ3_K& x = row<BlockQ3_K>(w, stride, r)[i];
+            const BlockQ3_K& x = row_of<BlockQ3_K>(w, stride, r)[i];
             const __m128i sc8 = q3_k_scales(x.scales);
             const __m512i sc16 = _mm512_zextsi256_si512(_mm256_cvtepi8_epi16(sc8));
             // levels[k] holds elements 64k..64k+63, scales[k] their four sub-block scales
@@ -317,7 +312,7 @@ void k4_tile(int64_t n, const void* w, size_t stride, const void* const* a, floa
     }
     for (int64_t i = 0; i < n / kQKK; ++i) {
         for (int r = 0; r < R; ++r) {
-            const Block& x = row<Block>(w, stride, r)[i];
+            const Block& x = row_of<Block>(w, stride, r)[i];
             uint8_t sc[8];
             int64_t m8;
             unpack_scales_mins_k4(x.scales, sc, reinterpret_cast<uint8_t*>(&m8));
@@ -358,7 +353,7 @@ void q6_k_tile(int64_t n, const void* w, size_t stride, const void* const* a, fl
     }
     for (int64_t i = 0; i < n / kQKK; ++i) {
         for (int r = 0; r < R; ++r) {
-            const BlockQ6_K& x = row<BlockQ6_K>(w, stride, r)[i];
+            const BlockQ6_K& x = row_of<BlockQ6_K>(w, stride, r)[i];
             const int8_t* sc = x.scales;
             const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(sc));
             const __m512i sc16 = _mm512_zextsi256_si512(_mm256_cvtepi8_epi16(sc8));
