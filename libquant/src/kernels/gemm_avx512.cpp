@@ -388,64 +388,7 @@ void q6_k_tile(int64_t n, const void* w, size_t stride, const void* const* a, fl
     store(acc, out);
 }
 
-// --- activation rows -----------------------------------------------------------------------------
-
-// ggml's reference roundings, vectorized: ties away from zero (Q8_0) from the truncation and the
-// exact remainder; ties to even (Q8_K) is the conversion's default rounding mode.
-inline __m512i round_half_away(__m512 v) {
-    const __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-    const __mmask16 away = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_sub_ps(v, t)), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
-    const __m512 one = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), _mm512_set1_ps(1.0f),
-                                            _mm512_set1_ps(-1.0f));
-    return _mm512_cvttps_epi32(_mm512_mask_add_ps(t, away, t, one));
-}
-
 }  // namespace
-
-void quantize_q8_0_avx512(const float* x, void* dst, int64_t n) {
-    auto* y = static_cast<BlockQ8_0*>(dst);
-    for (int64_t i = 0; i < n / kQK; ++i, x += kQK) {
-        const __m512 lo = _mm512_loadu_ps(x), hi = _mm512_loadu_ps(x + 16);
-        const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi)));
-        const float d = amax / 127;
-        const __m512 id = _mm512_set1_ps(d ? 1.0f / d : 0.0f);
-        y[i].d = f32_to_f16(d);
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(y[i].qs), _mm512_cvtepi32_epi8(round_half_away(_mm512_mul_ps(lo, id))));
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(y[i].qs + 16),
-                         _mm512_cvtepi32_epi8(round_half_away(_mm512_mul_ps(hi, id))));
-    }
-}
-
-void quantize_q8_k_avx512(const float* x, void* dst, int64_t n) {
-    auto* y = static_cast<BlockQ8_K*>(dst);
-    for (int64_t i = 0; i < n / kQKK; ++i, x += kQKK) {
-        __m512 m = _mm512_setzero_ps();
-        for (int j = 0; j < kQKK; j += 16) m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_loadu_ps(x + j)));
-        const float amax = _mm512_reduce_max_ps(m);
-        if (!amax) {
-            std::memset(&y[i], 0, sizeof y[i]);
-            continue;
-        }
-        // the signed value of the first element of largest magnitude, as the reference picks it
-        float max = 0;
-        for (int j = 0; j < kQKK; j += 16) {
-            const __mmask16 hit = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_loadu_ps(x + j)), _mm512_set1_ps(amax), _CMP_EQ_OQ);
-            if (hit) {
-                max = x[j + __builtin_ctz(hit)];
-                break;
-            }
-        }
-        const float iscale = -127.f / max;
-        const __m512 is = _mm512_set1_ps(iscale);
-        for (int j = 0; j < kQKK / 16; ++j) {
-            const __m512i q = _mm512_min_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + 16 * j), is)),
-                                               _mm512_set1_epi32(127));
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(y[i].qs + 16 * j), _mm512_cvtepi32_epi8(q));
-            y[i].bsums[j] = static_cast<int16_t>(_mm512_reduce_add_epi32(q));
-        }
-        y[i].d = 1 / iscale;
-    }
-}
 
 void gemm_q8_0_q8_0_avx512(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
     by_columns(nc, [&](auto c) { q8_0_tile<c>(n, w, w_stride, a, out); });

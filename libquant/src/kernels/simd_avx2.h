@@ -74,6 +74,59 @@ struct Simd {
     static WAcc wacc_add(WAcc acc, float d, W sumi) { return _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(fold(sumi)), acc); }
     static float wacc_sum(WAcc acc) { return hsum(acc); }
 
+    // --- 16 floats, and 16 int32 made from them (the activation quantizers): two registers each
+    struct F16 {
+        __m256 lo, hi;
+    };
+    struct I16 {
+        __m256i lo, hi;
+    };
+    static F16 load16(const float* p) { return {_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)}; }
+    static F16 zero16() { return {_mm256_setzero_ps(), _mm256_setzero_ps()}; }
+    static F16 abs16(F16 v) {
+        const __m256 sign = _mm256_set1_ps(-0.0f);
+        return {_mm256_andnot_ps(sign, v.lo), _mm256_andnot_ps(sign, v.hi)};
+    }
+    static F16 max16(F16 a, F16 b) { return {_mm256_max_ps(a.lo, b.lo), _mm256_max_ps(a.hi, b.hi)}; }
+    static F16 mul16(F16 v, float s) { return {_mm256_mul_ps(v.lo, _mm256_set1_ps(s)), _mm256_mul_ps(v.hi, _mm256_set1_ps(s))}; }
+    static float reduce_max16(F16 v) {
+        const __m256 m8 = _mm256_max_ps(v.lo, v.hi);
+        __m128 m = _mm_max_ps(_mm256_castps256_ps128(m8), _mm256_extractf128_ps(m8, 1));
+        m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+        m = _mm_max_ss(m, _mm_movehdup_ps(m));
+        return _mm_cvtss_f32(m);
+    }
+    // bit i set where lane i equals x
+    static unsigned equal_mask16(F16 v, float x) {
+        const __m256 e = _mm256_set1_ps(x);
+        return static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(v.lo, e, _CMP_EQ_OQ))) |
+               static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(v.hi, e, _CMP_EQ_OQ))) << 8;
+    }
+    // ggml's Q8_0 rounding, ties away from zero: the truncation, plus one towards v's sign where the
+    // (exact) remainder is at least a half.
+    static I16 round_half_away16(F16 v) {
+        auto round = [](__m256 x) {
+            const __m256 t = _mm256_round_ps(x, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+            const __m256 sign = _mm256_set1_ps(-0.0f);
+            const __m256 away = _mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_sub_ps(x, t)), _mm256_set1_ps(0.5f), _CMP_GE_OQ);
+            const __m256 one = _mm256_or_ps(_mm256_and_ps(x, sign), _mm256_set1_ps(1.0f));
+            return _mm256_cvttps_epi32(_mm256_add_ps(t, _mm256_and_ps(away, one)));
+        };
+        return {round(v.lo), round(v.hi)};
+    }
+    // ties to even: the conversion's default rounding mode
+    static I16 round_even16(F16 v) { return {_mm256_cvtps_epi32(v.lo), _mm256_cvtps_epi32(v.hi)}; }
+    static I16 min16(I16 v, int limit) {
+        return {_mm256_min_epi32(v.lo, _mm256_set1_epi32(limit)), _mm256_min_epi32(v.hi, _mm256_set1_epi32(limit))};
+    }
+    // the 16 values (in -128..127) as bytes, in order
+    static void store_bytes16(int8_t* dst, I16 v) {
+        const __m256i words = _mm256_permute4x64_epi64(_mm256_packs_epi32(v.lo, v.hi), 0xD8);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(dst),
+                         _mm_packs_epi16(_mm256_castsi256_si128(words), _mm256_extracti128_si256(words, 1)));
+    }
+    static int sum16(I16 v) { return hsum(_mm256_add_epi32(v.lo, v.hi)); }
+
     // Sub-block scales as int16 lanes of a W. Four sub-blocks of 16 elements, given as values:
     static W scales_16x4(int s0, int s1, int s2, int s3) { return {scale_pair(s0, s1), scale_pair(s2, s3)}; }
     // Two sub-blocks of 32, from the 8 unsigned scales of a Q4_K/Q5_K super-block (k, k + 1):
