@@ -5,9 +5,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <set>
 
 #include "fixtures.h"
 #include "gguf/file.h"
@@ -108,6 +110,40 @@ TEST_F(QuantizeTarget, BadTargetsAreErrors) {
     expect("--dry-run --verify-kld 0.1 " + model() + "Q4_K_M", 2, "--verify-text");
     // smaller than the tensors the recipe keeps plus the least the candidates allow
     expect("--dry-run --target-size 1000000 " + common() + model() + "Q4_K_M", 1, "bytes");
+}
+
+// llama.cpp reads a file of types chosen per tensor (issue 16: "the output loads in llama.cpp") and
+// evaluates it as gguf-run does: the same perplexity within 0.1%. Runs only where LLAMA_CPP_BIN names
+// the folder holding llama-perplexity (e.g. llama.cpp/build/bin); docs/quantize.md has the figures.
+TEST_F(QuantizeTarget, MixedOutputRunsInLlamaCppWithTheSamePerplexity) {
+    const char* bin = std::getenv("LLAMA_CPP_BIN");
+    if (!bin || !*bin) GTEST_SKIP() << "set LLAMA_CPP_BIN to the folder holding llama-perplexity";
+    REQUIRE_FIXTURE("text/dev_eval.txt");
+    const fs::path out = dir_ / "mixed.gguf";
+    const auto made = run_app("gguf-quantize", "--target-bpw 5 --calibration " + q(dir_ / "calib.txt") +
+                                                   " -c 64 --calibration-chunks 1 --candidate-types q3_K,q4_K,iq4_xs,q5_K,q6_K,q8_0"
+                                                   " --no-cache " + model() + q(out) + " Q4_K_M 2");
+    ASSERT_EQ(made.status, 0) << made.err;
+    std::set<gguf::GgmlType> types;
+    const gguf::File mixed = gguf::File::open(out.string());
+    for (const auto& t : mixed.tensors()) {
+        if (t.dims.size() == 2) types.insert(t.type);
+    }
+    EXPECT_GE(types.size(), 3u) << "not a mixture";
+
+    const std::string args = "-m " + q(out) + " -f " + q(fixture("text/dev_eval.txt")) + " -c 128 -b 128 --chunks 8 -t 2";
+    const auto ours = run_app("gguf-run", "perplexity " + args);
+    ASSERT_EQ(ours.status, 0) << ours.err;
+    const auto theirs = testing_support::run_binary(fs::path(bin) / "llama-perplexity", args + " -ngl 0");
+    ASSERT_EQ(theirs.status, 0) << theirs.err;
+    auto final_ppl = [](const std::string& text) {
+        const size_t at = text.find("Final estimate: PPL = ");
+        return at == std::string::npos ? -1.0 : std::stod(text.substr(at + 22));
+    };
+    const double a = final_ppl(ours.out + ours.err), b = final_ppl(theirs.out + theirs.err);
+    ASSERT_GT(a, 0) << ours.out << ours.err;
+    ASSERT_GT(b, 0) << theirs.out << theirs.err;
+    EXPECT_NEAR(a, b, 1e-3 * b) << "gguf-run " << a << ", llama-perplexity " << b;
 }
 
 }  // namespace

@@ -261,6 +261,25 @@ TEST_P(Dot, ExtremeValuesDoNotOverflow) {
 INSTANTIATE_TEST_SUITE_P(Types, Dot, ::testing::ValuesIn(kTypes),
                          [](const auto& info) { return std::string(gguf::type_name(info.param)); });
 
+// The K-quant kernels are one source over both levels' vectors (kernels/dot_simd.inc); their integer
+// sums are exact however a level splits them, and the float steps are the same, so the two levels
+// must agree to the bit (floats and 32-blocks sum in level-wide lanes, the IQ kernels differ per level).
+TEST(DotLevels, KQuantsAgreeToTheBit) {
+    if (!has_avx512()) GTEST_SKIP() << "no AVX-512 on this CPU";
+    for (GgmlType t : {GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
+        const quant::FormatOps& ops = *quant::find_format(t);
+        for (int64_t n : {256, 3 * 256, 4096}) {
+            for (uint32_t seed : {4u, 5u, 6u}) {
+                const DotInputs in = make_inputs(t, n, seed * 1000 + static_cast<uint32_t>(n));
+                const float avx2 = ops.dot_avx2(n, in.w.data(), in.a.data());
+                const float avx512 = ops.dot_avx512(n, in.w.data(), in.a.data());
+                EXPECT_EQ(std::memcmp(&avx2, &avx512, sizeof avx2), 0)
+                    << gguf::type_name(t) << " n=" << n << " seed=" << seed << ": " << avx2 << " vs " << avx512;
+            }
+        }
+    }
+}
+
 // --- quantize_rows ------------------------------------------------------------------------------
 
 const GgmlType kQuantTypes[] = {GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1,

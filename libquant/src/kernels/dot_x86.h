@@ -4,12 +4,7 @@
 // AVX-512-encoded copy could otherwise be picked for the AVX2 path.
 #pragma once
 
-// the same guard as dot_x86_512.h's, whichever of the two a file includes first
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
+#include "x86_intrinsics.h"
 
 #include <cstdint>
 #include <cstring>

@@ -1,18 +1,9 @@
 // 512-bit helpers shared by the AVX-512 kernel files (each compiled with -mavx512f -mavx512bw). As in
 // dot_x86.h they live in an unnamed namespace: one private copy per file, never merged by the linker
 // into a file built for a smaller instruction set.
-//
-// GCC 12's unmasked forms of several AVX-512 intrinsics (insert, extract, int-to-float) pass an
-// intentionally undefined register as the merge source, which -Wall reports as uninitialized wherever
-// they are inlined (GCC bug 105593). The header's own warnings are silenced around the include, and the
-// helpers below use the zero-masked forms with every lane selected, which compute the same.
 #pragma once
 
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
+#include "x86_intrinsics.h"
 
 namespace quant {
 namespace {

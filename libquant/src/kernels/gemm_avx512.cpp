@@ -23,7 +23,7 @@ inline __m512i dot_scaled(__m512i u, __m512i s, __m512i scales) {
 }
 
 template <typename Block>
-inline const Block* row(const void* w, size_t stride, int r) {
+inline const Block* row_of(const void* w, size_t stride, int r) {
     return reinterpret_cast<const Block*>(static_cast<const uint8_t*>(w) + static_cast<size_t>(r) * stride);
 }
 
@@ -34,7 +34,7 @@ inline void store(const __m512 (&acc)[R][NC], float* out) {
     }
 }
 
-// --- Q8_0 x Q8_0 --------------------------------------------------------------------------------
+// --- Q8_0 and Q4_0 x Q8_0 -----------------------------------------------------------------------
 
 // Blocks b and b+1 of a row (b+1 only when `two`; else zeros with scale 0): quants and per-lane scales.
 inline void q8_0_pair(const BlockQ8_0* x, bool two, __m512i& q, __m512& d) {
@@ -43,83 +43,31 @@ inline void q8_0_pair(const BlockQ8_0* x, bool two, __m512i& q, __m512& d) {
     d = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(fp16(x[0].d)), _mm512_set1_ps(two ? fp16(x[1].d) : 0.0f));
 }
 
-template <int NC>
-void q8_0_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
-    const __m512i ones = _mm512_set1_epi16(1);
-    __m512 acc[R][NC];
-    for (auto& ar : acc) {
-        for (auto& v : ar) v = _mm512_setzero_ps();
-    }
-    const int64_t nb = n / kQK;
-    for (int64_t b = 0; b < nb; b += 2) {
-        const bool two = b + 1 < nb;
-        __m512i av[NC];
-        __m512 da[NC];
-        for (int c = 0; c < NC; ++c) q8_0_pair(static_cast<const BlockQ8_0*>(a[c]) + b, two, av[c], da[c]);
-        for (int r = 0; r < R; ++r) {
-            __m512i q;
-            __m512 dw;
-            q8_0_pair(row<BlockQ8_0>(w, stride, r) + b, two, q, dw);
-            // no vpsignb in AVX-512: |w| times a negated where w < 0 (|a| <= 127 keeps that exact)
-            const __m512i qa = _mm512_abs_epi8(q);
-            const __mmask64 negative = _mm512_movepi8_mask(q);
-            for (int c = 0; c < NC; ++c) {
-                const __m512i s = _mm512_mask_sub_epi8(av[c], negative, _mm512_setzero_si512(), av[c]);
-                const __m512 sums = _mm512_cvtepi32_ps(dot_scaled(qa, s, ones));
-                acc[r][c] = _mm512_fmadd_ps(sums, _mm512_mul_ps(dw, da[c]), acc[r][c]);
-            }
-        }
-    }
-    store(acc, out);
-}
-
-// With VNNI, vpdpbusd multiplies unsigned by signed bytes into int32 without the int16 saturation of
-// maddubs: w + 128 (w xor 0x80) times a, minus 128 times the sums of a, which are set up once per
-// activation row as the accumulator's starting value.
-template <int NC>
-__attribute__((target("avx512vnni"))) void q8_0_tile_vnni(int64_t n, const void* w, size_t stride, const void* const* a,
-                                                          float* out) {
-    const __m512i offset = _mm512_set1_epi8(static_cast<char>(0x80));
-    __m512 acc[R][NC];
-    for (auto& ar : acc) {
-        for (auto& v : ar) v = _mm512_setzero_ps();
-    }
-    const int64_t nb = n / kQK;
-    for (int64_t b = 0; b < nb; b += 2) {
-        const bool two = b + 1 < nb;
-        __m512i av[NC], minus_128_sums[NC];
-        __m512 da[NC];
-        for (int c = 0; c < NC; ++c) {
-            q8_0_pair(static_cast<const BlockQ8_0*>(a[c]) + b, two, av[c], da[c]);
-            minus_128_sums[c] = _mm512_sub_epi32(_mm512_setzero_si512(),
-                                                 _mm512_dpbusd_epi32(_mm512_setzero_si512(), offset, av[c]));
-        }
-        for (int r = 0; r < R; ++r) {
-            __m512i q;
-            __m512 dw;
-            q8_0_pair(row<BlockQ8_0>(w, stride, r) + b, two, q, dw);
-            const __m512i qu = _mm512_xor_si512(q, offset);
-            for (int c = 0; c < NC; ++c) {
-                const __m512 sums = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(minus_128_sums[c], qu, av[c]));
-                acc[r][c] = _mm512_fmadd_ps(sums, _mm512_mul_ps(dw, da[c]), acc[r][c]);
-            }
-        }
-    }
-    store(acc, out);
-}
-
-// --- Q4_0 x Q8_0 --------------------------------------------------------------------------------
-
 // Blocks b and b+1 of a Q4_0 row as levels 0..15 (x = d * (level - 8)), as q8_0_pair lays them out.
 inline void q4_0_pair(const BlockQ4_0* x, bool two, __m512i& q, __m512& d) {
     q = join(nibbles32(x[0].qs), two ? nibbles32(x[1].qs) : _mm256_setzero_si256());
     d = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(fp16(x[0].d)), _mm512_set1_ps(two ? fp16(x[1].d) : 0.0f));
 }
 
-// levels times a by maddubs (no saturation below 16), minus 8 times the sums of a per 4 bytes.
-template <int NC>
-void q4_0_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
-    const __m512i ones = _mm512_set1_epi16(1);
+// An activation row's blocks b and b+1, and what a scheme derives from them once per tile step.
+struct Column {
+    __m512i q, extra;
+    __m512 d;
+};
+
+// A weight row's blocks b and b+1 as a scheme prepares them.
+struct Row {
+    __m512i q;
+    __m512 d;
+    __mmask64 negative = 0;
+};
+
+// The 32-block tiles walk both rows and columns two blocks at a time: per step each activation row is
+// loaded (Scheme::column), then each weight row (Scheme::row) meets every activation row in one
+// integer product (Scheme::sums), scaled into the row x column float accumulator. Always inlined, so
+// the VNNI schemes' instructions land in their callers, which are compiled for VNNI.
+template <int NC, class Scheme>
+[[gnu::always_inline]] inline void pair_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
     __m512 acc[R][NC];
     for (auto& ar : acc) {
         for (auto& v : ar) v = _mm512_setzero_ps();
@@ -127,101 +75,182 @@ void q4_0_tile(int64_t n, const void* w, size_t stride, const void* const* a, fl
     const int64_t nb = n / kQK;
     for (int64_t b = 0; b < nb; b += 2) {
         const bool two = b + 1 < nb;
-        __m512i av[NC], minus_8_sums[NC];
-        __m512 da[NC];
-        for (int c = 0; c < NC; ++c) {
-            q8_0_pair(static_cast<const BlockQ8_0*>(a[c]) + b, two, av[c], da[c]);
-            const __m512i sums = dot_scaled(_mm512_set1_epi8(1), av[c], ones);
-            minus_8_sums[c] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sums, 3));
-        }
+        Column col[NC];
+        for (int c = 0; c < NC; ++c) Scheme::column(static_cast<const BlockQ8_0*>(a[c]) + b, two, col[c]);
         for (int r = 0; r < R; ++r) {
-            __m512i q;
-            __m512 dw;
-            q4_0_pair(row<BlockQ4_0>(w, stride, r) + b, two, q, dw);
+            const Row x = Scheme::row(w, stride, r, b, two);
             for (int c = 0; c < NC; ++c) {
-                const __m512i s = _mm512_add_epi32(minus_8_sums[c], dot_scaled(q, av[c], ones));
-                acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, da[c]), acc[r][c]);
+                const __m512 sums = _mm512_cvtepi32_ps(Scheme::sums(x, col[c]));
+                acc[r][c] = _mm512_fmadd_ps(sums, _mm512_mul_ps(x.d, col[c].d), acc[r][c]);
             }
         }
     }
     store(acc, out);
 }
 
+// Q8_0 with maddubs. No vpsignb in AVX-512: |w| times a negated where w < 0 (|a| <= 127 keeps that exact).
+struct Q8_0Scheme {
+    static void column(const BlockQ8_0* y, bool two, Column& c) { q8_0_pair(y, two, c.q, c.d); }
+    static Row row(const void* w, size_t stride, int r, int64_t b, bool two) {
+        Row x;
+        q8_0_pair(row_of<BlockQ8_0>(w, stride, r) + b, two, x.q, x.d);
+        x.negative = _mm512_movepi8_mask(x.q);
+        x.q = _mm512_abs_epi8(x.q);
+        return x;
+    }
+    static __m512i sums(const Row& x, const Column& c) {
+        const __m512i s = _mm512_mask_sub_epi8(c.q, x.negative, _mm512_setzero_si512(), c.q);
+        return dot_scaled(x.q, s, _mm512_set1_epi16(1));
+    }
+};
+
+// With VNNI, vpdpbusd multiplies unsigned by signed bytes into int32 without the int16 saturation of
+// maddubs: w + 128 (w xor 0x80) times a, minus 128 times the sums of a, which are set up once per
+// activation row as the accumulator's starting value.
+struct Q8_0VnniScheme {
+    __attribute__((target("avx512vnni"))) static void column(const BlockQ8_0* y, bool two, Column& c) {
+        q8_0_pair(y, two, c.q, c.d);
+        const __m512i offset = _mm512_set1_epi8(static_cast<char>(0x80));
+        c.extra = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), offset, c.q));
+    }
+    static Row row(const void* w, size_t stride, int r, int64_t b, bool two) {
+        Row x;
+        q8_0_pair(row_of<BlockQ8_0>(w, stride, r) + b, two, x.q, x.d);
+        x.q = _mm512_xor_si512(x.q, _mm512_set1_epi8(static_cast<char>(0x80)));
+        return x;
+    }
+    __attribute__((target("avx512vnni"))) static __m512i sums(const Row& x, const Column& c) {
+        return _mm512_dpbusd_epi32(c.extra, x.q, c.q);
+    }
+};
+
+// Q4_0: levels times a by maddubs (no saturation below 16), minus 8 times the sums of a per 4 bytes.
+struct Q4_0Scheme {
+    static void column(const BlockQ8_0* y, bool two, Column& c) {
+        q8_0_pair(y, two, c.q, c.d);
+        const __m512i sums = dot_scaled(_mm512_set1_epi8(1), c.q, _mm512_set1_epi16(1));
+        c.extra = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sums, 3));
+    }
+    static Row row(const void* w, size_t stride, int r, int64_t b, bool two) {
+        Row x;
+        q4_0_pair(row_of<BlockQ4_0>(w, stride, r) + b, two, x.q, x.d);
+        return x;
+    }
+    static __m512i sums(const Row& x, const Column& c) {
+        return _mm512_add_epi32(c.extra, dot_scaled(x.q, c.q, _mm512_set1_epi16(1)));
+    }
+};
+
 // The same with VNNI: one vpdpbusd per product, the offset in the accumulator's start.
+struct Q4_0VnniScheme {
+    __attribute__((target("avx512vnni"))) static void column(const BlockQ8_0* y, bool two, Column& c) {
+        q8_0_pair(y, two, c.q, c.d);
+        c.extra = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                   _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), c.q));
+    }
+    static Row row(const void* w, size_t stride, int r, int64_t b, bool two) { return Q4_0Scheme::row(w, stride, r, b, two); }
+    __attribute__((target("avx512vnni"))) static __m512i sums(const Row& x, const Column& c) {
+        return _mm512_dpbusd_epi32(c.extra, x.q, c.q);
+    }
+};
+
+template <int NC>
+void q8_0_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
+    pair_tile<NC, Q8_0Scheme>(n, w, stride, a, out);
+}
+template <int NC>
+__attribute__((target("avx512vnni"))) void q8_0_tile_vnni(int64_t n, const void* w, size_t stride, const void* const* a,
+                                                          float* out) {
+    pair_tile<NC, Q8_0VnniScheme>(n, w, stride, a, out);
+}
+template <int NC>
+void q4_0_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
+    pair_tile<NC, Q4_0Scheme>(n, w, stride, a, out);
+}
 template <int NC>
 __attribute__((target("avx512vnni"))) void q4_0_tile_vnni(int64_t n, const void* w, size_t stride, const void* const* a,
                                                           float* out) {
-    __m512 acc[R][NC];
-    for (auto& ar : acc) {
-        for (auto& v : ar) v = _mm512_setzero_ps();
-    }
-    const int64_t nb = n / kQK;
-    for (int64_t b = 0; b < nb; b += 2) {
-        const bool two = b + 1 < nb;
-        __m512i av[NC], minus_8_sums[NC];
-        __m512 da[NC];
-        for (int c = 0; c < NC; ++c) {
-            q8_0_pair(static_cast<const BlockQ8_0*>(a[c]) + b, two, av[c], da[c]);
-            minus_8_sums[c] = _mm512_sub_epi32(_mm512_setzero_si512(),
-                                               _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), av[c]));
-        }
-        for (int r = 0; r < R; ++r) {
-            __m512i q;
-            __m512 dw;
-            q4_0_pair(row<BlockQ4_0>(w, stride, r) + b, two, q, dw);
-            for (int c = 0; c < NC; ++c) {
-                const __m512 sums = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(minus_8_sums[c], q, av[c]));
-                acc[r][c] = _mm512_fmadd_ps(sums, _mm512_mul_ps(dw, da[c]), acc[r][c]);
-            }
-        }
-    }
-    store(acc, out);
+    pair_tile<NC, Q4_0VnniScheme>(n, w, stride, a, out);
 }
 
-// --- Q2_K x Q8_K --------------------------------------------------------------------------------
+// --- K-quants x Q8_K ---------------------------------------------------------------------------
 
-template <int NC>
-void q2_k_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
-    const __m256i m3 = _mm256_set1_epi8(3);
-    const __m128i m4 = _mm_set1_epi8(0x0F);
-    // byte shuffle of the 16 scales into int16 lanes (index 0x80 in each high byte zeroes it): scale q
-    // in the q-th 128 bits, plus 4k below
-    const __m512i scale_index = join(_mm256_set_m128i(_mm_set1_epi16(-0x7FFF), _mm_set1_epi16(-0x8000)),
-                                     _mm256_set_m128i(_mm_set1_epi16(-0x7FFD), _mm_set1_epi16(-0x7FFE)));
+// A weight row's super-block unpacked once per tile step: levels[k] holds elements 64k..64k+63 as
+// unsigned bytes, scales[k] their sub-blocks' int16 scales; what the format's correction needs beside.
+struct KRow {
+    __m512i levels[4], scales[4];
+    float d = 0, dmin = 0;
+    __m128i sc8;    // Q2_K: the minimums; Q3_K, Q6_K: the signed scales (for the offset)
+    __m256i mins;   // Q4_K, Q5_K: the minimums, one per pair of 16-element activation sums
+};
+
+// The K-quant tiles: per super-block each weight row is unpacked once (Format::unpack), then meets
+// every activation row in four 64-element integer products; Format::finish takes the minimums or the
+// level offset off and scales the sum into the row x column accumulator.
+template <int NC, class Format>
+[[gnu::always_inline]] inline void k_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
     __m512 acc[R][NC];
     for (auto& ar : acc) {
         for (auto& v : ar) v = _mm512_setzero_ps();
     }
     for (int64_t i = 0; i < n / kQKK; ++i) {
         for (int r = 0; r < R; ++r) {
-            const BlockQ2_K& x = row<BlockQ2_K>(w, stride, r)[i];
-            const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x.scales));
-            const __m512i sc4 = _mm512_broadcast_i32x4(_mm_and_si128(sc, m4));
-            // levels[k] holds elements 64k..64k+63 (0..3): bit pairs 2s and 2s + 2 of a 32-byte run of qs,
-            // s = 2 * (k % 2); scales[k] their four sub-block scales (the low nibbles), one per 128 bits
-            __m512i levels[4], scales[4];
-            for (int k = 0; k < 4; ++k) {
-                const __m256i q = load(x.qs + 32 * (k / 2));
-                const int s = 2 * (k % 2);
-                levels[k] = join(_mm256_and_si256(_mm256_srli_epi16(q, 2 * s), m3),
-                                 _mm256_and_si256(_mm256_srli_epi16(q, 2 * s + 2), m3));
-                scales[k] = _mm512_shuffle_epi8(sc4, _mm512_add_epi16(scale_index, _mm512_set1_epi16(static_cast<int16_t>(4 * k))));
-            }
-            const __m128i mins = _mm_and_si128(_mm_srli_epi16(sc, 4), m4);
-            const float d = fp16(x.d), dmin = fp16(x.dmin);
+            const KRow x = Format::unpack(row_of<typename Format::Block>(w, stride, r)[i]);
             for (int c = 0; c < NC; ++c) {
                 const BlockQ8_K& y = static_cast<const BlockQ8_K*>(a[c])[i];
-                __m512i sumi = dot_scaled(levels[0], load512(y.qs), scales[0]);
-                for (int k = 1; k < 4; ++k) sumi = _mm512_add_epi32(sumi, dot_scaled(levels[k], load512(y.qs + 64 * k), scales[k]));
-                const __m256i summ = scaled_block_sums(mins, y);
-                acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(d * y.d), acc[r][c]);
-                acc[r][c] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(_mm512_zextsi256_si512(summ)), _mm512_set1_ps(dmin * y.d),
-                                             acc[r][c]);
+                __m512i sumi = dot_scaled(x.levels[0], load512(y.qs), x.scales[0]);
+                for (int k = 1; k < 4; ++k) sumi = _mm512_add_epi32(sumi, dot_scaled(x.levels[k], load512(y.qs + 64 * k), x.scales[k]));
+                Format::finish(x, y, sumi, acc[r][c]);
             }
         }
     }
     store(acc, out);
 }
+
+// Formats with minimums: d * sum - dmin * (minimums times activation sums).
+inline void finish_with_mins(const KRow& x, const BlockQ8_K& y, __m512i sumi, __m256i summ, __m512& acc) {
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(x.d * y.d), acc);
+    acc = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(_mm512_zextsi256_si512(summ)), _mm512_set1_ps(x.dmin * y.d), acc);
+}
+
+// Formats whose levels went in plus 2^shift: take 2^shift * scale * (activation sum) per sub-block off.
+template <int kShift>
+inline void finish_with_offset(const KRow& x, const BlockQ8_K& y, __m512i sumi, __m512& acc) {
+    const __m256i offset = _mm256_slli_epi32(scaled_block_sums(x.sc8, y), kShift);
+    sumi = _mm512_sub_epi32(sumi, _mm512_zextsi256_si512(offset));
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(x.d * y.d), acc);
+}
+
+struct Q2_KFormat {
+    using Block = BlockQ2_K;
+    static KRow unpack(const BlockQ2_K& b) {
+        const __m256i m3 = _mm256_set1_epi8(3);
+        const __m128i m4 = _mm_set1_epi8(0x0F);
+        // byte shuffle of the 16 scales into int16 lanes (index 0x80 in each high byte zeroes it): scale q
+        // in the q-th 128 bits, plus 4k below
+        const __m512i scale_index = join(_mm256_set_m128i(_mm_set1_epi16(-0x7FFF), _mm_set1_epi16(-0x8000)),
+                                         _mm256_set_m128i(_mm_set1_epi16(-0x7FFD), _mm_set1_epi16(-0x7FFE)));
+        KRow x;
+        const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
+        const __m512i sc4 = _mm512_broadcast_i32x4(_mm_and_si128(sc, m4));
+        // levels[k] (0..3): bit pairs 2s and 2s + 2 of a 32-byte run of qs, s = 2 * (k % 2); scales[k]
+        // their four sub-block scales (the low nibbles), one per 128 bits
+        for (int k = 0; k < 4; ++k) {
+            const __m256i q = load(b.qs + 32 * (k / 2));
+            const int s = 2 * (k % 2);
+            x.levels[k] = join(_mm256_and_si256(_mm256_srli_epi16(q, 2 * s), m3),
+                               _mm256_and_si256(_mm256_srli_epi16(q, 2 * s + 2), m3));
+            x.scales[k] = _mm512_shuffle_epi8(sc4, _mm512_add_epi16(scale_index, _mm512_set1_epi16(static_cast<int16_t>(4 * k))));
+        }
+        x.sc8 = _mm_and_si128(_mm_srli_epi16(sc, 4), m4);
+        x.d = fp16(b.d);
+        x.dmin = fp16(b.dmin);
+        return x;
+    }
+    static void finish(const KRow& x, const BlockQ8_K& y, __m512i sumi, __m512& acc) {
+        finish_with_mins(x, y, sumi, scaled_block_sums(x.sc8, y), acc);
+    }
+};
 
 // --- Q3_K x Q8_K --------------------------------------------------------------------------------
 
@@ -248,42 +277,26 @@ inline __m256i q3_k_run(const BlockQ3_K& x, __m256i hm, int s) {
     return _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 2 * (s % 4)), _mm256_set1_epi8(3)), high);
 }
 
-template <int NC>
-void q3_k_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
-    // the int16 scale of sub-block q in the q-th 128 bits, plus 4k below
-    const __m512i scale_index = join(_mm256_set_m128i(_mm_set1_epi16(1), _mm_set1_epi16(0)),
-                                     _mm256_set_m128i(_mm_set1_epi16(3), _mm_set1_epi16(2)));
-    __m512 acc[R][NC];
-    for (auto& ar : acc) {
-        for (auto& v : ar) v = _mm512_setzero_ps();
-    }
-    for (int64_t i = 0; i < n / kQKK; ++i) {
-        for (int r = 0; r < R; ++r) {
-            const BlockQ3_K& x = row<BlockQ3_K>(w, stride, r)[i];
-            const __m128i sc8 = q3_k_scales(x.scales);
-            const __m512i sc16 = _mm512_zextsi256_si512(_mm256_cvtepi8_epi16(sc8));
-            // levels[k] holds elements 64k..64k+63, scales[k] their four sub-block scales
-            const __m256i hm = load(x.hmask);
-            __m512i levels[4], scales[4];
-            for (int k = 0; k < 4; ++k) {
-                levels[k] = join(q3_k_run(x, hm, 2 * k), q3_k_run(x, hm, 2 * k + 1));
-                const __m512i index = _mm512_add_epi16(scale_index, _mm512_set1_epi16(static_cast<int16_t>(4 * k)));
-                scales[k] = _mm512_permutexvar_epi16(index, sc16);
-            }
-            const float d = fp16(x.d);
-            for (int c = 0; c < NC; ++c) {
-                const BlockQ8_K& y = static_cast<const BlockQ8_K*>(a[c])[i];
-                __m512i sumi = dot_scaled(levels[0], load512(y.qs), scales[0]);
-                for (int k = 1; k < 4; ++k) sumi = _mm512_add_epi32(sumi, dot_scaled(levels[k], load512(y.qs + 64 * k), scales[k]));
-                // the levels went in plus 4: take 4 * scale * (activation sum) per sub-block back off
-                const __m256i offset = _mm256_slli_epi32(scaled_block_sums(sc8, y), 2);
-                sumi = _mm512_sub_epi32(sumi, _mm512_zextsi256_si512(offset));
-                acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(d * y.d), acc[r][c]);
-            }
+struct Q3_KFormat {
+    using Block = BlockQ3_K;
+    static KRow unpack(const BlockQ3_K& b) {
+        // the int16 scale of sub-block q in the q-th 128 bits, plus 4k below
+        const __m512i scale_index = join(_mm256_set_m128i(_mm_set1_epi16(1), _mm_set1_epi16(0)),
+                                         _mm256_set_m128i(_mm_set1_epi16(3), _mm_set1_epi16(2)));
+        KRow x;
+        x.sc8 = q3_k_scales(b.scales);
+        const __m512i sc16 = _mm512_zextsi256_si512(_mm256_cvtepi8_epi16(x.sc8));
+        const __m256i hm = load(b.hmask);
+        for (int k = 0; k < 4; ++k) {
+            x.levels[k] = join(q3_k_run(b, hm, 2 * k), q3_k_run(b, hm, 2 * k + 1));
+            const __m512i index = _mm512_add_epi16(scale_index, _mm512_set1_epi16(static_cast<int16_t>(4 * k)));
+            x.scales[k] = _mm512_permutexvar_epi16(index, sc16);
         }
+        x.d = fp16(b.d);
+        return x;
     }
-    store(acc, out);
-}
+    static void finish(const KRow& x, const BlockQ8_K& y, __m512i sumi, __m512& acc) { finish_with_offset<2>(x, y, sumi, acc); }
+};
 
 // --- Q4_K and Q5_K x Q8_K ------------------------------------------------------------------------
 
@@ -309,148 +322,63 @@ inline void unpack_levels(const BlockQ5_K& x, __m512i (&levels)[4]) {
     }
 }
 
-template <typename Block, int NC>
-void k4_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
-    __m512 acc[R][NC];
-    for (auto& ar : acc) {
-        for (auto& v : ar) v = _mm512_setzero_ps();
+template <typename B>
+struct K4Format {
+    using Block = B;
+    static KRow unpack(const B& b) {
+        KRow x;
+        uint8_t sc[8];
+        int64_t m8;
+        unpack_scales_mins_k4(b.scales, sc, reinterpret_cast<uint8_t*>(&m8));
+        const __m128i m = _mm_cvtsi64_si128(m8);
+        x.mins = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m, m));
+        unpack_levels(b, x.levels);
+        for (int j = 0; j < 4; ++j) x.scales[j] = join(_mm256_set1_epi16(sc[2 * j]), _mm256_set1_epi16(sc[2 * j + 1]));
+        x.d = fp16(b.d);
+        x.dmin = fp16(b.dmin);
+        return x;
     }
-    for (int64_t i = 0; i < n / kQKK; ++i) {
-        for (int r = 0; r < R; ++r) {
-            const Block& x = row<Block>(w, stride, r)[i];
-            uint8_t sc[8];
-            int64_t m8;
-            unpack_scales_mins_k4(x.scales, sc, reinterpret_cast<uint8_t*>(&m8));
-            // one minimum per pair of 16-element activation sums
-            const __m128i m = _mm_cvtsi64_si128(m8);
-            const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m, m));
-            __m512i levels[4], scales[4];
-            unpack_levels(x, levels);
-            for (int j = 0; j < 4; ++j) scales[j] = join(_mm256_set1_epi16(sc[2 * j]), _mm256_set1_epi16(sc[2 * j + 1]));
-            const float d = fp16(x.d), dmin = fp16(x.dmin);
-            for (int c = 0; c < NC; ++c) {
-                const BlockQ8_K& y = static_cast<const BlockQ8_K*>(a[c])[i];
-                __m512i sumi = dot_scaled(levels[0], load512(y.qs), scales[0]);
-                for (int j = 1; j < 4; ++j) sumi = _mm512_add_epi32(sumi, dot_scaled(levels[j], load512(y.qs + 64 * j), scales[j]));
-                const __m256i summ = _mm256_madd_epi16(mins, load(y.bsums));
-                acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(d * y.d), acc[r][c]);
-                acc[r][c] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(_mm512_zextsi256_si512(summ)), _mm512_set1_ps(dmin * y.d),
-                                             acc[r][c]);
-            }
-        }
+    static void finish(const KRow& x, const BlockQ8_K& y, __m512i sumi, __m512& acc) {
+        finish_with_mins(x, y, sumi, _mm256_madd_epi16(x.mins, load(y.bsums)), acc);
     }
-    store(acc, out);
-}
+};
 
 // --- Q6_K x Q8_K --------------------------------------------------------------------------------
 
-template <int NC>
-void q6_k_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
-    const __m256i m3 = _mm256_set1_epi8(3);
-    // the int16 scale of sub-block q in the q-th 128 bits, plus 4k below (as Q3_K): one vpermw per 64
-    // elements instead of four broadcasts of scalars (which made this tile slower than four vec_dots)
-    const __m512i scale_index = join(_mm256_set_m128i(_mm_set1_epi16(1), _mm_set1_epi16(0)),
-                                     _mm256_set_m128i(_mm_set1_epi16(3), _mm_set1_epi16(2)));
-    __m512 acc[R][NC];
-    for (auto& ar : acc) {
-        for (auto& v : ar) v = _mm512_setzero_ps();
-    }
-    for (int64_t i = 0; i < n / kQKK; ++i) {
-        for (int r = 0; r < R; ++r) {
-            const BlockQ6_K& x = row<BlockQ6_K>(w, stride, r)[i];
-            const int8_t* sc = x.scales;
-            const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(sc));
-            const __m512i sc16 = _mm512_zextsi256_si512(_mm256_cvtepi8_epi16(sc8));
-            // levels[k] holds elements 64k..64k+63 (q in 0..63), scales[k] their four sub-block scales
-            __m512i levels[4], scales[4];
-            for (int half = 0; half < 2; ++half) {
-                // 64 bytes of ql are the low nibbles of quarters 0|1 and, shifted, of quarters 2|3
-                const __m512i ql = load512(x.ql + 64 * half);
-                const __m256i qh = load(x.qh + 32 * half);
-                auto high = [&](int quarter) {
-                    return _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * quarter), m3), 4);
-                };
-                const __m512i low[2] = {_mm512_and_si512(ql, m4), _mm512_and_si512(_mm512_srli_epi16(ql, 4), m4)};
-                for (int pair = 0; pair < 2; ++pair) {
-                    const int k = 2 * half + pair, sb = 4 * k;
-                    levels[k] = _mm512_or_si512(low[pair], join(high(2 * pair), high(2 * pair + 1)));
-                    scales[k] = _mm512_permutexvar_epi16(_mm512_add_epi16(scale_index, _mm512_set1_epi16(static_cast<int16_t>(sb))), sc16);
-                }
-            }
-            const float d = fp16(x.d);
-            for (int c = 0; c < NC; ++c) {
-                const BlockQ8_K& y = static_cast<const BlockQ8_K*>(a[c])[i];
-                __m512i sumi = dot_scaled(levels[0], load512(y.qs), scales[0]);
-                for (int k = 1; k < 4; ++k) sumi = _mm512_add_epi32(sumi, dot_scaled(levels[k], load512(y.qs + 64 * k), scales[k]));
-                // the stored levels are q + 32: take 32 * scale * (activation sum) per sub-block back off
-                const __m256i offset = _mm256_slli_epi32(scaled_block_sums(sc8, y), 5);
-                sumi = _mm512_sub_epi32(sumi, _mm512_zextsi256_si512(offset));
-                acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(d * y.d), acc[r][c]);
+struct Q6_KFormat {
+    using Block = BlockQ6_K;
+    static KRow unpack(const BlockQ6_K& b) {
+        const __m512i m4 = _mm512_set1_epi8(0x0F);
+        const __m256i m3 = _mm256_set1_epi8(3);
+        // the int16 scale of sub-block q in the q-th 128 bits, plus 4k below (as Q3_K): one vpermw per 64
+        // elements instead of four broadcasts of scalars (which made this tile slower than four vec_dots)
+        const __m512i scale_index = join(_mm256_set_m128i(_mm_set1_epi16(1), _mm_set1_epi16(0)),
+                                         _mm256_set_m128i(_mm_set1_epi16(3), _mm_set1_epi16(2)));
+        KRow x;
+        x.sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
+        const __m512i sc16 = _mm512_zextsi256_si512(_mm256_cvtepi8_epi16(x.sc8));
+        // levels[k]: q in 0..63
+        for (int half = 0; half < 2; ++half) {
+            // 64 bytes of ql are the low nibbles of quarters 0|1 and, shifted, of quarters 2|3
+            const __m512i ql = load512(b.ql + 64 * half);
+            const __m256i qh = load(b.qh + 32 * half);
+            auto high = [&](int quarter) {
+                return _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * quarter), m3), 4);
+            };
+            const __m512i low[2] = {_mm512_and_si512(ql, m4), _mm512_and_si512(_mm512_srli_epi16(ql, 4), m4)};
+            for (int pair = 0; pair < 2; ++pair) {
+                const int k = 2 * half + pair, sb = 4 * k;
+                x.levels[k] = _mm512_or_si512(low[pair], join(high(2 * pair), high(2 * pair + 1)));
+                x.scales[k] = _mm512_permutexvar_epi16(_mm512_add_epi16(scale_index, _mm512_set1_epi16(static_cast<int16_t>(sb))), sc16);
             }
         }
+        x.d = fp16(b.d);
+        return x;
     }
-    store(acc, out);
-}
-
-// --- activation rows -----------------------------------------------------------------------------
-
-// ggml's reference roundings, vectorized: ties away from zero (Q8_0) from the truncation and the
-// exact remainder; ties to even (Q8_K) is the conversion's default rounding mode.
-inline __m512i round_half_away(__m512 v) {
-    const __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-    const __mmask16 away = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_sub_ps(v, t)), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
-    const __m512 one = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), _mm512_set1_ps(1.0f),
-                                            _mm512_set1_ps(-1.0f));
-    return _mm512_cvttps_epi32(_mm512_mask_add_ps(t, away, t, one));
-}
+    static void finish(const KRow& x, const BlockQ8_K& y, __m512i sumi, __m512& acc) { finish_with_offset<5>(x, y, sumi, acc); }
+};
 
 }  // namespace
-
-void quantize_q8_0_avx512(const float* x, void* dst, int64_t n) {
-    auto* y = static_cast<BlockQ8_0*>(dst);
-    for (int64_t i = 0; i < n / kQK; ++i, x += kQK) {
-        const __m512 lo = _mm512_loadu_ps(x), hi = _mm512_loadu_ps(x + 16);
-        const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi)));
-        const float d = amax / 127;
-        const __m512 id = _mm512_set1_ps(d ? 1.0f / d : 0.0f);
-        y[i].d = f32_to_f16(d);
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(y[i].qs), _mm512_cvtepi32_epi8(round_half_away(_mm512_mul_ps(lo, id))));
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(y[i].qs + 16),
-                         _mm512_cvtepi32_epi8(round_half_away(_mm512_mul_ps(hi, id))));
-    }
-}
-
-void quantize_q8_k_avx512(const float* x, void* dst, int64_t n) {
-    auto* y = static_cast<BlockQ8_K*>(dst);
-    for (int64_t i = 0; i < n / kQKK; ++i, x += kQKK) {
-        __m512 m = _mm512_setzero_ps();
-        for (int j = 0; j < kQKK; j += 16) m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_loadu_ps(x + j)));
-        const float amax = _mm512_reduce_max_ps(m);
-        if (!amax) {
-            std::memset(&y[i], 0, sizeof y[i]);
-            continue;
-        }
-        // the signed value of the first element of largest magnitude, as the reference picks it
-        float max = 0;
-        for (int j = 0; j < kQKK; j += 16) {
-            const __mmask16 hit = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_loadu_ps(x + j)), _mm512_set1_ps(amax), _CMP_EQ_OQ);
-            if (hit) {
-                max = x[j + __builtin_ctz(hit)];
-                break;
-            }
-        }
-        const float iscale = -127.f / max;
-        const __m512 is = _mm512_set1_ps(iscale);
-        for (int j = 0; j < kQKK / 16; ++j) {
-            const __m512i q = _mm512_min_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + 16 * j), is)),
-                                               _mm512_set1_epi32(127));
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(y[i].qs + 16 * j), _mm512_cvtepi32_epi8(q));
-            y[i].bsums[j] = static_cast<int16_t>(_mm512_reduce_add_epi32(q));
-        }
-        y[i].d = 1 / iscale;
-    }
-}
 
 void gemm_q8_0_q8_0_avx512(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
     by_columns(nc, [&](auto c) { q8_0_tile<c>(n, w, w_stride, a, out); });
@@ -465,19 +393,19 @@ void gemm_q4_0_q8_0_avx512vnni(int64_t n, const void* w, size_t w_stride, const 
     by_columns(nc, [&](auto c) { q4_0_tile_vnni<c>(n, w, w_stride, a, out); });
 }
 void gemm_q2_k_q8_k_avx512(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
-    by_columns(nc, [&](auto c) { q2_k_tile<c>(n, w, w_stride, a, out); });
+    by_columns(nc, [&](auto c) { k_tile<c, Q2_KFormat>(n, w, w_stride, a, out); });
 }
 void gemm_q3_k_q8_k_avx512(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
-    by_columns(nc, [&](auto c) { q3_k_tile<c>(n, w, w_stride, a, out); });
+    by_columns(nc, [&](auto c) { k_tile<c, Q3_KFormat>(n, w, w_stride, a, out); });
 }
 void gemm_q4_k_q8_k_avx512(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
-    by_columns(nc, [&](auto c) { k4_tile<BlockQ4_K, c>(n, w, w_stride, a, out); });
+    by_columns(nc, [&](auto c) { k_tile<c, K4Format<BlockQ4_K>>(n, w, w_stride, a, out); });
 }
 void gemm_q5_k_q8_k_avx512(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
-    by_columns(nc, [&](auto c) { k4_tile<BlockQ5_K, c>(n, w, w_stride, a, out); });
+    by_columns(nc, [&](auto c) { k_tile<c, K4Format<BlockQ5_K>>(n, w, w_stride, a, out); });
 }
 void gemm_q6_k_q8_k_avx512(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
-    by_columns(nc, [&](auto c) { q6_k_tile<c>(n, w, w_stride, a, out); });
+    by_columns(nc, [&](auto c) { k_tile<c, Q6_KFormat>(n, w, w_stride, a, out); });
 }
 
 }  // namespace quant

@@ -1,5 +1,5 @@
-// The tile kernels behind quant::gemm_function and the activation quantizers behind
-// quant::quantize_activations, compiled per instruction set (gemm_avx2.cpp, gemm_avx512.cpp).
+// The tile kernels behind quant::gemm_function (gemm_avx2.cpp, gemm_avx512.cpp) and the activation
+// quantizers behind quant::quantize_activations (q8_activation_simd.inc, once per instruction set).
 #pragma once
 
 #include <cstddef>
