@@ -162,3 +162,48 @@ class Gemma4:
         if cap:
             out = cap * np.tanh(out / cap)
         return out
+
+
+def draft_step(target, acfg, aweights, prefix, token, pos):
+    """Gemma4AssistantForCausalLM's forward for one query, as transformers' function: the target runs
+    `prefix` (from position 0); the draft gets concat(target embedding(token) * sqrt(target hidden),
+    target final-norm hidden of the prefix's last row) at position `pos`, its sliding layers attend
+    to the last sliding_window K/V of the target's last sliding layer, its full layers to all of the
+    target's last full layer (shared_kv_states), bidirectionally (a single query). Returns the
+    draft's logits (its tied embedding, no softcapping) and post_projection of its final-norm state."""
+    tcfg = target.cfg
+    cfg = acfg["text_config"]
+    w = {k: np.asarray(v, dtype=np.float64) for k, v in aweights.items()}
+    eps = cfg["rms_norm_eps"]
+    cache = {}
+    h = target.hidden(prefix, 0, cache)[-1]
+    kinds = tcfg["layer_types"]
+    last = {k: max(i for i, t in enumerate(kinds) if t == k) for k in set(kinds)}
+    emb = target.w["model.embed_tokens.weight"][token] * math.sqrt(tcfg["hidden_size"])
+    x = np.concatenate([emb, h]) @ w["pre_projection.weight"].T
+    for il, kind in enumerate(cfg["layer_types"]):
+        p = "model.layers.%d." % il
+        full = kind == "full_attention"
+        hd = cfg["global_head_dim"] if full else cfg["head_dim"]
+        nh = cfg["num_attention_heads"]
+        xn = rms_norm(x, w[p + "input_layernorm.weight"], eps)
+        q = (xn @ w[p + "self_attn.q_proj.weight"].T).reshape(1, nh, hd)
+        q = rope(rms_norm(q, w[p + "self_attn.q_norm.weight"], eps), np.array([float(pos)]), inv_freq(cfg, kind))[0]
+        k, v, _ = cache[last[kind]]
+        if not full:
+            k, v = k[-cfg["sliding_window"]:], v[-cfg["sliding_window"]:]
+        group = nh // k.shape[1]
+        out = np.zeros((nh, hd))
+        for hh in range(nh):
+            s = k[:, hh // group, :] @ q[hh]
+            s = np.exp(s - s.max())
+            s /= s.sum()
+            out[hh] = s @ v[:, hh // group, :]
+        a = out.reshape(-1) @ w[p + "self_attn.o_proj.weight"].T
+        x = x + rms_norm(a, w[p + "post_attention_layernorm.weight"], eps)
+        m = rms_norm(x, w[p + "pre_feedforward_layernorm.weight"], eps)
+        m = (gelu_tanh(m @ w[p + "mlp.gate_proj.weight"].T) * (m @ w[p + "mlp.up_proj.weight"].T)) @ \
+            w[p + "mlp.down_proj.weight"].T
+        x = (x + rms_norm(m, w[p + "post_feedforward_layernorm.weight"], eps)) * w[p + "layer_scalar"]
+    hn = rms_norm(x, w["model.norm.weight"], eps)
+    return hn @ w["model.embed_tokens.weight"].T, hn @ w["post_projection.weight"].T

@@ -36,70 +36,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gemma4_numpy  # noqa: E402
 import gemma4_tiny  # noqa: E402
 
-ASSISTANT_HIDDEN = 48
-ASSISTANT_FF = 80
 # draft cases: target prefix lengths n; the draft is fed token n of row 0 with the target's
 # hidden state at n-1, at position n
 ASSISTANT_CASES = [5, 12, 39]
-
-
-def assistant_config(target_cfg):
-    text = dict(target_cfg)
-    text.update({
-        "architectures": None,
-        "hidden_size": ASSISTANT_HIDDEN,
-        "intermediate_size": ASSISTANT_FF,
-        "num_hidden_layers": 2,
-        "layer_types": ["sliding_attention", "full_attention"],
-        "num_kv_shared_layers": 2,
-        "enable_moe_block": False,
-        "num_experts": None,
-        "top_k_experts": None,
-        "moe_intermediate_size": None,
-        "final_logit_softcapping": None,
-    })
-    del text["architectures"]
-    return {
-        "architectures": ["Gemma4AssistantForCausalLM"],
-        "model_type": "gemma4_assistant",
-        "backbone_hidden_size": target_cfg["hidden_size"],
-        "use_ordered_embeddings": False,
-        "num_centroids": 2048,
-        "centroid_intermediate_top_k": 32,
-        "tie_word_embeddings": True,
-        "torch_dtype": "float32",
-        "text_config": text,
-    }
-
-
-def assistant_weights(acfg, rng):
-    t = acfg["text_config"]
-    H, B, V, F = t["hidden_size"], acfg["backbone_hidden_size"], t["vocab_size"], t["intermediate_size"]
-
-    def normal(shape, std):
-        return (rng.standard_normal(shape) * std).astype(np.float32)
-
-    def around_one(shape, spread=0.2):
-        return (1.0 + rng.uniform(-spread, spread, shape)).astype(np.float32)
-
-    w = {"model.embed_tokens.weight": normal((V, H), 0.15), "model.norm.weight": around_one((H,)),
-         "pre_projection.weight": normal((H, 2 * B), 0.15), "post_projection.weight": normal((B, H), 0.2)}
-    for il, kind in enumerate(t["layer_types"]):
-        p = "model.layers.%d." % il
-        hd = t["global_head_dim"] if kind == "full_attention" else t["head_dim"]
-        nh = t["num_attention_heads"]
-        w[p + "input_layernorm.weight"] = around_one((H,))
-        w[p + "self_attn.q_proj.weight"] = normal((nh * hd, H), 0.25)
-        w[p + "self_attn.q_norm.weight"] = around_one((hd,))
-        w[p + "self_attn.o_proj.weight"] = normal((H, nh * hd), 0.15)
-        w[p + "post_attention_layernorm.weight"] = around_one((H,))
-        w[p + "pre_feedforward_layernorm.weight"] = around_one((H,))
-        w[p + "post_feedforward_layernorm.weight"] = around_one((H,))
-        w[p + "mlp.gate_proj.weight"] = normal((F, H), 0.2)
-        w[p + "mlp.up_proj.weight"] = normal((F, H), 0.2)
-        w[p + "mlp.down_proj.weight"] = normal((H, F), 0.15)
-        w[p + "layer_scalar"] = around_one((1,), 0.3)
-    return w
 
 
 def run(cmd, log):
@@ -122,16 +61,8 @@ def main():
 
     hf, cfg, tokens = gemma4_tiny.write(out)
     refs["tokens"] = tokens
-    acfg = assistant_config(cfg)
-    ahf = os.path.join(out, "hf-assistant")
-    os.makedirs(ahf, exist_ok=True)
-    gemma4_tiny.save_safetensors(os.path.join(ahf, "model.safetensors"),
-                                 assistant_weights(acfg, np.random.default_rng(gemma4_tiny.SEED + 2)))
-    with open(os.path.join(ahf, "config.json"), "w") as f:
-        json.dump(acfg, f, indent=2)
-    for name in ("tokenizer.json", "tokenizer_config.json", "generation_config.json"):
-        with open(os.path.join(hf, name), "rb") as src, open(os.path.join(ahf, name), "wb") as dst:
-            dst.write(src.read())
+    acfg = gemma4_tiny.assistant_config(cfg)
+    ahf = gemma4_tiny.write_assistant(out, cfg)
 
     import torch
     import transformers
