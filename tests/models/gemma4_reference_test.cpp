@@ -25,6 +25,7 @@
 #include "runtime/error.h"
 #include "runtime/gemma4_draft.h"
 #include "runtime/model.h"
+#include "runtime/tokenizer.h"
 
 namespace {
 
@@ -264,6 +265,23 @@ TEST(Gemma4Reference, AssistantDraftStep) {
     EXPECT_LE(a.max_abs_diff, 1e-3);
     EXPECT_EQ(a.same_argmax, a.positions);
     EXPECT_LE(state_diff, 1e-3);
+}
+
+TEST(Gemma4Reference, TokenizerMatchesHuggingFace) {
+    // refs.json's cases: Hugging Face tokenizers on hf/tokenizer.json (BOS added, specials recognised)
+    const gguf::File f = gguf::File::open(converted("hf", convert::OutType::F32, "gemma4-f32.gguf"));
+    const auto tok = runtime::Tokenizer::from_metadata(f.metadata());
+    const auto report_json = convert::json::parse_file((ref_dir() / "refs.json").string());
+    const auto& cases = report_json["tokenizer_cases"].items();
+    ASSERT_GE(cases.size(), 8u);
+    for (const auto& c : cases) {
+        const std::string text = c["text"].as_string();
+        std::vector<int32_t> want;
+        for (const auto& id : c["ids"].items()) want.push_back(static_cast<int32_t>(id.as_int()));
+        EXPECT_EQ(tok->encode(text, true, true), want) << text;
+        // and back: the text itself (BOS and the specials rendered)
+        EXPECT_EQ(tok->decode(std::vector<int32_t>(want.begin() + 1, want.end()), true), text) << text;
+    }
 }
 
 TEST(Gemma4Reference, AssistantCannotRunAlone) {

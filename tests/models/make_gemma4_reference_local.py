@@ -17,11 +17,17 @@ transformers' forward pass:
 make_gemma4_reference.py (GPU machine) makes the same checkpoints and, with transformers, the
 logits these should equal; it also records how far this port is from transformers.
 
-Usage: python3 make_gemma4_reference_local.py OUT
+tokenizer_cases in refs.json (with --node-dir): the ids Hugging Face's tokenizers library (its Rust
+core, through the `tokenizers` npm package run by node) gives for hf/tokenizer.json, <bos> added by
+its post-processor, special tokens in the text recognised -- what transformers' tokenizer returns.
+
+Usage: python3 make_gemma4_reference_local.py OUT [--node-dir NODE_DIR]
 """
 
+import argparse
 import json
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -45,10 +51,26 @@ def stored_as_bf16(name, a):
     return a.ndim >= 2 and "router.proj" not in name
 
 
+TOKENIZER_TEXTS = ["the quick brown fox", "Hello world!", "hello, the world", "ünïcødé and 数字 42",
+                   "  two  spaces ", "line one\nline two\n\n end", "the<eos>x", "brown fox<bos>"]
+
+
+def encode_with_hf_tokenizers(node_dir, tokenizer_json, texts):
+    script = ("const {Tokenizer}=require('tokenizers');const fs=require('fs');(async()=>{"
+              "const t=Tokenizer.fromFile(process.argv[1]);const xs=JSON.parse(fs.readFileSync(0,'utf8'));"
+              "const o=[];for(const s of xs){const e=await t.encode(s,undefined,{addSpecialTokens:true});"
+              "o.push(Array.from(e.getIds()));}process.stdout.write(JSON.stringify(o));})();")
+    r = subprocess.run(["node", "-e", script, tokenizer_json], input=json.dumps(texts).encode(),
+                       capture_output=True, cwd=node_dir, check=True)
+    return json.loads(r.stdout)
+
+
 def main():
-    if len(sys.argv) != 2:
-        raise SystemExit(__doc__)
-    out = sys.argv[1]
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out")
+    ap.add_argument("--node-dir", help="directory whose node_modules holds the `tokenizers` package")
+    args = ap.parse_args()
+    out = args.out
     hf, cfg, tokens = gemma4_tiny.write(out)
     ahf = gemma4_tiny.write_assistant(out, cfg)
     os.remove(os.path.join(out, "tokens.npy"))
@@ -80,6 +102,12 @@ def main():
         "assistant_cases": "rows: [target prefix length n, token, draft position]",
         "logits_abs_max": float(np.abs(refs["logits"]).max()),
     }
+    if args.node_dir:
+        ids = encode_with_hf_tokenizers(args.node_dir, os.path.abspath(os.path.join(hf, "tokenizer.json")),
+                                        TOKENIZER_TEXTS)
+        report["tokenizer_cases"] = [{"text": t, "ids": i} for t, i in zip(TOKENIZER_TEXTS, ids)]
+        report["tokenizer_oracle"] = "Hugging Face tokenizers (Rust core, npm package `tokenizers`), " \
+                                     "add_special_tokens=True"
     with open(os.path.join(out, "refs.json"), "w") as f:
         json.dump(report, f, indent=1)
 
