@@ -166,6 +166,8 @@ Context::~Context() = default;
 Executor& Context::executor(Device device) { return *executors_.at(device); }
 
 void Context::set_collector(ActivationCollector* c) {
+    // gemma4's own forward pass does not report its matrix products' inputs yet
+    if (gemma4_ && c) throw Error("imatrix collection is not implemented for gemma4 yet");
     for (auto& [dev, ex] : executors_) {
         if (ex->set_collector(c)) continue;
         for (auto& [d, e] : executors_) e->set_collector(nullptr);

@@ -21,6 +21,7 @@
 #include "convert/converter.h"
 #include "convert/json.h"
 #include "gguf/file.h"
+#include "runtime/activation_collector.h"
 #include "runtime/context.h"
 #include "runtime/error.h"
 #include "runtime/gemma4_draft.h"
@@ -282,6 +283,20 @@ TEST(Gemma4Reference, TokenizerMatchesHuggingFace) {
         // and back: the text itself (BOS and the specials rendered)
         EXPECT_EQ(tok->decode(std::vector<int32_t>(want.begin() + 1, want.end()), true), text) << text;
     }
+}
+
+TEST(Gemma4Reference, ImatrixCollectionIsRefused) {
+    // its forward pass reports no activations: an empty imatrix must not come out of it silently
+    const auto model = runtime::Model::load(converted("hf", convert::OutType::F32, "gemma4-f32.gguf"));
+    runtime::ContextParams params;
+    params.n_ctx = 16;
+    runtime::Context ctx(*model, params);
+    struct Nothing : runtime::ActivationCollector {
+        void matmul_input(const runtime::Weight&, const runtime::Tensor&) override {}
+        void expert_input(const runtime::Weight&, const runtime::Routing&, const float*, int64_t, bool) override {}
+    } collector;
+    EXPECT_THROW(ctx.set_collector(&collector), runtime::Error);
+    ctx.set_collector(nullptr);
 }
 
 TEST(Gemma4Reference, AssistantCannotRunAlone) {
