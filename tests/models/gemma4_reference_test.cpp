@@ -60,8 +60,8 @@ std::string converted(const std::string& checkpoint, convert::OutType outtype, c
 // refs.safetensors, read by tensor name.
 class Refs {
 public:
-    Refs() {
-        const std::string path = (ref_dir() / "refs.safetensors").string();
+    explicit Refs(const std::string& file) {
+        const std::string path = (ref_dir() / file).string();
         std::ifstream in(path, std::ios::binary);
         uint64_t n = 0;
         in.read(reinterpret_cast<char*>(&n), 8);
@@ -89,8 +89,14 @@ private:
     std::string data_;
 };
 
+// the numpy port's expected outputs (refs.safetensors) and transformers' own logits
+// (refs-transformers.safetensors, made on the GPU machine from the same checkpoint)
 const Refs& refs() {
-    static Refs r;
+    static Refs r("refs.safetensors");
+    return r;
+}
+const Refs& transformers_refs() {
+    static Refs r("refs-transformers.safetensors");
     return r;
 }
 
@@ -120,12 +126,12 @@ void report(const Agreement& a, const std::string& what) {
 
 // Every reference row from position 0: whole (step 0) or a 9-token prompt then `step` tokens at a time.
 Agreement run_rows(const std::string& model_path, gguf::GgmlType cache, int step,
-                   const std::string& expected = "logits") {
+                   const std::string& expected = "logits", const Refs& r = refs()) {
     const auto model = runtime::Model::load(model_path);
-    const auto shape = refs().shape("logits");
+    const auto shape = r.shape("logits");
     const int64_t n_seq = shape[0], n_tok = shape[1], V = shape[2];
-    const auto tokens = refs().get<int32_t>("tokens");
-    const auto logits = refs().get<float>(expected);
+    const auto tokens = r.get<int32_t>("tokens");
+    const auto logits = r.get<float>(expected);
     runtime::ContextParams params;
     params.n_ctx = static_cast<int>(n_tok);
     params.n_batch = static_cast<int>(n_tok);
@@ -201,6 +207,23 @@ TEST(Gemma4Reference, LogitsMatchWholeRowsF32Cache) {
     EXPECT_EQ(a.same_argmax, a.positions);
 }
 
+TEST(Gemma4Reference, LogitsMatchTransformers) {
+    // transformers' Gemma4ForCausalLM itself (f32, eager attention), the same checkpoint and rows
+    const Agreement a = run_rows(converted("hf", convert::OutType::F32, "gemma4-f32.gguf"), gguf::GgmlType::F32, 0,
+                                 "logits", transformers_refs());
+    report(a, "gemma4 f32 rows vs transformers");
+    EXPECT_EQ(a.positions, 80);
+    EXPECT_LE(a.max_abs_diff, 1e-3);
+    EXPECT_EQ(a.same_argmax, a.positions);
+    // and the numpy port the other tests use, against transformers
+    const auto port = refs().get<float>("logits"), hf = transformers_refs().get<float>("logits");
+    ASSERT_EQ(port.size(), hf.size());
+    double d = 0;
+    for (size_t i = 0; i < port.size(); ++i) d = std::max(d, std::fabs(double(port[i]) - hf[i]));
+    std::printf("numpy port vs transformers: max |diff| %.3g\n", d);
+    EXPECT_LE(d, 1e-4);
+}
+
 TEST(Gemma4Reference, LogitsMatchStepwiseAcrossTheWindow) {
     for (int step : {1, 3}) {
         const Agreement a =
@@ -273,8 +296,12 @@ TEST(Gemma4Reference, TokenizerMatchesHuggingFace) {
     const gguf::File f = gguf::File::open(converted("hf", convert::OutType::F32, "gemma4-f32.gguf"));
     const auto tok = runtime::Tokenizer::from_metadata(f.metadata());
     const auto report_json = convert::json::parse_file((ref_dir() / "refs.json").string());
-    const auto& cases = report_json["tokenizer_cases"].items();
+    std::vector<convert::json::Value> cases = report_json["tokenizer_cases"].items();
     ASSERT_GE(cases.size(), 8u);
+    // and the cases transformers' AutoTokenizer encoded on the GPU machine
+    const auto hf_json = convert::json::parse_file((ref_dir() / "refs-transformers.json").string());
+    for (const auto& c : hf_json["tokenizer_cases"].items()) cases.push_back(c);
+    ASSERT_GE(cases.size(), 13u);
     for (const auto& c : cases) {
         const std::string text = c["text"].as_string();
         std::vector<int32_t> want;

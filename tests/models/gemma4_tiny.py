@@ -203,6 +203,9 @@ def assistant_config(target_cfg):
         "top_k_experts": None,
         "moe_intermediate_size": None,
         "final_logit_softcapping": None,
+        # transformers' Gemma4AssistantConfig requires no per-layer-embedding vocabulary
+        "vocab_size_per_layer_input": 0,
+        "hidden_size_per_layer_input": 0,
     })
     del text["architectures"]
     return {

@@ -78,7 +78,13 @@ def main():
         with torch.no_grad():
             ids = torch.tensor(tokens, dtype=torch.long)
             refs["logits"] = model(input_ids=ids, use_cache=False).logits.float().numpy()
-            m64 = transformers.Gemma4ForCausalLM.from_pretrained(hf, dtype=torch.float64, attn_implementation="eager")
+            # float64: transformers' grouped_mm experts path has no Double kernel; the eager loop does
+            try:
+                m64 = transformers.Gemma4ForCausalLM.from_pretrained(hf, dtype=torch.float64, attn_implementation="eager",
+                                                                     experts_implementation="eager")
+            except TypeError:
+                m64 = transformers.Gemma4ForCausalLM.from_pretrained(hf, dtype=torch.float64, attn_implementation="eager")
+                m64.config._experts_implementation = "eager"
             m64.eval()
             refs["logits64"] = m64(input_ids=ids, use_cache=False).logits.numpy().astype(np.float32)
         report["logits_f32_vs_f64_max_abs_diff"] = float(np.abs(refs["logits"] - refs["logits64"]).max())
@@ -152,11 +158,13 @@ def main():
     with open(os.path.join(out, "refs.json"), "w") as f:
         json.dump(report, f, indent=1, ensure_ascii=False)
 
-    conv = os.path.join(args.llama_cpp, "convert_hf_to_gguf.py")
+    # llama.cpp's converter, through the wrapper that has it read config.json as written (see there)
+    conv = os.path.join(os.path.dirname(os.path.abspath(__file__)), "convert_reference_gemma4.py")
     log = os.path.join(out, "convert.log")
     for src, dst, outtype in [(hf, "tiny-gemma4-f32.gguf", "f32"), (hf, "tiny-gemma4-bf16.gguf", "bf16"),
                               (ahf, "tiny-gemma4-assistant-f32.gguf", "f32")]:
-        rc = run([sys.executable, conv, src, "--outfile", os.path.join(out, dst), "--outtype", outtype], log)
+        rc = run([sys.executable, conv, args.llama_cpp, "--", src, "--outfile", os.path.join(out, dst),
+                  "--outtype", outtype], log)
         report.setdefault("convert_rc", {})[dst] = rc
     with open(os.path.join(out, "refs.json"), "w") as f:
         json.dump(report, f, indent=1, ensure_ascii=False)
