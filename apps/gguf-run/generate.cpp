@@ -18,6 +18,7 @@
 #include "runtime/chat_template.h"
 #include "runtime/error.h"
 #include "runtime/sampler.h"
+#include "speculative.h"
 
 namespace gguf_run {
 
@@ -214,6 +215,8 @@ int run_text(const std::vector<std::string>& args, bool chat) {
     common.add_to(opts, 0);
     prompt.add_to(opts, chat);
     gen.add_to(opts);
+    DraftOptions draft;
+    draft.add_to(opts);
     add_unsupported_llama_options(opts);
     if (opts.parse(args) == appcommon::OptionSet::Outcome::Exit) return 0;
     if (!opts.positional().empty()) {
@@ -229,6 +232,9 @@ int run_text(const std::vector<std::string>& args, bool chat) {
     gen.validate();
     for (auto& s : gen.stop) {
         if (prompt.escape) s = appcommon::process_escapes(s);
+    }
+    if (!draft.model.empty() && (chat || prompt.conversation)) {
+        throw appcommon::UsageError{"--model-draft applies to generation, not to chat mode (yet)"};
     }
     if (chat || prompt.conversation) return run_conversation(common, gen, prompt);
     for (const char* o : {"-sys", "-sysf", "-st", "--chat-template", "--chat-template-file", "--chat-template-kwargs"}) {
@@ -248,11 +254,24 @@ int run_text(const std::vector<std::string>& args, bool chat) {
     }
 
     Stats stats;
-    const std::string text = generate(*l.context, *l.tokenizer, sampler, tokens, gen, stats, [&](const std::string& piece) {
+    const auto print_piece = [&](const std::string& piece) {
         if (common.json) return;
         std::fwrite(piece.data(), 1, piece.size(), stdout);
         std::fflush(stdout);
-    });
+    };
+    std::string text;
+    SpeculativeStats spec;
+    if (draft.model.empty()) {
+        text = generate(*l.context, *l.tokenizer, sampler, tokens, gen, stats, print_piece);
+    } else {
+        const auto draft_model = load_draft(draft, *l.model);
+        const auto t0 = Clock::now();
+        text = generate_speculative(*l.context, *l.tokenizer, sampler, tokens, gen.n_predict, gen.ignore_eos, gen.stop,
+                                    draft.draft_max, gemma4_proposer(*draft_model, *l.context), spec, print_piece);
+        stats.n_prompt = static_cast<int>(tokens.size());
+        stats.n_gen = spec.generated;
+        stats.gen_s = seconds_since(t0);
+    }
     if (common.json) {
         appcommon::JsonWriter j(std::cout);
         j.begin_object()
@@ -267,6 +286,10 @@ int run_text(const std::vector<std::string>& args, bool chat) {
         std::printf("\n");
     }
     if (!prompt.no_perf) print_stats(stats);
+    if (!draft.model.empty()) {
+        std::fprintf(stderr, "draft: %d tokens proposed in %d steps, %d accepted (%.1f%%)\n", spec.drafted, spec.steps,
+                     spec.accepted, spec.drafted > 0 ? 100.0 * spec.accepted / spec.drafted : 0.0);
+    }
     return 0;
 }
 

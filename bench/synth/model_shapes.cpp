@@ -109,10 +109,12 @@ void gpt_oss_tensors(const Shape& s, uint32_t L, std::vector<TensorSpec>& t) {
 std::vector<std::string> preset_names() {
     std::vector<std::string> names;
     for (const Shape& s : kShapes) names.emplace_back(s.preset);
+    names.emplace_back("gemma-4-26b-a4b");
     return names;
 }
 
 ModelSpec make_model(const std::string& preset, Shrink shrink) {
+    if (preset == "gemma-4-26b-a4b") return gemma4_model(preset, shrink);
     const Shape* found = nullptr;
     for (const Shape& each : kShapes) {
         if (preset == each.preset) found = &each;

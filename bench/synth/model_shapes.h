@@ -38,5 +38,7 @@ struct Shrink {
 // The model of `preset`, shrunk; throws std::invalid_argument for an unknown preset or a count above
 // the model's.
 ModelSpec make_model(const std::string& preset, Shrink shrink = {});
+// gemma-4-26b-a4b (gemma4_shapes.cpp): its layers differ by kind, so it has its own builder.
+ModelSpec gemma4_model(const std::string& preset, const Shrink& shrink);
 
 }  // namespace synth

@@ -15,6 +15,9 @@ constexpr Architecture kArchitectures[] = {
     {"Qwen3ForCausalLM", "qwen3", false, ExpertLayout::None, true, true},
     {"Qwen3MoeForCausalLM", "qwen3moe", false, ExpertLayout::Qwen, true, false},
     {"GptOssForCausalLM", "gpt-oss", false, ExpertLayout::GptOss, false, false},
+    {"Gemma4ForCausalLM", "gemma4", false, ExpertLayout::Gemma4, true, true},
+    {"Gemma4ForConditionalGeneration", "gemma4", false, ExpertLayout::Gemma4, true, true},
+    {"Gemma4AssistantForCausalLM", "gemma4-assistant", false, ExpertLayout::Gemma4, true, true},
 };
 
 }  // namespace

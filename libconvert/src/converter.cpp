@@ -6,6 +6,7 @@
 #include "convert/architecture.h"
 #include "convert/checkpoint.h"
 #include "convert/error.h"
+#include "convert/gemma4.h"
 #include "convert/model_metadata.h"
 #include "convert/tensor_data.h"
 #include "convert/tensor_plan.h"
@@ -50,7 +51,7 @@ ConvertSummary convert_checkpoint(const ConvertOptions& opt) {
     const Architecture& arch = find_architecture(h);
     const OutType outtype = opt.outtype == OutType::Auto ? resolve_auto_outtype(checkpoint) : opt.outtype;
 
-    Vocab vocab = load_vocab(opt.input_dir, h);
+    Vocab vocab = arch.experts == ExpertLayout::Gemma4 ? load_gemma4_vocab(opt.input_dir, h) : load_vocab(opt.input_dir, h);
     if (arch.llama_layout) vocab.add_space_prefix = add_prefix_space(opt.input_dir);
     TensorPlan plan = plan_tensors(arch, checkpoint, outtype);
 

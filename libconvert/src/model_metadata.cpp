@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "convert/error.h"
+#include "convert/gemma4.h"
 #include "convert/rope.h"
 
 namespace convert {
@@ -137,6 +138,7 @@ void add_hparams_metadata(gguf::Metadata& m, const Architecture& arch, const HfC
     const auto opt_f32 = [&](const std::string& key, std::initializer_list<std::string_view> keys) {
         if (auto v = h.find_number(keys)) m.set(a + "." + key, gguf::Value::f32(static_cast<float>(*v)));
     };
+    if (arch.experts == ExpertLayout::Gemma4) return add_gemma4_hparams(m, arch, h, file_type);
     const RopeConfig rope = read_rope_config(h);
 
     u32("block_count", h.require_int({"num_hidden_layers", "n_layers", "n_layer", "num_layers"}), "num_hidden_layers");

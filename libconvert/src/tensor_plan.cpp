@@ -5,6 +5,7 @@
 #include <map>
 
 #include "convert/error.h"
+#include "convert/gemma4.h"
 #include "convert/rope.h"
 #include "gguf/text.h"
 
@@ -411,8 +412,12 @@ void plan_gpt_oss(const Architecture& arch, const Checkpoint& checkpoint, const 
 
 TensorPlan plan_tensors(const Architecture& arch, const Checkpoint& checkpoint, OutType outtype) {
     const HfConfig& h = checkpoint.hparams();
-    const Counts counts = read_counts(arch, h);
     TensorPlan plan;
+    if (arch.experts == ExpertLayout::Gemma4) {  // experts optional (dense and assistant models)
+        plan_gemma4(arch, checkpoint, outtype, plan);
+        return plan;
+    }
+    const Counts counts = read_counts(arch, h);
     if (arch.experts == ExpertLayout::GptOss) {
         plan_gpt_oss(arch, checkpoint, counts, outtype, plan);
         return plan;

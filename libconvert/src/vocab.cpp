@@ -19,7 +19,7 @@ void add_vocab_metadata(const Vocab& v, gguf::Metadata& m) {
     m.set("tokenizer.ggml.model", Value::string(v.model));
     // Second, where llama.cpp's converter writes it (its tiny gpt-oss reference file has it there; the
     // shared tiny-dense/tiny-moe fixture files hold it last, see tests/convert/conformance_test.cpp).
-    m.set("tokenizer.ggml.pre", Value::string(v.pre));
+    if (!v.pre.empty()) m.set("tokenizer.ggml.pre", Value::string(v.pre));  // gemma4 writes none
     m.set("tokenizer.ggml.tokens", Value::string_array(v.tokens));
     if (!v.scores.empty()) m.set("tokenizer.ggml.scores", Value::f32_array(v.scores));
     std::vector<int32_t> types(v.types.size());

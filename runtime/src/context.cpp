@@ -14,6 +14,7 @@
 
 #include "finite_probe.h"
 #include "forward.h"
+#include "gemma4/gemma4.h"
 #include "quant/quant.h"
 #include "rope_yarn.h"
 #include "runtime/error.h"
@@ -145,6 +146,11 @@ Context::Context(const Model& model, const ContextParams& params)
         graph_exec_ = out_exec_;
     }
 
+    if (hp.arch == Arch::Gemma4Assistant) {
+        throw Error(model.path() + ": a gemma4-assistant is a draft head that reads its target's KV cache; "
+                    "it cannot run alone (use it as the draft model of a gemma4 target)");
+    }
+    if (hp.arch == Arch::Gemma4) gemma4_ = std::make_unique<Gemma4Forward>(hp, model.weights(), kv_, n_batch_, n_threads_);
     embd_.resize(static_cast<size_t>(n_batch_) * hp.n_embd);
     logits_.resize(static_cast<size_t>(n_batch_) * static_cast<size_t>(model.n_vocab()));
     if (executors_.size() > 1) {
@@ -155,9 +161,13 @@ Context::Context(const Model& model, const ContextParams& params)
     }
 }
 
+Context::~Context() = default;
+
 Executor& Context::executor(Device device) { return *executors_.at(device); }
 
 void Context::set_collector(ActivationCollector* c) {
+    // gemma4's own forward pass does not report its matrix products' inputs yet
+    if (gemma4_ && c) throw Error("imatrix collection is not implemented for gemma4 yet");
     for (auto& [dev, ex] : executors_) {
         if (ex->set_collector(c)) continue;
         for (auto& [d, e] : executors_) e->set_collector(nullptr);
@@ -241,6 +251,14 @@ bool Context::probe_finite(Executor& ex, const Tensor& t, int stage, int layer) 
 
 void Context::forward(const int32_t* tokens, int n, bool want_logits, float* all_logits) {
     const HParams& hp = model_.hparams();
+    if (gemma4_) {
+        const int first = all_logits ? 0 : n - 1;
+        hidden_.resize(static_cast<size_t>(n - first) * hp.n_embd);
+        gemma4_->forward(tokens, n, n_past_, kv_, first, want_logits ? (all_logits ? all_logits : logits_.data()) : nullptr,
+                         want_logits ? hidden_.data() : nullptr);
+        n_past_ += n;
+        return;
+    }
     const ModelWeights& w = model_.weights();
     const int64_t n_embd = hp.n_embd;
     // the input layer stays on the CPU, as in llama.cpp: one row lookup per token

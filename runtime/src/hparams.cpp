@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "gguf/arch_keys.h"
+#include "gemma4/gemma4.h"
 #include "gguf/error.h"
 #include "runtime/error.h"
 
@@ -25,6 +26,8 @@ constexpr ArchEntry kArchs[] = {
     {"qwen3", Arch::Qwen3, RopeMode::Neox},
     {"qwen3moe", Arch::Qwen3Moe, RopeMode::Neox},
     {"gpt-oss", Arch::GptOss, RopeMode::Neox},
+    {"gemma4", Arch::Gemma4, RopeMode::Neox},
+    {"gemma4-assistant", Arch::Gemma4Assistant, RopeMode::Neox},
 };
 
 // libgguf's "metadata KEY: WHY" as a runtime::Error.
@@ -139,10 +142,13 @@ HParams HParams::from_metadata(const gguf::Metadata& meta) {
         if (hp.arch_name == e.name) entry = &e;
     }
     if (!entry) {
-        throw Error("unsupported architecture '" + hp.arch_name + "' (supported: llama, qwen2, qwen3, qwen3moe, gpt-oss)");
+        throw Error("unsupported architecture '" + hp.arch_name +
+                    "' (supported: llama, qwen2, qwen3, qwen3moe, gpt-oss, gemma4, gemma4-assistant)");
     }
     hp.arch = entry->arch;
     hp.rope_mode = entry->rope;
+    // two kinds of attention layer with their own shapes: read by its own reader
+    if (hp.is_gemma4()) return read_gemma4(meta, std::move(hp));
 
     const Reader r(meta);
     hp.n_ctx_train = r.u32("context_length");

@@ -118,6 +118,9 @@ void Model::bind_and_place(const ModelOptions& options) {
         if (!dev.is_cpu()) used.push_back(dev);
     }
     backends_ = create_backends(used);
+    if (hp.is_gemma4() && !used.empty()) {
+        throw Error(file_.path() + ": " + hp.arch_name + " runs on the CPU only for now: use -ngl 0");
+    }
     if (hp.arch == Arch::GptOss) {
         for (const auto& b : backends_) {
             if (!b->supports_gpt_oss()) {
@@ -151,10 +154,17 @@ void Model::bind_and_place(const ModelOptions& options) {
         v.placed = backend_for(device).place_vector(v.values);
     };
     place_vector(weights_.output_norm, weights_.output.device);
+    place(weights_.nextn_proj_pre, weights_.nextn_proj_pre.name);
+    place(weights_.nextn_proj_post, weights_.nextn_proj_post.name);
     for (auto& L : weights_.layers) {
         for (Weight* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_gate, &L.ffn_up, &L.ffn_down, &L.gate_inp, &L.gate_exps,
-                          &L.up_exps, &L.down_exps}) {
+                          &L.up_exps, &L.down_exps, &L.gate_up_exps}) {
             place(*w, w->name);
+        }
+        for (Vector* v : {&L.attn_post_norm, &L.out_scale}) place_vector(*v, L.attention_device());
+        for (Vector* v : {&L.ffn_post_norm, &L.ffn_pre_norm_2, &L.ffn_post_norm_1, &L.ffn_post_norm_2, &L.gate_inp_s,
+                          &L.down_exps_s}) {
+            place_vector(*v, L.ffn_device());
         }
         for (Vector* v : {&L.attn_norm, &L.q_norm, &L.k_norm, &L.bq, &L.bk, &L.bv, &L.bo, &L.attn_sinks}) {
             place_vector(*v, L.attention_device());

@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "cpu/matmul.h"
+#include "gemma4/gemma4.h"
 #include "gguf/text.h"
 #include "quant/quant.h"
 #include "runtime/error.h"
@@ -58,6 +59,7 @@ void check_block_count(const HParams& hp, const Binder& b) {
 
 bool bind_weights(const HParams& hp, const gguf::Metadata& metadata, Binder& b, ModelWeights& weights) {
     check_block_count(hp, b);
+    if (hp.is_gemma4()) return bind_gemma4(hp, metadata, b, weights);
     if (hp.n_expert > kMaxExperts) {
         b.fail("expert_count " + std::to_string(hp.n_expert) + " exceeds " + std::to_string(kMaxExperts));
     }

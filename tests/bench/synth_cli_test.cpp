@@ -103,6 +103,26 @@ TEST(SynthCli, GptOssHasMxfp4ExpertsAndRuns) {
     fs::remove(out);
 }
 
+TEST(SynthCli, Gemma4HasItsLayerKindsAndRuns) {
+    const fs::path out = temp("gemma4");
+    const auto r = synth("'" + out.string() + "' --preset gemma-4-26b-a4b --type Q8_0 --layers 6 --vocab 512 --experts 4");
+    ASSERT_EQ(r.status, 0) << r.err;
+    {
+        const gguf::File f = gguf::File::open(out.string());
+        EXPECT_EQ(f.metadata().get_string("general.architecture"), "gemma4");
+        EXPECT_EQ(f.find_tensor("blk.0.attn_q.weight")->dims, (std::vector<int64_t>{2816, 16 * 256}));
+        EXPECT_EQ(f.find_tensor("blk.5.attn_q.weight")->dims, (std::vector<int64_t>{2816, 16 * 512}));
+        EXPECT_EQ(f.find_tensor("blk.5.attn_v.weight"), nullptr);  // full layers: V is K's projection
+        EXPECT_EQ(f.find_tensor("blk.0.ffn_gate_up_exps.weight")->dims, (std::vector<int64_t>{2816, 1408, 4}));
+        EXPECT_EQ(type_of(f, "blk.0.ffn_down_exps.weight"), GgmlType::Q8_0);
+        EXPECT_EQ(type_of(f, "blk.0.ffn_gate_inp.scale"), GgmlType::F32);
+    }
+    // finite logits are checked on every step: a clean exit means the random model computed
+    const auto run = testing_support::run_app("gguf-run", "-m '" + out.string() + "' -t 2 -c 32 -ngl 0 -p 'tt' -n 2");
+    EXPECT_EQ(run.status, 0) << run.err;
+    fs::remove(out);
+}
+
 TEST(SynthCli, BadOptionsExit2AndUnknownNamesExit1) {
     EXPECT_EQ(synth("").status, 2);
     EXPECT_EQ(synth("x.gguf --layers many").status, 2);

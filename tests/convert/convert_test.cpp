@@ -1,5 +1,6 @@
 // Conversion of small checkpoints made in the test: tensor mapping, the llama Q/K permute, expert
 // stacking, type choices per outtype, metadata, and one-line errors for broken inputs.
+#include "convert/architecture.h"
 #include "convert/converter.h"
 
 #include <gtest/gtest.h>
@@ -281,8 +282,9 @@ TEST(Convert, BrokenInputsAreOneLineErrors) {
     write_file(dir / "config.json", config_json("GPTNeoXForCausalLM", s));
     EXPECT_EQ(convert_error(dir.path),
               (dir / "config.json").string() +
-                  ": architecture GPTNeoXForCausalLM is not supported (supported: LlamaForCausalLM, MistralForCausalLM, "
-                  "MixtralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Qwen3MoeForCausalLM, GptOssForCausalLM)");
+                  ": architecture GPTNeoXForCausalLM is not supported (supported: " +
+                  convert::supported_architectures() + ")");
+    EXPECT_EQ(convert::supported_architectures().rfind("LlamaForCausalLM, MistralForCausalLM, MixtralForCausalLM, ", 0), 0u);
 
     std::string no_layers = config_json("LlamaForCausalLM", s);
     no_layers.replace(no_layers.find("\"num_hidden_layers\":1,"), 22, "");

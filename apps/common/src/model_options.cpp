@@ -163,7 +163,7 @@ void add_unsupported_llama_options(appcommon::OptionSet& opts) {
     opts.unsupported({"-mm", "--mmproj", "--mmproj-url", "--image", "--audio"}, true,
                      "gguf-run runs text models only");
     opts.unsupported({"-md", "--model-draft", "--draft", "--draft-max", "--draft-min", "-ngld", "--spec-type"}, true,
-                     soon + " (speculative decoding)");
+                     soon + " (speculative decoding: gguf-run generate takes -md with a gemma4-assistant)");
     opts.unsupported({"--rope-scaling", "--rope-scale", "--rope-freq-base", "--rope-freq-scale", "--yarn-orig-ctx",
                       "--yarn-ext-factor", "--yarn-attn-factor", "--yarn-beta-slow", "--yarn-beta-fast"},
                      true, soon + ": RoPE settings come from the model's metadata");

@@ -17,6 +17,9 @@ enum class ExpertLayout {
     // gpt-oss: fused per-layer MXFP4 tensors mlp.experts.{gate_up,down}_proj_{blocks,scales} (gate and
     // up rows interleaved) and their biases, kept as MXFP4
     GptOss,
+    // gemma4: per-layer tensors experts.gate_up_proj [E, 2F, H] and experts.down_proj kept fused
+    // (ffn_gate_up_exps), planned by plan_gemma4 (convert/gemma4.h)
+    Gemma4,
 };
 
 struct Architecture {

@@ -17,6 +17,8 @@
 
 namespace runtime {
 
+class Gemma4Forward;
+
 struct ContextParams {
     int n_ctx = 0;       // 0: the model's training context, at most kDefaultMaxCtx
     int n_batch = 512;   // tokens per forward step when decoding a long input
@@ -33,6 +35,7 @@ class Context {
 public:
     // Allocates everything decode() needs; bad sizes throw runtime::Error.
     Context(const Model& model, const ContextParams& params);
+    ~Context();
 
     // Appends tokens at positions n_past()... and returns their logits: n_vocab values for the last token,
     // or, with all_logits, n_vocab for each token (at most n_batch tokens then). The span stays valid until
@@ -54,6 +57,9 @@ public:
 
     const Model& model() const { return model_; }
     const KvCache& kv_cache() const { return kv_; }
+    // gemma4: the final-norm hidden states (n_embd each) of the rows the last decode returned logits
+    // for (what a gemma4-assistant draft reads); empty for other architectures.
+    std::span<const float> hidden() const { return hidden_; }
     // Weights, KV cache and scratch per device.
     MemoryBreakdown memory() const;
     // Things the caller should tell the user, e.g. a context larger than the model's training context.
@@ -87,6 +93,8 @@ private:
     std::vector<float> stage_rows_, stage_weights_;
     std::vector<int32_t> stage_ids_;
     std::vector<std::string> warnings_;
+    std::unique_ptr<Gemma4Forward> gemma4_;  // gemma4 runs its own forward pass (gemma4/gemma4.h)
+    std::vector<float> hidden_;
     class FiniteProbe* probe_ = nullptr;  // set only while locating a non-finite value
     std::vector<float> probe_rows_;       // the residual stream copied to the host in that pass
 };

@@ -3,13 +3,14 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "gguf/metadata.h"
 
 namespace runtime {
 
 // The architecture families the runtime runs. Mixtral is `Llama` with expert tensors, as in llama.cpp.
-enum class Arch { Llama, Qwen2, Qwen3, Qwen3Moe, GptOss };
+enum class Arch { Llama, Qwen2, Qwen3, Qwen3Moe, GptOss, Gemma4, Gemma4Assistant };
 
 // How RoPE pairs the dimensions of a head. GGUF files of `llama` store Q/K rows permuted so that rotated
 // pairs are adjacent (ggml's "normal" mode); the Qwen families keep HF's layout, pairing i with i + n_rot/2.
@@ -25,6 +26,18 @@ struct Yarn {
     // HF's `truncate`: round the ramp's ends to whole dimensions (llama.cpp always does). gpt-oss's
     // config says false, and its reference (transformers) computes the ramp unrounded.
     bool truncate = true;
+};
+
+// Gemma 4 (gemma4, gemma4-assistant; read by gemma4/hparams_gemma4.cpp): two kinds of attention layer
+// with their own head size, KV-head count and RoPE. The generic head_dim_k/n_head_kv describe the
+// widest of the two K rows (the KV cache's rows), n_rot the full layers' rotation.
+struct Gemma4HParams {
+    uint32_t head_dim_swa = 0, head_dim_full = 0;
+    uint32_t n_head_kv_swa = 0, n_head_kv_full = 0;
+    uint32_t n_rot_swa = 0;           // rope.dimension_count_swa (the whole head)
+    float rope_freq_base_swa = 10000.0f;
+    float final_logit_softcap = 0.0f; // 0: none
+    uint32_t n_embd_backbone = 0;     // assistant: the target's hidden size (embedding_length_out)
 };
 
 struct HParams {
@@ -68,10 +81,17 @@ struct HParams {
     bool router_softmax_topk = false;
     float swiglu_alpha = 0.0f;  // 0: plain SwiGLU
     float swiglu_limit = 0.0f;
+    // Per-layer sliding-window flags where the file states them as an array (gemma4); empty: swa_period.
+    std::vector<uint8_t> swa_layers;
+    Gemma4HParams gemma4;
 
     bool has_qk_norm() const { return arch == Arch::Qwen3 || arch == Arch::Qwen3Moe; }
     bool is_moe() const { return n_expert > 0; }
-    bool is_swa(uint32_t il) const { return n_swa > 0 && (swa_period == 0 || il % swa_period < swa_period - 1); }
+    bool is_swa(uint32_t il) const {
+        if (!swa_layers.empty()) return il < swa_layers.size() && swa_layers[il] != 0;
+        return n_swa > 0 && (swa_period == 0 || il % swa_period < swa_period - 1);
+    }
+    bool is_gemma4() const { return arch == Arch::Gemma4 || arch == Arch::Gemma4Assistant; }
     // The window layer il attends over (0: the whole context).
     uint32_t window(uint32_t il) const { return is_swa(il) ? n_swa : 0; }
     uint32_t n_embd_q() const { return n_head * head_dim_k; }

@@ -50,6 +50,12 @@ struct LayerWeights {
     Weight gate_inp, gate_exps, up_exps, down_exps;  // MoE: router and stacked experts
     // gpt-oss: router bias (n_expert) and per-expert biases (n_expert rows of the output width)
     Vector gate_inp_b, gate_exps_b, up_exps_b, down_exps_b;
+    // gemma4: norms after attention and after the FFN, the experts' own pre/post norms beside the dense
+    // MLP's post norm, the router's input scale, the per-expert output scale, the layer's output
+    // scalar, and the experts' gate and up projections fused in one stack (gate rows first)
+    Vector attn_post_norm, ffn_post_norm, ffn_pre_norm_2, ffn_post_norm_1, ffn_post_norm_2;
+    Vector gate_inp_s, down_exps_s, out_scale;
+    Weight gate_up_exps;
 
     bool is_moe() const { return gate_inp.present(); }
     // Each step runs where its weights are: attention where wq is, a dense FFN where its up projection
@@ -67,6 +73,9 @@ struct ModelWeights {
     Vector output_norm;
     std::vector<float> rope_freqs;  // llama 3.1-style frequency factors, n_rot/2 values; empty when absent
     std::vector<LayerWeights> layers;
+    // gemma4-assistant: the projections from [target embedding, target hidden] into the draft and from
+    // the draft's output back to the target's hidden size
+    Weight nextn_proj_pre, nextn_proj_post;
 };
 
 }  // namespace runtime

@@ -83,11 +83,32 @@ private:
     int32_t unk_;
 };
 
+// Gemma 4's tokenizer (tokenizer.ggml.model "gemma4"): SentencePiece-style text (spaces as U+2581, no
+// byte-level mapping) merged by tokenizer.ggml.merges' ranks, as Hugging Face's BPE with byte_fallback;
+// the text is cut only between newline runs and the rest (llama.cpp's gemma4 pre-tokenizer), and a
+// final piece that is not a token falls back to byte tokens <0xXX>.
+class MergeSpmModel {
+public:
+    MergeSpmModel(const Vocab& vocab, const std::vector<std::string>& merges);
+    void encode(std::string_view text, std::vector<int32_t>& out) const;
+
+private:
+    int32_t id_of(std::string_view text, TokenIndex& extra, std::vector<std::string>& extra_texts) const;
+    void encode_word(std::string_view word, std::vector<int32_t>& out) const;
+
+    const Vocab& vocab_;
+    std::unordered_map<uint64_t, std::pair<int32_t, int32_t>> merges_;  // (left, right) -> (rank, result)
+    TokenIndex extra_;                 // merge operands and results the vocabulary lacks
+    std::vector<std::string> extra_texts_;
+    std::array<int32_t, 256> byte_tokens_{};
+};
+
 struct State {
     Tokenizer::Kind kind = Tokenizer::Kind::Spm;
     Vocab vocab;
     std::unique_ptr<BpeModel> bpe;
     std::unique_ptr<SpmModel> spm;
+    std::unique_ptr<MergeSpmModel> merge_spm;  // gemma4 (kind Spm: its pieces render like SentencePiece's)
 
     int32_t bos = kNoToken;
     int32_t eos = kNoToken;

@@ -245,6 +245,15 @@ std::unique_ptr<Tokenizer> Tokenizer::from_metadata(const gguf::Metadata& md) {
             s->add_space_prefix = md.get_bool_or("tokenizer.ggml.add_space_prefix", true);
             setup_special_tokens(*s, md, 1, 2, 0);
             s->spm = std::make_unique<SpmModel>(s->vocab, s->unk);
+        } else if (model == "gemma4") {
+            // SentencePiece-style text merged by rank (MergeSpmModel); llama.cpp always adds BOS here
+            s->kind = Kind::Spm;
+            s->add_bos = true;
+            s->add_space_prefix = md.get_bool_or("tokenizer.ggml.add_space_prefix", false);
+            setup_special_tokens(*s, md, kNoToken, kNoToken, kNoToken);
+            s->add_bos = true;  // llama.cpp overrides a false add_bos_token for gemma4
+            if (s->bos == kNoToken) fail("tokenizer.ggml.bos_token_id is missing (gemma4 always adds BOS)");
+            s->merge_spm = std::make_unique<tokenizer_detail::MergeSpmModel>(s->vocab, md.get_string_array("tokenizer.ggml.merges"));
         } else if (model == "gpt2") {
             s->kind = Kind::Bpe;
             const std::string pre = md.get_string_or("tokenizer.ggml.pre", "");
@@ -325,7 +334,12 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, 
             std::string spaced;
             if (s.add_space_prefix && after_special) spaced = " ";
             spaced.append(piece);
-            s.spm->encode(replace_all(spaced, " ", kSpaceMarker), out);
+            const std::string marked = replace_all(spaced, " ", kSpaceMarker);
+            if (s.merge_spm) {
+                s.merge_spm->encode(marked, out);
+            } else {
+                s.spm->encode(marked, out);
+            }
         }
         after_special = false;
     }
