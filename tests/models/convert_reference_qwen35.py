@@ -4,7 +4,8 @@
 llama.cpp recognises a BPE pre-tokenizer by hashing the ids its tokenizer gives for a fixed text;
 the tiny model's small vocabulary has no known hash, so the converter would stop. This wrapper
 answers `qwen35` (the name the converter gives Qwen3.5's real tokenizer) only when that detection
-fails; tensors and metadata are the converter's own.
+fails, and passes --no-mtp where the converter has it (the tiny model has no MTP block); tensors
+and metadata are the converter's own.
 
 Usage: python3 convert_reference_qwen35.py LLAMA_CPP_DIR -- HF_DIR --outfile OUT.gguf --outtype f32
 """
@@ -32,7 +33,13 @@ def main():
             return "qwen35"
 
     text_model.get_vocab_base_pre = detect_or_qwen35
-    sys.argv = ["convert_hf_to_gguf.py"] + sys.argv[3:]
+    extra = []
+    # a checkpoint without the MTP block: newer converters append it unless told not to (and assert
+    # it is there), older ones know no such option
+    with open(converter.__file__, encoding="utf-8") as f:
+        if "--no-mtp" in f.read():
+            extra.append("--no-mtp")
+    sys.argv = ["convert_hf_to_gguf.py"] + sys.argv[3:] + extra
     converter.main()
 
 
