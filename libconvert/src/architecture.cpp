@@ -15,6 +15,9 @@ constexpr Architecture kArchitectures[] = {
     {"Qwen3ForCausalLM", "qwen3", false, ExpertLayout::None, true, true},
     {"Qwen3MoeForCausalLM", "qwen3moe", false, ExpertLayout::Qwen, true, false},
     {"GptOssForCausalLM", "gpt-oss", false, ExpertLayout::GptOss, false, false},
+    // the text model of Qwen3.5/3.6-MoE; the released checkpoints are the multimodal class
+    {"Qwen3_5MoeForCausalLM", "qwen35moe", false, ExpertLayout::Qwen35, true, false},
+    {"Qwen3_5MoeForConditionalGeneration", "qwen35moe", false, ExpertLayout::Qwen35, true, false},
 };
 
 }  // namespace

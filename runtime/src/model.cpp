@@ -51,7 +51,9 @@ void Model::make_resident(const ModelOptions& options) const {
     add(weights_.output);
     for (const auto& L : weights_.layers) {
         for (const Weight* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_gate, &L.ffn_up, &L.ffn_down, &L.gate_inp,
-                                &L.gate_exps, &L.up_exps, &L.down_exps}) {
+                                &L.gate_exps, &L.up_exps, &L.down_exps, &L.gate_shexp, &L.up_shexp, &L.down_shexp,
+                                &L.gate_inp_shexp, &L.delta.qkv, &L.delta.gate, &L.delta.beta, &L.delta.alpha,
+                                &L.delta.out}) {
             add(*w);
         }
     }
@@ -118,6 +120,14 @@ void Model::bind_and_place(const ModelOptions& options) {
         if (!dev.is_cpu()) used.push_back(dev);
     }
     backends_ = create_backends(used);
+    if (hp.arch == Arch::Qwen35Moe) {
+        for (const auto& b : backends_) {
+            if (!b->supports_qwen35()) {
+                throw Error(file_.path() + ": qwen35moe runs on the CPU only for now (the " + b->device().name() +
+                            " backend has no Gated DeltaNet layers, gated attention or shared experts): use -ngl 0");
+            }
+        }
+    }
     if (hp.arch == Arch::GptOss) {
         for (const auto& b : backends_) {
             if (!b->supports_gpt_oss()) {
@@ -153,10 +163,12 @@ void Model::bind_and_place(const ModelOptions& options) {
     place_vector(weights_.output_norm, weights_.output.device);
     for (auto& L : weights_.layers) {
         for (Weight* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_gate, &L.ffn_up, &L.ffn_down, &L.gate_inp, &L.gate_exps,
-                          &L.up_exps, &L.down_exps}) {
+                          &L.up_exps, &L.down_exps, &L.gate_shexp, &L.up_shexp, &L.down_shexp, &L.gate_inp_shexp,
+                          &L.delta.qkv, &L.delta.gate, &L.delta.beta, &L.delta.alpha, &L.delta.out}) {
             place(*w, w->name);
         }
-        for (Vector* v : {&L.attn_norm, &L.q_norm, &L.k_norm, &L.bq, &L.bk, &L.bv, &L.bo, &L.attn_sinks}) {
+        for (Vector* v : {&L.attn_norm, &L.q_norm, &L.k_norm, &L.bq, &L.bk, &L.bv, &L.bo, &L.attn_sinks, &L.delta.conv,
+                          &L.delta.dt_bias, &L.delta.a, &L.delta.norm}) {
             place_vector(*v, L.attention_device());
         }
         place_vector(L.ffn_norm, L.ffn_device());

@@ -282,7 +282,8 @@ TEST(Convert, BrokenInputsAreOneLineErrors) {
     EXPECT_EQ(convert_error(dir.path),
               (dir / "config.json").string() +
                   ": architecture GPTNeoXForCausalLM is not supported (supported: LlamaForCausalLM, MistralForCausalLM, "
-                  "MixtralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Qwen3MoeForCausalLM, GptOssForCausalLM)");
+                  "MixtralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Qwen3MoeForCausalLM, GptOssForCausalLM, "
+                  "Qwen3_5MoeForCausalLM, Qwen3_5MoeForConditionalGeneration)");
 
     std::string no_layers = config_json("LlamaForCausalLM", s);
     no_layers.replace(no_layers.find("\"num_hidden_layers\":1,"), 22, "");

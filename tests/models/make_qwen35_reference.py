@@ -9,8 +9,8 @@ downloaded. Writes into OUT:
                          transformers' layout, a small BPE tokenizer with Qwen3.5's pre-tokenizer
   refs.safetensors       `tokens` int32 [N, T], `logits` f32 [N, T, V]: transformers' forward in f32 from
                          the stored weights, eager attention, each row one prompt from position 0
-  refs-steps.safetensors the same rows decoded with transformers' cache: a 100-token prompt, then one
-                         token at a time (`logits` for every position)
+  refs-steps.safetensors the first row decoded with transformers' cache: a 100-token prompt, then 24
+                         tokens one at a time (`logits` for every position)
   refs.json              shapes, tokenizer cases (text -> ids from the tokenizers library), and the
                          self-checks: loaded parameters equal the stored ones, transformers vs the numpy
                          port (qwen35_tiny.forward), prompt vs step-by-step
@@ -19,7 +19,9 @@ downloaded. Writes into OUT:
                          which names the pre-tokenizer `qwen35`: the tiny vocabulary's hash is unknown)
 
 Usage: python3 make_qwen35_reference.py --out OUT [--llama-cpp DIR]
-Logits are written before any self-check runs, and a failing self-check is recorded, not fatal.
+Logits are written first, then llama.cpp's conversion, then the self-checks (the cached steps last:
+transformers' torch fallbacks for the delta rule are slow without flash-linear-attention); each
+result goes into refs.json as it comes, and a failing step is recorded, not fatal.
 """
 
 import argparse
@@ -36,6 +38,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import qwen35_tiny as tiny  # noqa: E402
 from make_qwen35_reference_local import save_refs  # noqa: E402
+
+STEPS = 24  # cached decode steps after the prompt (transformers' torch fallbacks are slow)
 
 TOKENIZER_TEXTS = [
     "Hello world",
@@ -109,40 +113,36 @@ def main():
     save_refs(os.path.join(args.out, "refs.safetensors"), tokens, logits)
     print("transformers logits written", logits.shape, flush=True)
 
+    def save_notes():
+        notes["shape"] = {"n_seq": tiny.N_SEQ, "n_tok": tiny.SEQ_LEN, "n_vocab": tiny.VOCAB}
+        notes["oracle"] = {"logits": "transformers Qwen3_5MoeForCausalLM, f32, eager attention"}
+        with open(os.path.join(args.out, "refs.json"), "w") as f:
+            json.dump(notes, f, indent=2)
+
     def record(name, fn):
         try:
             notes[name] = fn()
         except Exception:  # noqa: BLE001 - the reference is kept, the failure recorded
             notes[name] = "failed: " + traceback.format_exc()
         print(name, notes[name] if not isinstance(notes[name], str) else notes[name][:2000], flush=True)
+        save_notes()
 
-    def steps():
-        from transformers import DynamicCache
-        out = []
-        for r in tokens:
-            ids = torch.from_numpy(r.astype(np.int64))[None]
-            cache = DynamicCache(config=model.config)
-            with torch.no_grad():
-                res = model(input_ids=ids[:, :100], past_key_values=cache, use_cache=True)
-                parts = [res.logits[0].float().numpy()]
-                for t in range(100, ids.shape[1]):
-                    res = model(input_ids=ids[:, t:t + 1], past_key_values=res.past_key_values, use_cache=True)
-                    parts.append(res.logits[0].float().numpy())
-            out.append(np.concatenate(parts))
-        out = np.stack(out)
-        save_refs(os.path.join(args.out, "refs-steps.safetensors"), tokens, out)
-        return float(np.max(np.abs(out - logits)))
+    # the quick parts first: without flash-linear-attention and causal_conv1d, transformers' torch
+    # fallbacks make the cached steps slow (the first device run was stopped there)
+    def convert():
+        if not args.llama_cpp:
+            return "no --llama-cpp"
+        wrapper = os.path.join(HERE, "convert_reference_qwen35.py")
+        codes = {}
+        for outtype in ("f32", "bf16"):
+            dst = os.path.join(args.out, f"tiny-qwen35-{outtype}.gguf")
+            r = subprocess.run([sys.executable, wrapper, args.llama_cpp, "--", hf_dir, "--outfile", dst,
+                                "--outtype", outtype], capture_output=True, text=True)
+            print(f"convert {outtype}: exit {r.returncode}\n{r.stderr[-3000:]}", flush=True)
+            codes[outtype] = r.returncode
+        return codes
 
-    record("prompt_vs_steps_max_abs_diff", steps)
-    record("parameters", lambda: (check_parameters(model, notes), "see parameters_*")[1])
-
-    def numpy_port():
-        w = tiny.weights64(tiny.make_weights())
-        port = np.stack([tiny.forward(w, r, tiny.State()) for r in tokens])
-        return {"max_abs_diff": float(np.max(np.abs(port - logits))),
-                "same_argmax": int(np.sum(port.argmax(-1) == logits.argmax(-1))), "positions": int(logits.shape[0] * logits.shape[1])}
-
-    record("transformers_vs_numpy_port", numpy_port)
+    record("llama_cpp_convert", convert)
 
     def tokenizer_cases():
         from tokenizers import Tokenizer
@@ -150,19 +150,33 @@ def main():
         return [{"text": t, "ids": tok.encode(t, add_special_tokens=False).ids} for t in TOKENIZER_TEXTS]
 
     record("tokenizer_cases", tokenizer_cases)
-    notes["shape"] = {"n_seq": tiny.N_SEQ, "n_tok": tiny.SEQ_LEN, "n_vocab": tiny.VOCAB}
-    notes["oracle"] = {"logits": "transformers Qwen3_5MoeForCausalLM, f32, eager attention"}
-    with open(os.path.join(args.out, "refs.json"), "w") as f:
-        json.dump(notes, f, indent=2)
+    record("parameters", lambda: (check_parameters(model, notes), "see parameters_*")[1])
 
-    if args.llama_cpp:
-        wrapper = os.path.join(HERE, "convert_reference_qwen35.py")
-        for outtype in ("f32", "bf16"):
-            dst = os.path.join(args.out, f"tiny-qwen35-{outtype}.gguf")
-            r = subprocess.run([sys.executable, wrapper, args.llama_cpp, "--", hf_dir, "--outfile", dst,
-                                "--outtype", outtype], capture_output=True, text=True)
-            print(f"convert {outtype}: exit {r.returncode}")
-            print(r.stderr[-3000:])
+    def numpy_port():
+        w = tiny.weights64(tiny.make_weights())
+        port = np.stack([tiny.forward(w, r, tiny.State()) for r in tokens])
+        return {"max_abs_diff": float(np.max(np.abs(port - logits))),
+                "same_argmax": int(np.sum(port.argmax(-1) == logits.argmax(-1))),
+                "positions": int(logits.shape[0] * logits.shape[1])}
+
+    record("transformers_vs_numpy_port", numpy_port)
+
+    def steps():
+        # the first row: a 100-token prompt, then STEPS tokens one at a time through the cache
+        from transformers import DynamicCache
+        ids = torch.from_numpy(tokens[0][:100 + STEPS].astype(np.int64))[None]
+        cache = DynamicCache(config=model.config)
+        with torch.no_grad():
+            res = model(input_ids=ids[:, :100], past_key_values=cache, use_cache=True)
+            parts = [res.logits[0].float().numpy()]
+            for t in range(100, ids.shape[1]):
+                res = model(input_ids=ids[:, t:t + 1], past_key_values=res.past_key_values, use_cache=True)
+                parts.append(res.logits[0].float().numpy())
+        out = np.concatenate(parts)[None]
+        save_refs(os.path.join(args.out, "refs-steps.safetensors"), tokens[:1, :100 + STEPS], out)
+        return float(np.max(np.abs(out[0] - logits[0, :100 + STEPS])))
+
+    record("prompt_vs_steps_max_abs_diff", steps)
 
 
 if __name__ == "__main__":

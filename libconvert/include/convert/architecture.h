@@ -17,6 +17,9 @@ enum class ExpertLayout {
     // gpt-oss: fused per-layer MXFP4 tensors mlp.experts.{gate_up,down}_proj_{blocks,scales} (gate and
     // up rows interleaved) and their biases, kept as MXFP4
     GptOss,
+    // Qwen3.5-MoE: fused mlp.experts.{gate_up,down}_proj (transformers) or one tensor per expert (as
+    // released), a shared expert, and Gated DeltaNet layers; planned by plan_qwen35
+    Qwen35,
 };
 
 struct Architecture {
