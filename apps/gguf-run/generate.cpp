@@ -344,6 +344,8 @@ int run_conversation(const CommonOptions& common, const GenerationOptions& gen, 
         }
         size_t keep = 0;
         while (keep < in_context.size() && keep < tokens.size() - 1 && in_context[keep] == tokens[keep]) ++keep;
+        // a model with linear-attention layers cannot step back into its state: it re-reads the prompt
+        if (!l.context->can_truncate(static_cast<int>(keep))) keep = 0;
         l.context->truncate(static_cast<int>(keep));
         in_context.assign(tokens.begin(), tokens.end());
         const std::vector<int32_t> fresh(tokens.begin() + static_cast<ptrdiff_t>(keep), tokens.end());

@@ -22,7 +22,7 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: gguf-synth OUT.gguf [--preset NAME] [--type RECIPE] [--layers N] [--vocab N] [--experts N] [--seed S] [--threads N]\n"
-    "  --preset   qwen3-30b-a3b (default), gpt-oss-20b or gemma-4-26b-a4b\n"
+    "  --preset   qwen3-30b-a3b (default), gpt-oss-20b, gemma-4-26b-a4b or qwen3.5-35b-a3b\n"
     "  --type     a gguf-quantize recipe: Q4_K_M (default), Q8_0, MXFP4_MOE, ...\n"
     "  --layers   keep only the first N blocks (default: all)\n"
     "  --vocab    shrink the vocabulary to N tokens (tests; default: the model's)\n"

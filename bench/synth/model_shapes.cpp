@@ -25,7 +25,54 @@ constexpr Shape kShapes[] = {
      40960, 1e6f, 1e-6f, "qwen2"},
     {"gpt-oss-20b", "gpt-oss", "synthetic gpt-oss-20b shapes", 2880, 24, 64, 8, 64, 32, 4, 2880, 2880, 201088, 131072,
      150000.0f, 1e-5f, "gpt-4o"},
+    // Qwen3.5-35B-A3B: 40 layers (Gated DeltaNet 3 of every 4), 256 experts (8 used) of width 512 plus a
+    // shared one of 512, gated attention 16/2 of 256-wide heads, 248,320 tokens (n_ff: the shared width).
+    {"qwen3.5-35b-a3b", "qwen35moe", "synthetic qwen3.5-35b-a3b shapes", 2048, 40, 16, 2, 256, 256, 8, 512, 512, 248320,
+     262144, 1e7f, 1e-6f, "qwen35"},
 };
+
+// Qwen3.5-35B-A3B's linear attention: 16 key heads and 32 value heads of 128, a 4-tap convolution.
+constexpr int64_t kQwen35KHeads = 16, kQwen35VHeads = 32, kQwen35HeadDim = 128, kQwen35Conv = 4;
+
+// qwen35moe (llama.cpp's converter's names and shapes): linear-attention layers except every fourth,
+// which has gated attention (attn_q yields q and a gate per head); routed and shared experts in all.
+// ssm_a (= -exp(A_log)) and the dt bias are zero, so random weights cannot make the state grow.
+void qwen35moe_tensors(const Shape& s, uint32_t L, std::vector<TensorSpec>& t) {
+    const int64_t E = s.n_embd, Q = int64_t{s.n_head} * s.head_dim, KV = int64_t{s.n_head_kv} * s.head_dim;
+    const int64_t X = s.n_expert, F = s.n_ff_exp, S = s.n_ff;
+    const int64_t inner = kQwen35VHeads * kQwen35HeadDim, conv = 2 * kQwen35KHeads * kQwen35HeadDim + inner;
+    for (uint32_t i = 0; i < L; ++i) {
+        const std::string b = "blk." + std::to_string(i) + ".";
+        t.push_back({b + "attn_norm.weight", {E}, Fill::Ones});
+        if ((i + 1) % 4 != 0) {
+            t.push_back({b + "attn_qkv.weight", {E, conv}});
+            t.push_back({b + "attn_gate.weight", {E, inner}});
+            t.push_back({b + "ssm_conv1d.weight", {kQwen35Conv, conv}});
+            t.push_back({b + "ssm_dt.bias", {kQwen35VHeads}, Fill::Zeros});
+            t.push_back({b + "ssm_a", {kQwen35VHeads}, Fill::Zeros});
+            t.push_back({b + "ssm_beta.weight", {E, kQwen35VHeads}});
+            t.push_back({b + "ssm_alpha.weight", {E, kQwen35VHeads}});
+            t.push_back({b + "ssm_norm.weight", {kQwen35HeadDim}, Fill::Ones});
+            t.push_back({b + "ssm_out.weight", {inner, E}});
+        } else {
+            t.push_back({b + "attn_q.weight", {E, 2 * Q}});
+            t.push_back({b + "attn_k.weight", {E, KV}});
+            t.push_back({b + "attn_v.weight", {E, KV}});
+            t.push_back({b + "attn_output.weight", {Q, E}});
+            t.push_back({b + "attn_q_norm.weight", {s.head_dim}, Fill::Ones});
+            t.push_back({b + "attn_k_norm.weight", {s.head_dim}, Fill::Ones});
+        }
+        t.push_back({b + "post_attention_norm.weight", {E}, Fill::Ones});
+        t.push_back({b + "ffn_gate_inp.weight", {E, X}});
+        t.push_back({b + "ffn_gate_exps.weight", {E, F, X}});
+        t.push_back({b + "ffn_up_exps.weight", {E, F, X}});
+        t.push_back({b + "ffn_down_exps.weight", {F, E, X}});
+        t.push_back({b + "ffn_gate_inp_shexp.weight", {E, 1}});
+        t.push_back({b + "ffn_gate_shexp.weight", {E, S}});
+        t.push_back({b + "ffn_up_shexp.weight", {E, S}});
+        t.push_back({b + "ffn_down_shexp.weight", {S, E}});
+    }
+}
 
 // A byte-level BPE vocabulary of the right size: the 256 byte symbols, one merge, then filler tokens.
 void add_tokenizer(gguf::Metadata& md, const Shape& s) {
@@ -145,7 +192,7 @@ ModelSpec make_model(const std::string& preset, Shrink shrink) {
     md.set(a + ".block_count", Value::u32(L));
     md.set(a + ".context_length", Value::u32(s->n_ctx));
     md.set(a + ".embedding_length", Value::u32(s->n_embd));
-    md.set(a + ".feed_forward_length", Value::u32(s->n_ff));
+    if (a != "qwen35moe") md.set(a + ".feed_forward_length", Value::u32(s->n_ff));
     md.set(a + ".attention.head_count", Value::u32(s->n_head));
     md.set(a + ".attention.head_count_kv", Value::u32(s->n_head_kv));
     md.set(a + ".rope.freq_base", Value::f32(s->rope_base));
@@ -161,6 +208,17 @@ ModelSpec make_model(const std::string& preset, Shrink shrink) {
         md.set(a + ".rope.scaling.factor", Value::f32(32.0f));
         md.set(a + ".rope.scaling.original_context_length", Value::u32(4096));
     }
+    if (a == "qwen35moe") {
+        md.set(a + ".expert_shared_feed_forward_length", Value::u32(s->n_ff));
+        md.set(a + ".ssm.conv_kernel", Value::u32(kQwen35Conv));
+        md.set(a + ".ssm.state_size", Value::u32(kQwen35HeadDim));
+        md.set(a + ".ssm.group_count", Value::u32(kQwen35KHeads));
+        md.set(a + ".ssm.time_step_rank", Value::u32(kQwen35VHeads));
+        md.set(a + ".ssm.inner_size", Value::u32(kQwen35VHeads * kQwen35HeadDim));
+        md.set(a + ".full_attention_interval", Value::u32(4));
+        md.set(a + ".rope.dimension_count", Value::u32(s->head_dim / 4));
+        md.set(a + ".rope.dimension_sections", Value::i32_array({11, 11, 10, 0}));
+    }
     add_tokenizer(md, *s);
 
     const int64_t E = s->n_embd, V = s->n_vocab;
@@ -169,6 +227,8 @@ ModelSpec make_model(const std::string& preset, Shrink shrink) {
     m.tensors.push_back({"output.weight", {E, V}});
     if (a == "gpt-oss") {
         gpt_oss_tensors(*s, L, m.tensors);
+    } else if (a == "qwen35moe") {
+        qwen35moe_tensors(*s, L, m.tensors);
     } else {
         qwen3moe_tensors(*s, L, m.tensors);
     }

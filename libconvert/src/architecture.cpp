@@ -18,6 +18,9 @@ constexpr Architecture kArchitectures[] = {
     {"Gemma4ForCausalLM", "gemma4", false, ExpertLayout::Gemma4, true, true},
     {"Gemma4ForConditionalGeneration", "gemma4", false, ExpertLayout::Gemma4, true, true},
     {"Gemma4AssistantForCausalLM", "gemma4-assistant", false, ExpertLayout::Gemma4, true, true},
+    // the text model of Qwen3.5/3.6-MoE; the released checkpoints are the multimodal class
+    {"Qwen3_5MoeForCausalLM", "qwen35moe", false, ExpertLayout::Qwen35, true, false},
+    {"Qwen3_5MoeForConditionalGeneration", "qwen35moe", false, ExpertLayout::Qwen35, true, false},
 };
 
 }  // namespace

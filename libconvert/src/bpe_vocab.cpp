@@ -18,6 +18,10 @@ constexpr std::string_view kLlama3Regex =
 constexpr std::string_view kQwen2Regex =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
     "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+// Qwen3.5: Qwen2's with combining marks (\p{M}) kept inside words; llama.cpp's "qwen35"
+constexpr std::string_view kQwen35Regex =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?[\\p{L}\\p{M}]+|\\p{N}| ?[^\\s\\p{L}\\p{M}\\p{N}]+[\\r\\n]*|"
+    "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 constexpr std::string_view kGpt2Regex = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 // o200k (gpt-oss, GPT-4o): llama.cpp's "gpt-4o"
 constexpr std::string_view kGpt4oRegex =
@@ -66,6 +70,7 @@ std::string bpe_pre_tokenizer_name(const json::Value& tok, const std::string& so
                 const std::string& r = regex->as_string();
                 if (r == kLlama3Regex) return "llama-bpe";
                 if (r == kQwen2Regex) return "qwen2";
+                if (r == kQwen35Regex) return "qwen35";
                 if (r == kGpt2Regex) return "gpt-2";
                 if (r == kGpt4oRegex) return "gpt-4o";
             }

@@ -164,6 +164,19 @@ void add_hparams_metadata(gguf::Metadata& m, const Architecture& arch, const HfC
         yarn_f32("yarn_beta_fast", rope.beta_fast);
         yarn_f32("yarn_beta_slow", rope.beta_slow);
     }
+    // Qwen3.5's mrope sections (text-only use sees one position on every axis), padded to 4 as llama.cpp
+    // writes them; where the config has none llama.cpp appends its default [11, 11, 10, 0] last
+    std::vector<int32_t> sections;
+    if (arch.experts == ExpertLayout::Qwen35) {
+        const json::Value* params = h.find({"rope_parameters", "rope_scaling"});
+        const json::Value* sec = params && params->is_object() ? params->find("mrope_section") : nullptr;
+        if (sec && sec->is_array()) {
+            for (const json::Value& v : sec->items()) sections.push_back(static_cast<int32_t>(v.as_int()));
+            while (sections.size() < 4) sections.push_back(0);
+            sections.resize(4);
+            m.set(a + ".rope.dimension_sections", gguf::Value::i32_array(sections));
+        }
+    }
     if (rope.theta) m.set(a + ".rope.freq_base", gguf::Value::f32(static_cast<float>(*rope.theta)));
     opt_f32("attention.layer_norm_rms_epsilon", {"rms_norm_eps", "norm_eps"});
     opt_f32("attention.layer_norm_epsilon", {"layer_norm_eps", "layer_norm_epsilon", "norm_epsilon"});
@@ -190,6 +203,26 @@ void add_hparams_metadata(gguf::Metadata& m, const Architecture& arch, const HfC
     if (arch.experts == ExpertLayout::Qwen) {
         opt_u32("expert_feed_forward_length", {"moe_intermediate_size"});
         opt_u32("expert_shared_feed_forward_length", {"shared_expert_intermediate_size"});
+    }
+    if (arch.experts == ExpertLayout::Qwen35) {
+        opt_u32("expert_feed_forward_length", {"moe_intermediate_size"});
+        opt_u32("expert_shared_feed_forward_length", {"shared_expert_intermediate_size"});
+        u32("ssm.conv_kernel", h.require_int({"linear_conv_kernel_dim"}), "linear_conv_kernel_dim");
+        u32("ssm.state_size", h.require_int({"linear_key_head_dim"}), "linear_key_head_dim");
+        u32("ssm.group_count", h.require_int({"linear_num_key_heads"}), "linear_num_key_heads");
+        u32("ssm.time_step_rank", h.require_int({"linear_num_value_heads"}), "linear_num_value_heads");
+        u32("ssm.inner_size", h.require_int({"linear_value_head_dim"}) * h.require_int({"linear_num_value_heads"}),
+            "linear_value_head_dim");
+        u32("full_attention_interval", h.find_int({"full_attention_interval"}).value_or(4), "full_attention_interval");
+        const int64_t head_dim = h.find_int({"head_dim"}).value_or(h.require_int({"hidden_size"}) /
+                                                                   h.require_int({"num_attention_heads"}));
+        double partial = 0.25;  // transformers' default for Qwen3.5
+        const json::Value* params = h.find({"rope_parameters", "rope_scaling"});
+        const json::Value* pf = params && params->is_object() ? params->find("partial_rotary_factor") : nullptr;
+        if (pf && pf->is_number()) partial = pf->as_double();
+        else if (auto v = h.find_number({"partial_rotary_factor"})) partial = *v;
+        u32("rope.dimension_count", static_cast<int64_t>(static_cast<double>(head_dim) * partial), "head_dim");
+        if (sections.empty()) m.set(a + ".rope.dimension_sections", gguf::Value::i32_array({11, 11, 10, 0}));
     }
     if (arch.experts == ExpertLayout::GptOss) {
         u32("attention.sliding_window", h.require_int({"sliding_window"}), "sliding_window");

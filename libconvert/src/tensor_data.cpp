@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -125,6 +126,43 @@ void produce_strided(const PlannedTensor& t, const std::function<void(std::span<
     }
 }
 
+// Qwen3.5's row and column maps and value transforms (PlannedTensor::Remap), one output row at a time.
+void produce_remapped(const PlannedTensor& t, const std::function<void(std::span<const uint8_t>)>& sink) {
+    const SafeTensor& part = *t.parts.front();
+    const PlannedTensor::Remap& m = t.remap;
+    const int64_t len = t.shape.empty() ? 1 : t.shape.back();
+    const int64_t src_len = m.col_map.empty() ? len : static_cast<int64_t>(m.col_map.size());
+    const int64_t per_mat = m.src_rows * src_len;
+    const int64_t n_mat = per_mat ? static_cast<int64_t>(part.n_elements()) / per_mat : 0;
+    if (n_mat * per_mat != static_cast<int64_t>(part.n_elements()))
+        throw Error("tensor '" + part.name + "' in " + *part.file + ": " + std::to_string(part.n_elements()) +
+                    " elements are not whole matrices of " + std::to_string(m.src_rows) + " x " + std::to_string(src_len));
+    const size_t src_row_bytes = static_cast<size_t>(src_len) * dtype_size(part.dtype);
+    const int64_t rows = m.row_map.empty() ? m.src_rows : static_cast<int64_t>(m.row_map.size());
+    std::vector<float> src(static_cast<size_t>(src_len)), row(static_cast<size_t>(len));
+    std::vector<uint8_t> out(gguf::row_size(t.type, static_cast<uint64_t>(len)));
+    for (int64_t mat = 0; mat < n_mat; ++mat) {
+        for (int64_t r = 0; r < rows; ++r) {
+            const int64_t sr = mat * m.src_rows + (m.row_map.empty() ? r : m.row_map[static_cast<size_t>(r)]);
+            to_f32(part.dtype, part.data.data() + static_cast<size_t>(sr) * src_row_bytes, src.data(), src_len);
+            for (int64_t i = 0; i < len; ++i) {
+                float v = src[static_cast<size_t>(m.col_map.empty() ? i : m.col_map[static_cast<size_t>(i)])];
+                // as llama.cpp computes them in float32: -exp(A_log), 1 + w
+                if (m.op == PlannedTensor::ValueOp::NegExp) v = -std::exp(v);
+                if (m.op == PlannedTensor::ValueOp::AddOne) v = v + 1.0f;
+                row[static_cast<size_t>(i)] = v;
+            }
+            try {
+                encode(t.type, row.data(), out.data(), 1, len, len);
+            } catch (const quant::Error& e) {
+                throw Error("tensor '" + part.name + "' in " + *part.file + ": " + e.what());
+            }
+            sink(out);
+        }
+    }
+    release_pages(part.data);
+}
+
 }  // namespace
 
 int64_t permuted_source_row(int64_t r, int64_t rows, int64_t heads) {
@@ -136,6 +174,7 @@ int64_t permuted_source_row(int64_t r, int64_t rows, int64_t heads) {
 void produce_tensor_data(const PlannedTensor& t, const std::function<void(std::span<const uint8_t>)>& sink) {
     if (t.mxfp4.blocks) return produce_mxfp4(t, sink);
     if (t.inner_step > 1) return produce_strided(t, sink);
+    if (t.remap.src_rows > 0) return produce_remapped(t, sink);
     if (t.parts.empty()) {  // computed values, always F32
         if (t.type != gguf::GgmlType::F32) throw Error("tensor '" + t.name + "': computed values must be F32");
         sink({reinterpret_cast<const uint8_t*>(t.values.data()), t.values.size() * sizeof(float)});

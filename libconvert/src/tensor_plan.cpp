@@ -7,6 +7,7 @@
 #include "convert/error.h"
 #include "convert/gemma4.h"
 #include "convert/rope.h"
+#include "qwen35_plan.h"
 #include "gguf/text.h"
 
 namespace convert {
@@ -114,10 +115,14 @@ bool parse_expert(const Architecture& a, std::string_view name, ExpertPiece& p, 
     return false;
 }
 
-gguf::GgmlType choose_type(const PlannedTensor& t, OutType outtype) {
+}  // namespace
+
+gguf::GgmlType planned_type(const PlannedTensor& t, OutType outtype) {
     // llama.cpp keeps these in F32 whatever the outtype: most code handling 1-D tensors and norms
-    // expects F32, and the MoE router is tiny and precision-sensitive.
-    const bool router = t.name.ends_with(".ffn_gate_inp.weight");
+    // expects F32, the MoE router and the shared expert's gate are tiny and precision-sensitive, and
+    // so are the linear-attention convolution kernels.
+    const bool router = t.name.ends_with(".ffn_gate_inp.weight") || t.name.ends_with(".ffn_gate_inp_shexp.weight") ||
+                        t.name.ends_with(".ssm_conv1d.weight");
     if (t.shape.size() <= 1 || t.name.ends_with("_norm.weight") || router || !t.name.ends_with(".weight"))
         return gguf::GgmlType::F32;
     gguf::GgmlType type = outtype_tensor_type(outtype);
@@ -125,6 +130,10 @@ gguf::GgmlType choose_type(const PlannedTensor& t, OutType outtype) {
     if (type == gguf::GgmlType::Q8_0 && (t.shape.back() % 32) != 0) type = gguf::GgmlType::F16;
     return type;
 }
+
+namespace {
+
+gguf::GgmlType choose_type(const PlannedTensor& t, OutType outtype) { return planned_type(t, outtype); }
 
 
 }  // namespace
@@ -415,6 +424,10 @@ TensorPlan plan_tensors(const Architecture& arch, const Checkpoint& checkpoint, 
     TensorPlan plan;
     if (arch.experts == ExpertLayout::Gemma4) {  // experts optional (dense and assistant models)
         plan_gemma4(arch, checkpoint, outtype, plan);
+        return plan;
+    }
+    if (arch.experts == ExpertLayout::Qwen35) {
+        plan_qwen35(arch, checkpoint, outtype, plan);
         return plan;
     }
     const Counts counts = read_counts(arch, h);

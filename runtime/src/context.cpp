@@ -75,7 +75,11 @@ int resolve_ctx(const Model& model, const ContextParams& params) {
         n_ctx_arg == 0 ? static_cast<int>(std::min<uint32_t>(hp.n_ctx_train, ContextParams::kDefaultMaxCtx)) : n_ctx_arg;
     const uint64_t per_layer = kv_layer_bytes(hp, n_ctx, params.type_k, params.type_v);
     std::map<Device, uint64_t> need;
-    for (const auto& L : model.weights().layers) need[L.attention_device()] += per_layer;
+    for (uint32_t il = 0; il < hp.n_layer; ++il) {
+        // a linear-attention layer keeps a fixed-size recurrent state instead of a KV cache
+        need[model.weights().layers[il].attention_device()] +=
+            hp.is_recurrent(il) ? RecurrentState::layer_bytes(hp) : per_layer;
+    }
     // the CPU attention also keeps one layer's keys and values in f32
     need[Device::cpu()] += static_cast<uint64_t>(n_ctx) * (hp.n_embd_k() + hp.n_embd_v()) * sizeof(float);
     std::map<Device, uint64_t> have{{Device::cpu(), physical_memory()}};
@@ -100,7 +104,8 @@ Context::Context(const Model& model, const ContextParams& params)
       n_ctx_(resolve_ctx(model, params)),
       n_batch_(std::min(params.n_batch, n_ctx_)),
       n_threads_(resolve_threads(params.n_threads)),
-      kv_(model.hparams(), n_ctx_, params.type_k, params.type_v, attention_backends(model)) {
+      kv_(model.hparams(), n_ctx_, params.type_k, params.type_v, attention_backends(model)),
+      rs_(model.hparams(), attention_backends(model)) {
     if (n_ctx_ < 1) throw Error("context size must be at least 1");
     if (n_batch_ < 1) throw Error("batch size must be at least 1, got " + std::to_string(params.n_batch));
     const HParams& hp = model.hparams();
@@ -181,6 +186,11 @@ void Context::truncate(int n) {
         throw Error("cannot truncate the context to " + std::to_string(n) + " of " + std::to_string(n_past_) +
                     " positions");
     }
+    if (!can_truncate(n)) {
+        throw Error("cannot truncate the context to " + std::to_string(n) + " of " + std::to_string(n_past_) +
+                    " positions: the linear-attention state of this model holds only the last one (0 starts over)");
+    }
+    if (n == 0) rs_.clear();
     n_past_ = n;
 }
 
@@ -215,6 +225,17 @@ std::span<const float> Context::decode(std::span<const int32_t> tokens, bool all
 }
 
 std::string Context::locate_non_finite(std::span<const int32_t> tokens, int pos0, bool all_logits) {
+    if (!rs_.empty()) {
+        // the recurrent state went through the failed tokens and cannot be restored: the located pass
+        // can replay only a sequence from its start, and the context starts over either way
+        rs_.clear();
+        n_past_ = 0;
+        if (pos0 > 0) {
+            return "non-finite logits in positions " + std::to_string(pos0) + ".." +
+                   std::to_string(pos0 + static_cast<int>(tokens.size()) - 1) +
+                   " (not located: the linear-attention state cannot be replayed); the context was reset";
+        }
+    }
     // Re-running from pos0 rewrites the same KV-cache rows, so the second pass sees what the first did.
     FiniteProbe probe;
     probe_ = &probe;
@@ -232,6 +253,7 @@ std::string Context::locate_non_finite(std::span<const int32_t> tokens, int pos0
     }
     probe_ = nullptr;
     n_past_ = pos0;  // the failed tokens are not kept
+    rs_.clear();     // (pos0 is 0 where there is a recurrent state)
     return probe.describe(model_, tokens);
 }
 
@@ -304,7 +326,7 @@ void Context::forward(const int32_t* tokens, int n, bool want_logits, float* all
             const LayerWeights& L = w.layers[il];
             x = transfers.move(*at, x, *attn_exec_[il], Buf::X);
             at = attn_exec_[il];
-            attention_block(*at, hp, L, kv_, static_cast<int>(il), x);
+            mixer_block(*at, hp, L, kv_, rs_, static_cast<int>(il), x);
             if ((stop = probe_finite(*at, x, static_cast<int>(Stage::Attention), static_cast<int>(il)))) return;
             x = transfers.move(*at, x, *ffn_exec_[il], Buf::X);
             at = ffn_exec_[il];
@@ -355,6 +377,7 @@ MemoryBreakdown Context::memory() const {
     MemoryBreakdown m;
     for (const auto& [dev, bytes] : model_.plan().weight_bytes()) m[dev].weights += bytes;
     for (const auto& [dev, bytes] : kv_.bytes_per_device()) m[dev].kv_cache += bytes;
+    for (const auto& [dev, bytes] : rs_.bytes_per_device()) m[dev].kv_cache += bytes;
     for (const auto& [dev, ex] : executors_) m[dev].scratch += ex->bytes();
     // the host-side embeddings, logits and staging rows
     m[Device::cpu()].scratch += (embd_.size() + logits_.size() + stage_rows_.size() + stage_weights_.size() +

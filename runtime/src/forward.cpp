@@ -1,5 +1,7 @@
 #include "forward.h"
 
+#include <algorithm>
+
 #include "runtime/error.h"
 
 namespace runtime {
@@ -7,6 +9,18 @@ namespace runtime {
 void Executor::attention_masked(const KvCache& kv, int il, const Tensor& q, const Tensor& out, const AttentionMask& mask) {
     if (mask.plain()) return attention(kv, il, q, out);
     throw Error("the " + device().name() + " backend has no sliding-window or sink attention");
+}
+
+void Executor::split_gated_q(const Tensor&, int, const Tensor&, const Tensor&) {
+    throw Error("the " + device().name() + " backend has no gated attention");
+}
+
+void Executor::sigmoid_mul(const Tensor&, const Tensor&) {
+    throw Error("the " + device().name() + " backend has no sigmoid gating");
+}
+
+void Executor::delta_net(const LayerWeights&, RecurrentState&, int, const Tensor&, const Tensor&) {
+    throw Error("the " + device().name() + " backend has no Gated DeltaNet layers");
 }
 
 int64_t buffer_width(const HParams& hp, Buf id, int64_t n_vocab) {
@@ -20,9 +34,13 @@ int64_t buffer_width(const HParams& hp, Buf id, int64_t n_vocab) {
         case Buf::V: return hp.n_embd_v();
         case Buf::Attn: return hp.n_embd_attn_out();
         case Buf::Gate:
-        case Buf::Up: return n_ff;
+        case Buf::Up: return std::max<int64_t>(n_ff, hp.n_ff_shexp);
         case Buf::RouterLogits: return hp.n_expert;
         case Buf::Logits: return n_vocab;
+        case Buf::QGate: return hp.attn_output_gate ? 2 * hp.n_embd_q() : 0;
+        case Buf::AttnGate: return hp.attn_output_gate ? hp.n_embd_q() : 0;
+        case Buf::Shared: return hp.n_ff_shexp ? hp.n_embd : 0;
+        case Buf::SharedGate: return hp.n_ff_shexp ? 1 : 0;
         case Buf::Count: break;
     }
     return 0;
@@ -110,6 +128,9 @@ void ffn_block(Executor& ffn, Executor& experts, Transfers& transfers, const HPa
         ffn.add(x, proj);
         return;
     }
+    // qwen35moe's shared expert reads the same normalised rows, before the routed experts run
+    const Tensor shared = L.up_shexp.present() ? ffn.buffer(Buf::Shared, n) : Tensor{};
+    if (L.up_shexp.present()) shared_expert(ffn, L, xn, shared);
     const Tensor logits = ffn.buffer(Buf::RouterLogits, n);
     const Executor::MatmulOut router[] = {{&L.gate_inp, logits}};
     ffn.matmul(router, xn);
@@ -125,6 +146,7 @@ void ffn_block(Executor& ffn, Executor& experts, Transfers& transfers, const HPa
     const Tensor oe = experts.buffer(Buf::Proj, n);
     experts.experts(L, xe, re, oe);
     ffn.add(x, transfers.move(experts, oe, ffn, Buf::Proj));
+    if (L.up_shexp.present()) ffn.add(x, shared);
 }
 
 }  // namespace runtime

@@ -5,6 +5,7 @@
 
 #include "runtime/backend.h"
 #include "runtime/kv_cache.h"
+#include "runtime/recurrent_state.h"
 
 namespace runtime {
 
@@ -27,6 +28,16 @@ private:
 
 // x += attention(x) for layer il, all on `ex`.
 void attention_block(Executor& ex, const HParams& hp, const LayerWeights& L, KvCache& kv, int il, const Tensor& x);
+// x += the token mixer of layer il: attention, or for qwen35moe gated attention / a Gated DeltaNet
+// layer (forward_qwen35.cpp) continuing the sequence in `rs`.
+void mixer_block(Executor& ex, const HParams& hp, const LayerWeights& L, KvCache& kv, RecurrentState& rs, int il,
+                 const Tensor& x);
+// qwen35moe's mixers (forward_qwen35.cpp).
+void gated_attention_block(Executor& ex, const HParams& hp, const LayerWeights& L, KvCache& kv, int il, const Tensor& x);
+void delta_net_block(Executor& ex, const HParams& hp, const LayerWeights& L, RecurrentState& rs, int il, const Tensor& x);
+// out = sigmoid(gate_inp_shexp . xn) * down(silu(gate(xn)) * up(xn)): qwen35moe's shared expert, on `ex`.
+void shared_expert(Executor& ex, const LayerWeights& L, const Tensor& xn, const Tensor& out);
+
 // x += ffn(x): a dense SwiGLU FFN on `ffn`, or a MoE FFN with its norm and router on `ffn` and its routed
 // experts on `experts`.
 void ffn_block(Executor& ffn, Executor& experts, Transfers& transfers, const HParams& hp, const LayerWeights& L,

@@ -28,6 +28,7 @@ constexpr ArchEntry kArchs[] = {
     {"gpt-oss", Arch::GptOss, RopeMode::Neox},
     {"gemma4", Arch::Gemma4, RopeMode::Neox},
     {"gemma4-assistant", Arch::Gemma4Assistant, RopeMode::Neox},
+    {"qwen35moe", Arch::Qwen35Moe, RopeMode::Neox},
 };
 
 // libgguf's "metadata KEY: WHY" as a runtime::Error.
@@ -128,6 +129,34 @@ void read_gpt_oss(const Reader& r, HParams& hp) {
     hp.yarn.truncate = false;
 }
 
+// qwen35moe: the linear-attention sizes and the layer pattern, checked as llama.cpp's graph needs them
+// (value heads a multiple of key heads, value head size = key head size).
+void read_qwen35(const Reader& r, HParams& hp) {
+    hp.ssm_d_conv = r.u32("ssm.conv_kernel");
+    hp.ssm_d_inner = r.u32("ssm.inner_size");
+    hp.ssm_d_state = r.u32("ssm.state_size");
+    hp.ssm_n_v_heads = r.u32("ssm.time_step_rank");
+    hp.ssm_n_k_heads = r.u32("ssm.group_count");
+    hp.full_attn_interval = r.u32_or("full_attention_interval", 4);
+    if (hp.ssm_d_conv < 1 || hp.ssm_d_state == 0 || hp.ssm_n_v_heads == 0 || hp.ssm_n_k_heads == 0 ||
+        hp.ssm_n_v_heads % hp.ssm_n_k_heads != 0 || hp.ssm_d_inner != hp.ssm_n_v_heads * hp.ssm_d_state) {
+        throw Error("metadata: " + r.key("ssm.*") + " sizes are inconsistent (time_step_rank a multiple of "
+                    "group_count, inner_size = time_step_rank x state_size)");
+    }
+    if (hp.full_attn_interval == 0) throw Error("metadata " + r.key("full_attention_interval") + " must be > 0");
+    if (r.u64("attention.recurrent_layers")) {
+        throw Error("metadata " + r.key("attention.recurrent_layers") + " (a per-layer pattern) is not supported");
+    }
+    hp.attn_output_gate = true;
+    // llama.cpp's converter appends the MTP block (unless --no-mtp): block_count counts it
+    hp.n_layer_nextn = r.u32_or("nextn_predict_layers", 0);
+    if (hp.n_layer_nextn >= hp.n_layer) {
+        throw Error("metadata " + r.key("nextn_predict_layers") + " = " + std::to_string(hp.n_layer_nextn) +
+                    " leaves no main blocks of the " + std::to_string(hp.n_layer));
+    }
+    hp.n_layer -= hp.n_layer_nextn;
+}
+
 }  // namespace
 
 HParams HParams::from_metadata(const gguf::Metadata& meta) {
@@ -143,7 +172,7 @@ HParams HParams::from_metadata(const gguf::Metadata& meta) {
     }
     if (!entry) {
         throw Error("unsupported architecture '" + hp.arch_name +
-                    "' (supported: llama, qwen2, qwen3, qwen3moe, gpt-oss, gemma4, gemma4-assistant)");
+                    "' (supported: llama, qwen2, qwen3, qwen3moe, gpt-oss, gemma4, gemma4-assistant, qwen35moe)");
     }
     hp.arch = entry->arch;
     hp.rope_mode = entry->rope;
@@ -172,8 +201,9 @@ HParams HParams::from_metadata(const gguf::Metadata& meta) {
     hp.head_dim_v = r.u32_or("attention.value_length", hp.n_embd / hp.n_head);
     hp.n_rot = r.u32_or("rope.dimension_count", hp.head_dim_k);
     if (hp.head_dim_k == 0 || hp.head_dim_v == 0) throw Error("metadata: attention key/value length must be > 0");
-    // llama.cpp's graphs for these architectures rotate the whole head
-    if (hp.n_rot != hp.head_dim_k || hp.n_rot % 2 != 0) {
+    // llama.cpp's graphs for these architectures rotate the whole head; qwen35moe rotates a part of it
+    const bool partial_ok = hp.arch == Arch::Qwen35Moe && hp.n_rot > 0 && hp.n_rot <= hp.head_dim_k;
+    if ((hp.n_rot != hp.head_dim_k && !partial_ok) || hp.n_rot % 2 != 0) {
         throw Error("metadata " + r.key("rope.dimension_count") + " = " + std::to_string(hp.n_rot) +
                     ", expected the head size " + std::to_string(hp.head_dim_k));
     }
@@ -205,6 +235,7 @@ HParams HParams::from_metadata(const gguf::Metadata& meta) {
     if (scaling == "yarn") read_yarn(r, factor, hp);
 
     if (hp.arch == Arch::GptOss) read_gpt_oss(r, hp);
+    if (hp.arch == Arch::Qwen35Moe) read_qwen35(r, hp);
 
     if (hp.n_expert > 0) {
         if (hp.n_expert_used == 0 || hp.n_expert_used > hp.n_expert) {
@@ -215,9 +246,11 @@ HParams HParams::from_metadata(const gguf::Metadata& meta) {
         // has no such key, its experts are feed_forward_length wide whatever else the file says
         if (hp.arch == Arch::GptOss) {
             hp.n_ff_exp = r.u32("expert_feed_forward_length");
-        } else if (hp.arch == Arch::Qwen3Moe) {
+        } else if (hp.arch == Arch::Qwen3Moe || hp.arch == Arch::Qwen35Moe) {
             hp.n_ff_exp = r.u32_or("expert_feed_forward_length", 0);
             if (hp.n_ff_exp == 0) hp.n_ff_exp = hp.n_ff / hp.n_expert_used;
+            // llama.cpp: the shared expert is feed_forward_length wide unless stated
+            if (hp.arch == Arch::Qwen35Moe) hp.n_ff_shexp = r.u32_or("expert_shared_feed_forward_length", hp.n_ff);
         } else {
             hp.n_ff_exp = hp.n_ff;
         }
@@ -229,7 +262,7 @@ HParams HParams::from_metadata(const gguf::Metadata& meta) {
         }
     } else {
         if (hp.n_expert_used != 0) throw Error("metadata: expert_used_count without expert_count");
-        if (hp.arch == Arch::Qwen3Moe || hp.arch == Arch::GptOss) {
+        if (hp.arch == Arch::Qwen3Moe || hp.arch == Arch::GptOss || hp.arch == Arch::Qwen35Moe) {
             throw Error("metadata key " + r.key("expert_count") + " is missing");
         }
         if (hp.n_ff == 0) throw Error("metadata key " + r.key("feed_forward_length") + " is missing or 0");

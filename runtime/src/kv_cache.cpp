@@ -47,8 +47,15 @@ KvCache::KvCache(const HParams& hp, int n_ctx, GgmlType type_k, GgmlType type_v,
     v_row_bytes_ = gguf::row_size(type_v, static_cast<uint64_t>(n_embd_v_));
     k_head_bytes_ = gguf::row_size(type_k, hp.head_dim_k);
     v_head_bytes_ = gguf::row_size(type_v, hp.head_dim_v);
-    for (const Backend* b : layer_backends) {
+    for (size_t il = 0; il < layer_backends.size(); ++il) {
+        const Backend* b = layer_backends[il];
         devices_.push_back(b->device());
+        // linear-attention layers keep a recurrent state instead (RecurrentState)
+        if (hp.is_recurrent(static_cast<uint32_t>(il))) {
+            k_.emplace_back();
+            v_.emplace_back();
+            continue;
+        }
         k_.push_back(b->allocate(k_row_bytes_ * static_cast<size_t>(n_ctx)));
         v_.push_back(b->allocate(v_row_bytes_ * static_cast<size_t>(n_ctx)));
     }
@@ -56,7 +63,9 @@ KvCache::KvCache(const HParams& hp, int n_ctx, GgmlType type_k, GgmlType type_v,
 
 std::map<Device, uint64_t> KvCache::bytes_per_device() const {
     std::map<Device, uint64_t> out;
-    for (const Device& d : devices_) out[d] += layer_bytes();
+    for (size_t il = 0; il < devices_.size(); ++il) {
+        if (k_[il].get()) out[devices_[il]] += layer_bytes();
+    }
     return out;
 }
 

@@ -51,7 +51,9 @@ void Model::make_resident(const ModelOptions& options) const {
     add(weights_.output);
     for (const auto& L : weights_.layers) {
         for (const Weight* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_gate, &L.ffn_up, &L.ffn_down, &L.gate_inp,
-                                &L.gate_exps, &L.up_exps, &L.down_exps}) {
+                                &L.gate_exps, &L.up_exps, &L.down_exps, &L.gate_shexp, &L.up_shexp, &L.down_shexp,
+                                &L.gate_inp_shexp, &L.delta.qkv, &L.delta.gate, &L.delta.beta, &L.delta.alpha,
+                                &L.delta.out}) {
             add(*w);
         }
     }
@@ -121,6 +123,14 @@ void Model::bind_and_place(const ModelOptions& options) {
     if (hp.is_gemma4() && !used.empty()) {
         throw Error(file_.path() + ": " + hp.arch_name + " runs on the CPU only for now: use -ngl 0");
     }
+    if (hp.arch == Arch::Qwen35Moe) {
+        for (const auto& b : backends_) {
+            if (!b->supports_qwen35()) {
+                throw Error(file_.path() + ": qwen35moe runs on the CPU only for now (the " + b->device().name() +
+                            " backend has no Gated DeltaNet layers, gated attention or shared experts): use -ngl 0");
+            }
+        }
+    }
     if (hp.arch == Arch::GptOss) {
         for (const auto& b : backends_) {
             if (!b->supports_gpt_oss()) {
@@ -158,7 +168,8 @@ void Model::bind_and_place(const ModelOptions& options) {
     place(weights_.nextn_proj_post, weights_.nextn_proj_post.name);
     for (auto& L : weights_.layers) {
         for (Weight* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_gate, &L.ffn_up, &L.ffn_down, &L.gate_inp, &L.gate_exps,
-                          &L.up_exps, &L.down_exps, &L.gate_up_exps}) {
+                          &L.up_exps, &L.down_exps, &L.gate_up_exps, &L.gate_shexp, &L.up_shexp, &L.down_shexp,
+                          &L.gate_inp_shexp, &L.delta.qkv, &L.delta.gate, &L.delta.beta, &L.delta.alpha, &L.delta.out}) {
             place(*w, w->name);
         }
         for (Vector* v : {&L.attn_post_norm, &L.out_scale}) place_vector(*v, L.attention_device());
@@ -166,7 +177,8 @@ void Model::bind_and_place(const ModelOptions& options) {
                           &L.down_exps_s}) {
             place_vector(*v, L.ffn_device());
         }
-        for (Vector* v : {&L.attn_norm, &L.q_norm, &L.k_norm, &L.bq, &L.bk, &L.bv, &L.bo, &L.attn_sinks}) {
+        for (Vector* v : {&L.attn_norm, &L.q_norm, &L.k_norm, &L.bq, &L.bk, &L.bv, &L.bo, &L.attn_sinks, &L.delta.conv,
+                          &L.delta.dt_bias, &L.delta.a, &L.delta.norm}) {
             place_vector(*v, L.attention_device());
         }
         place_vector(L.ffn_norm, L.ffn_device());

@@ -45,16 +45,64 @@ void check_block_count(const HParams& hp, const Binder& b) {
             last_name = t.name;
         }
     }
-    const std::string key = hp.arch_name + ".block_count " + std::to_string(hp.n_layer);
+    const std::string key = hp.arch_name + ".block_count " + std::to_string(hp.n_layer + hp.n_layer_nextn);
     if (last < 0) b.fail(key + ", but the file has no blk.N tensors");
-    if (last + 1 != static_cast<int64_t>(hp.n_layer)) {
+    if (last + 1 != static_cast<int64_t>(hp.n_layer + hp.n_layer_nextn)) {
         b.fail(key + " disagrees with the tensors, which go up to block " + std::to_string(last) + " (" + last_name +
                ")");
     }
 }
 
-// Binds every tensor the architecture reads, checking names, shapes and types. Returns whether the
-// output projection is tied to the token embedding.
+// qwen35moe's blocks (llama.cpp's names and shapes): Gated DeltaNet layers where hp.is_recurrent(il),
+// gated full attention (attn_q yields q and the gate per head) elsewhere, and in every layer routed
+// experts plus a shared expert with a one-logit sigmoid gate.
+void bind_qwen35(const HParams& hp, Binder& b, ModelWeights& weights) {
+    const int64_t n_embd = hp.n_embd;
+    weights.layers.resize(hp.n_layer);
+    for (uint32_t il = 0; il < hp.n_layer; ++il) {
+        LayerWeights& L = weights.layers[il];
+        const std::string p = "blk." + std::to_string(il) + ".";
+        L.attn_norm = b.vector(p + "attn_norm.weight", n_embd);
+        if (hp.is_recurrent(il)) {
+            DeltaNetWeights& d = L.delta;
+            const int64_t inner = hp.ssm_d_inner, heads = hp.ssm_n_v_heads;
+            d.qkv = b.matrix(p + "attn_qkv.weight", {n_embd, hp.ssm_conv_dim()});
+            d.gate = b.matrix(p + "attn_gate.weight", {n_embd, inner});
+            d.beta = b.matrix(p + "ssm_beta.weight", {n_embd, heads});
+            d.alpha = b.matrix(p + "ssm_alpha.weight", {n_embd, heads});
+            d.out = b.matrix(p + "ssm_out.weight", {inner, n_embd});
+            d.conv = b.vector(p + "ssm_conv1d.weight", std::vector<int64_t>{hp.ssm_d_conv, hp.ssm_conv_dim()});
+            d.dt_bias = b.vector(p + "ssm_dt.bias", heads);
+            d.a = b.vector(p + "ssm_a", heads);
+            d.norm = b.vector(p + "ssm_norm.weight", hp.ssm_head_v_dim());
+        } else {
+            L.wq = b.matrix(p + "attn_q.weight", {n_embd, 2 * hp.n_embd_q()});
+            L.wk = b.matrix(p + "attn_k.weight", {n_embd, hp.n_embd_k()});
+            L.wv = b.matrix(p + "attn_v.weight", {n_embd, hp.n_embd_v()});
+            L.wo = b.matrix(p + "attn_output.weight", {hp.n_embd_attn_out(), n_embd});
+            L.q_norm = b.vector(p + "attn_q_norm.weight", hp.head_dim_k);
+            L.k_norm = b.vector(p + "attn_k_norm.weight", hp.head_dim_k);
+        }
+        L.ffn_norm = b.vector(p + "post_attention_norm.weight", n_embd);
+        const int64_t E = hp.n_expert, F = hp.n_ff_exp;
+        L.gate_inp = b.matrix(p + "ffn_gate_inp.weight", {n_embd, E});
+        L.gate_exps = b.matrix(p + "ffn_gate_exps.weight", {n_embd, F, E});
+        L.up_exps = b.matrix(p + "ffn_up_exps.weight", {n_embd, F, E});
+        L.down_exps = b.matrix(p + "ffn_down_exps.weight", {F, n_embd, E});
+        if (hp.n_ff_shexp > 0) {
+            const int64_t S = hp.n_ff_shexp;
+            // the converter writes the gate as [1, n_embd] (ggml {n_embd, 1}); llama.cpp also reads {n_embd}
+            const gguf::TensorInfo* g = b.find_tensor(p + "ffn_gate_inp_shexp.weight");
+            const std::vector<int64_t> gdims = g && g->dims.size() == 1 ? std::vector<int64_t>{n_embd}
+                                                                         : std::vector<int64_t>{n_embd, 1};
+            L.gate_inp_shexp = b.matrix(p + "ffn_gate_inp_shexp.weight", gdims);
+            L.gate_shexp = b.matrix(p + "ffn_gate_shexp.weight", {n_embd, S});
+            L.up_shexp = b.matrix(p + "ffn_up_shexp.weight", {n_embd, S});
+            L.down_shexp = b.matrix(p + "ffn_down_shexp.weight", {S, n_embd});
+        }
+    }
+}
+
 }  // namespace
 
 bool bind_weights(const HParams& hp, const gguf::Metadata& metadata, Binder& b, ModelWeights& weights) {
@@ -101,6 +149,10 @@ bool bind_weights(const HParams& hp, const gguf::Metadata& metadata, Binder& b, 
         weights.rope_freqs = b.vector("rope_freqs.weight", hp.n_rot / 2).values;
     }
 
+    if (hp.arch == Arch::Qwen35Moe) {
+        bind_qwen35(hp, b, weights);
+        return tied;
+    }
     const bool biased_qkv = hp.arch == Arch::Qwen2 || hp.arch == Arch::GptOss;
     const bool gpt_oss = hp.arch == Arch::GptOss;
     weights.layers.resize(hp.n_layer);

@@ -38,7 +38,7 @@ public:
         w.name = name;
         w.type = t->type;
         w.n_in = dims[0];
-        w.n_out = dims[1];
+        w.n_out = dims.size() > 1 ? dims[1] : 1;  // a 1-D tensor is one row
         w.n_mat = dims.size() > 2 ? dims[2] : 1;
         w.row_bytes = gguf::row_size(t->type, static_cast<uint64_t>(w.n_in));
         bound_.push_back({t, name});

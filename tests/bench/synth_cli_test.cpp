@@ -120,6 +120,41 @@ TEST(SynthCli, Gemma4HasItsLayerKindsAndRuns) {
     // finite logits are checked on every step: a clean exit means the random model computed
     const auto run = testing_support::run_app("gguf-run", "-m '" + out.string() + "' -t 2 -c 32 -ngl 0 -p 'tt' -n 2");
     EXPECT_EQ(run.status, 0) << run.err;
+}
+
+// Qwen3.5-35B-A3B's shapes at llama.cpp's Q4_K_M: the convolution kernels, ssm_a / dt bias and the
+// shared expert's gate stay F32; attn_qkv counts as a value projection (ranked with attn_v); the
+// shared expert's down projection follows the layer rule like the routed ones.
+TEST(SynthCli, Qwen35MoeHasTheRecipeTypesAndRuns) {
+    const fs::path out = temp("q35");
+    const auto r = synth("'" + out.string() + "' --preset qwen3.5-35b-a3b --layers 4 --vocab 1024 --experts 16 --threads 2");
+    ASSERT_EQ(r.status, 0) << r.err;
+    {
+        const gguf::File f = gguf::File::open(out.string());
+        EXPECT_EQ(f.metadata().get_string("general.architecture"), "qwen35moe");
+        EXPECT_EQ(f.metadata().get_u32("qwen35moe.ssm.inner_size"), 4096u);
+        EXPECT_EQ(f.tensors().size(), 3u + 3 * 19 + 16);
+        EXPECT_EQ(type_of(f, "output.weight"), GgmlType::Q6_K);
+        EXPECT_EQ(type_of(f, "blk.0.ssm_conv1d.weight"), GgmlType::F32);
+        EXPECT_EQ(type_of(f, "blk.0.ssm_a"), GgmlType::F32);
+        EXPECT_EQ(type_of(f, "blk.0.ssm_dt.bias"), GgmlType::F32);
+        EXPECT_EQ(type_of(f, "blk.0.ffn_gate_inp_shexp.weight"), GgmlType::F32);
+        EXPECT_EQ(type_of(f, "blk.0.ssm_alpha.weight"), GgmlType::Q4_K);
+        EXPECT_EQ(type_of(f, "blk.0.ssm_out.weight"), GgmlType::Q4_K);
+        EXPECT_EQ(type_of(f, "blk.0.attn_gate.weight"), GgmlType::Q4_K);
+        // four value-like tensors (three attn_qkv, one attn_v): the last quarter and every third get Q6_K
+        EXPECT_EQ(type_of(f, "blk.0.attn_qkv.weight"), GgmlType::Q4_K);
+        EXPECT_EQ(type_of(f, "blk.2.attn_qkv.weight"), GgmlType::Q6_K);
+        EXPECT_EQ(type_of(f, "blk.3.attn_v.weight"), GgmlType::Q6_K);
+        EXPECT_EQ(type_of(f, "blk.0.ffn_down_shexp.weight"), GgmlType::Q4_K);
+        EXPECT_EQ(type_of(f, "blk.2.ffn_down_shexp.weight"), GgmlType::Q6_K);
+        EXPECT_EQ(type_of(f, "blk.2.ffn_down_exps.weight"), GgmlType::Q6_K);
+    }
+    // the CPU runs qwen35moe: finite logits are checked on every step
+    const auto run = testing_support::run_app("gguf-run", "-m '" + out.string() + "' -t 2 -ngl 0 -p 'tt' -n 3");
+    EXPECT_EQ(run.status, 0) << run.err;
+    const auto bench = testing_support::run_app("gguf-run", "bench -m '" + out.string() + "' -ngl 0 -p 16 -n 2 -r 1 -t 2");
+    EXPECT_EQ(bench.status, 0) << bench.err;
     fs::remove(out);
 }
 

@@ -20,6 +20,9 @@ enum class ExpertLayout {
     // gemma4: per-layer tensors experts.gate_up_proj [E, 2F, H] and experts.down_proj kept fused
     // (ffn_gate_up_exps), planned by plan_gemma4 (convert/gemma4.h)
     Gemma4,
+    // Qwen3.5-MoE: fused mlp.experts.{gate_up,down}_proj (transformers) or one tensor per expert (as
+    // released), a shared expert, and Gated DeltaNet layers; planned by plan_qwen35
+    Qwen35,
 };
 
 struct Architecture {

@@ -34,6 +34,17 @@ struct PlannedTensor {
     // > 1: the innermost dimension keeps every inner_step-th element from inner_offset (gpt-oss's
     // gate and up biases, interleaved in one tensor)
     int64_t inner_step = 1, inner_offset = 0;
+    // Qwen3.5's transforms (llama.cpp's converter applies them to its linear-attention tensors, norms
+    // and fused experts): the source is read as matrices of `src_rows` rows of the output's innermost
+    // length; each output matrix takes rows row_map[0], row_map[1], ... of its source matrix (all
+    // rows in order when empty), each output row takes elements col_map[0], ... (in order when
+    // empty), and every value then goes through `op`.
+    enum class ValueOp { None, NegExp, AddOne };
+    struct Remap {
+        int64_t src_rows = 0;  // 0: no remapping
+        std::vector<int64_t> row_map, col_map;
+        ValueOp op = ValueOp::None;
+    } remap;
 
     std::vector<int64_t> ggml_dims() const;
     uint64_t n_elements() const;
@@ -48,6 +59,9 @@ struct TensorPlan {
 // other 1-D tensors, biases and the MoE router stay F32; q8_0 falls back to F16 where a row is
 // not a multiple of 32. An unmappable tensor or an incomplete expert set throws.
 TensorPlan plan_tensors(const Architecture& arch, const Checkpoint& checkpoint, OutType outtype);
+
+// The type llama.cpp's converter gives a planned tensor under `outtype` (not Auto).
+gguf::GgmlType planned_type(const PlannedTensor& t, OutType outtype);
 
 // The HF -> GGUF name of a non-expert tensor for `arch`, or "" when it has none.
 std::string gguf_tensor_name(const Architecture& arch, std::string_view hf_name);

@@ -17,6 +17,7 @@ namespace runtime {
 
 class ActivationCollector;
 class KvCache;
+class RecurrentState;
 
 // The sizes a context is created with; executors size their scratch from it once.
 struct ContextShape {
@@ -76,7 +77,9 @@ struct AttentionMask {
 };
 
 // The executors' scratch rows, each with room for n_batch rows of its width.
-enum class Buf { X, XN, Q, K, V, Attn, Proj, Gate, Up, RouterLogits, Logits, Count };
+// QGate: a gated attention's joint q-and-gate projection; AttnGate: its gate; Shared: the shared
+// expert's output; SharedGate: its one gate logit per token.
+enum class Buf { X, XN, Q, K, V, Attn, Proj, Gate, Up, RouterLogits, Logits, QGate, AttnGate, Shared, SharedGate, Count };
 // The width of a buffer's rows for a model (Logits: the vocabulary).
 int64_t buffer_width(const HParams& hp, Buf id, int64_t n_vocab);
 
@@ -152,6 +155,16 @@ public:
     // hp.swiglu_limit > 0 the activation is gpt-oss's clamped SwiGLU (see cpu/ops.h swiglu_oai).
     virtual void experts(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out) = 0;
 
+    // ---- qwen35moe (backends where supports_qwen35(); the others refuse) ----
+    // q and gate from a gated attention's projection, per head [q (head_dim), gate (head_dim)].
+    virtual void split_gated_q(const Tensor& qg, int head_dim, const Tensor& q, const Tensor& gate);
+    // x *= sigmoid(gate), element by element, or per row where gate has one column.
+    virtual void sigmoid_mul(const Tensor& x, const Tensor& gate);
+    // A Gated DeltaNet layer on the normalised rows xn (this batch's positions, continuing the
+    // sequence whose convolution and delta-rule state `rs` holds for layer il, which it updates):
+    // out = its output projection, n_embd wide.
+    virtual void delta_net(const LayerWeights& L, RecurrentState& rs, int il, const Tensor& xn, const Tensor& out);
+
     // Streaming, for batches large enough that copying a layer's host-resident experts over the bus
     // costs less than computing them on the CPU. Whether this executor keeps the two slots it needs
     // (the CPU does not; a GPU that had no room for them neither):
@@ -205,6 +218,9 @@ public:
     // Whether its executors implement what gpt-oss adds: attention_masked (sliding window, sinks),
     // biased experts with the clamped SwiGLU, the top-k softmax router and YaRN's attention factor.
     virtual bool supports_gpt_oss() const { return false; }
+    // Whether its executors implement qwen35moe's operations: delta_net (with the per-sequence
+    // recurrent state), split_gated_q and sigmoid_mul.
+    virtual bool supports_qwen35() const { return false; }
 };
 
 // Where each stacked expert matrix starts in a stage_experts slot: 256-byte aligned.

@@ -14,6 +14,7 @@
 #include "runtime/kv_cache.h"
 #include "runtime/model.h"
 #include "runtime/placement.h"
+#include "runtime/recurrent_state.h"
 
 namespace runtime {
 
@@ -49,8 +50,11 @@ public:
     int n_batch() const { return n_batch_; }
     int n_threads() const { return n_threads_; }
     int n_vocab() const { return model_.n_vocab(); }
-    // Forgets positions n.. so that decoding continues at n (n = 0 starts a new sequence).
+    // Forgets positions n.. so that decoding continues at n (n = 0 starts a new sequence). A model with
+    // linear-attention layers (qwen35moe) keeps only the state after its last token: it can start over
+    // (0) or stay (n_past()), nothing in between (runtime::Error; see can_truncate).
     void truncate(int n);
+    bool can_truncate(int n) const { return n == 0 || n == n_past_ || (rs_.empty() && n >= 0 && n <= n_past_); }
     // Every executor reports its matrix products' inputs to `c` (null: stop). Throws runtime::Error
     // when some weights are on a backend that cannot (imatrix collection runs on the CPU backend).
     void set_collector(ActivationCollector* c);
@@ -60,7 +64,7 @@ public:
     // gemma4: the final-norm hidden states (n_embd each) of the rows the last decode returned logits
     // for (what a gemma4-assistant draft reads); empty for other architectures.
     std::span<const float> hidden() const { return hidden_; }
-    // Weights, KV cache and scratch per device.
+    // Weights, KV cache (with the recurrent state) and scratch per device.
     MemoryBreakdown memory() const;
     // Things the caller should tell the user, e.g. a context larger than the model's training context.
     const std::vector<std::string>& warnings() const { return warnings_; }
@@ -77,6 +81,7 @@ private:
     int n_ctx_, n_batch_, n_threads_;
     int n_past_ = 0;
     KvCache kv_;
+    RecurrentState rs_;  // the linear-attention layers' state of this context's sequence
     Executor& executor(Device device);
 
     std::map<Device, std::unique_ptr<Executor>> executors_;

@@ -10,7 +10,7 @@
 namespace runtime {
 
 // The architecture families the runtime runs. Mixtral is `Llama` with expert tensors, as in llama.cpp.
-enum class Arch { Llama, Qwen2, Qwen3, Qwen3Moe, GptOss, Gemma4, Gemma4Assistant };
+enum class Arch { Llama, Qwen2, Qwen3, Qwen3Moe, GptOss, Gemma4, Gemma4Assistant, Qwen35Moe };
 
 // How RoPE pairs the dimensions of a head. GGUF files of `llama` store Q/K rows permuted so that rotated
 // pairs are adjacent (ggml's "normal" mode); the Qwen families keep HF's layout, pairing i with i + n_rot/2.
@@ -85,7 +85,23 @@ struct HParams {
     std::vector<uint8_t> swa_layers;
     Gemma4HParams gemma4;
 
-    bool has_qk_norm() const { return arch == Arch::Qwen3 || arch == Arch::Qwen3Moe; }
+    // qwen35moe: Gated DeltaNet (linear attention) layers between gated full-attention layers, and a
+    // shared expert beside the routed ones (llama.cpp's ssm.* keys: conv kernel, value width
+    // d_inner, state (= key head) size, value heads (time_step_rank) and key heads (group_count)).
+    uint32_t full_attn_interval = 0;  // 0: every layer attends; else layer il is full when (il + 1) % it == 0
+    uint32_t ssm_d_conv = 0, ssm_d_inner = 0, ssm_d_state = 0, ssm_n_v_heads = 0, ssm_n_k_heads = 0;
+    uint32_t n_ff_shexp = 0;        // shared expert width (0: none)
+    // Blocks after the n_layer main ones that hold a next-token-prediction (MTP) head
+    // (nextn_predict_layers, counted in the file's block_count): loaded by llama.cpp for speculative
+    // drafts, not run here.
+    uint32_t n_layer_nextn = 0;
+    bool attn_output_gate = false;  // attn_q also yields a per-element sigmoid gate on the attention output
+
+    bool has_qk_norm() const { return arch == Arch::Qwen3 || arch == Arch::Qwen3Moe || arch == Arch::Qwen35Moe; }
+    bool is_recurrent(uint32_t il) const { return full_attn_interval > 0 && (il + 1) % full_attn_interval != 0; }
+    bool has_recurrent() const { return full_attn_interval > 1; }
+    uint32_t ssm_head_v_dim() const { return ssm_n_v_heads ? ssm_d_inner / ssm_n_v_heads : 0; }
+    uint32_t ssm_conv_dim() const { return 2 * ssm_n_k_heads * ssm_d_state + ssm_d_inner; }
     bool is_moe() const { return n_expert > 0; }
     bool is_swa(uint32_t il) const {
         if (!swa_layers.empty()) return il < swa_layers.size() && swa_layers[il] != 0;

@@ -1,4 +1,4 @@
-// The attention KV cache: for every layer, one row per position holding all KV heads, in f32, f16 or a
+// The attention KV cache: for every attention layer (not qwen35moe's linear-attention ones), one row per position holding all KV heads, in f32, f16 or a
 // block type (q8_0, q4_0) as llama.cpp's -ctk/-ctv choose. Each layer's rows live in the memory of the
 // device its attention runs on; that device's executor writes and reads them.
 #pragma once

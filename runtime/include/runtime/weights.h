@@ -40,6 +40,21 @@ struct Vector {
     const float* data() const { return placed; }
 };
 
+// A Gated DeltaNet (linear attention) mixer, qwen35moe's recurrent layers, as llama.cpp's converter
+// lays it out: value heads in tiled order (value head h reads key head h % n_k_heads).
+struct DeltaNetWeights {
+    Weight qkv;     // attn_qkv: the q, k (key heads) and v (value heads) channels the convolution mixes
+    Weight gate;    // attn_gate: z, the gated norm's gate, per value channel
+    Weight beta;    // ssm_beta: one logit per value head (sigmoid: the delta rule's step size)
+    Weight alpha;   // ssm_alpha: one per value head, into the decay with dt and a
+    Weight out;     // ssm_out
+    Vector conv;    // ssm_conv1d: conv_dim channels of d_conv taps, oldest first
+    Vector dt_bias; // ssm_dt.bias, per value head
+    Vector a;       // ssm_a = -exp(A_log), per value head
+    Vector norm;    // ssm_norm: the gated RMSNorm's weight, one value head wide
+    bool present() const { return qkv.present(); }
+};
+
 struct LayerWeights {
     Vector attn_norm, ffn_norm;
     Vector q_norm, k_norm;          // qwen3 / qwen3moe
@@ -56,11 +71,15 @@ struct LayerWeights {
     Vector attn_post_norm, ffn_post_norm, ffn_pre_norm_2, ffn_post_norm_1, ffn_post_norm_2;
     Vector gate_inp_s, down_exps_s, out_scale;
     Weight gate_up_exps;
+    // qwen35moe: the shared expert and its sigmoid gate (one logit per token), and the linear attention
+    Weight gate_shexp, up_shexp, down_shexp, gate_inp_shexp;
+    DeltaNetWeights delta;
 
     bool is_moe() const { return gate_inp.present(); }
-    // Each step runs where its weights are: attention where wq is, a dense FFN where its up projection
+    // Each step runs where its weights are: attention where wq is (a linear-attention layer's where its
+    // input projection is), a dense FFN where its up projection
     // is, a MoE FFN's norm and router where the router is and its experts where they are.
-    Device attention_device() const { return wq.device; }
+    Device attention_device() const { return wq.present() || !delta.present() ? wq.device : delta.qkv.device; }
     Device ffn_device() const { return is_moe() ? gate_inp.device : ffn_up.device; }
     Device experts_device() const { return up_exps.device; }
     // Experts in host memory while the router runs on a GPU: large batches stream them to that GPU.

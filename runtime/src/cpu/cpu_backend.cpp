@@ -108,7 +108,17 @@ CpuExecutor::CpuExecutor(const HParams& hp, const ContextShape& shape, std::vect
     vf_.resize(static_cast<size_t>(hp.n_head_kv) * C * hp.head_dim_v);
 
     act_.reserve(static_cast<int64_t>(B),
-                 std::max<int64_t>({hp.n_embd, hp.n_embd_attn_out(), static_cast<int64_t>(n_ff)}));
+                 std::max<int64_t>({hp.n_embd, hp.n_embd_attn_out(), static_cast<int64_t>(n_ff),
+                                    static_cast<int64_t>(hp.n_ff_shexp), static_cast<int64_t>(hp.ssm_d_inner)}));
+    if (hp.has_recurrent()) {
+        const size_t conv_dim = hp.ssm_conv_dim(), heads = hp.ssm_n_v_heads;
+        delta_.mixed.resize(B * conv_dim);
+        delta_.window.resize((B + hp.ssm_d_conv - 1) * conv_dim);
+        delta_.z.resize(B * hp.ssm_d_inner);
+        delta_.core.resize(B * hp.ssm_d_inner);
+        delta_.beta.resize(B * heads);
+        delta_.alpha.resize(B * heads);
+    }
     if (hp.is_moe()) {
         const size_t K = hp.n_expert_used;
         const size_t E = hp.n_expert;
@@ -134,6 +144,8 @@ uint64_t CpuExecutor::bytes() const {
     b += vbytes(moe_.h_gate) + vbytes(moe_.h_up) + vbytes(moe_.down) + vbytes(moe_.expert_count) +
          vbytes(moe_.expert_tokens) + vbytes(moe_.expert_slots) + vbytes(moe_.active) + vbytes(moe_.bounds) +
          moe_.act_up.bytes() + moe_.act_h.bytes();
+    b += vbytes(delta_.mixed) + vbytes(delta_.z) + vbytes(delta_.beta) + vbytes(delta_.alpha) + vbytes(delta_.window) +
+         vbytes(delta_.core);
     return b;
 }
 

@@ -41,6 +41,9 @@ public:
     void swiglu(const Tensor& gate, const Tensor& up, const Tensor& out) override;
     void route(const Tensor& logits, const RouterParams& p, const Routing& out) override;
     void experts(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out) override;
+    void split_gated_q(const Tensor& qg, int head_dim, const Tensor& q, const Tensor& gate) override;
+    void sigmoid_mul(const Tensor& x, const Tensor& gate) override;
+    void delta_net(const LayerWeights& L, RecurrentState& rs, int il, const Tensor& xn, const Tensor& out) override;
     void sync() override {}
     bool set_collector(ActivationCollector* c) override { collector_ = c; return true; }
 
@@ -78,6 +81,10 @@ private:
     // the input rows of the current matmul, quantized for its weights' dot products
     Activations act_;
     MoeScratch moe_;
+    // delta_net's scratch (delta_net.cpp): projections, the convolution window, the mixer's output
+    struct DeltaScratch {
+        AlignedVector<float> mixed, z, beta, alpha, window, core;
+    } delta_;
     ActivationCollector* collector_ = nullptr;  // importance-matrix statistics, when asked for
 };
 
@@ -90,11 +97,18 @@ public:
     std::unique_ptr<Executor> make_executor(const HParams& hp, const ContextShape& shape,
                                             std::vector<double> rope_inv_freq) const override;
     bool supports_gpt_oss() const override { return true; }
+    bool supports_qwen35() const override { return true; }
 };
 
 // The experts step (moe.cpp): groups the slots by expert and runs each active expert once.
 void run_experts(const HParams& hp, const LayerWeights& w, Activations& x, const Routing& r, const Tensor& out,
                  int n_threads, int n_batch, CpuExecutor::MoeScratch& s);
+// One Gated DeltaNet step over a batch for one value head (delta_net.cpp): the convolved and activated
+// q, k (key head) and v (value head) rows of each token, the decay g and step size beta per token;
+// `state` (d_k x d_v) is continued and out gets d_v values per token. q and k are l2-normalised here
+// and q scaled by 1/sqrt(d_k), as transformers' torch_recurrent_gated_delta_rule does.
+void delta_rule_head(int n_tokens, const float* q, const float* k, const float* v, int64_t ld, const float* g,
+                     const float* beta, int64_t ld_gb, int d_k, int d_v, float* state, float* out, int64_t ld_out);
 // Softmax router with top-k (moe.cpp).
 void route_topk(const Tensor& logits, const RouterParams& p, const Routing& out);
 

@@ -1,0 +1,330 @@
+// The tiny Qwen3.5-MoE reference in tests/models/qwen35: hf/ is the checkpoint qwen35_tiny.py defines
+// (Qwen3.5-35B-A3B's structure shrunk: Gated DeltaNet layers 3 of every 4, gated attention with a
+// partial rotary, 16 experts top-8 plus a gated shared expert, bf16 weights), refs.safetensors the
+// logits of a numpy float64 port of transformers' Qwen3_5MoeForCausalLM forward pass
+// (make_qwen35_reference_local.py; its delta rule chunked by 64 as transformers computes prompts);
+// transformers/ holds what make_qwen35_reference.py got from transformers itself on the GPU machine
+// (so far the whole rows' logits; see its README.md).
+//
+// gguf-convert's file (its linear-attention tensors transformed and reordered as llama.cpp's converter
+// does) runs here with an f32 KV cache: whole 200-token rows (three recurrent chunks of the reference),
+// a prompt continued one token at a time and in small batches (the recurrent state carried between
+// calls), and the bf16 file. The context's recurrent state is per sequence: truncate(0) starts over,
+// anything else but staying is refused.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "convert/converter.h"
+#include "convert/json.h"
+#include "gguf/file.h"
+#include "gguf/writer.h"
+#include "gguf_compare.h"
+#include "hf_refs.h"
+#include "quant/recipe.h"
+#include "runtime/context.h"
+#include "runtime/error.h"
+#include "runtime/model.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using testing_support::HfRefs;
+
+fs::path ref_dir() { return fs::path(GGUF_SOURCE_DIR) / "tests" / "models" / "qwen35"; }
+fs::path ref_file(const std::string& name) { return ref_dir() / name; }
+
+struct OutDir {
+    fs::path path = fs::temp_directory_path() / ("qwen35-reference-" + std::to_string(::getpid()));
+    OutDir() { fs::create_directories(path); }
+    ~OutDir() { fs::remove_all(path); }
+};
+
+fs::path out(const std::string& name) {
+    static OutDir dir;
+    return dir.path / name;
+}
+
+std::string converted(convert::OutType outtype, const std::string& name) {
+    const fs::path p = out(name);
+    if (!fs::exists(p)) {
+        convert::ConvertOptions opt;
+        opt.input_dir = ref_file("hf").string();
+        opt.output_path = p.string();
+        opt.outtype = outtype;
+        convert::convert_checkpoint(opt);
+    }
+    return p.string();
+}
+
+struct Agreement {
+    double max_abs_diff = 0;
+    int64_t same_argmax = 0, positions = 0;
+};
+
+void accumulate(Agreement& a, const float* ours, const float* theirs, int64_t n) {
+    int64_t ai = 0, bi = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        a.max_abs_diff = std::max(a.max_abs_diff, std::fabs(double(ours[i]) - theirs[i]));
+        if (ours[i] > ours[ai]) ai = i;
+        if (theirs[i] > theirs[bi]) bi = i;
+    }
+    a.same_argmax += ai == bi;
+    ++a.positions;
+}
+
+void expect_matches(const Agreement& a, const std::string& what, double max_diff = 1e-3) {
+    std::printf("%s: max |logit diff| %.3g, same argmax %lld/%lld\n", what.c_str(), a.max_abs_diff,
+                static_cast<long long>(a.same_argmax), static_cast<long long>(a.positions));
+    EXPECT_GT(a.positions, 0);
+    EXPECT_LE(a.max_abs_diff, max_diff) << what;
+    EXPECT_EQ(a.same_argmax, a.positions) << what;
+}
+
+runtime::ContextParams params(const HfRefs& refs, int n_batch) {
+    runtime::ContextParams p;
+    p.n_ctx = static_cast<int>(refs.n_tok);
+    p.n_batch = n_batch;
+    p.type_k = p.type_v = gguf::GgmlType::F32;
+    p.n_threads = 2;
+    return p;
+}
+
+// Every row from position 0; `step` > 0 decodes a 100-token prompt, then `step` tokens per call.
+Agreement run_rows(const std::string& model_path, const HfRefs& refs, int step, int n_batch) {
+    const auto model = runtime::Model::load(model_path);
+    runtime::Context ctx(*model, params(refs, n_batch));
+    Agreement a;
+    const int64_t V = refs.n_vocab;
+    for (int64_t s = 0; s < refs.n_seq; ++s) {
+        ctx.truncate(0);
+        const int32_t* tokens = refs.seq_tokens(s);
+        if (step == 0) {
+            const auto logits = ctx.decode({tokens, static_cast<size_t>(refs.n_tok)}, true);
+            for (int64_t t = 0; t < refs.n_tok; ++t) accumulate(a, logits.data() + t * V, refs.row_logits(s, t), V);
+            continue;
+        }
+        const int64_t prompt = 100;
+        auto logits = ctx.decode({tokens, static_cast<size_t>(prompt)}, false);
+        accumulate(a, logits.data(), refs.row_logits(s, prompt - 1), V);
+        for (int64_t t = prompt; t < refs.n_tok; t += step) {
+            const int64_t n = std::min<int64_t>(step, refs.n_tok - t);
+            logits = ctx.decode({tokens + t, static_cast<size_t>(n)}, true);
+            for (int64_t i = 0; i < n; ++i) accumulate(a, logits.data() + i * V, refs.row_logits(s, t + i), V);
+        }
+    }
+    return a;
+}
+
+class Qwen35Reference : public ::testing::Test {
+protected:
+    void SetUp() override {
+        if (!fs::exists(ref_file("refs.json"))) GTEST_SKIP() << ref_dir().string() << " has no reference";
+    }
+};
+
+TEST_F(Qwen35Reference, LogitsMatchTheReference) {
+    const HfRefs refs = HfRefs::load(ref_file("refs.safetensors").string());
+    ASSERT_GE(refs.n_tok, 3 * 64);  // three chunks of the reference's chunked delta rule
+    expect_matches(run_rows(converted(convert::OutType::F32, "qwen35-f32.gguf"), refs, 0, 512), "f32 file, whole rows");
+    // the weights are bf16 values: the bf16 file holds the same numbers
+    expect_matches(run_rows(converted(convert::OutType::BF16, "qwen35-bf16.gguf"), refs, 0, 512),
+                   "bf16 file, whole rows");
+}
+
+TEST_F(Qwen35Reference, DecodingStepByStepMatchesTheReference) {
+    const HfRefs refs = HfRefs::load(ref_file("refs.safetensors").string());
+    const std::string f32 = converted(convert::OutType::F32, "qwen35-f32.gguf");
+    expect_matches(run_rows(f32, refs, 1, 512), "a 100-token prompt, then one token at a time");
+    // the prompt in batches of 16 (the state carried between forward calls), then batches of 7
+    expect_matches(run_rows(f32, refs, 7, 16), "batches of 16 and of 7");
+}
+
+TEST_F(Qwen35Reference, PromptAtOnceEqualsTokenByToken) {
+    const HfRefs refs = HfRefs::load(ref_file("refs.safetensors").string());
+    const auto model = runtime::Model::load(converted(convert::OutType::F32, "qwen35-f32.gguf"));
+    runtime::Context ctx(*model, params(refs, 512));
+    const int64_t V = refs.n_vocab, T = refs.n_tok;
+    const int32_t* tokens = refs.seq_tokens(0);
+    const auto whole = ctx.decode({tokens, static_cast<size_t>(T)}, true);
+    const std::vector<float> at_once(whole.begin(), whole.end());
+    ctx.truncate(0);
+    double worst = 0;
+    for (int64_t t = 0; t < T; ++t) {
+        const auto one = ctx.decode({tokens + t, 1}, false);
+        for (int64_t i = 0; i < V; ++i) worst = std::max(worst, std::fabs(double(one[i]) - at_once[t * V + i]));
+    }
+    std::printf("prompt at once vs token by token: max |diff| %.3g\n", worst);
+    EXPECT_LE(worst, 1e-3);  // matrix products sum in another order for one row than for a batch
+}
+
+TEST_F(Qwen35Reference, RecurrentStateIsPerSequence) {
+    const HfRefs refs = HfRefs::load(ref_file("refs.safetensors").string());
+    const auto model = runtime::Model::load(converted(convert::OutType::F32, "qwen35-f32.gguf"));
+    runtime::Context ctx(*model, params(refs, 512));
+    const int32_t* tokens = refs.seq_tokens(1);
+    const auto first = ctx.decode({tokens, 40}, false);
+    const std::vector<float> expected(first.begin(), first.end());
+    // stepping back inside a sequence would need the state of that position, which is not kept
+    EXPECT_FALSE(ctx.can_truncate(20));
+    EXPECT_THROW(ctx.truncate(20), runtime::Error);
+    EXPECT_EQ(ctx.n_past(), 40);
+    EXPECT_TRUE(ctx.can_truncate(40));
+    ctx.truncate(40);
+    // a new sequence starts from a clean state: the same logits again
+    ctx.truncate(0);
+    const auto again = ctx.decode({tokens, 40}, false);
+    for (size_t i = 0; i < expected.size(); ++i) ASSERT_EQ(again[i], expected[i]) << i;
+}
+
+TEST_F(Qwen35Reference, MemoryPlanCountsTheRecurrentState) {
+    const auto model = runtime::Model::load(converted(convert::OutType::F32, "qwen35-f32.gguf"));
+    const runtime::HParams& hp = model->hparams();
+    ASSERT_EQ(hp.n_layer, 8u);
+    int recurrent = 0;
+    for (uint32_t il = 0; il < hp.n_layer; ++il) recurrent += hp.is_recurrent(il);
+    EXPECT_EQ(recurrent, 6);  // layers 3 and 7 attend
+    EXPECT_FALSE(hp.is_recurrent(3));
+    EXPECT_FALSE(hp.is_recurrent(7));
+    runtime::ContextParams p;
+    p.n_ctx = 256;
+    p.type_k = p.type_v = gguf::GgmlType::F32;
+    p.n_threads = 1;
+    runtime::Context ctx(*model, p);
+    // KV rows only for the two attention layers
+    EXPECT_EQ(ctx.kv_cache().bytes_per_device().at(runtime::Device::cpu()), 2 * ctx.kv_cache().layer_bytes());
+    // conv state (3 taps x 128 channels) and 4 heads of 16 x 16 per recurrent layer, per sequence
+    EXPECT_EQ(runtime::RecurrentState::layer_bytes(hp), (3u * 128u + 4u * 16u * 16u) * 4u);
+    const auto mem = ctx.memory().at(runtime::Device::cpu());
+    EXPECT_EQ(mem.kv_cache, 2 * ctx.kv_cache().layer_bytes() + 6 * runtime::RecurrentState::layer_bytes(hp));
+}
+
+// The converted file's layout as llama.cpp's converter writes it (names, shapes, the F32 tensors,
+// the transforms): checked here by value against the checkpoint's own numbers.
+TEST_F(Qwen35Reference, ConvertedLayoutIsLlamaCpps) {
+    const gguf::File f = gguf::File::open(converted(convert::OutType::BF16, "qwen35-bf16.gguf"));
+    const auto& m = f.metadata();
+    EXPECT_EQ(m.get_string("general.architecture"), "qwen35moe");
+    EXPECT_EQ(m.get_u32("qwen35moe.ssm.conv_kernel"), 4u);
+    EXPECT_EQ(m.get_u32("qwen35moe.ssm.state_size"), 16u);
+    EXPECT_EQ(m.get_u32("qwen35moe.ssm.group_count"), 2u);
+    EXPECT_EQ(m.get_u32("qwen35moe.ssm.time_step_rank"), 4u);
+    EXPECT_EQ(m.get_u32("qwen35moe.ssm.inner_size"), 64u);
+    EXPECT_EQ(m.get_u32("qwen35moe.full_attention_interval"), 4u);
+    EXPECT_EQ(m.get_u32("qwen35moe.rope.dimension_count"), 8u);
+    EXPECT_EQ(m.get_u32("qwen35moe.expert_shared_feed_forward_length"), 96u);
+    EXPECT_EQ(m.get_string("tokenizer.ggml.pre"), "qwen35");
+    const auto type_of = [&](const std::string& n) { return f.tensor(n).type; };
+    const auto dims_of = [&](const std::string& n) { return f.tensor(n).dims; };
+    using gguf::GgmlType;
+    EXPECT_EQ(type_of("blk.0.ssm_a"), GgmlType::F32);
+    EXPECT_EQ(type_of("blk.0.ssm_dt.bias"), GgmlType::F32);
+    EXPECT_EQ(type_of("blk.0.ssm_conv1d.weight"), GgmlType::F32);
+    EXPECT_EQ(dims_of("blk.0.ssm_conv1d.weight"), (std::vector<int64_t>{4, 128}));
+    EXPECT_EQ(type_of("blk.0.ffn_gate_inp_shexp.weight"), GgmlType::F32);
+    EXPECT_EQ(dims_of("blk.0.ffn_gate_inp_shexp.weight"), (std::vector<int64_t>{64, 1}));
+    EXPECT_EQ(type_of("blk.0.ffn_gate_inp.weight"), GgmlType::F32);
+    EXPECT_EQ(type_of("blk.0.attn_qkv.weight"), GgmlType::BF16);
+    EXPECT_EQ(type_of("blk.0.ssm_out.weight"), GgmlType::BF16);
+    EXPECT_EQ(dims_of("blk.3.attn_q.weight"), (std::vector<int64_t>{64, 256}));  // q and gate per head
+    EXPECT_EQ(dims_of("blk.3.ffn_gate_exps.weight"), (std::vector<int64_t>{64, 32, 16}));
+    EXPECT_EQ(dims_of("blk.3.ffn_down_exps.weight"), (std::vector<int64_t>{32, 64, 16}));
+    EXPECT_FALSE(f.find_tensor("blk.3.attn_qkv.weight"));
+    EXPECT_FALSE(f.find_tensor("blk.0.attn_q.weight"));
+}
+
+// Q4_K_M as llama.cpp's llama_tensor_get_type reads for this layout: attn_qkv ranks with attn_v as a
+// value projection (8 of them here: the first, the last and every third from the second get Q6_K),
+// the convolution, ssm_a, the dt bias, norms and both router gates are never quantized, the
+// other linear-attention matrices take the base type; rows of 64 take the 32-block fallbacks (Q4_K
+// -> Q5_0, Q6_K -> Q8_0). The same rules, at full size, are checked in the synth preset's test.
+TEST_F(Qwen35Reference, Q4KMRecipeAsLlamaQuantize) {
+    const gguf::File in = gguf::File::open(converted(convert::OutType::BF16, "qwen35-bf16.gguf"));
+    quant::PlanInputs inputs;
+    inputs.recipe = quant::find_recipe("Q4_K_M");
+    ASSERT_NE(inputs.recipe, nullptr);
+    const quant::QuantPlan plan = quant::make_plan(in, inputs);
+    std::map<std::string, gguf::GgmlType> type;
+    for (const quant::TensorPlan& t : plan.tensors) type[t.name] = t.to.type;
+    using gguf::GgmlType;
+    for (const char* kept : {"blk.0.ssm_conv1d.weight", "blk.0.ssm_a", "blk.0.ssm_dt.bias", "blk.0.ssm_norm.weight",
+                             "blk.0.ffn_gate_inp.weight", "blk.0.ffn_gate_inp_shexp.weight", "blk.3.attn_q_norm.weight",
+                             "blk.3.post_attention_norm.weight"}) {
+        EXPECT_EQ(type.at(kept), GgmlType::F32) << kept;
+    }
+    const std::map<std::string, GgmlType> value{
+        {"blk.0.attn_qkv.weight", GgmlType::Q8_0}, {"blk.1.attn_qkv.weight", GgmlType::Q5_0},
+        {"blk.2.attn_qkv.weight", GgmlType::Q5_0}, {"blk.3.attn_v.weight", GgmlType::Q8_0},
+        {"blk.4.attn_qkv.weight", GgmlType::Q5_0}, {"blk.5.attn_qkv.weight", GgmlType::Q5_0},
+        {"blk.6.attn_qkv.weight", GgmlType::Q8_0}, {"blk.7.attn_v.weight", GgmlType::Q8_0}};
+    for (const auto& [name, t] : value) EXPECT_EQ(type.at(name), t) << name;
+    for (const char* base : {"blk.0.ssm_alpha.weight", "blk.0.ssm_beta.weight", "blk.0.attn_gate.weight",
+                             "blk.0.ssm_out.weight", "blk.3.attn_q.weight", "blk.0.ffn_gate_shexp.weight"}) {
+        EXPECT_EQ(type.at(base), GgmlType::Q5_0) << base;
+    }
+    // ffn_down by layer (more bits at 0, 3, 6, 7 of 8), the shared expert's like the routed ones'
+    EXPECT_EQ(type.at("blk.1.ffn_down_shexp.weight"), GgmlType::Q5_0);
+    EXPECT_EQ(type.at("blk.3.ffn_down_shexp.weight"), GgmlType::Q8_0);
+    EXPECT_EQ(type.at("blk.3.ffn_down_exps.weight"), GgmlType::Q8_0);
+    EXPECT_EQ(type.at("output.weight"), GgmlType::Q8_0);
+}
+
+// llama.cpp's converter appends Qwen3.5's MTP block as one more block (nextn_predict_layers = 1,
+// counted in block_count) unless told --no-mtp: such a file loads, the extra block is not run, and
+// the logits are those of the main blocks.
+TEST_F(Qwen35Reference, AnMtpBlockIsLoadedAroundAndNotRun) {
+    const std::string plain = converted(convert::OutType::F32, "qwen35-f32.gguf");
+    const fs::path with_mtp = out("qwen35-mtp.gguf");
+    {
+        const gguf::File in = gguf::File::open(plain);
+        gguf::Writer w(with_mtp.string());
+        w.metadata() = in.metadata();
+        w.metadata().set("qwen35moe.block_count", gguf::Value::u32(9));
+        w.metadata().set("qwen35moe.nextn_predict_layers", gguf::Value::u32(1));
+        for (const auto& t : in.tensors()) w.add_tensor(t.name, t.type, t.dims);
+        w.add_tensor("blk.8.nextn.eh_proj.weight", gguf::GgmlType::F32, {128, 64});
+        for (const auto& t : in.tensors()) w.write_data(in.tensor_data(t));
+        const std::vector<float> zeros(128 * 64, 0.0f);
+        w.write_data({reinterpret_cast<const uint8_t*>(zeros.data()), zeros.size() * sizeof(float)});
+        w.finish();
+    }
+    const HfRefs refs = HfRefs::load(ref_file("refs.safetensors").string());
+    const auto model = runtime::Model::load(with_mtp.string());
+    EXPECT_EQ(model->hparams().n_layer, 8u);
+    EXPECT_EQ(model->hparams().n_layer_nextn, 1u);
+    expect_matches(run_rows(with_mtp.string(), refs, 0, 512), "with an MTP block, whole rows");
+}
+
+// What make_qwen35_reference.py makes with transformers and llama.cpp's converter
+// (tests/models/qwen35/transformers/: refs.safetensors, refs-steps.safetensors and llama.cpp's
+// tiny-qwen35-{f32,bf16}.gguf). The first device run gave the whole rows' logits only: the cached
+// steps and the llama.cpp conversion are skipped until a later run brings them.
+fs::path transformers_file(const std::string& name) { return ref_dir() / "transformers" / name; }
+
+TEST_F(Qwen35Reference, LogitsMatchTransformers) {
+    if (!fs::exists(transformers_file("refs.safetensors"))) GTEST_SKIP() << "no transformers reference yet";
+    const HfRefs refs = HfRefs::load(transformers_file("refs.safetensors").string());
+    const std::string f32 = converted(convert::OutType::F32, "qwen35-f32.gguf");
+    expect_matches(run_rows(f32, refs, 0, 512), "transformers: whole rows");
+    if (fs::exists(transformers_file("refs-steps.safetensors"))) {
+        const HfRefs steps = HfRefs::load(transformers_file("refs-steps.safetensors").string());
+        expect_matches(run_rows(f32, steps, 1, 512), "transformers' cached steps: one token at a time");
+    }
+}
+
+TEST_F(Qwen35Reference, ConvertedFileEqualsLlamaCpps) {
+    for (const auto& [outtype, name] : {std::pair{convert::OutType::F32, std::string("f32")},
+                                        std::pair{convert::OutType::BF16, std::string("bf16")}}) {
+        const fs::path ref = transformers_file("tiny-qwen35-" + name + ".gguf");
+        if (!fs::exists(ref)) GTEST_SKIP() << "no llama.cpp conversion yet";
+        testing_support::expect_same_gguf(gguf::File::open(converted(outtype, "qwen35-" + name + ".gguf")),
+                                          gguf::File::open(ref.string()));
+    }
+}
+
+}  // namespace
