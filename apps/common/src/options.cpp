@@ -36,6 +36,22 @@ std::string wrap(const std::string& text, size_t width) {
     return out + line + "\n";
 }
 
+// A finite number within [min, max], read by `read` (std::strtof or std::strtod) in T's own precision.
+template <typename T>
+T parse_real(const std::string& s, T min, T max, T (*read)(const char*, char**)) {
+    if (s.empty()) throw BadValue{"expected a number, got nothing"};
+    char* end = nullptr;
+    const T v = read(s.c_str(), &end);
+    if (*end != '\0' || !std::isfinite(v)) throw BadValue{"expected a number, got '" + s + "'"};
+    if (v < min || v > max) {
+        char buf[96];
+        std::snprintf(buf, sizeof buf, "%s is out of range [%g, %g]", s.c_str(), static_cast<double>(min),
+                      static_cast<double>(max));
+        throw BadValue{buf};
+    }
+    return v;
+}
+
 }  // namespace
 
 long long parse_int64(const std::string& s, long long min, long long max) {
@@ -50,31 +66,9 @@ long long parse_int64(const std::string& s, long long min, long long max) {
 
 int parse_int(const std::string& s, int min, int max) { return static_cast<int>(parse_int64(s, min, max)); }
 
-float parse_float(const std::string& s, float min, float max) {
-    if (s.empty()) throw BadValue{"expected a number, got nothing"};
-    char* end = nullptr;
-    const float v = std::strtof(s.c_str(), &end);
-    if (*end != '\0' || !std::isfinite(v)) throw BadValue{"expected a number, got '" + s + "'"};
-    if (v < min || v > max) {
-        char buf[96];
-        std::snprintf(buf, sizeof buf, "%s is out of range [%g, %g]", s.c_str(), min, max);
-        throw BadValue{buf};
-    }
-    return v;
-}
+float parse_float(const std::string& s, float min, float max) { return parse_real<float>(s, min, max, std::strtof); }
 
-double parse_double(const std::string& s, double min, double max) {
-    if (s.empty()) throw BadValue{"expected a number, got nothing"};
-    char* end = nullptr;
-    const double v = std::strtod(s.c_str(), &end);
-    if (*end != '\0' || !std::isfinite(v)) throw BadValue{"expected a number, got '" + s + "'"};
-    if (v < min || v > max) {
-        char buf[96];
-        std::snprintf(buf, sizeof buf, "%s is out of range [%g, %g]", s.c_str(), min, max);
-        throw BadValue{buf};
-    }
-    return v;
-}
+double parse_double(const std::string& s, double min, double max) { return parse_real<double>(s, min, max, std::strtod); }
 
 bool parse_on_off(const std::string& s) {
     for (const char* t : {"on", "true", "1", "yes", "enabled"}) {
