@@ -21,6 +21,7 @@
 #include "convert/converter.h"
 #include "convert/json.h"
 #include "gguf/file.h"
+#include "logits_compare.h"
 #include "runtime/activation_collector.h"
 #include "runtime/context.h"
 #include "runtime/error.h"
@@ -100,21 +101,8 @@ const Refs& transformers_refs() {
     return r;
 }
 
-struct Agreement {
-    double max_abs_diff = 0;
-    int64_t same_argmax = 0, positions = 0;
-};
-
-void accumulate(Agreement& a, const float* ours, const float* theirs, int64_t n) {
-    int64_t ai = 0, bi = 0;
-    for (int64_t i = 0; i < n; ++i) {
-        a.max_abs_diff = std::max(a.max_abs_diff, std::fabs(double(ours[i]) - theirs[i]));
-        if (ours[i] > ours[ai]) ai = i;
-        if (theirs[i] > theirs[bi]) bi = i;
-    }
-    a.same_argmax += ai == bi;
-    ++a.positions;
-}
+using testing_support::Agreement;
+using testing_support::accumulate;
 
 // measured 0.018 on this model
 constexpr double kF16CacheBound = 0.05;

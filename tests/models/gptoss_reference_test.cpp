@@ -29,6 +29,7 @@
 #include "gguf/file.h"
 #include "dequantized_copy.h"
 #include "gguf_compare.h"
+#include "logits_compare.h"
 #include "quant/recipe.h"
 #include "runtime/chat_template.h"
 #include "runtime/context.h"
@@ -68,21 +69,8 @@ std::string converted(convert::OutType outtype, const std::string& name) {
     return p.string();
 }
 
-struct Agreement {
-    double max_abs_diff = 0;
-    int64_t same_argmax = 0, positions = 0;
-};
-
-void accumulate(Agreement& a, const float* ours, const float* theirs, int64_t n) {
-    int64_t ai = 0, bi = 0;
-    for (int64_t i = 0; i < n; ++i) {
-        a.max_abs_diff = std::max(a.max_abs_diff, std::fabs(double(ours[i]) - theirs[i]));
-        if (ours[i] > ours[ai]) ai = i;
-        if (theirs[i] > theirs[bi]) bi = i;
-    }
-    a.same_argmax += ai == bi;
-    ++a.positions;
-}
+using testing_support::Agreement;
+using testing_support::accumulate;
 
 // The reference's own sensitivity to float32 noise before q8_0 rounding (above) is up to 1.2.
 constexpr double kRoundingBound = 1.5;

@@ -26,6 +26,7 @@
 #include "gguf/writer.h"
 #include "gguf_compare.h"
 #include "hf_refs.h"
+#include "logits_compare.h"
 #include "quant/recipe.h"
 #include "runtime/context.h"
 #include "runtime/error.h"
@@ -62,21 +63,8 @@ std::string converted(convert::OutType outtype, const std::string& name) {
     return p.string();
 }
 
-struct Agreement {
-    double max_abs_diff = 0;
-    int64_t same_argmax = 0, positions = 0;
-};
-
-void accumulate(Agreement& a, const float* ours, const float* theirs, int64_t n) {
-    int64_t ai = 0, bi = 0;
-    for (int64_t i = 0; i < n; ++i) {
-        a.max_abs_diff = std::max(a.max_abs_diff, std::fabs(double(ours[i]) - theirs[i]));
-        if (ours[i] > ours[ai]) ai = i;
-        if (theirs[i] > theirs[bi]) bi = i;
-    }
-    a.same_argmax += ai == bi;
-    ++a.positions;
-}
+using testing_support::Agreement;
+using testing_support::accumulate;
 
 void expect_matches(const Agreement& a, const std::string& what, double max_diff = 1e-3) {
     std::printf("%s: max |logit diff| %.3g, same argmax %lld/%lld\n", what.c_str(), a.max_abs_diff,
