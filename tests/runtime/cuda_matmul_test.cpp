@@ -524,6 +524,7 @@ TEST(CudaMatmul, ProgrammaticLaunchChainEqualsPlainLaunches) {
             rc::moe_weighted_sum(x.as<float>(), n, dn.as<float>(), n, weights.as<float>(), 1, k, n, stream);
         }
     };
+    const bool by_default = rc::pdl_enabled();
     rc::set_pdl(false);
     chain();
     cuda_ok(cudaStreamSynchronize(stream), "plain chain");
@@ -546,7 +547,7 @@ TEST(CudaMatmul, ProgrammaticLaunchChainEqualsPlainLaunches) {
     }
     cudaGraphExecDestroy(exec);
     cudaGraphDestroy(graph);
-    rc::set_pdl(false);
+    rc::set_pdl(by_default);
     cudaStreamDestroy(stream);
     std::printf("programmatic dependent launch %s on this device\n", on ? "tested" : "not available (compared plain launches)");
 }

@@ -9,6 +9,7 @@
 #include <new>
 #include <stdexcept>
 
+#include "denormals.h"
 #include "ops.h"
 #include "profile.h"
 #include "quant/float16.h"
@@ -135,6 +136,7 @@ CpuExecutor::CpuExecutor(const HParams& hp, const ContextShape& shape, std::vect
         moe_.act_up.reserve(static_cast<int64_t>(B), hp.n_embd);
         moe_.act_h.reserve(static_cast<int64_t>(B * K), hp.n_ff_exp);
     }
+    flush_denormals(n_threads_);  // denormals.h: why
 }
 
 uint64_t CpuExecutor::bytes() const {

@@ -1,4 +1,4 @@
-// pdl.cuh's switch: read once from GGUF_CUDA_PDL and the current device's compute capability.
+// pdl.cuh's switch: read once from GGUF_CUDA_PDL (0 turns it off) and the current device's compute capability.
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -22,7 +22,7 @@ bool pdl_enabled() {
         const bool capable = cudaGetDevice(&dev) == cudaSuccess &&
                              cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess &&
                              major >= 9;
-        s = v && std::strcmp(v, "1") == 0 && capable ? 1 : 0;
+        s = !(v && std::strcmp(v, "0") == 0) && capable ? 1 : 0;
         int expected = -1;
         g_pdl.compare_exchange_strong(expected, s);
         s = g_pdl.load(std::memory_order_relaxed);
