@@ -3,8 +3,6 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <atomic>
-#include <cstdlib>
 #include <numeric>
 
 #include "cpu_backend.h"
@@ -29,20 +27,6 @@ constexpr int64_t kStreamCost = 2;
 // tokens outside and the rows inside, so the rows of one call should stay in L2 across the tokens
 // (64 Q4_K rows of 2048: 74 KB). One or a few tokens stream the whole run in one call.
 constexpr int64_t kTokenTileRows = 64;
-
-// Batches of at most this many tokens hand the row groups out at run time (run_experts says why): kGrabGroups
-// gate/up groups (32 rows of one expert) or kDownGroups output groups (32 rows of every active expert) at a
-// time, enough to keep a thread's reads contiguous for a few pages and few enough to even the threads out.
-// GGUF_EXPERTS_DYNAMIC=N moves the threshold (0: never), for measuring the two against each other.
-int dynamic_max_tokens() {
-    static const int n = [] {
-        const char* e = std::getenv("GGUF_EXPERTS_DYNAMIC");
-        return e ? std::max(0, std::atoi(e)) : 4;
-    }();
-    return n;
-}
-constexpr int64_t kGrabGroups = 2;
-constexpr int64_t kDownGroups = 2;
 
 int64_t rows_per_call(int n_tok, int64_t n_rows) {
     return n_tok > quant::kGemmCols ? kTokenTileRows : n_rows;
@@ -176,72 +160,29 @@ void run_experts(const HParams& hp, const LayerWeights& w, Activations& x, const
     }
     const int64_t groups_ff = (n_ff + kRowGroup - 1) / kRowGroup;
     const int64_t groups_embd = (n_embd + kRowGroup - 1) / kRowGroup;
-    const bool dynamic = n_tokens <= dynamic_max_tokens();
-    if (!dynamic) split_gate_up(groups_ff, n_threads, s);
+    split_gate_up(groups_ff, n_threads, s);
     s.act_h.set(s.h_gate.data(), n_slots, n_ff, n_ff);
     s.act_h.format(w.down_exps.type);
 
     // One parallel region, two barriers: the gate and up rows of every active expert with the
-    // activation applied; the hidden rows converted for the down weights; then the output rows: the
-    // down rows of every active expert and the weighted sum of each token's experts, which needs no
-    // further wait. Prompts give each thread a contiguous run of about equal cost (split_gate_up) and a
-    // contiguous share of the output rows. Small batches (decode) cost the same per row group, but the
-    // threads' memory streams do not run at the same speed: on the GPU machine's 16-core Xeon the slowest
-    // thread finished gate/up about 40 us after the mean and down about 45 us after it, out of ~400 us a
-    // layer. There the row groups are handed out at run time, a few at a time, from shared counters.
-        const int64_t n_gate_up = s.n_active * groups_ff;
-    const int64_t n_down = (groups_embd + kDownGroups - 1) / kDownGroups;
-    std::atomic<int64_t> next_gate_up{0}, next_down{0};
-    // gate/up groups [g0, g1) in s.active order, a call per expert
-    auto gate_up_groups = [&](int64_t g0, int64_t g1) {
-        for (int64_t g = g0; g < g1;) {
-            const int64_t i = g / groups_ff, first = g % groups_ff;
-            const int64_t last = std::min(groups_ff, first + (g1 - g));  // within this expert
-            gate_up_rows(hp, w, s.active[static_cast<size_t>(i)], x, *x_up, first * kRowGroup, std::min(n_ff, last * kRowGroup),
-                         n_ff, n_batch, s);
-            g += last - first;
-        }
-    };
-    // output rows [r0, r1): every active expert's down rows, then each token's weighted sum
-    auto down_rows = [&](int64_t r0, int64_t r1) {
-        for (int i = 0; i < s.n_active; ++i) {
-            const int32_t e = s.active[static_cast<size_t>(i)];
-            const int32_t* slots = s.expert_slots.data() + static_cast<size_t>(e) * n_batch;
-            const int n_tok = s.expert_count[static_cast<size_t>(e)];
-            const int64_t step = rows_per_call(n_tok, r1 - r0);
-            for (int64_t a = r0; a < r1; a += step) {
-                matmul_rows(w.down_exps, e, s.act_h, slots, slots, n_tok, a, std::min(r1, a + step), s.down.data(), n_embd);
-            }
-        }
-        // gpt-oss: each slot's down rows take their expert's bias before the weighting
-        if (!w.down_exps_b.empty()) {
-            add_expert_bias(s.down.data() + r0, n_embd, r.ids, n_slots, w.down_exps_b.data() + r0, n_embd, r1 - r0);
-        }
-        for (int t = 0; t < n_tokens; ++t) {
-            float* o = out.row(t);
-            std::fill(o + r0, o + r1, 0.0f);
-            for (int j = 0; j < K; ++j) {
-                const size_t slot = static_cast<size_t>(t * K + j);
-                const float wgt = r.weights[slot];
-                const float* d = s.down.data() + slot * n_embd;
-                for (int64_t c = r0; c < r1; ++c) o[c] += wgt * d[c];
-            }
-        }
-    };
+    // activation applied (each thread a contiguous run of about equal cost); the hidden rows converted
+    // for the down weights; then each thread's share of the output rows: the down rows of every active
+    // expert and the weighted sum of each token's experts, which needs no further wait.
     const bool stamped = profiling();
     if (stamped) region_stamps().start(n_threads);
 #pragma omp parallel num_threads(n_threads)
     {
         const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
         if (stamped) region_stamps().mark(tid, 0);
-        if (dynamic) {
-            for (int64_t g0; (g0 = next_gate_up.fetch_add(kGrabGroups, std::memory_order_relaxed)) < n_gate_up;) {
-                gate_up_groups(g0, std::min(n_gate_up, g0 + kGrabGroups));
-            }
-        } else {
-            // (the bounds were split for n_threads; a smaller team takes the remaining runs in turn)
-            for (int part = tid; part < n_threads; part += nt) {
-                gate_up_groups(s.bounds[static_cast<size_t>(part)], s.bounds[static_cast<size_t>(part) + 1]);
+        // (the bounds were split for n_threads; a smaller team takes the remaining runs in turn)
+        for (int part = tid; part < n_threads; part += nt) {
+            const int64_t g0 = s.bounds[static_cast<size_t>(part)], g1 = s.bounds[static_cast<size_t>(part) + 1];
+            for (int64_t g = g0; g < g1;) {
+                const int64_t i = g / groups_ff, first = g % groups_ff;
+                const int64_t last = std::min(groups_ff, first + (g1 - g));  // within this expert
+                gate_up_rows(hp, w, s.active[static_cast<size_t>(i)], x, *x_up, first * kRowGroup,
+                             std::min(n_ff, last * kRowGroup), n_ff, n_batch, s);
+                g += last - first;
             }
         }
         if (stamped) region_stamps().mark(tid, 1);
@@ -249,14 +190,33 @@ void run_experts(const HParams& hp, const LayerWeights& w, Activations& x, const
         s.act_h.convert_rows(n_slots * static_cast<int64_t>(tid) / nt, n_slots * static_cast<int64_t>(tid + 1) / nt);
 #pragma omp barrier
         if (stamped) region_stamps().mark(tid, 2);
-        if (dynamic) {
-            for (int64_t c; (c = next_down.fetch_add(1, std::memory_order_relaxed)) < n_down;) {
-                down_rows(c * kDownGroups * kRowGroup, std::min(n_embd, (c + 1) * kDownGroups * kRowGroup));
+        const int64_t r0 = std::min(n_embd, groups_embd * tid / nt * kRowGroup);
+        const int64_t r1 = std::min(n_embd, groups_embd * (tid + 1) / nt * kRowGroup);
+        if (r0 < r1) {
+            for (int i = 0; i < s.n_active; ++i) {
+                const int32_t e = s.active[static_cast<size_t>(i)];
+                const int32_t* slots = s.expert_slots.data() + static_cast<size_t>(e) * n_batch;
+                const int n_tok = s.expert_count[static_cast<size_t>(e)];
+                const int64_t step = rows_per_call(n_tok, r1 - r0);
+                for (int64_t a = r0; a < r1; a += step) {
+                    matmul_rows(w.down_exps, e, s.act_h, slots, slots, n_tok, a, std::min(r1, a + step), s.down.data(),
+                                n_embd);
+                }
             }
-        } else {
-            const int64_t r0 = std::min(n_embd, groups_embd * tid / nt * kRowGroup);
-            const int64_t r1 = std::min(n_embd, groups_embd * (tid + 1) / nt * kRowGroup);
-            if (r0 < r1) down_rows(r0, r1);
+            // gpt-oss: each slot's down rows take their expert's bias before the weighting
+            if (!w.down_exps_b.empty()) {
+                add_expert_bias(s.down.data() + r0, n_embd, r.ids, n_slots, w.down_exps_b.data() + r0, n_embd, r1 - r0);
+            }
+            for (int t = 0; t < n_tokens; ++t) {
+                float* o = out.row(t);
+                std::fill(o + r0, o + r1, 0.0f);
+                for (int j = 0; j < K; ++j) {
+                    const size_t slot = static_cast<size_t>(t * K + j);
+                    const float wgt = r.weights[slot];
+                    const float* d = s.down.data() + slot * n_embd;
+                    for (int64_t c = r0; c < r1; ++c) o[c] += wgt * d[c];
+                }
+            }
         }
         if (stamped) region_stamps().mark(tid, 3);
     }
