@@ -11,8 +11,9 @@ namespace rc = runtime::cuda;
 TEST(CudaPrefillChoice, DefaultsWhenUnset) {
     for (const char* spec : {static_cast<const char*>(nullptr), "", ","}) {
         const rc::PrefillChoice c = rc::parse_prefill_choice(spec);
-        // f32 attention and no dense f16 path: what measured correct at scale (prefill_choice.h)
-        EXPECT_TRUE(c.f32_attention);
+        // tensor-core attention and no dense f16 path: what measured correct and fastest at scale
+        // (prefill_choice.h)
+        EXPECT_FALSE(c.f32_attention);
         EXPECT_EQ(c.dense_rows, rc::kDenseOff);
         EXPECT_EQ(c.tile, rc::MmaTile::Slots64);
         EXPECT_FALSE(c.dense_experts);

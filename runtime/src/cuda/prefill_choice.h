@@ -1,10 +1,12 @@
 // Which kernels the CUDA executor runs for batches (prefill). The defaults are what measured correct and
-// fastest on the H200 with the synthetic Qwen3-30B-A3B (docs/benchmarks.md, device call 1 of 2026-11-30):
-// the tensor-core attention and the dense f16 + cuBLAS path together gave NaN there (one of them turns
-// activations beyond f16's range into infinities), f32 attention and int8 tiles gave pp512 7132 tok/s.
+// fastest on the H200 with the synthetic Qwen3-30B-A3B (docs/benchmarks.md): the tensor-core attention
+// (f32 accuracy from split f16 operands) for batches, since session 4's device calls: the same perplexity
+// as the f32 kernel on a 4096-token chunk (6.0854e11 vs 6.0849e11, finite), runtime_cuda_backend_test
+// passing with it, pp512 7406 -> 8150 and pp4096 4786 -> 7066 tok/s; the dense f16 + cuBLAS path stays
+// off (with it the backend test's moe Q3_K_M drifted 10x further from the exact logits than the CPU).
 // GGUF_CUDA_PREFILL in the environment overrides them for A/B measurements of whole runs, e.g.
 // GGUF_CUDA_PREFILL=attn=tc,dense=64,tile=32:
-//   attn=tc|f32     attention for batches: the tensor-core kernel (f16 operands) or the f32 one (default)
+//   attn=tc|f32     attention for batches: the tensor-core kernel (split f16 operands; default) or the f32 one
 //   dense=N|off     rows from which a dense quantized matmul dequantizes to f16 for cuBLAS (its activations
 //                   rounded to f16); below, and always with off (the default), the int8 tensor-core tiles
 //                   (mmq_ids with one expert)
@@ -23,7 +25,7 @@ namespace runtime::cuda {
 inline constexpr int kDenseOff = 1 << 30;
 
 struct PrefillChoice {
-    bool f32_attention = true;
+    bool f32_attention = false;
     int dense_rows = kDenseOff;
     MmaTile tile = MmaTile::Slots64;
     bool dense_experts = false;
