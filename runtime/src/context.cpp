@@ -147,8 +147,17 @@ Context::Context(const Model& model, const ContextParams& params)
     steps.insert(experts_exec_.begin(), experts_exec_.end());
     steps.insert(out_exec_);
     const char* graphs = std::getenv("GGUF_CUDA_GRAPHS");
-    if (steps.size() == 1 && !out_exec_->device().is_cpu() && !(graphs && std::string(graphs) == "0")) {
-        graph_exec_ = out_exec_;
+    graphs_enabled_ = !(graphs && std::string(graphs) == "0");
+    if (steps.size() == 1 && !out_exec_->device().is_cpu() && graphs_enabled_) graph_exec_ = out_exec_;
+    // else the runs of layers whose every step is on one GPU: gpu_run_end_[il] is where layer il's run ends
+    const auto on_one_gpu = [&](uint32_t il) {
+        return attn_exec_[il] == ffn_exec_[il] && ffn_exec_[il] == experts_exec_[il] && !attn_exec_[il]->device().is_cpu();
+    };
+    gpu_run_end_.assign(hp.n_layer, 0);
+    for (uint32_t il = hp.n_layer; il-- > 0;) {
+        if (!on_one_gpu(il)) continue;
+        const bool joins = il + 1 < hp.n_layer && on_one_gpu(il + 1) && attn_exec_[il + 1] == attn_exec_[il];
+        gpu_run_end_[il] = joins ? gpu_run_end_[il + 1] : il + 1;
     }
 
     if (hp.arch == Arch::Gemma4Assistant) {
@@ -271,6 +280,26 @@ bool Context::probe_finite(Executor& ex, const Tensor& t, int stage, int layer) 
     return probe_->check(probe_rows_, static_cast<int>(t.rows), static_cast<FiniteProbe::Stage>(stage), layer, n_past_);
 }
 
+// Replays what `ex` recorded under `key`; else records `steps` once an eager run under the same key has
+// shown that nothing in it waits on the host (Executor::recordable); else runs them eagerly.
+void Context::recorded(Executor& ex, int key, const std::function<void()>& steps) {
+    if (ex.replay(key)) return;
+    int& eager = eager_runs_[key];
+    if (eager == 0 || !ex.recordable()) {
+        ++eager;
+        steps();
+        return;
+    }
+    ex.capture_begin();
+    try {
+        steps();
+    } catch (...) {
+        ex.capture_abort();
+        throw;
+    }
+    ex.capture_end(key);
+}
+
 void Context::forward(const int32_t* tokens, int n, bool want_logits, float* all_logits) {
     const HParams& hp = model_.hparams();
     if (gemma4_) {
@@ -321,19 +350,34 @@ void Context::forward(const int32_t* tokens, int n, bool want_logits, float* all
     };
     stage_next();
     stage_next();
+    auto layer = [&](uint32_t il) {
+        const LayerWeights& L = w.layers[il];
+        x = transfers.move(*at, x, *attn_exec_[il], Buf::X);
+        at = attn_exec_[il];
+        mixer_block(*at, hp, L, kv_, rs_, static_cast<int>(il), x);
+        if ((stop = probe_finite(*at, x, static_cast<int>(Stage::Attention), static_cast<int>(il)))) return;
+        x = transfers.move(*at, x, *ffn_exec_[il], Buf::X);
+        at = ffn_exec_[il];
+        const bool streamed = stream && L.experts_streamable();
+        ffn_block(*at, streamed ? *at : *experts_exec_[il], transfers, hp, L, x);
+        if (streamed) stage_next();
+        stop = probe_finite(*at, x, static_cast<int>(Stage::FeedForward), static_cast<int>(il));
+    };
+    // a decode step split between a GPU and the CPU records each run of layers wholly on the GPU
+    const bool segments = !graph_exec_ && n == 1 && !probe_ && graphs_enabled_;
     auto body = [&] {
-        for (uint32_t il = 0; il < hp.n_layer && !stop; ++il) {
-            const LayerWeights& L = w.layers[il];
-            x = transfers.move(*at, x, *attn_exec_[il], Buf::X);
-            at = attn_exec_[il];
-            mixer_block(*at, hp, L, kv_, rs_, static_cast<int>(il), x);
-            if ((stop = probe_finite(*at, x, static_cast<int>(Stage::Attention), static_cast<int>(il)))) return;
-            x = transfers.move(*at, x, *ffn_exec_[il], Buf::X);
-            at = ffn_exec_[il];
-            const bool streamed = stream && L.experts_streamable();
-            ffn_block(*at, streamed ? *at : *experts_exec_[il], transfers, hp, L, x);
-            if (streamed) stage_next();
-            if ((stop = probe_finite(*at, x, static_cast<int>(Stage::FeedForward), static_cast<int>(il)))) return;
+        for (uint32_t il = 0; il < hp.n_layer && !stop;) {
+            const uint32_t end = segments ? gpu_run_end_[il] : 0;
+            if (end > il + 1) {
+                x = transfers.move(*at, x, *attn_exec_[il], Buf::X);
+                at = attn_exec_[il];
+                recorded(*at, -1 - static_cast<int>(il), [&] {
+                    for (uint32_t l = il; l < end; ++l) layer(l);
+                });
+                il = end;
+            } else {
+                layer(il++);
+            }
         }
         if (!want_logits || stop) return;
         x = transfers.move(*at, x, out, Buf::X);
@@ -346,22 +390,10 @@ void Context::forward(const int32_t* tokens, int n, bool want_logits, float* all
     // a decode step wholly on one GPU is recorded once and replayed: one launch per token
     const int key = n * 2 + (want_logits ? 1 : 0);
     // never while locating a NaN: the probe reads the stream back on the host, which recording forbids
-    const bool graphed = graph_exec_ && n == 1 && !probe_;
-    if (!graphed) {
+    if (graph_exec_ && n == 1 && !probe_) {
+        recorded(*graph_exec_, key, body);
+    } else {
         body();
-    } else if (!graph_exec_->replay(key)) {
-        if (!graph_exec_->recordable()) {
-            body();
-        } else {
-            graph_exec_->capture_begin();
-            try {
-                body();
-            } catch (...) {
-                graph_exec_->capture_abort();
-                throw;
-            }
-            graph_exec_->capture_end(key);
-        }
     }
     for (auto& [dev, ex] : executors_) {
         if (stop) ex->sync();

@@ -182,15 +182,17 @@ public:
     virtual bool set_collector(ActivationCollector* c) { return c == nullptr; }
 
     // Recording: where a backend can replay a recorded sequence of operations (CUDA graphs), the ops
-    // issued between capture_begin and capture_end are recorded instead of run, then replayed by
-    // capture_end and by each later replay() for the same batch size; replay() returns false where
-    // nothing was recorded for that size. Only ops on this executor may be issued in between, and
-    // their buffers and arguments must be the same on every replay (positions come from begin()).
-    virtual bool replay(int n_tokens) { return (void)n_tokens, false; }
-    // Whether the step about to run may be recorded (asked once per step that has no recording yet).
+    // issued between capture_begin and capture_end(key) are recorded instead of run, then replayed by
+    // capture_end and by each later replay(key); replay() returns false where nothing was recorded under
+    // that key (the context's: the batch size of a whole step, or the first layer of a run of layers).
+    // Only ops on this executor may be issued in between, and their buffers and arguments must be the
+    // same on every replay (positions come from begin()).
+    virtual bool replay(int key) { return (void)key, false; }
+    // Whether steps may be recorded: asked after they ran once eagerly, which shows whether any of them
+    // waited on the host (a recording cannot).
     virtual bool recordable() { return false; }
     virtual void capture_begin() {}
-    virtual void capture_end(int n_tokens) { (void)n_tokens; }
+    virtual void capture_end(int key) { (void)key; }
     // Ends a recording that an error interrupted, discarding it.
     virtual void capture_abort() {}
 };

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <span>
@@ -88,6 +89,10 @@ private:
     std::vector<Executor*> attn_exec_, ffn_exec_, experts_exec_;
     Executor* out_exec_ = nullptr;
     Executor* graph_exec_ = nullptr;  // the one GPU executor of a context that runs wholly there
+    bool graphs_enabled_ = true;      // GGUF_CUDA_GRAPHS=0 turns recording off
+    std::vector<uint32_t> gpu_run_end_;  // see the constructor
+    std::map<int, int> eager_runs_;      // eager runs per recording key (recorded())
+    void recorded(Executor& ex, int key, const std::function<void()>& steps);
     // Layers whose experts are in host memory and whose router runs on a GPU that can stream them in
     // (stage_experts) for batches of at least stream_min_tokens_ tokens.
     std::vector<uint32_t> streamable_;

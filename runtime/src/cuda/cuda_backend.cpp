@@ -832,10 +832,8 @@ void CudaExecutor::experts_f16(const LayerWeights& L, const Tensor& x, const Rou
 
 bool CudaExecutor::recordable() {
     flush_pending();
-    // a step is recorded only once an eager run of it has shown that no op waits on the host
-    const bool ok = eager_runs_ > 0 && !host_sync_seen_;
-    ++eager_runs_;
-    return ok;
+    // asked after an eager run of the steps (Context::recorded): none of them may have waited on the host
+    return !host_sync_seen_;
 }
 
 void CudaExecutor::capture_abort() {
@@ -852,8 +850,8 @@ void CudaExecutor::capture_abort() {
     q8_rows_ = {};
 }
 
-bool CudaExecutor::replay(int n_tokens) {
-    const auto it = graphs_.find(n_tokens);
+bool CudaExecutor::replay(int key) {
+    const auto it = graphs_.find(key);
     if (it == graphs_.end()) return false;
     flush_pending();
     q8_rows_ = {};
@@ -866,7 +864,7 @@ void CudaExecutor::capture_begin() {
     check(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
 }
 
-void CudaExecutor::capture_end(int n_tokens) {
+void CudaExecutor::capture_end(int key) {
     flush_pending();  // the step's last add belongs to the recording
     cudaGraph_t graph = nullptr;
     check(cudaStreamEndCapture(stream_, &graph), "cudaStreamEndCapture");
@@ -874,7 +872,7 @@ void CudaExecutor::capture_end(int n_tokens) {
     const cudaError_t status = cudaGraphInstantiate(&exec, graph, 0);
     cudaGraphDestroy(graph);
     check(status, "cudaGraphInstantiate");
-    graphs_[n_tokens] = exec;
+    graphs_[key] = exec;
     check(cudaGraphLaunch(exec, stream_), "cudaGraphLaunch");
 }
 

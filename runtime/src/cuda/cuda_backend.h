@@ -54,9 +54,9 @@ public:
 
     bool recordable() override;
     void capture_abort() override;
-    bool replay(int n_tokens) override;
+    bool replay(int key) override;
     void capture_begin() override;
-    void capture_end(int n_tokens) override;
+    void capture_end(int key) override;
 
 private:
     void* alloc(size_t bytes);
@@ -146,8 +146,7 @@ private:
     enum class StreamCopy { Auto, Layers, Used } stream_copy_ = StreamCopy::Auto;
     std::vector<char> used_experts_;
 
-    std::map<int, cudaGraphExec_t> graphs_;  // by batch size
-    int eager_runs_ = 0;
+    std::map<int, cudaGraphExec_t> graphs_;  // by the context's key (Executor::replay)
     bool host_sync_seen_ = false;
 };
 
