@@ -16,11 +16,13 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "convert/converter.h"
 #include "convert/json.h"
 #include "gguf/file.h"
+#include "llama_cpp_conversions.h"
 #include "logits_compare.h"
 #include "runtime/activation_collector.h"
 #include "runtime/context.h"
@@ -312,6 +314,16 @@ TEST(Gemma4Reference, ImatrixCollectionIsRefused) {
     } collector;
     EXPECT_THROW(ctx.set_collector(&collector), runtime::Error);
     ctx.set_collector(nullptr);
+}
+
+// gguf-convert writes what llama.cpp's converter writes for the tiny gemma4 and its assistant
+TEST(Gemma4Reference, ConvertedFilesEqualLlamaCpps) {
+    for (const auto& [checkpoint, outtype, name] :
+         {std::tuple{"hf", convert::OutType::F32, "gemma4-f32.gguf"}, std::tuple{"hf", convert::OutType::BF16, "gemma4-bf16.gguf"},
+          std::tuple{"hf-assistant", convert::OutType::F32, "gemma4-assistant-f32.gguf"}}) {
+        const std::string file = std::string("tiny-") + name;
+        testing_support::expect_llama_cpp_bytes(converted(checkpoint, outtype, name), file, ref_dir() / file);
+    }
 }
 
 TEST(Gemma4Reference, AssistantCannotRunAlone) {
