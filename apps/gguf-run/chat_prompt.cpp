@@ -95,6 +95,11 @@ void ChatPrompt::set_kwargs(const std::string& json) {
     kwargs_ = jinja::Value::from_json(j);
 }
 
+void ChatPrompt::set_default_kwarg(const std::string& key, bool value) {
+    if (!kwargs_.is_object()) kwargs_ = jinja::Value::object();
+    if (!kwargs_.obj().find(key)) kwargs_.obj().set(key, jinja::Value(value));
+}
+
 std::string ChatPrompt::render(const std::vector<runtime::ChatMessage>& messages) const {
     if (!jinja_) return runtime::format_chat(format_, messages, true);
     jinja::Value::Array list;

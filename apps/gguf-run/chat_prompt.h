@@ -26,6 +26,8 @@ public:
     // --chat-template-kwargs: a JSON object whose keys become template variables (enable_thinking...).
     // Malformed JSON or anything but an object is a UsageError.
     void set_kwargs(const std::string& json);
+    // -rea on|off: `enable_thinking` unless --chat-template-kwargs already set it (the explicit JSON wins).
+    void set_default_kwarg(const std::string& key, bool value);
 
     // The conversation as prompt text ending with the opening of the assistant's turn. The
     // template's BOS, when the tokenizer adds one itself, is left out so that it is not doubled.

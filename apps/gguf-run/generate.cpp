@@ -1,4 +1,5 @@
 // Text generation from a prompt, and chat with the model's chat template; tokens stream to stdout.
+#include <algorithm>
 #include <chrono>
 #include <climits>
 #include <cstdio>
@@ -39,8 +40,10 @@ struct GenerationOptions {
         using appcommon::parse_float;
         using appcommon::parse_int;
         opts.section("Generation and sampling (llama.cpp's default chain and defaults)");
-        opts.value({"-n", "--predict", "--n-predict"}, "N", "tokens to generate (-1: until end of text or a full context)",
-                   [this](const std::string& v) { n_predict = parse_int(v, -1, INT_MAX); });
+        // llama.cpp's -2 ("until the context is filled") is -1 here: without context shifting, -1 stops there too
+        opts.value({"-n", "--predict", "--n-predict"}, "N",
+                   "tokens to generate (-1 or -2: until end of text or a full context)",
+                   [this](const std::string& v) { n_predict = std::max(parse_int(v, -2, INT_MAX), -1); });
         opts.value({"--temp", "--temperature"}, "T", "temperature (0: greedy; default 0.8)",
                    [this](const std::string& v) { sampling.sampler.temperature = parse_float(v, -1e9f, 1e9f); });
         opts.value({"--top-k"}, "N", "top-k (0: off; default 40)",
@@ -80,6 +83,7 @@ struct GenerationOptions {
 // What the prompt is and how a conversation goes.
 struct PromptOptions {
     std::string prompt, prompt_file, system, system_file, chat_template, chat_template_file, chat_template_kwargs;
+    std::string reasoning = "auto";  // -rea: on/off set the template's enable_thinking, auto leaves it to the template
     bool escape = true;  // llama.cpp processes \n, \t... in -p and -sys by default
     bool conversation = false, single_turn = false, display_prompt = false, no_perf = false;
 
@@ -94,6 +98,7 @@ struct PromptOptions {
         opts.flag({"--no-escape"}, "take -p and -sys literally", [this] { escape = false; });
         opts.flag({"--display-prompt"}, "print the prompt before the generated text", &display_prompt);
         opts.flag({"--no-perf"}, "no timings at the end", &no_perf);
+        opts.flag({"--perf"}, "timings at the end (the default)", [this] { no_perf = false; });
         opts.flag({"-cnv", "--conversation"}, "chat mode (the same as 'gguf-run chat')", &conversation);
         opts.value({"-sys", "--system-prompt", "--system"}, "TEXT", "system prompt (chat mode)", &system);
         opts.value({"-sysf", "--system-prompt-file"}, "FILE", "system prompt from FILE (chat mode)", &system_file);
@@ -104,6 +109,13 @@ struct PromptOptions {
         opts.value({"--chat-template-file"}, "FILE", "a Jinja chat template instead of the model's", &chat_template_file);
         opts.value({"--chat-template-kwargs"}, "JSON",
                    "variables for the Jinja template, e.g. '{\"enable_thinking\": false}'", &chat_template_kwargs);
+        opts.optional_value({"-rea", "--reasoning"}, "on|off|auto",
+                            "thinking in chat: sets the template's enable_thinking (default auto: the template's own)",
+                            {"on", "off", "auto", "1", "0", "true", "false", "enabled", "disabled"}, "on",
+                            [this](const std::string& v) {
+                                if (v != "auto") appcommon::parse_on_off(v);
+                                reasoning = v;
+                            });
         opts.flag({"--jinja"}, "render the model's Jinja chat template (always the case; see docs/chat.md)", [] {});
     }
 };
@@ -237,7 +249,7 @@ int run_text(const std::vector<std::string>& args, bool chat) {
         throw appcommon::UsageError{"--model-draft applies to generation, not to chat mode (yet)"};
     }
     if (chat || prompt.conversation) return run_conversation(common, gen, prompt);
-    for (const char* o : {"-sys", "-sysf", "-st", "--chat-template", "--chat-template-file", "--chat-template-kwargs"}) {
+    for (const char* o : {"-sys", "-sysf", "-st", "--chat-template", "--chat-template-file", "--chat-template-kwargs", "-rea"}) {
         if (opts.given(o)) throw appcommon::UsageError{std::string(o) + " applies to chat mode: add -cnv or use 'gguf-run chat'"};
     }
     if (!opts.given("-p") && !opts.given("-f")) throw appcommon::UsageError{"no prompt given (-p TEXT or -f FILE)"};
@@ -296,6 +308,7 @@ int run_text(const std::vector<std::string>& args, bool chat) {
 int run_conversation(const CommonOptions& common, const GenerationOptions& gen, const PromptOptions& po) {
     ChatPrompt chat = ChatPrompt::from_options(po.chat_template, po.chat_template_file);
     chat.set_kwargs(po.chat_template_kwargs);
+    if (po.reasoning != "auto") chat.set_default_kwarg("enable_thinking", appcommon::parse_on_off(po.reasoning));
     Loaded l = load(common, true);
     chat.bind(l.model->metadata().get_string_or("tokenizer.chat_template", ""), *l.tokenizer);
     std::fprintf(stderr, "chat template: %s\n", chat.description().c_str());

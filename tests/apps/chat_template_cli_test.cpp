@@ -113,6 +113,29 @@ TEST_F(ChatTemplateCli, KwargsReachTheTemplate) {
     EXPECT_EQ(broken.err.find("model:"), std::string::npos) << broken.err;
 }
 
+// llama.cpp's -rea/--reasoning on|off|auto sets enable_thinking; --chat-template-kwargs' own value wins.
+TEST_F(ChatTemplateCli, ReasoningSwitchSetsEnableThinking) {
+    REQUIRE_FIXTURE(kMoe);
+    const std::string qwen3 = "--chat-template-file " + q(kTemplates / "Qwen-Qwen3-0.6B.jinja");
+    const std::string no_thinking = std::string(kQwen3SystemUser) + "<think>\n\n</think>\n\n";
+    for (const char* off : {"-rea off", "--reasoning=off", "-rea 0"}) {
+        const auto r = chat(fixture(kMoe), qwen3 + " " + off);
+        ASSERT_EQ(r.status, 0) << off << "\n" << r.err;
+        EXPECT_EQ(shown_prompt(r.err), no_thinking) << off;
+    }
+    for (const char* on : {"-rea on", "-rea", "-rea auto"}) {  // alone: on, as llama.cpp's switch
+        const auto r = chat(fixture(kMoe), qwen3 + " " + on);
+        ASSERT_EQ(r.status, 0) << on << "\n" << r.err;
+        EXPECT_EQ(shown_prompt(r.err), kQwen3SystemUser) << on;
+    }
+    const auto both = chat(fixture(kMoe), qwen3 + " --chat-template-kwargs '{\"enable_thinking\": true}' -rea off");
+    ASSERT_EQ(both.status, 0) << both.err;
+    EXPECT_EQ(shown_prompt(both.err), kQwen3SystemUser);
+    const auto bad = chat(fixture(kMoe), qwen3 + " --reasoning=maybe");
+    EXPECT_EQ(bad.status, 2);
+    EXPECT_NE(bad.err.find("error: --reasoning: expected on or off, got 'maybe'"), std::string::npos) << bad.err;
+}
+
 TEST_F(ChatTemplateCli, TemplateErrorsAreOneLine) {
     REQUIRE_FIXTURE(kMoe);
     // Gemma 2's template refuses a system message with raise_exception

@@ -69,7 +69,7 @@ void CommonOptions::add_to(appcommon::OptionSet& opts, int default_ctx, bool ben
               &prefault);
     opts.flag({"--mlock"}, "lock the CPU weights in RAM (no eviction under memory pressure)", &mlock);
     opts.flag({"--json"}, "machine-readable output on stdout", &json);
-    opts.flag({"-v", "--verbose", "--log-verbose"}, "more detail on stderr (prompt tokens, sampler settings)", &verbose);
+    opts.flag({"-v", "--verbose", "--log-verbose", "--verbose-prompt"}, "more detail on stderr (prompt tokens, sampler settings)", &verbose);
     opts.flag({"--log-disable"}, "no start-up report (model, placement, memory) on stderr", &quiet);
 
     opts.section("Placement (llama.cpp's rules; the plan is printed at start)");
@@ -145,7 +145,13 @@ void CommonOptions::add_to(appcommon::OptionSet& opts, int default_ctx, bool ben
     opts.flag({"--mmap"}, "memory-map the model (always the case)", [] {});
     opts.ignored({"-tb", "--threads-batch"}, "N", "-t sets the threads for prompts and generation alike",
                  [](const std::string& v) { parse_int(v, -1, runtime::ContextParams::kMaxThreads); });
-    opts.ignored({"-co", "--color"}, "", "output is never coloured");
+    // llama.cpp's --color took no value before it took on|off|auto: both forms are accepted
+    opts.optional_value({"-co", "--color"}, "on|off|auto", "no effect: output is never coloured",
+                        {"on", "off", "auto", "1", "0", "true", "false", "enabled", "disabled"}, "on",
+                        [&opts](const std::string& v) {
+                            if (v != "auto") appcommon::parse_on_off(v);
+                            std::fprintf(stderr, "note: %s: no effect: output is never coloured\n", opts.current().c_str());
+                        });
     if (!bench) opts.flag({"--warmup", "--no-warmup"}, "accepted: generation has no warm-up run", [] {});
     opts.flag({"--simple-io", "--no-context-shift", "--no-display-prompt", "-no-cnv", "--no-conversation", "--no-jinja"},
               "accepted: gguf-run behaves so already", [] {});
@@ -184,6 +190,13 @@ void add_unsupported_llama_options(appcommon::OptionSet& opts) {
     opts.unsupported({"-cb", "--cont-batching", "-kvu", "--kv-unified", "--swa-full", "--cache-reuse"}, false,
                      "server options: gguf-run runs one sequence");
     opts.unsupported({"--host", "--port", "--api-key", "-a", "--alias"}, true, "gguf-run is not a server");
+    opts.unsupported({"-C", "--cpu-mask", "-Cr", "--cpu-range", "--cpu-strict", "--prio", "--poll", "-Cb",
+                      "--cpu-mask-batch", "-Crb", "--cpu-range-batch", "--cpu-strict-batch", "--prio-batch",
+                      "--poll-batch"},
+                     true, soon + ": threads are not pinned or prioritised; -t sets how many");
+    opts.unsupported({"-lv", "--verbosity", "--log-verbosity", "--log-file", "--log-colors", "--log-prefix",
+                      "--log-timestamps"},
+                     false, soon + ": messages go to stderr (redirect it); -v adds detail, --log-disable removes the report");
     opts.unsupported({"--ppl-stride", "--ppl-output-type", "--hellaswag", "--winogrande", "--multiple-choice"}, true,
                      soon + " (perplexity scores chunks as llama-perplexity does by default)");
 }
