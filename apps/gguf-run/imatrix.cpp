@@ -47,6 +47,15 @@ int run_imatrix(const std::vector<std::string>& args) {
                [&](const std::string& v) { chunks = appcommon::parse_int(v, -1, INT_MAX); });
     opts.value({"--in-file"}, "FILE", "an earlier imatrix (GGUF or .dat) to add to; repeatable", &in_files);
     opts.flag({"--process-output"}, "also collect output.weight", &process_output);
+    // llama-imatrix's other options: what they change does not exist here, or is refused with the reason
+    opts.ignored({"-ofreq", "--output-frequency", "--save-frequency"}, "N",
+                 "the imatrix is written once, when all chunks are done",
+                 [](const std::string& v) { appcommon::parse_int(v, 0, INT_MAX); });
+    opts.ignored({"--no-ppl"}, "", "the perplexity comes with the pass at no extra cost and is always printed");
+    opts.unsupported({"--chunk", "--from-chunk"}, true, "not supported yet: the text is read from its start (cut the file instead)");
+    opts.unsupported({"--show-statistics"}, false, "not supported yet: gguf-inspect IMATRIX.gguf --tensors lists its entries");
+    opts.unsupported({"--parse-special"}, false, "not supported yet: special-token text is tokenized as plain text");
+    add_unsupported_llama_options(opts);
     if (opts.parse(args) == appcommon::OptionSet::Outcome::Exit) return 0;
     if (!opts.positional().empty()) throw appcommon::UsageError{"unexpected argument '" + opts.positional().front() + "'"};
     if (format.empty()) format = ends_with(out_file, ".dat") ? "dat" : "gguf";

@@ -48,6 +48,9 @@ TEST(LlamaCliReplay, GgufRunTakesLlamaCliAndLlamaServerLines) {
     const auto prompt_file = std::filesystem::temp_directory_path() / ("replay_prompt_" + std::to_string(::getpid()));
     std::ofstream(prompt_file) << "def add(a, b):\n";
     const auto grammar_file = std::filesystem::temp_directory_path() / ("replay_grammar_" + std::to_string(::getpid()) + ".gbnf");
+    const auto imatrix_out = std::filesystem::temp_directory_path() / ("replay_imatrix_" + std::to_string(::getpid()) + ".gguf");
+    const std::string imatrix = "imatrix -m MODEL -f '" + fixture("text/dev_eval.txt").string() + "' -o '" +
+                                imatrix_out.string() + "' -c 128 --chunks 1 -t 1";
     std::ofstream(grammar_file) << "# a bulleted list\nroot ::= (\"* \" line \"\\n\"){1,3}\nline ::= [^\\n]+\n";
     replay({
         // the MoE offload line the seeds run, with a system prompt and the model's template (--n-cpu-moe 20
@@ -64,6 +67,10 @@ TEST(LlamaCliReplay, GgufRunTakesLlamaCliAndLlamaServerLines) {
         {"gguf-run", "chat -m MODEL --chat-template chatml -sys hi" + gen, nullptr},
         {"gguf-run", "bench -m MODEL -p 16 -n 4 -r 1 -ngl 99 -fa 1 -t 1", nullptr},
         {"gguf-run", "perplexity -m MODEL -f '" + fixture("text/dev_eval.txt").string() + "' -c 128 --chunks 1 -b 128 -t 1", nullptr},
+        // llama-imatrix's README: its save cadence and --no-ppl have nothing to change here (a note each)
+        {"gguf-run", imatrix + " --output-frequency 10 --save-frequency 0 --no-ppl -ngl 99", nullptr},
+        {"gguf-run", imatrix + " --chunk 3", "--chunk"},
+        {"gguf-run", imatrix + " --show-statistics", "--show-statistics"},
         // grammars and JSON schemas (llama.cpp's README and grammars/README.md)
         {"gguf-run", "-m MODEL --grammar 'root ::= \"a\"' -p hi" + gen, nullptr},
         {"gguf-run", "-m MODEL --json-schema '{}' -p hi" + gen, nullptr},
@@ -121,6 +128,7 @@ TEST(LlamaCliReplay, GgufRunTakesLlamaCliAndLlamaServerLines) {
     }, fixture("gguf/tiny-moe-bf16.gguf").string());
     std::filesystem::remove(prompt_file);
     std::filesystem::remove(grammar_file);
+    std::filesystem::remove(imatrix_out);
 }
 
 TEST(LlamaCliReplay, VersionAndVerbose) {
