@@ -3,8 +3,8 @@
 // partial rotary, 16 experts top-8 plus a gated shared expert, bf16 weights), refs.safetensors the
 // logits of a numpy float64 port of transformers' Qwen3_5MoeForCausalLM forward pass
 // (make_qwen35_reference_local.py; its delta rule chunked by 64 as transformers computes prompts);
-// transformers/ holds what make_qwen35_reference.py got from transformers itself on the GPU machine
-// (so far the whole rows' logits; see its README.md).
+// transformers/ holds what make_qwen35_reference.py got from transformers 5.17 itself on the GPU machine
+// (whole rows, cached steps, tokenizer cases; see its README.md).
 //
 // gguf-convert's file (its linear-attention tensors transformed and reordered as llama.cpp's converter
 // does) runs here with an f32 KV cache: whole 200-token rows (three recurrent chunks of the reference),
@@ -16,6 +16,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <algorithm>
 #include <map>
 #include <string>
 #include <vector>
@@ -32,6 +33,7 @@
 #include "runtime/context.h"
 #include "runtime/error.h"
 #include "runtime/model.h"
+#include "runtime/tokenizer.h"
 
 namespace {
 
@@ -291,8 +293,8 @@ TEST_F(Qwen35Reference, AnMtpBlockIsLoadedAroundAndNotRun) {
 
 // What make_qwen35_reference.py makes with transformers and llama.cpp's converter
 // (tests/models/qwen35/transformers/: refs.safetensors, refs-steps.safetensors and llama.cpp's
-// tiny-qwen35-{f32,bf16}.gguf). The first device run gave the whole rows' logits only: the cached
-// steps and the llama.cpp conversion are skipped until a later run brings them.
+// tiny-qwen35-{f32,bf16}.gguf). llama.cpp's conversion failed in the device run that brought the rest:
+// ConvertedFileEqualsLlamaCpps skips until its files are here.
 fs::path transformers_file(const std::string& name) { return ref_dir() / "transformers" / name; }
 
 TEST_F(Qwen35Reference, LogitsMatchTransformers) {
@@ -303,6 +305,59 @@ TEST_F(Qwen35Reference, LogitsMatchTransformers) {
     if (fs::exists(transformers_file("refs-steps.safetensors"))) {
         const HfRefs steps = HfRefs::load(transformers_file("refs-steps.safetensors").string());
         expect_matches(run_rows(f32, steps, 1, 512), "transformers' cached steps: one token at a time");
+    }
+}
+
+// transformers/refs.json: what the same device run measured between its own outputs. Recomputed here
+// from the committed files (so the files are the ones that run measured) and held to the bar the runtime
+// is held to: the numpy port the other tests use is within 1e-3 of transformers (f32 against f64
+// arithmetic; 6.8e-4 measured), and transformers' own cached steps differ from its whole-row prompt by
+// 4.1e-4 (chunked against recurrent delta rule): the runtime's 6.3e-4 lies within transformers' own spread.
+double recorded(const convert::json::Value& report, const char* key) {
+    const convert::json::Value& v = report[key];  // absent: throws naming the key
+    return v.is_object() ? v["max_abs_diff"].as_double() : v.as_double();
+}
+
+TEST_F(Qwen35Reference, PortAndCachedStepsAgreeWithTransformers) {
+    if (!fs::exists(transformers_file("refs.json")) || !fs::exists(transformers_file("refs-steps.safetensors"))) {
+        GTEST_SKIP() << "no transformers reference yet";
+    }
+    const auto report = convert::json::parse_file(transformers_file("refs.json").string());
+    const HfRefs port = HfRefs::load(ref_file("refs.safetensors").string());
+    const HfRefs hf = HfRefs::load(transformers_file("refs.safetensors").string());
+    const HfRefs steps = HfRefs::load(transformers_file("refs-steps.safetensors").string());
+    ASSERT_EQ(port.tokens, hf.tokens);
+    ASSERT_EQ(port.logits.size(), hf.logits.size());
+    const Agreement a = testing_support::agreement(port.logits, hf.logits, static_cast<int>(hf.n_vocab));
+    expect_matches(a, "numpy port vs transformers, whole rows");
+    EXPECT_NEAR(a.max_abs_diff, recorded(report, "transformers_vs_numpy_port"), 1e-6);
+
+    // the cached steps are row 0's first 124 tokens: the same tokens, the whole row's logits again
+    ASSERT_EQ(steps.n_seq, 1);
+    ASSERT_EQ(steps.n_tok, 124);
+    ASSERT_TRUE(std::equal(steps.tokens.begin(), steps.tokens.end(), hf.seq_tokens(0)));
+    const std::vector<float> head(hf.row_logits(0, 0), hf.row_logits(0, steps.n_tok));
+    const Agreement s = testing_support::agreement(steps.logits, head, static_cast<int>(hf.n_vocab));
+    expect_matches(s, "transformers: cached steps vs whole row");
+    EXPECT_NEAR(s.max_abs_diff, recorded(report, "prompt_vs_steps_max_abs_diff"), 1e-6);
+}
+
+// refs.json's tokenizer cases: Hugging Face tokenizers (on the GPU machine) encoding hf/tokenizer.json
+// without added BOS, the chat specials recognised; our tokenizer from the converted file must give the
+// same ids and decode them back to the text.
+TEST_F(Qwen35Reference, TokenizerMatchesHuggingFace) {
+    if (!fs::exists(transformers_file("refs.json"))) GTEST_SKIP() << "no transformers reference yet";
+    const auto report = convert::json::parse_file(transformers_file("refs.json").string());
+    const gguf::File f = gguf::File::open(converted(convert::OutType::F32, "qwen35-f32.gguf"));
+    const auto tok = runtime::Tokenizer::from_metadata(f.metadata());
+    const auto& cases = report["tokenizer_cases"].items();
+    ASSERT_GE(cases.size(), 9u);
+    for (const auto& c : cases) {
+        const std::string text = c["text"].as_string();
+        std::vector<int32_t> want;
+        for (const auto& id : c["ids"].items()) want.push_back(static_cast<int32_t>(id.as_int()));
+        EXPECT_EQ(tok->encode(text, false, true), want) << text;
+        EXPECT_EQ(tok->decode(want, true), text) << text;
     }
 }
 
