@@ -168,8 +168,10 @@ def draft_step(target, acfg, aweights, prefix, token, pos):
     """Gemma4AssistantForCausalLM's forward for one query, as transformers' function: the target runs
     `prefix` (from position 0); the draft gets concat(target embedding(token) * sqrt(target hidden),
     target final-norm hidden of the prefix's last row) at position `pos`, its sliding layers attend
-    to the last sliding_window K/V of the target's last sliding layer, its full layers to all of the
-    target's last full layer (shared_kv_states), bidirectionally (a single query). Returns the
+    to the last sliding_window + 1 K/V of the target's last sliding layer (transformers' bidirectional
+    sliding mask keeps kv at distance <= sliding_window from the last one, flipped: checked against
+    transformers 5.17 on the GPU machine), its full layers to all of the target's last full layer
+    (shared_kv_states), bidirectionally (a single query). Returns the
     draft's logits (its tied embedding, no softcapping) and post_projection of its final-norm state."""
     tcfg = target.cfg
     cfg = acfg["text_config"]
@@ -191,7 +193,7 @@ def draft_step(target, acfg, aweights, prefix, token, pos):
         q = rope(rms_norm(q, w[p + "self_attn.q_norm.weight"], eps), np.array([float(pos)]), inv_freq(cfg, kind))[0]
         k, v, _ = cache[last[kind]]
         if not full:
-            k, v = k[-cfg["sliding_window"]:], v[-cfg["sliding_window"]:]
+            k, v = k[-(cfg["sliding_window"] + 1):], v[-(cfg["sliding_window"] + 1):]
         group = nh // k.shape[1]
         out = np.zeros((nh, hd))
         for hh in range(nh):

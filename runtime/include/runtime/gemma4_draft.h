@@ -14,7 +14,7 @@ namespace runtime {
 // gemma4-assistant: the multi-token-prediction draft. Each of its layers has queries only and
 // attends to the target's KV cache: its sliding layers to the target's last sliding layer, its full
 // layers to the target's last full layer (transformers' shared_kv_states), over the target's
-// positions [0, n_kv) (sliding: the last n_swa of them).
+// positions [0, n_kv) (sliding: the last n_swa + 1 of them, as transformers' assistant masks).
 class Gemma4Draft {
 public:
     Gemma4Draft(const HParams& hp, const ModelWeights& w, const HParams& target_hp, const ModelWeights& target_w,

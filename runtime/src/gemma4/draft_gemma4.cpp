@@ -103,8 +103,10 @@ void Gemma4Draft::step(int32_t token, const float* h, int pos, const KvCache& kv
             rms_norm(qh, L.q_norm.data(), qh, hd, hp.rms_eps);
             cpu::rope(qh, cs.data(), sn.data(), hd, RopeMode::Neox);
         }
-        // the target's cached K/V; a sliding layer sees its last n_swa positions (transformers' mask)
-        const int lo = swa ? std::max(0, n_kv - static_cast<int>(hp.n_swa)) : 0;
+        // the target's cached K/V; a sliding layer sees its last n_swa + 1 positions: transformers'
+        // assistant masks with a bidirectional sliding window, which keeps keys at distance <= n_swa
+        // from the last one (inclusive, unlike the target's causal window of n_swa positions)
+        const int lo = swa ? std::max(0, n_kv - static_cast<int>(hp.n_swa) - 1) : 0;
         keys_.resize(static_cast<size_t>(n_kv - lo) * kvw);
         values_.resize(keys_.size());
         for (int p = lo; p < n_kv; ++p) {
