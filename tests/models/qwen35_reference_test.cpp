@@ -292,9 +292,9 @@ TEST_F(Qwen35Reference, AnMtpBlockIsLoadedAroundAndNotRun) {
 }
 
 // What make_qwen35_reference.py makes with transformers and llama.cpp's converter
-// (tests/models/qwen35/transformers/: refs.safetensors, refs-steps.safetensors and llama.cpp's
-// tiny-qwen35-{f32,bf16}.gguf). llama.cpp's conversion failed in the device run that brought the rest:
-// ConvertedFileEqualsLlamaCpps skips until its files are here.
+// (tests/models/qwen35/transformers/: refs.safetensors, refs-steps.safetensors, refs.json; llama.cpp's
+// tiny-qwen35-{f32,bf16}.gguf came from another device call and are kept as hashes,
+// tests/models/llama_cpp_conversions.txt).
 fs::path transformers_file(const std::string& name) { return ref_dir() / "transformers" / name; }
 
 TEST_F(Qwen35Reference, LogitsMatchTransformers) {
