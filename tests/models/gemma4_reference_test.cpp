@@ -363,6 +363,16 @@ TEST(Gemma4Reference, ConvertedFilesEqualLlamaCpps) {
     }
 }
 
+// gguf-quantize writes what llama-quantize writes from the same bf16 file, for every K-quant and legacy
+// recipe (IQ4_XS aside: llama_cpp_conversions.txt says why)
+TEST(Gemma4Reference, QuantizedFilesEqualLlamaQuantizes) {
+    const std::string bf16 = converted("hf", convert::OutType::BF16, "gemma4-bf16.gguf");
+    for (const char* recipe : {"Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_K_S", "Q3_K_M", "Q2_K"}) {
+        const std::string name = std::string("tiny-gemma4-") + recipe + ".gguf";
+        testing_support::expect_llama_quantize_bytes(bf16, recipe, name, out(name));
+    }
+}
+
 TEST(Gemma4Reference, AssistantCannotRunAlone) {
     const auto draft = runtime::Model::load(converted("hf-assistant", convert::OutType::F32, "gemma4-assistant-f32.gguf"));
     runtime::ContextParams params;

@@ -1,5 +1,5 @@
-// gguf-convert's output against llama.cpp's conversion of the same checkpoint, byte for byte, through the
-// hashes in tests/models/llama_cpp_conversions.txt (the files themselves are not kept; where one is
+// gguf-convert's and gguf-quantize's outputs against llama.cpp's converter and llama-quantize on the same
+// checkpoint, byte for byte, through the hashes in tests/models/llama_cpp_conversions.txt (the files themselves are not kept; where one is
 // present, e.g. written again by make_*_reference.py, the two are compared tensor by tensor for a
 // readable difference).
 #pragma once
@@ -17,6 +17,7 @@
 #include "gguf/checksum.h"
 #include "gguf/file.h"
 #include "gguf_compare.h"
+#include "quant/recipe.h"
 
 namespace testing_support {
 
@@ -50,6 +51,17 @@ inline void expect_llama_cpp_bytes(const std::string& ours, const std::string& n
     EXPECT_EQ(bytes.size(), size) << name << ": size differs from llama.cpp's";
     EXPECT_EQ(gguf::xxh3_64(bytes), hash) << name << ": bytes differ from llama.cpp's (write its file with "
                                           << "make_*_reference.py next to the test for a tensor-level diff)";
+}
+
+// Quantizes `bf16` (gguf-convert's bf16 file of the checkpoint) with `recipe` and no imatrix into
+// `out`, as gguf-quantize does, and expects llama-quantize's bytes for `name`.
+inline void expect_llama_quantize_bytes(const std::string& bf16, const std::string& recipe, const std::string& name,
+                                        const std::filesystem::path& out) {
+    const gguf::File in = gguf::File::open(bf16);
+    quant::PlanInputs inputs;
+    inputs.recipe = quant::find_recipe(recipe);
+    quant::write_quantized(in, quant::make_plan(in, inputs), nullptr, out.string());
+    expect_llama_cpp_bytes(out.string(), name, out.parent_path() / ("llama-" + name));
 }
 
 }  // namespace testing_support

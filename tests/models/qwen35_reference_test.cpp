@@ -369,4 +369,14 @@ TEST_F(Qwen35Reference, ConvertedFileEqualsLlamaCpps) {
     }
 }
 
+// gguf-quantize writes what llama-quantize writes from the same bf16 file, for every K-quant and legacy
+// recipe (IQ4_XS aside: llama_cpp_conversions.txt says why)
+TEST_F(Qwen35Reference, QuantizedFilesEqualLlamaQuantizes) {
+    const std::string bf16 = converted(convert::OutType::BF16, "qwen35-bf16.gguf");
+    for (const char* recipe : {"Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_K_S", "Q3_K_M", "Q2_K"}) {
+        const std::string name = std::string("tiny-qwen35-") + recipe + ".gguf";
+        testing_support::expect_llama_quantize_bytes(bf16, recipe, name, fs::path(bf16).parent_path() / name);
+    }
+}
+
 }  // namespace

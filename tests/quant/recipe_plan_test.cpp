@@ -129,6 +129,24 @@ TEST(RecipePlan, F16FileHasLlamaCppLayoutMetadataAndExactData) {
     for (uint64_t i = 0; i < src.n_elements(); ++i) ASSERT_EQ(b[i], quant::f32_to_f16(a[i])) << i;
 }
 
+// llama-quantize writes a tensor's dimensions as ggml counts them: trailing 1s dropped (qwen35moe's
+// ffn_gate_inp_shexp comes from llama.cpp's converter as [n_embd, 1] and leaves llama-quantize as [n_embd]).
+TEST(RecipePlan, TrailingDimensionsOfOneAreDroppedAsLlamaQuantizeDoes) {
+    TempDir dir;
+    std::vector<Spec> model = kModel;
+    model.push_back({"blk.0.ffn_gate_inp_shexp.weight", {64, 1}});
+    model.push_back({"blk.1.ffn_up_exps.weight", {64, 32, 1}});
+    const gguf::File in = gguf::File::open(write_model(dir / "in.gguf", model).string());
+    const quant::QuantPlan plan = quant::make_plan(in, inputs("Q8_0"));
+    quant::write_quantized(in, plan, nullptr, (dir / "out.gguf").string());
+    const gguf::File out = gguf::File::open((dir / "out.gguf").string());
+    EXPECT_EQ(out.file_size(), plan.file_bytes);
+    EXPECT_EQ(out.tensor("blk.0.ffn_gate_inp_shexp.weight").dims, (std::vector<int64_t>{64}));
+    EXPECT_EQ(out.tensor("blk.1.ffn_up_exps.weight").dims, (std::vector<int64_t>{64, 32}));
+    EXPECT_EQ(out.tensor("blk.0.ffn_up_exps.weight").dims, (std::vector<int64_t>{64, 32, 4}));
+    EXPECT_EQ(out.tensor("blk.0.attn_norm.weight").dims, (std::vector<int64_t>{64}));
+}
+
 TEST(RecipePlan, ImatrixEntriesMatchPerExpertOrFail) {
     TempDir dir;
     const gguf::File in = gguf::File::open(write_model(dir / "in.gguf", kModel).string());

@@ -71,10 +71,19 @@ gguf::Metadata output_metadata(const gguf::Metadata& in, const Recipe& recipe, c
     return md;
 }
 
+// A tensor's dimensions as llama-quantize writes them: trailing dimensions of 1 dropped (ggml counts a
+// tensor's dimensions up to its last one above 1), at least one kept. llama.cpp's converter writes
+// qwen35moe's ffn_gate_inp_shexp as [n_embd, 1] and llama-quantize's output has [n_embd]; the data is
+// the same either way.
+std::vector<int64_t> written_dims(std::vector<int64_t> dims) {
+    while (dims.size() > 1 && dims.back() == 1) dims.pop_back();
+    return dims;
+}
+
 // Declares the plan's tensors on a writer; the same declarations give the planned size and the file.
 void declare(gguf::Writer& w, const QuantPlan& plan) {
     w.metadata() = plan.metadata;
-    for (const auto& t : plan.tensors) w.add_tensor(t.name, t.to.type, t.dims);
+    for (const auto& t : plan.tensors) w.add_tensor(t.name, t.to.type, written_dims(t.dims));
 }
 
 // Every tensor written is checked for NaN/Inf; `first_row` places rows of a slab within the tensor.
