@@ -6,7 +6,6 @@
 #include <climits>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <optional>
 #include <set>
@@ -17,6 +16,7 @@
 #include "appcommon/json_writer.h"
 #include "appcommon/model_options.h"
 #include "appcommon/options.h"
+#include "appcommon/text.h"
 #include "generation.h"
 #include "gguf/error.h"
 #include "gguf/output_file.h"
@@ -35,14 +35,6 @@ namespace {
 using verify::CheckResult;
 
 const std::vector<std::string> kChecks{"structure", "model", "scan", "recipe", "manifest", "quality", "generation"};
-
-std::string read_text(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw std::runtime_error(path + ": cannot open");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 
 std::set<std::string> check_list(const std::string& list, const char* flag) {
     std::set<std::string> out;
@@ -148,13 +140,8 @@ int run_baseline(const std::vector<std::string>& args) {
     if (common.ctx_size < 2) throw appcommon::UsageError{"-c must be at least 2"};
     check_outputs({out}, {common.model, text}, force);  // before the model is loaded
     appcommon::Loaded l = appcommon::load(common, true);
-    const auto tokens = l.tokenizer->encode(read_text(text), true, false);
-    runtime::PerplexityParams p;
-    p.n_ctx = l.context->n_ctx();
-    p.n_chunks = chunks;
-    p.add_bos = l.tokenizer->add_bos();
-    p.bos = l.tokenizer->bos();
-    p.progress = chunk_progress;
+    const auto tokens = l.tokenizer->encode(appcommon::read_file(text), true, false);
+    const auto p = runtime::perplexity_params(*l.tokenizer, l.context->n_ctx(), chunks, chunk_progress);
     const auto r = runtime::save_compact_baseline(*l.context, tokens, p, cp, out);
     const double bytes = static_cast<double>(std::filesystem::file_size(out));
     std::fprintf(stderr, "base PPL %.4f over %lld positions (%d chunks of %d); wrote %s (%.2f MB)\n", r.ppl,
@@ -368,13 +355,8 @@ private:
             runtime::ContextParams bp = o_.ctx_params;
             runtime::Context base_ctx(*base_model, bp);
             runtime::Context& test_ctx = context(base_ctx.n_ctx());
-            const auto tokens = loaded_.tokenizer->encode(read_text(o_.text), true, false);
-            runtime::PerplexityParams p;
-            p.n_ctx = base_ctx.n_ctx();
-            p.n_chunks = o_.chunks;
-            p.add_bos = loaded_.tokenizer->add_bos();
-            p.bos = loaded_.tokenizer->bos();
-            p.progress = chunk_progress;
+            const auto tokens = loaded_.tokenizer->encode(appcommon::read_file(o_.text), true, false);
+            const auto p = runtime::perplexity_params(*loaded_.tokenizer, base_ctx.n_ctx(), o_.chunks, chunk_progress);
             return verify::quality_check(runtime::compare_models(base_ctx, test_ctx, tokens, p), o_.th);
         }));
     }
