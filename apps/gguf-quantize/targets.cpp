@@ -3,11 +3,10 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 
 #include "appcommon/cli.h"
+#include "appcommon/text.h"
 #include "runtime/context.h"
 #include "runtime/kld_baseline.h"
 #include "runtime/model.h"
@@ -17,12 +16,9 @@
 namespace {
 
 std::vector<int32_t> tokens_of(const std::string& model_path, const std::string& text_path) {
-    std::ifstream in(text_path, std::ios::binary);
-    if (!in) throw std::runtime_error(text_path + ": cannot open");
-    std::stringstream ss;
-    ss << in.rdbuf();
+    const std::string text = appcommon::read_file(text_path);
     const gguf::File f = gguf::File::open(model_path);
-    return runtime::Tokenizer::from_metadata(f.metadata())->encode(ss.str(), true, false);
+    return runtime::Tokenizer::from_metadata(f.metadata())->encode(text, true, false);
 }
 
 }  // namespace
@@ -110,11 +106,7 @@ double verify_kld(const std::string& source, const std::string& quantized, const
     cp.n_batch = ctx;
     cp.n_threads = threads;
     runtime::Context bc(*base, cp), tc(*test, cp);
-    runtime::PerplexityParams p;
-    p.n_ctx = ctx;
-    p.n_chunks = chunks;
     const auto tok = runtime::Tokenizer::from_metadata(base->metadata());
-    p.add_bos = tok->add_bos();
-    p.bos = tok->bos();
+    const runtime::PerplexityParams p = runtime::perplexity_params(*tok, ctx, chunks);
     return runtime::compare_models(bc, tc, tokens_of(source, text), p).mean_kld;
 }

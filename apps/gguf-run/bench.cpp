@@ -124,123 +124,142 @@ void print_csv(const std::vector<Result>& results) {
     }
 }
 
-}  // namespace
-
-int run_bench(const std::vector<std::string>& args) {
+// What `gguf-run bench` was asked for.
+struct BenchOptions {
     CommonOptions common;
-    std::vector<int> prompts{512}, gens{128}, depths{0}, threads;
+    std::vector<int> prompts{512}, gens{128}, depths{0};
     std::vector<std::pair<int, int>> pgs;
     int reps = 5;
     bool warmup = true;
+    bool batch_given = false;  // -b: else the batch is the longest prompt
     std::string output = "md";
+};
+
+// Parses `args`; false when they only asked for help.
+bool parse_bench_options(const std::vector<std::string>& args, BenchOptions& o) {
     appcommon::OptionSet opts("gguf-run",
                               "Usage: gguf-run bench -m MODEL [-m MODEL...] [-p 512[,N...]] [-n 128[,N...]] [-pg PP,TG]\n"
                               "                      [-d 0[,N...]] [-t N[,N...]] [-r 5] [-o md|json|jsonl|csv]\n\n"
                               "Every combination of the lists is measured, as llama-bench does.");
-    common.add_to(opts, 0, true);
+    o.common.add_to(opts, 0, true);
     opts.section("Tests (llama-bench's options; lists are comma-separated)");
     opts.value({"-p", "--n-prompt"}, "N,...", "prompt lengths of the pp tests (0: none)",
-               [&](const std::string& v) { prompts = int_list(v, 0); });
+               [&](const std::string& v) { o.prompts = int_list(v, 0); });
     opts.value({"-n", "--n-gen"}, "N,...", "generation lengths of the tg tests (0: none)",
-               [&](const std::string& v) { gens = int_list(v, 0); });
+               [&](const std::string& v) { o.gens = int_list(v, 0); });
     opts.value({"-pg"}, "PP,TG", "a pp+tg test: PP prompt tokens then TG generated (repeatable)", [&](const std::string& v) {
         const auto l = int_list(v, 1);
         if (l.size() != 2) throw appcommon::BadValue{"expected PP,TG, got '" + v + "'"};
-        pgs.emplace_back(l[0], l[1]);
+        o.pgs.emplace_back(l[0], l[1]);
     });
     opts.value({"-d", "--n-depth"}, "N,...", "tokens already in the context before each test (untimed)",
-               [&](const std::string& v) { depths = int_list(v, 0); });
+               [&](const std::string& v) { o.depths = int_list(v, 0); });
     opts.value({"-r", "--repetitions"}, "N", "repetitions of each test (default 5)",
-               [&](const std::string& v) { reps = appcommon::parse_int(v, 1, INT_MAX); });
+               [&](const std::string& v) { o.reps = appcommon::parse_int(v, 1, INT_MAX); });
     opts.value({"-o", "--output"}, "FORMAT", "md (default), json, jsonl or csv", [&](const std::string& v) {
         if (v != "md" && v != "json" && v != "jsonl" && v != "csv") throw appcommon::BadValue{"md, json, jsonl or csv, got '" + v + "'"};
-        output = v;
+        o.output = v;
     });
-    opts.flag({"--no-warmup"}, "no warm-up run before each test", [&] { warmup = false; });
-    opts.flag({"--warmup"}, "a warm-up run before each test (the default)", [&] { warmup = true; });
+    opts.flag({"--no-warmup"}, "no warm-up run before each test", [&] { o.warmup = false; });
+    opts.flag({"--warmup"}, "a warm-up run before each test (the default)", [&] { o.warmup = true; });
     opts.unsupported({"-oe", "--output-err", "--progress", "-mmp", "-nopo", "--no-op-offload", "--delay", "-embd",
                       "--embeddings", "--numa", "--prio", "-C", "--cpu-mask", "--cpu-strict", "--poll"},
                      true, "not supported yet by gguf-run bench");
     add_unsupported_llama_options(opts);
-    if (opts.parse(args) == appcommon::OptionSet::Outcome::Exit) return 0;
+    if (opts.parse(args) == appcommon::OptionSet::Outcome::Exit) return false;
     if (!opts.positional().empty()) throw appcommon::UsageError{"unexpected argument '" + opts.positional().front() + "'"};
-    if (common.models.empty()) throw appcommon::UsageError{"no model given (-m MODEL.gguf)"};
-    if (opts.given("--json")) output = "json";
-    if (common.thread_list.empty()) common.thread_list = {0};
+    if (o.common.models.empty()) throw appcommon::UsageError{"no model given (-m MODEL.gguf)"};
+    if (opts.given("--json")) o.output = "json";
+    if (o.common.thread_list.empty()) o.common.thread_list = {0};
+    o.batch_given = opts.given("-b") || opts.given("--batch-size");
+    return true;
+}
 
+// Every combination of the lists, per depth: the pp tests, the tg tests, the pp+tg tests.
+std::vector<Test> bench_tests(const BenchOptions& o) {
     std::vector<Test> tests;
-    for (int d : depths) {
-        for (int p : prompts) {
+    for (int d : o.depths) {
+        for (int p : o.prompts) {
             if (p > 0) tests.push_back({p, 0, d});
         }
-        for (int n : gens) {
+        for (int n : o.gens) {
             if (n > 0) tests.push_back({0, n, d});
         }
-        for (const auto& [p, n] : pgs) tests.push_back({p, n, d});
+        for (const auto& [p, n] : o.pgs) tests.push_back({p, n, d});
     }
     if (tests.empty()) throw appcommon::UsageError{"-p and -n are all 0 and no -pg: nothing to measure"};
+    return tests;
+}
+
+void check_context_fits(int n_ctx, int longest) {
+    if (longest > n_ctx) {
+        throw appcommon::UsageError{"the context (-c " + std::to_string(n_ctx) + ") is smaller than the " +
+                                    std::to_string(longest) + " tokens of the longest test"};
+    }
+}
+
+// Sizes the context (-c, or the longest test) and the batch (-b, or the longest prompt) before any model
+// loads, so that a too small context is known at once; returns the longest test's tokens.
+int size_context(BenchOptions& o, const std::vector<Test>& tests) {
     int longest = 0, longest_prompt = 1;
     for (const Test& t : tests) {
         longest = std::max(longest, t.n_depth + t.n_prompt + t.n_gen);
         longest_prompt = std::max({longest_prompt, t.n_prompt, t.n_depth});
     }
-    if (common.ctx_size == 0) common.ctx_size = longest;
-    if (!opts.given("-b") && !opts.given("--batch-size")) common.batch_size = longest_prompt;
-    // before loading: the context is exactly -c (or the longest test), so a too small one is known now
-    if (longest > common.ctx_size) {
-        throw appcommon::UsageError{"the context (-c " + std::to_string(common.ctx_size) + ") is smaller than the " +
-                                    std::to_string(longest) + " tokens of the longest test"};
-    }
-    for (int n : common.thread_list) {
+    if (o.common.ctx_size == 0) o.common.ctx_size = longest;
+    if (!o.batch_given) o.common.batch_size = longest_prompt;
+    check_context_fits(o.common.ctx_size, longest);
+    for (int n : o.common.thread_list) {
         if (n != 0) appcommon::check_threads(n, "-t");  // 0: all cores; all checked before the first model loads
     }
+    return longest;
+}
 
-    std::vector<Result> results;
-    for (const std::string& path : common.models) {
-        for (int n_threads : common.thread_list) {
-            CommonOptions o = common;
-            o.model = path;
-            o.threads = n_threads;
-            Loaded l = load(o, false);
-            runtime::Context& ctx = *l.context;
-            if (longest > ctx.n_ctx()) {
-                throw appcommon::UsageError{"the context (-c " + std::to_string(ctx.n_ctx()) + ") is smaller than the " +
-                                            std::to_string(longest) + " tokens of the longest test"};
-            }
-            std::mt19937 rng(1234);
-            std::uniform_int_distribution<int32_t> any_token(0, ctx.n_vocab() - 1);
-            std::vector<int32_t> tokens(static_cast<size_t>(longest));
-            for (auto& t : tokens) t = any_token(rng);
-            for (const Test& t : tests) {
-                Result r;
-                r.model = path;
-                r.label = model_label(*l.model);
-                r.backend = backend_of(*l.model);
-                r.size_bytes = l.model->weight_bytes();
-                r.params = l.model->n_params();
-                r.ngl = l.model->plan().n_gpu_layers();
-                r.threads = ctx.n_threads();
-                r.reps = reps;
-                r.test = t;
-                // the depth is decoded before the clock starts; then the prompt in one call, then tokens one by one
-                const auto one_run = [&]() {
-                    ctx.truncate(0);
-                    size_t at = 0;
-                    if (t.n_depth > 0) ctx.decode({tokens.data(), static_cast<size_t>(t.n_depth)});
-                    at = static_cast<size_t>(t.n_depth);
-                    const auto t0 = std::chrono::steady_clock::now();
-                    if (t.n_prompt > 0) ctx.decode({tokens.data() + at, static_cast<size_t>(t.n_prompt)});
-                    at += static_cast<size_t>(t.n_prompt);
-                    for (int i = 0; i < t.n_gen; ++i) ctx.decode({&tokens[at + static_cast<size_t>(i)], 1});
-                    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-                };
-                if (warmup) one_run();
-                for (int i = 0; i < reps; ++i) r.samples.push_back((t.n_prompt + t.n_gen) / one_run());
-                results.push_back(std::move(r));
-            }
-        }
+// One timed run of `t` on a fresh context: the depth is decoded before the clock starts; then the prompt
+// in one call, then tokens one by one. Seconds.
+double timed_run(runtime::Context& ctx, const std::vector<int32_t>& tokens, const Test& t) {
+    ctx.truncate(0);
+    size_t at = 0;
+    if (t.n_depth > 0) ctx.decode({tokens.data(), static_cast<size_t>(t.n_depth)});
+    at = static_cast<size_t>(t.n_depth);
+    const auto t0 = std::chrono::steady_clock::now();
+    if (t.n_prompt > 0) ctx.decode({tokens.data() + at, static_cast<size_t>(t.n_prompt)});
+    at += static_cast<size_t>(t.n_prompt);
+    for (int i = 0; i < t.n_gen; ++i) ctx.decode({&tokens[at + static_cast<size_t>(i)], 1});
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Every test on model `path` with `n_threads`, over the same random tokens.
+void measure(const BenchOptions& o, const std::string& path, int n_threads, const std::vector<Test>& tests, int longest,
+             std::vector<Result>& results) {
+    CommonOptions common = o.common;
+    common.model = path;
+    common.threads = n_threads;
+    Loaded l = load(common, false);
+    runtime::Context& ctx = *l.context;
+    check_context_fits(ctx.n_ctx(), longest);
+    std::mt19937 rng(1234);
+    std::uniform_int_distribution<int32_t> any_token(0, ctx.n_vocab() - 1);
+    std::vector<int32_t> tokens(static_cast<size_t>(longest));
+    for (auto& t : tokens) t = any_token(rng);
+    for (const Test& t : tests) {
+        Result r;
+        r.model = path;
+        r.label = model_label(*l.model);
+        r.backend = backend_of(*l.model);
+        r.size_bytes = l.model->weight_bytes();
+        r.params = l.model->n_params();
+        r.ngl = l.model->plan().n_gpu_layers();
+        r.threads = ctx.n_threads();
+        r.reps = o.reps;
+        r.test = t;
+        if (o.warmup) timed_run(ctx, tokens, t);
+        for (int i = 0; i < o.reps; ++i) r.samples.push_back((t.n_prompt + t.n_gen) / timed_run(ctx, tokens, t));
+        results.push_back(std::move(r));
     }
+}
 
+void print_results(const std::string& output, const std::vector<Result>& results) {
     if (output == "md") {
         print_markdown(results);
     } else if (output == "csv") {
@@ -256,6 +275,20 @@ int run_bench(const std::vector<std::string>& args) {
             write_record(j, r);
         }
     }
+}
+
+}  // namespace
+
+int run_bench(const std::vector<std::string>& args) {
+    BenchOptions o;
+    if (!parse_bench_options(args, o)) return 0;
+    const std::vector<Test> tests = bench_tests(o);
+    const int longest = size_context(o, tests);
+    std::vector<Result> results;
+    for (const std::string& path : o.common.models) {
+        for (int n_threads : o.common.thread_list) measure(o, path, n_threads, tests, longest, results);
+    }
+    print_results(o.output, results);
     return 0;
 }
 

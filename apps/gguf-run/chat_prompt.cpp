@@ -1,11 +1,10 @@
 #include "chat_prompt.h"
 
-#include <fstream>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "appcommon/cli.h"
+#include "appcommon/text.h"
 #include "runtime/error.h"
 
 namespace gguf_run {
@@ -24,13 +23,6 @@ runtime::ChatFormat format_from_name(const std::string& name) {
                                 "' (chatml, llama3, llama2, gemma, phi3, or Jinja source; --chat-template-file FILE)"};
 }
 
-std::string read_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw runtime::Error("--chat-template-file: " + path + ": cannot open");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 
 std::shared_ptr<jinja::Template> compile(const std::string& source, const std::string& origin) {
     try {
@@ -54,7 +46,7 @@ ChatPrompt ChatPrompt::from_options(const std::string& option, const std::string
     if (!option.empty() && !file.empty()) throw appcommon::UsageError{"give --chat-template or --chat-template-file, not both"};
     ChatPrompt p;
     if (!file.empty()) {
-        const std::string source = read_file(file);
+        const std::string source = appcommon::read_file(file, "--chat-template-file");
         p.jinja_ = compile(source, "--chat-template-file " + file);
         p.harmony_ = writes_harmony(source);
         p.description_ = "Jinja template from " + file;

@@ -3,10 +3,8 @@
 #include <chrono>
 #include <climits>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <memory>
-#include <sstream>
 #include <unistd.h>
 
 #include "appcommon/cli.h"
@@ -202,13 +200,6 @@ void check_fits(const runtime::Context& ctx, size_t n_tokens) {
 }
 
 
-std::string read_text_file(const std::string& path, const char* option) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw runtime::Error(std::string(option) + ": " + path + ": cannot open");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 
 int run_conversation(const CommonOptions& common, const GenerationOptions& gen, const PromptOptions& po);
 
@@ -237,9 +228,9 @@ int run_text(const std::vector<std::string>& args, bool chat) {
     }
     if (!prompt.prompt.empty() && !prompt.prompt_file.empty()) throw appcommon::UsageError{"give -p or -f, not both"};
     if (!prompt.system.empty() && !prompt.system_file.empty()) throw appcommon::UsageError{"give -sys or -sysf, not both"};
-    if (!prompt.prompt_file.empty()) prompt.prompt = read_text_file(prompt.prompt_file, "-f");
+    if (!prompt.prompt_file.empty()) prompt.prompt = appcommon::read_file(prompt.prompt_file, "-f");
     else if (prompt.escape) prompt.prompt = appcommon::process_escapes(prompt.prompt);
-    if (!prompt.system_file.empty()) prompt.system = read_text_file(prompt.system_file, "-sysf");
+    if (!prompt.system_file.empty()) prompt.system = appcommon::read_file(prompt.system_file, "-sysf");
     else if (prompt.escape) prompt.system = appcommon::process_escapes(prompt.system);
     gen.validate();
     for (auto& s : gen.stop) {

@@ -19,82 +19,78 @@
 
 namespace gguf_run {
 
-int run_perplexity(const std::vector<std::string>& args) {
+namespace {
+
+struct PerplexityOptions {
     CommonOptions common;
     std::string text_file, kld_base;
     int chunks = -1;
-    bool kld = false;
+    bool kld = false;  // --kl-divergence: compare with kld_base instead of measuring text_file
+};
+
+// Parses and checks `args` before the model loads; false when they only asked for help.
+bool parse_perplexity_options(const std::vector<std::string>& args, PerplexityOptions& o) {
     appcommon::OptionSet opts(
         "gguf-run",
         "Usage: gguf-run perplexity -m MODEL -f TEXT [-c 512] [--chunks N] [--kl-divergence-base FILE]\n"
         "       gguf-run perplexity -m MODEL --kl-divergence-base FILE --kl-divergence\n\n"
         "Chunks of -c tokens, each from position 0; the predictions of each chunk's second half are scored.");
-    common.add_to(opts, 512);
+    o.common.add_to(opts, 512);
     opts.section("Perplexity");
-    opts.value({"-f", "--file"}, "FILE", "text to evaluate", &text_file);
+    opts.value({"-f", "--file"}, "FILE", "text to evaluate", &o.text_file);
     opts.value({"--chunks"}, "N", "chunks to evaluate (-1: all)",
-               [&](const std::string& v) { chunks = appcommon::parse_int(v, -1, INT_MAX); });
+               [&](const std::string& v) { o.chunks = appcommon::parse_int(v, -1, INT_MAX); });
     opts.value({"--kl-divergence-base", "--save-all-logits"}, "FILE",
-               "file of base-model distributions: written with -f, read with --kl-divergence", &kld_base);
-    opts.flag({"--kl-divergence"}, "compare with the distributions saved in --kl-divergence-base", &kld);
+               "file of base-model distributions: written with -f, read with --kl-divergence", &o.kld_base);
+    opts.flag({"--kl-divergence"}, "compare with the distributions saved in --kl-divergence-base", &o.kld);
     add_unsupported_llama_options(opts);
-    if (opts.parse(args) == appcommon::OptionSet::Outcome::Exit) return 0;
+    if (opts.parse(args) == appcommon::OptionSet::Outcome::Exit) return false;
     if (!opts.positional().empty()) throw appcommon::UsageError{"unexpected argument '" + opts.positional().front() + "'"};
-    if (kld && kld_base.empty()) throw appcommon::UsageError{"--kl-divergence needs --kl-divergence-base FILE"};
-    if (!kld && text_file.empty()) throw appcommon::UsageError{"no text given (-f FILE)"};
+    if (o.kld && o.kld_base.empty()) throw appcommon::UsageError{"--kl-divergence needs --kl-divergence-base FILE"};
+    if (!o.kld && o.text_file.empty()) throw appcommon::UsageError{"no text given (-f FILE)"};
     // -c 2 and 3 score no position at all (the second half of a chunk predicts nothing inside it)
-    if (common.ctx_size < 4) throw appcommon::UsageError{"-c must be at least 4 for perplexity"};
-    if (chunks == 0 || chunks < -1) throw appcommon::UsageError{"--chunks must be -1 (all) or at least 1"};
-    if (!kld) check_text_length(text_file, common.ctx_size);
-    if (kld && ::access(kld_base.c_str(), R_OK) != 0) {
-        throw runtime::Error(kld_base + ": cannot open: " + std::strerror(errno));  // before loading the model
+    if (o.common.ctx_size < 4) throw appcommon::UsageError{"-c must be at least 4 for perplexity"};
+    if (o.chunks == 0 || o.chunks < -1) throw appcommon::UsageError{"--chunks must be -1 (all) or at least 1"};
+    if (!o.kld) check_text_length(o.text_file, o.common.ctx_size);
+    if (o.kld && ::access(o.kld_base.c_str(), R_OK) != 0) {
+        throw runtime::Error(o.kld_base + ": cannot open: " + std::strerror(errno));  // before loading the model
     }
-    if (!kld && !kld_base.empty()) {
+    if (!o.kld && !o.kld_base.empty()) {
         // the base file is replaced as llama.cpp does, but never the model or the text it came from
         gguf::OutputPolicy policy;
-        policy.inputs = {common.model, text_file};
-        gguf::check_output_path(kld_base, policy);
+        policy.inputs = {o.common.model, o.text_file};
+        gguf::check_output_path(o.kld_base, policy);
     }
+    return true;
+}
 
-    Loaded l = load(common, !kld);
-    runtime::Context& ctx = *l.context;
-    if (kld) {
-        const auto r = runtime::compare_kld_base(ctx, kld_base, chunk_progress);
-        if (common.json) {
-            appcommon::JsonWriter j(std::cout);
-            j.begin_object()
-                .field("ppl", r.ppl.ppl)
-                .field("ppl_stderr", r.ppl.ppl_stderr)
-                .field("base_ppl", r.base_ppl)
-                .field("mean_kld", r.mean_kld)
-                .field("kld_stderr", r.kld_stderr)
-                .field("median_kld", r.median_kld)
-                .field("p99_kld", r.p99_kld)
-                .field("max_kld", r.max_kld)
-                .field("same_top", r.same_top)
-                .field("positions", static_cast<int64_t>(r.n_positions))
-                .end_object();
-            std::cout << "\n";
-        } else {
-            std::printf("PPL          %.4f +/- %.4f (base %.4f)\n", r.ppl.ppl, r.ppl.ppl_stderr, r.base_ppl);
-            std::printf("mean KLD     %.6f +/- %.6f\nmedian KLD   %.6f\np99 KLD      %.6f\nmax KLD      %.6f\n",
-                        r.mean_kld, r.kld_stderr, r.median_kld, r.p99_kld, r.max_kld);
-            std::printf("same top     %.3f %% over %lld positions\n", 100 * r.same_top, static_cast<long long>(r.n_positions));
-        }
-        return 0;
+void print_kld(const runtime::KldResult& r, bool json) {
+    if (json) {
+        appcommon::JsonWriter j(std::cout);
+        j.begin_object()
+            .field("ppl", r.ppl.ppl)
+            .field("ppl_stderr", r.ppl.ppl_stderr)
+            .field("base_ppl", r.base_ppl)
+            .field("mean_kld", r.mean_kld)
+            .field("kld_stderr", r.kld_stderr)
+            .field("median_kld", r.median_kld)
+            .field("p99_kld", r.p99_kld)
+            .field("max_kld", r.max_kld)
+            .field("same_top", r.same_top)
+            .field("positions", static_cast<int64_t>(r.n_positions))
+            .end_object();
+        std::cout << "\n";
+        return;
     }
+    std::printf("PPL          %.4f +/- %.4f (base %.4f)\n", r.ppl.ppl, r.ppl.ppl_stderr, r.base_ppl);
+    std::printf("mean KLD     %.6f +/- %.6f\nmedian KLD   %.6f\np99 KLD      %.6f\nmax KLD      %.6f\n",
+                r.mean_kld, r.kld_stderr, r.median_kld, r.p99_kld, r.max_kld);
+    std::printf("same top     %.3f %% over %lld positions\n", 100 * r.same_top, static_cast<long long>(r.n_positions));
+}
 
-    const auto tokens = l.tokenizer->encode(read_text_file(text_file), true, false);
-    runtime::PerplexityParams p;
-    p.n_ctx = ctx.n_ctx();
-    p.n_chunks = chunks;
-    p.add_bos = l.tokenizer->add_bos();
-    p.bos = l.tokenizer->bos();
-    p.progress = chunk_progress;
-    std::fprintf(stderr, "%zu tokens, chunks of %d, BOS %s\n", tokens.size(), p.n_ctx, p.add_bos ? "yes" : "no");
-    const runtime::PerplexityResult r = kld_base.empty() ? runtime::perplexity(ctx, tokens, p)
-                                                         : runtime::save_kld_base(ctx, tokens, p, kld_base);
-    if (common.json) {
+// `kld_base`: where the base distributions were saved, empty when they were not.
+void print_perplexity(const runtime::PerplexityResult& r, bool json, const std::string& kld_base) {
+    if (json) {
         appcommon::JsonWriter j(std::cout);
         j.begin_object()
             .field("ppl", r.ppl)
@@ -103,11 +99,28 @@ int run_perplexity(const std::vector<std::string>& args) {
             .field("tokens_scored", static_cast<int64_t>(r.n_scored))
             .end_object();
         std::cout << "\n";
-    } else {
-        std::printf("Final estimate: PPL = %.4f +/- %.5f (%d chunks, %lld tokens scored)\n", r.ppl, r.ppl_stderr,
-                    r.n_chunks, static_cast<long long>(r.n_scored));
-        if (!kld_base.empty()) std::printf("base distributions saved to %s\n", kld_base.c_str());
+        return;
     }
+    std::printf("Final estimate: PPL = %.4f +/- %.5f (%d chunks, %lld tokens scored)\n", r.ppl, r.ppl_stderr,
+                r.n_chunks, static_cast<long long>(r.n_scored));
+    if (!kld_base.empty()) std::printf("base distributions saved to %s\n", kld_base.c_str());
+}
+
+}  // namespace
+
+int run_perplexity(const std::vector<std::string>& args) {
+    PerplexityOptions o;
+    if (!parse_perplexity_options(args, o)) return 0;
+    Loaded l = load(o.common, !o.kld);
+    runtime::Context& ctx = *l.context;
+    if (o.kld) {
+        print_kld(runtime::compare_kld_base(ctx, o.kld_base, chunk_progress), o.common.json);
+        return 0;
+    }
+    const ChunkedText text = chunked_text(l, o.text_file, o.chunks);
+    const runtime::PerplexityResult r = o.kld_base.empty() ? runtime::perplexity(ctx, text.tokens, text.params)
+                                                           : runtime::save_kld_base(ctx, text.tokens, text.params, o.kld_base);
+    print_perplexity(r, o.common.json, o.kld_base);
     return 0;
 }
 

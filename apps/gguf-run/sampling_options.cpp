@@ -3,10 +3,10 @@
 #include <climits>
 #include <cmath>
 #include <cstdlib>
-#include <fstream>
 #include <sstream>
 
 #include "appcommon/cli.h"
+#include "appcommon/text.h"
 #include "grammar/grammar.h"
 #include "grammar/json_schema.h"
 #include "runtime/error.h"
@@ -15,13 +15,6 @@ namespace gguf_run {
 
 namespace {
 
-std::string read_file(const std::string& path, const char* option) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw runtime::Error(std::string(option) + ": " + path + ": cannot open");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 
 // llama.cpp's TOKEN_ID(+|-)BIAS: "15043+1", "15043-1", "2-inf".
 std::pair<int32_t, float> parse_logit_bias(const std::string& v) {
@@ -114,11 +107,11 @@ void SamplingOptions::finish() {
             source = "--grammar: ";
             sampler.grammar = grammar;
         } else if (!grammar_file.empty()) {
-            sampler.grammar = read_file(grammar_file, "--grammar-file");
+            sampler.grammar = appcommon::read_file(grammar_file, "--grammar-file");
             source = "--grammar-file: " + grammar_file + ": ";
         } else if (!json_schema.empty() || !json_schema_file.empty()) {
             const bool file = !json_schema_file.empty();
-            const std::string schema = file ? read_file(json_schema_file, "--json-schema-file") : json_schema;
+            const std::string schema = file ? appcommon::read_file(json_schema_file, "--json-schema-file") : json_schema;
             source = file ? "--json-schema-file: " + json_schema_file + ": " : "--json-schema: ";
             sampler.grammar = grammar::json_schema_to_gbnf(schema);
         }

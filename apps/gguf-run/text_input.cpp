@@ -2,21 +2,13 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "appcommon/cli.h"
+#include "appcommon/text.h"
 #include "runtime/error.h"
+#include "runtime/tokenizer.h"
 
 namespace gguf_run {
-
-std::string read_text_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw runtime::Error(path + ": cannot open");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 
 void check_text_length(const std::string& path, int n_ctx) {
     std::error_code ec;
@@ -32,6 +24,15 @@ void chunk_progress(int done, int total) {
     if (!appcommon::stderr_is_terminal()) return;
     std::fprintf(stderr, "\r[%d/%d] chunks", done, total);
     if (done == total) std::fprintf(stderr, "\n");
+}
+
+ChunkedText chunked_text(const appcommon::Loaded& l, const std::string& path, int n_chunks) {
+    ChunkedText t;
+    t.tokens = l.tokenizer->encode(appcommon::read_file(path), true, false);
+    t.params = runtime::perplexity_params(*l.tokenizer, l.context->n_ctx(), n_chunks, chunk_progress);
+    std::fprintf(stderr, "%zu tokens, chunks of %d, BOS %s\n", t.tokens.size(), t.params.n_ctx,
+                 t.params.add_bos ? "yes" : "no");
+    return t;
 }
 
 }  // namespace gguf_run

@@ -65,49 +65,54 @@ void Model::make_resident(const ModelOptions& options) const {
     }
 }
 
-void Model::bind_and_place(const ModelOptions& options) {
-    const HParams& hp = hp_;
-    Binder b(file_);
-    const bool tied = bind_weights(hp, file_.metadata(), b, weights_);
-    const gguf::TensorInfo* embd = file_.find_tensor("token_embd.weight");
-    const int64_t n_vocab = embd->dims[1];
+namespace {
 
-    // plan every tensor the model reads, then hand each matrix to the backend of its device
-    std::vector<TensorDesc> descs{{"token_embd.weight", embd->n_bytes()}};
+// Every tensor the model reads, for the placement plan. Tied: the output layer reads the embedding, a
+// copy of it where the output layer runs (as llama.cpp).
+std::vector<TensorDesc> plan_descs(const gguf::TensorInfo& embd, const Binder& b, bool tied) {
+    std::vector<TensorDesc> descs{{"token_embd.weight", embd.n_bytes()}};
     for (const auto& [info, name] : b.bound()) descs.push_back({name, info->n_bytes()});
-    // tied: the output layer reads the embedding, a copy of it where the output layer runs (as llama.cpp)
-    if (tied) descs.push_back({"output.weight", embd->n_bytes()});
-    // GPUs are looked for only when the options ask for one: on a CUDA build that loads the CUDA module
-    PlacementOptions placement = options.placement;
-    const bool wants_gpu = options.fit || placement.n_gpu_layers != 0 ||
-                           std::any_of(placement.overrides.begin(), placement.overrides.end(),
-                                       [](const PlacementRule& r) { return !r.device.is_cpu(); });
-    const std::vector<Device> gpus = wants_gpu ? available_gpus() : std::vector<Device>{};
-    if (options.fit) {
-        if (gpus.empty()) throw Error("--fit: no GPU is available (" + std::string(built_with_cuda() ? "none found" : "this build has no CUDA") + ")");
-        // -ngl all (or 99) with --fit is the common spelling of "as much on the GPU as fits"
-        const int ngl = placement.n_gpu_layers;
-        if (ngl > 0 && ngl <= static_cast<int>(hp.n_layer)) {
-            throw Error("--fit chooses the GPU layers itself, -ngl " + std::to_string(ngl) +
-                        " would limit them: drop one of the two");
-        }
-        const FitOptions& f = *options.fit;
-        FitRequest r;
-        r.budget = f.budget ? f.budget : query_gpus().front().free_bytes;
-        r.margin = f.margin;
-        r.overhead = kCudaContextBytes;
-        r.kv_bytes_per_layer = kv_layer_bytes(hp, f.n_ctx, f.type_k, f.type_v);
-        r.scratch = gpu_scratch_bytes(hp, f.n_batch, f.n_ctx);
-        r.output_scratch = static_cast<uint64_t>(f.n_batch) * static_cast<uint64_t>(n_vocab) * sizeof(float);
-        r.expert_slots = 2;  // prompts stream the CPU's experts in (Context::forward)
-        const FitResult fit = fit_placement(descs, static_cast<int>(hp.n_layer), r, gpus.front(), placement.overrides);
-        placement = fit.options;
-        fit_report_ = fit.explanation;
+    if (tied) descs.push_back({"output.weight", embd.n_bytes()});
+    return descs;
+}
+
+// GPUs are looked for only when the options ask for one: on a CUDA build that loads the CUDA module.
+bool wants_gpu(const ModelOptions& options) {
+    const PlacementOptions& placement = options.placement;
+    return options.fit || placement.n_gpu_layers != 0 ||
+           std::any_of(placement.overrides.begin(), placement.overrides.end(),
+                       [](const PlacementRule& r) { return !r.device.is_cpu(); });
+}
+
+// --fit: as many layers on the first GPU as its free memory (or the budget) holds beside the context.
+FitResult fit_to_gpu(const ModelOptions& options, const HParams& hp, const std::vector<TensorDesc>& descs,
+                     const std::vector<Device>& gpus, int64_t n_vocab) {
+    if (gpus.empty()) {
+        const std::string why = built_with_cuda() ? "none found" : "this build has no CUDA";
+        throw Error("--fit: no GPU is available (" + why + ")");
     }
-    plan_ = PlacementPlan::build(descs, static_cast<int>(hp.n_layer), placement, gpus);
-    // the weights must fit before any is copied: a clear error, not a failed allocation halfway
+    // -ngl all (or 99) with --fit is the common spelling of "as much on the GPU as fits"
+    const int ngl = options.placement.n_gpu_layers;
+    if (ngl > 0 && ngl <= static_cast<int>(hp.n_layer)) {
+        throw Error("--fit chooses the GPU layers itself, -ngl " + std::to_string(ngl) +
+                    " would limit them: drop one of the two");
+    }
+    const FitOptions& f = *options.fit;
+    FitRequest r;
+    r.budget = f.budget ? f.budget : query_gpus().front().free_bytes;
+    r.margin = f.margin;
+    r.overhead = kCudaContextBytes;
+    r.kv_bytes_per_layer = kv_layer_bytes(hp, f.n_ctx, f.type_k, f.type_v);
+    r.scratch = gpu_scratch_bytes(hp, f.n_batch, f.n_ctx);
+    r.output_scratch = static_cast<uint64_t>(f.n_batch) * static_cast<uint64_t>(n_vocab) * sizeof(float);
+    r.expert_slots = 2;  // prompts stream the CPU's experts in (Context::forward)
+    return fit_placement(descs, static_cast<int>(hp.n_layer), r, gpus.front(), options.placement.overrides);
+}
+
+// The weights must fit before any is copied: a clear error, not a failed allocation halfway.
+void check_gpu_room(const PlacementPlan& plan, const std::vector<Device>& gpus) {
     for (const GpuInfo& g : gpus.empty() ? std::vector<GpuInfo>{} : query_gpus()) {
-        const auto bytes = plan_.weight_bytes();
+        const auto bytes = plan.weight_bytes();
         const auto it = bytes.find(g.device);
         if (it != bytes.end() && it->second + kCudaContextBytes > g.free_bytes) {
             throw Error("the placement puts " + format_bytes(it->second) + " of weights on " + g.device.name() +
@@ -115,47 +120,50 @@ void Model::bind_and_place(const ModelOptions& options) {
                         " free: use --fit, a smaller -ngl or --n-cpu-moe N");
         }
     }
-    std::vector<Device> used;
-    for (const auto& [dev, bytes] : plan_.weight_bytes()) {
-        if (!dev.is_cpu()) used.push_back(dev);
-    }
-    backends_ = create_backends(used);
-    if (hp.is_gemma4() && !used.empty()) {
-        throw Error(file_.path() + ": " + hp.arch_name + " runs on the CPU only for now: use -ngl 0");
+}
+
+// Architectures that not every backend runs yet, refused by name before any weight is copied.
+void check_backends_run(const HParams& hp, const std::string& path,
+                        const std::vector<std::unique_ptr<Backend>>& backends, bool any_gpu) {
+    if (hp.is_gemma4() && any_gpu) {
+        throw Error(path + ": " + hp.arch_name + " runs on the CPU only for now: use -ngl 0");
     }
     if (hp.arch == Arch::Qwen35Moe) {
-        for (const auto& b : backends_) {
+        for (const auto& b : backends) {
             if (!b->supports_qwen35()) {
-                throw Error(file_.path() + ": qwen35moe runs on the CPU only for now (the " + b->device().name() +
+                throw Error(path + ": qwen35moe runs on the CPU only for now (the " + b->device().name() +
                             " backend has no Gated DeltaNet layers, gated attention or shared experts): use -ngl 0");
             }
         }
     }
     if (hp.arch == Arch::GptOss) {
-        for (const auto& b : backends_) {
+        for (const auto& b : backends) {
             if (!b->supports_gpt_oss()) {
-                throw Error(file_.path() + ": gpt-oss runs on the CPU only for now (the " + b->device().name() +
+                throw Error(path + ": gpt-oss runs on the CPU only for now (the " + b->device().name() +
                             " backend has no sink or sliding-window attention, biased experts or YaRN): use -ngl 0");
             }
         }
     }
+}
 
-    n_params_ = 0;
-    for (const auto& t : file_.tensors()) n_params_ += t.n_elements();
-
+// Each matrix to the backend of the device the plan gives it, each vector to where the step that reads it
+// runs; backend_for(device) is the model's backend of a device.
+template <class BackendFor>
+void place_on_devices(ModelWeights& weights, const PlacementPlan& plan, const gguf::File& file, bool tied,
+                      BackendFor backend_for) {
     auto place = [&](Weight& w, const std::string& plan_name) {
         if (w.name.empty()) return;
-        const gguf::TensorInfo& info = file_.tensor(w.name);
-        w.device = plan_.device_of(plan_name);
-        w.data = backend_for(w.device).place_weights(file_.tensor_data(info));
+        const gguf::TensorInfo& info = file.tensor(w.name);
+        w.device = plan.device_of(plan_name);
+        w.data = backend_for(w.device).place_weights(file.tensor_data(info));
     };
-    place(weights_.token_embd, weights_.token_embd.name);
+    place(weights.token_embd, weights.token_embd.name);
     if (tied) {
-        weights_.output = weights_.token_embd;
-        if (plan_.device_of("output.weight") != weights_.token_embd.device) place(weights_.output, "output.weight");
-        weights_.output.device = plan_.device_of("output.weight");
+        weights.output = weights.token_embd;
+        if (plan.device_of("output.weight") != weights.token_embd.device) place(weights.output, "output.weight");
+        weights.output.device = plan.device_of("output.weight");
     } else {
-        place(weights_.output, weights_.output.name);
+        place(weights.output, weights.output.name);
     }
     // a vector goes where the step that reads it runs, whatever the plan says of its few bytes
     auto place_vector = [&](Vector& v, Device device) {
@@ -163,10 +171,10 @@ void Model::bind_and_place(const ModelOptions& options) {
         v.device = device;
         v.placed = backend_for(device).place_vector(v.values);
     };
-    place_vector(weights_.output_norm, weights_.output.device);
-    place(weights_.nextn_proj_pre, weights_.nextn_proj_pre.name);
-    place(weights_.nextn_proj_post, weights_.nextn_proj_post.name);
-    for (auto& L : weights_.layers) {
+    place_vector(weights.output_norm, weights.output.device);
+    place(weights.nextn_proj_pre, weights.nextn_proj_pre.name);
+    place(weights.nextn_proj_post, weights.nextn_proj_post.name);
+    for (auto& L : weights.layers) {
         for (Weight* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_gate, &L.ffn_up, &L.ffn_down, &L.gate_inp, &L.gate_exps,
                           &L.up_exps, &L.down_exps, &L.gate_up_exps, &L.gate_shexp, &L.up_shexp, &L.down_shexp,
                           &L.gate_inp_shexp, &L.delta.qkv, &L.delta.gate, &L.delta.beta, &L.delta.alpha, &L.delta.out}) {
@@ -185,6 +193,37 @@ void Model::bind_and_place(const ModelOptions& options) {
         place_vector(L.gate_inp_b, L.ffn_device());
         for (Vector* v : {&L.gate_exps_b, &L.up_exps_b, &L.down_exps_b}) place_vector(*v, L.experts_device());
     }
+}
+
+}  // namespace
+
+void Model::bind_and_place(const ModelOptions& options) {
+    const HParams& hp = hp_;
+    Binder b(file_);
+    const bool tied = bind_weights(hp, file_.metadata(), b, weights_);
+    const gguf::TensorInfo* embd = file_.find_tensor("token_embd.weight");
+
+    // plan every tensor the model reads, then hand each matrix to the backend of its device
+    const std::vector<TensorDesc> descs = plan_descs(*embd, b, tied);
+    PlacementOptions placement = options.placement;
+    const std::vector<Device> gpus = wants_gpu(options) ? available_gpus() : std::vector<Device>{};
+    if (options.fit) {
+        const FitResult fit = fit_to_gpu(options, hp, descs, gpus, embd->dims[1]);
+        placement = fit.options;
+        fit_report_ = fit.explanation;
+    }
+    plan_ = PlacementPlan::build(descs, static_cast<int>(hp.n_layer), placement, gpus);
+    check_gpu_room(plan_, gpus);
+    std::vector<Device> used;
+    for (const auto& [dev, bytes] : plan_.weight_bytes()) {
+        if (!dev.is_cpu()) used.push_back(dev);
+    }
+    backends_ = create_backends(used);
+    check_backends_run(hp, file_.path(), backends_, !used.empty());
+
+    n_params_ = 0;
+    for (const auto& t : file_.tensors()) n_params_ += t.n_elements();
+    place_on_devices(weights_, plan_, file_, tied, [&](Device d) -> Backend& { return backend_for(d); });
     pin_streamed_experts();
 }
 

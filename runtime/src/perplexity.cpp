@@ -15,6 +15,7 @@
 #include "gguf/error.h"
 #include "quant/float16.h"
 #include "runtime/error.h"
+#include "runtime/tokenizer.h"
 #include "safe_output.h"
 
 namespace runtime {
@@ -98,6 +99,17 @@ int evaluate_chunks(Context& ctx, std::span<const int32_t> tokens, const Perplex
         if (params.progress) params.progress(c + 1, n_chunks);
     }
     return n_chunks;
+}
+
+PerplexityParams perplexity_params(const Tokenizer& tokenizer, int n_ctx, int n_chunks,
+                                   std::function<void(int, int)> progress) {
+    PerplexityParams p;
+    p.n_ctx = n_ctx;
+    p.n_chunks = n_chunks;
+    p.add_bos = tokenizer.add_bos();
+    p.bos = tokenizer.bos();
+    p.progress = std::move(progress);
+    return p;
 }
 
 PerplexityResult perplexity(Context& ctx, std::span<const int32_t> tokens, const PerplexityParams& params) {

@@ -4,6 +4,8 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <stdexcept>
+#include <string>
 
 #include "appcommon/cli.h"
 #include "appcommon/options.h"
@@ -178,6 +180,34 @@ TEST(Options, EscapesAsLlamaCppProcessesThem) {
     EXPECT_EQ(process_escapes(R"(a\\n \"q\" \x41\x4a)"), "a\\n \"q\" AJ");
     // unknown escapes, a bad \x and a trailing backslash stay as typed
     EXPECT_EQ(process_escapes(R"(C:\dir\x4 end\)"), R"(C:\dir\x4 end\)");
+}
+
+// The apps' one reader of a whole file: bytes as they are (NUL and CR included); a file that cannot be
+// opened names the option it came from, when there is one, and the path.
+TEST(Options, ReadFileKeepsBytesAndNamesWhatFailed) {
+    const std::string path = testing::TempDir() + "read_file_test.txt";
+    const std::string bytes("a\r\nb\0c", 6);
+    {
+        std::FILE* f = std::fopen(path.c_str(), "wb");
+        ASSERT_NE(f, nullptr);
+        std::fwrite(bytes.data(), 1, bytes.size(), f);
+        std::fclose(f);
+    }
+    EXPECT_EQ(appcommon::read_file(path), bytes);
+    std::remove(path.c_str());
+    const std::string missing = testing::TempDir() + "no-such-file.txt";
+    try {
+        appcommon::read_file(missing, "--grammar-file");
+        FAIL() << "no error";
+    } catch (const std::runtime_error& e) {
+        EXPECT_EQ(std::string(e.what()), "--grammar-file: " + missing + ": cannot open");
+    }
+    try {
+        appcommon::read_file(missing);
+        FAIL() << "no error";
+    } catch (const std::runtime_error& e) {
+        EXPECT_EQ(std::string(e.what()), missing + ": cannot open");
+    }
 }
 
 }  // namespace

@@ -9,8 +9,6 @@
 // cache and a bf16 file; and the draft's step against the target's cache.
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -24,6 +22,7 @@
 #include "gguf/file.h"
 #include "llama_cpp_conversions.h"
 #include "logits_compare.h"
+#include "reference_outputs.h"
 #include "runtime/activation_collector.h"
 #include "runtime/context.h"
 #include "runtime/error.h"
@@ -35,36 +34,16 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path ref_dir() { return fs::path(GGUF_SOURCE_DIR) / "tests" / "models" / "gemma4"; }
-
-struct OutDir {
-    fs::path path = fs::temp_directory_path() / ("gemma4-reference-" + std::to_string(::getpid()));
-    OutDir() { fs::create_directories(path); }
-    ~OutDir() { fs::remove_all(path); }
-};
-
-fs::path out(const std::string& name) {
-    static OutDir dir;
-    return dir.path / name;
-}
-
-std::string converted(const std::string& checkpoint, convert::OutType outtype, const std::string& name) {
-    const fs::path p = out(name);
-    if (!fs::exists(p)) {
-        convert::ConvertOptions opt;
-        opt.input_dir = (ref_dir() / checkpoint).string();
-        opt.output_path = p.string();
-        opt.outtype = outtype;
-        convert::convert_checkpoint(opt);
-    }
-    return p.string();
+const testing_support::ReferenceFiles& ref() {
+    static const testing_support::ReferenceFiles files("gemma4");
+    return files;
 }
 
 // refs.safetensors, read by tensor name.
 class Refs {
 public:
     explicit Refs(const std::string& file) {
-        const std::string path = (ref_dir() / file).string();
+        const std::string path = ref().file(file).string();
         std::ifstream in(path, std::ios::binary);
         uint64_t n = 0;
         in.read(reinterpret_cast<char*>(&n), 8);
@@ -105,14 +84,10 @@ const Refs& transformers_refs() {
 
 using testing_support::Agreement;
 using testing_support::accumulate;
+using testing_support::report;
 
 // measured 0.018 on this model
 constexpr double kF16CacheBound = 0.05;
-
-void report(const Agreement& a, const std::string& what) {
-    std::printf("%s: max |logit diff| %.3g, same argmax %lld/%lld\n", what.c_str(), a.max_abs_diff,
-                static_cast<long long>(a.same_argmax), static_cast<long long>(a.positions));
-}
 
 // Every reference row from position 0: whole (step 0) or a 9-token prompt then `step` tokens at a time.
 Agreement run_rows(const std::string& model_path, gguf::GgmlType cache, int step,
@@ -153,7 +128,7 @@ Agreement run_rows(const std::string& model_path, gguf::GgmlType cache, int step
 }
 
 TEST(Gemma4Reference, ConvertedFileHasLlamaCppLayout) {
-    const gguf::File f = gguf::File::open(converted("hf", convert::OutType::F32, "gemma4-f32.gguf"));
+    const gguf::File f = gguf::File::open(ref().converted(convert::OutType::F32, "gemma4-f32.gguf"));
     const gguf::Metadata& md = f.metadata();
     EXPECT_EQ(md.get_string("general.architecture"), "gemma4");
     EXPECT_EQ(md.get_string("tokenizer.ggml.model"), "gemma4");
@@ -190,7 +165,7 @@ TEST(Gemma4Reference, ConvertedFileHasLlamaCppLayout) {
 }
 
 TEST(Gemma4Reference, LogitsMatchWholeRowsF32Cache) {
-    const Agreement a = run_rows(converted("hf", convert::OutType::F32, "gemma4-f32.gguf"), gguf::GgmlType::F32, 0);
+    const Agreement a = run_rows(ref().converted(convert::OutType::F32, "gemma4-f32.gguf"), gguf::GgmlType::F32, 0);
     report(a, "gemma4 f32 rows");
     EXPECT_EQ(a.positions, 80);
     EXPECT_LE(a.max_abs_diff, 1e-3);
@@ -207,7 +182,7 @@ double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
 TEST(Gemma4Reference, LogitsMatchTransformers) {
     // transformers' Gemma4ForCausalLM itself (eager attention), the same checkpoint and rows: its f32
     // run and its float64 run (logits64, stored as f32), which differ by 2.2e-5 between themselves
-    const std::string f32 = converted("hf", convert::OutType::F32, "gemma4-f32.gguf");
+    const std::string f32 = ref().converted(convert::OutType::F32, "gemma4-f32.gguf");
     for (const char* expected : {"logits", "logits64"}) {
         const Agreement a = run_rows(f32, gguf::GgmlType::F32, 0, expected, transformers_refs());
         report(a, std::string("gemma4 f32 rows vs transformers' ") + expected);
@@ -222,7 +197,7 @@ TEST(Gemma4Reference, LogitsMatchTransformers) {
 // stored its logits as `numpy`). Recomputed here from the committed files, and bounded at 1e-4, a
 // tenth of the runtime's bound, so that the port's own error cannot hide a runtime error.
 TEST(Gemma4Reference, NumpyPortMatchesTransformers) {
-    const auto report_json = convert::json::parse_file((ref_dir() / "refs-transformers.json").string());
+    const auto report_json = convert::json::parse_file((ref().dir() / "refs-transformers.json").string());
     const double recorded = report_json["numpy_port_vs_transformers64_max_abs_diff"].as_double();
     const auto port = refs().get<float>("logits");
     EXPECT_EQ(max_abs_diff(port, transformers_refs().get<float>("numpy")), 0.0);  // the same port, the same rows
@@ -244,7 +219,7 @@ TEST(Gemma4Reference, NumpyPortMatchesTransformers) {
 TEST(Gemma4Reference, LogitsMatchStepwiseAcrossTheWindow) {
     for (int step : {1, 3}) {
         const Agreement a =
-            run_rows(converted("hf", convert::OutType::F32, "gemma4-f32.gguf"), gguf::GgmlType::F32, step);
+            run_rows(ref().converted(convert::OutType::F32, "gemma4-f32.gguf"), gguf::GgmlType::F32, step);
         report(a, "gemma4 f32 prompt + steps of " + std::to_string(step));
         EXPECT_LE(a.max_abs_diff, 1e-3) << step;
         EXPECT_EQ(a.same_argmax, a.positions) << step;
@@ -253,7 +228,7 @@ TEST(Gemma4Reference, LogitsMatchStepwiseAcrossTheWindow) {
 
 TEST(Gemma4Reference, Bf16FileMatchesBf16RoundedWeights) {
     // the reference run with the weights a bf16 conversion rounds rounded the same way
-    const Agreement a = run_rows(converted("hf", convert::OutType::BF16, "gemma4-bf16.gguf"), gguf::GgmlType::F32, 0,
+    const Agreement a = run_rows(ref().converted(convert::OutType::BF16, "gemma4-bf16.gguf"), gguf::GgmlType::F32, 0,
                                  "logits_bf16");
     report(a, "gemma4 bf16 file vs bf16-rounded reference");
     EXPECT_LE(a.max_abs_diff, 1e-3);
@@ -262,7 +237,7 @@ TEST(Gemma4Reference, Bf16FileMatchesBf16RoundedWeights) {
 
 TEST(Gemma4Reference, F16Cache) {
     // the cache's f16 rounding alone
-    const Agreement a = run_rows(converted("hf", convert::OutType::F32, "gemma4-f32.gguf"), gguf::GgmlType::F16, 0);
+    const Agreement a = run_rows(ref().converted(convert::OutType::F32, "gemma4-f32.gguf"), gguf::GgmlType::F16, 0);
     report(a, "gemma4 f32 file, f16 cache");
     EXPECT_LE(a.max_abs_diff, kF16CacheBound);
     EXPECT_EQ(a.same_argmax, a.positions);
@@ -271,8 +246,8 @@ TEST(Gemma4Reference, F16Cache) {
 // The draft's step against the target's cache, for the cases in `r`: the numpy port's
 // (refs.safetensors) or transformers' own (refs-transformers.safetensors).
 void check_assistant_step(const Refs& r, const std::string& what) {
-    const std::string target_path = converted("hf", convert::OutType::F32, "gemma4-f32.gguf");
-    const std::string draft_path = converted("hf-assistant", convert::OutType::F32, "gemma4-assistant-f32.gguf");
+    const std::string target_path = ref().converted(convert::OutType::F32, "gemma4-f32.gguf");
+    const std::string draft_path = ref().converted(convert::OutType::F32, "gemma4-assistant-f32.gguf", "hf-assistant");
     const auto target = runtime::Model::load(target_path);
     const auto draft = runtime::Model::load(draft_path);
     EXPECT_EQ(draft->hparams().arch, runtime::Arch::Gemma4Assistant);
@@ -320,13 +295,13 @@ TEST(Gemma4Reference, AssistantDraftStepMatchesTransformers) {
 
 TEST(Gemma4Reference, TokenizerMatchesHuggingFace) {
     // refs.json's cases: Hugging Face tokenizers on hf/tokenizer.json (BOS added, specials recognised)
-    const gguf::File f = gguf::File::open(converted("hf", convert::OutType::F32, "gemma4-f32.gguf"));
+    const gguf::File f = gguf::File::open(ref().converted(convert::OutType::F32, "gemma4-f32.gguf"));
     const auto tok = runtime::Tokenizer::from_metadata(f.metadata());
-    const auto report_json = convert::json::parse_file((ref_dir() / "refs.json").string());
+    const auto report_json = convert::json::parse_file(ref().file("refs.json").string());
     std::vector<convert::json::Value> cases = report_json["tokenizer_cases"].items();
     ASSERT_GE(cases.size(), 8u);
     // and the cases transformers' AutoTokenizer encoded on the GPU machine
-    const auto hf_json = convert::json::parse_file((ref_dir() / "refs-transformers.json").string());
+    const auto hf_json = convert::json::parse_file(ref().file("refs-transformers.json").string());
     for (const auto& c : hf_json["tokenizer_cases"].items()) cases.push_back(c);
     ASSERT_GE(cases.size(), 13u);
     for (const auto& c : cases) {
@@ -341,7 +316,7 @@ TEST(Gemma4Reference, TokenizerMatchesHuggingFace) {
 
 TEST(Gemma4Reference, ImatrixCollectionIsRefused) {
     // its forward pass reports no activations: an empty imatrix must not come out of it silently
-    const auto model = runtime::Model::load(converted("hf", convert::OutType::F32, "gemma4-f32.gguf"));
+    const auto model = runtime::Model::load(ref().converted(convert::OutType::F32, "gemma4-f32.gguf"));
     runtime::ContextParams params;
     params.n_ctx = 16;
     runtime::Context ctx(*model, params);
@@ -359,26 +334,27 @@ TEST(Gemma4Reference, ConvertedFilesEqualLlamaCpps) {
          {std::tuple{"hf", convert::OutType::F32, "gemma4-f32.gguf"}, std::tuple{"hf", convert::OutType::BF16, "gemma4-bf16.gguf"},
           std::tuple{"hf-assistant", convert::OutType::F32, "gemma4-assistant-f32.gguf"}}) {
         const std::string file = std::string("tiny-") + name;
-        testing_support::expect_llama_cpp_bytes(converted(checkpoint, outtype, name), file, ref_dir() / file);
+        testing_support::expect_llama_cpp_bytes(ref().converted(outtype, name, checkpoint), file, ref().file(file));
     }
 }
 
 // gguf-quantize writes what llama-quantize writes from the same bf16 file, for every K-quant and legacy
 // recipe (IQ4_XS aside: llama_cpp_conversions.txt says why)
 TEST(Gemma4Reference, QuantizedFilesEqualLlamaQuantizes) {
-    const std::string bf16 = converted("hf", convert::OutType::BF16, "gemma4-bf16.gguf");
+    const std::string bf16 = ref().converted(convert::OutType::BF16, "gemma4-bf16.gguf");
     for (const char* recipe : {"Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_K_S", "Q3_K_M", "Q2_K"}) {
         const std::string name = std::string("tiny-gemma4-") + recipe + ".gguf";
-        testing_support::expect_llama_quantize_bytes(bf16, recipe, name, out(name));
+        testing_support::expect_llama_quantize_bytes(bf16, recipe, name, ref().scratch(name));
     }
 }
 
 TEST(Gemma4Reference, AssistantCannotRunAlone) {
-    const auto draft = runtime::Model::load(converted("hf-assistant", convert::OutType::F32, "gemma4-assistant-f32.gguf"));
+    const auto draft =
+        runtime::Model::load(ref().converted(convert::OutType::F32, "gemma4-assistant-f32.gguf", "hf-assistant"));
     runtime::ContextParams params;
     params.n_ctx = 16;
     EXPECT_THROW(runtime::Context(*draft, params), runtime::Error);
-    const auto target = runtime::Model::load(converted("hf", convert::OutType::F32, "gemma4-f32.gguf"));
+    const auto target = runtime::Model::load(ref().converted(convert::OutType::F32, "gemma4-f32.gguf"));
     // a draft made for another target width is refused
     EXPECT_THROW(runtime::Gemma4Draft(target->hparams(), target->weights(), target->hparams(), target->weights(), 1),
                  runtime::Error);

@@ -4,12 +4,10 @@
 // and the drafted/accepted counts are printed. Mismatched drafts and chat mode are refused.
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
-#include <filesystem>
 #include <string>
 
 #include "convert/converter.h"
+#include "reference_outputs.h"
 #include "run_command.h"
 #include "runtime/context.h"
 #include "runtime/model.h"
@@ -19,25 +17,10 @@
 
 namespace {
 
-namespace fs = std::filesystem;
-
-struct OutDir {
-    fs::path path = fs::temp_directory_path() / ("gemma4-spec-" + std::to_string(::getpid()));
-    OutDir() { fs::create_directories(path); }
-    ~OutDir() { fs::remove_all(path); }
-};
-
+// A checkpoint of the gemma4 reference converted to F32, once per run.
 std::string converted(const std::string& checkpoint) {
-    static OutDir dir;
-    const fs::path p = dir.path / (checkpoint + ".gguf");
-    if (!fs::exists(p)) {
-        convert::ConvertOptions opt;
-        opt.input_dir = (fs::path(GGUF_SOURCE_DIR) / "tests" / "models" / "gemma4" / checkpoint).string();
-        opt.output_path = p.string();
-        opt.outtype = convert::OutType::F32;
-        convert::convert_checkpoint(opt);
-    }
-    return p.string();
+    static const testing_support::ReferenceFiles gemma4("gemma4");
+    return gemma4.converted(convert::OutType::F32, checkpoint + ".gguf", checkpoint);
 }
 
 TEST(Gemma4Speculative, GreedyOutputEqualsPlainDecoding) {

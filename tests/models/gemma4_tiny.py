@@ -27,10 +27,11 @@ Usage: python3 gemma4_tiny.py OUT_DIR   (writes OUT_DIR/hf/)
 
 import json
 import os
-import struct
 import sys
 
 import numpy as np
+
+import safetensors_numpy
 
 SEED = 20261129
 HIDDEN = 64
@@ -141,16 +142,32 @@ def config(vocab_size):
     }
 
 
-def weights(cfg, rng):
-    H, V = cfg["hidden_size"], cfg["vocab_size"]
-    F, FE, E = cfg["intermediate_size"], cfg["moe_intermediate_size"], cfg["num_experts"]
-
+def draws(rng):
+    """The two ways weights are drawn from rng: normal(shape, std) and around_one(shape, spread)."""
     def normal(shape, std):
         return (rng.standard_normal(shape) * std).astype(np.float32)
 
     def around_one(shape, spread=0.2):
         return (1.0 + rng.uniform(-spread, spread, shape)).astype(np.float32)
 
+    return normal, around_one
+
+
+def dense_block(w, p, H, F, normal, around_one):
+    """The norms around attention and the dense MLP, drawn in this order by target and draft alike."""
+    w[p + "post_attention_layernorm.weight"] = around_one((H,))
+    w[p + "pre_feedforward_layernorm.weight"] = around_one((H,))
+    w[p + "post_feedforward_layernorm.weight"] = around_one((H,))
+    w[p + "mlp.gate_proj.weight"] = normal((F, H), 0.2)
+    w[p + "mlp.up_proj.weight"] = normal((F, H), 0.2)
+    w[p + "mlp.down_proj.weight"] = normal((H, F), 0.15)
+
+
+def weights(cfg, rng):
+    H, V = cfg["hidden_size"], cfg["vocab_size"]
+    F, FE, E = cfg["intermediate_size"], cfg["moe_intermediate_size"], cfg["num_experts"]
+
+    normal, around_one = draws(rng)
     w = {"model.embed_tokens.weight": normal((V, H), 0.15), "model.norm.weight": around_one((H,))}
     for il, kind in enumerate(cfg["layer_types"]):
         p = "model.layers.%d." % il
@@ -166,12 +183,7 @@ def weights(cfg, rng):
         w[p + "self_attn.o_proj.weight"] = normal((H, nh * hd), 0.15)
         w[p + "self_attn.q_norm.weight"] = around_one((hd,))
         w[p + "self_attn.k_norm.weight"] = around_one((hd,))
-        w[p + "post_attention_layernorm.weight"] = around_one((H,))
-        w[p + "pre_feedforward_layernorm.weight"] = around_one((H,))
-        w[p + "post_feedforward_layernorm.weight"] = around_one((H,))
-        w[p + "mlp.gate_proj.weight"] = normal((F, H), 0.2)
-        w[p + "mlp.up_proj.weight"] = normal((F, H), 0.2)
-        w[p + "mlp.down_proj.weight"] = normal((H, F), 0.15)
+        dense_block(w, p, H, F, normal, around_one)
         w[p + "router.proj.weight"] = normal((E, H), 0.3)
         w[p + "router.scale"] = around_one((H,))
         w[p + "router.per_expert_scale"] = around_one((E,), 0.4)
@@ -225,12 +237,7 @@ def assistant_weights(acfg, rng):
     t = acfg["text_config"]
     H, B, V, F = t["hidden_size"], acfg["backbone_hidden_size"], t["vocab_size"], t["intermediate_size"]
 
-    def normal(shape, std):
-        return (rng.standard_normal(shape) * std).astype(np.float32)
-
-    def around_one(shape, spread=0.2):
-        return (1.0 + rng.uniform(-spread, spread, shape)).astype(np.float32)
-
+    normal, around_one = draws(rng)
     w = {"model.embed_tokens.weight": normal((V, H), 0.15), "model.norm.weight": around_one((H,)),
          "pre_projection.weight": normal((H, 2 * B), 0.15), "post_projection.weight": normal((B, H), 0.2)}
     for il, kind in enumerate(t["layer_types"]):
@@ -241,12 +248,7 @@ def assistant_weights(acfg, rng):
         w[p + "self_attn.q_proj.weight"] = normal((nh * hd, H), 0.25)
         w[p + "self_attn.q_norm.weight"] = around_one((hd,))
         w[p + "self_attn.o_proj.weight"] = normal((H, nh * hd), 0.15)
-        w[p + "post_attention_layernorm.weight"] = around_one((H,))
-        w[p + "pre_feedforward_layernorm.weight"] = around_one((H,))
-        w[p + "post_feedforward_layernorm.weight"] = around_one((H,))
-        w[p + "mlp.gate_proj.weight"] = normal((F, H), 0.2)
-        w[p + "mlp.up_proj.weight"] = normal((F, H), 0.2)
-        w[p + "mlp.down_proj.weight"] = normal((H, F), 0.15)
+        dense_block(w, p, H, F, normal, around_one)
         w[p + "layer_scalar"] = around_one((1,), 0.3)
     return w
 
@@ -267,39 +269,19 @@ def write_assistant(out_dir, cfg):
 
 
 def save_safetensors(path, tensors):
-    """safetensors by its specification: u64 header length, JSON header, raw little-endian data."""
-    header, offset, blobs = {}, 0, []
+    """F32 (I32 for integer arrays) safetensors, the header sorted by name."""
+    entries = []
     for name in sorted(tensors):
         a = np.asarray(tensors[name])
         a = np.ascontiguousarray(a, dtype=np.int32 if a.dtype.kind in "iu" else np.float32)
-        raw = a.tobytes()
-        dtype = "I32" if a.dtype == np.int32 else "F32"
-        header[name] = {"dtype": dtype, "shape": list(a.shape), "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    header["__metadata__"] = {"format": "pt"}
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * ((8 - len(text) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for b in blobs:
-            f.write(b)
+        entries.append((name, "I32" if a.dtype == np.int32 else "F32", a.shape, a.tobytes()))
+    safetensors_numpy.write(path, entries, {"format": "pt"})
 
 
 def load_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        b, e = info["data_offsets"]
-        dtype = {"F32": np.float32, "I32": np.int32}[info["dtype"]]
-        out[name] = np.frombuffer(data[b:e], dtype=dtype).reshape(info["shape"])
-    return out
+    dtypes = {"F32": np.float32, "I32": np.int32}
+    return {name: np.frombuffer(raw, dtype=dtypes[dtype]).reshape(shape)
+            for name, (dtype, shape, raw) in safetensors_numpy.read(path).items()}
 
 
 def token_rows(vocab_size, rng):

@@ -31,6 +31,7 @@
 #include "gguf_compare.h"
 #include "logits_compare.h"
 #include "quant/recipe.h"
+#include "reference_outputs.h"
 #include "runtime/chat_template.h"
 #include "runtime/context.h"
 #include "runtime/model.h"
@@ -42,42 +43,20 @@ namespace {
 namespace fs = std::filesystem;
 using testing_support::HfRefs;
 
-fs::path ref_dir() { return fs::path(GGUF_SOURCE_DIR) / "tests" / "models" / "gptoss"; }
-fs::path ref_file(const std::string& name) { return ref_dir() / name; }
-
-struct OutDir {
-    fs::path path = fs::temp_directory_path() / ("gptoss-reference-" + std::to_string(::getpid()));
-    OutDir() { fs::create_directories(path); }
-    ~OutDir() { fs::remove_all(path); }
-};
-
-fs::path out(const std::string& name) {
-    static OutDir dir;
-    return dir.path / name;
-}
-
-// gguf-convert of the reference checkpoint (once per outtype per run).
-std::string converted(convert::OutType outtype, const std::string& name) {
-    const fs::path p = out(name);
-    if (!fs::exists(p)) {
-        convert::ConvertOptions opt;
-        opt.input_dir = ref_file("hf").string();
-        opt.output_path = p.string();
-        opt.outtype = outtype;
-        convert::convert_checkpoint(opt);
-    }
-    return p.string();
+const testing_support::ReferenceFiles& ref() {
+    static const testing_support::ReferenceFiles files("gptoss");
+    return files;
 }
 
 using testing_support::Agreement;
 using testing_support::accumulate;
+using testing_support::report;
 
 // The reference's own sensitivity to float32 noise before q8_0 rounding (above) is up to 1.2.
 constexpr double kRoundingBound = 1.5;
 
 void expect_matches_transformers(const Agreement& a, const std::string& what, double max_diff = 1e-3) {
-    std::printf("%s: max |logit diff| %.3g, same argmax %lld/%lld\n", what.c_str(), a.max_abs_diff,
-                static_cast<long long>(a.same_argmax), static_cast<long long>(a.positions));
+    report(a, what);
     EXPECT_GT(a.positions, 0);
     EXPECT_LE(a.max_abs_diff, max_diff) << what;
     EXPECT_GE(a.same_argmax, static_cast<int64_t>(std::ceil(0.995 * static_cast<double>(a.positions)))) << what;
@@ -85,9 +64,9 @@ void expect_matches_transformers(const Agreement& a, const std::string& what, do
 
 // gguf-convert's f32 file with the MXFP4 experts stored as F32.
 std::string with_f32_experts() {
-    const fs::path p = out("gptoss-f32-experts.gguf");
+    const fs::path p = ref().scratch("gptoss-f32-experts.gguf");
     if (!fs::exists(p)) {
-        testing_support::write_dequantized_copy(converted(convert::OutType::F32, "gptoss-f32.gguf"), p.string(),
+        testing_support::write_dequantized_copy(ref().converted(convert::OutType::F32, "gptoss-f32.gguf"), p.string(),
                                                 gguf::GgmlType::MXFP4);
     }
     return p.string();
@@ -128,20 +107,20 @@ Agreement run_rows(const std::string& model_path, const HfRefs& refs, int step, 
 class GptOssReference : public ::testing::Test {
 protected:
     void SetUp() override {
-        if (!fs::exists(ref_file("refs.json"))) GTEST_SKIP() << ref_dir().string() << " has no reference";
+        if (!fs::exists(ref().file("refs.json"))) GTEST_SKIP() << ref().dir().string() << " has no reference";
     }
 };
 
 TEST_F(GptOssReference, LogitsMatchTheReference) {
-    const HfRefs refs = HfRefs::load(ref_file("refs.safetensors").string());
+    const HfRefs refs = HfRefs::load(ref().file("refs.safetensors").string());
     ASSERT_GE(refs.n_tok, 64);  // several 16-position windows
     expect_matches_transformers(run_rows(with_f32_experts(), refs, 0, 512), "experts as F32, whole rows");
     // as converted, bf16 and f32: MXFP4 experts against q8_0-rounded activations, as ggml computes them
-    const HfRefs ggml = HfRefs::load(ref_file("refs-ggml.safetensors").string());
+    const HfRefs ggml = HfRefs::load(ref().file("refs-ggml.safetensors").string());
     EXPECT_EQ(ggml.tokens, refs.tokens) << "refs-ggml must hold transformers' rows";
-    expect_matches_transformers(run_rows(converted(convert::OutType::F32, "gptoss-f32.gguf"), ggml, 0, 512),
+    expect_matches_transformers(run_rows(ref().converted(convert::OutType::F32, "gptoss-f32.gguf"), ggml, 0, 512),
                                 "MXFP4 experts, f32 file, whole rows", kRoundingBound);
-    expect_matches_transformers(run_rows(converted(convert::OutType::BF16, "gptoss-bf16.gguf"), ggml, 0, 512),
+    expect_matches_transformers(run_rows(ref().converted(convert::OutType::BF16, "gptoss-bf16.gguf"), ggml, 0, 512),
                                 "MXFP4 experts, bf16 file, whole rows", kRoundingBound);
 }
 
@@ -149,7 +128,7 @@ TEST_F(GptOssReference, LogitsMatchTheReference) {
 // script's fallback) gave every parameter the values the script stored and dequantized, and
 // transformers' KV-cache path agreed with its full forward pass.
 TEST_F(GptOssReference, ReferenceWasMadeByTransformersItself) {
-    const auto json = convert::json::parse_file(ref_file("refs.json").string());
+    const auto json = convert::json::parse_file(ref().file("refs.json").string());
     const auto& notes = json["notes"];
     EXPECT_TRUE(notes["loader"].as_string().starts_with("transformers from_pretrained")) << notes["loader"].as_string();
     EXPECT_EQ(notes.find("expert_dequant_mismatch"), nullptr);
@@ -159,20 +138,20 @@ TEST_F(GptOssReference, ReferenceWasMadeByTransformersItself) {
 }
 
 TEST_F(GptOssReference, DecodingStepByStepMatchesTheReference) {
-    const HfRefs refs = HfRefs::load(ref_file("refs.safetensors").string());
+    const HfRefs refs = HfRefs::load(ref().file("refs.safetensors").string());
     expect_matches_transformers(run_rows(with_f32_experts(), refs, 1, 512),
                                 "experts as F32, one token at a time after a 64-token prompt");
     // batches of 5 that straddle the window's edge, and a prompt split into batches of 16
     expect_matches_transformers(run_rows(with_f32_experts(), refs, 5, 16), "experts as F32, batches of 16 and of 5");
-    const HfRefs ggml = HfRefs::load(ref_file("refs-ggml.safetensors").string());
-    expect_matches_transformers(run_rows(converted(convert::OutType::F32, "gptoss-f32.gguf"), ggml, 1, 512),
+    const HfRefs ggml = HfRefs::load(ref().file("refs-ggml.safetensors").string());
+    expect_matches_transformers(run_rows(ref().converted(convert::OutType::F32, "gptoss-f32.gguf"), ggml, 1, 512),
                                 "MXFP4 experts, one token at a time after a 64-token prompt", kRoundingBound);
 }
 
 TEST_F(GptOssReference, TokenizerGivesTheHfTokenizersIds) {
-    const auto json = convert::json::parse_file(ref_file("refs.json").string());
+    const auto json = convert::json::parse_file(ref().file("refs.json").string());
     const auto tok = runtime::Tokenizer::from_metadata(
-        gguf::File::open(converted(convert::OutType::F32, "gptoss-f32.gguf")).metadata());
+        gguf::File::open(ref().converted(convert::OutType::F32, "gptoss-f32.gguf")).metadata());
     int checked = 0;
     for (const auto& c : json["tokenizer_cases"].items()) {
         const std::string text = c["text"].as_string();
@@ -186,9 +165,9 @@ TEST_F(GptOssReference, TokenizerGivesTheHfTokenizersIds) {
 }
 
 TEST_F(GptOssReference, HarmonyRendersAsTheChatTemplate) {
-    const auto json = convert::json::parse_file(ref_file("refs.json").string());
+    const auto json = convert::json::parse_file(ref().file("refs.json").string());
     if (!json.find("chat_cases")) GTEST_SKIP() << "the reference was made without a chat template";
-    const gguf::File f = gguf::File::open(converted(convert::OutType::F32, "gptoss-f32.gguf"));
+    const gguf::File f = gguf::File::open(ref().converted(convert::OutType::F32, "gptoss-f32.gguf"));
     const auto format = runtime::detect_chat_format(f.metadata().get_string("tokenizer.chat_template"));
     ASSERT_EQ(format, runtime::ChatFormat::Harmony);
     for (const auto& c : json["chat_cases"].items()) {
@@ -208,8 +187,8 @@ TEST_F(GptOssReference, ConvertMatchesTheReferenceConverter) {
     for (const auto& [outtype, name] : {std::pair{convert::OutType::BF16, std::string("bf16")},
                                         std::pair{convert::OutType::F32, std::string("f32")}}) {
         SCOPED_TRACE(name);
-        const gguf::File ours = gguf::File::open(converted(outtype, "gptoss-" + name + ".gguf"));
-        testing_support::expect_same_gguf(ours, gguf::File::open(ref_file("tiny-gptoss-" + name + ".gguf").string()));
+        const gguf::File ours = gguf::File::open(ref().converted(outtype, "gptoss-" + name + ".gguf"));
+        testing_support::expect_same_gguf(ours, gguf::File::open(ref().file("tiny-gptoss-" + name + ".gguf").string()));
     }
 }
 
@@ -218,7 +197,7 @@ TEST_F(GptOssReference, ConvertMatchesTheReferenceConverter) {
 // what llama.cpp never quantizes (1-D tensors: norms, sinks; biases, not ".weight"; the router
 // ffn_gate_inp) kept as it is.
 TEST_F(GptOssReference, Mxfp4MoeRecipeAsLlamaQuantize) {
-    const gguf::File in = gguf::File::open(converted(convert::OutType::BF16, "gptoss-bf16.gguf"));
+    const gguf::File in = gguf::File::open(ref().converted(convert::OutType::BF16, "gptoss-bf16.gguf"));
     quant::PlanInputs inputs;
     inputs.recipe = quant::find_recipe("MXFP4_MOE");
     ASSERT_NE(inputs.recipe, nullptr);

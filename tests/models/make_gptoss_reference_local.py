@@ -43,6 +43,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import safetensors_numpy  # noqa: E402
 from make_gptoss_reference import CHATS, SEQ_LEN, SEED, TOKENIZER_TEXTS  # noqa: E402
 
 FP4 = np.array([0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0,
@@ -50,28 +51,20 @@ FP4 = np.array([0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0,
 
 
 def read_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
     out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        a, b = info["data_offsets"]
-        raw = data[a:b]
-        if info["dtype"] == "BF16":
+    for name, (dtype, shape, raw) in safetensors_numpy.read(path).items():
+        if dtype == "BF16":
             bits = np.frombuffer(raw, dtype=np.uint16).astype(np.uint32) << 16
             arr = bits.view(np.float32).astype(np.float64)
-        elif info["dtype"] == "U8":
+        elif dtype == "U8":
             arr = np.frombuffer(raw, dtype=np.uint8)
-        elif info["dtype"] == "F32":
+        elif dtype == "F32":
             arr = np.frombuffer(raw, dtype=np.float32).astype(np.float64)
-        elif info["dtype"] == "I32":
+        elif dtype == "I32":
             arr = np.frombuffer(raw, dtype=np.int32)
         else:
-            raise SystemExit(f"error: {path}: tensor {name} has dtype {info['dtype']}")
-        out[name] = arr.reshape(info["shape"])
+            raise SystemExit(f"error: {path}: tensor {name} has dtype {dtype}")
+        out[name] = arr.reshape(shape)
     return out
 
 

@@ -21,28 +21,19 @@ Usage: python3 make_qwen35_reference_local.py OUT_DIR
 import datetime
 import json
 import os
-import struct
 import sys
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import qwen35_tiny as tiny  # noqa: E402
+import safetensors_numpy  # noqa: E402
 
 
 def save_refs(path, tokens, logits):
     tensors = [("logits", "F32", logits.astype(np.float32)), ("tokens", "I32", tokens.astype(np.int32))]
-    header, offset = {}, 0
-    for name, dtype, a in tensors:
-        header[name] = {"dtype": dtype, "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
-        offset += a.nbytes
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * ((8 - len(text) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for _, _, a in tensors:
-            f.write(np.ascontiguousarray(a).tobytes())
+    safetensors_numpy.write(path, [(name, dtype, a.shape, np.ascontiguousarray(a).tobytes())
+                                   for name, dtype, a in tensors])
 
 
 def main():

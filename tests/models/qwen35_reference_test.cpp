@@ -12,7 +12,6 @@
 // calls), and the bf16 file. The context's recurrent state is per sequence: truncate(0) starts over,
 // anything else but staying is refused.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -30,6 +29,7 @@
 #include "llama_cpp_conversions.h"
 #include "logits_compare.h"
 #include "quant/recipe.h"
+#include "reference_outputs.h"
 #include "runtime/context.h"
 #include "runtime/error.h"
 #include "runtime/model.h"
@@ -40,38 +40,17 @@ namespace {
 namespace fs = std::filesystem;
 using testing_support::HfRefs;
 
-fs::path ref_dir() { return fs::path(GGUF_SOURCE_DIR) / "tests" / "models" / "qwen35"; }
-fs::path ref_file(const std::string& name) { return ref_dir() / name; }
-
-struct OutDir {
-    fs::path path = fs::temp_directory_path() / ("qwen35-reference-" + std::to_string(::getpid()));
-    OutDir() { fs::create_directories(path); }
-    ~OutDir() { fs::remove_all(path); }
-};
-
-fs::path out(const std::string& name) {
-    static OutDir dir;
-    return dir.path / name;
-}
-
-std::string converted(convert::OutType outtype, const std::string& name) {
-    const fs::path p = out(name);
-    if (!fs::exists(p)) {
-        convert::ConvertOptions opt;
-        opt.input_dir = ref_file("hf").string();
-        opt.output_path = p.string();
-        opt.outtype = outtype;
-        convert::convert_checkpoint(opt);
-    }
-    return p.string();
+const testing_support::ReferenceFiles& ref() {
+    static const testing_support::ReferenceFiles files("qwen35");
+    return files;
 }
 
 using testing_support::Agreement;
 using testing_support::accumulate;
+using testing_support::report;
 
 void expect_matches(const Agreement& a, const std::string& what, double max_diff = 1e-3) {
-    std::printf("%s: max |logit diff| %.3g, same argmax %lld/%lld\n", what.c_str(), a.max_abs_diff,
-                static_cast<long long>(a.same_argmax), static_cast<long long>(a.positions));
+    report(a, what);
     EXPECT_GT(a.positions, 0);
     EXPECT_LE(a.max_abs_diff, max_diff) << what;
     EXPECT_EQ(a.same_argmax, a.positions) << what;
@@ -115,30 +94,31 @@ Agreement run_rows(const std::string& model_path, const HfRefs& refs, int step, 
 class Qwen35Reference : public ::testing::Test {
 protected:
     void SetUp() override {
-        if (!fs::exists(ref_file("refs.json"))) GTEST_SKIP() << ref_dir().string() << " has no reference";
+        if (!fs::exists(ref().file("refs.json"))) GTEST_SKIP() << ref().dir().string() << " has no reference";
     }
 };
 
 TEST_F(Qwen35Reference, LogitsMatchTheReference) {
-    const HfRefs refs = HfRefs::load(ref_file("refs.safetensors").string());
+    const HfRefs refs = HfRefs::load(ref().file("refs.safetensors").string());
     ASSERT_GE(refs.n_tok, 3 * 64);  // three chunks of the reference's chunked delta rule
-    expect_matches(run_rows(converted(convert::OutType::F32, "qwen35-f32.gguf"), refs, 0, 512), "f32 file, whole rows");
+    expect_matches(run_rows(ref().converted(convert::OutType::F32, "qwen35-f32.gguf"), refs, 0, 512),
+                   "f32 file, whole rows");
     // the weights are bf16 values: the bf16 file holds the same numbers
-    expect_matches(run_rows(converted(convert::OutType::BF16, "qwen35-bf16.gguf"), refs, 0, 512),
+    expect_matches(run_rows(ref().converted(convert::OutType::BF16, "qwen35-bf16.gguf"), refs, 0, 512),
                    "bf16 file, whole rows");
 }
 
 TEST_F(Qwen35Reference, DecodingStepByStepMatchesTheReference) {
-    const HfRefs refs = HfRefs::load(ref_file("refs.safetensors").string());
-    const std::string f32 = converted(convert::OutType::F32, "qwen35-f32.gguf");
+    const HfRefs refs = HfRefs::load(ref().file("refs.safetensors").string());
+    const std::string f32 = ref().converted(convert::OutType::F32, "qwen35-f32.gguf");
     expect_matches(run_rows(f32, refs, 1, 512), "a 100-token prompt, then one token at a time");
     // the prompt in batches of 16 (the state carried between forward calls), then batches of 7
     expect_matches(run_rows(f32, refs, 7, 16), "batches of 16 and of 7");
 }
 
 TEST_F(Qwen35Reference, PromptAtOnceEqualsTokenByToken) {
-    const HfRefs refs = HfRefs::load(ref_file("refs.safetensors").string());
-    const auto model = runtime::Model::load(converted(convert::OutType::F32, "qwen35-f32.gguf"));
+    const HfRefs refs = HfRefs::load(ref().file("refs.safetensors").string());
+    const auto model = runtime::Model::load(ref().converted(convert::OutType::F32, "qwen35-f32.gguf"));
     runtime::Context ctx(*model, params(refs, 512));
     const int64_t V = refs.n_vocab, T = refs.n_tok;
     const int32_t* tokens = refs.seq_tokens(0);
@@ -155,8 +135,8 @@ TEST_F(Qwen35Reference, PromptAtOnceEqualsTokenByToken) {
 }
 
 TEST_F(Qwen35Reference, RecurrentStateIsPerSequence) {
-    const HfRefs refs = HfRefs::load(ref_file("refs.safetensors").string());
-    const auto model = runtime::Model::load(converted(convert::OutType::F32, "qwen35-f32.gguf"));
+    const HfRefs refs = HfRefs::load(ref().file("refs.safetensors").string());
+    const auto model = runtime::Model::load(ref().converted(convert::OutType::F32, "qwen35-f32.gguf"));
     runtime::Context ctx(*model, params(refs, 512));
     const int32_t* tokens = refs.seq_tokens(1);
     const auto first = ctx.decode({tokens, 40}, false);
@@ -174,7 +154,7 @@ TEST_F(Qwen35Reference, RecurrentStateIsPerSequence) {
 }
 
 TEST_F(Qwen35Reference, MemoryPlanCountsTheRecurrentState) {
-    const auto model = runtime::Model::load(converted(convert::OutType::F32, "qwen35-f32.gguf"));
+    const auto model = runtime::Model::load(ref().converted(convert::OutType::F32, "qwen35-f32.gguf"));
     const runtime::HParams& hp = model->hparams();
     ASSERT_EQ(hp.n_layer, 8u);
     int recurrent = 0;
@@ -198,7 +178,7 @@ TEST_F(Qwen35Reference, MemoryPlanCountsTheRecurrentState) {
 // The converted file's layout as llama.cpp's converter writes it (names, shapes, the F32 tensors,
 // the transforms): checked here by value against the checkpoint's own numbers.
 TEST_F(Qwen35Reference, ConvertedLayoutIsLlamaCpps) {
-    const gguf::File f = gguf::File::open(converted(convert::OutType::BF16, "qwen35-bf16.gguf"));
+    const gguf::File f = gguf::File::open(ref().converted(convert::OutType::BF16, "qwen35-bf16.gguf"));
     const auto& m = f.metadata();
     EXPECT_EQ(m.get_string("general.architecture"), "qwen35moe");
     EXPECT_EQ(m.get_u32("qwen35moe.ssm.conv_kernel"), 4u);
@@ -235,7 +215,7 @@ TEST_F(Qwen35Reference, ConvertedLayoutIsLlamaCpps) {
 // other linear-attention matrices take the base type; rows of 64 take the 32-block fallbacks (Q4_K
 // -> Q5_0, Q6_K -> Q8_0). The same rules, at full size, are checked in the synth preset's test.
 TEST_F(Qwen35Reference, Q4KMRecipeAsLlamaQuantize) {
-    const gguf::File in = gguf::File::open(converted(convert::OutType::BF16, "qwen35-bf16.gguf"));
+    const gguf::File in = gguf::File::open(ref().converted(convert::OutType::BF16, "qwen35-bf16.gguf"));
     quant::PlanInputs inputs;
     inputs.recipe = quant::find_recipe("Q4_K_M");
     ASSERT_NE(inputs.recipe, nullptr);
@@ -269,8 +249,8 @@ TEST_F(Qwen35Reference, Q4KMRecipeAsLlamaQuantize) {
 // counted in block_count) unless told --no-mtp: such a file loads, the extra block is not run, and
 // the logits are those of the main blocks.
 TEST_F(Qwen35Reference, AnMtpBlockIsLoadedAroundAndNotRun) {
-    const std::string plain = converted(convert::OutType::F32, "qwen35-f32.gguf");
-    const fs::path with_mtp = out("qwen35-mtp.gguf");
+    const std::string plain = ref().converted(convert::OutType::F32, "qwen35-f32.gguf");
+    const fs::path with_mtp = ref().scratch("qwen35-mtp.gguf");
     {
         const gguf::File in = gguf::File::open(plain);
         gguf::Writer w(with_mtp.string());
@@ -284,7 +264,7 @@ TEST_F(Qwen35Reference, AnMtpBlockIsLoadedAroundAndNotRun) {
         w.write_data({reinterpret_cast<const uint8_t*>(zeros.data()), zeros.size() * sizeof(float)});
         w.finish();
     }
-    const HfRefs refs = HfRefs::load(ref_file("refs.safetensors").string());
+    const HfRefs refs = HfRefs::load(ref().file("refs.safetensors").string());
     const auto model = runtime::Model::load(with_mtp.string());
     EXPECT_EQ(model->hparams().n_layer, 8u);
     EXPECT_EQ(model->hparams().n_layer_nextn, 1u);
@@ -295,12 +275,12 @@ TEST_F(Qwen35Reference, AnMtpBlockIsLoadedAroundAndNotRun) {
 // (tests/models/qwen35/transformers/: refs.safetensors, refs-steps.safetensors, refs.json; llama.cpp's
 // tiny-qwen35-{f32,bf16}.gguf came from another device call and are kept as hashes,
 // tests/models/llama_cpp_conversions.txt).
-fs::path transformers_file(const std::string& name) { return ref_dir() / "transformers" / name; }
+fs::path transformers_file(const std::string& name) { return ref().dir() / "transformers" / name; }
 
 TEST_F(Qwen35Reference, LogitsMatchTransformers) {
     if (!fs::exists(transformers_file("refs.safetensors"))) GTEST_SKIP() << "no transformers reference yet";
     const HfRefs refs = HfRefs::load(transformers_file("refs.safetensors").string());
-    const std::string f32 = converted(convert::OutType::F32, "qwen35-f32.gguf");
+    const std::string f32 = ref().converted(convert::OutType::F32, "qwen35-f32.gguf");
     expect_matches(run_rows(f32, refs, 0, 512), "transformers: whole rows");
     if (fs::exists(transformers_file("refs-steps.safetensors"))) {
         const HfRefs steps = HfRefs::load(transformers_file("refs-steps.safetensors").string());
@@ -323,7 +303,7 @@ TEST_F(Qwen35Reference, PortAndCachedStepsAgreeWithTransformers) {
         GTEST_SKIP() << "no transformers reference yet";
     }
     const auto report = convert::json::parse_file(transformers_file("refs.json").string());
-    const HfRefs port = HfRefs::load(ref_file("refs.safetensors").string());
+    const HfRefs port = HfRefs::load(ref().file("refs.safetensors").string());
     const HfRefs hf = HfRefs::load(transformers_file("refs.safetensors").string());
     const HfRefs steps = HfRefs::load(transformers_file("refs-steps.safetensors").string());
     ASSERT_EQ(port.tokens, hf.tokens);
@@ -348,7 +328,7 @@ TEST_F(Qwen35Reference, PortAndCachedStepsAgreeWithTransformers) {
 TEST_F(Qwen35Reference, TokenizerMatchesHuggingFace) {
     if (!fs::exists(transformers_file("refs.json"))) GTEST_SKIP() << "no transformers reference yet";
     const auto report = convert::json::parse_file(transformers_file("refs.json").string());
-    const gguf::File f = gguf::File::open(converted(convert::OutType::F32, "qwen35-f32.gguf"));
+    const gguf::File f = gguf::File::open(ref().converted(convert::OutType::F32, "qwen35-f32.gguf"));
     const auto tok = runtime::Tokenizer::from_metadata(f.metadata());
     const auto& cases = report["tokenizer_cases"].items();
     ASSERT_GE(cases.size(), 9u);
@@ -365,14 +345,14 @@ TEST_F(Qwen35Reference, ConvertedFileEqualsLlamaCpps) {
     for (const auto& [outtype, name] : {std::pair{convert::OutType::F32, std::string("f32")},
                                         std::pair{convert::OutType::BF16, std::string("bf16")}}) {
         const std::string file = "tiny-qwen35-" + name + ".gguf";
-        testing_support::expect_llama_cpp_bytes(converted(outtype, "qwen35-" + name + ".gguf"), file, transformers_file(file));
+        testing_support::expect_llama_cpp_bytes(ref().converted(outtype, "qwen35-" + name + ".gguf"), file, transformers_file(file));
     }
 }
 
 // gguf-quantize writes what llama-quantize writes from the same bf16 file, for every K-quant and legacy
 // recipe (IQ4_XS aside: llama_cpp_conversions.txt says why)
 TEST_F(Qwen35Reference, QuantizedFilesEqualLlamaQuantizes) {
-    const std::string bf16 = converted(convert::OutType::BF16, "qwen35-bf16.gguf");
+    const std::string bf16 = ref().converted(convert::OutType::BF16, "qwen35-bf16.gguf");
     for (const char* recipe : {"Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_K_S", "Q3_K_M", "Q2_K"}) {
         const std::string name = std::string("tiny-qwen35-") + recipe + ".gguf";
         testing_support::expect_llama_quantize_bytes(bf16, recipe, name, fs::path(bf16).parent_path() / name);

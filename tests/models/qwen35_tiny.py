@@ -14,9 +14,10 @@ top-k) plus a shared expert behind a sigmoid gate, and the 1+w RMSNorms (the gat
 
 import json
 import math
-import struct
 
 import numpy as np
+
+import safetensors_numpy
 
 SEED = 20261129
 HIDDEN = 64
@@ -168,20 +169,8 @@ def make_weights():
 
 def save_safetensors(path, tensors):
     """bf16 safetensors (the format safetensors' writers produce: header sorted by name)."""
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        data = to_bf16_bits(tensors[name]).tobytes()
-        header[name] = {"dtype": "BF16", "shape": list(tensors[name].shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    header["__metadata__"] = {"format": "pt"}
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * ((8 - len(text) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for b in blobs:
-            f.write(b)
+    entries = [(name, "BF16", tensors[name].shape, to_bf16_bits(tensors[name]).tobytes()) for name in sorted(tensors)]
+    safetensors_numpy.write(path, entries, {"format": "pt"})
 
 
 # ---- tokenizer: a small byte-level BPE with Qwen3.5's pre-tokenizer ------------------------------

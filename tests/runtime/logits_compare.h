@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,12 @@ inline void accumulate(Agreement& a, const float* ours, const float* theirs, int
     for (int i = 0; i < n_vocab; ++i) a.max_abs_diff = std::max(a.max_abs_diff, std::fabs(double(ours[i]) - theirs[i]));
     a.same_argmax += argmax_of(ours, n_vocab) == argmax_of(theirs, n_vocab);
     ++a.positions;
+}
+
+// One line in the test's log: what was compared and how close it came.
+inline void report(const Agreement& a, const std::string& what) {
+    std::printf("%s: max |logit diff| %.3g, same argmax %lld/%lld\n", what.c_str(), a.max_abs_diff,
+                static_cast<long long>(a.same_argmax), static_cast<long long>(a.positions));
 }
 
 // `ours` as run_sequences returns it, against HF's logits of the same positions.

@@ -6,8 +6,10 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "fixtures.h"
+#include "gguf/file.h"
 #include "runtime/context.h"
 #include "runtime/error.h"
 #include "runtime/model.h"
@@ -36,14 +38,7 @@ struct Evaluation {
         tokens = tokenizer->encode(read_text("text/dev_eval.txt"), true, false);
     }
 
-    runtime::PerplexityParams params(int n_chunks) const {
-        runtime::PerplexityParams p;
-        p.n_ctx = 256;
-        p.n_chunks = n_chunks;
-        p.add_bos = tokenizer->add_bos();
-        p.bos = tokenizer->bos();
-        return p;
-    }
+    runtime::PerplexityParams params(int n_chunks) const { return runtime::perplexity_params(*tokenizer, 256, n_chunks); }
 };
 
 runtime::ContextParams context_params(gguf::GgmlType kv = gguf::GgmlType::F16) {
@@ -74,6 +69,27 @@ TEST(Perplexity, DenseBf16MatchesLlamaCpp) {
 TEST(Perplexity, MoeBf16MatchesLlamaCpp) {
     REQUIRE_FIXTURE("gguf/tiny-moe-bf16.gguf");
     expect_llama_cpp_ppl("gguf/tiny-moe-bf16.gguf", 36.3055);
+}
+
+// The chunking follows the model's vocabulary: BOS first in each chunk where it asks for one (the
+// llama-2 fixture does, tiny-dense does not).
+TEST(Perplexity, ParamsFollowTheVocabulary) {
+    int calls = 0;
+    std::vector<bool> bos_first;
+    for (const char* file : {"gguf/tiny-dense-bf16.gguf", "gguf/llama-2-tiny-random.gguf"}) {
+        const gguf::File f = gguf::File::open(fixture(file).string());
+        const auto tokenizer = runtime::Tokenizer::from_metadata(f.metadata());
+        const auto p = runtime::perplexity_params(*tokenizer, 128, 3, [&](int, int) { ++calls; });
+        EXPECT_EQ(p.n_ctx, 128) << file;
+        EXPECT_EQ(p.n_chunks, 3) << file;
+        EXPECT_EQ(p.add_bos, tokenizer->add_bos()) << file;
+        EXPECT_EQ(p.bos, tokenizer->bos()) << file;
+        ASSERT_TRUE(p.progress) << file;
+        p.progress(1, 3);
+        bos_first.push_back(p.add_bos);
+    }
+    EXPECT_EQ(calls, 2);
+    EXPECT_EQ(bos_first, (std::vector<bool>{false, true}));
 }
 
 TEST(Perplexity, TextShorterThanOneChunkIsAnError) {

@@ -1,5 +1,9 @@
 #include "appcommon/text.h"
 
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
 #include "appcommon/options.h"
 
 namespace appcommon {
@@ -14,6 +18,14 @@ int hex_digit(char c) {
 }
 
 }  // namespace
+
+std::string read_file(const std::string& path, const std::string& option) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw std::runtime_error((option.empty() ? "" : option + ": ") + path + ": cannot open");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
 
 std::string process_escapes(const std::string& s) {
     std::string out;

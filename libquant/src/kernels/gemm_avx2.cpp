@@ -4,21 +4,15 @@
 // rows, whose blocks are read again for each weight row (they stay in L1). Sums stay integer (exact)
 // within a block and are scaled into one 8-lane float accumulator per activation row, so every
 // output is computed the same way whatever NC is. The integer schemes are dot_avx2.cpp's.
-#include <cstring>
-
 #include "block_common.h"
 #include "dot_x86.h"
 #include "gemm_kernels.h"
+#include "gemm_tiles.h"
 #include "quant/float16.h"
 #include "quant/gemm.h"
 
 namespace quant {
 namespace {
-
-template <typename Block>
-inline const Block* row(const void* w, size_t stride, int r) {
-    return reinterpret_cast<const Block*>(static_cast<const uint8_t*>(w) + static_cast<size_t>(r) * stride);
-}
 
 template <typename Block>
 inline const Block& block(const void* const* a, int c, int64_t i) {
@@ -44,9 +38,9 @@ inline void signed_block(__m256i levels, float dw, const void* const* a, int64_t
 }
 
 template <int NC>
-void q8_0_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
+void tile(Kind<BlockQ8_0>, int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
     for (int r = 0; r < kGemmRows; ++r) {
-        const BlockQ8_0* x = row<BlockQ8_0>(w, stride, r);
+        const BlockQ8_0* x = row_of<BlockQ8_0>(w, stride, r);
         __m256 acc[NC];
         for (auto& v : acc) v = _mm256_setzero_ps();
         for (int64_t b = 0; b < n / kQK; ++b) signed_block(load(x[b].qs), fp16(x[b].d), a, b, acc);
@@ -55,10 +49,10 @@ void q8_0_tile(int64_t n, const void* w, size_t stride, const void* const* a, fl
 }
 
 template <int NC>
-void q4_0_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
+void tile(Kind<BlockQ4_0>, int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
     const __m256i eight = _mm256_set1_epi8(8);
     for (int r = 0; r < kGemmRows; ++r) {
-        const BlockQ4_0* x = row<BlockQ4_0>(w, stride, r);
+        const BlockQ4_0* x = row_of<BlockQ4_0>(w, stride, r);
         __m256 acc[NC];
         for (auto& v : acc) v = _mm256_setzero_ps();
         for (int64_t b = 0; b < n / kQK; ++b) {
@@ -88,10 +82,12 @@ inline void unpack_levels(const BlockQ5_K& x, int j, __m256i& lo, __m256i& hi) {
                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 1), one), 4));
 }
 
-template <typename Block, int NC>
-void k4_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
+// Q4_K and Q5_K
+template <int NC, typename Block>
+    requires std::is_same_v<Block, BlockQ4_K> || std::is_same_v<Block, BlockQ5_K>
+void tile(Kind<Block>, int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
     for (int r = 0; r < kGemmRows; ++r) {
-        const Block* x = row<Block>(w, stride, r);
+        const Block* x = row_of<Block>(w, stride, r);
         __m256 acc[NC];
         for (auto& v : acc) v = _mm256_setzero_ps();
         for (int64_t i = 0; i < n / kQKK; ++i) {
@@ -129,14 +125,14 @@ void k4_tile(int64_t n, const void* w, size_t stride, const void* const* a, floa
 // --- Q2_K x Q8_K --------------------------------------------------------------------------------
 
 template <int NC>
-void q2_k_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
+void tile(Kind<BlockQ2_K>, int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
     const __m256i m3 = _mm256_set1_epi8(3);
     const __m128i m4 = _mm_set1_epi8(0x0F);
     // byte shuffle of the 16 scales into int16 lanes (index 0x80 in each high byte zeroes it): scale 0
     // in the low 128 bits, 1 in the high, plus 2s below
     const __m256i scale_index = _mm256_set_m128i(_mm_set1_epi16(-0x7FFF), _mm_set1_epi16(-0x8000));
     for (int r = 0; r < kGemmRows; ++r) {
-        const BlockQ2_K* x = row<BlockQ2_K>(w, stride, r);
+        const BlockQ2_K* x = row_of<BlockQ2_K>(w, stride, r);
         __m256 acc[NC];
         for (auto& v : acc) v = _mm256_setzero_ps();
         for (int64_t i = 0; i < n / kQKK; ++i) {
@@ -166,30 +162,28 @@ void q2_k_tile(int64_t n, const void* w, size_t stride, const void* const* a, fl
     }
 }
 
-// --- Q3_K x Q8_K --------------------------------------------------------------------------------
-
-// unpack_q3_k_scales in one vector (a vector load of bytes just written one by one would stall): the
-// low nibbles of bytes 0-7 (scales 0-7) then their high nibbles (8-15), with bits 4-5 of scale j from
-// bits 2 (j / 4) of byte 8 + j % 4, minus the bias of 32.
-inline __m128i q3_k_scales(const uint8_t* packed) {
-    const __m128i m4 = _mm_set1_epi8(0x0F);
-    const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(packed));
-    const __m128i low = _mm_unpacklo_epi64(_mm_and_si128(bytes, m4), _mm_and_si128(_mm_srli_epi16(bytes, 4), m4));
-    uint32_t bits;
-    std::memcpy(&bits, packed + 8, 4);
-    const __m128i high = _mm_and_si128(_mm_srlv_epi32(_mm_set1_epi32(static_cast<int>(bits)), _mm_setr_epi32(0, 2, 4, 6)),
-                                       _mm_set1_epi8(3));
-    return _mm_sub_epi8(_mm_or_si128(low, _mm_slli_epi16(high, 4)), _mm_set1_epi8(32));
+// Super-block i of the formats whose levels went in plus 2^kShift (Q3_K: 4, Q6_K: 32): 2^kShift times
+// each sub-block's scale times its activation sum taken off the integer sums, then scaled by d.
+template <int kShift, int NC>
+inline void add_offset_sums(const __m256i (&sumi)[NC], __m128i sc8, float d, const void* const* a, int64_t i,
+                            __m256 (&acc)[NC]) {
+    for (int c = 0; c < NC; ++c) {
+        const BlockQ8_K& y = block<BlockQ8_K>(a, c, i);
+        const __m256i total = _mm256_sub_epi32(sumi[c], _mm256_slli_epi32(scaled_block_sums(sc8, y), kShift));
+        acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_set1_ps(d * y.d), acc[c]);
+    }
 }
 
+// --- Q3_K x Q8_K --------------------------------------------------------------------------------
+
 template <int NC>
-void q3_k_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
+void tile(Kind<BlockQ3_K>, int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
     const __m256i m3 = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
     // byte shuffle of a half of the 16 int16 scales (0-7 or 8-15): scale 0 in the low 128 bits, 1 in the
     // high, plus 2 (s % 4) scales below
     const __m256i scale_index = _mm256_set_m128i(_mm_set1_epi16(0x0302), _mm_set1_epi16(0x0100));
     for (int r = 0; r < kGemmRows; ++r) {
-        const BlockQ3_K* x = row<BlockQ3_K>(w, stride, r);
+        const BlockQ3_K* x = row_of<BlockQ3_K>(w, stride, r);
         __m256 acc[NC];
         for (auto& v : acc) v = _mm256_setzero_ps();
         for (int64_t i = 0; i < n / kQKK; ++i) {
@@ -214,12 +208,7 @@ void q3_k_tile(int64_t n, const void* w, size_t stride, const void* const* a, fl
                     sumi[c] = _mm256_add_epi32(sumi[c], _mm256_madd_epi16(p, scales));
                 }
             }
-            const float d = fp16(x[i].d);
-            for (int c = 0; c < NC; ++c) {
-                const BlockQ8_K& y = block<BlockQ8_K>(a, c, i);
-                const __m256i total = _mm256_sub_epi32(sumi[c], _mm256_slli_epi32(scaled_block_sums(sc8, y), 2));
-                acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_set1_ps(d * y.d), acc[c]);
-            }
+            add_offset_sums<2>(sumi, sc8, fp16(x[i].d), a, i, acc);
         }
         store(acc, r, out);
     }
@@ -228,10 +217,10 @@ void q3_k_tile(int64_t n, const void* w, size_t stride, const void* const* a, fl
 // --- Q6_K x Q8_K --------------------------------------------------------------------------------
 
 template <int NC>
-void q6_k_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
+void tile(Kind<BlockQ6_K>, int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
     for (int r = 0; r < kGemmRows; ++r) {
-        const BlockQ6_K* x = row<BlockQ6_K>(w, stride, r);
+        const BlockQ6_K* x = row_of<BlockQ6_K>(w, stride, r);
         __m256 acc[NC];
         for (auto& v : acc) v = _mm256_setzero_ps();
         for (int64_t i = 0; i < n / kQKK; ++i) {
@@ -256,39 +245,14 @@ void q6_k_tile(int64_t n, const void* w, size_t stride, const void* const* a, fl
                 }
             }
             const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(sc));
-            const float d = fp16(x[i].d);
-            for (int c = 0; c < NC; ++c) {
-                const BlockQ8_K& y = block<BlockQ8_K>(a, c, i);
-                const __m256i total = _mm256_sub_epi32(sumi[c], _mm256_slli_epi32(scaled_block_sums(sc8, y), 5));
-                acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_set1_ps(d * y.d), acc[c]);
-            }
+            add_offset_sums<5>(sumi, sc8, fp16(x[i].d), a, i, acc);
         }
         store(acc, r, out);
     }
 }
 
 }  // namespace
-
-void gemm_q8_0_q8_0_avx2(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
-    by_columns(nc, [&](auto c) { q8_0_tile<c>(n, w, w_stride, a, out); });
-}
-void gemm_q4_0_q8_0_avx2(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
-    by_columns(nc, [&](auto c) { q4_0_tile<c>(n, w, w_stride, a, out); });
-}
-void gemm_q2_k_q8_k_avx2(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
-    by_columns(nc, [&](auto c) { q2_k_tile<c>(n, w, w_stride, a, out); });
-}
-void gemm_q3_k_q8_k_avx2(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
-    by_columns(nc, [&](auto c) { q3_k_tile<c>(n, w, w_stride, a, out); });
-}
-void gemm_q4_k_q8_k_avx2(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
-    by_columns(nc, [&](auto c) { k4_tile<BlockQ4_K, c>(n, w, w_stride, a, out); });
-}
-void gemm_q5_k_q8_k_avx2(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
-    by_columns(nc, [&](auto c) { k4_tile<BlockQ5_K, c>(n, w, w_stride, a, out); });
-}
-void gemm_q6_k_q8_k_avx2(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
-    by_columns(nc, [&](auto c) { q6_k_tile<c>(n, w, w_stride, a, out); });
-}
-
 }  // namespace quant
+
+#define QUANT_LEVEL(name) name##_avx2
+#include "gemm_entries.inc"

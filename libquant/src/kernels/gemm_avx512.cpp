@@ -3,12 +3,11 @@
 // tile; sums stay integer (exact) within a block and are scaled into 16-lane float accumulators.
 // The integer scheme is dot_avx512.cpp's: 64 elements (two 32-blocks, or a quarter of a super-block)
 // per multiply.
-#include <cstring>
-
 #include "block_common.h"
 #include "dot_x86.h"
 #include "dot_x86_512.h"
 #include "gemm_kernels.h"
+#include "gemm_tiles.h"
 #include "quant/float16.h"
 #include "quant/gemm.h"
 
@@ -20,11 +19,6 @@ constexpr int R = kGemmRows;
 // Sums of u[i] * s[i] (u unsigned, s signed) scaled per int16 pair: 16 int32 lanes.
 inline __m512i dot_scaled(__m512i u, __m512i s, __m512i scales) {
     return _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), scales);
-}
-
-template <typename Block>
-inline const Block* row_of(const void* w, size_t stride, int r) {
-    return reinterpret_cast<const Block*>(static_cast<const uint8_t*>(w) + static_cast<size_t>(r) * stride);
 }
 
 template <int NC>
@@ -155,22 +149,17 @@ struct Q4_0VnniScheme {
 };
 
 template <int NC>
-void q8_0_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
+void tile(Kind<BlockQ8_0>, int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
     pair_tile<NC, Q8_0Scheme>(n, w, stride, a, out);
 }
 template <int NC>
-__attribute__((target("avx512vnni"))) void q8_0_tile_vnni(int64_t n, const void* w, size_t stride, const void* const* a,
-                                                          float* out) {
-    pair_tile<NC, Q8_0VnniScheme>(n, w, stride, a, out);
-}
-template <int NC>
-void q4_0_tile(int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
+void tile(Kind<BlockQ4_0>, int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
     pair_tile<NC, Q4_0Scheme>(n, w, stride, a, out);
 }
-template <int NC>
-__attribute__((target("avx512vnni"))) void q4_0_tile_vnni(int64_t n, const void* w, size_t stride, const void* const* a,
-                                                          float* out) {
-    pair_tile<NC, Q4_0VnniScheme>(n, w, stride, a, out);
+template <int NC, class Scheme>
+__attribute__((target("avx512vnni"))) void vnni_tile(int64_t n, const void* w, size_t stride, const void* const* a,
+                                                     float* out) {
+    pair_tile<NC, Scheme>(n, w, stride, a, out);
 }
 
 // --- K-quants x Q8_K ---------------------------------------------------------------------------
@@ -253,20 +242,6 @@ struct Q2_KFormat {
 };
 
 // --- Q3_K x Q8_K --------------------------------------------------------------------------------
-
-// unpack_q3_k_scales in one vector (a vector load of bytes just written one by one would stall): the
-// low nibbles of bytes 0-7 (scales 0-7) then their high nibbles (8-15), with bits 4-5 of scale j from
-// bits 2 (j / 4) of byte 8 + j % 4, minus the bias of 32.
-inline __m128i q3_k_scales(const uint8_t* packed) {
-    const __m128i m4 = _mm_set1_epi8(0x0F);
-    const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(packed));
-    const __m128i low = _mm_unpacklo_epi64(_mm_and_si128(bytes, m4), _mm_and_si128(_mm_srli_epi16(bytes, 4), m4));
-    uint32_t bits;
-    std::memcpy(&bits, packed + 8, 4);
-    const __m128i high = _mm_and_si128(_mm_srlv_epi32(_mm_set1_epi32(static_cast<int>(bits)), _mm_setr_epi32(0, 2, 4, 6)),
-                                       _mm_set1_epi8(3));
-    return _mm_sub_epi8(_mm_or_si128(low, _mm_slli_epi16(high, 4)), _mm_set1_epi8(32));
-}
 
 // Elements 32s..32s+31 of a Q3_K block as level + 4 (0..7, unsigned): two low bits from qs, bit 2
 // from bit s of hmask.
@@ -378,34 +353,34 @@ struct Q6_KFormat {
     static void finish(const KRow& x, const BlockQ8_K& y, __m512i sumi, __m512& acc) { finish_with_offset<5>(x, y, sumi, acc); }
 };
 
+template <int NC>
+void tile(Kind<BlockQ2_K>, int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
+    k_tile<NC, Q2_KFormat>(n, w, stride, a, out);
+}
+template <int NC>
+void tile(Kind<BlockQ3_K>, int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
+    k_tile<NC, Q3_KFormat>(n, w, stride, a, out);
+}
+template <int NC, typename Block>
+    requires std::is_same_v<Block, BlockQ4_K> || std::is_same_v<Block, BlockQ5_K>
+void tile(Kind<Block>, int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
+    k_tile<NC, K4Format<Block>>(n, w, stride, a, out);
+}
+template <int NC>
+void tile(Kind<BlockQ6_K>, int64_t n, const void* w, size_t stride, const void* const* a, float* out) {
+    k_tile<NC, Q6_KFormat>(n, w, stride, a, out);
+}
+
 }  // namespace
 
-void gemm_q8_0_q8_0_avx512(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
-    by_columns(nc, [&](auto c) { q8_0_tile<c>(n, w, w_stride, a, out); });
-}
 void gemm_q8_0_q8_0_avx512vnni(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
-    by_columns(nc, [&](auto c) { q8_0_tile_vnni<c>(n, w, w_stride, a, out); });
-}
-void gemm_q4_0_q8_0_avx512(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
-    by_columns(nc, [&](auto c) { q4_0_tile<c>(n, w, w_stride, a, out); });
+    by_columns(nc, [&](auto c) { vnni_tile<c, Q8_0VnniScheme>(n, w, w_stride, a, out); });
 }
 void gemm_q4_0_q8_0_avx512vnni(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
-    by_columns(nc, [&](auto c) { q4_0_tile_vnni<c>(n, w, w_stride, a, out); });
-}
-void gemm_q2_k_q8_k_avx512(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
-    by_columns(nc, [&](auto c) { k_tile<c, Q2_KFormat>(n, w, w_stride, a, out); });
-}
-void gemm_q3_k_q8_k_avx512(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
-    by_columns(nc, [&](auto c) { k_tile<c, Q3_KFormat>(n, w, w_stride, a, out); });
-}
-void gemm_q4_k_q8_k_avx512(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
-    by_columns(nc, [&](auto c) { k_tile<c, K4Format<BlockQ4_K>>(n, w, w_stride, a, out); });
-}
-void gemm_q5_k_q8_k_avx512(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
-    by_columns(nc, [&](auto c) { k_tile<c, K4Format<BlockQ5_K>>(n, w, w_stride, a, out); });
-}
-void gemm_q6_k_q8_k_avx512(int64_t n, const void* w, size_t w_stride, const void* const* a, int nc, float* out) {
-    by_columns(nc, [&](auto c) { k_tile<c, Q6_KFormat>(n, w, w_stride, a, out); });
+    by_columns(nc, [&](auto c) { vnni_tile<c, Q4_0VnniScheme>(n, w, w_stride, a, out); });
 }
 
 }  // namespace quant
+
+#define QUANT_LEVEL(name) name##_avx512
+#include "gemm_entries.inc"

@@ -20,6 +20,13 @@ struct PerplexityParams {
     std::function<void(int, int)> progress;
 };
 
+class Tokenizer;
+
+// A text of `tokenizer`'s model cut into chunks of n_ctx (-1 chunks: all that the text holds), each
+// starting with BOS when the vocabulary asks for one.
+PerplexityParams perplexity_params(const Tokenizer& tokenizer, int n_ctx, int n_chunks,
+                                   std::function<void(int, int)> progress = {});
+
 struct PerplexityResult {
     double ppl = 0;
     double ppl_stderr = 0;  // by the delta method over the per-token NLL, as llama.cpp prints "+/-"

@@ -27,6 +27,23 @@ struct Cursor {
     bool upperish(size_t i) const { return mark(i) || (letter(i) && !(props[i] & unicode::kLower)); }
     bool lowerish(size_t i) const { return mark(i) || (letter(i) && !(props[i] & unicode::kUpperOrTitle)); }
 
+    // " ?": past one optional space leading a run at i (i < n).
+    size_t after_space(size_t i) const { return i + (cps[i] == ' ' ? 1 : 0); }
+
+    // Where the whitespace run at i ends as llama3's and o200k's patterns take it: "\s*[\r\n]+" up to
+    // its last newline; without a newline, "\s+(?!\S)" leaves the last character of a run to lead the
+    // following word (unless the run is a single character).
+    size_t whitespace_end(size_t i) const {
+        size_t ws = 0;
+        size_t newline_end = 0;
+        while (whitespace(i + ws)) {
+            if (newline(i + ws)) newline_end = i + ws + 1;
+            ++ws;
+        }
+        if (newline_end != 0) return newline_end;
+        return i + ((ws > 1 && i + ws < n) ? ws - 1 : ws);
+    }
+
     // Length of the contraction ('s 't 're 've 'm 'll 'd) starting at i, or 0.
     size_t contraction(size_t i, bool ignore_case) const {
         if (cps[i] != '\'' || i + 1 >= n) return 0;
@@ -75,7 +92,7 @@ void WordSplitter::split_gpt2(std::vector<uint32_t>& word_ends) const {
             continue;
         }
         // " ?X+" for the letter, number and other classes: an optional leading space joins the run.
-        const size_t body = pos + (c.cps[pos] == ' ' ? 1 : 0);
+        const size_t body = c.after_space(pos);
         if (c.letter(body)) {
             pos = body;
             while (c.letter(pos)) ++pos;
@@ -125,7 +142,7 @@ void WordSplitter::split_llama3(std::vector<uint32_t>& word_ends, size_t max_dig
             continue;
         }
         // " ?[^\s\p{L}\p{N}]+[\r\n]*"
-        const size_t body = pos + (c.cps[pos] == ' ' ? 1 : 0);
+        const size_t body = c.after_space(pos);
         if (otherish(body)) {
             pos = body;
             while (otherish(pos)) ++pos;
@@ -133,19 +150,7 @@ void WordSplitter::split_llama3(std::vector<uint32_t>& word_ends, size_t max_dig
             emit();
             continue;
         }
-        // Only whitespace is left here. "\s*[\r\n]+" takes the run up to its last newline; without a
-        // newline, "\s+(?!\S)" leaves the last character of a run to lead the following word.
-        size_t ws = 0;
-        size_t newline_end = 0;
-        while (c.whitespace(pos + ws)) {
-            if (c.newline(pos + ws)) newline_end = pos + ws + 1;
-            ++ws;
-        }
-        if (newline_end != 0) {
-            pos = newline_end;
-        } else {
-            pos += (ws > 1 && pos + ws < c.n) ? ws - 1 : ws;
-        }
+        pos = c.whitespace_end(pos);  // only whitespace is left here
         emit();
     }
 }
@@ -203,7 +208,7 @@ void WordSplitter::split_gpt4o(std::vector<uint32_t>& word_ends) const {
             continue;
         }
         // " ?[^\s\p{L}\p{N}]+[\r\n/]*"
-        const size_t body = pos + (c.cps[pos] == ' ' ? 1 : 0);
+        const size_t body = c.after_space(pos);
         if (c.other(body)) {
             pos = body;
             while (c.other(pos)) ++pos;
@@ -211,18 +216,7 @@ void WordSplitter::split_gpt4o(std::vector<uint32_t>& word_ends) const {
             emit();
             continue;
         }
-        // Only whitespace is left here, as in split_llama3.
-        size_t ws = 0;
-        size_t newline_end = 0;
-        while (c.whitespace(pos + ws)) {
-            if (c.newline(pos + ws)) newline_end = pos + ws + 1;
-            ++ws;
-        }
-        if (newline_end != 0) {
-            pos = newline_end;
-        } else {
-            pos += (ws > 1 && pos + ws < c.n) ? ws - 1 : ws;
-        }
+        pos = c.whitespace_end(pos);  // only whitespace is left here
         emit();
     }
 }
