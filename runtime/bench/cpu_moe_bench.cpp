@@ -2,7 +2,9 @@
 // 768 x 2048, down 2048 x 768) over enough layers that every call streams its weights from DRAM, next to
 // dense matmuls that read the same bytes per layer, so that the two rates can be compared on one
 // machine at one thread count (docs/benchmarks.md: at 16 threads on the GPU machine's host the
-// experts step streamed at a third of what the dense matmuls and the dot kernels alone reach).
+// experts step streamed at a third of what the dense matmuls and the dot kernels alone reach; the
+// model's tiny activations made every block-scale product subnormal, which this bench's random ones
+// do not: runtime/src/cpu/denormals.h).
 //
 //   cpu-moe-bench [--threads N] [--layers L] [--type q4_K] [--down-type q6_K] [--tokens T] [--mmap DIR]
 //                 [--seconds S]
