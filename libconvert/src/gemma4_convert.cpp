@@ -5,7 +5,6 @@
 // converter's three set_gguf_parameters layers write them (a key written twice keeps its first place
 // and its last value), and the tokenizer as LlamaHfVocab reads tokenizer.json with model "gemma4".
 #include <algorithm>
-#include <charconv>
 #include <filesystem>
 #include <map>
 #include <regex>
@@ -13,18 +12,13 @@
 #include "convert/error.h"
 #include "convert/gemma4.h"
 #include "vocab_loaders.h"
+#include "layer_names.h"
 
 namespace fs = std::filesystem;
 
 namespace convert {
 
 namespace {
-
-bool parse_index(std::string_view s, int64_t& out) {
-    if (s.empty() || s.size() > 9) return false;
-    auto r = std::from_chars(s.data(), s.data() + s.size(), out);
-    return r.ec == std::errc() && r.ptr == s.data() + s.size();
-}
 
 // The checkpoint name with the multimodal wrapper's prefix removed, or "" for the towers and
 // projectors of other modalities (converted into a separate mmproj file by llama.cpp).

@@ -3,11 +3,11 @@
 // (transformers' gate_up_proj / down_proj) or one tensor per expert (as released).
 #include "qwen35_plan.h"
 
-#include <charconv>
 #include <map>
 
 #include "convert/error.h"
 #include "gguf/text.h"
+#include "layer_names.h"
 
 namespace convert {
 
@@ -44,12 +44,6 @@ constexpr Qwen35Name kNames[] = {
     {"mlp.shared_expert.down_proj.weight", "ffn_down_shexp.weight", Qwen35Name::Plain},
     {"mlp.shared_expert_gate.weight", "ffn_gate_inp_shexp.weight", Qwen35Name::Plain},
 };
-
-bool parse_index(std::string_view s, int64_t& out) {
-    if (s.empty() || s.size() > 9) return false;
-    auto r = std::from_chars(s.data(), s.data() + s.size(), out);
-    return r.ec == std::errc() && r.ptr == s.data() + s.size();
-}
 
 struct Dims {
     int64_t n_layers, n_experts, k_heads, v_heads, k_dim, v_dim;
@@ -139,16 +133,6 @@ std::string normalized(std::string_view name) {
     const std::string lm = "language_model.";
     if (const size_t at = s.find(lm); at != std::string::npos) s.erase(at, lm.size());
     return s;
-}
-
-bool split_layer(std::string_view name, int64_t& layer, std::string_view& rest) {
-    constexpr std::string_view prefix = "model.layers.";
-    if (!name.starts_with(prefix)) return false;
-    name.remove_prefix(prefix.size());
-    const size_t dot = name.find('.');
-    if (dot == std::string_view::npos || !parse_index(name.substr(0, dot), layer)) return false;
-    rest = name.substr(dot + 1);
-    return true;
 }
 
 }  // namespace

@@ -1,7 +1,6 @@
 #include "convert/tensor_plan.h"
 
 #include <array>
-#include <charconv>
 #include <map>
 
 #include "convert/error.h"
@@ -9,6 +8,7 @@
 #include "convert/rope.h"
 #include "qwen35_plan.h"
 #include "gguf/text.h"
+#include "layer_names.h"
 
 namespace convert {
 
@@ -56,23 +56,6 @@ bool applies(const Architecture& a, BlockName::Needs n) {
 bool is_ignored(std::string_view name) {
     return name.ends_with(".attention.masked_bias") || name.ends_with(".attention.bias") ||
            name.ends_with(".rotary_emb.inv_freq");
-}
-
-bool parse_index(std::string_view s, int64_t& out) {
-    if (s.empty() || s.size() > 9) return false;
-    auto r = std::from_chars(s.data(), s.data() + s.size(), out);
-    return r.ec == std::errc() && r.ptr == s.data() + s.size();
-}
-
-// "model.layers.12.rest" -> (12, "rest").
-bool split_layer(std::string_view name, int64_t& layer, std::string_view& rest) {
-    constexpr std::string_view prefix = "model.layers.";
-    if (!name.starts_with(prefix)) return false;
-    name.remove_prefix(prefix.size());
-    const size_t dot = name.find('.');
-    if (dot == std::string_view::npos || !parse_index(name.substr(0, dot), layer)) return false;
-    rest = name.substr(dot + 1);
-    return true;
 }
 
 // One expert's projection: which layer, expert and stacking slot (0..2) it belongs to.
