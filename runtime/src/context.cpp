@@ -154,6 +154,13 @@ Context::Context(const Model& model, const ContextParams& params)
         return attn_exec_[il] == ffn_exec_[il] && ffn_exec_[il] == experts_exec_[il] && !attn_exec_[il]->device().is_cpu();
     };
     gpu_run_end_.assign(hp.n_layer, 0);
+    // and the layers whose mixer and router share a GPU while their routed experts run on the CPU: the GPU's
+    // part up to the router's top-k is recorded on its own (the experts' transfer waits on the host)
+    split_on_gpu_.assign(hp.n_layer, false);
+    for (uint32_t il = 0; il < hp.n_layer; ++il) {
+        split_on_gpu_[il] = model.weights().layers[il].is_moe() && attn_exec_[il] == ffn_exec_[il] &&
+                            !attn_exec_[il]->device().is_cpu() && experts_exec_[il]->device().is_cpu();
+    }
     for (uint32_t il = hp.n_layer; il-- > 0;) {
         if (!on_one_gpu(il)) continue;
         const bool joins = il + 1 < hp.n_layer && on_one_gpu(il + 1) && attn_exec_[il + 1] == attn_exec_[il];
@@ -375,6 +382,17 @@ void Context::forward(const int32_t* tokens, int n, bool want_logits, float* all
                     for (uint32_t l = il; l < end; ++l) layer(l);
                 });
                 il = end;
+            } else if (segments && split_on_gpu_[il]) {
+                const LayerWeights& L = w.layers[il];
+                x = transfers.move(*at, x, *attn_exec_[il], Buf::X);
+                at = attn_exec_[il];
+                const MoeRouted m = moe_buffers(*at, hp, L, static_cast<int>(x.rows));
+                recorded(*at, kSplitLayerKey - static_cast<int>(il), [&] {
+                    mixer_block(*at, hp, L, kv_, rs_, static_cast<int>(il), x);
+                    moe_route(*at, hp, L, x, m);
+                });
+                moe_experts(*at, *experts_exec_[il], transfers, L, x, m);
+                ++il;
             } else {
                 layer(il++);
             }

@@ -116,37 +116,55 @@ void attention_block(Executor& ex, const HParams& hp, const LayerWeights& L, KvC
 void ffn_block(Executor& ffn, Executor& experts, Transfers& transfers, const HParams& hp, const LayerWeights& L,
                const Tensor& x) {
     const int n = static_cast<int>(x.rows);
-    const Tensor xn = ffn.buffer(Buf::XN, n), proj = ffn.buffer(Buf::Proj, n);
-    ffn.rms_norm(x, L.ffn_norm.data(), hp.rms_eps, xn);
-    if (!L.is_moe()) {
-        const Tensor gate = ffn.buffer(Buf::Gate, n), up = ffn.buffer(Buf::Up, n);
-        const Executor::MatmulOut gu[] = {{&L.ffn_gate, gate}, {&L.ffn_up, up}};
-        ffn.matmul(gu, xn);
-        ffn.swiglu(gate, up, gate);
-        const Executor::MatmulOut down[] = {{&L.ffn_down, proj}};
-        ffn.matmul(down, gate);
-        ffn.add(x, proj);
+    if (L.is_moe()) {
+        const MoeRouted m = moe_buffers(ffn, hp, L, n);
+        moe_route(ffn, hp, L, x, m);
+        moe_experts(ffn, experts, transfers, L, x, m);
         return;
     }
+    const Tensor xn = ffn.buffer(Buf::XN, n), proj = ffn.buffer(Buf::Proj, n);
+    ffn.rms_norm(x, L.ffn_norm.data(), hp.rms_eps, xn);
+    const Tensor gate = ffn.buffer(Buf::Gate, n), up = ffn.buffer(Buf::Up, n);
+    const Executor::MatmulOut gu[] = {{&L.ffn_gate, gate}, {&L.ffn_up, up}};
+    ffn.matmul(gu, xn);
+    ffn.swiglu(gate, up, gate);
+    const Executor::MatmulOut down[] = {{&L.ffn_down, proj}};
+    ffn.matmul(down, gate);
+    ffn.add(x, proj);
+}
+
+MoeRouted moe_buffers(Executor& ffn, const HParams& hp, const LayerWeights& L, int n) {
+    MoeRouted m;
+    m.xn = ffn.buffer(Buf::XN, n);
+    m.shared = L.up_shexp.present() ? ffn.buffer(Buf::Shared, n) : Tensor{};
+    m.r = ffn.routing(n, static_cast<int>(hp.n_expert_used));
+    return m;
+}
+
+void moe_route(Executor& ffn, const HParams& hp, const LayerWeights& L, const Tensor& x, const MoeRouted& m) {
+    const int n = static_cast<int>(x.rows);
+    ffn.rms_norm(x, L.ffn_norm.data(), hp.rms_eps, m.xn);
     // qwen35moe's shared expert reads the same normalised rows, before the routed experts run
-    const Tensor shared = L.up_shexp.present() ? ffn.buffer(Buf::Shared, n) : Tensor{};
-    if (L.up_shexp.present()) shared_expert(ffn, L, xn, shared);
+    if (L.up_shexp.present()) shared_expert(ffn, L, m.xn, m.shared);
     const Tensor logits = ffn.buffer(Buf::RouterLogits, n);
     const Executor::MatmulOut router[] = {{&L.gate_inp, logits}};
-    ffn.matmul(router, xn);
+    ffn.matmul(router, m.xn);
     if (!L.gate_inp_b.empty()) ffn.add_bias(logits, L.gate_inp_b.data());
     const int k = static_cast<int>(hp.n_expert_used);
-    const Routing r = ffn.routing(n, k);
-    ffn.route(logits, {k, hp.expert_weights_norm, hp.expert_weights_scale, hp.router_softmax_topk}, r);
+    ffn.route(logits, {k, hp.expert_weights_norm, hp.expert_weights_scale, hp.router_softmax_topk}, m.r);
+}
 
+void moe_experts(Executor& ffn, Executor& experts, Transfers& transfers, const LayerWeights& L, const Tensor& x,
+                 const MoeRouted& m) {
+    const int n = static_cast<int>(x.rows);
     // the experts may live on another device: only the normalised rows, the ids and weights go there,
     // and only their weighted sum comes back
-    const Tensor xe = transfers.move(ffn, xn, experts, Buf::XN);
-    const Routing re = transfers.move(ffn, r, experts);
+    const Tensor xe = transfers.move(ffn, m.xn, experts, Buf::XN);
+    const Routing re = transfers.move(ffn, m.r, experts);
     const Tensor oe = experts.buffer(Buf::Proj, n);
     experts.experts(L, xe, re, oe);
     ffn.add(x, transfers.move(experts, oe, ffn, Buf::Proj));
-    if (L.up_shexp.present()) ffn.add(x, shared);
+    if (L.up_shexp.present()) ffn.add(x, m.shared);
 }
 
 }  // namespace runtime

@@ -43,4 +43,19 @@ void shared_expert(Executor& ex, const LayerWeights& L, const Tensor& xn, const 
 void ffn_block(Executor& ffn, Executor& experts, Transfers& transfers, const HParams& hp, const LayerWeights& L,
                const Tensor& x);
 
+// A MoE FFN in two halves, for a decode step that records the GPU's part of a layer whose experts run on
+// the CPU (the transfer between them waits on the host, which a recording cannot hold). The buffers come
+// first, from `ffn` (the same ones on every call, so a replayed recording writes them too).
+struct MoeRouted {
+    Tensor xn, shared;  // the normalised rows; qwen35moe's shared expert's output (else empty)
+    Routing r;
+};
+MoeRouted moe_buffers(Executor& ffn, const HParams& hp, const LayerWeights& L, int n);
+// the norm, the shared expert and the router with its top-k, on `ffn`
+void moe_route(Executor& ffn, const HParams& hp, const LayerWeights& L, const Tensor& x, const MoeRouted& m);
+// the routed experts on `experts` (the rows and routing moved there), their weighted sum and the shared
+// expert's output added to x
+void moe_experts(Executor& ffn, Executor& experts, Transfers& transfers, const LayerWeights& L, const Tensor& x,
+                 const MoeRouted& m);
+
 }  // namespace runtime

@@ -91,6 +91,10 @@ private:
     Executor* graph_exec_ = nullptr;  // the one GPU executor of a context that runs wholly there
     bool graphs_enabled_ = true;      // GGUF_CUDA_GRAPHS=0 turns recording off
     std::vector<uint32_t> gpu_run_end_;  // see the constructor
+    std::vector<bool> split_on_gpu_;     // see the constructor
+    // recording keys: whole decode steps are n * 2 + want_logits, a run of GPU layers from il is -1 - il,
+    // the GPU's part of a layer il with CPU experts kSplitLayerKey - il
+    static constexpr int kSplitLayerKey = -(1 << 20);
     std::map<int, int> eager_runs_;      // eager runs per recording key (recorded())
     void recorded(Executor& ex, int key, const std::function<void()>& steps);
     // Layers whose experts are in host memory and whose router runs on a GPU that can stream them in
