@@ -235,6 +235,7 @@ void measure(const BenchOptions& o, const std::string& path, int n_threads, cons
     CommonOptions common = o.common;
     common.model = path;
     common.threads = n_threads;
+    common.n_outputs = 1;  // prompts and generation read the last token's logits only, as llama-bench
     Loaded l = load(common, false);
     runtime::Context& ctx = *l.context;
     check_context_fits(ctx.n_ctx(), longest);

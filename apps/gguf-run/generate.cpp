@@ -239,6 +239,8 @@ int run_text(const std::vector<std::string>& args, bool chat) {
     if (!draft.model.empty() && (chat || prompt.conversation)) {
         throw appcommon::UsageError{"--model-draft applies to generation, not to chat mode (yet)"};
     }
+    // the last token's logits, or a draft's tokens and the one after them (speculative steps)
+    common.n_outputs = draft.model.empty() ? 1 : draft.draft_max + 1;
     if (chat || prompt.conversation) return run_conversation(common, gen, prompt);
     for (const char* o : {"-sys", "-sysf", "-st", "--chat-template", "--chat-template-file", "--chat-template-kwargs", "-rea"}) {
         if (opts.given(o)) throw appcommon::UsageError{std::string(o) + " applies to chat mode: add -cnv or use 'gguf-run chat'"};

@@ -161,9 +161,11 @@ void bench_grouping() {
 void bench_mmq_ids(GgmlType type, int64_t n_in, int64_t n_out, const char* what) {
     const int n_tok = 512, n_experts = 128, k = 8, n_slots = n_tok * k;
     const size_t rb = gguf::row_size(type, n_in), mat = rb * n_out;
-    Buffer w(mat * n_experts), xq(rc::q8_1_row_bytes(n_in) * n_tok), y(sizeof(float) * n_out * n_slots);
+    // activations as q8_1 blocks (dp4a) and in the quad layout (tensor cores)
+    const size_t xq_bytes = std::max(rc::q8_1_row_bytes(n_in), rc::q8_1_quad_row_bytes(n_in)) * n_tok;
+    Buffer w(mat * n_experts), xq(xq_bytes), y(sizeof(float) * n_out * n_slots);
     fill_weights(type, n_in, w.p, mat * n_experts);
-    ok(cudaMemset(xq.p, 0, rc::q8_1_row_bytes(n_in) * n_tok), "memset");
+    ok(cudaMemset(xq.p, 0, xq_bytes), "memset");
     std::vector<int32_t> ids(static_cast<size_t>(n_slots));
     std::vector<int> count(n_experts, 0);
     std::mt19937 rng(5);
@@ -222,7 +224,7 @@ void bench_mmq_ids(GgmlType type, int64_t n_in, int64_t n_out, const char* what)
 void bench_dense_prefill(GgmlType type, int64_t n_in, int64_t n_out, const char* what) {
     const int max_tok = 512;
     const size_t rb = gguf::row_size(type, n_in), mat = rb * n_out;
-    Buffer w(mat), x(sizeof(float) * n_in * max_tok), xq(rc::q8_1_row_bytes(n_in) * max_tok),
+    Buffer w(mat), x(sizeof(float) * n_in * max_tok), xq(std::max(rc::q8_1_row_bytes(n_in), rc::q8_1_quad_row_bytes(n_in)) * max_tok),
         x16(sizeof(uint16_t) * n_in * max_tok), w16(sizeof(uint16_t) * n_in * n_out), y(sizeof(float) * n_out * max_tok);
     fill_weights(type, n_in, w.p, mat);
     ok(cudaMemset(x.p, 0, sizeof(float) * n_in * max_tok), "memset");
@@ -241,9 +243,17 @@ void bench_dense_prefill(GgmlType type, int64_t n_in, int64_t n_out, const char*
         ok(cudaMemcpy(d_off.p, offsets, sizeof(offsets), cudaMemcpyHostToDevice), "upload");
         const double flop = 2.0 * n_tok * n_in * n_out;
         const double ms_int8 = time_ms([&](int) {
-            rc::quantize_rows_q8_1(static_cast<float*>(x.p), n_in, n_in, n_tok, xq.p, nullptr);
-            rc::mmq_ids(type, w.p, rb, 0, n_in, n_out, xq.p, static_cast<int32_t*>(d_off.p), static_cast<int32_t*>(d_ident.p),
-                        1, n_tok, static_cast<float*>(y.p), n_out, nullptr);
+            const auto off_p = static_cast<int32_t*>(d_off.p);
+            const auto ident_p = static_cast<int32_t*>(d_ident.p);
+            if (rc::mmq_tensor_cores_available()) {
+                rc::quantize_rows_q8_1_quads(static_cast<float*>(x.p), n_in, n_in, n_tok, xq.p, nullptr);
+                rc::mmq_ids_mma(type, w.p, rb, 0, n_in, n_out, xq.p, off_p, ident_p, 1, n_tok, static_cast<float*>(y.p),
+                                n_out, nullptr);
+            } else {
+                rc::quantize_rows_q8_1(static_cast<float*>(x.p), n_in, n_in, n_tok, xq.p, nullptr);
+                rc::mmq_ids_dp4a(type, w.p, rb, 0, n_in, n_out, xq.p, off_p, ident_p, 1, n_tok, static_cast<float*>(y.p),
+                                 n_out, nullptr);
+            }
         }, 50);
         bool failed = false;
         const double ms_f16 = time_ms([&](int) {

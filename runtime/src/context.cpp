@@ -103,18 +103,20 @@ Context::Context(const Model& model, const ContextParams& params)
     : model_(model),
       n_ctx_(resolve_ctx(model, params)),
       n_batch_(std::min(params.n_batch, n_ctx_)),
+      n_outputs_(params.n_outputs > 0 ? std::min(params.n_outputs, n_batch_) : n_batch_),
       n_threads_(resolve_threads(params.n_threads)),
       kv_(model.hparams(), n_ctx_, params.type_k, params.type_v, attention_backends(model)),
       rs_(model.hparams(), attention_backends(model)) {
     if (n_ctx_ < 1) throw Error("context size must be at least 1");
     if (n_batch_ < 1) throw Error("batch size must be at least 1, got " + std::to_string(params.n_batch));
+    if (params.n_outputs < 0) throw Error("n_outputs must be at least 0, got " + std::to_string(params.n_outputs));
     const HParams& hp = model.hparams();
     if (static_cast<uint64_t>(n_ctx_) > hp.n_ctx_train) {
         warnings_.push_back("the context of " + std::to_string(n_ctx_) + " tokens exceeds the " +
                             std::to_string(hp.n_ctx_train) +
                             " the model was trained on; output past that position is unreliable");
     }
-    ContextShape shape{n_ctx_, n_batch_, n_threads_, model.n_vocab()};
+    ContextShape shape{n_ctx_, n_batch_, n_outputs_, n_threads_, model.n_vocab()};
     for (uint32_t il = 0; il < hp.n_layer; ++il) {
         const LayerWeights& L = model.weights().layers[il];
         if (!L.experts_streamable()) continue;
@@ -218,9 +220,9 @@ std::span<const float> Context::decode(std::span<const int32_t> tokens, bool all
         throw Error("the context is full: " + std::to_string(n_past_) + " + " + std::to_string(n) +
                     " tokens exceed the context size " + std::to_string(n_ctx_));
     }
-    if (all_logits && n > n_batch_) {
-        throw Error("decode: logits for all of " + std::to_string(n) + " tokens exceed the batch size " +
-                    std::to_string(n_batch_));
+    if (all_logits && n > n_outputs_) {
+        throw Error("decode: logits for all of " + std::to_string(n) + " tokens exceed the " +
+                    std::to_string(n_outputs_) + " rows this context returns (batch size, or n_outputs)");
     }
     for (int32_t t : tokens) {
         if (t < 0 || t >= n_vocab) {

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <numeric>
 #include <random>
 #include <sstream>
 #include <string>
@@ -208,11 +209,14 @@ std::string shape(GgmlType t, int64_t n_in, int64_t n_out, int n_tok) {
 struct Activations {
     std::vector<float> x;
     std::vector<float> decoded;
-    DeviceBuffer xq;
+    DeviceBuffer xq;     // q8_1 blocks
+    DeviceBuffer quads;  // the same in the quad layout of the tensor-core kernel
     Activations(int64_t n, int rows, uint32_t seed)
-        : x(random_floats(static_cast<size_t>(n * rows), seed)), xq(rc::q8_1_row_bytes(n) * rows) {
+        : x(random_floats(static_cast<size_t>(n * rows), seed)), xq(rc::q8_1_row_bytes(n) * rows),
+          quads(rc::q8_1_quad_row_bytes(n) * rows) {
         DeviceBuffer dx = to_device(x);
         rc::quantize_rows_q8_1(dx.as<float>(), n, n, rows, xq.as<void>(), nullptr);
+        rc::quantize_rows_q8_1_quads(dx.as<float>(), n, n, rows, quads.as<void>(), nullptr);
         sync("quantize_rows_q8_1");
         decoded = decode_q8_1(xq.download<rc::BlockQ8_1>(static_cast<size_t>(n / 32 * rows)), rows, n);
     }
@@ -276,6 +280,46 @@ TEST(CudaMatmul, QuantizeQ8_1MatchesTheCpuFormula) {
 
 // The experts' fused SwiGLU + quantization: bit for bit the two separate kernels (gate values past the
 // exponent clamp included).
+// The quad layout holds the same blocks as quantize_rows_q8_1 writes, four to a group ((d, s) words, then
+// the 4 x 32 values), rows of whole groups with zero blocks past n / 32; also with SwiGLU. n = 288: nine
+// blocks, three of them padding in the last group.
+TEST(CudaMatmul, QuadLayoutHoldsTheSameBlocks) {
+    REQUIRE_GPU();
+    for (int64_t n : {int64_t{2048}, int64_t{288}}) {
+        const int rows = 3;
+        const int64_t ld = n + 32, nb = n / 32, n_quads = (nb + 3) / 4;
+        const auto x = random_floats(static_cast<size_t>(ld * rows), 11, 2.f), u = random_floats(static_cast<size_t>(n * rows), 12);
+        DeviceBuffer dx = to_device(x), du = to_device(u), blocks(rc::q8_1_row_bytes(n) * rows),
+            quads(rc::q8_1_quad_row_bytes(n) * rows);
+        EXPECT_EQ(rc::q8_1_quad_row_bytes(n), static_cast<size_t>(n_quads * 144));
+        for (bool swiglu : {false, true}) {
+            quads.fill(0x5a);
+            if (swiglu) {
+                rc::swiglu_quantize_rows_q8_1(dx.as<float>(), du.as<float>(), n, rows, blocks.as<void>(), nullptr);
+                rc::swiglu_quantize_rows_q8_1_quads(dx.as<float>(), du.as<float>(), n, rows, quads.as<void>(), nullptr);
+            } else {
+                rc::quantize_rows_q8_1(dx.as<float>(), ld, n, rows, blocks.as<void>(), nullptr);
+                rc::quantize_rows_q8_1_quads(dx.as<float>(), ld, n, rows, quads.as<void>(), nullptr);
+            }
+            sync("quantize_rows_q8_1_quads");
+            const auto want = blocks.download<rc::BlockQ8_1>(static_cast<size_t>(nb * rows));
+            const auto got = quads.download<rc::BlockQ8_1Quad>(static_cast<size_t>(n_quads * rows));
+            for (int r = 0; r < rows; ++r) {
+                for (int64_t b = 0; b < n_quads * 4; ++b) {
+                    const rc::BlockQ8_1Quad& g = got[r * n_quads + b / 4];
+                    rc::BlockQ8_1 zero{};
+                    const rc::BlockQ8_1& w = b < nb ? want[r * nb + b] : zero;
+                    uint32_t ds = 0;
+                    std::memcpy(&ds, &w, 4);
+                    EXPECT_EQ(g.ds[b % 4], ds) << "n " << n << " swiglu " << swiglu << " row " << r << " block " << b;
+                    EXPECT_EQ(std::memcmp(g.qs + (b % 4) * 32, w.qs, 32), 0)
+                        << "n " << n << " swiglu " << swiglu << " row " << r << " block " << b;
+                }
+            }
+        }
+    }
+}
+
 TEST(CudaMatmul, SwigluQuantizeEqualsSwigluThenQuantize) {
     REQUIRE_GPU();
     const int64_t n = 768;
@@ -472,6 +516,73 @@ TEST(CudaMatmul, MmvqIdsPicksEachSlotsExpertAndActivationRow) {
         std::printf("mmvq_ids %-7s worst |err| / sum|w*a| = %.3g\n", name_of(type).c_str(), check.worst);
     }
     f.report("mmvq_ids");
+}
+
+// The fused decode forms of the experts step give bit for bit what the separate kernels give: gate and
+// up in one launch (mmvq_ids_pair), and the down projection with the weighted sum of each token's slots
+// (mmvq_ids_weighted) against mmvq_ids then moe_weighted_sum into zeroed rows. Top-1, top-6 (segments
+// that do not fill the block) and top-8 with one and three tokens, a negative id, 131 rows (a partial block).
+TEST(CudaMatmul, FusedExpertMatVecsEqualTheSeparateKernels) {
+    REQUIRE_GPU();
+    const int n_experts = 9;
+    const int64_t n_out = 131;
+    uint32_t seed = 1700;
+    for (GgmlType type : kMmvqTypes) {
+        for (int64_t n_in : {int64_t{256}, int64_t{768}}) {
+            if (n_in % block_elems(type) != 0) continue;
+            Experts a(type, n_in, n_out, n_experts, seed += 20), b(type, n_in, n_out, n_experts, seed += 20);
+            DeviceBuffer da = to_device(a.bytes), db = to_device(b.bytes);
+            for (int k : {1, 6, 8}) {
+                for (int n_tok : {1, 3}) {
+                    const int n_slots = n_tok * k;
+                    std::mt19937 rng(seed + k + n_tok);
+                    std::vector<int32_t> ids(static_cast<size_t>(n_slots));
+                    for (auto& e : ids) e = static_cast<int32_t>(rng() % n_experts);
+                    if (n_slots > 2) ids[2] = -1;
+                    std::vector<float> w(static_cast<size_t>(n_slots));
+                    for (auto& v : w) v = static_cast<float>(rng() % 1000) / 997.f;
+                    DeviceBuffer d_ids = to_device(ids), d_w = to_device(w);
+                    const std::string label = shape(type, n_in, n_out, n_tok) + " k=" + std::to_string(k);
+                    // gate/up form: k slots share their token's activation row
+                    Activations x(n_in, n_tok, ++seed);
+                    const int64_t ldy = n_out + 5;
+                    DeviceBuffer y1(sizeof(float) * ldy * n_slots), y2(sizeof(float) * ldy * n_slots),
+                        z1(sizeof(float) * ldy * n_slots), z2(sizeof(float) * ldy * n_slots);
+                    for (DeviceBuffer* d : {&y1, &y2, &z1, &z2}) d->fill(0x7f);
+                    rc::mmvq_ids(type, da.as<void>(), a.row_bytes, a.mat_stride, n_in, n_out, x.xq.as<void>(), k,
+                                 d_ids.as<int32_t>(), n_slots, y1.as<float>(), ldy, nullptr);
+                    rc::mmvq_ids(type, db.as<void>(), b.row_bytes, b.mat_stride, n_in, n_out, x.xq.as<void>(), k,
+                                 d_ids.as<int32_t>(), n_slots, y2.as<float>(), ldy, nullptr);
+                    rc::mmvq_ids_pair(type, da.as<void>(), db.as<void>(), a.row_bytes, a.mat_stride, n_in, n_out,
+                                      x.xq.as<void>(), k, d_ids.as<int32_t>(), n_slots, z1.as<float>(), z2.as<float>(), ldy,
+                                      nullptr);
+                    sync("mmvq_ids_pair " + label);
+                    const size_t words = static_cast<size_t>(ldy * n_slots);
+                    EXPECT_EQ(z1.download<uint32_t>(words), y1.download<uint32_t>(words)) << label << " first set";
+                    EXPECT_EQ(z2.download<uint32_t>(words), y2.download<uint32_t>(words)) << label << " second set";
+                    // down form: one activation row per slot
+                    Activations h(n_in, n_slots, ++seed);
+                    const int64_t ldo = n_out + 2;
+                    DeviceBuffer dn(sizeof(float) * n_out * n_slots), want(sizeof(float) * ldo * n_tok),
+                        got(sizeof(float) * ldo * n_tok);
+                    want.fill(0);
+                    got.fill(0);
+                    rc::mmvq_ids(type, da.as<void>(), a.row_bytes, a.mat_stride, n_in, n_out, h.xq.as<void>(), 1,
+                                 d_ids.as<int32_t>(), n_slots, dn.as<float>(), n_out, nullptr);
+                    rc::moe_weighted_sum(want.as<float>(), ldo, dn.as<float>(), n_out, d_w.as<float>(), n_tok, k, n_out,
+                                         nullptr);
+                    rc::mmvq_ids_weighted(type, da.as<void>(), a.row_bytes, a.mat_stride, n_in, n_out, h.xq.as<void>(),
+                                          d_ids.as<int32_t>(), d_w.as<float>(), n_tok, k, got.as<float>(), ldo, nullptr);
+                    sync("mmvq_ids_weighted " + label);
+                    const size_t out_words = static_cast<size_t>(ldo * n_tok);
+                    EXPECT_EQ(got.download<uint32_t>(out_words), want.download<uint32_t>(out_words)) << label << " weighted";
+                }
+            }
+        }
+    }
+    EXPECT_THROW(rc::mmvq_ids_weighted(GgmlType::Q4_K, nullptr, 144, 0, 256, 1, nullptr, nullptr, nullptr, 1, 33, nullptr,
+                                       1, nullptr),
+                 runtime::Error);
 }
 
 // --- programmatic dependent launch (pdl.cuh) ----------------------------------------------------------
@@ -706,6 +817,49 @@ void group_cpu(const std::vector<int32_t>& ids, int k, int n_experts, std::vecto
     offsets[n_experts] = static_cast<int32_t>(rows.size());
 }
 
+TEST(CudaMatmul, GroupingIsAStableCountingSortAtEveryScale) {
+    REQUIRE_GPU();
+    struct Case {
+        int n_tok, k, E;
+    };
+    // one token; fewer slots than a warp; a prompt of 512 and of 4096 tokens (top-8 of 128); 512 and 2048
+    // experts (fewer chunks: their counts share the block's shared memory); the largest expert count
+    const Case cases[] = {{1, 8, 128}, {7, 2, 8}, {512, 8, 128}, {4096, 8, 128}, {600, 10, 512}, {3, 1, 512},
+                          {300, 4, 2048}, {40, 2, 6143}};
+    std::mt19937 rng(78);
+    for (const Case& c : cases) {
+        // k distinct experts per token, skewed towards low ids (many slots on a few experts, many experts
+        // with none); one slot in 50 out of range (dropped)
+        std::vector<int32_t> ids;
+        for (int t = 0; t < c.n_tok; ++t) {
+            std::vector<int32_t> all(static_cast<size_t>(c.E));
+            std::iota(all.begin(), all.end(), 0);
+            for (int j = 0; j < c.k; ++j) {
+                const int pick = j + static_cast<int>(rng() % static_cast<uint32_t>(std::max(1, (c.E - j) / 3)));
+                std::swap(all[static_cast<size_t>(j)], all[static_cast<size_t>(pick)]);
+                ids.push_back(rng() % 50 == 0 ? c.E + 3 : all[static_cast<size_t>(j)]);
+            }
+        }
+        std::vector<int32_t> offsets, rows, slots;
+        group_cpu(ids, c.k, c.E, offsets, rows, slots);
+        const size_t n_slots = ids.size();
+        DeviceBuffer d_ids = to_device(ids), d_off(sizeof(int32_t) * (c.E + 1)), d_rows(sizeof(int32_t) * n_slots),
+            d_slots(sizeof(int32_t) * n_slots);
+        rc::group_slots_by_expert(d_ids.as<int32_t>(), c.n_tok, c.k, c.E, d_off.as<int32_t>(), d_rows.as<int32_t>(),
+                                  d_slots.as<int32_t>(), nullptr);
+        sync("group_slots_by_expert");
+        const std::string what = "n_tok " + std::to_string(c.n_tok) + " k " + std::to_string(c.k) + " experts " +
+                                 std::to_string(c.E);
+        EXPECT_EQ(d_off.download<int32_t>(c.E + 1), offsets) << what;
+        auto got_rows = d_rows.download<int32_t>(n_slots), got_slots = d_slots.download<int32_t>(n_slots);
+        got_rows.resize(rows.size());
+        got_slots.resize(slots.size());
+        EXPECT_EQ(got_rows, rows) << what;
+        EXPECT_EQ(got_slots, slots) << what;
+    }
+    EXPECT_THROW(rc::group_slots_by_expert(nullptr, 1, 1, 6144, nullptr, nullptr, nullptr, nullptr), runtime::Error);
+}
+
 TEST(CudaMatmul, GroupingAndMmqIdsMatchTheCpu) {
     REQUIRE_GPU();
     Failures f;
@@ -744,7 +898,7 @@ TEST(CudaMatmul, GroupingAndMmqIdsMatchTheCpu) {
         const char* name;
         MmqFn fn;
     };
-    std::vector<Kernel> kernels = {{"mmq_ids", rc::mmq_ids}, {"mmq_ids_dp4a", rc::mmq_ids_dp4a}};
+    std::vector<Kernel> kernels = {{"mmq_ids_dp4a", rc::mmq_ids_dp4a}};
     if (rc::mmq_tensor_cores_available()) {
         kernels.push_back({"mmq_ids_mma", [](GgmlType t, const void* w, size_t rb, size_t ms, int64_t ni, int64_t no,
                                              const void* xq, const int32_t* off, const int32_t* rows, int ne, int mpe,
@@ -791,7 +945,7 @@ TEST(CudaMatmul, GroupingAndMmqIdsMatchTheCpu) {
                 // results written in routing order (y_rows = the slot of each grouped slot), un-permuted here
                 dy.fill(0xff);
                 const std::string label = "mmq_ids_mma y_rows " + shape(type, n_in, n_out, n_slots);
-                rc::mmq_ids_mma(type, dw.as<void>(), ex.row_bytes, ex.mat_stride, n_in, n_out, act.xq.as<void>(),
+                rc::mmq_ids_mma(type, dw.as<void>(), ex.row_bytes, ex.mat_stride, n_in, n_out, act.quads.as<void>(),
                                 d_off.as<int32_t>(), d_rows.as<int32_t>(), n_experts, n_slots, dy.as<float>(), ldy, nullptr,
                                 rc::MmaTile::Slots64, d_slots.as<int32_t>());
                 sync(label);
@@ -810,7 +964,9 @@ TEST(CudaMatmul, GroupingAndMmqIdsMatchTheCpu) {
                     dy.fill(0xff);
                     const std::string label = std::string(kernels[k].name) + " " + shape(type, n_in, n_out, n_slots) +
                                               " max_per_expert=" + std::to_string(bound);
-                    kernels[k].fn(type, dw.as<void>(), ex.row_bytes, ex.mat_stride, n_in, n_out, act.xq.as<void>(),
+                    const bool dp4a = std::string(kernels[k].name) == "mmq_ids_dp4a";
+                    kernels[k].fn(type, dw.as<void>(), ex.row_bytes, ex.mat_stride, n_in, n_out,
+                                  (dp4a ? act.xq : act.quads).as<void>(),
                                   d_off.as<int32_t>(), d_rows.as<int32_t>(), n_experts, bound, dy.as<float>(), ldy, nullptr);
                     sync(label);
                     checks[k].run(f, label, ex.dequantized, act.decoded, n_in, n_out, n_slots,

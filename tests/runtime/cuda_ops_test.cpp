@@ -579,54 +579,6 @@ TEST(CudaOps, RouterTopkF32IsTheMatVecThenRouteTopk) {
                  runtime::Error);
 }
 
-TEST(CudaOps, MoeGroupListsSlotsByExpert) {
-    REQUIRE_GPU();
-    struct Case {
-        int n_tok, k, E;
-    };
-    const Case cases[] = {{1, 8, 128}, {7, 2, 8}, {512, 8, 128}, {4096, 8, 128}, {600, 10, 512}, {3, 1, 512}};
-    std::mt19937 rng(77);
-    for (const Case& c : cases) {
-        const std::string what = shape("moe_group", {{"n_tok", c.n_tok}, {"k", c.k}, {"n_expert", c.E}});
-        const int n_slots = c.n_tok * c.k;
-        // k distinct experts per token, skewed towards the low ids so that some experts get many slots
-        // and (with many experts) many get none
-        std::vector<int32_t> ids(static_cast<size_t>(n_slots));
-        for (int t = 0; t < c.n_tok; ++t) {
-            std::vector<int32_t> all(static_cast<size_t>(c.E));
-            std::iota(all.begin(), all.end(), 0);
-            for (int j = 0; j < c.k; ++j) {
-                const int pick = j + static_cast<int>(rng() % static_cast<uint32_t>(std::max(1, (c.E - j) / 3)));
-                std::swap(all[static_cast<size_t>(j)], all[static_cast<size_t>(pick)]);
-                ids[static_cast<size_t>(t * c.k + j)] = all[static_cast<size_t>(j)];
-            }
-        }
-        std::vector<int32_t> ref_counts(static_cast<size_t>(c.E), 0), ref_offsets(static_cast<size_t>(c.E) + 1, 0), ref_slots;
-        for (int s = 0; s < n_slots; ++s) ++ref_counts[static_cast<size_t>(ids[static_cast<size_t>(s)])];
-        for (int e = 0; e < c.E; ++e) ref_offsets[static_cast<size_t>(e) + 1] = ref_offsets[static_cast<size_t>(e)] + ref_counts[static_cast<size_t>(e)];
-        for (int e = 0; e < c.E; ++e) {
-            for (int s = 0; s < n_slots; ++s) {
-                if (ids[static_cast<size_t>(s)] == e) ref_slots.push_back(s);
-            }
-        }
-        auto dids = to_device(ids);
-        DevMem dcounts(static_cast<size_t>(c.E) * 4), doffsets((static_cast<size_t>(c.E) + 1) * 4),
-            dslots(static_cast<size_t>(n_slots) * 4);
-        dcounts.poison();
-        doffsets.poison();
-        dslots.poison();
-        rc::moe_group(dids->get<int32_t>(), n_slots, c.E, dcounts.get<int32_t>(), doffsets.get<int32_t>(),
-                      dslots.get<int32_t>(), nullptr);
-        cuda_test::sync();
-        const auto counts = dcounts.download<int32_t>();
-        const auto offsets = doffsets.download<int32_t>();
-        const auto slots = dslots.download<int32_t>();
-        EXPECT_TRUE(cuda_test::same_bytes(what + " counts", counts.data(), ref_counts.data(), ref_counts.size() * 4));
-        EXPECT_TRUE(cuda_test::same_bytes(what + " offsets", offsets.data(), ref_offsets.data(), ref_offsets.size() * 4));
-        EXPECT_TRUE(cuda_test::same_bytes(what + " slots", slots.data(), ref_slots.data(), ref_slots.size() * 4));
-    }
-}
-
 TEST(CudaOps, SwigluMatchesCpu) {
     REQUIRE_GPU();
     uint32_t seed = 500;
@@ -771,7 +723,6 @@ TEST(CudaOps, UnsupportedShapesThrow) {
     EXPECT_THROW(rc::route_topk(nullptr, 64, 1, 64, 33, false, true, 0, nullptr, nullptr, nullptr), runtime::Error);
     EXPECT_THROW(rc::kv_store(GgmlType::Q4_K, nullptr, 256, 1, 256, nullptr, 144, nullptr, nullptr), runtime::Error);
     EXPECT_THROW(rc::kv_store(GgmlType::Q8_0, nullptr, 48, 1, 48, nullptr, 51, nullptr, nullptr), runtime::Error);
-    EXPECT_THROW(rc::moe_group(nullptr, 8, 513, nullptr, nullptr, nullptr, nullptr), runtime::Error);
     EXPECT_THROW(rc::rope(nullptr, 64, 1, 1, 64, 65, false, nullptr, nullptr, nullptr), runtime::Error);
     EXPECT_THROW(rc::attention(nullptr, 0, nullptr, GgmlType::Q4_K, 0, nullptr, GgmlType::F16, 0, 1, 8, 4, 64, 64, 1.0f,
                                nullptr, 16, nullptr, 0, nullptr, nullptr),

@@ -15,7 +15,7 @@ TEST(CudaPrefillChoice, DefaultsWhenUnset) {
         // (prefill_choice.h)
         EXPECT_FALSE(c.f32_attention);
         EXPECT_EQ(c.dense_rows, rc::kDenseOff);
-        EXPECT_EQ(c.tile, rc::MmaTile::Slots64);
+        EXPECT_EQ(c.tile, rc::MmaTile::Slots64Short);
         EXPECT_FALSE(c.dense_experts);
     }
 }

@@ -9,6 +9,7 @@
 #include "fixtures.h"
 #include "hf_refs.h"
 #include "runtime/context.h"
+#include "runtime/error.h"
 #include "runtime/model.h"
 
 namespace {
@@ -120,6 +121,30 @@ TEST(LogitsVsHf, IncrementalDecodeMatchesBatch) {
     }
     EXPECT_LE(worst, 1e-4);
     EXPECT_EQ(ctx.n_past(), 128);
+}
+
+// A context made for the last token's logits (n_outputs = 1: generation, benchmarks) gives the last row
+// as a context that could return every row does, and refuses all rows of more than one token with a clear
+// error before running anything.
+TEST(LogitsVsHf, OneOutputRowGivesTheLastTokensLogits) {
+    REQUIRE_FIXTURE("gguf/tiny-dense-bf16.gguf");
+    const auto model = runtime::Model::load(fixture("gguf/tiny-dense-bf16.gguf").string());
+    const HfRefs refs = HfRefs::load(fixture("hf/tiny-dense/refs.safetensors").string());
+    runtime::ContextParams params;
+    params.n_ctx = 64;
+    params.n_threads = 1;
+    runtime::Context all(*model, params);
+    params.n_outputs = 1;
+    runtime::Context last(*model, params);
+    const auto want = all.decode({refs.seq_tokens(0), 32});
+    const std::vector<float> last_row(want.begin(), want.end());
+    EXPECT_THROW(last.decode({refs.seq_tokens(0), 32}, true), runtime::Error);
+    EXPECT_EQ(last.n_past(), 0);
+    const auto got = last.decode({refs.seq_tokens(0), 32});
+    EXPECT_EQ(std::vector<float>(got.begin(), got.end()), last_row);
+    EXPECT_NO_THROW(last.decode({refs.seq_tokens(0) + 32, 1}, true));  // one row is within n_outputs
+    params.n_outputs = -1;
+    EXPECT_THROW(runtime::Context(*model, params), runtime::Error);
 }
 
 }  // namespace

@@ -276,6 +276,7 @@ runtime::ContextParams context_params(const CommonOptions& o) {
     runtime::ContextParams cp;
     cp.n_ctx = o.ctx_size;
     cp.n_batch = o.batch_size;
+    cp.n_outputs = o.n_outputs;
     cp.n_threads = o.threads;
     cp.type_k = runtime::parse_kv_type(o.cache_type_k, "-ctk");
     cp.type_v = runtime::parse_kv_type(o.cache_type_v, "-ctv");
@@ -296,6 +297,7 @@ runtime::ModelOptions model_options(const CommonOptions& o) {
         f.margin = static_cast<uint64_t>(o.fit_target_mib) << 20;
         f.n_ctx = cp.n_ctx > 0 ? cp.n_ctx : runtime::ContextParams::kDefaultMaxCtx;
         f.n_batch = cp.n_batch;
+        f.n_outputs = cp.n_outputs > 0 ? cp.n_outputs : cp.n_batch;
         f.type_k = cp.type_k;
         f.type_v = cp.type_v;
         mo.fit = f;

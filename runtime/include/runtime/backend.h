@@ -23,6 +23,7 @@ class RecurrentState;
 struct ContextShape {
     int n_ctx = 0;    // KV-cache positions
     int n_batch = 0;  // most tokens one forward call processes
+    int n_outputs = 0;  // most logits rows one forward call returns (<= n_batch)
     int n_threads = 1;
     int64_t n_vocab = 0;
     // Bytes of the largest layer's experts that live in host memory while the layer's router runs on

@@ -24,6 +24,9 @@ class Gemma4Forward;
 struct ContextParams {
     int n_ctx = 0;       // 0: the model's training context, at most kDefaultMaxCtx
     int n_batch = 512;   // tokens per forward step when decoding a long input
+    // Rows of logits one step returns at most (0: n_batch): 1 where only the last token's are read
+    // (generation, benchmarks), which spares the GPU the n_batch x n_vocab rows of all_logits.
+    int n_outputs = 0;
     int n_threads = 0;   // 0: OpenMP's default (all cores)
     gguf::GgmlType type_k = gguf::GgmlType::F16;
     gguf::GgmlType type_v = gguf::GgmlType::F16;
@@ -40,7 +43,7 @@ public:
     ~Context();
 
     // Appends tokens at positions n_past()... and returns their logits: n_vocab values for the last token,
-    // or, with all_logits, n_vocab for each token (at most n_batch tokens then). The span stays valid until
+    // or, with all_logits, n_vocab for each token (at most n_outputs tokens then). The span stays valid until
     // the next call. A token id out of range or a full context throws runtime::Error, and so do logits
     // that are not all finite: the error names the block and tensor where NaN/Inf first appears, and
     // the tokens of the failed call are not kept.
@@ -79,7 +82,7 @@ private:
     bool probe_finite(Executor& ex, const Tensor& t, int stage, int layer);
 
     const Model& model_;
-    int n_ctx_, n_batch_, n_threads_;
+    int n_ctx_, n_batch_, n_outputs_, n_threads_;
     int n_past_ = 0;
     KvCache kv_;
     RecurrentState rs_;  // the linear-attention layers' state of this context's sequence

@@ -22,6 +22,7 @@ struct FitOptions {
     uint64_t margin = 1024ull << 20;  // --fit-target
     int n_ctx = 4096;
     int n_batch = 512;
+    int n_outputs = 512;  // logits rows a step returns (ContextParams::n_outputs), on the GPU with the output layer
     gguf::GgmlType type_k = gguf::GgmlType::F16;
     gguf::GgmlType type_v = gguf::GgmlType::F16;
 };

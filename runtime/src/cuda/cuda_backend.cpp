@@ -48,37 +48,56 @@ bool is_float(GgmlType t) { return t == GgmlType::F32 || t == GgmlType::F16 || t
 // Qwen3-30B-A3B of docs/benchmarks.md routes each layer's 512 tokens to the same 8 experts.
 constexpr int kDenseExpertsMax = 16;
 
-// The executor's decode fusions (deferred add / router matmul / Q-K step, q8_1 rows from norms and
-// attention, mmvq_multi): GGUF_CUDA_FUSE=1. Off by default: their kernels passed their device tests, but
-// the executor path as a whole has not been checked against the CPU or timed on a device in this form.
-bool executor_fusion_enabled() {
-    static const bool on = [] {
+// The executor's decode fusions: the deferred residual add with the next norm (add_rms_norm), q8_1 rows
+// written by norms and attention for the mat-vecs that follow, the Q-K norm and RoPE with the KV store,
+// every weight of a type on the same rows in one mat-vec launch (Q, K, V). On by default (measured faster
+// on the H200: docs/benchmarks.md); GGUF_CUDA_FUSE=0 turns them off, each op its own launch(es).
+// GGUF_CUDA_FUSE=all also runs the router's matmul and top-k as one launch (router_topk_f32), slower on
+// the H200 (its last block routes alone after all others).
+struct FusionChoice {
+    bool on = true, router = false;
+};
+FusionChoice executor_fusion() {
+    static const FusionChoice c = [] {
         const char* v = std::getenv("GGUF_CUDA_FUSE");
-        return v && std::strcmp(v, "1") == 0;
+        FusionChoice f;
+        if (v && std::strcmp(v, "0") == 0) f.on = false;
+        if (v && std::strcmp(v, "all") == 0) f.router = true;
+        return f;
     }();
-    return on;
+    return c;
 }
 
 // Bytes from one expert's matrix to the next in a stacked expert tensor.
 size_t matrix_stride(const Weight& w) { return static_cast<size_t>(w.n_out) * w.row_bytes; }
 
-// The grouped expert matmul in the tile shape prefill_choice() names (where the device has int8 mma).
-// With y_rows, grouped slot g's row goes to row y_rows[g] of y: written there directly by the tensor-core
-// kernel, else through `scratch` (rows in grouped order) and a scatter.
-void grouped_matmul(const Weight& w, int64_t n_in, int64_t n_out, const void* xq, const int32_t* offsets,
-                    const int32_t* rows, int n_experts, int max_per_expert, float* y, int64_t ldy, cudaStream_t stream,
-                    const int32_t* y_rows = nullptr, float* scratch = nullptr, int n_slots = 0) {
+// The grouped expert matmul: on the tensor cores in the tile shape prefill_choice() names (xq in the quad
+// layout), else by dp4a (xq as q8_1 blocks). With y_rows, grouped slot g's row goes to row y_rows[g] of y:
+// written there directly by the tensor-core kernel, else through `scratch` (rows in grouped order) and a
+// scatter.
+void grouped_matmul(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
+                    const void* xq, const int32_t* offsets, const int32_t* rows, int n_experts, int max_per_expert, float* y,
+                    int64_t ldy, cudaStream_t stream, MmaTile tile, const int32_t* y_rows = nullptr,
+                    float* scratch = nullptr, int n_slots = 0) {
     if (mmq_tensor_cores_available()) {
-        mmq_ids_mma(w.type, w.data, w.row_bytes, matrix_stride(w), n_in, n_out, xq, offsets, rows, n_experts,
-                    max_per_expert, y, ldy, stream, prefill_choice().tile, y_rows);
+        mmq_ids_mma(type, W, row_bytes, mat_stride, n_in, n_out, xq, offsets, rows, n_experts, max_per_expert, y, ldy, stream,
+                    tile, y_rows);
     } else if (y_rows == nullptr) {
-        mmq_ids(w.type, w.data, w.row_bytes, matrix_stride(w), n_in, n_out, xq, offsets, rows, n_experts, max_per_expert,
-                y, ldy, stream);
+        mmq_ids_dp4a(type, W, row_bytes, mat_stride, n_in, n_out, xq, offsets, rows, n_experts, max_per_expert, y, ldy,
+                     stream);
     } else {
-        mmq_ids(w.type, w.data, w.row_bytes, matrix_stride(w), n_in, n_out, xq, offsets, rows, n_experts, max_per_expert,
-                scratch, n_out, stream);
+        mmq_ids_dp4a(type, W, row_bytes, mat_stride, n_in, n_out, xq, offsets, rows, n_experts, max_per_expert, scratch,
+                     n_out, stream);
         scatter_rows(scratch, n_out, y_rows, n_slots, n_out, y, ldy, stream);
     }
+}
+
+// The same over a layer's stacked experts.
+void grouped_matmul(const Weight& w, int64_t n_in, int64_t n_out, const void* xq, const int32_t* offsets,
+                    const int32_t* rows, int n_experts, int max_per_expert, float* y, int64_t ldy, cudaStream_t stream,
+                    MmaTile tile, const int32_t* y_rows = nullptr, float* scratch = nullptr, int n_slots = 0) {
+    grouped_matmul(w.type, w.data, w.row_bytes, matrix_stride(w), n_in, n_out, xq, offsets, rows, n_experts, max_per_expert,
+                   y, ldy, stream, tile, y_rows, scratch, n_slots);
 }
 
 }  // namespace
@@ -158,8 +177,9 @@ void* CudaExecutor::alloc(size_t bytes) {
 
 CudaExecutor::CudaExecutor(int ordinal, const HParams& hp, const ContextShape& shape,
                            const std::vector<double>& rope_inv_freq)
-    : ordinal_(ordinal), hp_(hp), n_batch_(shape.n_batch), n_ctx_(shape.n_ctx), n_vocab_(shape.n_vocab),
-      fuse_(executor_fusion_enabled()) {
+    : ordinal_(ordinal), hp_(hp), n_batch_(shape.n_batch), n_outputs_(shape.n_outputs > 0 ? shape.n_outputs : shape.n_batch),
+      n_ctx_(shape.n_ctx), n_vocab_(shape.n_vocab),
+      fuse_(executor_fusion().on), fuse_router_(executor_fusion().router) {
     check(cudaSetDevice(ordinal_), "cudaSetDevice");
     check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
     check_cublas(cublasCreate(&cublas_), "cublasCreate");
@@ -269,7 +289,7 @@ Tensor CudaExecutor::buffer(Buf id, int rows) {
     const size_t i = static_cast<size_t>(id);
     if (id == Buf::Logits && !bufs_[i]) {
         // the output layer's rows: allocated on first use, as only the executor of the output layer needs them
-        bufs_[i] = static_cast<float*>(alloc(static_cast<size_t>(n_batch_) * static_cast<size_t>(n_vocab_) * sizeof(float)));
+        bufs_[i] = static_cast<float*>(alloc(static_cast<size_t>(n_outputs_) * static_cast<size_t>(n_vocab_) * sizeof(float)));
     }
     return {bufs_[i], rows, buf_cols_[i], buf_cols_[i], device()};
 }
@@ -354,7 +374,7 @@ void CudaExecutor::sync() {
 
 void CudaExecutor::rms_norm(const Tensor& x, const float* w, float eps, const Tensor& out) {
     // the normalised rows also quantized for the mat-vecs that usually follow (Q/K/V, router + experts, output)
-    void* xq = fuse_ && x.cols % 32 == 0 ? q8_ : nullptr;
+    void* xq = fuse_ && x.cols % 32 == 0 && x.rows <= kVecRows ? q8_ : nullptr;  // q8_1 blocks: decode rows
     const bool fuse = pending_x_.data == x.data && pending_x_.rows == x.rows && pending_x_.ld == x.ld &&
                       pending_x_.cols == x.cols;
     if (fuse) {
@@ -419,6 +439,13 @@ void CudaExecutor::gemm_f32(const Weight& w, int64_t mat, const Tensor& x, float
     }
 }
 
+bool CudaExecutor::quad_rows(int n) const { return n > kVecRows && mmq_tensor_cores_available(); }
+
+void CudaExecutor::quantize_rows(const float* x, int64_t ld, int64_t n_cols, int n) {
+    if (quad_rows(n)) quantize_rows_q8_1_quads(x, ld, n_cols, n, q8_, stream_);
+    else quantize_rows_q8_1(x, ld, n_cols, n, q8_, stream_);
+}
+
 void CudaExecutor::matmul_one(const Weight& w, int64_t mat, const Tensor& x, bool x_quantized, float* y,
                               int64_t ldy) {
     const int n = static_cast<int>(x.rows);
@@ -430,13 +457,13 @@ void CudaExecutor::matmul_one(const Weight& w, int64_t mat, const Tensor& x, boo
         }
     } else if (mmvq_supported(w.type) && n < prefill_choice().dense_rows) {
         // activations quantized to q8_1 once, as the CPU quantizes them for its dot products
-        if (!x_quantized) quantize_rows_q8_1(x.data, x.ld, x.cols, n, q8_, stream_);
+        if (!x_quantized) quantize_rows(x.data, x.ld, x.cols, n);
         if (n <= kVecRows) {
             mmvq(w.type, w.row(mat, 0), w.row_bytes, w.n_in, w.n_out, q8_, n, y, ldy, stream_);
         } else {
             // a dense matrix is a grouped matmul with one expert holding every row
-            mmq_ids(w.type, w.row(mat, 0), w.row_bytes, 0, w.n_in, w.n_out, q8_, dense_offsets_ + 2 * n,
-                    group_identity_, 1, n, y, ldy, stream_);
+            grouped_matmul(w.type, w.row(mat, 0), w.row_bytes, 0, w.n_in, w.n_out, q8_, dense_offsets_ + 2 * n,
+                           group_identity_, 1, n, y, ldy, stream_, prefill_choice().tile);
         }
     } else {
         f32_to_f16_rows(x.data, x.ld, x.cols, n, x16_, stream_);
@@ -446,7 +473,7 @@ void CudaExecutor::matmul_one(const Weight& w, int64_t mat, const Tensor& x, boo
 
 void CudaExecutor::matmul(std::span<const MatmulOut> outs, const Tensor& x) {
     flush_pending();
-    if (fuse_ && outs.size() == 1 && outs[0].y.data == bufs_[static_cast<size_t>(Buf::RouterLogits)] &&
+    if (fuse_router_ && outs.size() == 1 && outs[0].y.data == bufs_[static_cast<size_t>(Buf::RouterLogits)] &&
         outs[0].w->type == GgmlType::F32 && x.rows >= 1 && x.rows <= kVecRows && outs[0].w->n_in == x.cols &&
         outs[0].w->n_out <= 512) {
         // the router's logits: deferred to route(), which runs both in one launch (router_topk_f32)
@@ -466,7 +493,7 @@ void CudaExecutor::matmul(std::span<const MatmulOut> outs, const Tensor& x) {
         // int8 rows for the mat-vecs and the int8 tiles; from dense_rows on, matmul_one takes f16 + cuBLAS
         const bool int8 = !is_float(w.type) && mmvq_supported(w.type) && n < prefill_choice().dense_rows;
         if (int8 && !quantized) {
-            quantize_rows_q8_1(x.data, x.ld, x.cols, n, q8_, stream_);
+            quantize_rows(x.data, x.ld, x.cols, n);
             quantized = true;
             q8_rows_ = x;
         }
@@ -539,7 +566,7 @@ void CudaExecutor::attention(const KvCache& kv, int il, const Tensor& q, const T
     wrote(out);
     const float scale = 1.0f / std::sqrt(static_cast<float>(hp_.head_dim_k));
     const bool f32_kernel = prefill_choice().f32_attention;
-    const bool q8_out = fuse_ && (f32_kernel || q.rows <= kAttentionSplitMaxTokens);
+    const bool q8_out = fuse_ && q.rows <= kVecRows && (f32_kernel || q.rows <= kAttentionSplitMaxTokens);
     cuda::attention(q.data, q.ld, kv.k_row(il, 0), kv.type_k(), kv.k_row_bytes(), kv.v_row(il, 0), kv.type_v(),
                     kv.v_row_bytes(), static_cast<int>(q.rows), static_cast<int>(hp_.n_head),
                     static_cast<int>(hp_.n_head_kv), static_cast<int>(hp_.head_dim_k), static_cast<int>(hp_.head_dim_v),
@@ -704,17 +731,27 @@ void CudaExecutor::run_experts(const LayerWeights& L, const Tensor& x, const Rou
         experts_grouped(L, x, r, out);
         return;
     }
-    // decode: each slot's expert read straight from the ids on the device, no host round trip
+    // decode: each slot's expert read straight from the ids on the device, no host round trip; gate and
+    // up in one launch, SwiGLU with the quantization of its rows, the down projection with the weighted sum
     if (!x_quantized) quantize_rows_q8_1(x.data, x.ld, x.cols, n, q8_, stream_);
-    mmvq_ids(L.gate_exps.type, L.gate_exps.data, L.gate_exps.row_bytes, matrix_stride(L.gate_exps), n_embd, n_ff, q8_, K,
-             r.ids, n * K, h_gate_, n_ff, stream_);
-    mmvq_ids(L.up_exps.type, L.up_exps.data, L.up_exps.row_bytes, matrix_stride(L.up_exps), n_embd, n_ff, q8_, K, r.ids,
-             n * K, h_up_, n_ff, stream_);
-    cuda::swiglu(h_gate_, h_up_, h_gate_, static_cast<int64_t>(n) * K * n_ff, stream_);
-    quantize_rows_q8_1(h_gate_, n_ff, n_ff, n * K, q8_, stream_);
-    mmvq_ids(L.down_exps.type, L.down_exps.data, L.down_exps.row_bytes, matrix_stride(L.down_exps), n_ff, n_embd, q8_, 1, r.ids, n * K,
-             down_, n_embd, stream_);
-    weighted_sum(r, out);
+    const Weight &gate = L.gate_exps, &up = L.up_exps, &down = L.down_exps;
+    if (gate.type == up.type && gate.row_bytes == up.row_bytes && matrix_stride(gate) == matrix_stride(up)) {
+        mmvq_ids_pair(gate.type, gate.data, up.data, gate.row_bytes, matrix_stride(gate), n_embd, n_ff, q8_, K, r.ids, n * K,
+                      h_gate_, h_up_, n_ff, stream_);
+    } else {
+        mmvq_ids(gate.type, gate.data, gate.row_bytes, matrix_stride(gate), n_embd, n_ff, q8_, K, r.ids, n * K, h_gate_, n_ff,
+                 stream_);
+        mmvq_ids(up.type, up.data, up.row_bytes, matrix_stride(up), n_embd, n_ff, q8_, K, r.ids, n * K, h_up_, n_ff, stream_);
+    }
+    swiglu_quantize_rows_q8_1(h_gate_, h_up_, n_ff, static_cast<int64_t>(n) * K, q8_, stream_);
+    if (K <= kMmvqWeightedMaxK) {
+        mmvq_ids_weighted(down.type, down.data, down.row_bytes, matrix_stride(down), n_ff, n_embd, q8_, r.ids, r.weights, n,
+                          K, out.data, out.ld, stream_);
+    } else {
+        mmvq_ids(down.type, down.data, down.row_bytes, matrix_stride(down), n_ff, n_embd, q8_, 1, r.ids, n * K, down_, n_embd,
+                 stream_);
+        weighted_sum(r, out);
+    }
 }
 
 // out[t] = sum over token t's slots of the slot's weight times its down-projection row (in down_).
@@ -763,13 +800,15 @@ void CudaExecutor::experts_grouped(const LayerWeights& L, const Tensor& x, const
             return;
         }
     }
-    quantize_rows_q8_1(x.data, x.ld, x.cols, n, q8_, stream_);
-    grouped_matmul(L.gate_exps, n_embd, n_ff, q8_, offsets, slot_rows, E, n, h_gate_, n_ff, stream_);
-    grouped_matmul(L.up_exps, n_embd, n_ff, q8_, offsets, slot_rows, E, n, h_up_, n_ff, stream_);
-    swiglu_quantize_rows_q8_1(h_gate_, h_up_, n_ff, S, q8_, stream_);
+    const MmaTile tile = prefill_choice().tile;
+    quantize_rows(x.data, x.ld, x.cols, n);
+    grouped_matmul(L.gate_exps, n_embd, n_ff, q8_, offsets, slot_rows, E, n, h_gate_, n_ff, stream_, tile);
+    grouped_matmul(L.up_exps, n_embd, n_ff, q8_, offsets, slot_rows, E, n, h_up_, n_ff, stream_, tile);
+    if (quad_rows(n)) swiglu_quantize_rows_q8_1_quads(h_gate_, h_up_, n_ff, S, q8_, stream_);
+    else swiglu_quantize_rows_q8_1(h_gate_, h_up_, n_ff, S, q8_, stream_);
     // the down rows straight back into routing order
-    grouped_matmul(L.down_exps, n_ff, n_embd, q8_, offsets, identity, E, n, down_, n_embd, stream_, slot_of_group, h_up_,
-                   S);
+    grouped_matmul(L.down_exps, n_ff, n_embd, q8_, offsets, identity, E, n, down_, n_embd, stream_, tile, slot_of_group,
+                   h_up_, S);
     weighted_sum(r, out);
 }
 

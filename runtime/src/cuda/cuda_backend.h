@@ -76,6 +76,10 @@ private:
     // q8_ holds the q8_1 rows of the tensor q8_rows_ describes (written by a norm or a quantization), so
     // a matmul of those rows skips its quantization; an op that writes the tensor forgets it.
     bool q8_holds(const Tensor& x) const;
+    // Activation rows into q8_: q8_1 blocks for decode (n <= kVecRows) and devices without int8 mma, the
+    // quad layout of the tensor-core kernel for larger batches on those with it.
+    bool quad_rows(int n) const;
+    void quantize_rows(const float* x, int64_t ld, int64_t n_cols, int n);
     void wrote(const Tensor& t);
     // One weight times rows of x: int8 mat-vec for a few rows, dequantize + cuBLAS for many.
     void matmul_one(const Weight& w, int64_t mat, const Tensor& x, bool x_quantized, float* y, int64_t ldy);
@@ -91,9 +95,10 @@ private:
 
     const int ordinal_;
     const HParams hp_;
-    const int n_batch_, n_ctx_;
+    const int n_batch_, n_outputs_, n_ctx_;
     const int64_t n_vocab_;
-    const bool fuse_;  // the decode fusions below (GGUF_CUDA_FUSE=1); off: every op is its own launch(es)
+    const bool fuse_;         // the decode fusions below (GGUF_CUDA_FUSE=0 off: every op is its own launch(es))
+    const bool fuse_router_;  // the router matmul with its top-k (GGUF_CUDA_FUSE=all)
     cudaStream_t stream_ = nullptr;
     cublasHandle_t cublas_ = nullptr;
     std::vector<void*> allocations_;

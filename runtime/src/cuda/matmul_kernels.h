@@ -31,12 +31,27 @@ static_assert(sizeof(BlockQ8_1) == 36);
 // Bytes of one quantized activation row of n elements (n a multiple of 32): n / 32 blocks, no padding.
 size_t q8_1_row_bytes(int64_t n);
 
+// The layout the tensor-core kernel (mmq_ids_mma) reads: the blocks of a row in groups of four, their
+// (d, s) words first, then their 4 x 32 int8 values; 144 bytes, so every group starts 16-byte aligned
+// and a tile's values load 16 bytes at a time. A row of n elements takes ceil(n / 128) groups; blocks
+// past n / 32 are zeros (d = 0).
+struct BlockQ8_1Quad {
+    uint32_t ds[4];
+    int8_t qs[128];
+};
+static_assert(sizeof(BlockQ8_1Quad) == 144);
+size_t q8_1_quad_row_bytes(int64_t n);
+
 // n_rows rows of n floats, ld_x floats apart, to rows q8_1_row_bytes(n) apart at xq.
 void quantize_rows_q8_1(const float* x, int64_t ld_x, int64_t n, int64_t n_rows, void* xq, cudaStream_t stream);
 // The same for swiglu(gate, up) (contiguous rows of n), bit for bit what swiglu then quantize_rows_q8_1
 // give, without the intermediate rows.
 void swiglu_quantize_rows_q8_1(const float* gate, const float* up, int64_t n, int64_t n_rows, void* xq,
                                cudaStream_t stream);
+// Both in the quad layout (rows q8_1_quad_row_bytes(n) apart): the same blocks, bit for bit.
+void quantize_rows_q8_1_quads(const float* x, int64_t ld_x, int64_t n, int64_t n_rows, void* xq, cudaStream_t stream);
+void swiglu_quantize_rows_q8_1_quads(const float* gate, const float* up, int64_t n, int64_t n_rows, void* xq,
+                                     cudaStream_t stream);
 
 // --- decode: quantized mat-vec -------------------------------------------------------------------------
 
@@ -69,6 +84,20 @@ void mmvq_multi(GgmlType type, const MmvqMat* mats, int n_mats, int64_t n_in, co
 void mmvq_ids(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
               const void* xq, int x_group, const int32_t* ids, int n_slots, float* y, int64_t ldy,
               cudaStream_t stream);
+// Two matrix sets of one type and shape over the same slots in one launch (gate into y, up into y2):
+// bit for bit two mmvq_ids calls.
+void mmvq_ids_pair(GgmlType type, const void* W, const void* W2, size_t row_bytes, size_t mat_stride, int64_t n_in,
+                   int64_t n_out, const void* xq, int x_group, const int32_t* ids, int n_slots, float* y, float* y2,
+                   int64_t ldy, cudaStream_t stream);
+// The down projection with the weighted sum of each token's k slots: out[t * ldo + r] = sum over
+// j = 0 .. k-1, in that order, of weights[t k + j] * dot(row r of matrix ids[t k + j], activation row
+// t k + j), bit for bit mmvq_ids (x_group 1) then moe_weighted_sum into zeroed rows where k times the
+// lanes per row fits 256 threads (top-8 always; beyond, the row's units are split over fewer lanes and
+// the dot products may differ in their last bits). k <= 32.
+inline constexpr int kMmvqWeightedMaxK = 32;
+void mmvq_ids_weighted(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
+                       const void* xq, const int32_t* ids, const float* weights, int n_tok, int k, float* out,
+                       int64_t ldo, cudaStream_t stream);
 
 // The mat-vecs (mmvq, mmvq_multi) copy a block's weight rows into shared
 // memory with wide loads first where their alignment allows (stage_rows.cuh); results are the same bit for
@@ -110,26 +139,25 @@ void prepare_device_tables();
 void group_slots_by_expert(const int32_t* ids, int n_tok, int k, int n_experts, int32_t* expert_offsets,
                            int32_t* slot_rows, int32_t* slot_of_group, cudaStream_t stream);
 
-// Tile shapes of mmq_ids_mma (rows x slots, elements per stage): Slots64 64 x 64, 256 (the default);
+// Tile shapes of mmq_ids_mma (rows x slots, elements per stage): Slots64 64 x 64, 256;
 // Slots64Short 64 x 64, 128 (half the shared memory: more blocks per multiprocessor); Slots32 64 x 32,
 // 256; Rows128 128 x 64, 128 (8 warps: each activation tile staged once for twice the rows).
 enum class MmaTile { Slots64, Slots64Short, Slots32, Rows128 };
 
 // For each expert e and grouped slot g in [offsets[e], offsets[e+1]): y[g * ldy + r] = dot(row r of matrix
 // e, activation row slot_rows[g]), r < n_out. max_per_expert bounds every expert's slot count (the grid
-// is sized by it; n_tok is always enough). mmq_ids runs mmq_ids_mma on devices of compute capability 8.0
-// and later, mmq_ids_dp4a before that:
-// - mmq_ids_mma: int8 tensor-core tiles (mma.sync m16n8k32, m16n8k16 for Q3_K/Q6_K) of 64 rows x 64 or
-//   32 slots (MmaTile); the weights are read once per tile of slots of an expert, and the 8-slot mma
-//   tiles past an expert's count are skipped. With y_rows, grouped slot g's results go to row
-//   y_rows[g] of y instead of row g (slot_of_group: back in routing order, no scatter pass). The grid
-//   spans every slot tile max_per_expert allows (0, the default) or grid_slot_tiles per expert, each
-//   block then looping over every grid_slot_tiles-th tile of its expert (fewer, longer blocks).
-// - mmq_ids_dp4a: tiles of 8 slots, each thread dotting 2-4 rows with dp4a; the weights are read once per
-//   8 slots. The reference the tensor-core kernel can be checked against, and the pre-Ampere path.
-void mmq_ids(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
-             const void* xq, const int32_t* expert_offsets, const int32_t* slot_rows, int n_experts, int max_per_expert,
-             float* y, int64_t ldy, cudaStream_t stream);
+// is sized by it; n_tok is always enough). Devices of compute capability 8.0 and later run mmq_ids_mma
+// (mmq_tensor_cores_available()), earlier ones mmq_ids_dp4a:
+// - mmq_ids_mma: activations in the quad layout (quantize_rows_q8_1_quads); int8 tensor-core tiles
+//   (mma.sync m16n8k32, m16n8k16 for Q3_K/Q6_K) of 64 rows x 64 or 32 slots (MmaTile); the weights are
+//   read once per tile of slots of an expert, and the 8-slot mma tiles past an expert's count are
+//   skipped. With y_rows, grouped slot g's results go to row y_rows[g] of y instead of row g
+//   (slot_of_group: back in routing order, no scatter pass). The grid spans every slot tile
+//   max_per_expert allows (0, the default) or grid_slot_tiles per expert, each block then looping over
+//   every grid_slot_tiles-th tile of its expert (fewer, longer blocks).
+// - mmq_ids_dp4a: activations as q8_1 blocks (quantize_rows_q8_1); tiles of 8 slots, each thread dotting
+//   2-4 rows with dp4a; the weights are read once per 8 slots. The reference the tensor-core kernel can
+//   be checked against, and the pre-Ampere path.
 void mmq_ids_mma(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
                  const void* xq, const int32_t* expert_offsets, const int32_t* slot_rows, int n_experts, int max_per_expert,
                  float* y, int64_t ldy, cudaStream_t stream, MmaTile tile = MmaTile::Slots64,

@@ -1,67 +1,90 @@
 // MoE prefill: routing slots grouped by expert on the device (a stable counting sort in one thread
-// block), and the dp4a form of the grouped matmul (the tensor-core form is in mmq_mma.cu): each
+// block of up to 32 warps), and the dp4a form of the grouped matmul (the tensor-core form is in mmq_mma.cu): each
 // expert's slots multiplied in tiles of 8: a thread block decodes a span of weight rows
 // once per tile and dots every unit with the tile's 8 activation rows (int8 dp4a, the mmvq units); each
 // thread takes 2 or 4 rows so that every activation load feeds several dot products.
 // Tiles beyond an expert's slot count exit at once, so the grid can be sized by an upper bound.
+#include <algorithm>
+
 #include "cuda/quant_units.cuh"
 
 namespace runtime::cuda {
 
 namespace {
 
-constexpr int kGroupThreads = 1024;
+constexpr int kGroupSharedInts = 12 * 1024;  // 48 KiB
+constexpr int kGroupMaxExperts = kGroupSharedInts / 2 - 1;
 constexpr int kThreads = 128;
 constexpr int kTile = 8;  // slots per tile: the register accumulators of units::row_dot
 
-// Warp w counts (pass 0) or places (pass 1) the slots of experts w, w + 32, ...; a ballot over 32
-// consecutive slots finds the matches and their order, so the placement is stable.
-__global__ void __launch_bounds__(kGroupThreads) group_kernel(const int32_t* ids, int n_slots, int k, int n_experts,
-                                                             bool stage, int32_t* offsets, int32_t* slot_rows,
-                                                             int32_t* slot_of_group) {
+// Warp w takes the w-th contiguous chunk of the slots. Pass 1 counts each expert's slots per chunk
+// (lanes holding the same expert found with one match; its lowest lane adds their number); the counts
+// become, per expert, the start of each chunk's share and the experts' offsets; pass 2 walks the chunks
+// again and places each slot at its chunk's position plus its rank among the lanes of its expert. Chunks
+// and lanes are in slot order, so the placement is stable. Every read of ids is coalesced.
+__global__ void group_kernel(const int32_t* ids, int n_slots, int k, int n_experts, int32_t* offsets,
+                             int32_t* slot_rows, int32_t* slot_of_group) {
     extern __shared__ int32_t shared[];
-    int32_t* start = shared;                  // n_experts + 1
-    int32_t* staged = shared + n_experts + 1;  // n_slots when `stage`
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, n_warps = blockDim.x / 32;
-    if (stage) {
-        for (int s = threadIdx.x; s < n_slots; s += blockDim.x) staged[s] = ids[s];
-        __syncthreads();
-    }
-    const int32_t* src = stage ? staged : ids;
-    for (int e = warp; e < n_experts; e += n_warps) {
-        int count = 0;
-        for (int base = 0; base < n_slots; base += 32) {
-            const int s = base + lane;
-            count += __popc(__ballot_sync(0xffffffffu, s < n_slots && src[s] == e));
-        }
-        if (lane == 0) start[e] = count;
+    const int n_warps = blockDim.x / 32, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    int32_t* start = shared;                                      // n_experts + 1
+    int32_t* chunk_count = shared + n_experts + 1;                // [warp][expert]
+    int32_t* mine = chunk_count + static_cast<size_t>(warp) * n_experts;
+    for (int i = threadIdx.x; i < n_warps * n_experts; i += blockDim.x) chunk_count[i] = 0;
+    __syncthreads();
+    const int chunk = (n_slots + n_warps - 1) / n_warps;
+    const int s_begin = min(n_slots, warp * chunk), s_end = min(n_slots, s_begin + chunk);
+    const unsigned lower = (1u << lane) - 1u;
+    for (int base = s_begin; base < s_end; base += 32) {
+        const int s = base + lane;
+        int e = s < s_end ? ids[s] : -1;
+        if (e >= n_experts) e = -1;
+        const unsigned same = __match_any_sync(0xffffffffu, e);
+        if (e >= 0 && (same & lower) == 0) mine[e] += __popc(same);
+        __syncwarp();
     }
     __syncthreads();
-    if (threadIdx.x == 0) {
-        int sum = 0;
-        for (int e = 0; e < n_experts; ++e) {
-            const int c = start[e];
-            start[e] = sum;
-            offsets[e] = sum;
-            sum += c;
+    for (int e = threadIdx.x; e < n_experts; e += blockDim.x) {
+        int run = 0;
+        for (int w = 0; w < n_warps; ++w) {
+            const int c = chunk_count[w * n_experts + e];
+            chunk_count[w * n_experts + e] = run;
+            run += c;
         }
-        start[n_experts] = sum;
-        offsets[n_experts] = sum;
+        start[e] = run;
     }
     __syncthreads();
-    for (int e = warp; e < n_experts; e += n_warps) {
-        int pos = start[e];
-        for (int base = 0; base < n_slots; base += 32) {
-            const int s = base + lane;
-            const bool match = s < n_slots && src[s] == e;
-            const unsigned mask = __ballot_sync(0xffffffffu, match);
-            if (match) {
-                const int at = pos + __popc(mask & ((1u << lane) - 1u));
-                slot_rows[at] = s / k;
-                slot_of_group[at] = s;
+    if (warp == 0) {  // exclusive scan of the experts' counts, 32 at a time
+        int carry = 0;
+        for (int e0 = 0; e0 < n_experts; e0 += 32) {
+            const int e = e0 + lane;
+            const int v = e < n_experts ? start[e] : 0;
+            int incl = v;
+            for (int o = 1; o < 32; o *= 2) {
+                const int up = __shfl_up_sync(0xffffffffu, incl, o);
+                if (lane >= o) incl += up;
             }
-            pos += __popc(mask);
+            if (e < n_experts) {
+                start[e] = carry + incl - v;
+                offsets[e] = carry + incl - v;
+            }
+            carry += __shfl_sync(0xffffffffu, incl, 31);
         }
+        if (lane == 0) offsets[n_experts] = carry;
+    }
+    __syncthreads();
+    for (int base = s_begin; base < s_end; base += 32) {
+        const int s = base + lane;
+        int e = s < s_end ? ids[s] : -1;
+        if (e >= n_experts) e = -1;
+        const unsigned same = __match_any_sync(0xffffffffu, e);
+        if (e >= 0) {
+            const int at = start[e] + mine[e] + __popc(same & lower);
+            slot_rows[at] = s / k;
+            slot_of_group[at] = s;
+        }
+        __syncwarp();
+        if (e >= 0 && (same & lower) == 0) mine[e] += __popc(same);
+        __syncwarp();
     }
 }
 
@@ -124,25 +147,16 @@ void group_slots_by_expert(const int32_t* ids, int n_tok, int k, int n_experts, 
     if (n_tok < 0 || k < 1 || n_experts < 1) throw Error("group_slots_by_expert: bad n_tok, k or n_experts");
     const int64_t n_slots = static_cast<int64_t>(n_tok) * k;
     if (n_slots > (1 << 30)) throw Error("group_slots_by_expert: too many slots");
-    const size_t base_bytes = sizeof(int32_t) * (static_cast<size_t>(n_experts) + 1);
-    if (base_bytes > 40 * 1024) throw Error("group_slots_by_expert: too many experts");
-    const bool stage = base_bytes + sizeof(int32_t) * static_cast<size_t>(n_slots) <= 48 * 1024;
-    const size_t shared = base_bytes + (stage ? sizeof(int32_t) * static_cast<size_t>(n_slots) : 0);
-    group_kernel<<<1, kGroupThreads, shared, stream>>>(ids, static_cast<int>(n_slots), k, n_experts, stage,
-                                                        expert_offsets, slot_rows, slot_of_group);
-    check_launch("group_slots_by_expert");
-}
-
-void mmq_ids(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
-             const void* xq, const int32_t* expert_offsets, const int32_t* slot_rows, int n_experts, int max_per_expert,
-             float* y, int64_t ldy, cudaStream_t stream) {
-    if (mmq_tensor_cores_available()) {
-        mmq_ids_mma(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts, max_per_expert, y,
-                    ldy, stream);
-    } else {
-        mmq_ids_dp4a(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts, max_per_expert, y,
-                     ldy, stream);
+    if (n_experts > kGroupMaxExperts) {
+        throw Error("group_slots_by_expert: " + std::to_string(n_experts) + " experts unsupported (at most " +
+                    std::to_string(kGroupMaxExperts) + ")");
     }
+    // as many warps (chunks) as their counts fit in kGroupSharedInts beside the experts' starts
+    const int n_warps = std::clamp(kGroupSharedInts / (n_experts + 1) - 1, 1, 32);
+    const size_t shared = sizeof(int32_t) * static_cast<size_t>(n_warps + 1) * (static_cast<size_t>(n_experts) + 1);
+    group_kernel<<<1, 32 * n_warps, shared, stream>>>(ids, static_cast<int>(n_slots), k, n_experts, expert_offsets,
+                                                       slot_rows, slot_of_group);
+    check_launch("group_slots_by_expert");
 }
 
 void mmq_ids_dp4a(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,

@@ -3,7 +3,8 @@
 // A thread block computes 64 weight rows x NS (64 or 32) grouped slots of one expert. Per stage of SB
 // 32-element blocks (8 or 4) it
 // decodes the weight rows' units into int8 blocks of 32 with their scales (mma_tiles.cuh) and copies the
-// slots' q8_1 activation blocks into shared memory, with each half-block's exact integer sum; then each
+// slots' q8_1 activation blocks (quad layout: 16-byte loads) into shared memory, then each block's (or
+// half-block's) exact integer sum; then each
 // warp multiplies its 16 rows by the live slots (tiles of 8 up to the expert's count), one int8 mma per
 // 32-element block (two of k16 where the format has a scale per 16), and scales the int32 results into
 // f32 accumulators:
@@ -35,12 +36,13 @@ struct Shared {
     // first half; the second half's d * sum in a_s1
     float2 a_ds[SB][NS];
     float a_s1[SB][NS];
+    const BlockQ8_1Quad* x_row[NS];  // the tile's activation rows (slots past the count: the last one)
 };
 
 // NW warps of 16 rows each: kRowsPerBlock = 16 NW rows per block.
 template <class U, int NS, int SB, int NW>
 __global__ void __launch_bounds__(32 * NW) mmq_mma_kernel(const uint8_t* W, size_t row_bytes, size_t mat_stride, int n_units,
-                                                           int64_t n_out, const BlockQ8_1* x, int64_t x_row_blocks,
+                                                           int64_t n_out, const BlockQ8_1Quad* x, int64_t n_quads,
                                                            const int32_t* offsets, const int32_t* slot_rows, float* y,
                                                            int64_t ldy, const int32_t* y_rows) {
     using T = tiles::Traits<U>;
@@ -49,12 +51,13 @@ __global__ void __launch_bounds__(32 * NW) mmq_mma_kernel(const uint8_t* W, size
     constexpr int kUnitBlocks = U::kElems / 32;    // 32-blocks per unit
     static_assert(SB % kUnitBlocks == 0, "a stage holds whole units");
     constexpr int kStageUnits = SB / kUnitBlocks;  // units per row per stage
-    __shared__ __align__(16) Shared<NS, SB, kRowsPerBlock> sh;
+    // dynamic: with the row pointers the largest tile passes the 48 KiB a static array may take
+    extern __shared__ __align__(16) unsigned char shared_bytes[];
+    auto& sh = *reinterpret_cast<Shared<NS, SB, kRowsPerBlock>*>(shared_bytes);
 
     const int e = blockIdx.z;
     const int64_t row0 = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock;
     const uint8_t* mat = W + e * mat_stride;
-    const int n_blocks = n_units * kUnitBlocks;  // 32-element blocks per row
     const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
 
     // slot tiles blockIdx.y, blockIdx.y + gridDim.y, ... of the expert, until past its count
@@ -64,6 +67,11 @@ __global__ void __launch_bounds__(32 * NW) mmq_mma_kernel(const uint8_t* W, size
         if (count <= 0) break;  // uniform over the block
         const int live_tiles = (count + 7) / 8;  // tiles j >= live_tiles hold no slot: not staged, not multiplied
         float acc[NT][4] = {};  // [slot tile][fragment element]
+        // (the previous tile's last reads of x_row were before its last stage's closing barrier)
+        for (int c = tid; c < 8 * live_tiles; c += kThreads) {
+            sh.x_row[c] = x + static_cast<int64_t>(slot_rows[first + min(c, count - 1)]) * n_quads;
+        }
+        __syncthreads();
 
         for (int u0 = 0; u0 < n_units; u0 += kStageUnits) {
             // weights: (row, unit) items, consecutive threads on consecutive units of a row
@@ -89,33 +97,40 @@ __global__ void __launch_bounds__(32 * NW) mmq_mma_kernel(const uint8_t* W, size
                     }
                 }
             }
-            // activations: (slot, block) items of the live tiles; slots past the count repeat the last one
-            const int b0 = u0 * kUnitBlocks;
+            // activations: the stage's quads of each live slot's row, 16 bytes per load (the (d, s) words of
+            // four blocks, or 16 of their int8 values); quads past the row's end become zeros
+            const int b0 = u0 * kUnitBlocks;  // a multiple of 4: SB is
+            constexpr int kQuads = SB / 4, kPieces = 9 * kQuads;  // 16-byte pieces per slot and stage
+            for (int item = tid; item < 8 * live_tiles * kPieces; item += kThreads) {
+                const int c = item / kPieces, p = item % kPieces, qd = p / 9, part = p % 9;
+                uint4 v = make_uint4(0u, 0u, 0u, 0u);
+                if (b0 / 4 + qd < n_quads) v = reinterpret_cast<const uint4*>(sh.x_row[c] + b0 / 4 + qd)[part];
+                if (part == 0) {
+                    const uint32_t ds[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+                    for (int i = 0; i < 4; ++i) sh.a_ds[4 * qd + i][c].x = half_bits_to_float(static_cast<uint16_t>(ds[i] & 0xffff));
+                } else {
+                    const int b = 4 * qd + (part - 1) / 2, half = (part - 1) % 2;
+                    *reinterpret_cast<uint4*>(&sh.a[c][b * 8 + 4 * half]) = v;
+                }
+            }
+            __syncthreads();
+            // the exact integer sums of each block (or of its halves), scaled by d
             for (int item = tid; item < 8 * live_tiles * SB; item += kThreads) {
                 const int c = item / SB, b = item % SB;
-                int* q = &sh.a[c][b * 8];
-                if (b0 + b < n_blocks) {
-                    const int64_t x_row = slot_rows[first + min(c, count - 1)];
-                    const BlockQ8_1* blk = x + x_row * x_row_blocks + b0 + b;
-                    const float d = q8_1_ds(blk).x;
-                    int s0 = 0, s1 = 0;
-    #pragma unroll
-                    for (int w = 0; w < 8; ++w) {
-                        q[w] = q8_1_word(blk, w);
-                        if (w < 4) s0 = __dp4a(q[w], 0x01010101, s0);
-                        else s1 = __dp4a(q[w], 0x01010101, s1);
-                    }
-                    if constexpr (T::kMinPerHalf) {
-                        sh.a_ds[b][c] = make_float2(d, d * static_cast<float>(s0));
-                        sh.a_s1[b][c] = d * static_cast<float>(s1);
-                    } else {
-                        sh.a_ds[b][c] = make_float2(d, d * static_cast<float>(s0 + s1));
-                    }
+                const int* q = &sh.a[c][b * 8];
+                int s0 = 0, s1 = 0;
+#pragma unroll
+                for (int w = 0; w < 4; ++w) {
+                    s0 = __dp4a(q[w], 0x01010101, s0);
+                    s1 = __dp4a(q[w + 4], 0x01010101, s1);
+                }
+                const float d = sh.a_ds[b][c].x;
+                if constexpr (T::kMinPerHalf) {
+                    sh.a_ds[b][c].y = d * static_cast<float>(s0);
+                    sh.a_s1[b][c] = d * static_cast<float>(s1);
                 } else {
-    #pragma unroll
-                    for (int w = 0; w < 8; ++w) q[w] = 0;
-                    sh.a_ds[b][c] = make_float2(0.f, 0.f);
-                    sh.a_s1[b][c] = 0.f;
+                    sh.a_ds[b][c].y = d * static_cast<float>(s0 + s1);
                 }
             }
             __syncthreads();
@@ -201,9 +216,17 @@ void launch_mma(GgmlType type, const void* W, size_t row_bytes, size_t mat_strid
         }
         const dim3 grid(static_cast<unsigned>(ceil_div(n_out, 16 * NW)), static_cast<unsigned>(grid_y),
                         static_cast<unsigned>(n_experts));
-        mmq_mma_kernel<U, NS, SB, NW><<<grid, 32 * NW, 0, stream>>>(static_cast<const uint8_t*>(W), row_bytes, mat_stride,
+        constexpr size_t kShared = sizeof(Shared<NS, SB, 16 * NW>);
+        static const bool opted_in = [] {  // once per kernel (and device: the tiles fit every sm_80+ part)
+            check_cuda(cudaFuncSetAttribute(mmq_mma_kernel<U, NS, SB, NW>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                            static_cast<int>(kShared)),
+                       "cudaFuncSetAttribute (mmq_mma shared memory)");
+            return true;
+        }();
+        (void)opted_in;
+        mmq_mma_kernel<U, NS, SB, NW><<<grid, 32 * NW, kShared, stream>>>(static_cast<const uint8_t*>(W), row_bytes, mat_stride,
                                                                  static_cast<int>(n_in / U::kElems), n_out,
-                                                                 static_cast<const BlockQ8_1*>(xq), n_in / 32,
+                                                                 static_cast<const BlockQ8_1Quad*>(xq), ceil_div(n_in, 128),
                                                                  expert_offsets, slot_rows, y, ldy, y_rows);
     });
 }

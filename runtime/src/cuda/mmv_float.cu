@@ -60,6 +60,9 @@ template <GgmlType T, bool kAligned, int kNT>
 __device__ __forceinline__ void row_dot_float(const uint8_t* row, int64_t n_in, int lane, int lanes,
                                               const float* const (&xs)[kNT], float (&acc)[kNT]) {
     const int64_t n_chunks = n_in / 8;
+    // unrolled so that several chunks' loads are in flight before the first is summed (rows of a few
+    // chunks per lane, as the router's, otherwise wait a full memory latency per chunk)
+#pragma unroll 4
     for (int64_t c = lane; c < n_chunks; c += lanes) {
         float w[8];
         load8<T, kAligned>(row, c, w);

@@ -68,23 +68,64 @@ __global__ void __launch_bounds__(kThreads) mmvq_kernel(Mats mats, int n_units, 
     }
 }
 
-// One slot per blockIdx.y: matrix ids[slot], activation row slot / x_group.
+// One slot per blockIdx.y: matrix ids[slot], activation row slot / x_group. With W2, the blocks from
+// `half` on take the second matrix set (W2 into y2) over the same slots: gate and up in one launch.
 template <class U>
-__global__ void __launch_bounds__(kThreads) mmvq_ids_kernel(const uint8_t* W, size_t row_bytes, size_t mat_stride,
-                                                            int n_units, int64_t n_out, const BlockQ8_1* x,
-                                                            int64_t x_row_blocks, int x_group, const int32_t* ids,
-                                                            float* y, int64_t ldy, int lanes) {
+__global__ void __launch_bounds__(kThreads) mmvq_ids_kernel(const uint8_t* W, const uint8_t* W2, size_t row_bytes,
+                                                            size_t mat_stride, int n_units, int64_t n_out,
+                                                            const BlockQ8_1* x, int64_t x_row_blocks, int x_group,
+                                                            const int32_t* ids, float* y, float* y2, int64_t ldy,
+                                                            int lanes, unsigned half) {
     pdl_enter();  // before any memory an earlier kernel writes (pdl.cuh)
+    const bool second = blockIdx.x >= half;
+    const uint8_t* mats = second ? W2 : W;
+    float* out = second ? y2 : y;
     const int slot = blockIdx.y;
     const int seg = threadIdx.x / lanes, lane = threadIdx.x % lanes;
-    const int64_t r = static_cast<int64_t>(blockIdx.x) * (kThreads / lanes) + seg;
+    const int64_t r = static_cast<int64_t>(blockIdx.x - (second ? half : 0u)) * (kThreads / lanes) + seg;
     const int32_t e = ids[slot];
     const bool valid = r < n_out;
     const BlockQ8_1* xs[1] = {x + static_cast<int64_t>(slot / x_group) * x_row_blocks};
     float acc[1] = {0.f};
-    if (valid && e >= 0) units::row_dot<U, 1>(W + e * mat_stride + r * row_bytes, n_units, lane, lanes, xs, 1, acc);
+    if (valid && e >= 0) units::row_dot<U, 1>(mats + e * mat_stride + r * row_bytes, n_units, lane, lanes, xs, 1, acc);
     const float v = units::segment_sum(acc[0], lanes);
-    if (valid && lane == 0) y[slot * ldy + r] = v;
+    if (valid && lane == 0) out[slot * ldy + r] = v;
+}
+
+// The down projection and the weighted sum of a token's k slots (blockIdx.y = token): segment
+// (row i, slot j) of the block dots row r0 + i of matrix ids[t k + j] with activation row t k + j and
+// scales it by the slot's weight; then thread i sums the k products in slot order, as moe_weighted_sum
+// does from zero.
+constexpr int kWeightedThreads = 256;
+
+template <class U>
+__global__ void __launch_bounds__(kWeightedThreads) mmvq_ids_weighted_kernel(const uint8_t* W, size_t row_bytes, size_t mat_stride,
+                                                                     int n_units, int64_t n_out, const BlockQ8_1* x,
+                                                                     int64_t x_row_blocks, const int32_t* ids,
+                                                                     const float* weights, int k, float* out,
+                                                                     int64_t ldo, int lanes, int rows_per_block) {
+    pdl_enter();  // before any memory an earlier kernel writes (pdl.cuh)
+    __shared__ float dots[kWeightedThreads];
+    const int t = blockIdx.y;
+    const int seg = threadIdx.x / lanes, lane = threadIdx.x % lanes;
+    const int i = seg / k, j = seg % k;
+    const int64_t r = static_cast<int64_t>(blockIdx.x) * rows_per_block + i;
+    const bool valid = i < rows_per_block && r < n_out;
+    const int slot = t * k + j;
+    const int32_t e = valid ? ids[slot] : -1;
+    const float weight = valid ? weights[slot] : 0.f;
+    const BlockQ8_1* xs[1] = {x + static_cast<int64_t>(slot) * x_row_blocks};
+    float acc[1] = {0.f};
+    if (e >= 0) units::row_dot<U, 1>(W + e * mat_stride + r * row_bytes, n_units, lane, lanes, xs, 1, acc);
+    const float v = units::segment_sum(acc[0], lanes);
+    if (lane == 0 && i < rows_per_block) dots[i * k + j] = __fmul_rn(weight, v);
+    __syncthreads();
+    const int64_t ro = static_cast<int64_t>(blockIdx.x) * rows_per_block + threadIdx.x;
+    if (threadIdx.x < rows_per_block && ro < n_out) {
+        float sum = 0.f;
+        for (int jj = 0; jj < k; ++jj) sum = __fadd_rn(sum, dots[threadIdx.x * k + jj]);
+        out[t * ldo + ro] = sum;
+    }
 }
 
 void check_shape(GgmlType type, int64_t n_in, const char* what) {
@@ -172,8 +213,9 @@ void mmvq(GgmlType type, const void* W, size_t row_bytes, int64_t n_in, int64_t 
     mmvq_multi(type, &m, 1, n_in, xq, n_tok, stream);
 }
 
-void mmvq_ids(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
-              const void* xq, int x_group, const int32_t* ids, int n_slots, float* y, int64_t ldy, cudaStream_t stream) {
+void mmvq_ids_pair(GgmlType type, const void* W, const void* W2, size_t row_bytes, size_t mat_stride, int64_t n_in,
+                   int64_t n_out, const void* xq, int x_group, const int32_t* ids, int n_slots, float* y, float* y2,
+                   int64_t ldy, cudaStream_t stream) {
     check_shape(type, n_in, "mmvq_ids");
     if (x_group < 1) throw Error("mmvq_ids: x_group must be at least 1");
     if (n_slots > 65535) throw Error("mmvq_ids: more than 65535 slots");
@@ -182,12 +224,44 @@ void mmvq_ids(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride,
         using U = decltype(unit);
         const int n_units = static_cast<int>(n_in / U::kElems);
         const int lanes = units::lanes_for(n_units);
-        const dim3 grid(static_cast<unsigned>(ceil_div(n_out, kThreads / lanes)), static_cast<unsigned>(n_slots));
-        pdl_launch(mmvq_ids_kernel<U>, grid, kThreads, 0, stream)(static_cast<const uint8_t*>(W), row_bytes, mat_stride, n_units,
-                                                          n_out, static_cast<const BlockQ8_1*>(xq), n_in / 32, x_group,
-                                                          ids, y, ldy, lanes);
+        const unsigned half = static_cast<unsigned>(ceil_div(n_out, kThreads / lanes));
+        const dim3 grid(W2 ? 2 * half : half, static_cast<unsigned>(n_slots));
+        pdl_launch(mmvq_ids_kernel<U>, grid, kThreads, 0, stream)(static_cast<const uint8_t*>(W), static_cast<const uint8_t*>(W2),
+                                                          row_bytes, mat_stride, n_units, n_out,
+                                                          static_cast<const BlockQ8_1*>(xq), n_in / 32, x_group, ids, y, y2,
+                                                          ldy, lanes, half);
     });
     check_launch("mmvq_ids");
+}
+
+void mmvq_ids(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
+              const void* xq, int x_group, const int32_t* ids, int n_slots, float* y, int64_t ldy, cudaStream_t stream) {
+    mmvq_ids_pair(type, W, nullptr, row_bytes, mat_stride, n_in, n_out, xq, x_group, ids, n_slots, y, nullptr, ldy, stream);
+}
+
+void mmvq_ids_weighted(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
+                       const void* xq, const int32_t* ids, const float* weights, int n_tok, int k, float* out,
+                       int64_t ldo, cudaStream_t stream) {
+    check_shape(type, n_in, "mmvq_ids_weighted");
+    if (k < 1 || k > kMmvqWeightedMaxK) {
+        throw Error("mmvq_ids_weighted: k " + std::to_string(k) + " is outside 1.." + std::to_string(kMmvqWeightedMaxK));
+    }
+    if (n_tok > 65535) throw Error("mmvq_ids_weighted: more than 65535 tokens");
+    if (n_out <= 0 || n_tok <= 0) return;
+    units::dispatch(type, [&](auto unit) {
+        using U = decltype(unit);
+        const int n_units = static_cast<int>(n_in / U::kElems);
+        // the lanes of mmvq_ids (the same sums, bit for bit) unless k segments of a row would not fit the block
+        int lanes = units::lanes_for(n_units);
+        while (lanes * k > kWeightedThreads) lanes /= 2;
+        const int rows_per_block = std::max(1, kThreads / (lanes * k));
+        const int threads = static_cast<int>(ceil_div(rows_per_block * lanes * k, 32)) * 32;
+        const dim3 grid(static_cast<unsigned>(ceil_div(n_out, rows_per_block)), static_cast<unsigned>(n_tok));
+        pdl_launch(mmvq_ids_weighted_kernel<U>, grid, threads, 0, stream)(
+            static_cast<const uint8_t*>(W), row_bytes, mat_stride, n_units, n_out, static_cast<const BlockQ8_1*>(xq), n_in / 32,
+            ids, weights, k, out, ldo, lanes, rows_per_block);
+    });
+    check_launch("mmvq_ids_weighted");
 }
 
 }  // namespace runtime::cuda

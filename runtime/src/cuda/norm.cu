@@ -22,8 +22,14 @@ __device__ double block_sum(double v) {
     return total;
 }
 
-// One block per row. The scale is computed as on the CPU (double sum of squares, 1/sqrt in double,
-// rounded to float) and applied as (x * scale) * w, each product rounded.
+// Elements per thread held in registers: rows of up to kNormThreads * kNormPer elements are read once,
+// with every load of a thread issued before the first use (a loop that adds each value as it arrives
+// waits a full memory latency per element, which made this one-block kernel slow).
+constexpr int kNormPer = 8;
+
+// One block per row. With y, x += y first (written back; each thread reads back only the elements it
+// wrote). The scale is computed as on the CPU (double sum of squares in element order per thread,
+// 1/sqrt in double, rounded to float) and applied as (x * scale) * w, each product rounded.
 // With xq (n a multiple of 32), the normalised row is also quantized to q8_1: in the last loop each warp
 // holds 32 consecutive elements per step (the stride, 256, is a multiple of 32), one q8_1 block.
 __device__ __forceinline__ void store_normed(float v, int64_t i, float* o, BlockQ8_1* xq_row) {
@@ -31,42 +37,70 @@ __device__ __forceinline__ void store_normed(float v, int64_t i, float* o, Block
     if (xq_row) quantize_block_q8_1(v, static_cast<int>(i % 32), xq_row[i / 32]);
 }
 
-__global__ void rms_norm_kernel(const float* x, int64_t ldx, const float* w, float* y, int64_t ldy, int64_t n,
-                                float eps, BlockQ8_1* xq) {
-    pdl_enter();  // before any memory an earlier kernel writes (pdl.cuh)
-    const float* xr = x + blockIdx.x * ldx;
-    float* yr = y + blockIdx.x * ldy;
+__device__ __forceinline__ void norm_row(float* x, const float* y, const float* w, float* o, int64_t n, float eps,
+                                         BlockQ8_1* xq_row) {
     double ss = 0.0;
-    for (int64_t i = threadIdx.x; i < n; i += kNormThreads) ss += static_cast<double>(xr[i]) * xr[i];
+    float v[kNormPer];
+    const bool held = n <= kNormThreads * kNormPer;
+    for (int64_t base = 0; base < n; base += kNormThreads * kNormPer) {
+#pragma unroll
+        for (int j = 0; j < kNormPer; ++j) {
+            const int64_t i = base + j * kNormThreads + threadIdx.x;
+            v[j] = i < n ? x[i] : 0.f;
+        }
+        if (y) {
+#pragma unroll
+            for (int j = 0; j < kNormPer; ++j) {
+                const int64_t i = base + j * kNormThreads + threadIdx.x;
+                if (i < n) {
+                    v[j] = __fadd_rn(v[j], y[i]);
+                    x[i] = v[j];
+                }
+            }
+        }
+#pragma unroll
+        for (int j = 0; j < kNormPer; ++j) {
+            if (base + j * kNormThreads + threadIdx.x < n) ss += static_cast<double>(v[j]) * v[j];
+        }
+    }
     ss = block_sum(ss);
     const float scale = static_cast<float>(1.0 / sqrt(ss / static_cast<double>(n) + eps));
-    BlockQ8_1* xq_row = xq ? xq + blockIdx.x * (n / 32) : nullptr;
+    if (held) {
+        float wv[kNormPer];
+#pragma unroll
+        for (int j = 0; j < kNormPer; ++j) {
+            const int64_t i = j * kNormThreads + threadIdx.x;
+            wv[j] = w && i < n ? w[i] : 1.f;
+        }
+#pragma unroll
+        for (int j = 0; j < kNormPer; ++j) {
+            const int64_t i = j * kNormThreads + threadIdx.x;
+            const float s = __fmul_rn(v[j], scale);
+            if (i < n) store_normed(w ? __fmul_rn(s, wv[j]) : s, i, o, xq_row);
+        }
+        return;
+    }
     for (int64_t i = threadIdx.x; i < n; i += kNormThreads) {
-        const float v = __fmul_rn(xr[i], scale);
-        store_normed(w ? __fmul_rn(v, w[i]) : v, i, yr, xq_row);
+        const float s = __fmul_rn(x[i], scale);
+        store_normed(w ? __fmul_rn(s, w[i]) : s, i, o, xq_row);
     }
 }
 
-// x += y, then the norm of the sum: each thread reads back only the elements it wrote.
-__global__ void add_rms_norm_kernel(float* x, int64_t ldx, const float* y, int64_t ldy, const float* w, float* out,
-                                    int64_t ldo, int64_t n, float eps, BlockQ8_1* xq) {
+__global__ void __launch_bounds__(kNormThreads) rms_norm_kernel(const float* x, int64_t ldx, const float* w, float* y,
+                                                                 int64_t ldy, int64_t n, float eps, BlockQ8_1* xq) {
     pdl_enter();  // before any memory an earlier kernel writes (pdl.cuh)
-    float* xr = x + blockIdx.x * ldx;
-    const float* yr = y + blockIdx.x * ldy;
-    float* o = out + blockIdx.x * ldo;
-    double ss = 0.0;
-    for (int64_t i = threadIdx.x; i < n; i += kNormThreads) {
-        const float v = __fadd_rn(xr[i], yr[i]);
-        xr[i] = v;
-        ss += static_cast<double>(v) * v;
-    }
-    ss = block_sum(ss);
-    const float scale = static_cast<float>(1.0 / sqrt(ss / static_cast<double>(n) + eps));
-    BlockQ8_1* xq_row = xq ? xq + blockIdx.x * (n / 32) : nullptr;
-    for (int64_t i = threadIdx.x; i < n; i += kNormThreads) {
-        const float v = __fmul_rn(xr[i], scale);
-        store_normed(w ? __fmul_rn(v, w[i]) : v, i, o, xq_row);
-    }
+    // x is only read here (no y to add)
+    norm_row(const_cast<float*>(x + blockIdx.x * ldx), nullptr, w, y + blockIdx.x * ldy, n, eps,
+             xq ? xq + blockIdx.x * (n / 32) : nullptr);
+}
+
+// x += y, then the norm of the sum.
+__global__ void __launch_bounds__(kNormThreads) add_rms_norm_kernel(float* x, int64_t ldx, const float* y, int64_t ldy,
+                                                                     const float* w, float* out, int64_t ldo, int64_t n,
+                                                                     float eps, BlockQ8_1* xq) {
+    pdl_enter();  // before any memory an earlier kernel writes (pdl.cuh)
+    norm_row(x + blockIdx.x * ldx, y + blockIdx.x * ldy, w, out + blockIdx.x * ldo, n, eps,
+             xq ? xq + blockIdx.x * (n / 32) : nullptr);
 }
 
 constexpr int kHeadWarps = 4;

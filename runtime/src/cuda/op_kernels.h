@@ -111,14 +111,6 @@ void router_topk_f32(const float* W, int64_t n_in, const float* x, int64_t ldx, 
                      bool sigmoid, bool normalize, float scale, float* logits, int64_t ld, int32_t* counter,
                      int32_t* ids, float* weights, cudaStream_t stream);
 
-// Groups the routed slots by expert for the expert matmuls, as moe.cpp does on the CPU: slot s = t*k + j
-// (ids[s] from route_topk, n_slots = n_tok * k) goes to its expert's list; lists are in ascending slot order.
-// counts[e] = the expert's slots, offsets[e] = where its list starts in `slots` (offsets[n_expert] =
-// n_slots), slots = the lists one after the other. Experts with no slot get a count of 0. One block:
-// meant for n_slots up to a few tens of thousands. n_expert <= 512.
-void moe_group(const int32_t* ids, int n_slots, int n_expert, int32_t* counts, int32_t* offsets, int32_t* slots,
-               cudaStream_t stream);
-
 // out[i] = silu(gate[i]) * up[i] for n contiguous values (out may alias gate or up).
 void swiglu(const float* gate, const float* up, float* out, int64_t n, cudaStream_t stream);
 // The same over n_rows rows of n values with their own strides (out may alias gate or up).

@@ -3,15 +3,18 @@
 // (f32 accuracy from split f16 operands) for batches, since session 4's device calls: the same perplexity
 // as the f32 kernel on a 4096-token chunk (6.0854e11 vs 6.0849e11, finite), runtime_cuda_backend_test
 // passing with it, pp512 7406 -> 8150 and pp4096 4786 -> 7066 tok/s; the dense f16 + cuBLAS path stays
-// off (with it the backend test's moe Q3_K_M drifted 10x further from the exact logits than the CPU).
+// off (with it the backend test's moe Q3_K_M drifted 10x further from the exact logits than the CPU);
+// the int8 tiles of 64 rows x 64 slots with 128 elements a stage (Slots64Short) since session 5, once the
+// activations load 16 bytes at a time (the quad layout): pp512 8391 (Slots64), 9121 (Rows128), 9867
+// (Slots64Short), 8101 (Slots32) tok/s for the experts in one run.
 // GGUF_CUDA_PREFILL in the environment overrides them for A/B measurements of whole runs, e.g.
 // GGUF_CUDA_PREFILL=attn=tc,dense=64,tile=32:
 //   attn=tc|f32     attention for batches: the tensor-core kernel (split f16 operands; default) or the f32 one
 //   dense=N|off     rows from which a dense quantized matmul dequantizes to f16 for cuBLAS (its activations
 //                   rounded to f16); below, and always with off (the default), the int8 tensor-core tiles
 //                   (mmq_ids with one expert)
-//   tile=64|64s|32|128  mmq_ids_mma's tile shape for the experts (MmaTile: Slots64, Slots64Short,
-//                   Slots32, Rows128)
+//   tile=64|64s|32|128  mmq_ids_mma's tile shape (MmaTile: Slots64, Slots64Short (default), Slots32,
+//                   Rows128), for the experts and the dense matmuls
 //   moe=int8|auto   int8 (default): the grouped int8 kernel for every batch; auto: a batch whose slots
 //                   fall on at most 16 experts, dense_rows or more each on average, multiplies them as
 //                   dense matrices (f16 + cuBLAS) after one synchronisation (not yet run on a GPU)
@@ -27,7 +30,7 @@ inline constexpr int kDenseOff = 1 << 30;
 struct PrefillChoice {
     bool f32_attention = false;
     int dense_rows = kDenseOff;
-    MmaTile tile = MmaTile::Slots64;
+    MmaTile tile = MmaTile::Slots64Short;
     bool dense_experts = false;
 };
 

@@ -205,17 +205,29 @@ struct Q4_K {
     static constexpr int kElems = 64, kBlockBytes = 144, kUnitsPerBlock = 4;
     struct Regs { int v[16]; float d, dmin; int sc[2], m[2]; };
     static __device__ __forceinline__ void load(const uint8_t* b, int c, Regs& r) {
-        const uint32_t dm = load_u32_a4(b);
-        r.d = half_bits_to_float(static_cast<uint16_t>(dm & 0xffff));
-        r.dmin = half_bits_to_float(static_cast<uint16_t>(dm >> 16));
-        const uint32_t w0 = load_u32_a4(b + 4), w1 = load_u32_a4(b + 8), w2 = load_u32_a4(b + 12);
-        scale_min_k4(2 * c, w0, w1, w2, r.sc[0], r.m[0]);
-        scale_min_k4(2 * c + 1, w0, w1, w2, r.sc[1], r.m[1]);
+        // 16-byte loads where the block is so aligned (blocks of 144 bytes in rows of whole blocks: whenever
+        // the tensor is), else words: the same values either way
+        uint32_t h[4], q[8];
+        if ((reinterpret_cast<uintptr_t>(b) & 15) == 0) {
+            const uint4 hv = *reinterpret_cast<const uint4*>(b);
+            const uint4 q0 = *reinterpret_cast<const uint4*>(b + 16 + 32 * c);
+            const uint4 q1 = *reinterpret_cast<const uint4*>(b + 32 + 32 * c);
+            h[0] = hv.x, h[1] = hv.y, h[2] = hv.z, h[3] = hv.w;
+            q[0] = q0.x, q[1] = q0.y, q[2] = q0.z, q[3] = q0.w, q[4] = q1.x, q[5] = q1.y, q[6] = q1.z, q[7] = q1.w;
+        } else {
+#pragma unroll
+            for (int k = 0; k < 4; ++k) h[k] = load_u32_a4(b + 4 * k);
+#pragma unroll
+            for (int k = 0; k < 8; ++k) q[k] = load_u32_a4(b + 16 + 32 * c + 4 * k);
+        }
+        r.d = half_bits_to_float(static_cast<uint16_t>(h[0] & 0xffff));
+        r.dmin = half_bits_to_float(static_cast<uint16_t>(h[0] >> 16));
+        scale_min_k4(2 * c, h[1], h[2], h[3], r.sc[0], r.m[0]);
+        scale_min_k4(2 * c + 1, h[1], h[2], h[3], r.sc[1], r.m[1]);
 #pragma unroll
         for (int k = 0; k < 8; ++k) {
-            const uint32_t q = load_u32_a4(b + 16 + 32 * c + 4 * k);
-            r.v[k] = static_cast<int>(q & kLow4);
-            r.v[8 + k] = static_cast<int>((q >> 4) & kLow4);
+            r.v[k] = static_cast<int>(q[k] & kLow4);
+            r.v[8 + k] = static_cast<int>((q[k] >> 4) & kLow4);
         }
     }
     template <class X>

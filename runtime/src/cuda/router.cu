@@ -18,16 +18,30 @@ constexpr int kTokensPerBlock = 4;  // one warp per token
 // from other blocks of the same launch), probs n_expert floats of scratch (shared memory).
 __device__ void route_one(const float* x, float* probs, int lane, int n_expert, int k, bool sigmoid, bool normalize,
                           float scale, int32_t* ids, float* weights) {
+    // the logits to shared memory first, four loads per lane in flight at a time
+    float mx = -INFINITY;
+    for (int e0 = 0; e0 < n_expert; e0 += 4 * 32) {
+        float v[4];
+#pragma unroll
+        for (int u = 0; u < 4; ++u) {
+            const int e = e0 + 32 * u + lane;
+            v[u] = e < n_expert ? __ldcg(x + e) : -INFINITY;
+        }
+#pragma unroll
+        for (int u = 0; u < 4; ++u) {
+            const int e = e0 + 32 * u + lane;
+            if (e < n_expert) probs[e] = v[u];
+            mx = fmaxf(mx, v[u]);
+        }
+    }
     if (sigmoid) {
-        for (int e = lane; e < n_expert; e += 32) probs[e] = 1.f / (1.f + expf(-__ldcg(x + e)));
+        for (int e = lane; e < n_expert; e += 32) probs[e] = 1.f / (1.f + expf(-probs[e]));
     } else {
         // softmax as cpu::softmax: exponentials of x - max, their sum in double, one float reciprocal
-        float mx = -INFINITY;
-        for (int e = lane; e < n_expert; e += 32) mx = fmaxf(mx, __ldcg(x + e));
         for (int o = 16; o > 0; o /= 2) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
         double sum = 0.0;
         for (int e = lane; e < n_expert; e += 32) {
-            probs[e] = expf(__ldcg(x + e) - mx);
+            probs[e] = expf(probs[e] - mx);
             sum += probs[e];
         }
         for (int o = 16; o > 0; o /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, o);
@@ -105,13 +119,22 @@ __global__ void __launch_bounds__(kRouterWarps * 32) router_kernel(const float* 
         const float* row = W + e * n_in;
         float acc[kRouterMaxTokens] = {};
         if constexpr (kAligned) {
-            for (int64_t c = lane; c < n_in / 4; c += 32) {
-                const float4 w = reinterpret_cast<const float4*>(row)[c];
+            // four float4 of the row per lane in flight at a time; each lane sums its columns in order
+            const float4* w4 = reinterpret_cast<const float4*>(row);
+            const int64_t n4 = n_in / 4;
+            for (int64_t c0 = lane; c0 < n4; c0 += 4 * 32) {
+                float4 w[4];
 #pragma unroll
-                for (int t = 0; t < kRouterMaxTokens; ++t) {
-                    if (t < n_tok) {
-                        const float4 v = reinterpret_cast<const float4*>(x + t * ldx)[c];
-                        acc[t] += w.x * v.x + w.y * v.y + w.z * v.z + w.w * v.w;
+                for (int u = 0; u < 4; ++u) w[u] = c0 + 32 * u < n4 ? w4[c0 + 32 * u] : make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+                for (int u = 0; u < 4; ++u) {
+                    const int64_t c = c0 + 32 * u;
+#pragma unroll
+                    for (int t = 0; t < kRouterMaxTokens; ++t) {
+                        if (t < n_tok && c < n4) {
+                            const float4 v = reinterpret_cast<const float4*>(x + t * ldx)[c];
+                            acc[t] += w[u].x * v.x + w[u].y * v.y + w[u].z * v.z + w[u].w * v.w;
+                        }
                     }
                 }
             }
@@ -143,68 +166,7 @@ __global__ void __launch_bounds__(kRouterWarps * 32) router_kernel(const float* 
     if (threadIdx.x == 0) *counter = 0;  // ready for the next launch
 }
 
-constexpr int kGroupThreads = kMaxExperts;  // one thread per expert
-constexpr int kGroupChunk = 4096;           // ids staged in shared memory at a time
-
-// Thread e counts its expert's slots, the counts are scanned, then thread e writes its list: every thread
-// reads every id (from shared memory, a broadcast), which keeps the lists in slot order without atomics.
-__global__ void __launch_bounds__(kGroupThreads) moe_group_kernel(const int32_t* ids, int n_slots, int n_expert,
-                                                                  int32_t* counts, int32_t* offsets, int32_t* slots) {
-    __shared__ int32_t chunk[kGroupChunk];
-    __shared__ int32_t start[kMaxExperts + 1];
-    const int e = threadIdx.x;
-    int count = 0;
-    for (int c0 = 0; c0 < n_slots; c0 += kGroupChunk) {
-        const int len = min(kGroupChunk, n_slots - c0);
-        __syncthreads();
-        for (int i = threadIdx.x; i < len; i += kGroupThreads) chunk[i] = ids[c0 + i];
-        __syncthreads();
-        if (e < n_expert) {
-            for (int i = 0; i < len; ++i) count += chunk[i] == e;
-        }
-    }
-    if (e < n_expert) start[e] = count;
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        int run = 0;
-        for (int x = 0; x < n_expert; ++x) {
-            const int c = start[x];
-            start[x] = run;
-            run += c;
-        }
-        start[n_expert] = run;
-        offsets[n_expert] = run;
-    }
-    __syncthreads();
-    int pos = e < n_expert ? start[e] : 0;
-    if (e < n_expert) {
-        counts[e] = count;
-        offsets[e] = pos;
-    }
-    for (int c0 = 0; c0 < n_slots; c0 += kGroupChunk) {
-        const int len = min(kGroupChunk, n_slots - c0);
-        __syncthreads();
-        for (int i = threadIdx.x; i < len; i += kGroupThreads) chunk[i] = ids[c0 + i];
-        __syncthreads();
-        if (e < n_expert) {
-            for (int i = 0; i < len; ++i) {
-                if (chunk[i] == e) slots[pos++] = c0 + i;
-            }
-        }
-    }
-}
-
 }  // namespace
-
-void moe_group(const int32_t* ids, int n_slots, int n_expert, int32_t* counts, int32_t* offsets, int32_t* slots,
-               cudaStream_t stream) {
-    if (n_expert < 1 || n_expert > kMaxExperts) {
-        throw Error("moe_group: " + std::to_string(n_expert) + " experts unsupported (at most 512)");
-    }
-    if (n_slots < 0) throw Error("moe_group: negative slot count");
-    moe_group_kernel<<<1, kGroupThreads, 0, stream>>>(ids, n_slots, n_expert, counts, offsets, slots);
-    detail::check_launch("moe_group");
-}
 
 void route_topk(const float* logits, int64_t ld, int n_tok, int n_expert, int k, bool sigmoid, bool normalize,
                 float scale, int32_t* ids, float* weights, cudaStream_t stream) {

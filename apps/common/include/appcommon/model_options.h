@@ -19,6 +19,9 @@ struct CommonOptions {
     int threads = 0;
     int ctx_size = 0;
     int batch_size = 512;
+    // Not a flag: the logits rows a step of the command returns at most (runtime::ContextParams::n_outputs;
+    // 0: -b). Generation and benchmarks read only the last token's.
+    int n_outputs = 0;
     std::string n_gpu_layers = "0";
     // -ot, --cpu-moe and --n-cpu-moe in command-line order: (option, value); the first match wins
     std::vector<std::pair<std::string, std::string>> placement_rules;

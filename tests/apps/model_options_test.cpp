@@ -1,0 +1,21 @@
+// The model options the apps that run a model share (appmodel): what reaches the context and --fit.
+#include <gtest/gtest.h>
+
+#include "appcommon/model_options.h"
+
+namespace {
+
+// The logits rows a command reads (n_outputs, set by the command, not a flag) reach the context and what
+// --fit plans for: one row for generation and benchmarks, -b rows when the command leaves it at 0.
+TEST(Options, OutputRowsReachTheContextAndTheFitPlan) {
+    appcommon::CommonOptions o;
+    o.batch_size = 256;
+    o.fit = "on";
+    EXPECT_EQ(appcommon::context_params(o).n_outputs, 0);
+    EXPECT_EQ(appcommon::model_options(o).fit->n_outputs, 256);
+    o.n_outputs = 1;
+    EXPECT_EQ(appcommon::context_params(o).n_outputs, 1);
+    EXPECT_EQ(appcommon::model_options(o).fit->n_outputs, 1);
+}
+
+}  // namespace
