@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <ostream>
 #include <random>
 #include <string>
@@ -16,6 +17,7 @@
 
 #include "format_ops.h"
 #include "gemm_kernels.h"
+#include "quant/blocks.h"
 #include "quant/quant.h"
 
 namespace {
@@ -97,7 +99,7 @@ INSTANTIATE_TEST_SUITE_P(Kernels, GemmTest,
 
 // The AVX-512 and AVX2 activation quantizers (the level's through quantize_activations, and each one
 // the CPU runs directly) write the reference's bytes: random rows, an all-zero block, and
-// blocks whose scale is 1 so that halves are exact ties (away from zero for Q8_0, to even for Q8_K),
+// blocks whose scale is 1 so that halves are exact ties (to even, as ggml's x86 code rounds them),
 // with the largest magnitude negative and appearing with both signs (the first one sets Q8_K's sign).
 TEST(QuantizeActivations, BitExactWithReference) {
     for (const GgmlType act : {GgmlType::Q8_0, GgmlType::Q8_K}) {
@@ -127,6 +129,34 @@ TEST(QuantizeActivations, BitExactWithReference) {
             EXPECT_EQ(got, want) << act;
         }
     }
+}
+
+// Q8_0 activations are rounded as ggml's x86 CPU backend rounds them (the multiplier 127 / amax, ties
+// to even), not as its reference weight quantizer (1 / (amax / 127), ties away), which quantize_rows
+// keeps for llama-quantize's bytes. The block below is the one that parted gguf-run from
+// llama-perplexity on the tiny qwen35moe reference: 0.677810609 times the two multipliers is
+// 45.4999962 and 45.5000038.
+TEST(QuantizeActivations, Q8_0RoundsAsGgmlOnX86) {
+    std::vector<float> x(64, 0.25f);
+    x[0] = 1.89191091f;  // the block's largest magnitude
+    x[1] = 0.677810609f;
+    for (int i = 32; i < 64; ++i) x[i] = static_cast<float>(i - 48) + 0.5f;  // exact halves: amax 15.5
+    x[32] = 127.0f;                                                         // scale 1
+    std::vector<quant::BlockQ8_0> act(2), weight(2);
+    quant::quantize_activation_row(GgmlType::Q8_0, x.data(), act.data(), 64);
+    quant::quantize_rows(GgmlType::Q8_0, x.data(), weight.data(), 1, 64);
+    EXPECT_EQ(act[0].qs[0], 127);
+    EXPECT_EQ(act[0].qs[1], 46);
+    EXPECT_EQ(weight[0].qs[1], 45);
+    for (int i = 33; i < 64; ++i) {
+        const float v = x[static_cast<size_t>(i)];
+        EXPECT_EQ(act[1].qs[i - 32], static_cast<int8_t>(std::nearbyint(v))) << v;  // to even
+        EXPECT_EQ(weight[1].qs[i - 32], static_cast<int8_t>(std::round(v))) << v;  // away from zero
+    }
+    // every SIMD level writes the same bytes (BitExactWithReference covers the rest)
+    std::vector<quant::BlockQ8_0> got(2);
+    quant::quantize_activations(GgmlType::Q8_0, x.data(), got.data(), 64);
+    EXPECT_EQ(std::memcmp(got.data(), act.data(), sizeof(quant::BlockQ8_0) * 2), 0);
 }
 
 // gemm_function offers a kernel exactly where the SIMD level has one, and none for other types.
