@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <limits>
 
 #include "quant/float16.h"
 #include "runtime/error.h"
@@ -71,6 +72,8 @@ KldBaseFile::KldBaseFile(const std::string& path, int n_vocab, const PerplexityP
     }
     row_.resize(static_cast<size_t>((row_bytes - 8) / 2));
 }
+
+double KldBaseFile::log_p_floor() const { return llama_ ? -16.0 : -std::numeric_limits<double>::infinity(); }
 
 void KldBaseFile::next(std::vector<double>& log_p) {
     float head[2] = {};  // gguf-run: max logit, log-sum-exp; llama.cpp: scale, min

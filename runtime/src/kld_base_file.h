@@ -42,6 +42,12 @@ public:
     // The log-probabilities of the next scored position (n_vocab of them).
     void next(std::vector<double>& log_p);
 
+    // Log-probabilities at or below this are not known well enough to enter a KL divergence: in
+    // llama.cpp's files everything more than 16 nats below the top reads as that floor, and
+    // llama-perplexity itself leaves out what is at or below -16 (so does gguf-run, for its figure
+    // to be llama.cpp's); gguf-run's own files keep every entry.
+    double log_p_floor() const;
+
 private:
     std::string path_;
     std::ifstream in_;

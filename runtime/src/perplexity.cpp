@@ -168,6 +168,7 @@ KldResult compare_kld_base(Context& ctx, const std::string& path, const std::fun
                            const PerplexityParams& chunking) {
     const int n_vocab = ctx.n_vocab();
     KldBaseFile base(path, n_vocab, chunking);
+    const double floor = base.log_p_floor();
     KldResult r;
     std::vector<double> log_p;
     std::vector<double> klds;
@@ -185,6 +186,7 @@ KldResult compare_kld_base(Context& ctx, const std::string& path, const std::fun
         for (int i = 0; i < n_vocab; ++i) {
             const double lp = log_p[static_cast<size_t>(i)];
             if (lp > log_p[static_cast<size_t>(base_top)]) base_top = i;
+            if (lp <= floor) continue;
             const double log_q = static_cast<double>(logits[static_cast<size_t>(i)]) - l.max - l.lse;
             kld += std::exp(lp) * (lp - log_q);
         }
