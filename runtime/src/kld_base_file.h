@@ -34,7 +34,6 @@ public:
     // the file when it is neither layout, of another vocabulary, damaged or truncated.
     KldBaseFile(const std::string& path, int n_vocab, const PerplexityParams& chunking);
 
-    bool from_llama_cpp() const { return llama_; }
     int n_ctx() const { return static_cast<int>(n_ctx_); }
     int n_chunks() const { return static_cast<int>(n_chunks_); }
     const std::vector<int32_t>& tokens() const { return tokens_; }  // as they are to be evaluated
