@@ -41,7 +41,8 @@ bool parse_perplexity_options(const std::vector<std::string>& args, PerplexityOp
     opts.value({"--chunks"}, "N", "chunks to evaluate (-1: all)",
                [&](const std::string& v) { o.chunks = appcommon::parse_int(v, -1, INT_MAX); });
     opts.value({"--kl-divergence-base", "--save-all-logits"}, "FILE",
-               "file of base-model distributions: written with -f, read with --kl-divergence", &o.kld_base);
+               "file of base-model distributions: written with -f, read with --kl-divergence (also llama-perplexity's)",
+               &o.kld_base);
     opts.flag({"--kl-divergence"}, "compare with the distributions saved in --kl-divergence-base", &o.kld);
     add_unsupported_llama_options(opts);
     if (opts.parse(args) == appcommon::OptionSet::Outcome::Exit) return false;
@@ -111,10 +112,12 @@ void print_perplexity(const runtime::PerplexityResult& r, bool json, const std::
 int run_perplexity(const std::vector<std::string>& args) {
     PerplexityOptions o;
     if (!parse_perplexity_options(args, o)) return 0;
-    Loaded l = load(o.common, !o.kld);
+    Loaded l = load(o.common, true);  // --kl-divergence too: a llama-perplexity base file needs its BOS
     runtime::Context& ctx = *l.context;
     if (o.kld) {
-        print_kld(runtime::compare_kld_base(ctx, o.kld_base, chunk_progress), o.common.json);
+        // a llama-perplexity base file keeps the text's tokens: each chunk's BOS comes from this vocabulary
+        const runtime::PerplexityParams chunking = runtime::perplexity_params(*l.tokenizer, ctx.n_ctx(), -1);
+        print_kld(runtime::compare_kld_base(ctx, o.kld_base, chunk_progress, chunking), o.common.json);
         return 0;
     }
     const ChunkedText text = chunked_text(l, o.text_file, o.chunks);

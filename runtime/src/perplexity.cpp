@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "gguf/error.h"
+#include "kld_base_file.h"
 #include "quant/float16.h"
 #include "runtime/error.h"
 #include "runtime/tokenizer.h"
@@ -53,13 +54,6 @@ void finish(PerplexityResult& r, double sum_nll, double sum_nll2) {
     require_finite(r.ppl, "perplexity");
     require_finite(r.ppl_stderr, "perplexity's standard error");
 }
-
-constexpr char kMagic[8] = {'G', 'R', 'U', 'N', 'K', 'L', 'D', '1'};
-
-struct KldHeader {
-    char magic[8];
-    uint32_t n_vocab, n_ctx, n_chunks, first;
-};
 
 }  // namespace
 
@@ -133,7 +127,7 @@ PerplexityResult save_kld_base(Context& ctx, std::span<const int32_t> tokens, co
     const int available = params.n_ctx > 0 ? static_cast<int>(tokens.size() / static_cast<size_t>(params.n_ctx)) : 0;
     const int n_chunks = params.n_chunks < 0 ? available : std::min(params.n_chunks, available);
     KldHeader h{};
-    std::memcpy(h.magic, kMagic, sizeof kMagic);
+    std::memcpy(h.magic, kKldMagic, sizeof kKldMagic);
     h.n_vocab = static_cast<uint32_t>(n_vocab);
     h.n_ctx = static_cast<uint32_t>(params.n_ctx);
     h.n_chunks = static_cast<uint32_t>(std::max(n_chunks, 0));
@@ -170,57 +164,36 @@ PerplexityResult save_kld_base(Context& ctx, std::span<const int32_t> tokens, co
     return r;
 }
 
-KldResult compare_kld_base(Context& ctx, const std::string& path, const std::function<void(int, int)>& progress) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw Error(path + ": cannot open");
-    KldHeader h{};
-    in.read(reinterpret_cast<char*>(&h), sizeof h);
-    if (!in || std::memcmp(h.magic, kMagic, sizeof kMagic) != 0) {
-        throw Error(path + ": not a KL-divergence base file (made by gguf-run perplexity --kl-divergence-base)");
-    }
+KldResult compare_kld_base(Context& ctx, const std::string& path, const std::function<void(int, int)>& progress,
+                           const PerplexityParams& chunking) {
     const int n_vocab = ctx.n_vocab();
-    if (h.n_vocab != static_cast<uint32_t>(n_vocab)) {
-        throw Error(path + ": saved for a vocabulary of " + std::to_string(h.n_vocab) + " tokens, this model has " +
-                    std::to_string(n_vocab));
-    }
-    if (h.n_ctx < 2 || h.n_chunks == 0 || h.first != h.n_ctx / 2) throw Error(path + ": damaged header");
-    std::vector<int32_t> tokens(static_cast<size_t>(h.n_ctx) * h.n_chunks);
-    in.read(reinterpret_cast<char*>(tokens.data()), static_cast<std::streamsize>(tokens.size() * 4));
-    if (!in) throw Error(path + ": truncated");
-
+    KldBaseFile base(path, n_vocab, chunking);
+    const double floor = base.log_p_floor();
     KldResult r;
-    std::vector<uint16_t> row(static_cast<size_t>(n_vocab));
+    std::vector<double> log_p;
     std::vector<double> klds;
     double sum_nll = 0, sum_nll2 = 0, base_nll = 0, sum_kld = 0, sum_kld2 = 0;
     int64_t same = 0;
     PerplexityParams params;
-    params.n_ctx = static_cast<int>(h.n_ctx);
-    params.n_chunks = static_cast<int>(h.n_chunks);
+    params.n_ctx = base.n_ctx();
+    params.n_chunks = base.n_chunks();
     params.progress = progress;
-    r.ppl.n_chunks = evaluate_chunks(ctx, tokens, params, [&](std::span<const float> logits, int32_t next) {
-        float base_max = 0, base_lse = 0;
-        in.read(reinterpret_cast<char*>(&base_max), 4);
-        in.read(reinterpret_cast<char*>(&base_lse), 4);
-        in.read(reinterpret_cast<char*>(row.data()), static_cast<std::streamsize>(row.size() * 2));
-        if (!in) throw Error(path + ": truncated");
+    r.ppl.n_chunks = evaluate_chunks(ctx, base.tokens(), params, [&](std::span<const float> logits, int32_t next) {
+        base.next(log_p);
         const LogSumExp l = log_sum_exp(logits);
         double kld = 0;
         int base_top = 0;
-        float base_best = -INFINITY;
         for (int i = 0; i < n_vocab; ++i) {
-            const float shifted = quant::f16_to_f32(row[static_cast<size_t>(i)]);
-            if (shifted > base_best) {
-                base_best = shifted;
-                base_top = i;
-            }
-            const double log_p = static_cast<double>(shifted) - base_lse;
+            const double lp = log_p[static_cast<size_t>(i)];
+            if (lp > log_p[static_cast<size_t>(base_top)]) base_top = i;
+            if (lp <= floor) continue;
             const double log_q = static_cast<double>(logits[static_cast<size_t>(i)]) - l.max - l.lse;
-            kld += std::exp(log_p) * (log_p - log_q);
+            kld += std::exp(lp) * (lp - log_q);
         }
         const double nll = l.lse - (static_cast<double>(logits[static_cast<size_t>(next)]) - l.max);
         sum_nll += nll;
         sum_nll2 += nll * nll;
-        base_nll += base_lse - quant::f16_to_f32(row[static_cast<size_t>(next)]);
+        base_nll -= log_p[static_cast<size_t>(next)];
         sum_kld += kld;
         sum_kld2 += kld * kld;
         klds.push_back(kld);

@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <ostream>
 #include <random>
 #include <string>
@@ -16,6 +18,8 @@
 
 #include "format_ops.h"
 #include "gemm_kernels.h"
+#include "quant/blocks.h"
+#include "quant/float16.h"
 #include "quant/quant.h"
 
 namespace {
@@ -97,7 +101,7 @@ INSTANTIATE_TEST_SUITE_P(Kernels, GemmTest,
 
 // The AVX-512 and AVX2 activation quantizers (the level's through quantize_activations, and each one
 // the CPU runs directly) write the reference's bytes: random rows, an all-zero block, and
-// blocks whose scale is 1 so that halves are exact ties (away from zero for Q8_0, to even for Q8_K),
+// blocks whose scale is 1 so that halves are exact ties (to even, as ggml's x86 code rounds them),
 // with the largest magnitude negative and appearing with both signs (the first one sets Q8_K's sign).
 TEST(QuantizeActivations, BitExactWithReference) {
     for (const GgmlType act : {GgmlType::Q8_0, GgmlType::Q8_K}) {
@@ -125,6 +129,87 @@ TEST(QuantizeActivations, BitExactWithReference) {
             std::fill(got.begin(), got.end(), uint8_t{0xAA});
             quantize(x.data(), got.data(), n);
             EXPECT_EQ(got, want) << act;
+        }
+    }
+}
+
+// Q8_0 activations are rounded as ggml's x86 CPU backend rounds them (the multiplier 127 / amax, ties
+// to even), not as its reference weight quantizer (1 / (amax / 127), ties away), which quantize_rows
+// keeps for llama-quantize's bytes. The block below is the one that parted gguf-run from
+// llama-perplexity on the tiny qwen35moe reference: 0.677810609 times the two multipliers is
+// 45.4999962 and 45.5000038.
+TEST(QuantizeActivations, Q8_0RoundsAsGgmlOnX86) {
+    std::vector<float> x(64, 0.25f);
+    x[0] = 1.89191091f;  // the block's largest magnitude
+    x[1] = 0.677810609f;
+    for (int i = 32; i < 64; ++i) x[i] = static_cast<float>(i - 48) + 0.5f;  // exact halves: amax 15.5
+    x[32] = 127.0f;                                                         // scale 1
+    std::vector<quant::BlockQ8_0> act(2), weight(2);
+    quant::quantize_activation_row(GgmlType::Q8_0, x.data(), act.data(), 64);
+    quant::quantize_rows(GgmlType::Q8_0, x.data(), weight.data(), 1, 64);
+    EXPECT_EQ(act[0].qs[0], 127);
+    EXPECT_EQ(act[0].qs[1], 46);
+    EXPECT_EQ(weight[0].qs[1], 45);
+    for (int i = 33; i < 64; ++i) {
+        const float v = x[static_cast<size_t>(i)];
+        EXPECT_EQ(act[1].qs[i - 32], static_cast<int8_t>(std::nearbyint(v))) << v;  // to even
+        EXPECT_EQ(weight[1].qs[i - 32], static_cast<int8_t>(std::round(v))) << v;  // away from zero
+    }
+    // every SIMD level writes the same bytes (BitExactWithReference covers the rest)
+    std::vector<quant::BlockQ8_0> got(2);
+    quant::quantize_activations(GgmlType::Q8_0, x.data(), got.data(), 64);
+    EXPECT_EQ(std::memcmp(got.data(), act.data(), sizeof(quant::BlockQ8_0) * 2), 0);
+}
+
+// Q4_1 and Q5_1 keep Q8_0 activations, where ggml's CPU backend gives them Q8_1: the same quants plus
+// s = fp16(d * sum(q)) for the weights' offset term m * s. gguf-run's offset term is m * fp16(d) *
+// sum(q), one scale for both terms of a block. On rows with offsets (where that term matters) it is
+// the more accurate of the two against the exact dot of the dequantized weights with f32 activations,
+// which is why gguf-run does not follow llama.cpp here (docs/quantize.md: the one place qwen35moe's
+// IQ4_XS file, whose fallbacks include Q5_1, still parts the two engines).
+TEST(QuantizeActivations, Q4_1AndQ5_1DotsBeatGgmlsQ8_1) {
+    const int64_t n = 256, rows = 3000;
+    for (const GgmlType type : {GgmlType::Q4_1, GgmlType::Q5_1}) {
+        ASSERT_EQ(quant::vec_dot_type(type), GgmlType::Q8_0);
+        const size_t wbytes = gguf::row_size(type, n), block_bytes = wbytes / (n / 32);
+        for (const float w_offset : {0.3f, 1.0f}) {
+            for (const float a_offset : {0.5f, 2.0f}) {
+                std::mt19937 rng(7);
+                std::normal_distribution<float> wn(w_offset, 1.0f), an(a_offset, 1.0f);
+                std::vector<float> w(n), x(n), deq(n);
+                std::vector<uint8_t> wq(wbytes);
+                std::vector<quant::BlockQ8_0> a(n / 32);
+                double err_ours = 0, err_q8_1 = 0;
+                for (int64_t r = 0; r < rows; ++r) {
+                    for (auto& v : w) v = wn(rng);
+                    for (auto& v : x) v = an(rng);
+                    quant::quantize_rows(type, w.data(), wq.data(), 1, n);
+                    quant::dequantize_row(type, wq.data(), deq.data(), n);
+                    quant::quantize_activation_row(GgmlType::Q8_0, x.data(), a.data(), n);
+                    double exact = 0;
+                    for (int64_t i = 0; i < n; ++i) exact += static_cast<double>(deq[i]) * x[i];
+                    const double ours = quant::vec_dot(type, n, wq.data(), a.data());
+                    // ggml's: the same, with each block's offset term taken from s instead
+                    double q8_1 = ours;
+                    for (int64_t b = 0; b < n / 32; ++b) {
+                        uint16_t m_bits;  // Q4_1 and Q5_1 blocks both start with fp16 d, fp16 m
+                        std::memcpy(&m_bits, wq.data() + b * block_bytes + 2, 2);
+                        float amax = 0;
+                        for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[b * 32 + j]));
+                        int sum_q = 0;
+                        for (int j = 0; j < 32; ++j) sum_q += a[b].qs[j];
+                        const float m = quant::f16_to_f32(m_bits);
+                        const float s = quant::f16_to_f32(quant::f32_to_f16(amax / 127.f * static_cast<float>(sum_q)));
+                        q8_1 += static_cast<double>(m) * s - static_cast<double>(m) * quant::f16_to_f32(a[b].d) * sum_q;
+                    }
+                    err_ours += (ours - exact) * (ours - exact);
+                    err_q8_1 += (q8_1 - exact) * (q8_1 - exact);
+                }
+                EXPECT_LT(err_ours, err_q8_1) << type << " offsets " << w_offset << ", " << a_offset;
+                std::printf("%s offsets %.1f/%.1f: rms dot error %.4g, with ggml's Q8_1 %.4g\n",
+                            std::string(gguf::type_name(type)).c_str(), w_offset, a_offset, std::sqrt(err_ours / rows),
+                            std::sqrt(err_q8_1 / rows));
+            }
         }
     }
 }

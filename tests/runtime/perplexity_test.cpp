@@ -2,7 +2,10 @@
 // no BOS, the second half of each chunk scored), against llama.cpp's figures for the bf16 models.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -147,6 +150,88 @@ TEST_F(KlDivergence, BaseOfAnotherVocabularyIsRefused) {
         FAIL() << "expected runtime::Error";
     } catch (const runtime::Error& err) {
         EXPECT_NE(std::string(err.what()).find("vocabulary"), std::string::npos) << err.what();
+    }
+}
+
+}  // namespace
+
+namespace {
+
+// A base file in llama-perplexity's --kl-divergence-base layout (runtime/src/kld_base_file.h has the
+// layout), written from this engine's own logits the way that tool stores them: the text's tokens as
+// encoded (BOS only first), and per scored position the log-probabilities over the 16 nats below the
+// largest in 65535 steps.
+void write_llama_kld_base(runtime::Context& ctx, const std::vector<int32_t>& tokens,
+                          const runtime::PerplexityParams& params, const std::filesystem::path& path,
+                          int32_t n_chunks_in_header) {
+    std::ofstream out(path, std::ios::binary);
+    out.write("_logits_", 8);
+    const int32_t head[3] = {params.n_ctx, ctx.n_vocab(), n_chunks_in_header};
+    out.write(reinterpret_cast<const char*>(head), sizeof head);
+    out.write(reinterpret_cast<const char*>(tokens.data()),
+              static_cast<std::streamsize>(static_cast<size_t>(params.n_ctx) * params.n_chunks * 4));
+    const size_t words = 2 * ((static_cast<size_t>(ctx.n_vocab()) + 1) / 2) + 4;
+    std::vector<uint16_t> row(words);
+    runtime::evaluate_chunks(ctx, tokens, params, [&](std::span<const float> logits, int32_t) {
+        const float mx = *std::max_element(logits.begin(), logits.end());
+        const float mn = std::max(*std::min_element(logits.begin(), logits.end()), mx - 16);
+        double sum = 0;
+        for (float v : logits) sum += std::exp(static_cast<double>(v) - mx);
+        const float scale = (mx - mn) / 65535.f, min_log_prob = mn - mx - static_cast<float>(std::log(sum));
+        std::memcpy(row.data(), &scale, 4);
+        std::memcpy(row.data() + 2, &min_log_prob, 4);
+        for (size_t i = 0; i < logits.size(); ++i) {
+            row[4 + i] = logits[i] > mn ? static_cast<uint16_t>(std::lround((logits[i] - mn) / scale)) : 0;
+        }
+        out.write(reinterpret_cast<const char*>(row.data()), static_cast<std::streamsize>(words * 2));
+    });
+}
+
+// gguf-run reads llama-perplexity's base files, so that its logits can be compared with llama.cpp's:
+// the same model's distributions read back give a KL divergence of (nearly) zero, each chunk's first
+// token is BOS again (llama-2-tiny-random asks for one; without it the chunks after the first see
+// another input), and a header that claims more than the file holds is refused before anything
+// is allocated from it.
+TEST_F(KlDivergence, ReadsLlamaPerplexityBaseFiles) {
+    REQUIRE_FIXTURE("gguf/llama-2-tiny-random.gguf");
+    Evaluation e("gguf/llama-2-tiny-random.gguf");
+    runtime::Context ctx(*e.model, context_params(gguf::GgmlType::F32));
+    const runtime::PerplexityParams chunking = runtime::perplexity_params(*e.tokenizer, 64, 3);
+    ASSERT_TRUE(chunking.add_bos);
+    ASSERT_EQ(e.tokens.front(), chunking.bos);
+    write_llama_kld_base(ctx, e.tokens, chunking, base_file, 3);
+
+    const auto r = runtime::compare_kld_base(ctx, base_file.string(), {}, chunking);
+    EXPECT_EQ(r.n_positions, 3 * 31);
+    EXPECT_LT(r.mean_kld, 1e-6);
+    EXPECT_DOUBLE_EQ(r.same_top, 1.0);
+    EXPECT_NEAR(r.base_ppl, r.ppl.ppl, r.ppl.ppl * 1e-3);
+
+    // the evaluated tokens are perplexity()'s, BOS included: the same figure to the last bit
+    const double ppl = runtime::perplexity(ctx, e.tokens, chunking).ppl;
+    EXPECT_EQ(r.ppl.ppl, ppl);
+    EXPECT_NE(runtime::compare_kld_base(ctx, base_file.string()).ppl.ppl, ppl);
+
+    // a trained model's distributions reach far below the file's floor of 16 nats under the top: the
+    // entries there are left out, as llama-perplexity leaves them out (counted, they would add 3.5e-4)
+    {
+        REQUIRE_FIXTURE("gguf/tiny-dense-bf16.gguf");
+        Evaluation dense("gguf/tiny-dense-bf16.gguf");
+        runtime::Context dctx(*dense.model, context_params(gguf::GgmlType::F32));
+        const runtime::PerplexityParams p = runtime::perplexity_params(*dense.tokenizer, 64, 2);
+        write_llama_kld_base(dctx, dense.tokens, p, base_file, 2);
+        const auto d = runtime::compare_kld_base(dctx, base_file.string(), {}, p);
+        std::printf("tiny-dense against its own logits in llama.cpp's layout: mean KLD %.3g\n", d.mean_kld);
+        EXPECT_LT(std::fabs(d.mean_kld), 1e-5);
+        EXPECT_NEAR(d.base_ppl, d.ppl.ppl, d.ppl.ppl * 1e-3);
+    }
+
+    write_llama_kld_base(ctx, e.tokens, chunking, base_file, 1 << 30);
+    try {
+        runtime::compare_kld_base(ctx, base_file.string(), {}, chunking);
+        FAIL() << "expected runtime::Error";
+    } catch (const runtime::Error& err) {
+        EXPECT_NE(std::string(err.what()).find("truncated"), std::string::npos) << err.what();
     }
 }
 

@@ -35,6 +35,8 @@ size_t quantize_rows(GgmlType type, const float* src, void* dst, int64_t n_rows,
 
 // Dot products: a weight row of type `type` times an activation row quantized to
 // vec_dot_type(type) (Q8_0 for the 32-blocks, Q8_K for the 256-blocks, F32/F16/BF16 for themselves).
+// quantize_activation_row rounds as ggml's x86 CPU backend rounds activations, which for Q8_0 is not
+// quantize_rows' (ggml's reference, as llama-quantize writes weights).
 GgmlType vec_dot_type(GgmlType type);
 void quantize_activation_row(GgmlType act_type, const float* src, void* dst, int64_t n);
 float vec_dot(GgmlType type, int64_t n, const void* weight_row, const void* act_row);

@@ -53,4 +53,8 @@ extern const FormatOps kIQ3_SOps;
 extern const FormatOps kIQ1_SOps;
 extern const FormatOps kIQ1_MOps;
 
+// Q8_0 as an activation (q8_activation.cpp): rounded as ggml's x86 CPU backend rounds the activations
+// of its Q8_0 dot products, which is not how its reference weight quantizer (kQ8_0Ops.quantize) rounds.
+void q8_0_activation_quantize(const float* x, void* dst, int64_t n);
+
 }  // namespace quant

@@ -105,6 +105,7 @@ size_t quantize_rows(GgmlType type, const float* src, void* dst, int64_t n_rows,
 GgmlType vec_dot_type(GgmlType type) { return require(type, "dot").dot_type; }
 
 void quantize_activation_row(GgmlType act_type, const float* src, void* dst, int64_t n) {
+    if (act_type == GgmlType::Q8_0) return q8_0_activation_quantize(src, dst, n);
     require(act_type, "quantize").quantize(src, dst, n, nullptr);
 }
 

@@ -102,18 +102,6 @@ struct Simd {
         return static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(v.lo, e, _CMP_EQ_OQ))) |
                static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(v.hi, e, _CMP_EQ_OQ))) << 8;
     }
-    // ggml's Q8_0 rounding, ties away from zero: the truncation, plus one towards v's sign where the
-    // (exact) remainder is at least a half.
-    static I16 round_half_away16(F16 v) {
-        auto round = [](__m256 x) {
-            const __m256 t = _mm256_round_ps(x, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-            const __m256 sign = _mm256_set1_ps(-0.0f);
-            const __m256 away = _mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_sub_ps(x, t)), _mm256_set1_ps(0.5f), _CMP_GE_OQ);
-            const __m256 one = _mm256_or_ps(_mm256_and_ps(x, sign), _mm256_set1_ps(1.0f));
-            return _mm256_cvttps_epi32(_mm256_add_ps(t, _mm256_and_ps(away, one)));
-        };
-        return {round(v.lo), round(v.hi)};
-    }
     // ties to even: the conversion's default rounding mode
     static I16 round_even16(F16 v) { return {_mm256_cvtps_epi32(v.lo), _mm256_cvtps_epi32(v.hi)}; }
     static I16 min16(I16 v, int limit) {

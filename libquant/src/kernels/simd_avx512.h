@@ -76,13 +76,6 @@ struct Simd {
     static F16 mul16(F16 v, float s) { return _mm512_mul_ps(v, _mm512_set1_ps(s)); }
     static float reduce_max16(F16 v) { return _mm512_reduce_max_ps(v); }
     static unsigned equal_mask16(F16 v, float x) { return _mm512_cmp_ps_mask(v, _mm512_set1_ps(x), _CMP_EQ_OQ); }
-    static I16 round_half_away16(F16 v) {
-        const __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-        const __mmask16 away = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_sub_ps(v, t)), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
-        const __m512 one = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), _mm512_set1_ps(1.0f),
-                                                _mm512_set1_ps(-1.0f));
-        return _mm512_cvttps_epi32(_mm512_mask_add_ps(t, away, t, one));
-    }
     static I16 round_even16(F16 v) { return _mm512_cvtps_epi32(v); }
     static I16 min16(I16 v, int limit) { return _mm512_min_epi32(v, _mm512_set1_epi32(limit)); }
     static void store_bytes16(int8_t* dst, I16 v) { _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), _mm512_cvtepi32_epi8(v)); }

@@ -57,8 +57,12 @@ struct KldResult {
     int64_t n_positions = 0;
 };
 
-// --kl-divergence: evaluates the saved tokens with this context's model and compares. A file of another
-// vocabulary or chunk size, or a damaged one, throws runtime::Error naming it.
-KldResult compare_kld_base(Context& ctx, const std::string& path, const std::function<void(int, int)>& progress = {});
+// --kl-divergence: evaluates the saved tokens with this context's model and compares. The file is
+// save_kld_base's or llama-perplexity's --kl-divergence-base output (which keeps the text's tokens
+// without the BOS that each chunk starts with: `chunking`'s add_bos and bos put it back, as
+// perplexity_params gives them for the model's tokenizer). A file of another vocabulary or chunk size,
+// or a damaged one, throws runtime::Error naming it.
+KldResult compare_kld_base(Context& ctx, const std::string& path, const std::function<void(int, int)>& progress = {},
+                           const PerplexityParams& chunking = {});
 
 }  // namespace runtime
