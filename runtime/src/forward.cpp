@@ -85,6 +85,14 @@ Routing Transfers::move(Executor& from, const Routing& src, Executor& to) {
     return dst;
 }
 
+std::pair<Tensor, Routing> Transfers::move(Executor& from, const Tensor& src, const Routing& r, Executor& to, Buf id) {
+    if (from.device() == to.device() || !to.device().is_cpu()) return {move(from, src, to, id), move(from, r, to)};
+    const Tensor dst = to.buffer(id, static_cast<int>(src.rows));
+    const Routing rdst = to.routing(r.n_tokens, r.k);
+    from.download(src, dst, r, rdst);
+    return {dst, rdst};
+}
+
 void attention_block(Executor& ex, const HParams& hp, const LayerWeights& L, KvCache& kv, int il, const Tensor& x) {
     const int n = static_cast<int>(x.rows);
     const Tensor xn = ex.buffer(Buf::XN, n);
@@ -159,8 +167,7 @@ void moe_experts(Executor& ffn, Executor& experts, Transfers& transfers, const L
     const int n = static_cast<int>(x.rows);
     // the experts may live on another device: only the normalised rows, the ids and weights go there,
     // and only their weighted sum comes back
-    const Tensor xe = transfers.move(ffn, m.xn, experts, Buf::XN);
-    const Routing re = transfers.move(ffn, m.r, experts);
+    const auto [xe, re] = transfers.move(ffn, m.xn, m.r, experts, Buf::XN);
     const Tensor oe = experts.buffer(Buf::Proj, n);
     experts.experts(L, xe, re, oe);
     ffn.add(x, transfers.move(experts, oe, ffn, Buf::Proj));

@@ -3,6 +3,8 @@
 // is on the GPU and whose experts are on the CPU), the block moves its activations between them.
 #pragma once
 
+#include <utility>
+
 #include "runtime/backend.h"
 #include "runtime/kv_cache.h"
 #include "runtime/recurrent_state.h"
@@ -19,6 +21,8 @@ public:
     // devices are the same.
     Tensor move(Executor& from, const Tensor& src, Executor& to, Buf id);
     Routing move(Executor& from, const Routing& src, Executor& to);
+    // Both, as a layer's experts take them (to the host: one wait for the two).
+    std::pair<Tensor, Routing> move(Executor& from, const Tensor& src, const Routing& r, Executor& to, Buf id);
 
 private:
     std::vector<float>& rows_;

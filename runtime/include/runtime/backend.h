@@ -115,6 +115,11 @@ public:
     virtual void download(const Tensor& src, const Tensor& host) = 0;
     virtual void upload(const Routing& host, const Routing& dst) = 0;
     virtual void download(const Routing& src, const Routing& host) = 0;
+    // Rows and routing to the host together (a layer's experts there): executors that queue copies wait once.
+    virtual void download(const Tensor& src, const Tensor& host, const Routing& rsrc, const Routing& rhost) {
+        download(src, host);
+        download(rsrc, rhost);
+    }
 
     // ---- the operations (all tensors on this executor's device) ----
     // out = x / rms(x) * w, per row (out may be x)

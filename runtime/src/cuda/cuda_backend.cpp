@@ -367,6 +367,18 @@ void CudaExecutor::download(const Routing& src, const Routing& host) {
     check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
 }
 
+void CudaExecutor::download(const Tensor& src, const Tensor& host, const Routing& rsrc, const Routing& rhost) {
+    flush_pending();
+    const size_t n = static_cast<size_t>(rsrc.n_tokens) * static_cast<size_t>(rsrc.k);
+    check(cudaMemcpy2DAsync(host.data, host.ld * sizeof(float), src.data, src.ld * sizeof(float),
+                            src.cols * sizeof(float), src.rows, cudaMemcpyDeviceToHost, stream_),
+          "download");
+    check(cudaMemcpyAsync(rhost.ids, rsrc.ids, n * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_), "download ids");
+    check(cudaMemcpyAsync(rhost.weights, rsrc.weights, n * sizeof(float), cudaMemcpyDeviceToHost, stream_),
+          "download weights");
+    check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+}
+
 void CudaExecutor::sync() {
     flush_pending();
     check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");

@@ -34,6 +34,7 @@ public:
     void download(const Tensor& src, const Tensor& host) override;
     void upload(const Routing& host, const Routing& dst) override;
     void download(const Routing& src, const Routing& host) override;
+    void download(const Tensor& src, const Tensor& host, const Routing& rsrc, const Routing& rhost) override;
 
     void rms_norm(const Tensor& x, const float* w, float eps, const Tensor& out) override;
     void rms_norm_heads(const Tensor& x, int head_dim, const float* w, float eps) override;
