@@ -320,6 +320,7 @@ TEST(CudaBackend, FitNeverAllocatesMoreThanTheBudget) {
     f.margin = 0;
     f.n_ctx = p.n_ctx;
     f.n_batch = p.n_batch;
+    f.n_outputs = p.n_batch;  // the context returns every row (n_outputs 0): the plan counts as many
     f.type_k = p.type_k;
     f.type_v = p.type_v;
     const auto tok = runtime::Tokenizer::from_metadata(runtime::Model::load(path)->metadata());
