@@ -342,11 +342,22 @@ void CudaExecutor::upload(const Tensor& host, const Tensor& dst) {
     // pageable host memory: the copy has been staged when the call returns, the source may change
 }
 
-void CudaExecutor::download(const Tensor& src, const Tensor& host) {
-    flush_pending();
+void CudaExecutor::queue_download(const Tensor& src, const Tensor& host) {
     check(cudaMemcpy2DAsync(host.data, host.ld * sizeof(float), src.data, src.ld * sizeof(float),
                             src.cols * sizeof(float), src.rows, cudaMemcpyDeviceToHost, stream_),
           "download");
+}
+
+void CudaExecutor::queue_download(const Routing& src, const Routing& host) {
+    const size_t n = static_cast<size_t>(src.n_tokens) * static_cast<size_t>(src.k);
+    check(cudaMemcpyAsync(host.ids, src.ids, n * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_), "download ids");
+    check(cudaMemcpyAsync(host.weights, src.weights, n * sizeof(float), cudaMemcpyDeviceToHost, stream_),
+          "download weights");
+}
+
+void CudaExecutor::download(const Tensor& src, const Tensor& host) {
+    flush_pending();
+    queue_download(src, host);
     check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
 }
 
@@ -360,22 +371,14 @@ void CudaExecutor::upload(const Routing& host, const Routing& dst) {
 
 void CudaExecutor::download(const Routing& src, const Routing& host) {
     flush_pending();
-    const size_t n = static_cast<size_t>(src.n_tokens) * static_cast<size_t>(src.k);
-    check(cudaMemcpyAsync(host.ids, src.ids, n * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_), "download ids");
-    check(cudaMemcpyAsync(host.weights, src.weights, n * sizeof(float), cudaMemcpyDeviceToHost, stream_),
-          "download weights");
+    queue_download(src, host);
     check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
 }
 
 void CudaExecutor::download(const Tensor& src, const Tensor& host, const Routing& rsrc, const Routing& rhost) {
     flush_pending();
-    const size_t n = static_cast<size_t>(rsrc.n_tokens) * static_cast<size_t>(rsrc.k);
-    check(cudaMemcpy2DAsync(host.data, host.ld * sizeof(float), src.data, src.ld * sizeof(float),
-                            src.cols * sizeof(float), src.rows, cudaMemcpyDeviceToHost, stream_),
-          "download");
-    check(cudaMemcpyAsync(rhost.ids, rsrc.ids, n * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_), "download ids");
-    check(cudaMemcpyAsync(rhost.weights, rsrc.weights, n * sizeof(float), cudaMemcpyDeviceToHost, stream_),
-          "download weights");
+    queue_download(src, host);
+    queue_download(rsrc, rhost);
     check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
 }
 

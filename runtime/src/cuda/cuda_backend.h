@@ -80,6 +80,9 @@ private:
     // Activation rows into q8_: q8_1 blocks for decode (n <= kVecRows) and devices without int8 mma, the
     // quad layout of the tensor-core kernel for larger batches on those with it.
     bool quad_rows(int n) const;
+    // The copies of download(), queued on the stream without waiting.
+    void queue_download(const Tensor& src, const Tensor& host);
+    void queue_download(const Routing& src, const Routing& host);
     void quantize_rows(const float* x, int64_t ld, int64_t n_cols, int n);
     void wrote(const Tensor& t);
     // One weight times rows of x: int8 mat-vec for a few rows, dequantize + cuBLAS for many.
