@@ -7,12 +7,12 @@
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "fixtures.h"
 #include "gguf/file.h"
 #include "gguf/writer.h"
 #include "run_command.h"
+#include "text_file.h"
 
 namespace {
 
@@ -25,12 +25,7 @@ const fs::path kTemplates = fs::path(GGUF_SOURCE_DIR) / "tests" / "chat" / "temp
 
 std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
 
-std::string read(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
+using testing_support::read_text;
 
 // The prompt -v prints between "chat prompt:" and "[end of chat prompt]".
 std::string shown_prompt(const std::string& err) {
@@ -70,7 +65,7 @@ TEST_F(ChatTemplateCli, ModelTemplateIsRendered) {
         const gguf::File f = gguf::File::open(fixture(kMoe).string());
         gguf::Writer w(model.string());
         w.metadata() = f.metadata();
-        w.metadata().set("tokenizer.chat_template", gguf::Value::string(read(kTemplates / "Qwen-Qwen3-0.6B.jinja")));
+        w.metadata().set("tokenizer.chat_template", gguf::Value::string(read_text(kTemplates / "Qwen-Qwen3-0.6B.jinja")));
         for (const auto& t : f.tensors()) w.add_tensor(t.name, t.type, t.dims);
         for (const auto& t : f.tensors()) w.write_data(f.tensor_data(t));
         w.finish();

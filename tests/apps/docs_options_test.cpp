@@ -5,13 +5,13 @@
 
 #include <cctype>
 #include <filesystem>
-#include <fstream>
 #include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "run_command.h"
+#include "text_file.h"
 
 namespace {
 
@@ -20,13 +20,7 @@ using testing_support::run_app;
 
 const fs::path kSource(GGUF_SOURCE_DIR);
 
-std::string read(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    EXPECT_TRUE(in) << p;
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
+using testing_support::read_text;
 
 bool word_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'; }
 
@@ -87,9 +81,9 @@ std::string help_of(const std::string& app, const std::string& mode) {
 }
 
 TEST(DocsOptions, EveryHelpOptionIsDocumented) {
-    std::string docs = read(kSource / "README.md");
+    std::string docs = read_text(kSource / "README.md");
     for (const auto& e : fs::directory_iterator(kSource / "docs"))
-        if (e.path().extension() == ".md") docs += read(e.path());
+        if (e.path().extension() == ".md") docs += read_text(e.path());
     const auto named_list = options_in(docs);
     const std::set<std::string> named(named_list.begin(), named_list.end());
     size_t checked = 0;
@@ -113,7 +107,7 @@ TEST(DocsOptions, EveryHelpOptionIsDocumented) {
 
 // docs/cli.md's "## gguf-X" sections name options of app gguf-X (llama.cpp's, and how each is taken).
 TEST(DocsOptions, CliDocNamesOnlyKnownOptions) {
-    const std::string cli = read(kSource / "docs" / "cli.md");
+    const std::string cli = read_text(kSource / "docs" / "cli.md");
     size_t checked = 0, sections = 0;
     for (const auto& app : kApps) {
         const size_t begin = cli.find("\n## " + app.name);

@@ -6,25 +6,19 @@
 
 #include <ctime>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "jinja/template.h"
+#include "text_file.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 const fs::path kDir = fs::path(GGUF_SOURCE_DIR) / "tests" / "chat";
 
-std::string read(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    EXPECT_TRUE(in) << p;
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
+using testing_support::read_text;
 
 std::tm parse_now(const std::string& iso) {  // "2026-01-15T10:30:00"
     std::tm tm{};
@@ -52,7 +46,7 @@ std::string render(const jinja::Template& t, const nlohmann::ordered_json& speci
 }
 
 TEST(ChatReference, EveryTemplateMatchesEveryReference) {
-    const auto cases = nlohmann::ordered_json::parse(read(kDir / "cases.json"));
+    const auto cases = nlohmann::ordered_json::parse(read_text(kDir / "cases.json"));
     const std::tm now = parse_now(cases["now"]);
     size_t references = 0, compared = 0;
     bool transformers = false;  // the reference that matters; jinja2.json is its stand-in where transformers is absent
@@ -60,12 +54,12 @@ TEST(ChatReference, EveryTemplateMatchesEveryReference) {
         if (entry.path().extension() != ".json") continue;
         ++references;
         transformers = transformers || entry.path().filename() == "transformers.json";
-        const auto ref = nlohmann::ordered_json::parse(read(entry.path()));
+        const auto ref = nlohmann::ordered_json::parse(read_text(entry.path()));
         SCOPED_TRACE(entry.path().filename().string() + " (" + ref["engine"].get<std::string>() + ")");
         ASSERT_EQ(ref["now"], cases["now"]);
         for (const auto& [name, special] : cases["templates"].items()) {
             ASSERT_TRUE(ref["renders"].contains(name)) << name << " has no reference render";
-            const jinja::Template t(read(kDir / "templates" / (name + ".jinja")));
+            const jinja::Template t(read_text(kDir / "templates" / (name + ".jinja")));
             for (const auto& [conv_name, conv] : cases["conversations"].items()) {
                 ASSERT_TRUE(ref["renders"][name].contains(conv_name)) << name << " / " << conv_name << " has no reference render";
                 const auto& expected = ref["renders"][name][conv_name];
