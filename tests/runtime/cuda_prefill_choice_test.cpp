@@ -1,4 +1,4 @@
-// GGUF_CUDA_PREFILL's parser (no device needed): defaults, each setting, and bad input as an Error.
+// GGUF_CUDA_PREFILL's and GGUF_CUDA_FUSE's parsers (no device needed): defaults, each setting, and bad input as an Error.
 #include <gtest/gtest.h>
 
 #include "cuda/prefill_choice.h"
@@ -42,4 +42,25 @@ TEST(CudaPrefillChoice, BadSettingsAreErrors) {
     }
 }
 
+TEST(CudaPrefillChoice, FusionSwitch) {
+    for (const char* spec : {static_cast<const char*>(nullptr), "", "1"}) {
+        const rc::FusionChoice f = rc::parse_fusion_choice(spec);
+        EXPECT_TRUE(f.on);
+        EXPECT_FALSE(f.router);
+    }
+    EXPECT_FALSE(rc::parse_fusion_choice("0").on);
+    const rc::FusionChoice all = rc::parse_fusion_choice("all");
+    EXPECT_TRUE(all.on);
+    EXPECT_TRUE(all.router);
+    for (const char* bad : {"yes", "2", "ALL", " 1"}) {
+        try {
+            rc::parse_fusion_choice(bad);
+            ADD_FAILURE() << "accepted '" << bad << "'";
+        } catch (const runtime::Error& e) {
+            EXPECT_NE(std::string(e.what()).find("GGUF_CUDA_FUSE"), std::string::npos) << e.what();
+        }
+    }
+}
+
 }  // namespace
+

@@ -48,26 +48,6 @@ bool is_float(GgmlType t) { return t == GgmlType::F32 || t == GgmlType::F16 || t
 // Qwen3-30B-A3B of docs/benchmarks.md routes each layer's 512 tokens to the same 8 experts.
 constexpr int kDenseExpertsMax = 16;
 
-// The executor's decode fusions: the deferred residual add with the next norm (add_rms_norm), q8_1 rows
-// written by norms and attention for the mat-vecs that follow, the Q-K norm and RoPE with the KV store,
-// every weight of a type on the same rows in one mat-vec launch (Q, K, V). On by default (measured faster
-// on the H200: docs/benchmarks.md); GGUF_CUDA_FUSE=0 turns them off, each op its own launch(es).
-// GGUF_CUDA_FUSE=all also runs the router's matmul and top-k as one launch (router_topk_f32), slower on
-// the H200 (its last block routes alone after all others).
-struct FusionChoice {
-    bool on = true, router = false;
-};
-FusionChoice executor_fusion() {
-    static const FusionChoice c = [] {
-        const char* v = std::getenv("GGUF_CUDA_FUSE");
-        FusionChoice f;
-        if (v && std::strcmp(v, "0") == 0) f.on = false;
-        if (v && std::strcmp(v, "all") == 0) f.router = true;
-        return f;
-    }();
-    return c;
-}
-
 // Bytes from one expert's matrix to the next in a stacked expert tensor.
 size_t matrix_stride(const Weight& w) { return static_cast<size_t>(w.n_out) * w.row_bytes; }
 
@@ -179,7 +159,7 @@ CudaExecutor::CudaExecutor(int ordinal, const HParams& hp, const ContextShape& s
                            const std::vector<double>& rope_inv_freq)
     : ordinal_(ordinal), hp_(hp), n_batch_(shape.n_batch), n_outputs_(shape.n_outputs > 0 ? shape.n_outputs : shape.n_batch),
       n_ctx_(shape.n_ctx), n_vocab_(shape.n_vocab),
-      fuse_(executor_fusion().on), fuse_router_(executor_fusion().router) {
+      fuse_(fusion_choice().on), fuse_router_(fusion_choice().router) {
     check(cudaSetDevice(ordinal_), "cudaSetDevice");
     check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
     check_cublas(cublasCreate(&cublas_), "cublasCreate");

@@ -54,6 +54,24 @@ PrefillChoice parse_prefill_choice(const char* spec) {
     return c;
 }
 
+FusionChoice parse_fusion_choice(const char* spec) {
+    FusionChoice f;
+    const std::string_view v = spec ? spec : "";
+    if (v == "0") {
+        f.on = false;
+    } else if (v == "all") {
+        f.router = true;
+    } else if (!v.empty() && v != "1") {
+        throw Error("GGUF_CUDA_FUSE: bad setting '" + std::string(v) + "' (0, 1 or all)");
+    }
+    return f;
+}
+
+const FusionChoice& fusion_choice() {
+    static const FusionChoice c = parse_fusion_choice(std::getenv("GGUF_CUDA_FUSE"));
+    return c;
+}
+
 const PrefillChoice& prefill_choice() {
     static const PrefillChoice c = parse_prefill_choice(std::getenv("GGUF_CUDA_PREFILL"));
     return c;
