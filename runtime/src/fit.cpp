@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 
+#include "cuda/attention_split.h"
 #include "runtime/backend.h"
 #include "runtime/error.h"
 
@@ -56,8 +57,8 @@ uint64_t gpu_scratch_bytes(const HParams& hp, int n_batch, int n_ctx) {
     const uint64_t padded = (widest + 511) / 512 * 512;
     b += B * K * (padded / 32 * 36 + widest * 2);  // q8_1 and f16 activation rows
     b += 64ull << 20;                              // dequantized weight slices for cuBLAS
-    // attention: per token and head, partial results of each 64-position split of the context
-    b += B * hp.n_head * (static_cast<uint64_t>(n_ctx) / 64 + 1) * (hp.head_dim_v + 2) * 4;
+    // attention: the partial results of decode-size batches' splits of the context (attention_split.h)
+    b += cuda::attention_scratch_bytes(n_batch, static_cast<int>(hp.n_head), static_cast<int>(hp.head_dim_v), n_ctx);
     return b;
 }
 

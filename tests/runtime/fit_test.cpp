@@ -3,6 +3,7 @@
 
 #include "runtime/error.h"
 #include "runtime/fit.h"
+#include "runtime/hparams.h"
 
 namespace {
 
@@ -121,4 +122,21 @@ TEST(Fit, NoBudgetIsOvershot) {
     }
 }
 
+// The executor's attention scratch grows with the context only for decode-size batches (at most 16
+// tokens split the positions; prompts run one block per query tile): a 512-token batch at 4096 positions
+// counts what 16 tokens take, 128 splits of (head_dim_v + 2) floats per head, not 512 tokens' worth.
+TEST(Fit, AttentionScratchCountsDecodeSizeBatchesOnly) {
+    runtime::HParams hp;
+    hp.n_embd = 2048;
+    hp.n_head = 32;
+    hp.n_head_kv = 4;
+    hp.head_dim_k = hp.head_dim_v = 128;
+    hp.n_layer = 48;
+    const uint64_t per_split = 16ull * 32 * (128 + 2) * sizeof(float);
+    EXPECT_EQ(runtime::gpu_scratch_bytes(hp, 512, 4096) - runtime::gpu_scratch_bytes(hp, 512, 32), 127 * per_split);
+    EXPECT_EQ(runtime::gpu_scratch_bytes(hp, 16, 4096) - runtime::gpu_scratch_bytes(hp, 16, 32), 127 * per_split);
+    EXPECT_EQ(runtime::gpu_scratch_bytes(hp, 512, 1 << 20) - runtime::gpu_scratch_bytes(hp, 512, 4096), 0u);  // at most 128
+}
+
 }  // namespace
+

@@ -33,6 +33,7 @@ constexpr int kTileN = 32;  // positions per shared-memory tile: one per lane
 // each block loads one tile and the splits spread over as many SMs as the tiles allow (two tiles measured
 // 17.5 us at 512 positions on the H200, a latency of dependent loads rather than bandwidth).
 constexpr int kMinChunk = kTileN;
+static_assert(kMinChunk == kAttentionSplitChunk, "plan_splits (attention_split.h) counts positions in tiles");
 
 // Positions per split for this call: the live positions (kv_total = *pos0_dev + n_tok) spread evenly over
 // the splits the grid has, in whole tiles. Computed on the device from the live length, so that a graph
@@ -247,13 +248,6 @@ __global__ void attention_combine(const float* part_o, const float2* part_ml, in
     store_out(out, ldo, out_q8, n_head, t, h, D, c, acc / sum);
 }
 
-// Few tokens: up to 128 splits, one per kMinChunk positions of the context (enough blocks to fill the GPU
-// at long context, few enough that the combine stays cheap). More tokens: the query tiles alone fill the GPU.
-int plan_splits(int n_tok, int n_ctx) {
-    if (n_tok > kAttentionSplitMaxTokens) return 1;
-    return std::clamp((n_ctx + kMinChunk - 1) / kMinChunk, 1, 128);
-}
-
 bool kv_type_ok(GgmlType t) {
     return t == GgmlType::F32 || t == GgmlType::F16 || t == GgmlType::Q8_0 || t == GgmlType::Q4_0;
 }
@@ -289,11 +283,6 @@ void launch_rows(const AttnArgs& a, int n_rows, int n_splits, cudaStream_t strea
 }
 
 }  // namespace
-
-size_t attention_scratch_bytes(int n_tok_max, int n_head, int head_dim_v, int n_ctx) {
-    const size_t slots = static_cast<size_t>(plan_splits(1, n_ctx)) * std::min(n_tok_max, kAttentionSplitMaxTokens) * n_head;
-    return slots * (static_cast<size_t>(head_dim_v) * sizeof(float) + sizeof(float2));
-}
 
 void attention(const float* q, int64_t ldq, const void* k_cache, GgmlType tk, size_t k_row_bytes, const void* v_cache,
                GgmlType tv, size_t v_row_bytes, int n_tok, int n_head, int n_head_kv, int head_dim_k, int head_dim_v,

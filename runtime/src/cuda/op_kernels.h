@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "cuda/attention_split.h"
 #include "gguf/types.h"
 
 namespace runtime::cuda {
@@ -87,9 +88,7 @@ void norm_rope_qk_store(float* q, int64_t ldq, int n_head, const float* q_norm, 
 // (~1e-6 relative as well; never splits the positions, so it wants batches; operands below 65504).
 // Auto takes TensorCore for batches of more than kAttentionSplitMaxTokens tokens where the device has it,
 // F32 otherwise.
-inline constexpr int kAttentionSplitMaxTokens = 16;
 enum class AttentionKernel { Auto, F32, TensorCore };
-size_t attention_scratch_bytes(int n_tok_max, int n_head, int head_dim_v, int n_ctx);
 void attention(const float* q, int64_t ldq, const void* k_cache, gguf::GgmlType tk, size_t k_row_bytes,
                const void* v_cache, gguf::GgmlType tv, size_t v_row_bytes, int n_tok, int n_head, int n_head_kv,
                int head_dim_k, int head_dim_v, float scale, const int32_t* pos0_dev, int n_ctx, float* out,
