@@ -301,15 +301,14 @@ Routing CudaExecutor::routing(int n_tokens, int k) { return {ids_, weights_, n_t
 
 Tensor CudaExecutor::host_buffer(Buf id, int rows) {
     const size_t i = static_cast<size_t>(id);
+    const int64_t cols = id == Buf::Logits ? n_vocab_ : buf_cols_[i];
     if (host_bufs_.empty()) host_bufs_.assign(static_cast<size_t>(Buf::Count), nullptr);
     if (!host_bufs_[i]) {
-        const int64_t cols = id == Buf::Logits ? n_vocab_ : buf_cols_[i];
         void* p = nullptr;
         check(cudaMallocHost(&p, std::max<size_t>(static_cast<size_t>(n_batch_) * static_cast<size_t>(cols) * sizeof(float), 16)),
               "cudaMallocHost (staging)");
         host_bufs_[i] = static_cast<float*>(p);
     }
-    const int64_t cols = id == Buf::Logits ? n_vocab_ : buf_cols_[i];
     return {host_bufs_[i], rows, cols, cols, Device::cpu()};
 }
 
