@@ -87,10 +87,16 @@ Routing Transfers::move(Executor& from, const Routing& src, Executor& to) {
 
 std::pair<Tensor, Routing> Transfers::move(Executor& from, const Tensor& src, const Routing& r, Executor& to, Buf id) {
     if (from.device() == to.device() || !to.device().is_cpu()) return {move(from, src, to, id), move(from, r, to)};
-    const Tensor dst = to.buffer(id, static_cast<int>(src.rows));
-    const Routing rdst = to.routing(r.n_tokens, r.k);
+    // into `from`'s page-locked staging, which the host's executor reads like its own rows
+    const Tensor dst = from.host_buffer(id, static_cast<int>(src.rows));
+    const Routing rdst = from.host_routing(r.n_tokens, r.k);
     from.download(src, dst, r, rdst);
     return {dst, rdst};
+}
+
+Tensor Transfers::output(Executor& on, Executor& back_to, Buf id, int rows) {
+    if (on.device().is_cpu() && !back_to.device().is_cpu()) return back_to.host_buffer(id, rows);
+    return on.buffer(id, rows);
 }
 
 void attention_block(Executor& ex, const HParams& hp, const LayerWeights& L, KvCache& kv, int il, const Tensor& x) {
@@ -168,7 +174,7 @@ void moe_experts(Executor& ffn, Executor& experts, Transfers& transfers, const L
     // the experts may live on another device: only the normalised rows, the ids and weights go there,
     // and only their weighted sum comes back
     const auto [xe, re] = transfers.move(ffn, m.xn, m.r, experts, Buf::XN);
-    const Tensor oe = experts.buffer(Buf::Proj, n);
+    const Tensor oe = Transfers::output(experts, ffn, Buf::Proj, n);
     experts.experts(L, xe, re, oe);
     ffn.add(x, transfers.move(experts, oe, ffn, Buf::Proj));
     if (L.up_shexp.present()) ffn.add(x, m.shared);

@@ -21,8 +21,11 @@ public:
     // devices are the same.
     Tensor move(Executor& from, const Tensor& src, Executor& to, Buf id);
     Routing move(Executor& from, const Routing& src, Executor& to);
-    // Both, as a layer's experts take them (to the host: one wait for the two).
+    // Both, as a layer's experts take them (to the host: into `from`'s page-locked staging, one wait for
+    // the two).
     std::pair<Tensor, Routing> move(Executor& from, const Tensor& src, const Routing& r, Executor& to, Buf id);
+    // Where `on` writes rows that then go to `back_to`: on the host, `back_to`'s page-locked staging.
+    static Tensor output(Executor& on, Executor& back_to, Buf id, int rows);
 
 private:
     std::vector<float>& rows_;

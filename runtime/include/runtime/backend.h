@@ -105,6 +105,12 @@ public:
 
     virtual Tensor buffer(Buf id, int rows) = 0;
     virtual Routing routing(int n_tokens, int k) = 0;
+    // Host memory this executor copies to and from fastest, for the rows and routing of a layer whose
+    // experts run on the host: page-locked staging on a GPU (one per id, made on first use; a copy from
+    // it runs asynchronously, so it must not change before the next wait), the executor's own buffers on
+    // the CPU.
+    virtual Tensor host_buffer(Buf id, int rows) { return buffer(id, rows); }
+    virtual Routing host_routing(int n_tokens, int k) { return routing(n_tokens, k); }
 
     // Starts a forward call: the batch's positions (RoPE angles, what attention reads).
     virtual void begin(const BatchInfo& batch) = 0;

@@ -260,6 +260,9 @@ CudaExecutor::~CudaExecutor() {
     if (copy_stream_) cudaStreamDestroy(copy_stream_);
     for (void* p : allocations_) cudaFree(p);
     cudaFreeHost(pos0_host_);
+    for (float* p : host_bufs_) cudaFreeHost(p);
+    cudaFreeHost(host_route_ids_);
+    cudaFreeHost(host_route_weights_);
     cudaFreeHost(group_host_);
     cudaFreeHost(ids_host_);
     if (stream_) cudaStreamDestroy(stream_);
@@ -275,6 +278,28 @@ Tensor CudaExecutor::buffer(Buf id, int rows) {
 }
 
 Routing CudaExecutor::routing(int n_tokens, int k) { return {ids_, weights_, n_tokens, k, device()}; }
+
+Tensor CudaExecutor::host_buffer(Buf id, int rows) {
+    const size_t i = static_cast<size_t>(id);
+    const int64_t cols = id == Buf::Logits ? n_vocab_ : buf_cols_[i];
+    if (host_bufs_.empty()) host_bufs_.assign(static_cast<size_t>(Buf::Count), nullptr);
+    if (!host_bufs_[i]) {
+        void* p = nullptr;
+        check(cudaMallocHost(&p, std::max<size_t>(static_cast<size_t>(n_batch_) * static_cast<size_t>(cols) * sizeof(float), 16)),
+              "cudaMallocHost (staging)");
+        host_bufs_[i] = static_cast<float*>(p);
+    }
+    return {host_bufs_[i], rows, cols, cols, Device::cpu()};
+}
+
+Routing CudaExecutor::host_routing(int n_tokens, int k) {
+    if (!host_route_ids_) {
+        const size_t slots = static_cast<size_t>(n_batch_) * std::max<uint32_t>(hp_.n_expert_used, 1);
+        check(cudaMallocHost(&host_route_ids_, slots * sizeof(int32_t)), "cudaMallocHost (staging)");
+        check(cudaMallocHost(&host_route_weights_, slots * sizeof(float)), "cudaMallocHost (staging)");
+    }
+    return {host_route_ids_, host_route_weights_, n_tokens, k, Device::cpu()};
+}
 
 void CudaExecutor::flush_pending() {
     if (pending_rope_.q.data) {
@@ -319,7 +344,9 @@ void CudaExecutor::upload(const Tensor& host, const Tensor& dst) {
     check(cudaMemcpy2DAsync(dst.data, dst.ld * sizeof(float), host.data, host.ld * sizeof(float),
                             host.cols * sizeof(float), host.rows, cudaMemcpyHostToDevice, stream_),
           "upload");
-    // pageable host memory: the copy has been staged when the call returns, the source may change
+    // from pageable host memory the copy has been staged when the call returns, and the source may change;
+    // from this executor's page-locked staging (host_buffer) it runs later: the staging stays as it is
+    // until the next wait (the next layer's download waits before the host writes it again)
 }
 
 void CudaExecutor::queue_download(const Tensor& src, const Tensor& host) {

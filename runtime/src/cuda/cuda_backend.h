@@ -28,6 +28,8 @@ public:
     uint64_t bytes() const override { return bytes_; }
     Tensor buffer(Buf id, int rows) override;
     Routing routing(int n_tokens, int k) override;
+    Tensor host_buffer(Buf id, int rows) override;
+    Routing host_routing(int n_tokens, int k) override;
     void begin(const BatchInfo& batch) override;
 
     void upload(const Tensor& host, const Tensor& dst) override;
@@ -127,6 +129,9 @@ private:
     int32_t* dense_offsets_ = nullptr;   // {0, n} at 2n: one group of n rows
     int32_t* group_host_ = nullptr;  // pinned
     int32_t* ids_host_ = nullptr;    // pinned
+    std::vector<float*> host_bufs_;  // page-locked staging by Buf (host_buffer), made on first use
+    int32_t* host_route_ids_ = nullptr;  // page-locked routing staging (host_routing)
+    float* host_route_weights_ = nullptr;
     int pos0_ = 0;
     Tensor pending_x_, pending_y_;  // the deferred x += y (pending_x_.data null: none)
     const Weight* pending_router_w_ = nullptr;  // the deferred router matmul (null: none)
