@@ -923,6 +923,18 @@ TEST(CudaMatmul, GroupingAndMmqIdsMatchTheCpu) {
                                                 float* y, int64_t ldy, cudaStream_t st) {
                                rc::mmq_ids_mma(t, w, rb, ms, ni, no, xq, off, rows, ne, mpe, y, ldy, st, rc::MmaTile::Rows128);
                            }});
+        kernels.push_back({"mmq_ids_mma128p", [](GgmlType t, const void* w, size_t rb, size_t ms, int64_t ni, int64_t no,
+                                                 const void* xq, const int32_t* off, const int32_t* rows, int ne, int mpe,
+                                                 float* y, int64_t ldy, cudaStream_t st) {
+                               rc::mmq_ids_mma(t, w, rb, ms, ni, no, xq, off, rows, ne, mpe, y, ldy, st,
+                                               rc::MmaTile::Rows128Paired);
+                           }});
+        kernels.push_back({"mmq_ids_mma64p", [](GgmlType t, const void* w, size_t rb, size_t ms, int64_t ni, int64_t no,
+                                                const void* xq, const int32_t* off, const int32_t* rows, int ne, int mpe,
+                                                float* y, int64_t ldy, cudaStream_t st) {
+                               rc::mmq_ids_mma(t, w, rb, ms, ni, no, xq, off, rows, ne, mpe, y, ldy, st,
+                                               rc::MmaTile::Rows64Paired);
+                           }});
         kernels.push_back({"mmq_ids_mma32", [](GgmlType t, const void* w, size_t rb, size_t ms, int64_t ni, int64_t no,
                                                const void* xq, const int32_t* off, const int32_t* rows, int ne, int mpe,
                                                float* y, int64_t ldy, cudaStream_t st) {

@@ -27,6 +27,8 @@ TEST(CudaPrefillChoice, EachSetting) {
     EXPECT_EQ(c.tile, rc::MmaTile::Slots32);
     EXPECT_EQ(rc::parse_prefill_choice("tile=64s").tile, rc::MmaTile::Slots64Short);
     EXPECT_EQ(rc::parse_prefill_choice("tile=128").tile, rc::MmaTile::Rows128);
+    EXPECT_EQ(rc::parse_prefill_choice("tile=128p").tile, rc::MmaTile::Rows128Paired);
+    EXPECT_EQ(rc::parse_prefill_choice("tile=64p").tile, rc::MmaTile::Rows64Paired);
     EXPECT_EQ(rc::parse_prefill_choice("tile=32,tile=64").tile, rc::MmaTile::Slots64);  // the last one wins
     EXPECT_FALSE(rc::parse_prefill_choice("attn=f32,attn=tc").f32_attention);
     EXPECT_FALSE(rc::parse_prefill_choice("attn=tc").f32_attention);

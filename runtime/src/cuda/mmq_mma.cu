@@ -29,7 +29,8 @@ template <int NS, int SB, int kRowsPerBlock>
 struct Shared {
     static constexpr int kStride = SB * 8 + 4;  // row pitch in words: rows g = 0..7 hit different banks
     int w[kRowsPerBlock][kStride];
-    float4 w_scmn[kRowsPerBlock][SB];  // (sc[0], sc[1], mn[0], mn[1]) per row and block: one 16-byte load
+    // (sc[0], sc[1], mn[0], mn[1]) per block and row: one 16-byte load, a warp's 8 rows g in one wavefront
+    float4 w_scmn[SB][kRowsPerBlock];
     int a[NS][kStride];
     // per block and slot (consecutive slots adjacent: a thread's two slots in one 16-byte load): d and
     // d * (sum of the int8 values), of the whole block or, where the minimums are per 16 (Q2_K), of its
@@ -39,14 +40,16 @@ struct Shared {
     const BlockQ8_1Quad* x_row[NS];  // the tile's activation rows (slots past the count: the last one)
 };
 
-// NW warps of 16 rows each: kRowsPerBlock = 16 NW rows per block.
-template <class U, int NS, int SB, int NW>
+// NW warps of RT 16-row tiles each: kRowsPerBlock = 16 RT NW rows per block. With RT = 2 a warp's two
+// row tiles share each activation fragment it reads from shared memory (half the reads per product:
+// shared-memory wavefronts bound the kernel on the H200).
+template <class U, int NS, int SB, int NW, int RT>
 __global__ void __launch_bounds__(32 * NW) mmq_mma_kernel(const uint8_t* W, size_t row_bytes, size_t mat_stride, int n_units,
                                                            int64_t n_out, const BlockQ8_1Quad* x, int64_t n_quads,
                                                            const int32_t* offsets, const int32_t* slot_rows, float* y,
                                                            int64_t ldy, const int32_t* y_rows) {
     using T = tiles::Traits<U>;
-    constexpr int kRowsPerBlock = 16 * NW, kThreads = 32 * NW;
+    constexpr int kRowsPerBlock = 16 * RT * NW, kThreads = 32 * NW;
     constexpr int NT = NS / 8;                     // mma tiles of 8 slots
     constexpr int kUnitBlocks = U::kElems / 32;    // 32-blocks per unit
     static_assert(SB % kUnitBlocks == 0, "a stage holds whole units");
@@ -66,7 +69,7 @@ __global__ void __launch_bounds__(32 * NW) mmq_mma_kernel(const uint8_t* W, size
         const int count = min(NS, offsets[e + 1] - first);
         if (count <= 0) break;  // uniform over the block
         const int live_tiles = (count + 7) / 8;  // tiles j >= live_tiles hold no slot: not staged, not multiplied
-        float acc[NT][4] = {};  // [slot tile][fragment element]
+        float acc[RT][NT][4] = {};  // [row tile][slot tile][fragment element]
         // (the previous tile's last reads of x_row were before its last stage's closing barrier)
         for (int c = tid; c < 8 * live_tiles; c += kThreads) {
             sh.x_row[c] = x + static_cast<int64_t>(slot_rows[first + min(c, count - 1)]) * n_quads;
@@ -86,14 +89,14 @@ __global__ void __launch_bounds__(32 * NW) mmq_mma_kernel(const uint8_t* W, size
                     for (int s = 0; s < kUnitBlocks; ++s) {
                         float sc[2], mn[2];
                         tiles::export_block<U>(r, s, q + 8 * s, sc, mn);
-                        sh.w_scmn[row][su * kUnitBlocks + s] = make_float4(sc[0], sc[1], mn[0], mn[1]);
+                        sh.w_scmn[su * kUnitBlocks + s][row] = make_float4(sc[0], sc[1], mn[0], mn[1]);
                     }
                 } else {  // past the row's end (n_in not a multiple of the stage): zeros contribute nothing
     #pragma unroll
                     for (int s = 0; s < kUnitBlocks; ++s) {
     #pragma unroll
                         for (int w = 0; w < 8; ++w) q[8 * s + w] = 0;
-                        sh.w_scmn[row][su * kUnitBlocks + s] = make_float4(0.f, 0.f, 0.f, 0.f);
+                        sh.w_scmn[su * kUnitBlocks + s][row] = make_float4(0.f, 0.f, 0.f, 0.f);
                     }
                 }
             }
@@ -135,46 +138,57 @@ __global__ void __launch_bounds__(32 * NW) mmq_mma_kernel(const uint8_t* W, size
             }
             __syncthreads();
 
-            const int r_lo = 16 * warp + g, r_hi = r_lo + 8;  // this thread's two rows within the block
-    #pragma unroll 2
+            constexpr int kUnrollB = RT == 1 ? 2 : 1;  // (two row tiles: registers for one block at a time)
+    #pragma unroll kUnrollB
             for (int b = 0; b < SB; ++b) {
-                int a[4];
+                int a[RT][4];
+                float4 wl[RT], wh[RT];  // (sc0, sc1, mn0, mn1) of this thread's two rows in each row tile
     #pragma unroll
-                for (int i = 0; i < 4; ++i) a[i] = sh.w[(i & 1) ? r_hi : r_lo][b * 8 + 4 * (i >> 1) + t];
-                const float4 wl = sh.w_scmn[r_lo][b], wh = sh.w_scmn[r_hi][b];  // (sc0, sc1, mn0, mn1)
+                for (int rt = 0; rt < RT; ++rt) {
+                    const int r_lo = 16 * (RT * warp + rt) + g, r_hi = r_lo + 8;
+    #pragma unroll
+                    for (int i = 0; i < 4; ++i) a[rt][i] = sh.w[(i & 1) ? r_hi : r_lo][b * 8 + 4 * (i >> 1) + t];
+                    wl[rt] = sh.w_scmn[b][r_lo];
+                    wh[rt] = sh.w_scmn[b][r_hi];
+                }
     #pragma unroll
                 for (int j = 0; j < NT; ++j) {
                     if (j >= live_tiles) break;  // uniform over the block
                     const int c0 = 8 * j + 2 * t;  // this thread's two slots in tile j: c0, c0 + 1
                     const int bq[2] = {sh.a[8 * j + g][b * 8 + t], sh.a[8 * j + g][b * 8 + 4 + t]};
                     const float4 ds = *reinterpret_cast<const float4*>(&sh.a_ds[b][c0]);  // d0, sum0, d1, sum1
-                    if constexpr (T::kPerHalf) {
-                        int lo[4], hi[4];
-                        tiles::mma_k16(a[0], a[1], bq[0], lo);
-                        tiles::mma_k16(a[2], a[3], bq[1], hi);
-                        acc[j][0] += ds.x * (wl.x * static_cast<float>(lo[0]) + wl.y * static_cast<float>(hi[0]));
-                        acc[j][1] += ds.z * (wl.x * static_cast<float>(lo[1]) + wl.y * static_cast<float>(hi[1]));
-                        acc[j][2] += ds.x * (wh.x * static_cast<float>(lo[2]) + wh.y * static_cast<float>(hi[2]));
-                        acc[j][3] += ds.z * (wh.x * static_cast<float>(lo[3]) + wh.y * static_cast<float>(hi[3]));
-                    } else {
-                        int dq[4];
-                        tiles::mma_k32(a, bq, dq);
-                        acc[j][0] += ds.x * wl.x * static_cast<float>(dq[0]);
-                        acc[j][1] += ds.z * wl.x * static_cast<float>(dq[1]);
-                        acc[j][2] += ds.x * wh.x * static_cast<float>(dq[2]);
-                        acc[j][3] += ds.z * wh.x * static_cast<float>(dq[3]);
-                    }
-                    if constexpr (T::kHasMin) {
-                        acc[j][0] -= wl.z * ds.y;
-                        acc[j][1] -= wl.z * ds.w;
-                        acc[j][2] -= wh.z * ds.y;
-                        acc[j][3] -= wh.z * ds.w;
-                        if constexpr (T::kMinPerHalf) {
-                            const float2 s1 = *reinterpret_cast<const float2*>(&sh.a_s1[b][c0]);
-                            acc[j][0] -= wl.w * s1.x;
-                            acc[j][1] -= wl.w * s1.y;
-                            acc[j][2] -= wh.w * s1.x;
-                            acc[j][3] -= wh.w * s1.y;
+                    float2 s1 = make_float2(0.f, 0.f);
+                    if constexpr (T::kMinPerHalf) s1 = *reinterpret_cast<const float2*>(&sh.a_s1[b][c0]);
+    #pragma unroll
+                    for (int rt = 0; rt < RT; ++rt) {
+                        float* c = acc[rt][j];
+                        if constexpr (T::kPerHalf) {
+                            int lo[4], hi[4];
+                            tiles::mma_k16(a[rt][0], a[rt][1], bq[0], lo);
+                            tiles::mma_k16(a[rt][2], a[rt][3], bq[1], hi);
+                            c[0] += ds.x * (wl[rt].x * static_cast<float>(lo[0]) + wl[rt].y * static_cast<float>(hi[0]));
+                            c[1] += ds.z * (wl[rt].x * static_cast<float>(lo[1]) + wl[rt].y * static_cast<float>(hi[1]));
+                            c[2] += ds.x * (wh[rt].x * static_cast<float>(lo[2]) + wh[rt].y * static_cast<float>(hi[2]));
+                            c[3] += ds.z * (wh[rt].x * static_cast<float>(lo[3]) + wh[rt].y * static_cast<float>(hi[3]));
+                        } else {
+                            int dq[4];
+                            tiles::mma_k32(a[rt], bq, dq);
+                            c[0] += ds.x * wl[rt].x * static_cast<float>(dq[0]);
+                            c[1] += ds.z * wl[rt].x * static_cast<float>(dq[1]);
+                            c[2] += ds.x * wh[rt].x * static_cast<float>(dq[2]);
+                            c[3] += ds.z * wh[rt].x * static_cast<float>(dq[3]);
+                        }
+                        if constexpr (T::kHasMin) {
+                            c[0] -= wl[rt].z * ds.y;
+                            c[1] -= wl[rt].z * ds.w;
+                            c[2] -= wh[rt].z * ds.y;
+                            c[3] -= wh[rt].z * ds.w;
+                            if constexpr (T::kMinPerHalf) {
+                                c[0] -= wl[rt].w * s1.x;
+                                c[1] -= wl[rt].w * s1.y;
+                                c[2] -= wh[rt].w * s1.x;
+                                c[3] -= wh[rt].w * s1.y;
+                            }
                         }
                     }
                 }
@@ -182,23 +196,26 @@ __global__ void __launch_bounds__(32 * NW) mmq_mma_kernel(const uint8_t* W, size
             __syncthreads();
         }
 
-        const int64_t rows[2] = {row0 + 16 * warp + g, row0 + 16 * warp + g + 8};
     #pragma unroll
-        for (int j = 0; j < NT; ++j) {
+        for (int rt = 0; rt < RT; ++rt) {
+            const int64_t rows[2] = {row0 + 16 * (RT * warp + rt) + g, row0 + 16 * (RT * warp + rt) + g + 8};
     #pragma unroll
-            for (int i = 0; i < 4; ++i) {
-                const int c = 8 * j + 2 * t + (i & 1);
-                const int64_t r = rows[i >> 1];
-                if (c < count && r < n_out) {
-                    const int64_t out_row = y_rows ? y_rows[first + c] : first + c;
-                    y[out_row * ldy + r] = acc[j][i];
+            for (int j = 0; j < NT; ++j) {
+    #pragma unroll
+                for (int i = 0; i < 4; ++i) {
+                    const int c = 8 * j + 2 * t + (i & 1);
+                    const int64_t r = rows[i >> 1];
+                    if (c < count && r < n_out) {
+                        const int64_t out_row = y_rows ? y_rows[first + c] : first + c;
+                        y[out_row * ldy + r] = acc[rt][j][i];
+                    }
                 }
             }
         }
     }  // slot tiles
 }
 
-template <int NS, int SB, int NW>
+template <int NS, int SB, int NW, int RT = 1>
 void launch_mma(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
                 const void* xq, const int32_t* expert_offsets, const int32_t* slot_rows, int n_experts, int max_per_expert,
                 float* y, int64_t ldy, const int32_t* y_rows, int grid_slot_tiles, cudaStream_t stream) {
@@ -214,17 +231,17 @@ void launch_mma(GgmlType type, const void* W, size_t row_bytes, size_t mat_strid
         if (n_in <= 0 || n_in % (U::kElems * U::kUnitsPerBlock) != 0) {
             throw Error("mmq_ids: n_in " + std::to_string(n_in) + " is not a multiple of the block size");
         }
-        const dim3 grid(static_cast<unsigned>(ceil_div(n_out, 16 * NW)), static_cast<unsigned>(grid_y),
+        const dim3 grid(static_cast<unsigned>(ceil_div(n_out, 16 * RT * NW)), static_cast<unsigned>(grid_y),
                         static_cast<unsigned>(n_experts));
-        constexpr size_t kShared = sizeof(Shared<NS, SB, 16 * NW>);
+        constexpr size_t kShared = sizeof(Shared<NS, SB, 16 * RT * NW>);
         static const bool opted_in = [] {  // once per kernel (and device: the tiles fit every sm_80+ part)
-            check_cuda(cudaFuncSetAttribute(mmq_mma_kernel<U, NS, SB, NW>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+            check_cuda(cudaFuncSetAttribute(mmq_mma_kernel<U, NS, SB, NW, RT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                             static_cast<int>(kShared)),
                        "cudaFuncSetAttribute (mmq_mma shared memory)");
             return true;
         }();
         (void)opted_in;
-        mmq_mma_kernel<U, NS, SB, NW><<<grid, 32 * NW, kShared, stream>>>(static_cast<const uint8_t*>(W), row_bytes, mat_stride,
+        mmq_mma_kernel<U, NS, SB, NW, RT><<<grid, 32 * NW, kShared, stream>>>(static_cast<const uint8_t*>(W), row_bytes, mat_stride,
                                                                  static_cast<int>(n_in / U::kElems), n_out,
                                                                  static_cast<const BlockQ8_1Quad*>(xq), ceil_div(n_in, 128),
                                                                  expert_offsets, slot_rows, y, ldy, y_rows);
@@ -263,6 +280,14 @@ void mmq_ids_mma(GgmlType type, const void* W, size_t row_bytes, size_t mat_stri
         case MmaTile::Rows128:
             launch_mma<64, 4, 8>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts,
                                  max_per_expert, y, ldy, y_rows, grid_slot_tiles, stream);
+            break;
+        case MmaTile::Rows64Paired:
+            launch_mma<64, 4, 2, 2>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts,
+                                    max_per_expert, y, ldy, y_rows, grid_slot_tiles, stream);
+            break;
+        case MmaTile::Rows128Paired:
+            launch_mma<64, 4, 4, 2>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts,
+                                    max_per_expert, y, ldy, y_rows, grid_slot_tiles, stream);
             break;
         default: throw Error("mmq_ids: unknown tile");
     }

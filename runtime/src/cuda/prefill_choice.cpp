@@ -43,6 +43,8 @@ PrefillChoice parse_prefill_choice(const char* spec) {
             else if (value == "64s") c.tile = MmaTile::Slots64Short;
             else if (value == "32") c.tile = MmaTile::Slots32;
             else if (value == "128") c.tile = MmaTile::Rows128;
+            else if (value == "128p") c.tile = MmaTile::Rows128Paired;
+            else if (value == "64p") c.tile = MmaTile::Rows64Paired;
             else throw bad();
         } else if (key == "moe") {
             if (value != "auto" && value != "int8") throw bad();

@@ -13,8 +13,8 @@
 //   dense=N|off     rows from which a dense quantized matmul dequantizes to f16 for cuBLAS (its activations
 //                   rounded to f16); below, and always with off (the default), the int8 tensor-core tiles
 //                   (mmq_ids with one expert)
-//   tile=64|64s|32|128  mmq_ids_mma's tile shape (MmaTile: Slots64, Slots64Short (default), Slots32,
-//                   Rows128), for the experts and the dense matmuls
+//   tile=64|64s|32|128|128p|64p  mmq_ids_mma's tile shape (MmaTile: Slots64, Slots64Short (default), Slots32,
+//                   Rows128, Rows128Paired, Rows64Paired), for the experts and the dense matmuls
 //   moe=int8|auto   int8 (default): the grouped int8 kernel for every batch; auto: a batch whose slots
 //                   fall on at most 16 experts, dense_rows or more each on average, multiplies them as
 //                   dense matrices (f16 + cuBLAS) after one synchronisation (not yet run on a GPU)
