@@ -509,6 +509,20 @@ void CudaExecutor::matmul(std::span<const MatmulOut> outs, const Tensor& x) {
             quantized = true;
             q8_rows_ = x;
         }
+        if (int8 && quad_rows(n)) {
+            // prompts on the tensor cores: every weight of this type in one grid (Q, K and V; gate and up)
+            MmvqMat mats[kMmvqMaxMats];
+            int n_mats = 0;
+            for (size_t j = i; j < outs.size() && n_mats < kMmvqMaxMats; ++j) {
+                const Weight& wj = *outs[j].w;
+                if (done[j] || wj.type != w.type || wj.n_in != w.n_in) continue;
+                mats[n_mats++] = {wj.row(0, 0), wj.row_bytes, wj.n_out, outs[j].y.data, outs[j].y.ld};
+                done[j] = 1;
+            }
+            mmq_mma_dense(w.type, mats, n_mats, w.n_in, q8_, dense_offsets_ + 2 * n, group_identity_, n, stream_,
+                          prefill_choice().tile);
+            continue;
+        }
         if (fuse_ && int8 && n <= kVecRows) {
             // decode: every weight of this type in one launch (Q, K and V where they share a type)
             MmvqMat mats[kMmvqMaxMats];

@@ -39,12 +39,22 @@ struct Shared {
     const BlockQ8_1Quad* x_row[NS];  // the tile's activation rows (slots past the count: the last one)
 };
 
-// NW warps of 16 rows each: kRowsPerBlock = 16 NW rows per block.
+// Several dense matrices of one type and width on the same rows, one per blockIdx.z (mmq_mma_dense).
+struct DenseMats {
+    const uint8_t* W[kMmvqMaxMats];
+    int64_t n_out[kMmvqMaxMats];
+    float* y[kMmvqMaxMats];
+    int64_t ldy[kMmvqMaxMats];
+};
+
+// NW warps of 16 rows each: kRowsPerBlock = 16 NW rows per block. blockIdx.z is the expert, or with
+// n_dense > 0 the dense matrix (every one holding all the slots of group 0).
 template <class U, int NS, int SB, int NW>
 __global__ void __launch_bounds__(32 * NW) mmq_mma_kernel(const uint8_t* W, size_t row_bytes, size_t mat_stride, int n_units,
                                                            int64_t n_out, const BlockQ8_1Quad* x, int64_t n_quads,
                                                            const int32_t* offsets, const int32_t* slot_rows, float* y,
-                                                           int64_t ldy, const int32_t* y_rows) {
+                                                           int64_t ldy, const int32_t* y_rows, DenseMats dense,
+                                                           int n_dense) {
     using T = tiles::Traits<U>;
     constexpr int kRowsPerBlock = 16 * NW, kThreads = 32 * NW;
     constexpr int NT = NS / 8;                     // mma tiles of 8 slots
@@ -55,9 +65,16 @@ __global__ void __launch_bounds__(32 * NW) mmq_mma_kernel(const uint8_t* W, size
     extern __shared__ __align__(16) unsigned char shared_bytes[];
     auto& sh = *reinterpret_cast<Shared<NS, SB, kRowsPerBlock>*>(shared_bytes);
 
-    const int e = blockIdx.z;
+    const int z = blockIdx.z, e = n_dense > 0 ? 0 : z;
     const int64_t row0 = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock;
     const uint8_t* mat = W + e * mat_stride;
+    if (n_dense > 0) {  // the grid spans the tallest matrix: blocks past this one's rows have nothing to do
+        mat = dense.W[z];
+        n_out = dense.n_out[z];
+        y = dense.y[z];
+        ldy = dense.ldy[z];
+        if (row0 >= n_out) return;
+    }
     const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
 
     // slot tiles blockIdx.y, blockIdx.y + gridDim.y, ... of the expert, until past its count
@@ -201,7 +218,8 @@ __global__ void __launch_bounds__(32 * NW) mmq_mma_kernel(const uint8_t* W, size
 template <int NS, int SB, int NW>
 void launch_mma(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
                 const void* xq, const int32_t* expert_offsets, const int32_t* slot_rows, int n_experts, int max_per_expert,
-                float* y, int64_t ldy, const int32_t* y_rows, int grid_slot_tiles, cudaStream_t stream) {
+                float* y, int64_t ldy, const int32_t* y_rows, int grid_slot_tiles, const DenseMats& dense, int n_dense,
+                cudaStream_t stream) {
     const int64_t tiles_y = ceil_div(max_per_expert, NS);
     // Every slot tile the bound allows, in parallel (blocks past an expert's count exit at once), unless
     // grid_slot_tiles asks for fewer blocks that loop. Not fewer by default: the routing of a batch can be
@@ -215,7 +233,7 @@ void launch_mma(GgmlType type, const void* W, size_t row_bytes, size_t mat_strid
             throw Error("mmq_ids: n_in " + std::to_string(n_in) + " is not a multiple of the block size");
         }
         const dim3 grid(static_cast<unsigned>(ceil_div(n_out, 16 * NW)), static_cast<unsigned>(grid_y),
-                        static_cast<unsigned>(n_experts));
+                        static_cast<unsigned>(n_dense > 0 ? n_dense : n_experts));
         constexpr size_t kShared = sizeof(Shared<NS, SB, 16 * NW>);
         static const bool opted_in = [] {  // once per kernel (and device: the tiles fit every sm_80+ part)
             check_cuda(cudaFuncSetAttribute(mmq_mma_kernel<U, NS, SB, NW>, cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -227,8 +245,35 @@ void launch_mma(GgmlType type, const void* W, size_t row_bytes, size_t mat_strid
         mmq_mma_kernel<U, NS, SB, NW><<<grid, 32 * NW, kShared, stream>>>(static_cast<const uint8_t*>(W), row_bytes, mat_stride,
                                                                  static_cast<int>(n_in / U::kElems), n_out,
                                                                  static_cast<const BlockQ8_1Quad*>(xq), ceil_div(n_in, 128),
-                                                                 expert_offsets, slot_rows, y, ldy, y_rows);
+                                                                 expert_offsets, slot_rows, y, ldy, y_rows, dense, n_dense);
     });
+}
+
+// launch_mma in the tile shape `tile`.
+void launch_tile(MmaTile tile, GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in,
+                 int64_t n_out, const void* xq, const int32_t* expert_offsets, const int32_t* slot_rows, int n_experts,
+                 int max_per_expert, float* y, int64_t ldy, const int32_t* y_rows, int grid_slot_tiles,
+                 const DenseMats& dense, int n_dense, cudaStream_t stream) {
+    switch (tile) {
+        case MmaTile::Slots64:
+            launch_mma<64, 8, 4>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts,
+                                 max_per_expert, y, ldy, y_rows, grid_slot_tiles, dense, n_dense, stream);
+            break;
+        case MmaTile::Slots64Short:
+            launch_mma<64, 4, 4>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts,
+                                 max_per_expert, y, ldy, y_rows, grid_slot_tiles, dense, n_dense, stream);
+            break;
+        case MmaTile::Slots32:
+            launch_mma<32, 8, 4>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts,
+                                 max_per_expert, y, ldy, y_rows, grid_slot_tiles, dense, n_dense, stream);
+            break;
+        case MmaTile::Rows128:
+            launch_mma<64, 4, 8>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts,
+                                 max_per_expert, y, ldy, y_rows, grid_slot_tiles, dense, n_dense, stream);
+            break;
+        default: throw Error("mmq_ids: unknown tile");
+    }
+    check_launch("mmq_ids (tensor cores)");
 }
 
 }  // namespace
@@ -247,26 +292,28 @@ void mmq_ids_mma(GgmlType type, const void* W, size_t row_bytes, size_t mat_stri
     if (!mmvq_supported(type)) throw Error("mmq_ids: type " + std::to_string(static_cast<int>(type)) + " has no int8 kernel");
     if (n_experts < 1 || n_experts > 65535) throw Error("mmq_ids: n_experts must be in 1..65535");
     if (n_out <= 0 || max_per_expert <= 0) return;
-    switch (tile) {
-        case MmaTile::Slots64:
-            launch_mma<64, 8, 4>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts,
-                              max_per_expert, y, ldy, y_rows, grid_slot_tiles, stream);
-            break;
-        case MmaTile::Slots64Short:
-            launch_mma<64, 4, 4>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts,
-                              max_per_expert, y, ldy, y_rows, grid_slot_tiles, stream);
-            break;
-        case MmaTile::Slots32:
-            launch_mma<32, 8, 4>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts,
-                                 max_per_expert, y, ldy, y_rows, grid_slot_tiles, stream);
-            break;
-        case MmaTile::Rows128:
-            launch_mma<64, 4, 8>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts,
-                                 max_per_expert, y, ldy, y_rows, grid_slot_tiles, stream);
-            break;
-        default: throw Error("mmq_ids: unknown tile");
+    launch_tile(tile, type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts, max_per_expert, y,
+                ldy, y_rows, grid_slot_tiles, DenseMats{}, 0, stream);
+}
+
+void mmq_mma_dense(GgmlType type, const MmvqMat* mats, int n_mats, int64_t n_in, const void* xq, const int32_t* offsets,
+                   const int32_t* slot_rows, int n_tok, cudaStream_t stream, MmaTile tile) {
+    if (!mmvq_supported(type)) throw Error("mmq_mma_dense: type " + std::to_string(static_cast<int>(type)) + " has no int8 kernel");
+    if (n_mats < 1 || n_mats > kMmvqMaxMats) throw Error("mmq_mma_dense: " + std::to_string(n_mats) + " matrices (1..4)");
+    if (n_tok <= 0) return;
+    DenseMats dense{};
+    int64_t tallest = 0;
+    for (int m = 0; m < n_mats; ++m) {
+        if (mats[m].row_bytes != mats[0].row_bytes) throw Error("mmq_mma_dense: the matrices differ in row size");
+        dense.W[m] = static_cast<const uint8_t*>(mats[m].W);
+        dense.n_out[m] = mats[m].n_out;
+        dense.y[m] = mats[m].y;
+        dense.ldy[m] = mats[m].ldy;
+        tallest = std::max(tallest, mats[m].n_out);
     }
-    check_launch("mmq_ids (tensor cores)");
+    if (tallest <= 0) return;
+    launch_tile(tile, type, nullptr, mats[0].row_bytes, 0, n_in, tallest, xq, offsets, slot_rows, 1, n_tok, nullptr, 0,
+                nullptr, 0, dense, n_mats, stream);
 }
 
 }  // namespace runtime::cuda
