@@ -509,9 +509,9 @@ void CudaExecutor::matmul(std::span<const MatmulOut> outs, const Tensor& x) {
             quantized = true;
             q8_rows_ = x;
         }
-        if (int8 && quad_rows(n)) {
-            // prompts on the tensor cores: every weight of this type in one grid (Q, K and V; gate and up)
-            MmvqMat mats[kMmvqMaxMats];
+        // every weight of w's type from i on (up to kMmvqMaxMats), marked done, for one launch
+        MmvqMat mats[kMmvqMaxMats];
+        const auto take_same_type = [&] {
             int n_mats = 0;
             for (size_t j = i; j < outs.size() && n_mats < kMmvqMaxMats; ++j) {
                 const Weight& wj = *outs[j].w;
@@ -519,20 +519,18 @@ void CudaExecutor::matmul(std::span<const MatmulOut> outs, const Tensor& x) {
                 mats[n_mats++] = {wj.row(0, 0), wj.row_bytes, wj.n_out, outs[j].y.data, outs[j].y.ld};
                 done[j] = 1;
             }
+            return n_mats;
+        };
+        if (int8 && quad_rows(n)) {
+            // prompts on the tensor cores: Q, K and V (gate and up) in one grid
+            const int n_mats = take_same_type();
             mmq_mma_dense(w.type, mats, n_mats, w.n_in, q8_, dense_offsets_ + 2 * n, group_identity_, n, stream_,
                           prefill_choice().tile);
             continue;
         }
         if (fuse_ && int8 && n <= kVecRows) {
-            // decode: every weight of this type in one launch (Q, K and V where they share a type)
-            MmvqMat mats[kMmvqMaxMats];
-            int n_mats = 0;
-            for (size_t j = i; j < outs.size() && n_mats < kMmvqMaxMats; ++j) {
-                const Weight& wj = *outs[j].w;
-                if (done[j] || wj.type != w.type || wj.n_in != w.n_in) continue;
-                mats[n_mats++] = {wj.row(0, 0), wj.row_bytes, wj.n_out, outs[j].y.data, outs[j].y.ld};
-                done[j] = 1;
-            }
+            // decode: Q, K and V in one launch where they share a type
+            const int n_mats = take_same_type();
             mmvq_multi(w.type, mats, n_mats, w.n_in, q8_, n, stream_);
             continue;
         }
