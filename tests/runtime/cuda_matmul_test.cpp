@@ -7,6 +7,7 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -992,6 +993,118 @@ TEST(CudaMatmul, GroupingAndMmqIdsMatchTheCpu) {
         }
     }
     f.report("mmq_ids");
+}
+
+// Several dense matrices of one type in one tensor-core grid give bit for bit what one grouped launch per
+// matrix gives (one expert holding every row): Q, K and V of a prompt. Matrices of 131, 0 and 70 rows
+// (the grid spans the tallest; the others' extra blocks leave), 9 and 100 tokens, every tile shape.
+TEST(CudaMatmul, DenseMatricesInOneGridEqualOneLaunchEach) {
+    REQUIRE_GPU();
+    if (!rc::mmq_tensor_cores_available()) GTEST_SKIP() << "no int8 tensor cores";
+    const int64_t n_outs[3] = {131, 0, 70};
+    uint32_t seed = 3100;
+    for (GgmlType type : kMmvqTypes) {
+        for (int64_t n_in : {int64_t{256}, int64_t{2048}}) {
+            if (n_in % block_elems(type) != 0) continue;
+            std::vector<DeviceBuffer> w;
+            for (int64_t n_out : n_outs) {
+                const auto wf = random_floats(static_cast<size_t>(std::max<int64_t>(n_out, 1) * n_in), ++seed);
+                w.push_back(to_device(quantize_weights(type, wf, std::max<int64_t>(n_out, 1), n_in, seed)));
+            }
+            for (int n_tok : {9, 100}) {
+                Activations act(n_in, n_tok, ++seed);
+                std::vector<int32_t> identity(static_cast<size_t>(n_tok));
+                std::iota(identity.begin(), identity.end(), 0);
+                DeviceBuffer d_ident = to_device(identity), d_off = to_device(std::vector<int32_t>{0, n_tok});
+                for (rc::MmaTile tile : {rc::MmaTile::Slots64, rc::MmaTile::Slots64Short, rc::MmaTile::Slots32,
+                                         rc::MmaTile::Rows128, rc::MmaTile::Rows128Paired, rc::MmaTile::Rows64Paired}) {
+                    std::vector<DeviceBuffer> ys_want, ys_got;
+                    rc::MmvqMat mats[3];
+                    for (int m = 0; m < 3; ++m) {
+                        const int64_t ldy = n_outs[m] + 3;
+                        ys_want.emplace_back(sizeof(float) * ldy * n_tok);
+                        ys_got.emplace_back(sizeof(float) * ldy * n_tok);
+                        ys_want.back().fill(0x7f);
+                        ys_got.back().fill(0x7f);
+                        if (n_outs[m] > 0) {
+                            rc::mmq_ids_mma(type, w[m].as<void>(), row_bytes_of(type, n_in), 0, n_in, n_outs[m],
+                                            act.quads.as<void>(), d_off.as<int32_t>(), d_ident.as<int32_t>(), 1, n_tok,
+                                            ys_want.back().as<float>(), ldy, nullptr, tile);
+                        }
+                        mats[m] = {w[m].as<void>(), row_bytes_of(type, n_in), n_outs[m], ys_got.back().as<float>(), ldy};
+                    }
+                    rc::mmq_mma_dense(type, mats, 3, n_in, act.quads.as<void>(), d_off.as<int32_t>(), d_ident.as<int32_t>(),
+                                      n_tok, nullptr, tile);
+                    const std::string label = shape(type, n_in, 131, n_tok) + " tile " + std::to_string(static_cast<int>(tile));
+                    sync("mmq_mma_dense " + label);
+                    for (int m = 0; m < 3; ++m) {
+                        const size_t words = static_cast<size_t>((n_outs[m] + 3) * n_tok);
+                        EXPECT_EQ(ys_got[m].download<uint32_t>(words), ys_want[m].download<uint32_t>(words))
+                            << label << " matrix " << m;
+                    }
+                }
+            }
+        }
+    }
+}
+
+TEST(CudaMatmul, DenseSplitInTwoMatchesOneBlockPerTileAndRepeats) {
+    REQUIRE_GPU();
+    if (!rc::mmq_tensor_cores_available()) GTEST_SKIP() << "no int8 tensor cores";
+    const int64_t n_outs[2] = {131, 70};
+    uint32_t seed = 3300;
+    for (GgmlType type : kMmvqTypes) {
+        for (int64_t n_in : {int64_t{2048}, int64_t{2304}}) {  // 2304: the halves end mid-superblock for 256-blocks
+            if (n_in % block_elems(type) != 0) continue;
+            std::vector<DeviceBuffer> w;
+            for (int64_t n_out : n_outs) {
+                const auto wf = random_floats(static_cast<size_t>(n_out * n_in), ++seed);
+                w.push_back(to_device(quantize_weights(type, wf, n_out, n_in, seed)));
+            }
+            const int n_tok = 100;
+            Activations act(n_in, n_tok, ++seed);
+            std::vector<int32_t> identity(static_cast<size_t>(n_tok));
+            std::iota(identity.begin(), identity.end(), 0);
+            DeviceBuffer d_ident = to_device(identity), d_off = to_device(std::vector<int32_t>{0, n_tok});
+            for (rc::MmaTile tile : {rc::MmaTile::Slots64Short, rc::MmaTile::Slots64, rc::MmaTile::Rows128Paired}) {
+                std::vector<DeviceBuffer> ys;  // [run][matrix]: unsplit, split, split again
+                for (int run = 0; run < 3; ++run) {
+                    rc::MmvqMat mats[2];
+                    for (int m = 0; m < 2; ++m) {
+                        ys.emplace_back(sizeof(float) * (n_outs[m] + 3) * n_tok);
+                        ys.back().fill(0x7f);  // the split must zero what it adds into
+                        mats[m] = {w[m].as<void>(), row_bytes_of(type, n_in), n_outs[m], ys.back().as<float>(), n_outs[m] + 3};
+                    }
+                    rc::mmq_mma_dense(type, mats, 2, n_in, act.quads.as<void>(), d_off.as<int32_t>(), d_ident.as<int32_t>(),
+                                      n_tok, nullptr, tile, run == 0 ? 1 : 2);
+                }
+                const std::string label = shape(type, n_in, 131, n_tok) + " tile " + std::to_string(static_cast<int>(tile));
+                sync("mmq_mma_dense split " + label);
+                for (int m = 0; m < 2; ++m) {
+                    const int64_t ldy = n_outs[m] + 3;
+                    const auto one = ys[static_cast<size_t>(m)].download<float>(static_cast<size_t>(ldy * n_tok));
+                    const auto split = ys[static_cast<size_t>(2 + m)].download<float>(static_cast<size_t>(ldy * n_tok));
+                    const auto again = ys[static_cast<size_t>(4 + m)].download<float>(static_cast<size_t>(ldy * n_tok));
+                    double worst = 0.0, scale = 0.0;
+                    for (int t = 0; t < n_tok; ++t) {
+                        for (int64_t r = 0; r < n_outs[m]; ++r) {
+                            const size_t i = static_cast<size_t>(t * ldy + r);
+                            worst = std::max(worst, static_cast<double>(std::fabs(split[i] - one[i])));
+                            scale = std::max(scale, static_cast<double>(std::fabs(one[i])));
+                            ASSERT_EQ(std::bit_cast<uint32_t>(split[i]), std::bit_cast<uint32_t>(again[i]))
+                                << label << " matrix " << m << ": a split run must repeat bit for bit";
+                        }
+                    }
+                    // two partial sums of the same float products: a few ulps of the largest output
+                    EXPECT_LE(worst, 1e-5 * scale) << label << " matrix " << m;
+                    EXPECT_GT(scale, 0.0) << label;
+                }
+            }
+        }
+    }
+    EXPECT_THROW(rc::mmq_mma_dense(GgmlType::Q4_0, nullptr, 1, 256, nullptr, nullptr, nullptr, 4, nullptr,
+                                   rc::MmaTile::Slots64Short, 3),
+                 runtime::Error);
 }
 
 // --- argument checks (no kernel runs) ---------------------------------------------------------------------------

@@ -16,6 +16,7 @@ TEST(CudaPrefillChoice, DefaultsWhenUnset) {
         EXPECT_FALSE(c.f32_attention);
         EXPECT_EQ(c.dense_rows, rc::kDenseOff);
         EXPECT_EQ(c.tile, rc::MmaTile::Slots64Short);
+        EXPECT_EQ(c.down_tile, rc::MmaTile::Rows128Paired);
         EXPECT_FALSE(c.dense_experts);
     }
 }
@@ -30,6 +31,10 @@ TEST(CudaPrefillChoice, EachSetting) {
     EXPECT_EQ(rc::parse_prefill_choice("tile=128p").tile, rc::MmaTile::Rows128Paired);
     EXPECT_EQ(rc::parse_prefill_choice("tile=64p").tile, rc::MmaTile::Rows64Paired);
     EXPECT_EQ(rc::parse_prefill_choice("tile=32,tile=64").tile, rc::MmaTile::Slots64);  // the last one wins
+    const rc::PrefillChoice d = rc::parse_prefill_choice("down=64s");
+    EXPECT_EQ(d.down_tile, rc::MmaTile::Slots64Short);
+    EXPECT_EQ(d.tile, rc::MmaTile::Slots64Short);  // the gate/up and dense tile keeps its default
+    EXPECT_EQ(rc::parse_prefill_choice("tile=32").down_tile, rc::MmaTile::Rows128Paired);
     EXPECT_FALSE(rc::parse_prefill_choice("attn=f32,attn=tc").f32_attention);
     EXPECT_FALSE(rc::parse_prefill_choice("attn=tc").f32_attention);
     EXPECT_EQ(rc::parse_prefill_choice("dense=64").dense_rows, 64);
@@ -39,7 +44,7 @@ TEST(CudaPrefillChoice, EachSetting) {
 }
 
 TEST(CudaPrefillChoice, BadSettingsAreErrors) {
-    for (const char* spec : {"attn", "attn=f16", "dense=", "dense=0", "dense=12x", "dense=-3", "dense=of", "tile=16", "moe=f16", "speed=max"}) {
+    for (const char* spec : {"attn", "attn=f16", "dense=", "dense=0", "dense=12x", "dense=-3", "dense=of", "tile=16", "down=", "down=256", "moe=f16", "speed=max"}) {
         EXPECT_THROW(rc::parse_prefill_choice(spec), runtime::Error) << spec;
     }
 }

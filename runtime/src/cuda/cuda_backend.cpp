@@ -519,9 +519,9 @@ void CudaExecutor::matmul(std::span<const MatmulOut> outs, const Tensor& x) {
             quantized = true;
             q8_rows_ = x;
         }
-        if (fuse_ && int8 && n <= kVecRows) {
-            // decode: every weight of this type in one launch (Q, K and V where they share a type)
-            MmvqMat mats[kMmvqMaxMats];
+        // every weight of w's type from i on (up to kMmvqMaxMats), marked done, for one launch
+        MmvqMat mats[kMmvqMaxMats];
+        const auto take_same_type = [&] {
             int n_mats = 0;
             for (size_t j = i; j < outs.size() && n_mats < kMmvqMaxMats; ++j) {
                 const Weight& wj = *outs[j].w;
@@ -529,6 +529,19 @@ void CudaExecutor::matmul(std::span<const MatmulOut> outs, const Tensor& x) {
                 mats[n_mats++] = {wj.row(0, 0), wj.row_bytes, wj.n_out, outs[j].y.data, outs[j].y.ld};
                 done[j] = 1;
             }
+            return n_mats;
+        };
+        if (int8 && quad_rows(n)) {
+            // prompts on the tensor cores: Q, K and V (gate and up) in one grid
+            const int n_mats = take_same_type();
+            const MmaTile tile = prefill_choice().tile;
+            mmq_mma_dense(w.type, mats, n_mats, w.n_in, q8_, dense_offsets_ + 2 * n, group_identity_, n, stream_, tile,
+                          mma_dense_k_split(tile, mats, n_mats, w.n_in, n));
+            continue;
+        }
+        if (fuse_ && int8 && n <= kVecRows) {
+            // decode: Q, K and V in one launch where they share a type
+            const int n_mats = take_same_type();
             mmvq_multi(w.type, mats, n_mats, w.n_in, q8_, n, stream_);
             continue;
         }
@@ -829,8 +842,8 @@ void CudaExecutor::experts_grouped(const LayerWeights& L, const Tensor& x, const
     if (quad_rows(n)) swiglu_quantize_rows_q8_1_quads(h_gate_, h_up_, n_ff, S, q8_, stream_);
     else swiglu_quantize_rows_q8_1(h_gate_, h_up_, n_ff, S, q8_, stream_);
     // the down rows straight back into routing order
-    grouped_matmul(L.down_exps, n_ff, n_embd, q8_, offsets, identity, E, n, down_, n_embd, stream_, tile, slot_of_group,
-                   h_up_, S);
+    grouped_matmul(L.down_exps, n_ff, n_embd, q8_, offsets, identity, E, n, down_, n_embd, stream_, prefill_choice().down_tile,
+                   slot_of_group, h_up_, S);
     weighted_sum(r, out);
 }
 

@@ -164,6 +164,19 @@ void mmq_ids_mma(GgmlType type, const void* W, size_t row_bytes, size_t mat_stri
                  const void* xq, const int32_t* expert_offsets, const int32_t* slot_rows, int n_experts, int max_per_expert,
                  float* y, int64_t ldy, cudaStream_t stream, MmaTile tile = MmaTile::Slots64,
                  const int32_t* y_rows = nullptr, int grid_slot_tiles = 0);
+// Dense matrices of one type and width on the same n_tok activation rows (quad layout), one launch:
+// matrix m's row r for token t into mats[m].y[t * ldy + r], bit for bit mmq_ids_mma with one expert
+// holding every row (offsets {0, n_tok}, slot_rows the identity: the executor's tables) per matrix. Q, K and V
+// of a prompt in one grid, so the short K and V no longer run on a fraction of the multiprocessors.
+// With k_split 2 each slot tile's inner dimension is halved between two blocks, added into the zeroed y
+// (a + b: the same bits in either order, so runs repeat exactly; not the bits of k_split 1). For short
+// grids, e.g. a prompt's attention output (4096 -> 2048 rows: 256 blocks of 64 x 64 for 512 tokens).
+void mmq_mma_dense(GgmlType type, const MmvqMat* mats, int n_mats, int64_t n_in, const void* xq, const int32_t* offsets,
+                   const int32_t* slot_rows, int n_tok, cudaStream_t stream, MmaTile tile = MmaTile::Slots64Short,
+                   int k_split = 1);
+// The split mmq_mma_dense should take: 2 where the grid would hold fewer than two blocks per multiprocessor
+// and n_in is at least 2048 (16 stages of 128), else 1.
+int mma_dense_k_split(MmaTile tile, const MmvqMat* mats, int n_mats, int64_t n_in, int n_tok);
 void mmq_ids_dp4a(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
                   const void* xq, const int32_t* expert_offsets, const int32_t* slot_rows, int n_experts, int max_per_expert,
                   float* y, int64_t ldy, cudaStream_t stream);

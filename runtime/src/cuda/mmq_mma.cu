@@ -40,14 +40,34 @@ struct Shared {
     const BlockQ8_1Quad* x_row[NS];  // the tile's activation rows (slots past the count: the last one)
 };
 
+// Several dense matrices of one type and width on the same rows, one per blockIdx.z (mmq_mma_dense).
+struct DenseMats {
+    const uint8_t* W[kMmvqMaxMats];
+    int64_t n_out[kMmvqMaxMats];
+    float* y[kMmvqMaxMats];
+    int64_t ldy[kMmvqMaxMats];
+    // > 1: each slot tile's 32-blocks split into k_split ranges, one block each, added into the zeroed y
+    int k_split = 1;
+};
+
+// Element z of a kernel parameter's array by selects: indexing it with blockIdx.z would copy the whole
+// parameter to local memory.
+template <class V>
+__device__ __forceinline__ V pick(const V (&v)[kMmvqMaxMats], int z) {
+    static_assert(kMmvqMaxMats == 4, "one select per matrix");
+    return z == 0 ? v[0] : z == 1 ? v[1] : z == 2 ? v[2] : v[3];
+}
+
 // NW warps of RT 16-row tiles each: kRowsPerBlock = 16 RT NW rows per block. With RT = 2 a warp's two
 // row tiles share each activation fragment it reads from shared memory (half the reads per product:
-// shared-memory wavefronts bound the kernel on the H200).
-template <class U, int NS, int SB, int NW, int RT>
+// shared-memory wavefronts bound the kernel on the H200). blockIdx.z is the expert, or with kDense the
+// dense matrix of `dense` (every one holding all the slots of group 0), split as dense.k_split says: a
+// template parameter so that the experts' kernel carries none of it (80 -> 94 registers with it).
+template <class U, int NS, int SB, int NW, int RT, bool kDense>
 __global__ void __launch_bounds__(32 * NW) mmq_mma_kernel(const uint8_t* W, size_t row_bytes, size_t mat_stride, int n_units,
                                                            int64_t n_out, const BlockQ8_1Quad* x, int64_t n_quads,
                                                            const int32_t* offsets, const int32_t* slot_rows, float* y,
-                                                           int64_t ldy, const int32_t* y_rows) {
+                                                           int64_t ldy, const int32_t* y_rows, DenseMats dense) {
     using T = tiles::Traits<U>;
     constexpr int kRowsPerBlock = 16 * RT * NW, kThreads = 32 * NW;
     constexpr int NT = NS / 8;                     // mma tiles of 8 slots
@@ -58,13 +78,28 @@ __global__ void __launch_bounds__(32 * NW) mmq_mma_kernel(const uint8_t* W, size
     extern __shared__ __align__(16) unsigned char shared_bytes[];
     auto& sh = *reinterpret_cast<Shared<NS, SB, kRowsPerBlock>*>(shared_bytes);
 
-    const int e = blockIdx.z;
+    const int z = blockIdx.z, e = kDense ? 0 : z;
     const int64_t row0 = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock;
     const uint8_t* mat = W + e * mat_stride;
+    if constexpr (kDense) {  // the grid spans the tallest matrix: blocks past this one's rows have nothing to do
+        mat = pick(dense.W, z);
+        n_out = pick(dense.n_out, z);
+        y = pick(dense.y, z);
+        ldy = pick(dense.ldy, z);
+        if (row0 >= n_out) return;
+    }
     const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
 
-    // slot tiles blockIdx.y, blockIdx.y + gridDim.y, ... of the expert, until past its count
-    for (int tile = blockIdx.y;; tile += gridDim.y) {
+    // with a split: this block's units [u_begin, u_end) (whole stages)
+    int k_split = 1, u_begin = 0, u_end = n_units;
+    if constexpr (kDense) k_split = dense.k_split;
+    if (k_split > 1) {
+        const int per = (n_units + kStageUnits * k_split - 1) / (kStageUnits * k_split) * kStageUnits;
+        u_begin = static_cast<int>(blockIdx.y % k_split) * per;
+        u_end = min(n_units, u_begin + per);
+    }
+    // slot tiles blockIdx.y, blockIdx.y + gridDim.y, ... (over k_split) of the expert, until past its count
+    for (int tile = blockIdx.y / k_split;; tile += gridDim.y / k_split) {
         const int first = offsets[e] + NS * tile;
         const int count = min(NS, offsets[e + 1] - first);
         if (count <= 0) break;  // uniform over the block
@@ -76,12 +111,12 @@ __global__ void __launch_bounds__(32 * NW) mmq_mma_kernel(const uint8_t* W, size
         }
         __syncthreads();
 
-        for (int u0 = 0; u0 < n_units; u0 += kStageUnits) {
+        for (int u0 = u_begin; u0 < u_end; u0 += kStageUnits) {
             // weights: (row, unit) items, consecutive threads on consecutive units of a row
             for (int item = tid; item < kRowsPerBlock * kStageUnits; item += kThreads) {
                 const int row = item / kStageUnits, su = item % kStageUnits, u = u0 + su;
                 int* q = &sh.w[row][su * kUnitBlocks * 8];
-                if (u < n_units) {
+                if (u < u_end) {
                     const uint8_t* wrow = mat + min(row0 + row, n_out - 1) * row_bytes;  // rows past the end: not written
                     typename U::Regs r;
                     U::load(wrow + static_cast<size_t>(u / U::kUnitsPerBlock) * U::kBlockBytes, u % U::kUnitsPerBlock, r);
@@ -91,7 +126,7 @@ __global__ void __launch_bounds__(32 * NW) mmq_mma_kernel(const uint8_t* W, size
                         tiles::export_block<U>(r, s, q + 8 * s, sc, mn);
                         sh.w_scmn[su * kUnitBlocks + s][row] = make_float4(sc[0], sc[1], mn[0], mn[1]);
                     }
-                } else {  // past the row's end (n_in not a multiple of the stage): zeros contribute nothing
+                } else {  // past the row's end or the split's: zeros contribute nothing
     #pragma unroll
                     for (int s = 0; s < kUnitBlocks; ++s) {
     #pragma unroll
@@ -207,7 +242,8 @@ __global__ void __launch_bounds__(32 * NW) mmq_mma_kernel(const uint8_t* W, size
                     const int64_t r = rows[i >> 1];
                     if (c < count && r < n_out) {
                         const int64_t out_row = y_rows ? y_rows[first + c] : first + c;
-                        y[out_row * ldy + r] = acc[rt][j][i];
+                        if (k_split > 1) atomicAdd(&y[out_row * ldy + r], acc[rt][j][i]);  // two: a + b either way
+                        else y[out_row * ldy + r] = acc[rt][j][i];
                     }
                 }
             }
@@ -215,11 +251,24 @@ __global__ void __launch_bounds__(32 * NW) mmq_mma_kernel(const uint8_t* W, size
     }  // slot tiles
 }
 
+// Lets `Kernel` take `bytes` of dynamic shared memory, once per kernel (and device: the tiles fit every
+// sm_80+ part).
+template <auto Kernel>
+void opt_in_shared(size_t bytes) {
+    static const bool done = [&] {
+        check_cuda(cudaFuncSetAttribute(Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)),
+                   "cudaFuncSetAttribute (mmq_mma shared memory)");
+        return true;
+    }();
+    (void)done;
+}
+
 template <int NS, int SB, int NW, int RT = 1>
 void launch_mma(GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in, int64_t n_out,
                 const void* xq, const int32_t* expert_offsets, const int32_t* slot_rows, int n_experts, int max_per_expert,
-                float* y, int64_t ldy, const int32_t* y_rows, int grid_slot_tiles, cudaStream_t stream) {
-    const int64_t tiles_y = ceil_div(max_per_expert, NS);
+                float* y, int64_t ldy, const int32_t* y_rows, int grid_slot_tiles, const DenseMats& dense, int n_dense,
+                cudaStream_t stream) {
+    const int64_t tiles_y = ceil_div(max_per_expert, NS) * (n_dense > 0 ? dense.k_split : 1);
     // Every slot tile the bound allows, in parallel (blocks past an expert's count exit at once), unless
     // grid_slot_tiles asks for fewer blocks that loop. Not fewer by default: the routing of a batch can be
     // very uneven (a synthetic model sent each layer's 512 tokens to a few experts), and an expert's tiles
@@ -232,20 +281,57 @@ void launch_mma(GgmlType type, const void* W, size_t row_bytes, size_t mat_strid
             throw Error("mmq_ids: n_in " + std::to_string(n_in) + " is not a multiple of the block size");
         }
         const dim3 grid(static_cast<unsigned>(ceil_div(n_out, 16 * RT * NW)), static_cast<unsigned>(grid_y),
-                        static_cast<unsigned>(n_experts));
+                        static_cast<unsigned>(n_dense > 0 ? n_dense : n_experts));
         constexpr size_t kShared = sizeof(Shared<NS, SB, 16 * RT * NW>);
-        static const bool opted_in = [] {  // once per kernel (and device: the tiles fit every sm_80+ part)
-            check_cuda(cudaFuncSetAttribute(mmq_mma_kernel<U, NS, SB, NW, RT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                            static_cast<int>(kShared)),
-                       "cudaFuncSetAttribute (mmq_mma shared memory)");
-            return true;
-        }();
-        (void)opted_in;
-        mmq_mma_kernel<U, NS, SB, NW, RT><<<grid, 32 * NW, kShared, stream>>>(static_cast<const uint8_t*>(W), row_bytes, mat_stride,
-                                                                 static_cast<int>(n_in / U::kElems), n_out,
-                                                                 static_cast<const BlockQ8_1Quad*>(xq), ceil_div(n_in, 128),
-                                                                 expert_offsets, slot_rows, y, ldy, y_rows);
+        const auto launch = [&](auto kernel) {
+            kernel<<<grid, 32 * NW, kShared, stream>>>(static_cast<const uint8_t*>(W), row_bytes, mat_stride,
+                                                       static_cast<int>(n_in / U::kElems), n_out,
+                                                       static_cast<const BlockQ8_1Quad*>(xq), ceil_div(n_in, 128),
+                                                       expert_offsets, slot_rows, y, ldy, y_rows, dense);
+        };
+        if (n_dense > 0) {
+            opt_in_shared<mmq_mma_kernel<U, NS, SB, NW, RT, true>>(kShared);
+            launch(mmq_mma_kernel<U, NS, SB, NW, RT, true>);
+        } else {
+            opt_in_shared<mmq_mma_kernel<U, NS, SB, NW, RT, false>>(kShared);
+            launch(mmq_mma_kernel<U, NS, SB, NW, RT, false>);
+        }
     });
+}
+
+// launch_mma in the tile shape `tile`.
+void launch_tile(MmaTile tile, GgmlType type, const void* W, size_t row_bytes, size_t mat_stride, int64_t n_in,
+                 int64_t n_out, const void* xq, const int32_t* expert_offsets, const int32_t* slot_rows, int n_experts,
+                 int max_per_expert, float* y, int64_t ldy, const int32_t* y_rows, int grid_slot_tiles,
+                 const DenseMats& dense, int n_dense, cudaStream_t stream) {
+    switch (tile) {
+        case MmaTile::Slots64:
+            launch_mma<64, 8, 4>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts,
+                                 max_per_expert, y, ldy, y_rows, grid_slot_tiles, dense, n_dense, stream);
+            break;
+        case MmaTile::Slots64Short:
+            launch_mma<64, 4, 4>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts,
+                                 max_per_expert, y, ldy, y_rows, grid_slot_tiles, dense, n_dense, stream);
+            break;
+        case MmaTile::Slots32:
+            launch_mma<32, 8, 4>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts,
+                                 max_per_expert, y, ldy, y_rows, grid_slot_tiles, dense, n_dense, stream);
+            break;
+        case MmaTile::Rows128:
+            launch_mma<64, 4, 8>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts,
+                                 max_per_expert, y, ldy, y_rows, grid_slot_tiles, dense, n_dense, stream);
+            break;
+        case MmaTile::Rows64Paired:
+            launch_mma<64, 4, 2, 2>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts,
+                                    max_per_expert, y, ldy, y_rows, grid_slot_tiles, dense, n_dense, stream);
+            break;
+        case MmaTile::Rows128Paired:
+            launch_mma<64, 4, 4, 2>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts,
+                                    max_per_expert, y, ldy, y_rows, grid_slot_tiles, dense, n_dense, stream);
+            break;
+        default: throw Error("mmq_ids: unknown tile");
+    }
+    check_launch("mmq_ids (tensor cores)");
 }
 
 }  // namespace
@@ -264,34 +350,52 @@ void mmq_ids_mma(GgmlType type, const void* W, size_t row_bytes, size_t mat_stri
     if (!mmvq_supported(type)) throw Error("mmq_ids: type " + std::to_string(static_cast<int>(type)) + " has no int8 kernel");
     if (n_experts < 1 || n_experts > 65535) throw Error("mmq_ids: n_experts must be in 1..65535");
     if (n_out <= 0 || max_per_expert <= 0) return;
-    switch (tile) {
-        case MmaTile::Slots64:
-            launch_mma<64, 8, 4>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts,
-                              max_per_expert, y, ldy, y_rows, grid_slot_tiles, stream);
-            break;
-        case MmaTile::Slots64Short:
-            launch_mma<64, 4, 4>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts,
-                              max_per_expert, y, ldy, y_rows, grid_slot_tiles, stream);
-            break;
-        case MmaTile::Slots32:
-            launch_mma<32, 8, 4>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts,
-                                 max_per_expert, y, ldy, y_rows, grid_slot_tiles, stream);
-            break;
-        case MmaTile::Rows128:
-            launch_mma<64, 4, 8>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts,
-                                 max_per_expert, y, ldy, y_rows, grid_slot_tiles, stream);
-            break;
-        case MmaTile::Rows64Paired:
-            launch_mma<64, 4, 2, 2>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts,
-                                    max_per_expert, y, ldy, y_rows, grid_slot_tiles, stream);
-            break;
-        case MmaTile::Rows128Paired:
-            launch_mma<64, 4, 4, 2>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts,
-                                    max_per_expert, y, ldy, y_rows, grid_slot_tiles, stream);
-            break;
-        default: throw Error("mmq_ids: unknown tile");
+    launch_tile(tile, type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts, max_per_expert, y,
+                ldy, y_rows, grid_slot_tiles, DenseMats{}, 0, stream);
+}
+
+int mma_dense_k_split(MmaTile tile, const MmvqMat* mats, int n_mats, int64_t n_in, int n_tok) {
+    static const int sms = [] {
+        int device = 0, n = 0;
+        check_cuda(cudaGetDevice(&device), "cudaGetDevice");
+        check_cuda(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute");
+        return n;
+    }();
+    const int rows = tile == MmaTile::Rows128 || tile == MmaTile::Rows128Paired ? 128 : 64;
+    const int slots = tile == MmaTile::Slots32 ? 32 : 64;
+    int64_t blocks = 0;
+    for (int m = 0; m < n_mats; ++m) blocks += ceil_div(mats[m].n_out, rows);
+    blocks *= ceil_div(n_tok, slots);
+    return blocks < 2 * sms && n_in >= 2048 ? 2 : 1;
+}
+
+void mmq_mma_dense(GgmlType type, const MmvqMat* mats, int n_mats, int64_t n_in, const void* xq, const int32_t* offsets,
+                   const int32_t* slot_rows, int n_tok, cudaStream_t stream, MmaTile tile, int k_split) {
+    if (!mmvq_supported(type)) throw Error("mmq_mma_dense: type " + std::to_string(static_cast<int>(type)) + " has no int8 kernel");
+    if (n_mats < 1 || n_mats > kMmvqMaxMats) throw Error("mmq_mma_dense: " + std::to_string(n_mats) + " matrices (1..4)");
+    if (k_split != 1 && k_split != 2) throw Error("mmq_mma_dense: k_split must be 1 or 2");
+    if (n_tok <= 0) return;
+    DenseMats dense{};
+    dense.k_split = k_split;
+    int64_t tallest = 0;
+    for (int m = 0; m < n_mats; ++m) {
+        if (mats[m].row_bytes != mats[0].row_bytes) throw Error("mmq_mma_dense: the matrices differ in row size");
+        dense.W[m] = static_cast<const uint8_t*>(mats[m].W);
+        dense.n_out[m] = mats[m].n_out;
+        dense.y[m] = mats[m].y;
+        dense.ldy[m] = mats[m].ldy;
+        tallest = std::max(tallest, mats[m].n_out);
     }
-    check_launch("mmq_ids (tensor cores)");
+    if (tallest <= 0) return;
+    if (k_split > 1) {  // the two halves are added into zeros
+        for (int m = 0; m < n_mats; ++m) {
+            if (mats[m].n_out <= 0) continue;
+            check_cuda(cudaMemset2DAsync(mats[m].y, sizeof(float) * mats[m].ldy, 0, sizeof(float) * mats[m].n_out, n_tok, stream),
+                       "cudaMemset2DAsync (mmq_mma_dense)");
+        }
+    }
+    launch_tile(tile, type, nullptr, mats[0].row_bytes, 0, n_in, tallest, xq, offsets, slot_rows, 1, n_tok, nullptr, 0,
+                nullptr, 0, dense, n_mats, stream);
 }
 
 }  // namespace runtime::cuda

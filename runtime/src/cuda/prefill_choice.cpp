@@ -38,14 +38,16 @@ PrefillChoice parse_prefill_choice(const char* spec) {
             }
             if (used != value.size() || n < 1) throw bad();
             c.dense_rows = n;
-        } else if (key == "tile") {
-            if (value == "64") c.tile = MmaTile::Slots64;
-            else if (value == "64s") c.tile = MmaTile::Slots64Short;
-            else if (value == "32") c.tile = MmaTile::Slots32;
-            else if (value == "128") c.tile = MmaTile::Rows128;
-            else if (value == "128p") c.tile = MmaTile::Rows128Paired;
-            else if (value == "64p") c.tile = MmaTile::Rows64Paired;
+        } else if (key == "tile" || key == "down") {
+            MmaTile t;
+            if (value == "64") t = MmaTile::Slots64;
+            else if (value == "64s") t = MmaTile::Slots64Short;
+            else if (value == "32") t = MmaTile::Slots32;
+            else if (value == "128") t = MmaTile::Rows128;
+            else if (value == "128p") t = MmaTile::Rows128Paired;
+            else if (value == "64p") t = MmaTile::Rows64Paired;
             else throw bad();
+            (key == "tile" ? c.tile : c.down_tile) = t;
         } else if (key == "moe") {
             if (value != "auto" && value != "int8") throw bad();
             c.dense_experts = value == "auto";

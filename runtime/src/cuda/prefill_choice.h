@@ -6,7 +6,10 @@
 // off (with it the backend test's moe Q3_K_M drifted 10x further from the exact logits than the CPU);
 // the int8 tiles of 64 rows x 64 slots with 128 elements a stage (Slots64Short) since session 5, once the
 // activations load 16 bytes at a time (the quad layout): pp512 8391 (Slots64), 9121 (Rows128), 9867
-// (Slots64Short), 8101 (Slots32) tok/s for the experts in one run.
+// (Slots64Short), 8101 (Slots32) tok/s for the experts in one run. Session 6 (ncu, per kernel, one run each):
+// the experts' down matmul (n_in 768, n_out 2048) in Rows128Paired tiles, 198 -> 171 us (Q6_K) and
+// 143 -> 117 us (Q4_K) a layer, while the gate and up (127 -> 132 us) and every dense matmul are slower in
+// them.
 // GGUF_CUDA_PREFILL in the environment overrides them for A/B measurements of whole runs, e.g.
 // GGUF_CUDA_PREFILL=attn=tc,dense=64,tile=32:
 //   attn=tc|f32     attention for batches: the tensor-core kernel (split f16 operands; default) or the f32 one
@@ -14,7 +17,8 @@
 //                   rounded to f16); below, and always with off (the default), the int8 tensor-core tiles
 //                   (mmq_ids with one expert)
 //   tile=64|64s|32|128|128p|64p  mmq_ids_mma's tile shape (MmaTile: Slots64, Slots64Short (default), Slots32,
-//                   Rows128, Rows128Paired, Rows64Paired), for the experts and the dense matmuls
+//                   Rows128, Rows128Paired, Rows64Paired), for the dense matmuls and the experts' gate and up
+//   down=(the same) the tile of the experts' down matmul (default 128p: Rows128Paired)
 //   moe=int8|auto   int8 (default): the grouped int8 kernel for every batch; auto: a batch whose slots
 //                   fall on at most 16 experts, dense_rows or more each on average, multiplies them as
 //                   dense matrices (f16 + cuBLAS) after one synchronisation (not yet run on a GPU)
@@ -31,6 +35,7 @@ struct PrefillChoice {
     bool f32_attention = false;
     int dense_rows = kDenseOff;
     MmaTile tile = MmaTile::Slots64Short;
+    MmaTile down_tile = MmaTile::Rows128Paired;
     bool dense_experts = false;
 };
 
