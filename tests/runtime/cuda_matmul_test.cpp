@@ -235,48 +235,51 @@ struct StagingOn {
 
 TEST(CudaMatmul, QuantizeQ8_1MatchesTheCpuFormula) {
     REQUIRE_GPU();
-    const int64_t n = 2048, ld = n + 96;
-    const int rows = 5;
-    std::vector<float> x = random_floats(static_cast<size_t>(ld * rows), 7, 3.f);
-    for (int j = 0; j < 32; ++j) x[32 + j] = 0.f;  // an all-zero block: d = 0, q = 0
-    for (int j = 0; j < 32; ++j) x[96 + j] = 1e-30f * (j - 16);  // a tiny block: d underflows to 0 in half
-    DeviceBuffer dx = to_device(x);
-    DeviceBuffer xq(rc::q8_1_row_bytes(n) * rows);
-    rc::quantize_rows_q8_1(dx.as<float>(), ld, n, rows, xq.as<void>(), nullptr);
-    sync("quantize_rows_q8_1");
-    const auto got = xq.download<rc::BlockQ8_1>(static_cast<size_t>(n / 32 * rows));
-    EXPECT_EQ(rc::q8_1_row_bytes(n), static_cast<size_t>(n / 32 * 36));
-    Failures f;
-    for (int r = 0; r < rows; ++r) {
-        for (int64_t b = 0; b < n / 32; ++b) {
-            const float* xb = x.data() + r * ld + b * 32;
-            float amax = 0;
-            for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(xb[j]));
-            const float d = amax / 127.f;
-            int sum = 0;
-            int8_t q[32];
-            for (int j = 0; j < 32; ++j) {
-                q[j] = static_cast<int8_t>(d == 0.f ? 0 : static_cast<int>(std::nearbyint(xb[j] / d)));
-                sum += q[j];
-            }
-            const rc::BlockQ8_1& g = got[r * (n / 32) + b];
-            const bool ok = g.d == quant::f32_to_f16(d) && g.s == quant::f32_to_f16(d * static_cast<float>(sum)) &&
-                            std::memcmp(g.qs, q, 32) == 0;
-            if (!ok) {
-                std::ostringstream os;
-                os << "row " << r << " block " << b << ": d " << g.d << " want " << quant::f32_to_f16(d) << ", s " << g.s
-                   << " want " << quant::f32_to_f16(d * static_cast<float>(sum));
+    // 5 rows: a block a warp; 40: four a warp (16-byte loads where ld keeps rows aligned, n + 97 does not)
+    for (const auto& [rows, pad] : {std::pair{5, 96}, std::pair{40, 96}, std::pair{40, 97}}) {
+        SCOPED_TRACE("rows " + std::to_string(rows) + " ld n + " + std::to_string(pad));
+        const int64_t n = 2048, ld = n + pad;
+        std::vector<float> x = random_floats(static_cast<size_t>(ld * rows), 7, 3.f);
+        for (int j = 0; j < 32; ++j) x[32 + j] = 0.f;  // an all-zero block: d = 0, q = 0
+        for (int j = 0; j < 32; ++j) x[96 + j] = 1e-30f * (j - 16);  // a tiny block: d underflows to 0 in half
+        DeviceBuffer dx = to_device(x);
+        DeviceBuffer xq(rc::q8_1_row_bytes(n) * rows);
+        rc::quantize_rows_q8_1(dx.as<float>(), ld, n, rows, xq.as<void>(), nullptr);
+        sync("quantize_rows_q8_1");
+        const auto got = xq.download<rc::BlockQ8_1>(static_cast<size_t>(n / 32 * rows));
+        EXPECT_EQ(rc::q8_1_row_bytes(n), static_cast<size_t>(n / 32 * 36));
+        Failures f;
+        for (int r = 0; r < rows; ++r) {
+            for (int64_t b = 0; b < n / 32; ++b) {
+                const float* xb = x.data() + r * ld + b * 32;
+                float amax = 0;
+                for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(xb[j]));
+                const float d = amax / 127.f;
+                int sum = 0;
+                int8_t q[32];
                 for (int j = 0; j < 32; ++j) {
-                    if (g.qs[j] != q[j]) {
-                        os << ", first q mismatch at " << j << ": " << int(g.qs[j]) << " want " << int(q[j]);
-                        break;
-                    }
+                    q[j] = static_cast<int8_t>(d == 0.f ? 0 : static_cast<int>(std::nearbyint(xb[j] / d)));
+                    sum += q[j];
                 }
-                f.add(os.str());
+                const rc::BlockQ8_1& g = got[r * (n / 32) + b];
+                const bool ok = g.d == quant::f32_to_f16(d) && g.s == quant::f32_to_f16(d * static_cast<float>(sum)) &&
+                                std::memcmp(g.qs, q, 32) == 0;
+                if (!ok) {
+                    std::ostringstream os;
+                    os << "row " << r << " block " << b << ": d " << g.d << " want " << quant::f32_to_f16(d) << ", s " << g.s
+                       << " want " << quant::f32_to_f16(d * static_cast<float>(sum));
+                    for (int j = 0; j < 32; ++j) {
+                        if (g.qs[j] != q[j]) {
+                            os << ", first q mismatch at " << j << ": " << int(g.qs[j]) << " want " << int(q[j]);
+                            break;
+                        }
+                    }
+                    f.add(os.str());
+                }
             }
         }
+        f.report("quantize_rows_q8_1");
     }
-    f.report("quantize_rows_q8_1");
 }
 
 // The experts' fused SwiGLU + quantization: bit for bit the two separate kernels (gate values past the
@@ -286,9 +289,10 @@ TEST(CudaMatmul, QuantizeQ8_1MatchesTheCpuFormula) {
 // blocks, three of them padding in the last group.
 TEST(CudaMatmul, QuadLayoutHoldsTheSameBlocks) {
     REQUIRE_GPU();
-    for (int64_t n : {int64_t{2048}, int64_t{288}}) {
-        const int rows = 3;
-        const int64_t ld = n + 32, nb = n / 32, n_quads = (nb + 3) / 4;
+    // 3 rows: a block a warp; 20: four a warp, also with rows that are not 16-byte aligned (ld n + 33)
+    for (const auto& [n, rows, pad] : {std::tuple{int64_t{2048}, 3, 32}, std::tuple{int64_t{288}, 3, 32},
+                                      std::tuple{int64_t{2048}, 20, 32}, std::tuple{int64_t{288}, 20, 33}}) {
+        const int64_t ld = n + pad, nb = n / 32, n_quads = (nb + 3) / 4;
         const auto x = random_floats(static_cast<size_t>(ld * rows), 11, 2.f), u = random_floats(static_cast<size_t>(n * rows), 12);
         DeviceBuffer dx = to_device(x), du = to_device(u), blocks(rc::q8_1_row_bytes(n) * rows),
             quads(rc::q8_1_quad_row_bytes(n) * rows);
@@ -312,9 +316,10 @@ TEST(CudaMatmul, QuadLayoutHoldsTheSameBlocks) {
                     const rc::BlockQ8_1& w = b < nb ? want[r * nb + b] : zero;
                     uint32_t ds = 0;
                     std::memcpy(&ds, &w, 4);
-                    EXPECT_EQ(g.ds[b % 4], ds) << "n " << n << " swiglu " << swiglu << " row " << r << " block " << b;
+                    EXPECT_EQ(g.ds[b % 4], ds) << "n " << n << " rows " << rows << " swiglu " << swiglu << " row " << r
+                                               << " block " << b;
                     EXPECT_EQ(std::memcmp(g.qs + (b % 4) * 32, w.qs, 32), 0)
-                        << "n " << n << " swiglu " << swiglu << " row " << r << " block " << b;
+                        << "n " << n << " rows " << rows << " swiglu " << swiglu << " row " << r << " block " << b;
                 }
             }
         }
@@ -324,21 +329,22 @@ TEST(CudaMatmul, QuadLayoutHoldsTheSameBlocks) {
 TEST(CudaMatmul, SwigluQuantizeEqualsSwigluThenQuantize) {
     REQUIRE_GPU();
     const int64_t n = 768;
-    const int rows = 9;
-    std::vector<float> gate = random_floats(static_cast<size_t>(n * rows), 11, 4.f);
-    const std::vector<float> up = random_floats(static_cast<size_t>(n * rows), 12, 2.f);
-    gate[5] = 100.f;
-    gate[6] = -100.f;
-    for (int j = 0; j < 32; ++j) gate[64 + j] = 0.f;  // an all-zero block of the product
-    DeviceBuffer dg = to_device(gate), du = to_device(up), dh(sizeof(float) * n * rows);
-    DeviceBuffer want(rc::q8_1_row_bytes(n) * rows), got(rc::q8_1_row_bytes(n) * rows);
-    rc::swiglu(dg.as<float>(), du.as<float>(), dh.as<float>(), n * rows, nullptr);
-    rc::quantize_rows_q8_1(dh.as<float>(), n, n, rows, want.as<void>(), nullptr);
-    rc::swiglu_quantize_rows_q8_1(dg.as<float>(), du.as<float>(), n, rows, got.as<void>(), nullptr);
-    sync("swiglu_quantize_rows_q8_1");
-    const size_t bytes = rc::q8_1_row_bytes(n) * rows;
-    EXPECT_EQ(got.download<uint8_t>(bytes), want.download<uint8_t>(bytes));
-    EXPECT_THROW(rc::swiglu_quantize_rows_q8_1(nullptr, nullptr, 40, 1, nullptr, nullptr), runtime::Error);
+    for (int rows : {9, 24}) {  // a block a warp, four a warp
+        std::vector<float> gate = random_floats(static_cast<size_t>(n * rows), 11, 4.f);
+        const std::vector<float> up = random_floats(static_cast<size_t>(n * rows), 12, 2.f);
+        gate[5] = 100.f;
+        gate[6] = -100.f;
+        for (int j = 0; j < 32; ++j) gate[64 + j] = 0.f;  // an all-zero block of the product
+        DeviceBuffer dg = to_device(gate), du = to_device(up), dh(sizeof(float) * n * rows);
+        DeviceBuffer want(rc::q8_1_row_bytes(n) * rows), got(rc::q8_1_row_bytes(n) * rows);
+        rc::swiglu(dg.as<float>(), du.as<float>(), dh.as<float>(), n * rows, nullptr);
+        rc::quantize_rows_q8_1(dh.as<float>(), n, n, rows, want.as<void>(), nullptr);
+        rc::swiglu_quantize_rows_q8_1(dg.as<float>(), du.as<float>(), n, rows, got.as<void>(), nullptr);
+        sync("swiglu_quantize_rows_q8_1");
+        const size_t bytes = rc::q8_1_row_bytes(n) * rows;
+        EXPECT_EQ(got.download<uint8_t>(bytes), want.download<uint8_t>(bytes));
+        EXPECT_THROW(rc::swiglu_quantize_rows_q8_1(nullptr, nullptr, 40, 1, nullptr, nullptr), runtime::Error);
+    }
 }
 
 // --- mmvq -------------------------------------------------------------------------------------------------

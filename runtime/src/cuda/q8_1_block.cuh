@@ -1,5 +1,5 @@
-// One q8_1 activation block quantized by one warp (lane i holds element i): the formula of
-// quantize_rows_q8_1, shared by every kernel that writes q8_1 rows so that they agree bit for bit.
+// q8_1 activation blocks quantized by a warp (one block, or four): the formula of quantize_rows_q8_1,
+// shared by every kernel that writes q8_1 rows so that they agree bit for bit.
 #pragma once
 
 #include <cuda_fp16.h>
@@ -9,35 +9,43 @@
 namespace runtime::cuda {
 
 // d = max|x| / 127 in f32, q = x / d rounded to nearest even; d and s = d * sum(q) stored as half.
-// All 32 lanes of the warp must call it. Returns lane's q; every lane gets the (d, s) word.
-struct Q8_1Lane {
-    int8_t q;
-    uint32_t ds;  // half d | half s << 16, as the first word of a BlockQ8_1
+// V values per lane (1 or 4), 32 / V lanes per block: lanes (32 / V) k .. (32 / V) (k + 1) - 1 hold block
+// k of the warp's V blocks, each lane V consecutive values. All 32 lanes of the warp must call it.
+// Returns the lane's V q values packed little-endian (the bytes of its consecutive qs) and its block's
+// (d, s) word, as the first word of a BlockQ8_1.
+struct Q8_1Part {
+    uint32_t q;
+    uint32_t ds;  // half d | half s << 16
 };
-__device__ __forceinline__ Q8_1Lane quantize_lane_q8_1(float v) {
-    float amax = fabsf(v);
-    for (int off = 16; off > 0; off /= 2) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, off));
+template <int V>
+__device__ __forceinline__ Q8_1Part quantize_part_q8_1(const float (&e)[V]) {
+    static_assert(V == 1 || V == 4, "one or four values a lane");
+    constexpr int kLanes = 32 / V;
+    float amax = fabsf(e[0]);
+#pragma unroll
+    for (int i = 1; i < V; ++i) amax = fmaxf(amax, fabsf(e[i]));
+    for (int off = kLanes / 2; off > 0; off /= 2) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, off));
     const float d = amax / 127.f;
-    const int q = d == 0.f ? 0 : __float2int_rn(__fdiv_rn(v, d));
-    int sum = q;
-    for (int off = 16; off > 0; off /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, off);
+    uint32_t packed = 0;
+    int sum = 0;
+#pragma unroll
+    for (int i = 0; i < V; ++i) {
+        const int q = d == 0.f ? 0 : __float2int_rn(__fdiv_rn(e[i], d));
+        sum += q;
+        packed |= (static_cast<uint32_t>(q) & 0xffu) << (8 * i);
+    }
+    for (int off = kLanes / 2; off > 0; off /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, off);
     const uint32_t dh = __half_as_ushort(__float2half_rn(d));
     const uint32_t sh = __half_as_ushort(__float2half_rn(__fmul_rn(d, static_cast<float>(sum))));
-    return {static_cast<int8_t>(q), dh | sh << 16};
+    return {packed, dh | sh << 16};
 }
 
+// One block by one warp, lane i holding element i.
 __device__ __forceinline__ void quantize_block_q8_1(float v, int lane, BlockQ8_1& blk) {
-    const Q8_1Lane r = quantize_lane_q8_1(v);
-    blk.qs[lane] = r.q;
+    const float e[1] = {v};
+    const Q8_1Part r = quantize_part_q8_1<1>(e);
+    blk.qs[lane] = static_cast<int8_t>(r.q);
     if (lane == 0) *reinterpret_cast<uint32_t*>(&blk) = r.ds;
-}
-
-// The same block b of a row written into the quad layout (matmul_kernels.h, quantize_rows_q8_1_quads).
-__device__ __forceinline__ void quantize_block_q8_1_quad(float v, int lane, int64_t b, BlockQ8_1Quad* row) {
-    const Q8_1Lane r = quantize_lane_q8_1(v);
-    BlockQ8_1Quad& quad = row[b / 4];
-    quad.qs[(b % 4) * 32 + lane] = r.q;
-    if (lane == 0) quad.ds[b % 4] = r.ds;
 }
 
 }  // namespace runtime::cuda
