@@ -201,7 +201,6 @@ void bench_mmq_ids(GgmlType type, int64_t n_in, int64_t n_out, const char* what)
                                 {"mma32", false, rc::MmaTile::Slots32, max_per_expert},
                                 {"mma128 rows", false, rc::MmaTile::Rows128, max_per_expert},
                                 {"mma128 paired", false, rc::MmaTile::Rows128Paired, max_per_expert},
-                                {"mma64 paired", false, rc::MmaTile::Rows64Paired, max_per_expert},
                                 {"dp4a", true, rc::MmaTile::Slots64, max_per_expert}};
     for (const Variant& v : variants) {
         if (!v.dp4a && !rc::mmq_tensor_cores_available()) continue;

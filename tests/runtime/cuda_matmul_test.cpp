@@ -936,12 +936,6 @@ TEST(CudaMatmul, GroupingAndMmqIdsMatchTheCpu) {
                                rc::mmq_ids_mma(t, w, rb, ms, ni, no, xq, off, rows, ne, mpe, y, ldy, st,
                                                rc::MmaTile::Rows128Paired);
                            }});
-        kernels.push_back({"mmq_ids_mma64p", [](GgmlType t, const void* w, size_t rb, size_t ms, int64_t ni, int64_t no,
-                                                const void* xq, const int32_t* off, const int32_t* rows, int ne, int mpe,
-                                                float* y, int64_t ldy, cudaStream_t st) {
-                               rc::mmq_ids_mma(t, w, rb, ms, ni, no, xq, off, rows, ne, mpe, y, ldy, st,
-                                               rc::MmaTile::Rows64Paired);
-                           }});
         kernels.push_back({"mmq_ids_mma32", [](GgmlType t, const void* w, size_t rb, size_t ms, int64_t ni, int64_t no,
                                                const void* xq, const int32_t* off, const int32_t* rows, int ne, int mpe,
                                                float* y, int64_t ldy, cudaStream_t st) {
@@ -1023,7 +1017,7 @@ TEST(CudaMatmul, DenseMatricesInOneGridEqualOneLaunchEach) {
                 std::iota(identity.begin(), identity.end(), 0);
                 DeviceBuffer d_ident = to_device(identity), d_off = to_device(std::vector<int32_t>{0, n_tok});
                 for (rc::MmaTile tile : {rc::MmaTile::Slots64, rc::MmaTile::Slots64Short, rc::MmaTile::Slots32,
-                                         rc::MmaTile::Rows128, rc::MmaTile::Rows128Paired, rc::MmaTile::Rows64Paired}) {
+                                         rc::MmaTile::Rows128, rc::MmaTile::Rows128Paired}) {
                     std::vector<DeviceBuffer> ys_want, ys_got;
                     rc::MmvqMat mats[3];
                     for (int m = 0; m < 3; ++m) {

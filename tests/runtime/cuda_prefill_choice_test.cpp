@@ -29,7 +29,6 @@ TEST(CudaPrefillChoice, EachSetting) {
     EXPECT_EQ(rc::parse_prefill_choice("tile=64s").tile, rc::MmaTile::Slots64Short);
     EXPECT_EQ(rc::parse_prefill_choice("tile=128").tile, rc::MmaTile::Rows128);
     EXPECT_EQ(rc::parse_prefill_choice("tile=128p").tile, rc::MmaTile::Rows128Paired);
-    EXPECT_EQ(rc::parse_prefill_choice("tile=64p").tile, rc::MmaTile::Rows64Paired);
     EXPECT_EQ(rc::parse_prefill_choice("tile=32,tile=64").tile, rc::MmaTile::Slots64);  // the last one wins
     const rc::PrefillChoice d = rc::parse_prefill_choice("down=64s");
     EXPECT_EQ(d.down_tile, rc::MmaTile::Slots64Short);
@@ -44,7 +43,7 @@ TEST(CudaPrefillChoice, EachSetting) {
 }
 
 TEST(CudaPrefillChoice, BadSettingsAreErrors) {
-    for (const char* spec : {"attn", "attn=f16", "dense=", "dense=0", "dense=12x", "dense=-3", "dense=of", "tile=16", "down=", "down=256", "moe=f16", "speed=max"}) {
+    for (const char* spec : {"attn", "attn=f16", "dense=", "dense=0", "dense=12x", "dense=-3", "dense=of", "tile=16", "tile=64p", "down=", "down=256", "moe=f16", "speed=max"}) {
         EXPECT_THROW(rc::parse_prefill_choice(spec), runtime::Error) << spec;
     }
 }

@@ -143,8 +143,8 @@ void group_slots_by_expert(const int32_t* ids, int n_tok, int k, int n_experts, 
 // Slots64Short 64 x 64, 128 (half the shared memory: more blocks per multiprocessor); Slots32 64 x 32,
 // 256; Rows128 128 x 64, 128 (8 warps: each activation tile staged once for twice the rows);
 // Rows128Paired 128 x 64, 128 with 4 warps of two 16-row tiles (each activation fragment read from shared
-// memory once for both); Rows64Paired 64 x 64, 128 with 2 such warps.
-enum class MmaTile { Slots64, Slots64Short, Slots32, Rows128, Rows128Paired, Rows64Paired };
+// memory once for both; Rows64Paired, 2 such warps, measured slower everywhere: docs/benchmarks.md).
+enum class MmaTile { Slots64, Slots64Short, Slots32, Rows128, Rows128Paired };
 
 // For each expert e and grouped slot g in [offsets[e], offsets[e+1]): y[g * ldy + r] = dot(row r of matrix
 // e, activation row slot_rows[g]), r < n_out. max_per_expert bounds every expert's slot count (the grid

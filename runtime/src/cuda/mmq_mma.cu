@@ -321,10 +321,6 @@ void launch_tile(MmaTile tile, GgmlType type, const void* W, size_t row_bytes, s
             launch_mma<64, 4, 8>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts,
                                  max_per_expert, y, ldy, y_rows, grid_slot_tiles, dense, n_dense, stream);
             break;
-        case MmaTile::Rows64Paired:
-            launch_mma<64, 4, 2, 2>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts,
-                                    max_per_expert, y, ldy, y_rows, grid_slot_tiles, dense, n_dense, stream);
-            break;
         case MmaTile::Rows128Paired:
             launch_mma<64, 4, 4, 2>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts,
                                     max_per_expert, y, ldy, y_rows, grid_slot_tiles, dense, n_dense, stream);

@@ -45,7 +45,6 @@ PrefillChoice parse_prefill_choice(const char* spec) {
             else if (value == "32") t = MmaTile::Slots32;
             else if (value == "128") t = MmaTile::Rows128;
             else if (value == "128p") t = MmaTile::Rows128Paired;
-            else if (value == "64p") t = MmaTile::Rows64Paired;
             else throw bad();
             (key == "tile" ? c.tile : c.down_tile) = t;
         } else if (key == "moe") {

@@ -16,8 +16,8 @@
 //   dense=N|off     rows from which a dense quantized matmul dequantizes to f16 for cuBLAS (its activations
 //                   rounded to f16); below, and always with off (the default), the int8 tensor-core tiles
 //                   (mmq_ids with one expert)
-//   tile=64|64s|32|128|128p|64p  mmq_ids_mma's tile shape (MmaTile: Slots64, Slots64Short (default), Slots32,
-//                   Rows128, Rows128Paired, Rows64Paired), for the dense matmuls and the experts' gate and up
+//   tile=64|64s|32|128|128p  mmq_ids_mma's tile shape (MmaTile: Slots64, Slots64Short (default), Slots32,
+//                   Rows128, Rows128Paired), for the dense matmuls and the experts' gate and up
 //   down=(the same) the tile of the experts' down matmul (default 128p: Rows128Paired)
 //   moe=int8|auto   int8 (default): the grouped int8 kernel for every batch; auto: a batch whose slots
 //                   fall on at most 16 experts, dense_rows or more each on average, multiplies them as
