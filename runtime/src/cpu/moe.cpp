@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <numeric>
 
 #include "cpu_backend.h"
@@ -80,6 +81,37 @@ void split_gate_up(int64_t groups_per_expert, int n_threads, CpuExecutor::MoeScr
         }
     }
     while (t <= n_threads) s.bounds[static_cast<size_t>(t++)] = n_active * groups_per_expert;
+}
+
+// Output rows [r0, r1): the down rows of every active expert for its slots, then each token's weighted
+// sum of its experts' rows.
+void down_rows(const LayerWeights& w, const Routing& r, CpuExecutor::MoeScratch& s, const Tensor& out, int64_t r0,
+               int64_t r1, int64_t n_embd, int n_tokens, int K, int n_batch) {
+    const int n_slots = n_tokens * K;
+    for (int i = 0; i < s.n_active; ++i) {
+        const int32_t e = s.active[static_cast<size_t>(i)];
+        const int32_t* slots = s.expert_slots.data() + static_cast<size_t>(e) * n_batch;
+        const int n_tok = s.expert_count[static_cast<size_t>(e)];
+        const int64_t step = rows_per_call(n_tok, r1 - r0);
+        for (int64_t a = r0; a < r1; a += step) {
+            matmul_rows(w.down_exps, e, s.act_h, slots, slots, n_tok, a, std::min(r1, a + step), s.down.data(),
+                        n_embd);
+        }
+    }
+    // gpt-oss: each slot's down rows take their expert's bias before the weighting
+    if (!w.down_exps_b.empty()) {
+        add_expert_bias(s.down.data() + r0, n_embd, r.ids, n_slots, w.down_exps_b.data() + r0, n_embd, r1 - r0);
+    }
+    for (int t = 0; t < n_tokens; ++t) {
+        float* o = out.row(t);
+        std::fill(o + r0, o + r1, 0.0f);
+        for (int j = 0; j < K; ++j) {
+            const size_t slot = static_cast<size_t>(t * K + j);
+            const float wgt = r.weights[slot];
+            const float* d = s.down.data() + slot * n_embd;
+            for (int64_t c = r0; c < r1; ++c) o[c] += wgt * d[c];
+        }
+    }
 }
 
 // gpt-oss: the K largest logits, then the softmax of those K as the weights.
@@ -160,22 +192,34 @@ void run_experts(const HParams& hp, const LayerWeights& w, Activations& x, const
     }
     const int64_t groups_ff = (n_ff + kRowGroup - 1) / kRowGroup;
     const int64_t groups_embd = (n_embd + kRowGroup - 1) / kRowGroup;
-    split_gate_up(groups_ff, n_threads, s);
+    const int n_runs = n_threads * s.chunks;  // gate/up runs, and ranges of down rows
+    split_gate_up(groups_ff, n_runs, s);
     s.act_h.set(s.h_gate.data(), n_slots, n_ff, n_ff);
     s.act_h.format(w.down_exps.type);
 
     // One parallel region, two barriers: the gate and up rows of every active expert with the
-    // activation applied (each thread a contiguous run of about equal cost); the hidden rows converted
-    // for the down weights; then each thread's share of the output rows: the down rows of every active
-    // expert and the weighted sum of each token's experts, which needs no further wait.
+    // activation applied (contiguous runs of about equal cost); the hidden rows converted for the down
+    // weights; then ranges of the output rows: the down rows of every active expert and the weighted
+    // sum of each token's experts, which needs no further wait. With s.chunks > 1 there are more runs
+    // and ranges than threads: each thread takes its own first (run tid), then the others as they
+    // come free, so a slow thread holds up a phase by less than a whole share.
+    std::atomic<int> next_run{n_threads}, next_range{n_threads};
     const bool stamped = profiling();
     if (stamped) region_stamps().start(n_threads);
 #pragma omp parallel num_threads(n_threads)
     {
         const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
         if (stamped) region_stamps().mark(tid, 0);
-        // (the bounds were split for n_threads; a smaller team takes the remaining runs in turn)
-        for (int part = tid; part < n_threads; part += nt) {
+        // parts tid, tid + nt, ... below n_threads (a smaller team than asked takes the rest in turn), then
+        // the parts past n_threads as they come
+        const auto take = [&](std::atomic<int>& next, auto&& run) {
+            for (int part = tid; part < n_threads; part += nt) run(part);
+            for (int part = next.fetch_add(1, std::memory_order_relaxed); part < n_runs;
+                 part = next.fetch_add(1, std::memory_order_relaxed)) {
+                run(part);
+            }
+        };
+        take(next_run, [&](int part) {
             const int64_t g0 = s.bounds[static_cast<size_t>(part)], g1 = s.bounds[static_cast<size_t>(part) + 1];
             for (int64_t g = g0; g < g1;) {
                 const int64_t i = g / groups_ff, first = g % groups_ff;
@@ -184,40 +228,17 @@ void run_experts(const HParams& hp, const LayerWeights& w, Activations& x, const
                              std::min(n_ff, last * kRowGroup), n_ff, n_batch, s);
                 g += last - first;
             }
-        }
+        });
         if (stamped) region_stamps().mark(tid, 1);
 #pragma omp barrier
         s.act_h.convert_rows(n_slots * static_cast<int64_t>(tid) / nt, n_slots * static_cast<int64_t>(tid + 1) / nt);
 #pragma omp barrier
         if (stamped) region_stamps().mark(tid, 2);
-        const int64_t r0 = std::min(n_embd, groups_embd * tid / nt * kRowGroup);
-        const int64_t r1 = std::min(n_embd, groups_embd * (tid + 1) / nt * kRowGroup);
-        if (r0 < r1) {
-            for (int i = 0; i < s.n_active; ++i) {
-                const int32_t e = s.active[static_cast<size_t>(i)];
-                const int32_t* slots = s.expert_slots.data() + static_cast<size_t>(e) * n_batch;
-                const int n_tok = s.expert_count[static_cast<size_t>(e)];
-                const int64_t step = rows_per_call(n_tok, r1 - r0);
-                for (int64_t a = r0; a < r1; a += step) {
-                    matmul_rows(w.down_exps, e, s.act_h, slots, slots, n_tok, a, std::min(r1, a + step), s.down.data(),
-                                n_embd);
-                }
-            }
-            // gpt-oss: each slot's down rows take their expert's bias before the weighting
-            if (!w.down_exps_b.empty()) {
-                add_expert_bias(s.down.data() + r0, n_embd, r.ids, n_slots, w.down_exps_b.data() + r0, n_embd, r1 - r0);
-            }
-            for (int t = 0; t < n_tokens; ++t) {
-                float* o = out.row(t);
-                std::fill(o + r0, o + r1, 0.0f);
-                for (int j = 0; j < K; ++j) {
-                    const size_t slot = static_cast<size_t>(t * K + j);
-                    const float wgt = r.weights[slot];
-                    const float* d = s.down.data() + slot * n_embd;
-                    for (int64_t c = r0; c < r1; ++c) o[c] += wgt * d[c];
-                }
-            }
-        }
+        take(next_range, [&](int part) {
+            const int64_t r0 = std::min(n_embd, groups_embd * part / n_runs * kRowGroup);
+            const int64_t r1 = std::min(n_embd, groups_embd * (part + 1) / n_runs * kRowGroup);
+            if (r0 < r1) down_rows(w, r, s, out, r0, r1, n_embd, n_tokens, K, n_batch);
+        });
         if (stamped) region_stamps().mark(tid, 3);
     }
     if (stamped) region_stamps().report("experts:", {"gate/up", "barrier+convert+barrier", "down+sum"});
