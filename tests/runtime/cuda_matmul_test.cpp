@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <numeric>
 #include <random>
 #include <sstream>
@@ -899,48 +900,27 @@ TEST(CudaMatmul, GroupingAndMmqIdsMatchTheCpu) {
 
     int max_count = 0;
     for (int e = 0; e < n_experts; ++e) max_count = std::max(max_count, offsets[e + 1] - offsets[e]);
-    using MmqFn = void (*)(GgmlType, const void*, size_t, size_t, int64_t, int64_t, const void*, const int32_t*,
-                           const int32_t*, int, int, float*, int64_t, cudaStream_t);
+    using MmqFn = std::function<void(GgmlType, const void*, size_t, size_t, int64_t, int64_t, const void*, const int32_t*,
+                                     const int32_t*, int, int, float*, int64_t, cudaStream_t)>;
     struct Kernel {
-        const char* name;
+        std::string name;
         MmqFn fn;
     };
     std::vector<Kernel> kernels = {{"mmq_ids_dp4a", rc::mmq_ids_dp4a}};
+    // mmq_ids_mma in a tile shape; grid_slot_tiles 1: one block per (rows, expert) looping over its slot tiles
+    const auto mma = [](rc::MmaTile tile, int grid_slot_tiles) -> MmqFn {
+        return [=](GgmlType t, const void* w, size_t rb, size_t ms, int64_t ni, int64_t no, const void* xq,
+                   const int32_t* off, const int32_t* rows, int ne, int mpe, float* y, int64_t ldy, cudaStream_t st) {
+            rc::mmq_ids_mma(t, w, rb, ms, ni, no, xq, off, rows, ne, mpe, y, ldy, st, tile, nullptr, grid_slot_tiles);
+        };
+    };
     if (rc::mmq_tensor_cores_available()) {
-        kernels.push_back({"mmq_ids_mma", [](GgmlType t, const void* w, size_t rb, size_t ms, int64_t ni, int64_t no,
-                                             const void* xq, const int32_t* off, const int32_t* rows, int ne, int mpe,
-                                             float* y, int64_t ldy, cudaStream_t st) {
-                               rc::mmq_ids_mma(t, w, rb, ms, ni, no, xq, off, rows, ne, mpe, y, ldy, st, rc::MmaTile::Slots64);
-                           }});
-        kernels.push_back({"mmq_ids_mma64s", [](GgmlType t, const void* w, size_t rb, size_t ms, int64_t ni, int64_t no,
-                                                const void* xq, const int32_t* off, const int32_t* rows, int ne, int mpe,
-                                                float* y, int64_t ldy, cudaStream_t st) {
-                               rc::mmq_ids_mma(t, w, rb, ms, ni, no, xq, off, rows, ne, mpe, y, ldy, st,
-                                               rc::MmaTile::Slots64Short);
-                           }});
-        kernels.push_back({"mmq_ids_mma loop", [](GgmlType t, const void* w, size_t rb, size_t ms, int64_t ni, int64_t no,
-                                                  const void* xq, const int32_t* off, const int32_t* rows, int ne, int mpe,
-                                                  float* y, int64_t ldy, cudaStream_t st) {
-                               // one block per (rows, expert) looping over the expert's slot tiles
-                               rc::mmq_ids_mma(t, w, rb, ms, ni, no, xq, off, rows, ne, mpe, y, ldy, st, rc::MmaTile::Slots64,
-                                               nullptr, 1);
-                           }});
-        kernels.push_back({"mmq_ids_mma128", [](GgmlType t, const void* w, size_t rb, size_t ms, int64_t ni, int64_t no,
-                                                const void* xq, const int32_t* off, const int32_t* rows, int ne, int mpe,
-                                                float* y, int64_t ldy, cudaStream_t st) {
-                               rc::mmq_ids_mma(t, w, rb, ms, ni, no, xq, off, rows, ne, mpe, y, ldy, st, rc::MmaTile::Rows128);
-                           }});
-        kernels.push_back({"mmq_ids_mma128p", [](GgmlType t, const void* w, size_t rb, size_t ms, int64_t ni, int64_t no,
-                                                 const void* xq, const int32_t* off, const int32_t* rows, int ne, int mpe,
-                                                 float* y, int64_t ldy, cudaStream_t st) {
-                               rc::mmq_ids_mma(t, w, rb, ms, ni, no, xq, off, rows, ne, mpe, y, ldy, st,
-                                               rc::MmaTile::Rows128Paired);
-                           }});
-        kernels.push_back({"mmq_ids_mma32", [](GgmlType t, const void* w, size_t rb, size_t ms, int64_t ni, int64_t no,
-                                               const void* xq, const int32_t* off, const int32_t* rows, int ne, int mpe,
-                                               float* y, int64_t ldy, cudaStream_t st) {
-                               rc::mmq_ids_mma(t, w, rb, ms, ni, no, xq, off, rows, ne, mpe, y, ldy, st, rc::MmaTile::Slots32);
-                           }});
+        kernels.push_back({"mmq_ids_mma", mma(rc::MmaTile::Slots64, 0)});
+        kernels.push_back({"mmq_ids_mma64s", mma(rc::MmaTile::Slots64Short, 0)});
+        kernels.push_back({"mmq_ids_mma loop", mma(rc::MmaTile::Slots64, 1)});
+        kernels.push_back({"mmq_ids_mma128", mma(rc::MmaTile::Rows128, 0)});
+        kernels.push_back({"mmq_ids_mma128p", mma(rc::MmaTile::Rows128Paired, 0)});
+        kernels.push_back({"mmq_ids_mma32", mma(rc::MmaTile::Slots32, 0)});
     }
     uint32_t seed = 2000;
     for (GgmlType type : kMmvqTypes) {
@@ -972,12 +952,12 @@ TEST(CudaMatmul, GroupingAndMmqIdsMatchTheCpu) {
             }
             for (size_t k = 0; k < kernels.size(); ++k) {
                 // the tensor-core kernel's minimums use exact integer sums: float rounding only
-                const double tol = std::string(kernels[k].name) == "mmq_ids_dp4a" ? tolerance_for(type) : 5e-5;
+                const double tol = kernels[k].name == "mmq_ids_dp4a" ? tolerance_for(type) : 5e-5;
                 for (int bound : {max_count, n_slots}) {  // the tight bound and a loose one
                     dy.fill(0xff);
-                    const std::string label = std::string(kernels[k].name) + " " + shape(type, n_in, n_out, n_slots) +
+                    const std::string label = kernels[k].name + " " + shape(type, n_in, n_out, n_slots) +
                                               " max_per_expert=" + std::to_string(bound);
-                    const bool dp4a = std::string(kernels[k].name) == "mmq_ids_dp4a";
+                    const bool dp4a = kernels[k].name == "mmq_ids_dp4a";
                     kernels[k].fn(type, dw.as<void>(), ex.row_bytes, ex.mat_stride, n_in, n_out,
                                   (dp4a ? act.xq : act.quads).as<void>(),
                                   d_off.as<int32_t>(), d_rows.as<int32_t>(), n_experts, bound, dy.as<float>(), ldy, nullptr);
@@ -989,7 +969,7 @@ TEST(CudaMatmul, GroupingAndMmqIdsMatchTheCpu) {
             }
         }
         for (size_t k = 0; k < kernels.size(); ++k) {
-            std::printf("%-13s %-7s worst |err| / sum|w*a| = %.3g\n", kernels[k].name, name_of(type).c_str(), checks[k].worst);
+            std::printf("%-13s %-7s worst |err| / sum|w*a| = %.3g\n", kernels[k].name.c_str(), name_of(type).c_str(), checks[k].worst);
         }
     }
     f.report("mmq_ids");

@@ -304,29 +304,17 @@ void launch_tile(MmaTile tile, GgmlType type, const void* W, size_t row_bytes, s
                  int64_t n_out, const void* xq, const int32_t* expert_offsets, const int32_t* slot_rows, int n_experts,
                  int max_per_expert, float* y, int64_t ldy, const int32_t* y_rows, int grid_slot_tiles,
                  const DenseMats& dense, int n_dense, cudaStream_t stream) {
+    decltype(&launch_mma<64, 8, 4>) launch = nullptr;  // (NS slots, SB blocks a stage, NW warps, RT row tiles a warp)
     switch (tile) {
-        case MmaTile::Slots64:
-            launch_mma<64, 8, 4>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts,
-                                 max_per_expert, y, ldy, y_rows, grid_slot_tiles, dense, n_dense, stream);
-            break;
-        case MmaTile::Slots64Short:
-            launch_mma<64, 4, 4>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts,
-                                 max_per_expert, y, ldy, y_rows, grid_slot_tiles, dense, n_dense, stream);
-            break;
-        case MmaTile::Slots32:
-            launch_mma<32, 8, 4>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts,
-                                 max_per_expert, y, ldy, y_rows, grid_slot_tiles, dense, n_dense, stream);
-            break;
-        case MmaTile::Rows128:
-            launch_mma<64, 4, 8>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts,
-                                 max_per_expert, y, ldy, y_rows, grid_slot_tiles, dense, n_dense, stream);
-            break;
-        case MmaTile::Rows128Paired:
-            launch_mma<64, 4, 4, 2>(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts,
-                                    max_per_expert, y, ldy, y_rows, grid_slot_tiles, dense, n_dense, stream);
-            break;
+        case MmaTile::Slots64: launch = &launch_mma<64, 8, 4>; break;
+        case MmaTile::Slots64Short: launch = &launch_mma<64, 4, 4>; break;
+        case MmaTile::Slots32: launch = &launch_mma<32, 8, 4>; break;
+        case MmaTile::Rows128: launch = &launch_mma<64, 4, 8>; break;
+        case MmaTile::Rows128Paired: launch = &launch_mma<64, 4, 4, 2>; break;
         default: throw Error("mmq_ids: unknown tile");
     }
+    launch(type, W, row_bytes, mat_stride, n_in, n_out, xq, expert_offsets, slot_rows, n_experts, max_per_expert, y, ldy,
+           y_rows, grid_slot_tiles, dense, n_dense, stream);
     check_launch("mmq_ids (tensor cores)");
 }
 
