@@ -355,11 +355,12 @@ void CudaExecutor::queue_download(const Tensor& src, const Tensor& host) {
           "download");
 }
 
-void CudaExecutor::queue_download(const Routing& src, const Routing& host) {
+void CudaExecutor::queue_copy(const Routing& src, const Routing& dst, cudaMemcpyKind kind) {
     const size_t n = static_cast<size_t>(src.n_tokens) * static_cast<size_t>(src.k);
-    check(cudaMemcpyAsync(host.ids, src.ids, n * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_), "download ids");
-    check(cudaMemcpyAsync(host.weights, src.weights, n * sizeof(float), cudaMemcpyDeviceToHost, stream_),
-          "download weights");
+    const bool down = kind == cudaMemcpyDeviceToHost;
+    check(cudaMemcpyAsync(dst.ids, src.ids, n * sizeof(int32_t), kind, stream_), down ? "download ids" : "upload ids");
+    check(cudaMemcpyAsync(dst.weights, src.weights, n * sizeof(float), kind, stream_),
+          down ? "download weights" : "upload weights");
 }
 
 void CudaExecutor::download(const Tensor& src, const Tensor& host) {
@@ -370,22 +371,19 @@ void CudaExecutor::download(const Tensor& src, const Tensor& host) {
 
 void CudaExecutor::upload(const Routing& host, const Routing& dst) {
     flush_pending();
-    const size_t n = static_cast<size_t>(host.n_tokens) * static_cast<size_t>(host.k);
-    check(cudaMemcpyAsync(dst.ids, host.ids, n * sizeof(int32_t), cudaMemcpyHostToDevice, stream_), "upload ids");
-    check(cudaMemcpyAsync(dst.weights, host.weights, n * sizeof(float), cudaMemcpyHostToDevice, stream_),
-          "upload weights");
+    queue_copy(host, dst, cudaMemcpyHostToDevice);
 }
 
 void CudaExecutor::download(const Routing& src, const Routing& host) {
     flush_pending();
-    queue_download(src, host);
+    queue_copy(src, host, cudaMemcpyDeviceToHost);
     check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
 }
 
 void CudaExecutor::download(const Tensor& src, const Tensor& host, const Routing& rsrc, const Routing& rhost) {
     flush_pending();
     queue_download(src, host);
-    queue_download(rsrc, rhost);
+    queue_copy(rsrc, rhost, cudaMemcpyDeviceToHost);
     check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
 }
 

@@ -84,7 +84,7 @@ private:
     bool quad_rows(int n) const;
     // The copies of download(), queued on the stream without waiting.
     void queue_download(const Tensor& src, const Tensor& host);
-    void queue_download(const Routing& src, const Routing& host);
+    void queue_copy(const Routing& src, const Routing& dst, cudaMemcpyKind kind);  // ids and weights, either way
     void quantize_rows(const float* x, int64_t ld, int64_t n_cols, int n);
     void wrote(const Tensor& t);
     // One weight times rows of x: int8 mat-vec for a few rows, dequantize + cuBLAS for many.
