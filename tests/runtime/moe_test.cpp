@@ -150,6 +150,15 @@ TEST_P(ExpertsTest, ThreadCountsAgreeAndMatchTheReference) {
     }
     EXPECT_LT(std::sqrt(err / norm), 0.03) << "relative error against the reference";
 
+    // decode-size batches (run_decode: down rows taken as experts come ready): the same bits at any thread
+    // count, 1 and 3 tokens
+    for (int n : {1, 3}) {
+        const std::vector<float> base = run(c, L, x, ids, wts, 4, n, n_tok, 1);
+        for (int threads : {2, 3, 5, 16}) {
+            EXPECT_EQ(run(c, L, x, ids, wts, 4, n, n_tok, threads), base) << n << " tokens, " << threads << " threads";
+        }
+    }
+
     // a token decoded alone (one row per expert: the decode kernels) agrees with its row of the batch
     for (int t : {0, 6}) {
         const std::vector<float> alone = run(c, L, x, ids, wts, t, 1, n_tok, 3);

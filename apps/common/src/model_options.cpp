@@ -95,7 +95,7 @@ void CommonOptions::add_to(appcommon::OptionSet& opts, int default_ctx, bool ben
                            "scratch fit the GPU's free memory (or --vram-budget) less --fit-target",
                            [](const std::string& next) { return !next.starts_with("-"); },
                            [this](const std::string& v) { fit = v.empty() ? "on" : v; });
-    opts.value({"-fitt", "--fit-target"}, "MiB", "memory --fit leaves free (default 1024)",
+    opts.value({"-fitt", "--fit-target"}, "MiB", "memory --fit leaves free (default 1024; 512 with --vram-budget)",
                [this](const std::string& v) { fit_target_mib = parse_int(v, 0, INT_MAX); });
     opts.value({"--vram-budget"}, "SIZE", "plan --fit for a GPU of this much memory (8G, 7500M) instead of the free memory",
                &vram_budget);
@@ -294,7 +294,10 @@ runtime::ModelOptions model_options(const CommonOptions& o) {
         const runtime::ContextParams cp = context_params(o);
         runtime::FitOptions f;
         f.budget = o.vram_budget.empty() ? 0 : parse_size(o.vram_budget, "--vram-budget");
-        f.margin = static_cast<uint64_t>(o.fit_target_mib) << 20;
+        const int target = o.fit_target_mib >= 0        ? o.fit_target_mib
+                           : o.vram_budget.empty() ? CommonOptions::kFitTargetFreeMib
+                                                   : CommonOptions::kFitTargetBudgetMib;
+        f.margin = static_cast<uint64_t>(target) << 20;
         f.n_ctx = cp.n_ctx > 0 ? cp.n_ctx : runtime::ContextParams::kDefaultMaxCtx;
         f.n_batch = cp.n_batch;
         f.n_outputs = cp.n_outputs > 0 ? cp.n_outputs : cp.n_batch;

@@ -134,6 +134,7 @@ CpuExecutor::CpuExecutor(const HParams& hp, const ContextShape& shape, std::vect
         moe_.expert_tokens.resize(E * B);
         moe_.expert_slots.resize(E * B);
         moe_.active.resize(E);
+        moe_.progress = std::make_unique<MoeScratch::Progress[]>(E);
         moe_.bounds.resize(T * kMaxMoeChunks + 1);
         static const int chunks = parse_moe_chunks(std::getenv("GGUF_MOE_CHUNKS"));
         moe_.chunks = chunks;

@@ -2,7 +2,9 @@
 // with OpenMP across output rows, with all scratch preallocated so that decoding allocates nothing.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "aligned.h"
@@ -61,6 +63,13 @@ public:
         int chunks = 1;
         Activations act_up;           // the input rows for up weights of another format than the gate's
         Activations act_h;            // the hidden rows for the down weights
+        // Decode-size batches (moe.cpp, run_decode): per active expert, the gate/up shares still running,
+        // whether its hidden rows are ready for the down weights, and its next down item. A cache line
+        // each, so that threads polling one expert do not slow the others' counters.
+        struct alignas(64) Progress {
+            std::atomic<int32_t> pending{0}, ready{0}, next_down{0};
+        };
+        std::unique_ptr<Progress[]> progress;
     };
 
 private:

@@ -27,8 +27,14 @@ struct CommonOptions {
     std::vector<std::pair<std::string, std::string>> placement_rules;
     std::string cache_type_k = "f16", cache_type_v = "f16";
     std::string fit = "off";
-    int fit_target_mib = 1024;
+    // --fit-target; -1: the default for the plan (kFitTargetFreeMib against the GPU's free memory,
+    // kFitTargetBudgetMib under --vram-budget)
+    int fit_target_mib = -1;
     std::string vram_budget;
+    // llama.cpp's margin, for a GPU that other programs share; a --vram-budget is a card planned for this
+    // run alone, where the margin only covers what the plan does not count (allocator rounding, library
+    // workspaces): the plan counts the CUDA context, and measured peaks sit within ~30 MiB of it.
+    static constexpr int kFitTargetFreeMib = 1024, kFitTargetBudgetMib = 512;
     // Accepted with llama.cpp's meaning; the runtime has no field for them yet, so each prints a note
     // when given (see add_to). Kept here so that wiring them in is one line when the runtime has them.
     int ubatch_size = 512;
