@@ -99,11 +99,16 @@ __global__ void route_kernel(const float* logits, int64_t ld, int n_tok, int n_e
               weights + t * k);
 }
 
-constexpr int kRouterWarps = 8;  // logit rows per block of the fused router, one per warp
+constexpr int kRouterWarps = 8;     // warps per block of the fused router
+constexpr int kRowWarps = 4;        // warps that share one logit row, each a quarter of it
+constexpr int kRowsPerBlock = kRouterWarps / kRowWarps;
 constexpr int kRouterMaxTokens = 8;
 
-// Block b: warp w computes logit row e = b * 8 + w of every token (f32 weights, float4 loads where aligned);
-// the last block to finish (counted in *counter, which it resets) routes every token, a warp per token.
+// Block b: logit rows e = b * 2 + r of every token, row r by warps 4r .. 4r + 3, each over a quarter of
+// the inputs with all of its loads in flight at once (f32 weights, float4 loads where aligned): a row by
+// one warp waited for four round trips to memory one after the other. The quarters are added in a fixed
+// order. The last block to finish (counted in *counter, which it resets) routes every token, a warp per
+// token.
 template <bool kAligned>
 __global__ void __launch_bounds__(kRouterWarps * 32) router_kernel(const float* W, int64_t n_in, const float* x,
                                                                    int64_t ldx, int n_tok, int n_expert, int k,
@@ -112,26 +117,28 @@ __global__ void __launch_bounds__(kRouterWarps * 32) router_kernel(const float* 
                                                                    int32_t* ids, float* weights) {
     pdl_enter();  // before any memory an earlier kernel writes (pdl.cuh)
     __shared__ float probs_all[kRouterWarps][kMaxExperts];
+    __shared__ float part[kRouterWarps][kRouterMaxTokens];
     __shared__ bool last;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    const int e = blockIdx.x * kRouterWarps + warp;
+    const int row = warp / kRowWarps, quarter = warp % kRowWarps;
+    const int e = blockIdx.x * kRowsPerBlock + row;
+    float acc[kRouterMaxTokens] = {};
     if (e < n_expert) {
-        const float* row = W + e * n_in;
-        float acc[kRouterMaxTokens] = {};
+        const float* w_row = W + e * n_in;
         if constexpr (kAligned) {
-            // four float4 of the row per lane in flight at a time; each lane sums its columns in order
-            const float4* w4 = reinterpret_cast<const float4*>(row);
-            const int64_t n4 = n_in / 4;
-            for (int64_t c0 = lane; c0 < n4; c0 += 4 * 32) {
+            // this warp's quarter of the row's float4s, up to four per lane in flight at a time
+            const int64_t n4 = n_in / 4, q0 = n4 * quarter / kRowWarps, q1 = n4 * (quarter + 1) / kRowWarps;
+            const float4* w4 = reinterpret_cast<const float4*>(w_row);
+            for (int64_t c0 = q0 + lane; c0 < q1; c0 += 4 * 32) {
                 float4 w[4];
 #pragma unroll
-                for (int u = 0; u < 4; ++u) w[u] = c0 + 32 * u < n4 ? w4[c0 + 32 * u] : make_float4(0.f, 0.f, 0.f, 0.f);
+                for (int u = 0; u < 4; ++u) w[u] = c0 + 32 * u < q1 ? w4[c0 + 32 * u] : make_float4(0.f, 0.f, 0.f, 0.f);
 #pragma unroll
                 for (int u = 0; u < 4; ++u) {
                     const int64_t c = c0 + 32 * u;
 #pragma unroll
                     for (int t = 0; t < kRouterMaxTokens; ++t) {
-                        if (t < n_tok && c < n4) {
+                        if (t < n_tok && c < q1) {
                             const float4 v = reinterpret_cast<const float4*>(x + t * ldx)[c];
                             acc[t] += w[u].x * v.x + w[u].y * v.y + w[u].z * v.z + w[u].w * v.w;
                         }
@@ -139,20 +146,28 @@ __global__ void __launch_bounds__(kRouterWarps * 32) router_kernel(const float* 
                 }
             }
         } else {
-            for (int64_t i = lane; i < n_in; i += 32) {
-                const float w = row[i];
+            const int64_t q0 = n_in * quarter / kRowWarps, q1 = n_in * (quarter + 1) / kRowWarps;
+            for (int64_t i = q0 + lane; i < q1; i += 32) {
+                const float w = w_row[i];
 #pragma unroll
                 for (int t = 0; t < kRouterMaxTokens; ++t) {
                     if (t < n_tok) acc[t] += w * x[t * ldx + i];
                 }
             }
         }
+    }
 #pragma unroll
-        for (int t = 0; t < kRouterMaxTokens; ++t) {
-            float v = acc[t];
-            for (int o = 16; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
-            if (t < n_tok && lane == 0) logits[t * ld + e] = v;
-        }
+    for (int t = 0; t < kRouterMaxTokens; ++t) {
+        float v = acc[t];
+        for (int o = 16; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
+        if (lane == 0) part[warp][t] = v;
+    }
+    __syncthreads();
+    // a row's quarters in order, by the first lanes of its first warp
+    if (quarter == 0 && lane < n_tok && e < n_expert) {
+        float v = part[warp][lane];
+        for (int q = 1; q < kRowWarps; ++q) v += part[warp + q][lane];
+        logits[lane * ld + e] = v;
     }
     __threadfence();  // the logits visible before this block is counted
     __syncthreads();
@@ -191,7 +206,7 @@ void router_topk_f32(const float* W, int64_t n_in, const float* x, int64_t ldx, 
     }
     const bool aligned = n_in % 4 == 0 && ldx % 4 == 0 && reinterpret_cast<uintptr_t>(W) % 16 == 0 &&
                          reinterpret_cast<uintptr_t>(x) % 16 == 0;
-    const unsigned blocks = detail::blocks_for(n_expert, kRouterWarps);
+    const unsigned blocks = detail::blocks_for(n_expert, kRowsPerBlock);
     if (aligned) {
         pdl_launch(router_kernel<true>, blocks, kRouterWarps * 32, 0, stream)(W, n_in, x, ldx, n_tok, n_expert, k, sigmoid,
                                                                      normalize, scale, logits, ld, counter, ids, weights);
