@@ -138,8 +138,8 @@ Context::Context(const Model& model, const ContextParams& params)
     out_exec_ = exec_for(model.weights().output.device);
     if (!streamable_.empty() && !ffn_exec_[streamable_.front()]->streams_experts()) {
         warnings_.push_back("no room on " + ffn_exec_[streamable_.front()]->device().name() +
-                            " for the two expert slots that stream the CPU's experts in for prompts (" +
-                            format_bytes(2 * shape.streamed_expert_bytes) + "): prompts run them on the CPU");
+                            " for the expert slot that streams the CPU's experts in for prompts (" +
+                            format_bytes(shape.streamed_expert_bytes) + "): prompts run them on the CPU");
         streamable_.clear();
     }
     stream_min_tokens_ = stream_min_tokens();
@@ -349,7 +349,10 @@ void Context::forward(const int32_t* tokens, int n, bool want_logits, float* all
     // only while locating a NaN: the residual stream checked after each stage (see finite_probe.h)
     using Stage = FiniteProbe::Stage;
     bool stop = probe_finite(*at, x, static_cast<int>(Stage::Input), -1);
-    // a large batch streams the CPU's experts in: two layers ahead, one per slot
+    // a large batch streams the CPU's experts in through one slot: the first streamed layer's copy is
+    // queued before the layers, each next one's once the streamed layer before it has queued its experts
+    // (on the GPU the copy waits for them, then overlaps the work up to its layer's experts); never
+    // sooner, since it overwrites the experts that layer reads
     const bool stream = n >= stream_min_tokens_ && !streamable_.empty();
     size_t next_stage = 0;
     auto stage_next = [&] {
@@ -357,7 +360,6 @@ void Context::forward(const int32_t* tokens, int n, bool want_logits, float* all
         const uint32_t il = streamable_[next_stage++];
         ffn_exec_[il]->stage_experts(w.layers[il]);
     };
-    stage_next();
     stage_next();
     auto layer = [&](uint32_t il) {
         const LayerWeights& L = w.layers[il];

@@ -28,13 +28,13 @@ uint64_t gpu_bytes(const PlacementPlan& plan, const FitRequest& r, Device gpu) {
         if (t.name.find(".ffn_gate_inp.") != std::string::npos) router_layers.insert(t.layer);
         if (t.name == "output.weight") output = true;
     }
-    // the slots that stream host-resident experts in for prompts (Executor::stage_experts)
+    // the slot that streams host-resident experts in for prompts (Executor::stage_experts)
     uint64_t slot = 0;
     for (const auto& [layer, bytes] : host_experts) {
         if (router_layers.count(layer)) slot = std::max(slot, bytes);
     }
     return it->second + r.kv_bytes_per_layer * attention_layers.size() + r.scratch + (output ? r.output_scratch : 0) +
-           static_cast<uint64_t>(r.expert_slots) * slot + r.overhead;
+           (r.expert_slot ? slot : 0) + r.overhead;
 }
 
 bool has_experts(const std::vector<TensorDesc>& tensors) {

@@ -105,7 +105,7 @@ FitResult fit_to_gpu(const ModelOptions& options, const HParams& hp, const std::
     r.kv_bytes_per_layer = kv_layer_bytes(hp, f.n_ctx, f.type_k, f.type_v);
     r.scratch = gpu_scratch_bytes(hp, f.n_batch, f.n_ctx);
     r.output_scratch = static_cast<uint64_t>(std::clamp(f.n_outputs, 1, f.n_batch)) * static_cast<uint64_t>(n_vocab) * sizeof(float);
-    r.expert_slots = 2;  // prompts stream the CPU's experts in (Context::forward)
+    r.expert_slot = true;  // prompts stream the CPU's experts in (Context::forward)
     return fit_placement(descs, static_cast<int>(hp.n_layer), r, gpus.front(), options.placement.overrides);
 }
 

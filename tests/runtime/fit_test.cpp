@@ -95,16 +95,18 @@ TEST(Fit, UserRulesComeFirst) {
     EXPECT_EQ(fit.options.overrides[0].origin, "-ot");
 }
 
-// With streaming, two slots of the largest CPU-resident layer's experts are counted once any layer's
-// experts leave the GPU: with 4 blocks of 3 x 1024 bytes of experts, moving one or two layers' experts
-// saves nothing (the slots take two layers' worth), three save one layer's worth.
-TEST(Fit, StreamingSlotsAreCounted) {
+// With streaming, a slot of the largest CPU-resident layer's experts is counted once any layer's experts
+// leave the GPU: with 4 blocks of 3 x 1024 bytes of experts, one byte short of the whole model, moving
+// one layer's experts saves nothing (the slot takes a layer's worth), two save one layer's worth; without
+// the slot one layer is enough.
+TEST(Fit, StreamingSlotIsCounted) {
     constexpr uint64_t kLayerExperts = 3 * 1024, kWholeBig = kWhole + 4 * (kLayerExperts - 300);
     FitRequest r = request(kWholeBig + 49);
-    r.expert_slots = 2;
+    EXPECT_EQ(runtime::fit_placement(moe_tensors(1024), 4, r, kGpu).n_cpu_expert_layers, 1);
+    r.expert_slot = true;
     const auto fit = runtime::fit_placement(moe_tensors(1024), 4, r, kGpu);
-    EXPECT_EQ(fit.n_cpu_expert_layers, 3);
-    EXPECT_EQ(fit.gpu_bytes, kWholeBig - 3 * kLayerExperts + 2 * kLayerExperts);
+    EXPECT_EQ(fit.n_cpu_expert_layers, 2);
+    EXPECT_EQ(fit.gpu_bytes, kWholeBig - 2 * kLayerExperts + kLayerExperts);
     for (uint64_t budget = 300; budget <= kWholeBig + 100; budget += 37) {
         r.budget = budget;
         try {

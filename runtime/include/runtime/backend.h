@@ -27,7 +27,7 @@ struct ContextShape {
     int n_threads = 1;
     int64_t n_vocab = 0;
     // Bytes of the largest layer's experts that live in host memory while the layer's router runs on
-    // this executor's GPU (0: none): such an executor keeps two slots of that size to stream them in
+    // this executor's GPU (0: none): such an executor keeps one slot of that size to stream them in
     // for large batches (stage_experts).
     uint64_t streamed_expert_bytes = 0;
 };
@@ -178,12 +178,13 @@ public:
     virtual void delta_net(const LayerWeights& L, RecurrentState& rs, int il, const Tensor& xn, const Tensor& out);
 
     // Streaming, for batches large enough that copying a layer's host-resident experts over the bus
-    // costs less than computing them on the CPU. Whether this executor keeps the two slots it needs
-    // (the CPU does not; a GPU that had no room for them neither):
+    // costs less than computing them on the CPU. Whether this executor keeps the slot it needs (the
+    // CPU does not; a GPU that had no room for it neither):
     virtual bool streams_experts() const { return false; }
-    // Queues the copy of L's expert matrices into the next slot, on a copy queue that first waits until
-    // the slot's previous layer has run, so that a layer's copy overlaps the work before it; experts()
-    // on L then reads that copy. Only where streams_experts().
+    // Queues the copy of L's expert matrices into the slot, on a copy queue that first waits until the
+    // slot's previous layer has run, so that a layer's copy overlaps the work before it; experts() on L
+    // then reads that copy. The caller stages one layer at a time: the next only after experts() on L.
+    // Only where streams_experts().
     virtual void stage_experts(const LayerWeights& L) { (void)L; }
 
     // Waits until everything queued has finished (a no-op where ops run synchronously).

@@ -43,9 +43,9 @@ struct FitRequest {
     uint64_t kv_bytes_per_layer = 0;  // the KV cache of one layer at the planned context
     uint64_t scratch = 0;           // the GPU executor's scratch at the planned batch size
     uint64_t output_scratch = 0;    // logits rows, needed where the output layer is on the GPU
-    // Slots the GPU executor keeps to stream host-resident experts in for prompts, each the size of
-    // the largest such layer's experts (Context and the CUDA executor: 2; 0 plans without streaming).
-    int expert_slots = 0;
+    // Whether the GPU executor keeps the slot that streams host-resident experts in for prompts, the
+    // size of the largest such layer's experts (false plans without streaming).
+    bool expert_slot = false;
 };
 
 struct FitResult {

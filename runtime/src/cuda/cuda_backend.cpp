@@ -216,7 +216,7 @@ CudaExecutor::CudaExecutor(int ordinal, const HParams& hp, const ContextShape& s
     prepare_device_tables();
     attn_scratch_ = alloc(attention_scratch_bytes(n_batch_, static_cast<int>(hp.n_head),
                                                   static_cast<int>(hp.head_dim_v), n_ctx_));
-    if (hp.is_moe() && shape.streamed_expert_bytes > 0) allocate_expert_slots(shape.streamed_expert_bytes);
+    if (hp.is_moe() && shape.streamed_expert_bytes > 0) allocate_expert_slot(shape.streamed_expert_bytes);
     // for tests and measurements: GGUF_STREAM_COPY=layers (always whole layers ahead) or used (always
     // the used experts as each layer comes); the default chooses by the batch's routing
     if (const char* env = std::getenv("GGUF_STREAM_COPY")) {
@@ -225,24 +225,22 @@ CudaExecutor::CudaExecutor(int ordinal, const HParams& hp, const ContextShape& s
     }
 }
 
-// Two slots, so that one layer's experts are copied in while the previous one's run. Without room for
-// them the executor does not stream, and the CPU computes its experts as for small batches.
-void CudaExecutor::allocate_expert_slots(uint64_t bytes) {
-    for (ExpertSlot& s : slots_) {
-        void* p = nullptr;
-        if (cudaMalloc(&p, bytes) != cudaSuccess) {
-            cudaGetLastError();
-            for (ExpertSlot& t : slots_) {
-                if (t.data) cudaFree(t.data), bytes_ -= bytes;
-                t.data = nullptr;
-            }
-            return;
-        }
-        s.data = static_cast<uint8_t*>(p);
-        bytes_ += bytes;
-        check(cudaEventCreateWithFlags(&s.ready, cudaEventDisableTiming), "cudaEventCreate");
-        check(cudaEventCreateWithFlags(&s.done, cudaEventDisableTiming), "cudaEventCreate");
+// One slot: a layer's copy overlaps the work between the previous streamed layer's experts and its own,
+// not those experts too. The copies are bound by the bus (on an H200, about 7 ms for a layer of
+// Qwen3-30B-A3B's experts against 0.5 ms of computing them), so a second slot gained little and cost
+// a layer's experts of device memory, which --fit then leaves on the CPU, slowing every decode step.
+// Without room for the slot the executor does not stream, and the CPU computes its experts as for
+// small batches.
+void CudaExecutor::allocate_expert_slot(uint64_t bytes) {
+    void* p = nullptr;
+    if (cudaMalloc(&p, bytes) != cudaSuccess) {
+        cudaGetLastError();
+        return;
     }
+    slot_.data = static_cast<uint8_t*>(p);
+    bytes_ += bytes;
+    check(cudaEventCreateWithFlags(&slot_.ready, cudaEventDisableTiming), "cudaEventCreate");
+    check(cudaEventCreateWithFlags(&slot_.done, cudaEventDisableTiming), "cudaEventCreate");
     check(cudaStreamCreateWithFlags(&copy_stream_, cudaStreamNonBlocking), "cudaStreamCreate");
 }
 
@@ -252,11 +250,9 @@ CudaExecutor::~CudaExecutor() {
     if (copy_stream_) cudaStreamSynchronize(copy_stream_);
     for (auto& [n, g] : graphs_) cudaGraphExecDestroy(g);
     if (cublas_) cublasDestroy(cublas_);
-    for (ExpertSlot& s : slots_) {
-        if (s.data) cudaFree(s.data);
-        if (s.ready) cudaEventDestroy(s.ready);
-        if (s.done) cudaEventDestroy(s.done);
-    }
+    if (slot_.data) cudaFree(slot_.data);
+    if (slot_.ready) cudaEventDestroy(slot_.ready);
+    if (slot_.done) cudaEventDestroy(slot_.done);
     if (copy_stream_) cudaStreamDestroy(copy_stream_);
     for (void* p : allocations_) cudaFree(p);
     cudaFreeHost(pos0_host_);
@@ -645,50 +641,50 @@ void CudaExecutor::route(const Tensor& logits, const RouterParams& p, const Rout
                p.normalize, p.scale, out.ids, out.weights, stream_);
 }
 
-// The next slot, its view pointing at where L's three expert tensors go in it.
-CudaExecutor::ExpertSlot& CudaExecutor::take_slot(const LayerWeights& L) {
-    ExpertSlot& s = slots_[static_cast<size_t>(next_slot_)];
-    next_slot_ ^= 1;
-    if (slots_[static_cast<size_t>(next_slot_)].layer == &L) slots_[static_cast<size_t>(next_slot_)].layer = nullptr;
-    s.view.gate_exps = L.gate_exps;
-    s.view.up_exps = L.up_exps;
-    s.view.down_exps = L.down_exps;
+// The slot's view pointed at where L's three expert tensors go in it.
+void CudaExecutor::point_slot_at(const LayerWeights& L) {
+    slot_.view.gate_exps = L.gate_exps;
+    slot_.view.up_exps = L.up_exps;
+    slot_.view.down_exps = L.down_exps;
     size_t off = 0;
-    for (Weight* w : {&s.view.gate_exps, &s.view.up_exps, &s.view.down_exps}) {
-        w->data = s.data + off;
+    for (Weight* w : {&slot_.view.gate_exps, &slot_.view.up_exps, &slot_.view.down_exps}) {
+        w->data = slot_.data + off;
         w->device = device();
         off += slot_aligned(static_cast<size_t>(w->n_mat) * matrix_stride(*w));
     }
-    s.layer = &L;
-    return s;
 }
 
+// Context stages a layer only after the streamed layer before it has been queued (experts() recorded
+// `done` after its reads), so nothing overwrites the slot between L's copy and L's experts.
 void CudaExecutor::stage_experts(const LayerWeights& L) {
     flush_pending();
-    if (!copy_stream_) throw std::logic_error("CudaExecutor::stage_experts: no expert slots");
+    if (!copy_stream_) throw std::logic_error("CudaExecutor::stage_experts: no expert slot");
     // a batch that routes to few experts copies only those, as each layer comes (experts())
     if (sparse_batch_) return;
-    ExpertSlot& s = take_slot(L);
-    // the slot's previous layer must have run before its bytes are overwritten
-    check(cudaStreamWaitEvent(copy_stream_, s.done, 0), "cudaStreamWaitEvent");
+    // the layer that last read the slot must have run before its bytes are overwritten
+    check(cudaStreamWaitEvent(copy_stream_, slot_.done, 0), "cudaStreamWaitEvent");
+    point_slot_at(L);
     const Weight* from[] = {&L.gate_exps, &L.up_exps, &L.down_exps};
-    const Weight* to[] = {&s.view.gate_exps, &s.view.up_exps, &s.view.down_exps};
+    const Weight* to[] = {&slot_.view.gate_exps, &slot_.view.up_exps, &slot_.view.down_exps};
     for (int i = 0; i < 3; ++i) {
         const size_t bytes = static_cast<size_t>(from[i]->n_mat) * matrix_stride(*from[i]);
         check(cudaMemcpyAsync(const_cast<uint8_t*>(to[i]->data), from[i]->data, bytes, cudaMemcpyHostToDevice,
                               copy_stream_),
               "copy experts");
     }
-    check(cudaEventRecord(s.ready, copy_stream_), "cudaEventRecord");
+    check(cudaEventRecord(slot_.ready, copy_stream_), "cudaEventRecord");
+    slot_.layer = &L;
 }
 
-// Only the experts the batch routes to, copied on the compute stream into the next slot (each at its
-// place, so the kernels index it as the whole tensor).
+// Only the experts the batch routes to, copied on the compute stream into the slot (each at its place,
+// so the kernels index it as the whole tensor). The slot then holds no whole layer: a later batch
+// routing L to other experts must not find L staged there.
 const LayerWeights& CudaExecutor::copy_used(const LayerWeights& L, const std::vector<char>& used) {
-    ExpertSlot& s = take_slot(L);
-    check(cudaStreamWaitEvent(stream_, s.ready, 0), "cudaStreamWaitEvent");  // a copy still landing there
+    check(cudaStreamWaitEvent(stream_, slot_.ready, 0), "cudaStreamWaitEvent");  // a copy still landing there
+    slot_.layer = nullptr;
+    point_slot_at(L);
     const Weight* from[] = {&L.gate_exps, &L.up_exps, &L.down_exps};
-    const Weight* to[] = {&s.view.gate_exps, &s.view.up_exps, &s.view.down_exps};
+    const Weight* to[] = {&slot_.view.gate_exps, &slot_.view.up_exps, &slot_.view.down_exps};
     const int E = static_cast<int>(used.size());
     for (int i = 0; i < 3; ++i) {
         const size_t stride = matrix_stride(*from[i]);
@@ -705,16 +701,15 @@ const LayerWeights& CudaExecutor::copy_used(const LayerWeights& L, const std::ve
             e0 = e1;
         }
     }
-    return s.view;
+    return slot_.view;
 }
 
+// L's experts in the slot, once their copy has landed (null where stage_experts did not copy them, or
+// copied another layer since).
 const LayerWeights* CudaExecutor::staged(const LayerWeights& L) {
-    for (ExpertSlot& s : slots_) {
-        if (s.layer != &L) continue;
-        check(cudaStreamWaitEvent(stream_, s.ready, 0), "cudaStreamWaitEvent");
-        return &s.view;
-    }
-    return nullptr;
+    if (slot_.layer != &L) return nullptr;
+    check(cudaStreamWaitEvent(stream_, slot_.ready, 0), "cudaStreamWaitEvent");
+    return &slot_.view;
 }
 
 void CudaExecutor::experts(const LayerWeights& layer, const Tensor& x, const Routing& r, const Tensor& out) {
@@ -724,8 +719,8 @@ void CudaExecutor::experts(const LayerWeights& layer, const Tensor& x, const Rou
         return;
     }
     // Streamed: which experts the batch uses (a few bytes, one wait) decides how the next layers come
-    // in. When most are used, the whole layers copied ahead (stage_experts) overlap the work before
-    // them; when few are (short prompts, skewed routing), copying just those as each layer comes moves
+    // in. When most are used, each whole layer copied ahead (stage_experts) overlaps the work before
+    // it; when few are (short prompts, skewed routing), copying just those as each layer comes moves
     // far fewer bytes.
     const size_t slots = static_cast<size_t>(r.n_tokens) * static_cast<size_t>(r.k);
     check(cudaMemcpyAsync(ids_host_, r.ids, slots * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_), "download ids");
@@ -737,9 +732,8 @@ void CudaExecutor::experts(const LayerWeights& layer, const Tensor& x, const Rou
     const LayerWeights* staged_view = staged(layer);
     const LayerWeights& L = staged_view ? *staged_view : copy_used(layer, used);
     run_experts(L, x, r, out);
-    for (ExpertSlot& s : slots_) {
-        if (s.layer == &layer) check(cudaEventRecord(s.done, stream_), "cudaEventRecord");
-    }
+    // the slot's next copy (stage_experts) waits for these reads, staged or copied here
+    check(cudaEventRecord(slot_.done, stream_), "cudaEventRecord");
     if (stream_copy_ == StreamCopy::Auto) sparse_batch_ = n_used * 4 <= static_cast<int>(hp_.n_expert);
 }
 

@@ -6,7 +6,6 @@
 
 #include <cuda_runtime_api.h>
 
-#include <array>
 #include <map>
 #include <vector>
 
@@ -140,21 +139,21 @@ private:
     PendingRope pending_rope_;            // the deferred norm_rope_qk (q.data null: none)
     Tensor q8_rows_;                // what q8_ holds (data null: nothing known)
 
-    // Streamed experts: a layer's host-resident expert matrices copied into a slot on copy_stream_;
-    // `view` is the layer's experts as they lie in the slot.
+    // Streamed experts: a layer's host-resident expert matrices copied into the one slot, on copy_stream_
+    // (a whole layer, stage_experts) or on the compute stream (the used experts, copy_used); `view` is
+    // the layer's experts as they lie in the slot.
     struct ExpertSlot {
         uint8_t* data = nullptr;
-        const LayerWeights* layer = nullptr;
+        const LayerWeights* layer = nullptr;  // the layer whose experts are all there (null: none, or some)
         LayerWeights view;
-        cudaEvent_t ready = nullptr;  // the copy has landed
-        cudaEvent_t done = nullptr;   // the experts that read it have run
+        cudaEvent_t ready = nullptr;  // the last copy on copy_stream_ has landed
+        cudaEvent_t done = nullptr;   // the experts that last read it have run
     };
-    void allocate_expert_slots(uint64_t bytes);
-    ExpertSlot& take_slot(const LayerWeights& L);
+    void allocate_expert_slot(uint64_t bytes);
+    void point_slot_at(const LayerWeights& L);
     const LayerWeights* staged(const LayerWeights& L);
     const LayerWeights& copy_used(const LayerWeights& L, const std::vector<char>& used);
-    std::array<ExpertSlot, 2> slots_;
-    int next_slot_ = 0;
+    ExpertSlot slot_;
     cudaStream_t copy_stream_ = nullptr;
     bool sparse_batch_ = false;  // this batch's last streamed layer used at most a quarter of the experts
     enum class StreamCopy { Auto, Layers, Used } stream_copy_ = StreamCopy::Auto;
