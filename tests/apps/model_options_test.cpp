@@ -18,14 +18,14 @@ TEST(Options, OutputRowsReachTheContextAndTheFitPlan) {
     EXPECT_EQ(appcommon::model_options(o).fit->n_outputs, 1);
 }
 
-// --fit keeps llama.cpp's 1024 MiB free on the GPU present, 512 MiB under a --vram-budget (a card planned for
+// --fit keeps llama.cpp's 1024 MiB free on the GPU present, 256 MiB under a --vram-budget (a card planned for
 // this run alone), and what --fit-target says in either case.
 TEST(Options, FitTargetDefaultsByWhatThePlanIsFor) {
     appcommon::CommonOptions o;
     o.fit = "on";
     EXPECT_EQ(appcommon::model_options(o).fit->margin, 1024ull << 20);
     o.vram_budget = "16G";
-    EXPECT_EQ(appcommon::model_options(o).fit->margin, 512ull << 20);
+    EXPECT_EQ(appcommon::model_options(o).fit->margin, 256ull << 20);
     EXPECT_EQ(appcommon::model_options(o).fit->budget, 16ull << 30);
     o.fit_target_mib = 0;
     EXPECT_EQ(appcommon::model_options(o).fit->margin, 0u);

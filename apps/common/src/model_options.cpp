@@ -95,7 +95,7 @@ void CommonOptions::add_to(appcommon::OptionSet& opts, int default_ctx, bool ben
                            "scratch fit the GPU's free memory (or --vram-budget) less --fit-target",
                            [](const std::string& next) { return !next.starts_with("-"); },
                            [this](const std::string& v) { fit = v.empty() ? "on" : v; });
-    opts.value({"-fitt", "--fit-target"}, "MiB", "memory --fit leaves free (default 1024; 512 with --vram-budget)",
+    opts.value({"-fitt", "--fit-target"}, "MiB", "memory --fit leaves free (default 1024; 256 with --vram-budget)",
                [this](const std::string& v) { fit_target_mib = parse_int(v, 0, INT_MAX); });
     opts.value({"--vram-budget"}, "SIZE", "plan --fit for a GPU of this much memory (8G, 7500M) instead of the free memory",
                &vram_budget);

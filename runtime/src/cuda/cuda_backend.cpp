@@ -159,7 +159,7 @@ CudaExecutor::CudaExecutor(int ordinal, const HParams& hp, const ContextShape& s
                            const std::vector<double>& rope_inv_freq)
     : ordinal_(ordinal), hp_(hp), n_batch_(shape.n_batch), n_outputs_(shape.n_outputs > 0 ? shape.n_outputs : shape.n_batch),
       n_ctx_(shape.n_ctx), n_vocab_(shape.n_vocab),
-      fuse_(fusion_choice().on), fuse_router_(fusion_choice().router) {
+      fuse_(fusion_choice().on) {
     check(cudaSetDevice(ordinal_), "cudaSetDevice");
     check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
     check_cublas(cublasCreate(&cublas_), "cublasCreate");
@@ -489,7 +489,7 @@ void CudaExecutor::matmul_one(const Weight& w, int64_t mat, const Tensor& x, boo
 
 void CudaExecutor::matmul(std::span<const MatmulOut> outs, const Tensor& x) {
     flush_pending();
-    if (fuse_router_ && outs.size() == 1 && outs[0].y.data == bufs_[static_cast<size_t>(Buf::RouterLogits)] &&
+    if (fuse_ && outs.size() == 1 && outs[0].y.data == bufs_[static_cast<size_t>(Buf::RouterLogits)] &&
         outs[0].w->type == GgmlType::F32 && x.rows >= 1 && x.rows <= kVecRows && outs[0].w->n_in == x.cols &&
         outs[0].w->n_out <= 512) {
         // the router's logits: deferred to route(), which runs both in one launch (router_topk_f32)

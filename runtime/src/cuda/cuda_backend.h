@@ -103,7 +103,6 @@ private:
     const int n_batch_, n_outputs_, n_ctx_;
     const int64_t n_vocab_;
     const bool fuse_;         // the decode fusions below (GGUF_CUDA_FUSE=0 off: every op is its own launch(es))
-    const bool fuse_router_;  // the router matmul with its top-k (GGUF_CUDA_FUSE=all)
     cudaStream_t stream_ = nullptr;
     cublasHandle_t cublas_ = nullptr;
     std::vector<void*> allocations_;

@@ -40,20 +40,25 @@ __device__ __forceinline__ void store_normed(float v, int64_t i, float* o, Block
 __device__ __forceinline__ void norm_row(float* x, const float* y, const float* w, float* o, int64_t n, float eps,
                                          BlockQ8_1* xq_row) {
     double ss = 0.0;
-    float v[kNormPer];
+    float v[kNormPer], yv[kNormPer], wv[kNormPer];
     const bool held = n <= kNormThreads * kNormPer;
     for (int64_t base = 0; base < n; base += kNormThreads * kNormPer) {
+        // every load of the pass before the first store: x += y writes x, and a y load after that store
+        // could not be moved above it (x and y may alias as far as the compiler knows), which made each
+        // element a full memory latency; the norm's weights too, when the row is held
 #pragma unroll
         for (int j = 0; j < kNormPer; ++j) {
             const int64_t i = base + j * kNormThreads + threadIdx.x;
             v[j] = i < n ? x[i] : 0.f;
+            if (y) yv[j] = i < n ? y[i] : 0.f;
+            if (held) wv[j] = w && i < n ? w[i] : 1.f;
         }
         if (y) {
 #pragma unroll
             for (int j = 0; j < kNormPer; ++j) {
                 const int64_t i = base + j * kNormThreads + threadIdx.x;
                 if (i < n) {
-                    v[j] = __fadd_rn(v[j], y[i]);
+                    v[j] = __fadd_rn(v[j], yv[j]);
                     x[i] = v[j];
                 }
             }
@@ -66,12 +71,6 @@ __device__ __forceinline__ void norm_row(float* x, const float* y, const float* 
     ss = block_sum(ss);
     const float scale = static_cast<float>(1.0 / sqrt(ss / static_cast<double>(n) + eps));
     if (held) {
-        float wv[kNormPer];
-#pragma unroll
-        for (int j = 0; j < kNormPer; ++j) {
-            const int64_t i = j * kNormThreads + threadIdx.x;
-            wv[j] = w && i < n ? w[i] : 1.f;
-        }
 #pragma unroll
         for (int j = 0; j < kNormPer; ++j) {
             const int64_t i = j * kNormThreads + threadIdx.x;

@@ -62,10 +62,8 @@ FusionChoice parse_fusion_choice(const char* spec) {
     const std::string_view v = spec ? spec : "";
     if (v == "0") {
         f.on = false;
-    } else if (v == "all") {
-        f.router = true;
     } else if (!v.empty() && v != "1") {
-        throw Error("GGUF_CUDA_FUSE: bad setting '" + std::string(v) + "' (0, 1 or all)");
+        throw Error("GGUF_CUDA_FUSE: bad setting '" + std::string(v) + "' (0 or 1)");
     }
     return f;
 }

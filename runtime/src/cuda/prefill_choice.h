@@ -41,12 +41,11 @@ struct PrefillChoice {
 
 // The executor's decode fusions (cuda_backend.cpp, docs/cuda_ops.md): the deferred residual add with the
 // next norm, q8_1 rows written by norms and attention for the mat-vecs that follow, the Q-K norm and RoPE
-// with the KV store, every weight of a type on the same rows in one mat-vec launch. On by default
-// (measured faster on the H200: docs/benchmarks.md). From GGUF_CUDA_FUSE: unset, empty or 1 on, 0 off
-// (each op its own launch), all on with the router's matmul and top-k as one launch too (router_topk_f32,
-// slower on the H200: its last block routes alone); any other value is an Error.
+// with the KV store, every weight of a type on the same rows in one mat-vec launch, the router's matmul
+// with its top-k (router_topk_f32). On by default (measured faster on the H200: docs/benchmarks.md).
+// From GGUF_CUDA_FUSE: unset, empty or 1 on, 0 off (each op its own launch); any other value is an Error.
 struct FusionChoice {
-    bool on = true, router = false;
+    bool on = true;
 };
 FusionChoice parse_fusion_choice(const char* spec);
 const FusionChoice& fusion_choice();
