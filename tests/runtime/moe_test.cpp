@@ -69,10 +69,9 @@ runtime::HParams params(const Case& c) {
 
 // out rows for tokens [t0, t0 + n) of x with routing (ids, wts), on n_threads threads
 std::vector<float> run(const Case& c, const runtime::LayerWeights& L, const std::vector<float>& x, std::vector<int32_t> ids,
-                       std::vector<float> wts, int t0, int n, int n_batch, int n_threads, int chunks = 1) {
+                       std::vector<float> wts, int t0, int n, int n_batch, int n_threads) {
     const runtime::HParams hp = params(c);
     runtime::cpu::CpuExecutor ex(hp, {64, n_batch, n_threads, 8}, std::vector<double>(hp.n_rot / 2, 1.0));
-    ex.set_moe_chunks(chunks);
     std::vector<float> xin(x.begin() + t0 * c.n_embd, x.begin() + (t0 + n) * c.n_embd);
     std::vector<float> out(static_cast<size_t>(n) * c.n_embd, -1.0f);
     const Tensor xt{xin.data(), n, c.n_embd, c.n_embd, Device::cpu()};
@@ -113,10 +112,7 @@ TEST_P(ExpertsTest, ThreadCountsAgreeAndMatchTheReference) {
 
     const std::vector<float> one = run(c, L, x, ids, wts, 0, n_tok, n_tok, 1);
     for (int threads : {2, 3, 5, 16}) {
-        for (int chunks : {1, 3, runtime::cpu::kMaxMoeChunks}) {  // runs taken as threads come free: the same rows
-            EXPECT_EQ(run(c, L, x, ids, wts, 0, n_tok, n_tok, threads, chunks), one)
-                << threads << " threads, " << chunks << " runs a thread";
-        }
+        EXPECT_EQ(run(c, L, x, ids, wts, 0, n_tok, n_tok, threads), one) << threads << " threads";
     }
 
     // reference: f32 activations, dequantized weights, double sums
@@ -182,13 +178,3 @@ INSTANTIATE_TEST_SUITE_P(
 
 }  // namespace
 
-TEST(MoeChunks, ParsedFromTheEnvironmentValue) {
-    EXPECT_EQ(runtime::cpu::parse_moe_chunks(nullptr), 1);
-    EXPECT_EQ(runtime::cpu::parse_moe_chunks(""), 1);
-    EXPECT_EQ(runtime::cpu::parse_moe_chunks("1"), 1);
-    EXPECT_EQ(runtime::cpu::parse_moe_chunks("4"), 4);
-    EXPECT_EQ(runtime::cpu::parse_moe_chunks("8"), runtime::cpu::kMaxMoeChunks);
-    for (const char* bad : {"0", "9", "-2", "2x", "two", " 3"}) {
-        EXPECT_THROW(runtime::cpu::parse_moe_chunks(bad), runtime::Error) << bad;
-    }
-}

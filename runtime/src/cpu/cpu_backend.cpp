@@ -135,29 +135,11 @@ CpuExecutor::CpuExecutor(const HParams& hp, const ContextShape& shape, std::vect
         moe_.expert_slots.resize(E * B);
         moe_.active.resize(E);
         moe_.progress = std::make_unique<MoeScratch::Progress[]>(E);
-        moe_.bounds.resize(T * kMaxMoeChunks + 1);
-        static const int chunks = parse_moe_chunks(std::getenv("GGUF_MOE_CHUNKS"));
-        moe_.chunks = chunks;
+        moe_.bounds.resize(T + 1);
         moe_.act_up.reserve(static_cast<int64_t>(B), hp.n_embd);
         moe_.act_h.reserve(static_cast<int64_t>(B * K), hp.n_ff_exp);
     }
     flush_denormals(n_threads_);  // denormals.h: why
-}
-
-int parse_moe_chunks(const char* spec) {
-    if (spec == nullptr || *spec == '\0') return 1;
-    const std::string v(spec);
-    const bool digits = v.size() <= 2 && v.find_first_not_of("0123456789") == std::string::npos;
-    const int n = digits ? std::stoi(v) : 0;
-    if (n < 1 || n > kMaxMoeChunks) {
-        throw Error("GGUF_MOE_CHUNKS: '" + v + "' is not an integer from 1 to " + std::to_string(kMaxMoeChunks));
-    }
-    return n;
-}
-
-void CpuExecutor::set_moe_chunks(int chunks) {
-    if (chunks < 1 || chunks > kMaxMoeChunks) throw Error("set_moe_chunks: " + std::to_string(chunks) + " is out of range");
-    moe_.chunks = chunks;
 }
 
 uint64_t CpuExecutor::bytes() const {

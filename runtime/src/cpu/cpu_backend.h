@@ -48,8 +48,6 @@ public:
     void delta_net(const LayerWeights& L, RecurrentState& rs, int il, const Tensor& xn, const Tensor& out) override;
     void sync() override {}
     bool set_collector(ActivationCollector* c) override { collector_ = c; return true; }
-    // Overrides GGUF_MOE_CHUNKS (1 .. kMaxMoeChunks); the results do not depend on it.
-    void set_moe_chunks(int chunks);
 
     // The scratch of the experts step (moe.cpp).
     struct MoeScratch {
@@ -57,10 +55,7 @@ public:
         std::vector<int32_t> expert_count, expert_tokens, expert_slots;
         std::vector<int32_t> active;  // the experts with tokens in this batch, n_active of them
         int32_t n_active = 0;
-        std::vector<int64_t> bounds;  // each run's first gate/up row group, n_threads * chunks + 1
-        // Runs of gate/up row groups and ranges of down rows per thread (GGUF_MOE_CHUNKS, 1 by default):
-        // each thread takes its own first, then the rest as they come free (moe.cpp).
-        int chunks = 1;
+        std::vector<int64_t> bounds;  // each thread's first gate/up row group, n_threads + 1
         Activations act_up;           // the input rows for up weights of another format than the gate's
         Activations act_h;            // the hidden rows for the down weights
         // Decode-size batches (moe.cpp, run_decode): per active expert, the gate/up shares still running,
@@ -115,11 +110,6 @@ public:
 };
 
 // The experts step (moe.cpp): groups the slots by expert and runs each active expert once.
-// Runs per thread of the experts step at most (GGUF_MOE_CHUNKS).
-inline constexpr int kMaxMoeChunks = 8;
-// GGUF_MOE_CHUNKS: unset or empty 1, else an integer 1 .. kMaxMoeChunks; anything else is an Error.
-int parse_moe_chunks(const char* spec);
-
 void run_experts(const HParams& hp, const LayerWeights& w, Activations& x, const Routing& r, const Tensor& out,
                  int n_threads, int n_batch, CpuExecutor::MoeScratch& s);
 // One Gated DeltaNet step over a batch for one value head (delta_net.cpp): the convolved and activated

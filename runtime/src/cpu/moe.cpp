@@ -313,42 +313,30 @@ void run_experts(const HParams& hp, const LayerWeights& w, Activations& x, const
     }
     const int64_t groups_ff = (n_ff + kRowGroup - 1) / kRowGroup;
     const int64_t groups_embd = (n_embd + kRowGroup - 1) / kRowGroup;
-    const int n_runs = n_threads * s.chunks;  // gate/up runs, and ranges of down rows
-    split_gate_up(groups_ff, n_runs, s);
+    split_gate_up(groups_ff, n_threads, s);
 
     // One parallel region, two barriers: the gate and up rows of every active expert with the
-    // activation applied (contiguous runs of about equal cost); the hidden rows converted for the down
-    // weights; then ranges of the output rows: the down rows of every active expert and the weighted
-    // sum of each token's experts, which needs no further wait. With s.chunks > 1 there are more runs
-    // and ranges than threads: each thread takes its own first (run tid), then the others as they
-    // come free, so a slow thread holds up a phase by less than a whole share.
-    std::atomic<int> next_run{n_threads}, next_range{n_threads};
+    // activation applied (a contiguous run of about equal cost per thread); the hidden rows converted
+    // for the down weights; then a range of the output rows per thread: the down rows of every active
+    // expert and the weighted sum of each token's experts, which needs no further wait.
     const bool stamped = profiling();
     if (stamped) region_stamps().start(n_threads);
 #pragma omp parallel num_threads(n_threads)
     {
         const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
         if (stamped) region_stamps().mark(tid, 0);
-        // parts tid, tid + nt, ... below n_threads (a smaller team than asked takes the rest in turn), then
-        // the parts past n_threads as they come
-        const auto take = [&](std::atomic<int>& next, auto&& run) {
-            for (int part = tid; part < n_threads; part += nt) run(part);
-            for (int part = next.fetch_add(1, std::memory_order_relaxed); part < n_runs;
-                 part = next.fetch_add(1, std::memory_order_relaxed)) {
-                run(part);
-            }
-        };
-        take(next_run, [&](int part) { gate_up_run(hp, w, x, *x_up, part, groups_ff, n_ff, n_batch, s); });
+        // parts tid, tid + nt, ...: a smaller team than asked takes the rest in turn
+        for (int part = tid; part < n_threads; part += nt) gate_up_run(hp, w, x, *x_up, part, groups_ff, n_ff, n_batch, s);
         if (stamped) region_stamps().mark(tid, 1);
 #pragma omp barrier
         s.act_h.convert_rows(n_slots * static_cast<int64_t>(tid) / nt, n_slots * static_cast<int64_t>(tid + 1) / nt);
 #pragma omp barrier
         if (stamped) region_stamps().mark(tid, 2);
-        take(next_range, [&](int part) {
-            const int64_t r0 = std::min(n_embd, groups_embd * part / n_runs * kRowGroup);
-            const int64_t r1 = std::min(n_embd, groups_embd * (part + 1) / n_runs * kRowGroup);
+        for (int part = tid; part < n_threads; part += nt) {
+            const int64_t r0 = std::min(n_embd, groups_embd * part / n_threads * kRowGroup);
+            const int64_t r1 = std::min(n_embd, groups_embd * (part + 1) / n_threads * kRowGroup);
             if (r0 < r1) down_rows(w, r, s, out, r0, r1, n_embd, n_tokens, K, n_batch);
-        });
+        }
         if (stamped) region_stamps().mark(tid, 3);
     }
     if (stamped) region_stamps().report("experts:", {"gate/up", "barrier+convert+barrier", "down+sum"});
