@@ -162,8 +162,6 @@ CudaExecutor::CudaExecutor(int ordinal, const HParams& hp, const ContextShape& s
       fuse_(fusion_choice().on) {
     check(cudaSetDevice(ordinal_), "cudaSetDevice");
     check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
-    check_cublas(cublasCreate(&cublas_), "cublasCreate");
-    check_cublas(cublasSetStream(cublas_, stream_), "cublasSetStream");
 
     const size_t B = static_cast<size_t>(n_batch_);
     for (int i = 0; i < static_cast<int>(Buf::Count); ++i) {
@@ -204,9 +202,7 @@ CudaExecutor::CudaExecutor(int ordinal, const HParams& hp, const ContextShape& s
     check(cudaMemcpy(dense_offsets_, table.data(), table.size() * sizeof(int32_t), cudaMemcpyHostToDevice), "cudaMemcpy");
     const size_t q8_rows = B * K;
     q8_ = alloc(q8_rows * q8_1_row_bytes((widest + 511) / 512 * 512));
-    x16_ = static_cast<uint16_t*>(alloc(B * K * static_cast<size_t>(widest) * sizeof(uint16_t)));
-    w16_elems_ = kW16Elems;
-    w16_ = static_cast<uint16_t*>(alloc(static_cast<size_t>(w16_elems_) * sizeof(uint16_t)));
+    x16_elems_ = B * K * static_cast<size_t>(widest);
     pos0_dev_ = static_cast<int32_t*>(alloc(sizeof(int32_t)));
     check(cudaMallocHost(&pos0_host_, sizeof(int32_t)), "cudaMallocHost");
     inv_freq_ = static_cast<double*>(alloc(std::max<size_t>(rope_inv_freq.size(), 1) * sizeof(double)));
@@ -412,22 +408,40 @@ void CudaExecutor::rms_norm_heads(const Tensor& x, int head_dim, const float* w,
                          stream_);
 }
 
+cublasHandle_t CudaExecutor::blas() {
+    if (!cublas_) {
+        check_cublas(cublasCreate(&cublas_), "cublasCreate");
+        check_cublas(cublasSetStream(cublas_, stream_), "cublasSetStream");
+    }
+    return cublas_;
+}
+
+uint16_t* CudaExecutor::x16() {
+    if (!x16_) x16_ = static_cast<uint16_t*>(alloc(x16_elems_ * sizeof(uint16_t)));
+    return x16_;
+}
+
+uint16_t* CudaExecutor::w16() {
+    if (!w16_) w16_ = static_cast<uint16_t*>(alloc(static_cast<size_t>(kW16Elems) * sizeof(uint16_t)));
+    return w16_;
+}
+
 void CudaExecutor::gemm_f16(const Weight& w, int64_t mat, const void* x16, int64_t ldx16, int n_rows, float* y,
                             int64_t ldy) {
     // y (n_rows x n_out, row-major) = x (n_rows x n_in) W^T: in cuBLAS's column-major terms
     // y^T = W x^T, W being n_in x n_out column-major, so op(A) = A^T.
     const float one = 1.0f, zero = 0.0f;
-    const int64_t slice = std::max<int64_t>(1, w16_elems_ / w.n_in);
+    const int64_t slice = std::max<int64_t>(1, kW16Elems / w.n_in);
     for (int64_t r0 = 0; r0 < w.n_out; r0 += slice) {
         const int64_t nr = std::min(slice, w.n_out - r0);
         const void* a = nullptr;
         if (w.type == GgmlType::F16) {
             a = w.row(mat, r0);
         } else {
-            dequantize_rows_f16(w.type, w.row(mat, r0), w.row_bytes, w.n_in, nr, w16_, stream_);
+            dequantize_rows_f16(w.type, w.row(mat, r0), w.row_bytes, w.n_in, nr, w16(), stream_);
             a = w16_;
         }
-        check_cublas(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(nr), n_rows,
+        check_cublas(cublasGemmEx(blas(), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(nr), n_rows,
                                   static_cast<int>(w.n_in), &one, a, CUDA_R_16F, static_cast<int>(w.n_in), x16,
                                   CUDA_R_16F, static_cast<int>(ldx16), &zero, y + r0, CUDA_R_32F, static_cast<int>(ldy),
                                   CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
@@ -438,8 +452,8 @@ void CudaExecutor::gemm_f16(const Weight& w, int64_t mat, const void* x16, int64
 void CudaExecutor::gemm_f32(const Weight& w, int64_t mat, const Tensor& x, float* y, int64_t ldy) {
     // float weights in f32 arithmetic (f16 would round bf16 weights and the activations)
     const float one = 1.0f, zero = 0.0f;
-    const int64_t slice = std::max<int64_t>(1, w16_elems_ / 2 / w.n_in);  // f32 elements fit half the f16 scratch
-    float* w32 = reinterpret_cast<float*>(w16_);
+    const int64_t slice = std::max<int64_t>(1, kW16Elems / 2 / w.n_in);  // f32 elements fit half the f16 scratch
+    float* w32 = reinterpret_cast<float*>(w16());
     for (int64_t r0 = 0; r0 < w.n_out; r0 += slice) {
         const int64_t nr = std::min(slice, w.n_out - r0);
         const float* a = reinterpret_cast<const float*>(w.row(mat, r0));
@@ -448,7 +462,7 @@ void CudaExecutor::gemm_f32(const Weight& w, int64_t mat, const Tensor& x, float
                          stream_);
             a = w32;
         }
-        check_cublas(cublasSgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(nr), static_cast<int>(x.rows),
+        check_cublas(cublasSgemm(blas(), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(nr), static_cast<int>(x.rows),
                                  static_cast<int>(w.n_in), &one, a, static_cast<int>(w.n_in), x.data,
                                  static_cast<int>(x.ld), &zero, y + r0, static_cast<int>(ldy)),
                      "cublasSgemm");
@@ -482,7 +496,7 @@ void CudaExecutor::matmul_one(const Weight& w, int64_t mat, const Tensor& x, boo
                            group_identity_, 1, n, y, ldy, stream_, prefill_choice().tile);
         }
     } else {
-        f32_to_f16_rows(x.data, x.ld, x.cols, n, x16_, stream_);
+        f32_to_f16_rows(x.data, x.ld, x.cols, n, x16(), stream_);
         gemm_f16(w, mat, x16_, x.cols, n, y, ldy);
     }
 }
@@ -874,7 +888,7 @@ void CudaExecutor::experts_f16(const LayerWeights& L, const Tensor& x, const Rou
     const int S = offsets[E];  // the grouped slots (every routing slot: route_topk's ids are all valid)
     const int64_t n_ff = hp_.n_ff_exp, n_embd = hp_.n_embd;
     // rows of x in grouped order, f16
-    gather_rows_f16(x.data, x.ld, rows_dev, S, n_embd, x16_, stream_);
+    gather_rows_f16(x.data, x.ld, rows_dev, S, n_embd, x16(), stream_);
     for (int e = 0; e < E; ++e) {
         const int g0 = offsets[e], c = offsets[e + 1] - g0;
         if (c == 0) continue;

@@ -88,6 +88,13 @@ private:
     void wrote(const Tensor& t);
     // One weight times rows of x: int8 mat-vec for a few rows, dequantize + cuBLAS for many.
     void matmul_one(const Weight& w, int64_t mat, const Tensor& x, bool x_quantized, float* y, int64_t ldy);
+    // The cuBLAS handle and its f16 scratch (activation rows, dequantized weights), made at the first
+    // batch that needs them (prompts with float weights or types without int8 kernels), so that runs that
+    // never do (decode, quantized models) hold none of it; never inside a recorded step (only 1-token
+    // steps are recorded, and those take the mat-vec kernels). --fit counts all of it.
+    cublasHandle_t blas();
+    uint16_t* x16();
+    uint16_t* w16();
     void gemm_f32(const Weight& w, int64_t mat, const Tensor& x, float* y, int64_t ldy);
     void gemm_f16(const Weight& w, int64_t mat, const void* x16, int64_t ldx16, int n_rows, float* y, int64_t ldy);
     void run_experts(const LayerWeights& L, const Tensor& x, const Routing& r, const Tensor& out);
@@ -114,9 +121,9 @@ private:
     float* weights_ = nullptr;
     float *h_gate_ = nullptr, *h_up_ = nullptr, *down_ = nullptr;  // per expert slot
     void* q8_ = nullptr;          // activation rows quantized to q8_1
-    uint16_t* x16_ = nullptr;     // activation rows in f16 for cuBLAS
-    uint16_t* w16_ = nullptr;     // dequantized weight rows for cuBLAS
-    int64_t w16_elems_ = 0;
+    uint16_t* x16_ = nullptr;     // activation rows in f16 for cuBLAS (x16(): x16_elems_ of them)
+    size_t x16_elems_ = 0;
+    uint16_t* w16_ = nullptr;     // dequantized weight rows for cuBLAS (w16(): kW16Elems of them)
     int32_t* pos0_dev_ = nullptr;
     int32_t* pos0_host_ = nullptr;  // pinned
     double* inv_freq_ = nullptr;
