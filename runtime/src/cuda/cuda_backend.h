@@ -89,9 +89,9 @@ private:
     // One weight times rows of x: int8 mat-vec for a few rows, dequantize + cuBLAS for many.
     void matmul_one(const Weight& w, int64_t mat, const Tensor& x, bool x_quantized, float* y, int64_t ldy);
     // The cuBLAS handle and its f16 scratch (activation rows, dequantized weights), made at the first
-    // batch that needs them (prompts with float weights or types without int8 kernels), so that runs that
-    // never do (decode, quantized models) hold none of it; never inside a recorded step (only 1-token
-    // steps are recorded, and those take the mat-vec kernels). --fit counts all of it.
+    // batch that needs them (prompts with float weights; types without int8 kernels), so that runs that
+    // never do (decode of the int8 types) hold none of it. Never inside a recording: Context records a
+    // step only after an eager run of the same step, which made them. --fit counts all of it.
     cublasHandle_t blas();
     uint16_t* x16();
     uint16_t* w16();
