@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "cpu/profile.h"
 #include "runtime/error.h"
 
 namespace runtime {
@@ -171,12 +172,27 @@ void moe_route(Executor& ffn, const HParams& hp, const LayerWeights& L, const Te
 void moe_experts(Executor& ffn, Executor& experts, Transfers& transfers, const LayerWeights& L, const Tensor& x,
                  const MoeRouted& m) {
     const int n = static_cast<int>(x.rows);
+    // GGUF_PROFILE, experts on another device: the wait for the work queued before them (one more wait,
+    // only while profiling), the rows' trip there, and the host time of queueing the sum's way back
+    const bool timed = cpu::profiling() && ffn.device() != experts.device();
+    int64_t t = timed ? cpu::profile_clock() : 0;
+    const auto lap = [&](const char* part) {
+        if (!timed) return;
+        const int64_t now = cpu::profile_clock();
+        cpu::profile_part(part, now - t);
+        t = now;
+    };
+    if (timed) ffn.sync();
+    lap("experts elsewhere: 1 wait for the work before them");
     // the experts may live on another device: only the normalised rows, the ids and weights go there,
     // and only their weighted sum comes back
     const auto [xe, re] = transfers.move(ffn, m.xn, m.r, experts, Buf::XN);
+    lap("experts elsewhere: 2 rows, ids and weights there");
     const Tensor oe = Transfers::output(experts, ffn, Buf::Proj, n);
     experts.experts(L, xe, re, oe);
+    t = timed ? cpu::profile_clock() : 0;
     ffn.add(x, transfers.move(experts, oe, ffn, Buf::Proj));
+    lap("experts elsewhere: 3 the sum back (queued)");
     if (L.up_shexp.present()) ffn.add(x, m.shared);
 }
 

@@ -226,7 +226,7 @@ void run_decode(const HParams& hp, const LayerWeights& w, const Activations& x, 
         weighted_sums(r, s, out, n_embd * tid / nt, n_embd * (tid + 1) / nt, n_embd, n_tokens, K);
         if (stamped) region_stamps().mark(tid, 3);
     }
-    if (stamped) region_stamps().report("experts:", {"gate/up", "down as experts come ready", "barrier+sums"});
+    if (stamped) region_stamps().report("experts:", {"gate/up", "down as ready", "barrier+sums"});
 }
 
 // gpt-oss: the K largest logits, then the softmax of those K as the weights.
