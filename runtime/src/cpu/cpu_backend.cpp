@@ -8,7 +8,6 @@
 #include <cstring>
 #include <new>
 #include <stdexcept>
-#include <string>
 
 #include "denormals.h"
 #include "ops.h"
@@ -16,7 +15,6 @@
 #include "quant/float16.h"
 #include "quant/quant.h"
 #include "runtime/activation_collector.h"
-#include "runtime/error.h"
 #include "runtime/kv_cache.h"
 
 namespace runtime::cpu {

@@ -438,8 +438,9 @@ void CudaExecutor::gemm_f16(const Weight& w, int64_t mat, const void* x16, int64
         if (w.type == GgmlType::F16) {
             a = w.row(mat, r0);
         } else {
-            dequantize_rows_f16(w.type, w.row(mat, r0), w.row_bytes, w.n_in, nr, w16(), stream_);
-            a = w16_;
+            uint16_t* rows = w16();
+            dequantize_rows_f16(w.type, w.row(mat, r0), w.row_bytes, w.n_in, nr, rows, stream_);
+            a = rows;
         }
         check_cublas(cublasGemmEx(blas(), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(nr), n_rows,
                                   static_cast<int>(w.n_in), &one, a, CUDA_R_16F, static_cast<int>(w.n_in), x16,
@@ -496,8 +497,9 @@ void CudaExecutor::matmul_one(const Weight& w, int64_t mat, const Tensor& x, boo
                            group_identity_, 1, n, y, ldy, stream_, prefill_choice().tile);
         }
     } else {
-        f32_to_f16_rows(x.data, x.ld, x.cols, n, x16(), stream_);
-        gemm_f16(w, mat, x16_, x.cols, n, y, ldy);
+        uint16_t* xh = x16();
+        f32_to_f16_rows(x.data, x.ld, x.cols, n, xh, stream_);
+        gemm_f16(w, mat, xh, x.cols, n, y, ldy);
     }
 }
 
@@ -888,21 +890,22 @@ void CudaExecutor::experts_f16(const LayerWeights& L, const Tensor& x, const Rou
     const int S = offsets[E];  // the grouped slots (every routing slot: route_topk's ids are all valid)
     const int64_t n_ff = hp_.n_ff_exp, n_embd = hp_.n_embd;
     // rows of x in grouped order, f16
-    gather_rows_f16(x.data, x.ld, rows_dev, S, n_embd, x16(), stream_);
+    uint16_t* xh = x16();
+    gather_rows_f16(x.data, x.ld, rows_dev, S, n_embd, xh, stream_);
     for (int e = 0; e < E; ++e) {
         const int g0 = offsets[e], c = offsets[e + 1] - g0;
         if (c == 0) continue;
-        gemm_f16(L.gate_exps, e, x16_ + static_cast<size_t>(g0) * n_embd, n_embd, c,
+        gemm_f16(L.gate_exps, e, xh + static_cast<size_t>(g0) * n_embd, n_embd, c,
                  h_gate_ + static_cast<size_t>(g0) * n_ff, n_ff);
-        gemm_f16(L.up_exps, e, x16_ + static_cast<size_t>(g0) * n_embd, n_embd, c,
+        gemm_f16(L.up_exps, e, xh + static_cast<size_t>(g0) * n_embd, n_embd, c,
                  h_up_ + static_cast<size_t>(g0) * n_ff, n_ff);
     }
     cuda::swiglu(h_gate_, h_up_, h_gate_, static_cast<int64_t>(S) * n_ff, stream_);
-    f32_to_f16_rows(h_gate_, n_ff, n_ff, S, x16_, stream_);
+    f32_to_f16_rows(h_gate_, n_ff, n_ff, S, xh, stream_);
     for (int e = 0; e < E; ++e) {
         const int g0 = offsets[e], c = offsets[e + 1] - g0;
         if (c == 0) continue;
-        gemm_f16(L.down_exps, e, x16_ + static_cast<size_t>(g0) * n_ff, n_ff, c, h_up_ + static_cast<size_t>(g0) * n_embd,
+        gemm_f16(L.down_exps, e, xh + static_cast<size_t>(g0) * n_ff, n_ff, c, h_up_ + static_cast<size_t>(g0) * n_embd,
                  n_embd);
     }
     // back to slot order, then each token's weighted sum
