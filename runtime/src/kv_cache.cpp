@@ -1,5 +1,7 @@
 #include "runtime/kv_cache.h"
 
+#include <map>
+
 #include "quant/quant.h"
 #include "runtime/error.h"
 
@@ -47,24 +49,39 @@ KvCache::KvCache(const HParams& hp, int n_ctx, GgmlType type_k, GgmlType type_v,
     v_row_bytes_ = gguf::row_size(type_v, static_cast<uint64_t>(n_embd_v_));
     k_head_bytes_ = gguf::row_size(type_k, hp.head_dim_k);
     v_head_bytes_ = gguf::row_size(type_v, hp.head_dim_v);
+    // one allocation per backend, each layer's keys then values at kAlign-aligned offsets in it
+    constexpr size_t kAlign = 256;
+    auto aligned = [](size_t n) { return (n + kAlign - 1) / kAlign * kAlign; };
+    const size_t k_bytes = aligned(k_row_bytes_ * static_cast<size_t>(n_ctx));
+    const size_t v_bytes = aligned(v_row_bytes_ * static_cast<size_t>(n_ctx));
+    std::map<const Backend*, size_t> room;
     for (size_t il = 0; il < layer_backends.size(); ++il) {
-        const Backend* b = layer_backends[il];
-        devices_.push_back(b->device());
+        devices_.push_back(layer_backends[il]->device());
         // linear-attention layers keep a recurrent state instead (RecurrentState)
+        if (!hp.is_recurrent(static_cast<uint32_t>(il))) room[layer_backends[il]] += k_bytes + v_bytes;
+    }
+    std::map<const Backend*, uint8_t*> next;
+    for (const auto& [b, bytes] : room) {
+        blocks_.push_back(b->allocate(bytes));
+        next[b] = blocks_.back().get();
+    }
+    for (size_t il = 0; il < layer_backends.size(); ++il) {
         if (hp.is_recurrent(static_cast<uint32_t>(il))) {
-            k_.emplace_back();
-            v_.emplace_back();
+            k_.push_back(nullptr);
+            v_.push_back(nullptr);
             continue;
         }
-        k_.push_back(b->allocate(k_row_bytes_ * static_cast<size_t>(n_ctx)));
-        v_.push_back(b->allocate(v_row_bytes_ * static_cast<size_t>(n_ctx)));
+        uint8_t*& at = next[layer_backends[il]];
+        k_.push_back(at);
+        v_.push_back(at + k_bytes);
+        at += k_bytes + v_bytes;
     }
 }
 
 std::map<Device, uint64_t> KvCache::bytes_per_device() const {
     std::map<Device, uint64_t> out;
     for (size_t il = 0; il < devices_.size(); ++il) {
-        if (k_[il].get()) out[devices_[il]] += layer_bytes();
+        if (k_[il]) out[devices_[il]] += layer_bytes();
     }
     return out;
 }

@@ -6,6 +6,8 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <functional>
+#include <map>
 
 #include <unistd.h>
 
@@ -147,21 +149,37 @@ void check_backends_run(const HParams& hp, const std::string& path,
 }
 
 // Each matrix to the backend of the device the plan gives it, each vector to where the step that reads it
-// runs; backend_for(device) is the model's backend of a device.
+// runs; backend_for(device) is the model's backend of a device. Each backend first reserves room for all
+// it will hold, then places them.
 template <class BackendFor>
 void place_on_devices(ModelWeights& weights, const PlacementPlan& plan, const gguf::File& file, bool tied,
                       BackendFor backend_for) {
+    struct Job {
+        Device device;
+        size_t bytes;
+        std::function<void(Backend&)> run;
+    };
+    std::vector<Job> jobs;
     auto place = [&](Weight& w, const std::string& plan_name) {
         if (w.name.empty()) return;
-        const gguf::TensorInfo& info = file.tensor(w.name);
+        const std::span<const uint8_t> bytes = file.tensor_data(file.tensor(w.name));
         w.device = plan.device_of(plan_name);
-        w.data = backend_for(w.device).place_weights(file.tensor_data(info));
+        w.data = bytes.data();  // until placed: present() (which layers' devices ask) holds from here
+        jobs.push_back({w.device, bytes.size(), [&w, bytes](Backend& b) { w.data = b.place_weights(bytes); }});
     };
     place(weights.token_embd, weights.token_embd.name);
     if (tied) {
         weights.output = weights.token_embd;
-        if (plan.device_of("output.weight") != weights.token_embd.device) place(weights.output, "output.weight");
         weights.output.device = plan.device_of("output.weight");
+        if (weights.output.device != weights.token_embd.device) {
+            place(weights.output, "output.weight");
+        } else {
+            // the same placed bytes serve both
+            jobs.back().run = [&weights, bytes = file.tensor_data(file.tensor(weights.token_embd.name))](Backend& b) {
+                weights.token_embd.data = b.place_weights(bytes);
+                weights.output.data = weights.token_embd.data;
+            };
+        }
     } else {
         place(weights.output, weights.output.name);
     }
@@ -169,7 +187,7 @@ void place_on_devices(ModelWeights& weights, const PlacementPlan& plan, const gg
     auto place_vector = [&](Vector& v, Device device) {
         if (v.empty()) return;
         v.device = device;
-        v.placed = backend_for(device).place_vector(v.values);
+        jobs.push_back({device, v.values.size() * sizeof(float), [&v](Backend& b) { v.placed = b.place_vector(v.values); }});
     };
     place_vector(weights.output_norm, weights.output.device);
     place(weights.nextn_proj_pre, weights.nextn_proj_pre.name);
@@ -193,6 +211,12 @@ void place_on_devices(ModelWeights& weights, const PlacementPlan& plan, const gg
         place_vector(L.gate_inp_b, L.ffn_device());
         for (Vector* v : {&L.gate_exps_b, &L.up_exps_b, &L.down_exps_b}) place_vector(*v, L.experts_device());
     }
+    std::map<Device, uint64_t> reserve;
+    for (const Job& j : jobs) {
+        reserve[j.device] += (j.bytes + Backend::kPlaceAlign - 1) / Backend::kPlaceAlign * Backend::kPlaceAlign;
+    }
+    for (const auto& [device, bytes] : reserve) backend_for(device).reserve_placements(bytes);
+    for (const Job& j : jobs) j.run(backend_for(j.device));
 }
 
 }  // namespace

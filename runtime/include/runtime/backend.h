@@ -219,6 +219,11 @@ public:
     // where they now are. The CPU backend reads the mapping in place.
     virtual const uint8_t* place_weights(std::span<const uint8_t> bytes) = 0;
     virtual const float* place_vector(std::span<const float> values) = 0;
+    // Sets aside, in one allocation, room for the weights and vectors about to be placed: `bytes` is the
+    // sum of their sizes, each rounded up to kPlaceAlign. Placements then take from it, not from an
+    // allocation each (a device allocator rounds each to its page, 2 MiB on CUDA).
+    static constexpr size_t kPlaceAlign = 256;
+    virtual void reserve_placements(uint64_t bytes) { (void)bytes; }
     // Page-locks host memory this backend will copy from (the CPU's experts it streams in), so that the
     // copies run at the bus's speed and the pages stay resident; the memory must outlive the backend.
     // Best effort: false where the backend has no use for it or the system refused.

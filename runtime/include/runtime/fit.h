@@ -28,9 +28,10 @@ struct FitOptions {
 };
 
 // The CUDA context, the loaded kernels and cuBLAS workspaces of a process using one GPU, counted by --fit
-// besides what the plan allocates. Measured on the H200 (session 7, device call 3): the peaks that
-// nvidia-smi showed exceeded plans counting 640 MiB here by 130-180 MiB at every budget from 4 to 24 GiB.
-inline constexpr uint64_t kCudaContextBytes = 800ull << 20;
+// besides what the plan allocates. Measured on the H200 (session 9, device call 3; weights, KV cache and
+// scratch each one allocation): with 800 MiB here, plans exceeded the peaks nvidia-smi showed by 208 MiB
+// at --vram-budget 16G and 191 MiB at 8G; 624 leaves them 15-32 MiB above.
+inline constexpr uint64_t kCudaContextBytes = 624ull << 20;
 
 // Scratch a GPU executor allocates for a context of this shape (an upper bound), logits rows excepted.
 uint64_t gpu_scratch_bytes(const HParams& hp, int n_batch, int n_ctx);

@@ -34,8 +34,8 @@ public:
     size_t v_head_bytes() const { return v_head_bytes_; }
 
     // Where position pos of layer il starts, in the memory of the layer's device.
-    uint8_t* k_row(int il, int pos) const { return k_[il].get() + static_cast<size_t>(pos) * k_row_bytes_; }
-    uint8_t* v_row(int il, int pos) const { return v_[il].get() + static_cast<size_t>(pos) * v_row_bytes_; }
+    uint8_t* k_row(int il, int pos) const { return k_[il] + static_cast<size_t>(pos) * k_row_bytes_; }
+    uint8_t* v_row(int il, int pos) const { return v_[il] + static_cast<size_t>(pos) * v_row_bytes_; }
 
     std::map<Device, uint64_t> bytes_per_device() const;
     // Bytes one layer's cache takes.
@@ -47,7 +47,8 @@ private:
     gguf::GgmlType type_k_, type_v_;
     size_t k_row_bytes_, v_row_bytes_, k_head_bytes_, v_head_bytes_;
     std::vector<Device> devices_;
-    std::vector<DeviceBuffer> k_, v_;
+    std::vector<DeviceBuffer> blocks_;  // one per backend
+    std::vector<uint8_t*> k_, v_;       // per layer, into its backend's block (null: no cache)
 };
 
 }  // namespace runtime

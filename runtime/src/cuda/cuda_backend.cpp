@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <stdexcept>
 
@@ -100,11 +101,27 @@ CudaBackend::~CudaBackend() {
     cudaFreeHost(staging_);
 }
 
+void CudaBackend::reserve_placements(uint64_t bytes) {
+    check(cudaSetDevice(ordinal_), "cudaSetDevice");
+    void* p = nullptr;
+    check(cudaMalloc(&p, std::max<uint64_t>(bytes, 1)), "cudaMalloc (weights)");
+    allocations_.push_back(p);
+    reserved_ = static_cast<uint8_t*>(p);
+    reserved_left_ = bytes;
+}
+
 const uint8_t* CudaBackend::place_weights(std::span<const uint8_t> bytes) {
     check(cudaSetDevice(ordinal_), "cudaSetDevice");
     void* p = nullptr;
-    check(cudaMalloc(&p, std::max<size_t>(bytes.size(), 1)), "cudaMalloc (weights)");
-    allocations_.push_back(p);
+    const uint64_t rounded = (bytes.size() + kPlaceAlign - 1) / kPlaceAlign * kPlaceAlign;
+    if (rounded > 0 && rounded <= reserved_left_) {
+        p = reserved_;
+        reserved_ += rounded;
+        reserved_left_ -= rounded;
+    } else {
+        check(cudaMalloc(&p, std::max<size_t>(bytes.size(), 1)), "cudaMalloc (weights)");
+        allocations_.push_back(p);
+    }
     // through pinned memory: copies from the mapped (pageable) file run at a fraction of the bus speed
     const size_t chunk = static_cast<size_t>(kW16Elems);
     for (size_t off = 0; off < bytes.size(); off += chunk) {
@@ -163,6 +180,11 @@ CudaExecutor::CudaExecutor(int ordinal, const HParams& hp, const ContextShape& s
     check(cudaSetDevice(ordinal_), "cudaSetDevice");
     check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
 
+    // the scratch in one allocation (the device allocator rounds each to its page): sizes first, then pointers
+    std::vector<std::pair<std::function<void(void*)>, size_t>> parts;
+    auto part = [&parts]<class T>(T*& member, size_t bytes) {
+        parts.emplace_back([&member](void* p) { member = static_cast<T*>(p); }, bytes);
+    };
     const size_t B = static_cast<size_t>(n_batch_);
     for (int i = 0; i < static_cast<int>(Buf::Count); ++i) {
         buf_cols_.push_back(buffer_width(hp, static_cast<Buf>(i), shape.n_vocab));
@@ -170,48 +192,54 @@ CudaExecutor::CudaExecutor(int ordinal, const HParams& hp, const ContextShape& s
     bufs_.assign(static_cast<size_t>(Buf::Count), nullptr);
     int64_t widest = hp.n_embd;
     for (size_t i = 0; i < bufs_.size(); ++i) {
-        if (static_cast<Buf>(i) == Buf::Logits) continue;  // sized below, from the vocabulary
-        bufs_[i] = static_cast<float*>(alloc(B * static_cast<size_t>(buf_cols_[i]) * sizeof(float)));
+        if (static_cast<Buf>(i) == Buf::Logits) continue;  // allocated on first use, from the vocabulary
+        part(bufs_[i], B * static_cast<size_t>(buf_cols_[i]) * sizeof(float));
         widest = std::max(widest, buf_cols_[i]);
     }
     const size_t K = std::max<uint32_t>(hp.n_expert_used, 1);
     if (hp.is_moe()) {
-        ids_ = static_cast<int32_t*>(alloc(B * K * sizeof(int32_t)));
-        weights_ = static_cast<float*>(alloc(B * K * sizeof(float)));
-        h_gate_ = static_cast<float*>(alloc(B * K * hp.n_ff_exp * sizeof(float)));
+        part(ids_, B * K * sizeof(int32_t));
+        part(weights_, B * K * sizeof(float));
+        part(h_gate_, B * K * hp.n_ff_exp * sizeof(float));
         // h_up_ also holds the grouped down-projection rows
-        h_up_ = static_cast<float*>(alloc(B * K * std::max(hp.n_ff_exp, hp.n_embd) * sizeof(float)));
-        down_ = static_cast<float*>(alloc(B * K * hp.n_embd * sizeof(float)));
+        part(h_up_, B * K * std::max(hp.n_ff_exp, hp.n_embd) * sizeof(float));
+        part(down_, B * K * hp.n_embd * sizeof(float));
         // expert offsets (n_expert + 1), then per grouped slot: activation row and source slot
-        group_dev_ = static_cast<int32_t*>(alloc((hp.n_expert + 1 + 2 * B * K) * sizeof(int32_t)));
+        part(group_dev_, (hp.n_expert + 1 + 2 * B * K) * sizeof(int32_t));
         check(cudaMallocHost(&group_host_, 3 * B * K * sizeof(int32_t)), "cudaMallocHost");
         check(cudaMallocHost(&ids_host_, B * K * sizeof(int32_t)), "cudaMallocHost");
         widest = std::max<int64_t>(widest, hp.n_ff_exp);
         // the fused router's counter (router_topk_f32), zero between launches
-        router_counter_ = static_cast<int32_t*>(alloc(sizeof(int32_t)));
-        check(cudaMemset(router_counter_, 0, sizeof(int32_t)), "cudaMemset");
+        part(router_counter_, sizeof(int32_t));
     }
     // 0..B*K-1 (rows in their own order) and, for every n <= n_batch, the offsets {0, n} of one group
-    std::vector<int32_t> table(B * K);
-    for (size_t i = 0; i < table.size(); ++i) table[i] = static_cast<int32_t>(i);
-    group_identity_ = static_cast<int32_t*>(alloc(table.size() * sizeof(int32_t)));
-    check(cudaMemcpy(group_identity_, table.data(), table.size() * sizeof(int32_t), cudaMemcpyHostToDevice), "cudaMemcpy");
-    table.assign(2 * (B + 1), 0);
-    for (size_t n = 0; n <= B; ++n) table[2 * n + 1] = static_cast<int32_t>(n);
-    dense_offsets_ = static_cast<int32_t*>(alloc(table.size() * sizeof(int32_t)));
-    check(cudaMemcpy(dense_offsets_, table.data(), table.size() * sizeof(int32_t), cudaMemcpyHostToDevice), "cudaMemcpy");
-    const size_t q8_rows = B * K;
-    q8_ = alloc(q8_rows * q8_1_row_bytes((widest + 511) / 512 * 512));
+    std::vector<int32_t> identity(B * K), dense(2 * (B + 1), 0);
+    for (size_t i = 0; i < identity.size(); ++i) identity[i] = static_cast<int32_t>(i);
+    for (size_t n = 0; n <= B; ++n) dense[2 * n + 1] = static_cast<int32_t>(n);
+    part(group_identity_, identity.size() * sizeof(int32_t));
+    part(dense_offsets_, dense.size() * sizeof(int32_t));
+    part(q8_, B * K * q8_1_row_bytes((widest + 511) / 512 * 512));
     x16_elems_ = B * K * static_cast<size_t>(widest);
-    pos0_dev_ = static_cast<int32_t*>(alloc(sizeof(int32_t)));
+    part(pos0_dev_, sizeof(int32_t));
+    part(inv_freq_, std::max<size_t>(rope_inv_freq.size(), 1) * sizeof(double));
+    part(attn_scratch_, attention_scratch_bytes(n_batch_, static_cast<int>(hp.n_head), static_cast<int>(hp.head_dim_v), n_ctx_));
+    constexpr size_t kAlign = 256;
+    size_t total = 0;
+    for (const auto& [set, bytes] : parts) total += (bytes + kAlign - 1) / kAlign * kAlign;
+    auto* at = static_cast<uint8_t*>(alloc(total));
+    for (const auto& [set, bytes] : parts) {
+        set(at);
+        at += (bytes + kAlign - 1) / kAlign * kAlign;
+    }
+    if (router_counter_) check(cudaMemset(router_counter_, 0, sizeof(int32_t)), "cudaMemset");
+    check(cudaMemcpy(group_identity_, identity.data(), identity.size() * sizeof(int32_t), cudaMemcpyHostToDevice),
+          "cudaMemcpy");
+    check(cudaMemcpy(dense_offsets_, dense.data(), dense.size() * sizeof(int32_t), cudaMemcpyHostToDevice), "cudaMemcpy");
     check(cudaMallocHost(&pos0_host_, sizeof(int32_t)), "cudaMallocHost");
-    inv_freq_ = static_cast<double*>(alloc(std::max<size_t>(rope_inv_freq.size(), 1) * sizeof(double)));
     check(cudaMemcpy(inv_freq_, rope_inv_freq.data(), rope_inv_freq.size() * sizeof(double), cudaMemcpyHostToDevice),
           "cudaMemcpy");
     // tables the IQ dequantizers read, copied before any decode step is recorded
     prepare_device_tables();
-    attn_scratch_ = alloc(attention_scratch_bytes(n_batch_, static_cast<int>(hp.n_head),
-                                                  static_cast<int>(hp.head_dim_v), n_ctx_));
     if (hp.is_moe() && shape.streamed_expert_bytes > 0) allocate_expert_slot(shape.streamed_expert_bytes);
     // for tests and measurements: GGUF_STREAM_COPY=layers (always whole layers ahead) or used (always
     // the used experts as each layer comes); the default chooses by the batch's routing

@@ -177,6 +177,7 @@ public:
     Device device() const override { return Device::cuda(ordinal_); }
     const uint8_t* place_weights(std::span<const uint8_t> bytes) override;
     const float* place_vector(std::span<const float> values) override;
+    void reserve_placements(uint64_t bytes) override;
     bool pin_host(std::span<const uint8_t> bytes) override;
     DeviceBuffer allocate(size_t bytes) const override;
     std::unique_ptr<Executor> make_executor(const HParams& hp, const ContextShape& shape,
@@ -185,6 +186,8 @@ public:
 private:
     const int ordinal_;
     std::vector<void*> allocations_;
+    uint8_t* reserved_ = nullptr;  // reserve_placements's room: placements take from its front
+    uint64_t reserved_left_ = 0;
     void* staging_ = nullptr;  // pinned, for uploads from the mapped file
     std::vector<void*> pinned_;  // host ranges registered by pin_host
 };

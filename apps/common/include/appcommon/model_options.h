@@ -33,7 +33,7 @@ struct CommonOptions {
     std::string vram_budget;
     // llama.cpp's margin, for a GPU that other programs share; a --vram-budget is a card planned for this
     // run alone, where the margin only covers the plan's error: it counts the CUDA context and loaded
-    // kernels (kCudaContextBytes), and the peaks measured from 4 to 24 GiB came within 30 MiB of it.
+    // kernels (kCudaContextBytes), and the peaks measured at 8 and 16 GiB came 15-32 MiB under the plan.
     static constexpr int kFitTargetFreeMib = 1024, kFitTargetBudgetMib = 256;
     // Accepted with llama.cpp's meaning; the runtime has no field for them yet, so each prints a note
     // when given (see add_to). Kept here so that wiring them in is one line when the runtime has them.
