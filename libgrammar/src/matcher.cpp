@@ -2,10 +2,22 @@
 #include "grammar/matcher.h"
 
 #include <algorithm>
+#include <set>
+#include <string>
 
 #include "utf8.h"
 
 namespace grammar {
+
+namespace {
+
+[[noreturn]] void too_ambiguous(size_t limit) {
+    throw Error("grammar: more than " + std::to_string(limit) +
+                " parse states at one position: the grammar is too ambiguous (alternatives or repetitions that "
+                "match the same text many ways)");
+}
+
+}  // namespace
 
 Vocabulary::Vocabulary(std::vector<std::string> pieces, std::vector<std::string> texts, std::vector<bool> end)
     : pieces_(std::move(pieces)), texts_(std::move(texts)), end_(std::move(end)) {
@@ -68,22 +80,25 @@ Matcher::Matcher(const Grammar& grammar, const Vocabulary& vocab) : g_(grammar),
     reset();
 }
 
-void Matcher::expand(Stack stack, std::vector<Stack>& out, int depth) const {
+void Matcher::expand(Stack stack, std::vector<Stack>& out, std::set<Stack>& seen, int depth) const {
     if (stack.empty() || stack.back()->kind != ElementKind::RuleRef) {
         out.push_back(std::move(stack));
+        if (out.size() > kMaxStacks) too_ambiguous(kMaxStacks);
         return;
     }
     // a chain of rules each starting with the next: bounded so that a hostile grammar cannot overflow the stack
     if (depth > kMaxChain) {
         throw Error("grammar: more than " + std::to_string(kMaxChain) + " rules start one inside another");
     }
+    if (!seen.insert(stack).second) return;
+    if (seen.size() > kMaxStacks) too_ambiguous(kMaxStacks);
     const Element* ref = stack.back();
     stack.pop_back();
     if ((ref + 1)->kind != ElementKind::End) stack.push_back(ref + 1);
     for (const Alternative& alt : g_.rules()[ref->rule].alternatives) {
         Stack s = stack;
         if (alt[0].kind != ElementKind::End) s.push_back(&alt[0]);
-        expand(std::move(s), out, depth + 1);
+        expand(std::move(s), out, seen, depth + 1);
     }
 }
 
@@ -99,7 +114,8 @@ void Matcher::reset() {
     // a stand-alone reference followed by an End, as in an alternative
     const Element seq[2] = {root, Element{}};
     Stack s{&seq[0]};
-    expand(std::move(s), state_.stacks);
+    std::set<Stack> seen;
+    expand(std::move(s), state_.stacks, seen);
     dedupe(state_.stacks);
 }
 
@@ -109,13 +125,14 @@ bool Matcher::complete() const {
 
 void Matcher::advance(const std::vector<Stack>& stacks, uint32_t cp, std::vector<Stack>& out) const {
     out.clear();
+    std::set<Stack> seen;
     for (const Stack& s : stacks) {
         if (s.empty()) continue;
         const Element* top = s.back();
         if (top->kind != ElementKind::Chars || !top->matches(cp)) continue;
         Stack next(s.begin(), s.end() - 1);
         if ((top + 1)->kind != ElementKind::End) next.push_back(top + 1);
-        expand(std::move(next), out);
+        expand(std::move(next), out, seen);
     }
     if (out.size() > 1) dedupe(out);
 }
@@ -126,12 +143,13 @@ bool Matcher::token_matches(const Element* e, int32_t id) const {
 }
 
 void Matcher::advance_token(const std::vector<Stack>& stacks, int32_t id, std::vector<Stack>& out) const {
+    std::set<Stack> seen;
     for (const Stack& s : stacks) {
         if (s.empty() || s.back()->kind != ElementKind::Token || !token_matches(s.back(), id)) continue;
         const Element* top = s.back();
         Stack next(s.begin(), s.end() - 1);
         if ((top + 1)->kind != ElementKind::End) next.push_back(top + 1);
-        expand(std::move(next), out);
+        expand(std::move(next), out, seen);
     }
 }
 

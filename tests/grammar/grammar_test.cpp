@@ -163,6 +163,36 @@ TEST(Gbnf, HostileSizesAreErrors) {
     EXPECT_NE(parse_error(cycle).find("left-recursive"), std::string::npos);
 }
 
+// Grammars that match the same text many ways: a state reached by many paths is expanded once, and more
+// distinct states at one position than the matcher keeps are an error, not exhausted memory.
+TEST(GbnfMatcher, AmbiguousGrammarsStayBounded) {
+    // 40 empty alternatives under a repetition of up to 12: 41^12 paths to the same few states (this ran out
+    // of memory before expansions were shared; found by grammar-fuzz)
+    std::string empties;
+    for (int i = 0; i < 40; ++i) empties += " |";
+    const std::string g = "root ::= ( \"a\"" + empties + " ){1,12} \"b\"";
+    EXPECT_TRUE(accepts(g, "aab"));
+    EXPECT_TRUE(accepts(g, "b"));
+    EXPECT_FALSE(accepts(g, "ac"));
+    // six rules, each starting with the next and then one of ten digits: at the first character, 10^6
+    // distinct states (which digit follows at each level)
+    std::string nested = "root ::= r0\n";
+    for (int i = 0; i < 6; ++i) {
+        nested += "r" + std::to_string(i) + " ::= ";
+        for (int d = 0; d < 10; ++d) nested += (d ? " | r" : "r") + std::to_string(i + 1) + " \"" + std::to_string(d) + "\"";
+        nested += "\n";
+    }
+    nested += "r6 ::= \"a\"\n";
+    const Grammar wide = Grammar::parse(nested);
+    const Vocabulary v = byte_vocab();
+    try {
+        Matcher m(wide, v);
+        FAIL() << "expected grammar::Error";
+    } catch (const grammar::Error& e) {
+        EXPECT_NE(std::string(e.what()).find("too ambiguous"), std::string::npos) << e.what();
+    }
+}
+
 TEST(Gbnf, NewlinesContinueAfterBarsAndInsideParentheses) {
     const std::string g = "root ::=\n  \"a\" (\n  \"b\" |\n  \"c\"\n  ) |\n  \"d\"  # comment\n\n# more\n";
     EXPECT_TRUE(accepts(g, "ab"));

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -67,7 +68,12 @@ private:
         std::string partial;  // bytes of a character started by the last token
     };
     static constexpr int kMaxChain = 20000;
-    void expand(Stack stack, std::vector<Stack>& out, int depth = 0) const;
+    // Parse states at one position: more means a grammar ambiguous enough to exhaust memory.
+    static constexpr size_t kMaxStacks = 100000;
+    // Appends to `out` the stacks that `stack` stands for once every rule reference on top is replaced by
+    // its alternatives. `seen`: the stacks with a reference on top already expanded in this step, which are
+    // not expanded again (empty alternatives and optional repetitions reach the same stack by many paths).
+    void expand(Stack stack, std::vector<Stack>& out, std::set<Stack>& seen, int depth = 0) const;
     void advance(const std::vector<Stack>& stacks, uint32_t cp, std::vector<Stack>& out) const;
     static void dedupe(std::vector<Stack>& stacks);
     // The state after the token's bytes, or no stacks when they do not match.
