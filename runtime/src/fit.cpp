@@ -22,7 +22,7 @@ uint64_t gpu_bytes(const PlacementPlan& plan, const FitRequest& r, Device gpu) {
     std::map<int, uint64_t> host_experts;  // by layer
     bool output = false;
     for (const auto& t : plan.tensors()) {
-        if (t.device.is_cpu() && t.name.find("_exps.") != std::string::npos) host_experts[t.layer] += slot_aligned(t.bytes);
+        if (t.device.is_cpu() && t.name.find("_exps.") != std::string::npos) host_experts[t.layer] += device_aligned(t.bytes);
         if (t.device != gpu) continue;
         if (t.name.find(".attn_q.weight") != std::string::npos) attention_layers.insert(t.layer);
         if (t.name.find(".ffn_gate_inp.") != std::string::npos) router_layers.insert(t.layer);

@@ -51,7 +51,7 @@ uint64_t expert_slot_bytes(const LayerWeights& L) {
     uint64_t total = 0;
     for (const Weight* w : {&L.gate_exps, &L.up_exps, &L.down_exps}) {
         const uint64_t bytes = static_cast<uint64_t>(w->n_mat) * static_cast<uint64_t>(w->n_out) * w->row_bytes;
-        total += slot_aligned(bytes);
+        total += device_aligned(bytes);
     }
     return total;
 }

@@ -49,11 +49,9 @@ KvCache::KvCache(const HParams& hp, int n_ctx, GgmlType type_k, GgmlType type_v,
     v_row_bytes_ = gguf::row_size(type_v, static_cast<uint64_t>(n_embd_v_));
     k_head_bytes_ = gguf::row_size(type_k, hp.head_dim_k);
     v_head_bytes_ = gguf::row_size(type_v, hp.head_dim_v);
-    // one allocation per backend, each layer's keys then values at kAlign-aligned offsets in it
-    constexpr size_t kAlign = 256;
-    auto aligned = [](size_t n) { return (n + kAlign - 1) / kAlign * kAlign; };
-    const size_t k_bytes = aligned(k_row_bytes_ * static_cast<size_t>(n_ctx));
-    const size_t v_bytes = aligned(v_row_bytes_ * static_cast<size_t>(n_ctx));
+    // one allocation per backend, each layer's keys then values at device_aligned offsets in it
+    const size_t k_bytes = device_aligned(k_row_bytes_ * static_cast<size_t>(n_ctx));
+    const size_t v_bytes = device_aligned(v_row_bytes_ * static_cast<size_t>(n_ctx));
     std::map<const Backend*, size_t> room;
     for (size_t il = 0; il < layer_backends.size(); ++il) {
         devices_.push_back(layer_backends[il]->device());

@@ -168,18 +168,12 @@ void place_on_devices(ModelWeights& weights, const PlacementPlan& plan, const gg
         jobs.push_back({w.device, bytes.size(), [&w, bytes](Backend& b) { w.data = b.place_weights(bytes); }});
     };
     place(weights.token_embd, weights.token_embd.name);
+    // a tied output layer on the embedding's device reads the embedding's placed bytes (set below)
+    const bool shares_embedding = tied && plan.device_of("output.weight") == weights.token_embd.device;
     if (tied) {
         weights.output = weights.token_embd;
         weights.output.device = plan.device_of("output.weight");
-        if (weights.output.device != weights.token_embd.device) {
-            place(weights.output, "output.weight");
-        } else {
-            // the same placed bytes serve both
-            jobs.back().run = [&weights, bytes = file.tensor_data(file.tensor(weights.token_embd.name))](Backend& b) {
-                weights.token_embd.data = b.place_weights(bytes);
-                weights.output.data = weights.token_embd.data;
-            };
-        }
+        if (!shares_embedding) place(weights.output, "output.weight");
     } else {
         place(weights.output, weights.output.name);
     }
@@ -212,11 +206,10 @@ void place_on_devices(ModelWeights& weights, const PlacementPlan& plan, const gg
         for (Vector* v : {&L.gate_exps_b, &L.up_exps_b, &L.down_exps_b}) place_vector(*v, L.experts_device());
     }
     std::map<Device, uint64_t> reserve;
-    for (const Job& j : jobs) {
-        reserve[j.device] += (j.bytes + Backend::kPlaceAlign - 1) / Backend::kPlaceAlign * Backend::kPlaceAlign;
-    }
+    for (const Job& j : jobs) reserve[j.device] += device_aligned(j.bytes);
     for (const auto& [device, bytes] : reserve) backend_for(device).reserve_placements(bytes);
     for (const Job& j : jobs) j.run(backend_for(j.device));
+    if (shares_embedding) weights.output.data = weights.token_embd.data;
 }
 
 }  // namespace

@@ -220,9 +220,8 @@ public:
     virtual const uint8_t* place_weights(std::span<const uint8_t> bytes) = 0;
     virtual const float* place_vector(std::span<const float> values) = 0;
     // Sets aside, in one allocation, room for the weights and vectors about to be placed: `bytes` is the
-    // sum of their sizes, each rounded up to kPlaceAlign. Placements then take from it, not from an
-    // allocation each (a device allocator rounds each to its page, 2 MiB on CUDA).
-    static constexpr size_t kPlaceAlign = 256;
+    // sum of their device_aligned sizes. Placements then take from it, not from an allocation each (a
+    // device allocator rounds each to its page, 2 MiB on CUDA).
     virtual void reserve_placements(uint64_t bytes) { (void)bytes; }
     // Page-locks host memory this backend will copy from (the CPU's experts it streams in), so that the
     // copies run at the bus's speed and the pages stay resident; the memory must outlive the backend.
@@ -243,8 +242,9 @@ public:
     virtual bool supports_qwen35() const { return false; }
 };
 
-// Where each stacked expert matrix starts in a stage_experts slot: 256-byte aligned.
-inline uint64_t slot_aligned(uint64_t bytes) { return (bytes + 255) / 256 * 256; }
+// The room a piece carved from one device allocation takes, so that the next piece starts 256-byte
+// aligned: placed weights and vectors, KV cache layers, executor scratch, stacked experts in a slot.
+inline uint64_t device_aligned(uint64_t bytes) { return (bytes + 255) / 256 * 256; }
 // The bytes a stage_experts slot needs for a layer's experts.
 uint64_t expert_slot_bytes(const LayerWeights& L);
 

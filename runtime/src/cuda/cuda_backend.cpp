@@ -113,7 +113,7 @@ void CudaBackend::reserve_placements(uint64_t bytes) {
 const uint8_t* CudaBackend::place_weights(std::span<const uint8_t> bytes) {
     check(cudaSetDevice(ordinal_), "cudaSetDevice");
     void* p = nullptr;
-    const uint64_t rounded = (bytes.size() + kPlaceAlign - 1) / kPlaceAlign * kPlaceAlign;
+    const uint64_t rounded = device_aligned(bytes.size());
     if (rounded > 0 && rounded <= reserved_left_) {
         p = reserved_;
         reserved_ += rounded;
@@ -223,13 +223,12 @@ CudaExecutor::CudaExecutor(int ordinal, const HParams& hp, const ContextShape& s
     part(pos0_dev_, sizeof(int32_t));
     part(inv_freq_, std::max<size_t>(rope_inv_freq.size(), 1) * sizeof(double));
     part(attn_scratch_, attention_scratch_bytes(n_batch_, static_cast<int>(hp.n_head), static_cast<int>(hp.head_dim_v), n_ctx_));
-    constexpr size_t kAlign = 256;
     size_t total = 0;
-    for (const auto& [set, bytes] : parts) total += (bytes + kAlign - 1) / kAlign * kAlign;
+    for (const auto& [set, bytes] : parts) total += device_aligned(bytes);
     auto* at = static_cast<uint8_t*>(alloc(total));
     for (const auto& [set, bytes] : parts) {
         set(at);
-        at += (bytes + kAlign - 1) / kAlign * kAlign;
+        at += device_aligned(bytes);
     }
     if (router_counter_) check(cudaMemset(router_counter_, 0, sizeof(int32_t)), "cudaMemset");
     check(cudaMemcpy(group_identity_, identity.data(), identity.size() * sizeof(int32_t), cudaMemcpyHostToDevice),
@@ -694,7 +693,7 @@ void CudaExecutor::point_slot_at(const LayerWeights& L) {
     for (Weight* w : {&slot_.view.gate_exps, &slot_.view.up_exps, &slot_.view.down_exps}) {
         w->data = slot_.data + off;
         w->device = device();
-        off += slot_aligned(static_cast<size_t>(w->n_mat) * matrix_stride(*w));
+        off += device_aligned(static_cast<size_t>(w->n_mat) * matrix_stride(*w));
     }
 }
 
