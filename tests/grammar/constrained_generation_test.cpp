@@ -3,10 +3,13 @@
 // schema's output has the schema's fields and types) and ends where the grammar is complete.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+
+#include <unistd.h>
 
 #include "fixtures.h"
 #include "grammar/grammar.h"
@@ -92,6 +95,28 @@ TEST(ConstrainedGeneration, OtherGrammarsAreFollowed) {
         // the streamed text is valid UTF-8 (no U+FFFD from a character the grammar let through broken)
         EXPECT_EQ(g.text.find("\xEF\xBF\xBD"), std::string::npos) << file << ": " << g.text;
     }
+}
+
+// A grammar with more parse states at one position than the matcher keeps (10^6 here: six rules, each
+// starting with the next, then one of ten digits) ends the run with one error line and exit 1.
+TEST(ConstrainedGeneration, ATooAmbiguousGrammarIsAnError) {
+    std::string gbnf = "root ::= r0\n";
+    for (int i = 0; i < 6; ++i) {
+        gbnf += "r" + std::to_string(i) + " ::= ";
+        for (int d = 0; d < 10; ++d) gbnf += (d ? " | r" : "r") + std::to_string(i + 1) + " \"" + std::to_string(d) + "\"";
+        gbnf += "\n";
+    }
+    gbnf += "r6 ::= \"a\"\n";
+    const std::filesystem::path file =
+        std::filesystem::temp_directory_path() / ("ambiguous-" + std::to_string(::getpid()) + ".gbnf");
+    std::ofstream(file) << gbnf;
+    const std::filesystem::path model = std::filesystem::path(GGUF_SOURCE_DIR) / "testdata/tiny-dense-q8_0.gguf";
+    const auto r = run_app("gguf-run", "-m '" + model.string() + "' -t 1 --log-disable -p hi -n 4 --grammar-file '" +
+                                           file.string() + "'");
+    std::filesystem::remove(file);
+    EXPECT_EQ(r.status, 1) << r.err;
+    EXPECT_NE(r.err.find("error: grammar: more than 100000 parse states at one position"), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 }
 
 TEST(ConstrainedGeneration, JsonSchemaOutputHasTheSchemasFields) {
