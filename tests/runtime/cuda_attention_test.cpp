@@ -200,6 +200,24 @@ TEST(CudaAttention, ShapesAndPaths) {
     print_errors("attention shapes", max_err);
 }
 
+// An f16 cache streams its tiles into two shared-memory stages while the block computes (cp.async): one
+// tile (part of one), exactly two, and many with a partial last one, for every head size (tiles of 64
+// positions, 32 at 256). Small enough for compute-sanitizer racecheck.
+TEST(CudaAttention, F16CacheTilesStreamInTwoStages) {
+    REQUIRE_GPU();
+    Errors max_err;
+    uint32_t seed = 2000;
+    for (int hd : {32, 64, 128, 256}) {
+        const int kN = hd <= 128 ? 64 : 32;
+        for (const Case& c : {Case{20, 0, 20, 8, 2, hd, GgmlType::F16, GgmlType::F16},
+                              Case{20, 2 * kN - 20, 2 * kN, 8, 2, hd, GgmlType::F16, GgmlType::F16},
+                              Case{40, 5 * kN + 3, 6 * kN + 50, 8, 2, hd, GgmlType::F16, GgmlType::F16, 4.0f}}) {
+            merge(max_err, run_case(c, seed += 10));
+        }
+    }
+    print_errors("attention, f16 tiles", max_err);
+}
+
 TEST(CudaAttention, AutoUsesTensorCoresForBatchesOnly) {
     REQUIRE_GPU();
     // Auto on a batch must equal the tensor-core kernel bit for bit, and on few tokens the f32 kernel

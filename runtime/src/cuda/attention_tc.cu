@@ -24,17 +24,21 @@ namespace {
 constexpr int kTcWarps = 4;
 constexpr int kTcRows = 16 * kTcWarps;  // query rows per block, 16 per warp (one m16 tile)
 
-// Shared-memory layout in halves: Q (hi, lo) for the block's rows, K and V (hi, lo) for a tile of kN
-// positions, all row-major with rows padded by 8 halves (16 bytes) so that the fragment loads of 8 rows
-// fall in different banks and every row start stays 16-byte aligned (ldmatrix).
-template <int D>
+// Shared-memory layout in halves: Q (hi, lo) for the block's rows, then kStages buffers of a tile of kN
+// positions, each K and V (hi, and lo unless the cache is f16, whose halves are exact), all row-major with
+// rows padded by 8 halves (16 bytes) so that the fragment loads of 8 rows fall in different banks and every
+// row start stays 16-byte aligned (ldmatrix, cp.async). An f16 cache streams its tiles with cp.async: the
+// next tile loads while the block works on this one.
+template <int D, bool F16>
 struct TcLayout {
     static constexpr int kN = D <= 128 ? 64 : 32;  // positions per tile (registers: kN/2 scores per thread)
+    static constexpr int kStages = F16 ? 2 : 1;
     static constexpr int ld = D + 8;
     static constexpr size_t q_rows = static_cast<size_t>(kTcRows) * ld, kv_rows = static_cast<size_t>(kN) * ld;
-    static constexpr size_t q_hi = 0, q_lo = q_hi + q_rows, k_hi = q_lo + q_rows, k_lo = k_hi + kv_rows,
-                            v_hi = k_lo + kv_rows, v_lo = v_hi + kv_rows;
-    static constexpr size_t bytes = sizeof(__half) * (v_lo + kv_rows);
+    static constexpr size_t q_hi = 0, q_lo = q_hi + q_rows, tiles = q_lo + q_rows;
+    static constexpr size_t tile = (F16 ? 2 : 4) * kv_rows;  // one stage: K hi, V hi [, K lo, V lo]
+    static constexpr size_t k_hi = 0, v_hi = kv_rows, k_lo = 2 * kv_rows, v_lo = 3 * kv_rows;  // in a stage
+    static constexpr size_t bytes = sizeof(__half) * (tiles + kStages * tile);
 };
 
 __device__ __forceinline__ uint32_t half2_bits(__half2 h) {
@@ -51,8 +55,6 @@ __device__ __forceinline__ void split_pair(float x, float y, uint32_t& hi, uint3
     lo = half2_bits(__floats2half2_rn(x - hf.x, y - hf.y));
 }
 
-__device__ __forceinline__ uint32_t lds32(const __half* p) { return *reinterpret_cast<const uint32_t*>(p); }
-
 // D (16 x 8, f32) += A (16 x 16, row-major f16) * B (16 x 8, column-major f16). Fragments (g = lane / 4,
 // t = lane % 4): a[0] row g, k = 2t, 2t+1; a[1] row g+8, same k; a[2], a[3] the same rows at k + 8; b0 column
 // g, k = 2t, 2t+1; b1 the same at k + 8; c[0], c[1] row g, columns 2t, 2t+1; c[2], c[3] row g+8.
@@ -65,6 +67,49 @@ __device__ __forceinline__ void mma_f16(float (&c)[4], const uint32_t (&a)[4], u
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 #else
     __trap();  // never launched below sm_80 (the host checks the compute capability)
+#endif
+}
+
+// 16 bytes global -> shared without passing through registers; zeros when !valid (nothing is read then)
+__device__ __forceinline__ void cp_async16(__half* dst, const void* src, bool valid) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    const unsigned addr = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(addr), "l"(src), "r"(valid ? 16 : 0)
+                 : "memory");
+#else
+    __trap();
+#endif
+}
+
+// closes this thread's cp.async copies issued since the last commit into one group
+__device__ __forceinline__ void cp_async_commit() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
+#endif
+}
+
+// waits until at most `pending` of this thread's newest committed groups are in flight (all older ones done)
+template <int pending>
+__device__ __forceinline__ void cp_async_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(pending) : "memory");
+#endif
+}
+
+// Four 8x8 f16 matrices: lane l gives the address of row l % 8 of matrix l / 8 and receives, of matrix j,
+// the elements (row g, columns 2t and 2t + 1) in r[j]: the A fragment of a row-major 16x16 tile (matrices:
+// rows 0-7 / 8-15 x columns 0-7, then 8-15), or the B fragments of two 8-column tiles of a matrix stored
+// [column][k] (K as [position][dim]).
+__device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], const __half* p) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    const unsigned addr = static_cast<unsigned>(__cvta_generic_to_shared(p));
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(addr)
+                 : "memory");
+#else
+    r[0] = r[1] = r[2] = r[3] = 0;
+    __trap();
 #endif
 }
 
@@ -84,18 +129,16 @@ __device__ __forceinline__ void ldsm_x4_trans(uint32_t (&r)[4], const __half* p)
 #endif
 }
 
-template <int D>
+// F16: both caches are f16 (their halves are the hi parts as stored, with no lo products); otherwise each
+// position's K and V are converted and split as they come into shared memory.
+template <int D, bool F16>
 __global__ void __launch_bounds__(kTcWarps * 32) attention_tc_kernel(AttnArgs a) {
-    using L = TcLayout<D>;
+    using L = TcLayout<D, F16>;
     constexpr int kN = L::kN, ld = L::ld;
     extern __shared__ __align__(128) unsigned char sm[];
     __half* base = reinterpret_cast<__half*>(sm);
     __half* Qh = base + L::q_hi;
     __half* Ql = base + L::q_lo;
-    __half* Kh = base + L::k_hi;
-    __half* Kl = base + L::k_lo;
-    __half* Vh = base + L::v_hi;
-    __half* Vl = base + L::v_lo;
 
     const int g = blockIdx.y;
     const int n_rows = a.n_tok * a.group;
@@ -104,7 +147,43 @@ __global__ void __launch_bounds__(kTcWarps * 32) attention_tc_kernel(AttnArgs a)
     const int pos0 = *a.pos0_dev;
     const int last_row = min(r0 + kTcRows, n_rows) - 1;
     const int kv_end = pos0 + last_row / a.group + 1;  // the tile reads positions [0, kv_end)
-    const bool k_lo = a.tk != 1, v_lo = a.tv != 1;     // an f16 cache is exact in f16: no lo products
+    const bool k_lo = !F16 && a.tk != 1, v_lo = !F16 && a.tv != 1;  // an f16 half is exact: no lo products
+    const unsigned char* k_src = a.k + static_cast<size_t>(g) * a.k_head_bytes;
+    const unsigned char* v_src = a.v + static_cast<size_t>(g) * a.v_head_bytes;
+
+    // positions [p0, p0 + kN) into stage `stage`, zeros past kv_end
+    auto load_tile = [&](int p0, int stage) {
+        __half* t = base + L::tiles + stage * L::tile;
+        if constexpr (F16) {
+            for (int idx = threadIdx.x; idx < kN * (D / 8); idx += blockDim.x) {
+                const int n = idx / (D / 8), d = 8 * (idx % (D / 8)), p = p0 + n;
+                const bool valid = p < kv_end;
+                const size_t at = static_cast<size_t>(valid ? p : 0);
+                cp_async16(t + L::k_hi + n * ld + d, k_src + at * a.k_row_bytes + 2 * d, valid);
+                cp_async16(t + L::v_hi + n * ld + d, v_src + at * a.v_row_bytes + 2 * d, valid);
+            }
+        } else {
+            for (int idx = threadIdx.x; idx < kN * (D / 2); idx += blockDim.x) {
+                const int n = idx / (D / 2), d = 2 * (idx % (D / 2)), p = p0 + n;
+                float2 kv = make_float2(0.f, 0.f), vv = make_float2(0.f, 0.f);
+                if (p < kv_end) {
+                    kv = load_pair(a.tk, k_src + static_cast<size_t>(p) * a.k_row_bytes, d);
+                    vv = load_pair(a.tv, v_src + static_cast<size_t>(p) * a.v_row_bytes, d);
+                }
+                uint32_t hi, lo;
+                split_pair(kv.x, kv.y, hi, lo);
+                *reinterpret_cast<uint32_t*>(t + L::k_hi + n * ld + d) = hi;
+                *reinterpret_cast<uint32_t*>(t + L::k_lo + n * ld + d) = lo;
+                split_pair(vv.x, vv.y, hi, lo);
+                *reinterpret_cast<uint32_t*>(t + L::v_hi + n * ld + d) = hi;
+                *reinterpret_cast<uint32_t*>(t + L::v_lo + n * ld + d) = lo;
+            }
+        }
+    };
+    if constexpr (F16) {
+        load_tile(0, 0);  // in flight while Q is converted
+        cp_async_commit();
+    }
 
     for (int idx = threadIdx.x; idx < kTcRows * (D / 2); idx += blockDim.x) {
         const int r = idx / (D / 2), d = 2 * (idx % (D / 2)), row = r0 + r;
@@ -129,66 +208,69 @@ __global__ void __launch_bounds__(kTcWarps * 32) attention_tc_kernel(AttnArgs a)
         const int row = r0 + wr + gq + 8 * i;
         limit[i] = row < n_rows ? pos0 + row / a.group + 1 : 0;
     }
+    // ldmatrix addresses of this lane: Q rows wr + 0-7 / 8-15, dims +0 / +8 (an A fragment); K positions
+    // +0-7 / +8-15 (two 8-position tiles), dims +0 / +8
+    const int q_at = (wr + (lane & 7) + ((lane >> 3) & 1) * 8) * ld + (lane >> 4) * 8;
+    const int k_at = ((lane & 7) + (lane >> 4) * 8) * ld + ((lane >> 3) & 1) * 8;
+    // the warp's Q fragments (hi, lo) stay in registers where they fit (64 a thread at D = 128)
+    constexpr bool kQInRegisters = D <= 128;
+    uint32_t qf[kQInRegisters ? D / 16 : 1][2][4];
+    if constexpr (kQInRegisters) {
+        __syncthreads();  // Q is stored
+#pragma unroll
+        for (int kk = 0; kk < D / 16; ++kk) {
+            ldsm_x4(qf[kk][0], Qh + q_at + 16 * kk);
+            ldsm_x4(qf[kk][1], Ql + q_at + 16 * kk);
+        }
+    }
     float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};  // l: this thread's share of the row sum
     float o[D / 8][4];
 #pragma unroll
     for (int dn = 0; dn < D / 8; ++dn) o[dn][0] = o[dn][1] = o[dn][2] = o[dn][3] = 0.f;
 
-    for (int p0 = 0; p0 < kv_end; p0 += kN) {
-        __syncthreads();  // the previous tile is consumed (the first time: Q is stored)
-        if (!k_lo && !v_lo) {
-            // f16 cache: the halves are the hi parts as stored (no lo), copied 8 at a time
-            for (int idx = threadIdx.x; idx < kN * (D / 8); idx += blockDim.x) {
-                const int n = idx / (D / 8), d = 8 * (idx % (D / 8));
-                const int p = p0 + n;
-                uint4 kq = make_uint4(0, 0, 0, 0), vq = make_uint4(0, 0, 0, 0);
-                if (p < kv_end) {
-                    kq = *reinterpret_cast<const uint4*>(a.k + static_cast<size_t>(p) * a.k_row_bytes + g * a.k_head_bytes +
-                                                         2 * d);
-                    vq = *reinterpret_cast<const uint4*>(a.v + static_cast<size_t>(p) * a.v_row_bytes + g * a.v_head_bytes +
-                                                         2 * d);
-                }
-                *reinterpret_cast<uint4*>(Kh + n * ld + d) = kq;
-                *reinterpret_cast<uint4*>(Vh + n * ld + d) = vq;
-            }
+    for (int p0 = 0, stage = 0; p0 < kv_end; p0 += kN) {
+        if constexpr (F16) {
+            // the next tile goes into the other stage, free since the barrier that ended the last step;
+            // this one's copies (committed a step earlier: all but the newest group) are then complete
+            if (p0 + kN < kv_end) load_tile(p0 + kN, stage ^ 1);
+            cp_async_commit();  // (empty after the last tile)
+            cp_async_wait<1>();
         } else {
-            for (int idx = threadIdx.x; idx < kN * (D / 2); idx += blockDim.x) {
-                const int n = idx / (D / 2), d = 2 * (idx % (D / 2));
-                const int p = p0 + n;
-                float2 kv = make_float2(0.f, 0.f), vv = make_float2(0.f, 0.f);
-                if (p < kv_end) {
-                    kv = load_pair(a.tk, a.k + static_cast<size_t>(p) * a.k_row_bytes + g * a.k_head_bytes, d);
-                    vv = load_pair(a.tv, a.v + static_cast<size_t>(p) * a.v_row_bytes + g * a.v_head_bytes, d);
-                }
-                uint32_t hi, lo;
-                split_pair(kv.x, kv.y, hi, lo);
-                *reinterpret_cast<uint32_t*>(Kh + n * ld + d) = hi;
-                *reinterpret_cast<uint32_t*>(Kl + n * ld + d) = lo;
-                split_pair(vv.x, vv.y, hi, lo);
-                *reinterpret_cast<uint32_t*>(Vh + n * ld + d) = hi;
-                *reinterpret_cast<uint32_t*>(Vl + n * ld + d) = lo;
-            }
+            load_tile(p0, 0);
         }
-        __syncthreads();
+        __syncthreads();  // the tile (and the first time, Q) is in shared memory for every warp
+        const __half* Kh = base + L::tiles + stage * L::tile + L::k_hi;
+        const __half* Kl = base + L::tiles + stage * L::tile + L::k_lo;
+        const __half* Vh = base + L::tiles + stage * L::tile + L::v_hi;
+        const __half* Vl = base + L::tiles + stage * L::tile + L::v_lo;
 
-        // S = Q K^T for the warp's 16 rows and the tile's kN positions (kN / 8 tiles of 8)
+        // S = Q K^T for the warp's 16 rows and the tile's kN positions (kN / 8 tiles of 8, two per ldmatrix)
         float s[kN / 8][4];
 #pragma unroll
         for (int j = 0; j < kN / 8; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
 #pragma unroll
         for (int kk = 0; kk < D / 16; ++kk) {
-            const int q_at = (wr + gq) * ld + 16 * kk + 2 * tq;
-            const uint32_t ah[4] = {lds32(Qh + q_at), lds32(Qh + q_at + 8 * ld), lds32(Qh + q_at + 8),
-                                    lds32(Qh + q_at + 8 * ld + 8)};
-            const uint32_t al[4] = {lds32(Ql + q_at), lds32(Ql + q_at + 8 * ld), lds32(Ql + q_at + 8),
-                                    lds32(Ql + q_at + 8 * ld + 8)};
+            uint32_t ah[4], al[4];
+            if constexpr (kQInRegisters) {
 #pragma unroll
-            for (int j = 0; j < kN / 8; ++j) {
-                const int k_at = (8 * j + gq) * ld + 16 * kk + 2 * tq;
-                const uint32_t b0 = lds32(Kh + k_at), b1 = lds32(Kh + k_at + 8);
-                mma_f16(s[j], ah, b0, b1);
-                mma_f16(s[j], al, b0, b1);
-                if (k_lo) mma_f16(s[j], ah, lds32(Kl + k_at), lds32(Kl + k_at + 8));
+                for (int e = 0; e < 4; ++e) ah[e] = qf[kk][0][e], al[e] = qf[kk][1][e];
+            } else {
+                ldsm_x4(ah, Qh + q_at + 16 * kk);
+                ldsm_x4(al, Ql + q_at + 16 * kk);
+            }
+#pragma unroll
+            for (int j = 0; j < kN / 8; j += 2) {
+                uint32_t kb[4];
+                ldsm_x4(kb, Kh + k_at + 8 * j * ld + 16 * kk);
+                mma_f16(s[j], ah, kb[0], kb[1]);
+                mma_f16(s[j], al, kb[0], kb[1]);
+                mma_f16(s[j + 1], ah, kb[2], kb[3]);
+                mma_f16(s[j + 1], al, kb[2], kb[3]);
+                if (k_lo) {
+                    ldsm_x4(kb, Kl + k_at + 8 * j * ld + 16 * kk);
+                    mma_f16(s[j], ah, kb[0], kb[1]);
+                    mma_f16(s[j + 1], ah, kb[2], kb[3]);
+                }
             }
         }
 
@@ -255,6 +337,8 @@ __global__ void __launch_bounds__(kTcWarps * 32) attention_tc_kernel(AttnArgs a)
                 }
             }
         }
+        __syncthreads();  // every warp is done with this stage before it is loaded again
+        stage ^= L::kStages - 1;
     }
 
 #pragma unroll
@@ -277,12 +361,21 @@ __global__ void __launch_bounds__(kTcWarps * 32) attention_tc_kernel(AttnArgs a)
     }
 }
 
+template <int D, bool F16>
+void launch_typed(const AttnArgs& a, int n_rows, cudaStream_t stream) {
+    static std::atomic<uint64_t> done{0};
+    allow_smem(attention_tc_kernel<D, F16>, TcLayout<D, F16>::bytes, done);
+    const dim3 grid((n_rows + kTcRows - 1) / kTcRows, a.n_head / a.group, 1);
+    attention_tc_kernel<D, F16><<<grid, kTcWarps * 32, TcLayout<D, F16>::bytes, stream>>>(a);
+}
+
 template <int D>
 void launch(const AttnArgs& a, int n_rows, cudaStream_t stream) {
-    static std::atomic<uint64_t> done{0};
-    allow_smem(attention_tc_kernel<D>, TcLayout<D>::bytes, done);
-    const dim3 grid((n_rows + kTcRows - 1) / kTcRows, a.n_head / a.group, 1);
-    attention_tc_kernel<D><<<grid, kTcWarps * 32, TcLayout<D>::bytes, stream>>>(a);
+    if (a.tk == 1 && a.tv == 1) {
+        launch_typed<D, true>(a, n_rows, stream);
+    } else {
+        launch_typed<D, false>(a, n_rows, stream);
+    }
 }
 
 }  // namespace
