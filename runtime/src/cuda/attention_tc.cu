@@ -96,33 +96,28 @@ __device__ __forceinline__ void cp_async_wait() {
 #endif
 }
 
-// Four 8x8 f16 matrices: lane l gives the address of row l % 8 of matrix l / 8 and receives, of matrix j,
-// the elements (row g, columns 2t and 2t + 1) in r[j]: the A fragment of a row-major 16x16 tile (matrices:
-// rows 0-7 / 8-15 x columns 0-7, then 8-15), or the B fragments of two 8-column tiles of a matrix stored
-// [column][k] (K as [position][dim]).
+// Four 8x8 f16 matrices from shared memory: lane l gives the address of row l % 8 of matrix l / 8 and
+// receives, of matrix j, in r[j]:
+// - plain: the elements (row g, columns 2t and 2t + 1): the A fragment of a row-major 16x16 tile (matrices:
+//   rows 0-7 / 8-15 x columns 0-7, then 8-15), or the B fragments of two 8-column tiles of a matrix stored
+//   [column][k] (K as [position][dim]);
+// - Trans: the elements (rows 2t and 2t + 1, column g): from V stored [position][dim], exactly the B
+//   fragments of P.V.
+template <bool Trans>
 __device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], const __half* p) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     const unsigned addr = static_cast<unsigned>(__cvta_generic_to_shared(p));
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(addr)
-                 : "memory");
-#else
-    r[0] = r[1] = r[2] = r[3] = 0;
-    __trap();
-#endif
-}
-
-// Four 8x8 f16 matrices, transposed: lane l gives the address of row l % 8 of matrix l / 8 and receives,
-// of matrix j, the elements (row 2t, column g) and (row 2t + 1, column g) in r[j]: from V stored
-// [position][dim], exactly the B fragments of P.V.
-__device__ __forceinline__ void ldsm_x4_trans(uint32_t (&r)[4], const __half* p) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    const unsigned addr = static_cast<unsigned>(__cvta_generic_to_shared(p));
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(addr)
-                 : "memory");
+    if constexpr (Trans) {
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                     : "r"(addr)
+                     : "memory");
+    } else {
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                     : "r"(addr)
+                     : "memory");
+    }
 #else
     r[0] = r[1] = r[2] = r[3] = 0;
     __trap();
@@ -219,8 +214,8 @@ __global__ void __launch_bounds__(kTcWarps * 32) attention_tc_kernel(AttnArgs a)
         __syncthreads();  // Q is stored
 #pragma unroll
         for (int kk = 0; kk < D / 16; ++kk) {
-            ldsm_x4(qf[kk][0], Qh + q_at + 16 * kk);
-            ldsm_x4(qf[kk][1], Ql + q_at + 16 * kk);
+            ldsm_x4<false>(qf[kk][0], Qh + q_at + 16 * kk);
+            ldsm_x4<false>(qf[kk][1], Ql + q_at + 16 * kk);
         }
     }
     float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};  // l: this thread's share of the row sum
@@ -255,19 +250,19 @@ __global__ void __launch_bounds__(kTcWarps * 32) attention_tc_kernel(AttnArgs a)
 #pragma unroll
                 for (int e = 0; e < 4; ++e) ah[e] = qf[kk][0][e], al[e] = qf[kk][1][e];
             } else {
-                ldsm_x4(ah, Qh + q_at + 16 * kk);
-                ldsm_x4(al, Ql + q_at + 16 * kk);
+                ldsm_x4<false>(ah, Qh + q_at + 16 * kk);
+                ldsm_x4<false>(al, Ql + q_at + 16 * kk);
             }
 #pragma unroll
             for (int j = 0; j < kN / 8; j += 2) {
                 uint32_t kb[4];
-                ldsm_x4(kb, Kh + k_at + 8 * j * ld + 16 * kk);
+                ldsm_x4<false>(kb, Kh + k_at + 8 * j * ld + 16 * kk);
                 mma_f16(s[j], ah, kb[0], kb[1]);
                 mma_f16(s[j], al, kb[0], kb[1]);
                 mma_f16(s[j + 1], ah, kb[2], kb[3]);
                 mma_f16(s[j + 1], al, kb[2], kb[3]);
                 if (k_lo) {
-                    ldsm_x4(kb, Kl + k_at + 8 * j * ld + 16 * kk);
+                    ldsm_x4<false>(kb, Kl + k_at + 8 * j * ld + 16 * kk);
                     mma_f16(s[j], ah, kb[0], kb[1]);
                     mma_f16(s[j + 1], ah, kb[2], kb[3]);
                 }
@@ -325,13 +320,13 @@ __global__ void __launch_bounds__(kTcWarps * 32) attention_tc_kernel(AttnArgs a)
 #pragma unroll
             for (int dn = 0; dn < D / 8; dn += 2) {
                 uint32_t vb[4];
-                ldsm_x4_trans(vb, Vh + v_at + 8 * dn);
+                ldsm_x4<true>(vb, Vh + v_at + 8 * dn);
                 mma_f16(o[dn], ph, vb[0], vb[1]);
                 mma_f16(o[dn], pl, vb[0], vb[1]);
                 mma_f16(o[dn + 1], ph, vb[2], vb[3]);
                 mma_f16(o[dn + 1], pl, vb[2], vb[3]);
                 if (v_lo) {
-                    ldsm_x4_trans(vb, Vl + v_at + 8 * dn);
+                    ldsm_x4<true>(vb, Vl + v_at + 8 * dn);
                     mma_f16(o[dn], ph, vb[0], vb[1]);
                     mma_f16(o[dn + 1], ph, vb[2], vb[3]);
                 }
