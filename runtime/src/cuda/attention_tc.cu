@@ -12,9 +12,14 @@
 // 65504 in magnitude (f16's range): queries times the scale, keys, values.
 #include <cuda_fp16.h>
 
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "cuda/attention_common.cuh"
+#include "cuda/attention_tc_tiles.h"
 #include "cuda/op_kernels.h"
 
 namespace runtime::cuda::detail {
@@ -22,16 +27,18 @@ namespace runtime::cuda::detail {
 namespace {
 
 constexpr int kTcWarps = 4;
-constexpr int kTcRows = 16 * kTcWarps;  // query rows per block, 16 per warp (one m16 tile)
+constexpr int kTcRows = kAttentionTcRows;  // query rows per block, 16 per warp (one m16 tile)
+static_assert(kTcRows == 16 * kTcWarps);
 
 // Shared-memory layout in halves: Q (hi, lo) for the block's rows, then kStages buffers of a tile of kN
 // positions, each K and V (hi, and lo unless the cache is f16, whose halves are exact), all row-major with
 // rows padded by 8 halves (16 bytes) so that the fragment loads of 8 rows fall in different banks and every
 // row start stays 16-byte aligned (ldmatrix, cp.async). An f16 cache streams its tiles with cp.async: the
-// next tile loads while the block works on this one.
-template <int D, bool F16>
+// next tile loads while the block works on this one. attention_tc_tiles (attention_tc_tiles.h) picks kN.
+template <int D, bool F16, int N>
 struct TcLayout {
-    static constexpr int kN = D <= 128 ? 64 : 32;  // positions per tile (registers: kN/2 scores per thread)
+    static constexpr int kN = N;  // positions per tile (registers: kN/2 scores per thread)
+    static_assert(kN % 16 == 0, "a tile is whole k16 steps of P.V");
     static constexpr int kStages = F16 ? 2 : 1;
     static constexpr int ld = D + 8;
     static constexpr size_t q_rows = static_cast<size_t>(kTcRows) * ld, kv_rows = static_cast<size_t>(kN) * ld;
@@ -39,6 +46,7 @@ struct TcLayout {
     static constexpr size_t tile = (F16 ? 2 : 4) * kv_rows;  // one stage: K hi, V hi [, K lo, V lo]
     static constexpr size_t k_hi = 0, v_hi = kv_rows, k_lo = 2 * kv_rows, v_lo = 3 * kv_rows;  // in a stage
     static constexpr size_t bytes = sizeof(__half) * (tiles + kStages * tile);
+    static_assert(bytes == attention_tc_shared_bytes(D, N, kStages, F16));
 };
 
 __device__ __forceinline__ uint32_t half2_bits(__half2 h) {
@@ -126,9 +134,9 @@ __device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], const __half* p) {
 
 // F16: both caches are f16 (their halves are the hi parts as stored, with no lo products); otherwise each
 // position's K and V are converted and split as they come into shared memory.
-template <int D, bool F16>
+template <int D, bool F16, int N>
 __global__ void __launch_bounds__(kTcWarps * 32) attention_tc_kernel(AttnArgs a) {
-    using L = TcLayout<D, F16>;
+    using L = TcLayout<D, F16, N>;
     constexpr int kN = L::kN, ld = L::ld;
     extern __shared__ __align__(128) unsigned char sm[];
     __half* base = reinterpret_cast<__half*>(sm);
@@ -356,12 +364,43 @@ __global__ void __launch_bounds__(kTcWarps * 32) attention_tc_kernel(AttnArgs a)
     }
 }
 
+template <int D, bool F16, int N>
+void launch_tiles(const AttnArgs& a, int n_rows, cudaStream_t stream) {
+    using L = TcLayout<D, F16, N>;
+    static std::atomic<uint64_t> done{0};
+    allow_smem(attention_tc_kernel<D, F16, N>, L::bytes, done);
+    const dim3 grid((n_rows + kTcRows - 1) / kTcRows, a.n_head / a.group, 1);
+    attention_tc_kernel<D, F16, N><<<grid, kTcWarps * 32, L::bytes, stream>>>(a);
+}
+
+// The device's shared memory per block, or GGUF_CUDA_SMEM_LIMIT's bytes where smaller (to run the tiles of a
+// 99 KiB part on a larger one).
+size_t shared_limit() {
+    int device = 0, optin = 0;
+    check(cudaGetDevice(&device), "attention: cudaGetDevice");
+    check(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
+          "attention: cudaDeviceGetAttribute");
+    static const size_t cap = [] {
+        const char* v = std::getenv("GGUF_CUDA_SMEM_LIMIT");
+        return v && *v ? static_cast<size_t>(std::strtoull(v, nullptr, 10)) : SIZE_MAX;
+    }();
+    return std::min(static_cast<size_t>(optin), cap);
+}
+
 template <int D, bool F16>
 void launch_typed(const AttnArgs& a, int n_rows, cudaStream_t stream) {
-    static std::atomic<uint64_t> done{0};
-    allow_smem(attention_tc_kernel<D, F16>, TcLayout<D, F16>::bytes, done);
-    const dim3 grid((n_rows + kTcRows - 1) / kTcRows, a.n_head / a.group, 1);
-    attention_tc_kernel<D, F16><<<grid, kTcWarps * 32, TcLayout<D, F16>::bytes, stream>>>(a);
+    constexpr int full = D <= 128 ? 64 : 32;
+    const size_t limit = shared_limit();
+    const AttentionTcTiles tiles = attention_tc_tiles(D, F16, limit);
+    if (tiles.positions == full) {
+        launch_tiles<D, F16, full>(a, n_rows, stream);
+    } else if (tiles.positions == full / 2) {
+        launch_tiles<D, F16, full / 2>(a, n_rows, stream);
+    } else {
+        throw Error("attention: the tensor-core kernel for head size " + std::to_string(D) + " needs " +
+                    std::to_string(attention_tc_shared_bytes(D, full / 2, F16 ? 2 : 1, F16)) +
+                    " bytes of shared memory a block; this device allows " + std::to_string(limit));
+    }
 }
 
 template <int D>

@@ -1,0 +1,39 @@
+// The tensor-core attention's tiles (attention_tc.cu) and the shared memory they take per block, in plain
+// C++ so that a CPU test checks every head size and cache kind against every device class's limit.
+#pragma once
+
+#include <cstddef>
+
+namespace runtime::cuda {
+
+inline constexpr int kAttentionTcRows = 64;  // query rows per block: 16 per warp, 4 warps
+
+// Bytes for head size d, `positions` per tile and `stages` tile buffers: Q (hi, lo) for the block's rows,
+// and per buffer K and V (hi, and lo unless the cache is f16, whose halves are exact), f16 rows padded
+// by 8 halves.
+constexpr size_t attention_tc_shared_bytes(int d, int positions, int stages, bool f16_cache) {
+    const size_t ld = static_cast<size_t>(d) + 8;
+    const size_t rows = 2 * static_cast<size_t>(kAttentionTcRows) +
+                        static_cast<size_t>(stages) * (f16_cache ? 2 : 4) * static_cast<size_t>(positions);
+    return 2 * ld * rows;
+}
+
+struct AttentionTcTiles {
+    int positions = 0;  // 0: no tile fits the device
+    int stages = 0;
+    size_t shared_bytes = 0;
+};
+
+// Full tiles (64 positions, 32 at head size 256) where they fit the device's per-block shared memory
+// (cudaDevAttrMaxSharedMemoryPerBlockOptin: 227 KiB on H100/H200, 163 KiB on A100), half-size ones where
+// they do not (99 KiB: RTX 30xx, 40xx and 50xx). An f16 cache's tiles stream through two stages.
+inline AttentionTcTiles attention_tc_tiles(int head_dim, bool f16_cache, size_t shared_limit) {
+    const int full = head_dim <= 128 ? 64 : 32, stages = f16_cache ? 2 : 1;
+    for (const int positions : {full, full / 2}) {
+        const size_t bytes = attention_tc_shared_bytes(head_dim, positions, stages, f16_cache);
+        if (bytes <= shared_limit) return {positions, stages, bytes};
+    }
+    return {};
+}
+
+}  // namespace runtime::cuda
