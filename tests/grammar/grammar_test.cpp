@@ -9,6 +9,7 @@
 #include <random>
 #include <sstream>
 
+#include "ambiguous_grammar.h"
 #include "grammar/grammar.h"
 #include "grammar/json_schema.h"
 #include "grammar/matcher.h"
@@ -174,16 +175,8 @@ TEST(GbnfMatcher, AmbiguousGrammarsStayBounded) {
     EXPECT_TRUE(accepts(g, "aab"));
     EXPECT_TRUE(accepts(g, "b"));
     EXPECT_FALSE(accepts(g, "ac"));
-    // six rules, each starting with the next and then one of ten digits: at the first character, 10^6
-    // distinct states (which digit follows at each level)
-    std::string nested = "root ::= r0\n";
-    for (int i = 0; i < 6; ++i) {
-        nested += "r" + std::to_string(i) + " ::= ";
-        for (int d = 0; d < 10; ++d) nested += (d ? " | r" : "r") + std::to_string(i + 1) + " \"" + std::to_string(d) + "\"";
-        nested += "\n";
-    }
-    nested += "r6 ::= \"a\"\n";
-    const Grammar wide = Grammar::parse(nested);
+    // 10^6 distinct states at the first character
+    const Grammar wide = Grammar::parse(too_ambiguous_grammar());
     const Vocabulary v = byte_vocab();
     try {
         Matcher m(wide, v);
