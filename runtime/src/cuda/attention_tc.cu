@@ -37,9 +37,9 @@ static_assert(kTcRows == 16 * kTcWarps);
 // next tile loads while the block works on this one. attention_tc_tiles (attention_tc_tiles.h) picks kN.
 template <int D, bool F16, int N>
 struct TcLayout {
-    static constexpr int kN = N;  // positions per tile (registers: kN/2 scores per thread)
+    static constexpr int kN = N;  // positions per tile
     static_assert(kN % 16 == 0, "a tile is whole k16 steps of P.V");
-    static constexpr int kStages = F16 ? 2 : 1;
+    static constexpr int kStages = attention_tc_stages(F16);
     static constexpr int ld = D + 8;
     static constexpr size_t q_rows = static_cast<size_t>(kTcRows) * ld, kv_rows = static_cast<size_t>(kN) * ld;
     static constexpr size_t q_hi = 0, q_lo = q_hi + q_rows, tiles = q_lo + q_rows;
@@ -389,7 +389,7 @@ size_t shared_limit() {
 
 template <int D, bool F16>
 void launch_typed(const AttnArgs& a, int n_rows, cudaStream_t stream) {
-    constexpr int full = D <= 128 ? 64 : 32;
+    constexpr int full = attention_tc_full_tile(D);
     const size_t limit = shared_limit();
     const AttentionTcTiles tiles = attention_tc_tiles(D, F16, limit);
     if (tiles.positions == full) {
@@ -398,7 +398,7 @@ void launch_typed(const AttnArgs& a, int n_rows, cudaStream_t stream) {
         launch_tiles<D, F16, full / 2>(a, n_rows, stream);
     } else {
         throw Error("attention: the tensor-core kernel for head size " + std::to_string(D) + " needs " +
-                    std::to_string(attention_tc_shared_bytes(D, full / 2, F16 ? 2 : 1, F16)) +
+                    std::to_string(attention_tc_shared_bytes(D, full / 2, attention_tc_stages(F16), F16)) +
                     " bytes of shared memory a block; this device allows " + std::to_string(limit));
     }
 }

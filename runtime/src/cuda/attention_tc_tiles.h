@@ -18,17 +18,21 @@ constexpr size_t attention_tc_shared_bytes(int d, int positions, int stages, boo
     return 2 * ld * rows;
 }
 
+// Positions per full tile: 64, 32 at head sizes above 128 (registers: the scores are kN/2 per thread).
+constexpr int attention_tc_full_tile(int head_dim) { return head_dim <= 128 ? 64 : 32; }
+// Tile buffers: an f16 cache's tiles stream through two stages (cp.async), others are converted in one.
+constexpr int attention_tc_stages(bool f16_cache) { return f16_cache ? 2 : 1; }
+
 struct AttentionTcTiles {
     int positions = 0;  // 0: no tile fits the device
     int stages = 0;
     size_t shared_bytes = 0;
 };
 
-// Full tiles (64 positions, 32 at head size 256) where they fit the device's per-block shared memory
-// (cudaDevAttrMaxSharedMemoryPerBlockOptin: 227 KiB on H100/H200, 163 KiB on A100), half-size ones where
-// they do not (99 KiB: RTX 30xx, 40xx and 50xx). An f16 cache's tiles stream through two stages.
+// Full tiles where they fit the device's per-block shared memory (cudaDevAttrMaxSharedMemoryPerBlockOptin:
+// 227 KiB on H100/H200, 163 KiB on A100), half-size ones where they do not (99 KiB: RTX 30xx, 40xx, 50xx).
 inline AttentionTcTiles attention_tc_tiles(int head_dim, bool f16_cache, size_t shared_limit) {
-    const int full = head_dim <= 128 ? 64 : 32, stages = f16_cache ? 2 : 1;
+    const int full = attention_tc_full_tile(head_dim), stages = attention_tc_stages(f16_cache);
     for (const int positions : {full, full / 2}) {
         const size_t bytes = attention_tc_shared_bytes(head_dim, positions, stages, f16_cache);
         if (bytes <= shared_limit) return {positions, stages, bytes};
