@@ -2,6 +2,9 @@
 // cache kind gets tiles that fit, the full ones where the part allows them.
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <string>
+
 #include "cuda/attention_tc_tiles.h"
 
 namespace rc = runtime::cuda;
@@ -57,4 +60,18 @@ TEST(AttentionTcTiles, NothingFitsIsSaid) {
     const rc::AttentionTcTiles t = rc::attention_tc_tiles(256, false, 48 * 1024);
     EXPECT_EQ(t.positions, 0);
     EXPECT_EQ(t.shared_bytes, 0u);
+}
+
+TEST(AttentionTcTiles, TheLimitCapIsANumberOfBytes) {
+    EXPECT_EQ(rc::shared_limit_cap(nullptr), SIZE_MAX);
+    EXPECT_EQ(rc::shared_limit_cap(""), SIZE_MAX);
+    EXPECT_EQ(rc::shared_limit_cap("101376"), 101376u);
+    for (const char* bad : {"abc", "99K", "-5", "1e5", " 100"}) {
+        try {
+            rc::shared_limit_cap(bad);
+            ADD_FAILURE() << "accepted '" << bad << "'";
+        } catch (const runtime::Error& e) {
+            EXPECT_EQ(std::string(e.what()), "GGUF_CUDA_SMEM_LIMIT: '" + std::string(bad) + "' is not a number of bytes");
+        }
+    }
 }

@@ -380,10 +380,7 @@ size_t shared_limit() {
     check(cudaGetDevice(&device), "attention: cudaGetDevice");
     check(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
           "attention: cudaDeviceGetAttribute");
-    static const size_t cap = [] {
-        const char* v = std::getenv("GGUF_CUDA_SMEM_LIMIT");
-        return v && *v ? static_cast<size_t>(std::strtoull(v, nullptr, 10)) : SIZE_MAX;
-    }();
+    static const size_t cap = shared_limit_cap(std::getenv("GGUF_CUDA_SMEM_LIMIT"));
     return std::min(static_cast<size_t>(optin), cap);
 }
 

@@ -2,7 +2,12 @@
 // C++ so that a CPU test checks every head size and cache kind against every device class's limit.
 #pragma once
 
+#include <charconv>
 #include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "runtime/error.h"
 
 namespace runtime::cuda {
 
@@ -38,6 +43,19 @@ inline AttentionTcTiles attention_tc_tiles(int head_dim, bool f16_cache, size_t 
         if (bytes <= shared_limit) return {positions, stages, bytes};
     }
     return {};
+}
+
+// GGUF_CUDA_SMEM_LIMIT's value (bytes): caps the device's limit, so that a large part runs a small part's
+// tiles. Unset or empty: no cap; anything but a whole number of bytes is an error.
+inline size_t shared_limit_cap(const char* value) {
+    if (!value || !*value) return SIZE_MAX;
+    const std::string v(value);
+    size_t bytes = 0;
+    const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), bytes);
+    if (ec != std::errc() || end != v.data() + v.size()) {
+        throw Error("GGUF_CUDA_SMEM_LIMIT: '" + v + "' is not a number of bytes");
+    }
+    return bytes;
 }
 
 }  // namespace runtime::cuda
